@@ -1,0 +1,39 @@
+/* Distillery native C ABI: shared definitions (status codes, thread control, device info).
+ * Each kernel family declares its entry points in its own header (dn_<family>.h) on top of this. */
+#ifndef DN_COMMON_H
+#define DN_COMMON_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every entry point returns a status; 0 is success. The message of the last failure on the calling
+ * thread is available from dn_last_error(). */
+typedef enum {
+  DN_OK = 0,
+  DN_INVALID_ARGUMENT = 1,
+  DN_NON_FINITE = 2,
+  DN_CUDA_ERROR = 3,
+  DN_UNSUPPORTED = 4,
+  DN_OUT_OF_MEMORY = 5
+} dn_status;
+
+const char* dn_last_error(void);
+/* Records a printf-style message as this thread's last error and returns `status`. */
+dn_status dn_fail(dn_status status, const char* fmt, ...);
+
+/* Threads used by the CPU kernels (OpenMP); 0 means all cores. */
+void dn_set_num_threads(int n);
+int dn_get_num_threads(void);
+
+/* Number of visible CUDA devices; 0 in a CPU-only build or without a GPU. */
+int dn_cuda_device_count(void);
+/* Name of CUDA device `index`, or "" when unavailable. Written into buf (NUL-terminated). */
+void dn_cuda_device_name(int index, char* buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

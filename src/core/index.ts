@@ -1,0 +1,4 @@
+// Core exports: errors, registry, shared types.
+export * from './errors.js';
+export * from './registry.js';
+export * from './types.js';

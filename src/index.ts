@@ -1,0 +1,5 @@
+// Distillery's public API. Each module re-exports its public surface here.
+export * from './core/index.js';
+export * from './native/index.js';
+export { systemInfo } from './info.js';
+export type { SystemInfo } from './info.js';

@@ -1,0 +1,127 @@
+// Loads the native addon: the CUDA variant first, then the CPU variant; one aggregated, actionable
+// error listing every path tried and why it failed. Touches the file system and environment only here.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DistillError } from '../core/errors.js';
+
+export interface NativeInfo {
+  variant: 'cpu' | 'cuda';
+  threads: number;
+  cudaDevices: string[];
+  simd: string;
+}
+
+/** The untyped addon; each kernel family wraps the functions it needs with types (see `nativeFn`). */
+export interface NativeAddon {
+  info(): NativeInfo;
+  setNumThreads(n: number): void;
+  [name: string]: unknown;
+}
+
+export interface LoadedNative {
+  addon: NativeAddon;
+  file: string;
+  info: NativeInfo;
+}
+
+const require = createRequire(import.meta.url);
+let loaded: LoadedNative | undefined;
+
+/** The package root: the nearest parent folder whose package.json is named "distillery". */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if (JSON.parse(readFileSync(pj, 'utf8')).name === 'distillery') return dir;
+      } catch {
+        /* keep walking */
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('internal invariant violated: package root not found');
+    dir = parent;
+  }
+}
+
+function candidates(): string[] {
+  const dirs = process.env.DISTILLERY_NATIVE_DIR
+    ? [path.resolve(process.env.DISTILLERY_NATIVE_DIR)]
+    : [path.join(packageRoot(), 'cuda', 'build')];
+  const forced = process.env.DISTILLERY_NATIVE_VARIANT;
+  const variants = forced === 'cpu' ? ['cpu'] : forced === 'cuda' ? ['cuda'] : ['cuda', 'cpu'];
+  const out: string[] = [];
+  for (const d of dirs) for (const v of variants) out.push(path.join(d, 'Release', `distillery_${v}.node`));
+  return out;
+}
+
+function applyThreads(l: LoadedNative): LoadedNative {
+  const threads = Number(process.env.DISTILLERY_THREADS ?? 0);
+  if (threads > 0) {
+    l.addon.setNumThreads(threads);
+    l.info = l.addon.info();
+  }
+  return l;
+}
+
+/** Loads (once) and returns the addon. Throws E_NATIVE_LOAD naming every path tried. */
+export function loadNative(): LoadedNative {
+  if (loaded) return loaded;
+  const tried: string[] = [];
+  let fallback: LoadedNative | undefined;
+  for (const file of candidates()) {
+    if (!existsSync(file)) {
+      tried.push(`${file}: not built`);
+      continue;
+    }
+    try {
+      const addon = require(file) as NativeAddon;
+      const info = addon.info();
+      // The CUDA variant carries the CPU kernels too, but without a device the plain CPU build is
+      // the simpler thing to run; keep the CUDA one only when the CPU one is absent or broken.
+      if (info.variant === 'cuda' && info.cudaDevices.length === 0 && !process.env.DISTILLERY_NATIVE_VARIANT) {
+        tried.push(`${file}: loaded, but no CUDA device is visible`);
+        fallback ??= { addon, file, info };
+        continue;
+      }
+      loaded = { addon, file, info };
+      return applyThreads(loaded);
+    } catch (err) {
+      tried.push(`${file}: ${(err as Error).message}`);
+    }
+  }
+  if (fallback) {
+    loaded = fallback;
+    return applyThreads(loaded);
+  }
+  throw new DistillError('E_NATIVE_LOAD', 'the native addon could not be loaded', {
+    found: tried.join('; '),
+    hint: 'run `npm run build:native` (needs cmake, g++ with OpenMP) and check its output',
+  });
+}
+
+/** A typed handle to one exported native function; a missing export is a build mismatch. */
+export function nativeFn<F extends (...args: any[]) => any>(name: string): F {
+  const { addon, file } = loadNative();
+  const fn = addon[name];
+  if (typeof fn !== 'function') {
+    throw new DistillError('E_NATIVE_LOAD', `the native addon has no function "${name}"`, {
+      subject: file,
+      hint: 'the addon is older than the TypeScript code: run `npm run build:native`',
+    });
+  }
+  return fn as F;
+}
+
+/** True when the loaded addon is the CUDA variant and sees at least one device. */
+export function cudaAvailable(): boolean {
+  try {
+    const { info } = loadNative();
+    return info.variant === 'cuda' && info.cudaDevices.length > 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,19 @@
+// Global test setup: checks the native addon was built, then starts the services suites need.
+// Each service lives in its own file under test/setup/ and exports start(): Promise<() => Promise<void>>.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+const services: Array<() => Promise<{ start: () => Promise<() => Promise<void>> }>> = [];
+
+export default async function setup(): Promise<() => Promise<void>> {
+  const dir = process.env.DISTILLERY_NATIVE_DIR ?? path.resolve('cuda/build');
+  const cpu = path.join(dir, 'Release', 'distillery_cpu.node');
+  if (!existsSync(cpu)) {
+    throw new Error(`the native addon is not built (${cpu} is missing): run \`npm ci\` or \`npm run build:native\` first`);
+  }
+  const stops: Array<() => Promise<void>> = [];
+  for (const load of services) stops.push(await (await load()).start());
+  return async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+}
