@@ -1,0 +1,36 @@
+// The contract between the trainer and a model engine (native CPU/CUDA or the float64 reference).
+// Shapes: B sequences × T positions, N = B·T rows, d = dModel, V = vocabSize.
+// Parameters live in one flat Float32Array in the canonical order of weightShapes(config)
+// (src/core/model.ts); gradients use the same layout. The LM head and the loss are NOT part of the
+// engine: forward returns the final-norm hidden states, the fused LM-head loss turns them into
+// loss + dHidden + dLmHead, and backward takes dHidden back to every other parameter.
+import type { ModelConfig } from '../core/model.js';
+
+export interface ParamView {
+  name: string;
+  shape: number[];
+  /** Offset (in floats) into the flat parameter / gradient buffers. */
+  offset: number;
+  size: number;
+}
+
+export interface ModelEngine {
+  readonly config: ModelConfig;
+  /** Total number of parameters (floats in the flat buffers). */
+  readonly numParams: number;
+  /** Where each named tensor lives in the flat buffers. */
+  readonly layout: ParamView[];
+  /**
+   * Runs the decoder on tokens [B×T] (int32 ids < V, T ≤ contextLength) and returns the final RMSNorm
+   * output [N×d]. Keeps the activations needed by backward until the next forward.
+   */
+  forward(params: Float32Array, tokens: Int32Array, batch: number, seqLen: number): Float32Array;
+  /**
+   * Back-propagates dHidden [N×d] (the gradient w.r.t. forward's output) and ACCUMULATES into grads
+   * (same layout as params) for every tensor except the LM head's own weight (the caller adds that).
+   * With tied embeddings the caller adds dLmHead into the `embed` slice itself.
+   */
+  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array): void;
+  /** Frees native memory; the engine is unusable afterwards. */
+  dispose(): void;
+}
