@@ -3,3 +3,4 @@ export * from './core/index.js';
 export * from './native/index.js';
 export { systemInfo } from './info.js';
 export type { SystemInfo } from './info.js';
+export * from './student/engine/index.js';

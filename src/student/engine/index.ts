@@ -1,0 +1,25 @@
+// The model engine: createEngine picks a backend (native CPU/CUDA kernels, or the float64 reference)
+// behind the ModelEngine contract of src/student/engine-api.ts; plus init, optimizer and layout helpers.
+import { DistillError } from '../../core/errors.js';
+import { parseModelConfig, type ModelConfig } from '../../core/model.js';
+import type { ModelEngine } from '../engine-api.js';
+import { ReferenceEngine } from './reference.js';
+
+export type EngineBackend = 'native' | 'reference';
+
+export interface EngineOptions {
+  /** 'native' (default): the addon's kernels; 'reference': float64 TypeScript, for tests and checks. */
+  backend?: EngineBackend;
+}
+
+export function createEngine(config: ModelConfig, options: EngineOptions = {}): ModelEngine {
+  const c = parseModelConfig(config);
+  const backend = options.backend ?? 'native';
+  if (backend === 'reference') return new ReferenceEngine(c);
+  throw new DistillError('E_UNSUPPORTED', `unknown engine backend "${String(backend)}"`, { expected: "'native' or 'reference'" });
+}
+
+export { ReferenceEngine } from './reference.js';
+export { initParams, Rng } from './init.js';
+export type { InitOptions } from './init.js';
+export { engineLayout, layoutIndex, layoutSize, lmHeadName } from './layout.js';

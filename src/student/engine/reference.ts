@@ -1,0 +1,265 @@
+// Float64 reference engine: the Llama-style decoder of src/core/model.ts written plainly, forward to the
+// final-norm hidden states [N×d] and backward from dHidden to every parameter. Obviously right, slow.
+import type { ModelConfig } from '../../core/model.js';
+import { headDim } from '../../core/model.js';
+import type { ModelEngine, ParamView } from '../engine-api.js';
+import { engineLayout, layoutIndex, layoutSize } from './layout.js';
+import { checkBackward, checkForward, checkParams } from './validate.js';
+
+type F64 = Float64Array;
+
+interface LayerCache {
+  xIn: F64; r1: F64; h1: F64; q: F64; k: F64; v: F64; probs: F64; att: F64;
+  xMid: F64; r2: F64; h2: F64; a: F64; u: F64; m: F64;
+}
+
+interface Saved {
+  B: number; T: number; tokens: Int32Array; layers: LayerCache[]; xFinal: F64; rFinal: F64;
+}
+
+/** y[N×out] = x[N×inp] · Wᵀ, W [out×inp] at offset wo of P. */
+function linear(x: F64, N: number, inp: number, P: F64, wo: number, out: number): F64 {
+  const y = new Float64Array(N * out);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < out; o++) {
+      let s = 0;
+      for (let i = 0; i < inp; i++) s += x[n * inp + i]! * P[wo + o * inp + i]!;
+      y[n * out + o] = s;
+    }
+  }
+  return y;
+}
+
+/** Backward of linear: dx (accumulated) += dy · W, dW (accumulated at offset wo of G) += dyᵀ · x. */
+function linearBack(dy: F64, x: F64, N: number, inp: number, P: F64, G: F64, wo: number, out: number, dx: F64): void {
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < out; o++) {
+      const g = dy[n * out + o]!;
+      if (g === 0) continue;
+      for (let i = 0; i < inp; i++) {
+        dx[n * inp + i] += g * P[wo + o * inp + i]!;
+        G[wo + o * inp + i] += g * x[n * inp + i]!;
+      }
+    }
+  }
+}
+
+export class ReferenceEngine implements ModelEngine {
+  readonly layout: ParamView[];
+  readonly numParams: number;
+  private readonly off: Map<string, ParamView>;
+  private saved: Saved | undefined;
+
+  constructor(readonly config: ModelConfig) {
+    this.layout = engineLayout(config);
+    this.numParams = layoutSize(this.layout);
+    this.off = layoutIndex(this.layout);
+  }
+
+  private o(name: string): number {
+    return this.off.get(name)!.offset;
+  }
+
+  private rms(x: F64, N: number, P: F64, wo: number): { r: F64; y: F64 } {
+    const d = this.config.dModel;
+    const r = new Float64Array(N), y = new Float64Array(N * d);
+    for (let n = 0; n < N; n++) {
+      let ss = 0;
+      for (let i = 0; i < d; i++) ss += x[n * d + i]! ** 2;
+      r[n] = 1 / Math.sqrt(ss / d + this.config.normEps);
+      for (let i = 0; i < d; i++) y[n * d + i] = x[n * d + i]! * r[n]! * P[wo + i]!;
+    }
+    return { r, y };
+  }
+
+  /** dx (accumulated) and dw (at offset wo of G) of y = x · r · w, r = (mean x² + eps)^-½. */
+  private rmsBack(dy: F64, x: F64, r: F64, N: number, P: F64, G: F64, wo: number, dx: F64): void {
+    const d = this.config.dModel;
+    for (let n = 0; n < N; n++) {
+      const rn = r[n]!;
+      let dot = 0;
+      for (let i = 0; i < d; i++) {
+        const g = dy[n * d + i]! * P[wo + i]!;
+        dot += g * x[n * d + i]!;
+        G[wo + i] += dy[n * d + i]! * x[n * d + i]! * rn;
+      }
+      for (let i = 0; i < d; i++) {
+        dx[n * d + i] += rn * dy[n * d + i]! * P[wo + i]! - (x[n * d + i]! * rn * rn * rn * dot) / d;
+      }
+    }
+  }
+
+  /** Rotate-half RoPE on rows [N × nh·hd] in place; sign −1 applies the inverse rotation (backward). */
+  private rope(x: F64, N: number, T: number, nh: number, sign: 1 | -1): void {
+    const hd = headDim(this.config), half = hd / 2;
+    for (let n = 0; n < N; n++) {
+      const pos = n % T;
+      for (let hh = 0; hh < nh; hh++) {
+        for (let i = 0; i < half; i++) {
+          const ang = pos * Math.pow(this.config.ropeTheta, (-2 * i) / hd);
+          const c = Math.cos(ang), s = sign * Math.sin(ang);
+          const base = n * nh * hd + hh * hd;
+          const x1 = x[base + i]!, x2 = x[base + i + half]!;
+          x[base + i] = x1 * c - x2 * s;
+          x[base + i + half] = x2 * c + x1 * s;
+        }
+      }
+    }
+  }
+
+  forward(params: Float32Array, tokens: Int32Array, B: number, T: number): Float32Array {
+    checkForward(this.config, this.numParams, params, tokens, B, T);
+    return Float32Array.from(this.forward64(Float64Array.from(params), tokens, B, T));
+  }
+
+  /** The forward in float64 on float64 parameters (used by finite-difference checks). */
+  forward64(P: F64, tokens: Int32Array, B: number, T: number): F64 {
+    const c = this.config;
+    const d = c.dModel, h = c.nHeads, g = c.nKvHeads, hd = headDim(c), f = c.ffnDim, N = B * T;
+    const rep = h / g, scale = 1 / Math.sqrt(hd);
+    const emb = this.o('embed');
+    let x = new Float64Array(N * d);
+    for (let n = 0; n < N; n++) for (let i = 0; i < d; i++) x[n * d + i] = P[emb + tokens[n]! * d + i]!;
+    const layers: LayerCache[] = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      const p = `layers.${l}.`;
+      const xIn = x;
+      const { r: r1, y: h1 } = this.rms(xIn, N, P, this.o(`${p}attn_norm`));
+      const q = linear(h1, N, d, P, this.o(`${p}wq`), h * hd);
+      const k = linear(h1, N, d, P, this.o(`${p}wk`), g * hd);
+      const v = linear(h1, N, d, P, this.o(`${p}wv`), g * hd);
+      this.rope(q, N, T, h, 1);
+      this.rope(k, N, T, g, 1);
+      const probs = new Float64Array(B * h * T * T);
+      const att = new Float64Array(N * h * hd);
+      for (let b = 0; b < B; b++) {
+        for (let hh = 0; hh < h; hh++) {
+          const kh = Math.floor(hh / rep);
+          for (let t = 0; t < T; t++) {
+            const pr = (b * h + hh) * T * T + t * T;
+            let mx = -Infinity;
+            for (let s = 0; s <= t; s++) {
+              let dot = 0;
+              for (let i = 0; i < hd; i++) dot += q[(b * T + t) * h * hd + hh * hd + i]! * k[(b * T + s) * g * hd + kh * hd + i]!;
+              probs[pr + s] = dot * scale;
+              mx = Math.max(mx, probs[pr + s]!);
+            }
+            let z = 0;
+            for (let s = 0; s <= t; s++) z += probs[pr + s] = Math.exp(probs[pr + s]! - mx);
+            for (let s = 0; s <= t; s++) {
+              const pv = (probs[pr + s]! /= z);
+              for (let i = 0; i < hd; i++) att[(b * T + t) * h * hd + hh * hd + i] += pv * v[(b * T + s) * g * hd + kh * hd + i]!;
+            }
+          }
+        }
+      }
+      const ao = linear(att, N, h * hd, P, this.o(`${p}wo`), d);
+      const xMid = new Float64Array(N * d);
+      for (let i = 0; i < xMid.length; i++) xMid[i] = xIn[i]! + ao[i]!;
+      const { r: r2, y: h2 } = this.rms(xMid, N, P, this.o(`${p}ffn_norm`));
+      const a = linear(h2, N, d, P, this.o(`${p}w1`), f);
+      const u = linear(h2, N, d, P, this.o(`${p}w3`), f);
+      const m = new Float64Array(N * f);
+      for (let i = 0; i < m.length; i++) m[i] = (a[i]! / (1 + Math.exp(-a[i]!))) * u[i]!;
+      const fo = linear(m, N, f, P, this.o(`${p}w2`), d);
+      x = new Float64Array(N * d);
+      for (let i = 0; i < x.length; i++) x[i] = xMid[i]! + fo[i]!;
+      layers.push({ xIn, r1, h1, q, k, v, probs, att, xMid, r2, h2, a, u, m });
+    }
+    const { r: rFinal, y } = this.rms(x, N, P, this.o('norm'));
+    this.saved = { B, T, tokens: Int32Array.from(tokens), layers, xFinal: x, rFinal };
+    return y;
+  }
+
+  /** Backward in float64; the result is added to grads (rounded once to float32 per element). */
+  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array): void {
+    const c = this.config;
+    checkParams(this.numParams, params);
+    const s = this.saved;
+    checkBackward(this.numParams, s ? s.B * s.T : undefined, c.dModel, dHidden, grads);
+    const G = this.backward64(Float64Array.from(params), Float64Array.from(dHidden));
+    const lm = this.off.get('lm_head');
+    for (let i = 0; i < G.length; i++) {
+      if (lm && i >= lm.offset && i < lm.offset + lm.size) continue;
+      grads[i] += G[i]!;
+    }
+  }
+
+  /** Float64 gradients of Σ dHidden ⊙ forward(params) w.r.t. every parameter (the LM head slot stays 0). */
+  backward64(P: F64, dOut: F64): F64 {
+    const c = this.config, s = this.saved!;
+    const { B, T } = s;
+    const d = c.dModel, h = c.nHeads, g = c.nKvHeads, hd = headDim(c), f = c.ffnDim, N = B * T;
+    const rep = h / g, scale = 1 / Math.sqrt(hd);
+    const G = new Float64Array(this.numParams);
+    let dx = new Float64Array(N * d);
+    this.rmsBack(dOut, s.xFinal, s.rFinal, N, P, G, this.o('norm'), dx);
+    for (let l = c.nLayers - 1; l >= 0; l--) {
+      const p = `layers.${l}.`;
+      const L = s.layers[l]!;
+      // x_out = xMid + (silu(a) ⊙ u) · W2ᵀ
+      const dm = new Float64Array(N * f);
+      linearBack(dx, L.m, N, f, P, G, this.o(`${p}w2`), d, dm);
+      const da = new Float64Array(N * f), du = new Float64Array(N * f);
+      for (let i = 0; i < dm.length; i++) {
+        const a = L.a[i]!, sg = 1 / (1 + Math.exp(-a));
+        du[i] = dm[i]! * a * sg;
+        da[i] = dm[i]! * L.u[i]! * sg * (1 + a * (1 - sg));
+      }
+      const dh2 = new Float64Array(N * d);
+      linearBack(da, L.h2, N, d, P, G, this.o(`${p}w1`), f, dh2);
+      linearBack(du, L.h2, N, d, P, G, this.o(`${p}w3`), f, dh2);
+      const dxMid = Float64Array.from(dx);
+      this.rmsBack(dh2, L.xMid, L.r2, N, P, G, this.o(`${p}ffn_norm`), dxMid);
+      // xMid = xIn + att · Woᵀ
+      const datt = new Float64Array(N * h * hd);
+      linearBack(dxMid, L.att, N, h * hd, P, G, this.o(`${p}wo`), d, datt);
+      const dq = new Float64Array(N * h * hd), dk = new Float64Array(N * g * hd), dv = new Float64Array(N * g * hd);
+      for (let b = 0; b < B; b++) {
+        for (let hh = 0; hh < h; hh++) {
+          const kh = Math.floor(hh / rep);
+          for (let t = 0; t < T; t++) {
+            const pr = (b * h + hh) * T * T + t * T;
+            const qi = (b * T + t) * h * hd + hh * hd;
+            const dP = new Float64Array(t + 1);
+            let sum = 0;
+            for (let u = 0; u <= t; u++) {
+              const vi = (b * T + u) * g * hd + kh * hd;
+              let dot = 0;
+              for (let i = 0; i < hd; i++) {
+                dot += datt[qi + i]! * L.v[vi + i]!;
+                dv[vi + i] += L.probs[pr + u]! * datt[qi + i]!;
+              }
+              dP[u] = dot;
+              sum += L.probs[pr + u]! * dot;
+            }
+            for (let u = 0; u <= t; u++) {
+              const dS = L.probs[pr + u]! * (dP[u]! - sum) * scale;
+              const ki = (b * T + u) * g * hd + kh * hd;
+              for (let i = 0; i < hd; i++) {
+                dq[qi + i] += dS * L.k[ki + i]!;
+                dk[ki + i] += dS * L.q[qi + i]!;
+              }
+            }
+          }
+        }
+      }
+      this.rope(dq, N, T, h, -1);
+      this.rope(dk, N, T, g, -1);
+      const dh1 = new Float64Array(N * d);
+      linearBack(dq, L.h1, N, d, P, G, this.o(`${p}wq`), h * hd, dh1);
+      linearBack(dk, L.h1, N, d, P, G, this.o(`${p}wk`), g * hd, dh1);
+      linearBack(dv, L.h1, N, d, P, G, this.o(`${p}wv`), g * hd, dh1);
+      const dxIn = Float64Array.from(dxMid);
+      this.rmsBack(dh1, L.xIn, L.r1, N, P, G, this.o(`${p}attn_norm`), dxIn);
+      dx = dxIn;
+    }
+    const emb = this.o('embed');
+    for (let n = 0; n < N; n++) for (let i = 0; i < d; i++) G[emb + s.tokens[n]! * d + i] += dx[n * d + i]!;
+    return G;
+  }
+
+  dispose(): void {
+    this.saved = undefined;
+  }
+}
