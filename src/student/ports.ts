@@ -1,0 +1,88 @@
+// The collaborators the trainer calls, as narrow interfaces: the model engine, the fused LM-head loss,
+// the optimizer, the weighting schedule, the token dataset and the cache-backed batch source.
+// `defaultDeps()` (deps.ts) binds them to src/student/engine, losses/, src/schedule, src/data, src/store.
+import type { ModelConfig } from '../core/model.js';
+import type { ModelEngine } from './engine-api.js';
+import type { BatchSource, DataCursor, TeacherBatch, TokenDatasetLike } from './data.js';
+
+export interface LmHeadLossInput {
+  hidden: Float32Array;
+  weight: Float32Array;
+  n: number;
+  dModel: number;
+  vocabSize: number;
+  labels: Int32Array;
+  teacher?: TeacherBatch;
+  kind: string;
+  support: string;
+  temperature: number;
+  beta?: number;
+  alpha?: number;
+  hardWeight: number;
+  softWeight: number;
+  /** Scales the returned gradients (1 / accumulation steps). */
+  gradWeight?: number;
+}
+
+export interface LmHeadLossOutput {
+  loss: number;
+  hardLoss: number;
+  softLoss: number;
+  agreement: number;
+  gradHidden: Float32Array;
+  gradWeight: Float32Array;
+}
+
+export interface ScheduleState {
+  step: number;
+  totalSteps: number;
+  tokensSeen: number;
+}
+
+export interface ScheduleWeights {
+  hard: number;
+  soft: number;
+  temperature?: number;
+}
+
+/** A resolved weighting schedule with its running metrics (EMAs); state() / restore() make resume exact. */
+export interface ScheduleRunnerLike {
+  readonly id: string;
+  weights(state: ScheduleState): ScheduleWeights;
+  observe(metrics: { hardLoss: number; softLoss: number; agreement: number }): void;
+  state(): unknown;
+  restore(state: unknown): void;
+}
+
+export interface AdamWConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based optimizer step (bias correction). */
+  step: number;
+}
+
+export interface CacheSourceInfo {
+  uri: string;
+  fingerprint: string;
+  vocabSize: number;
+  k: number;
+  /** Shard reads so far (each shard's bytes fetched once per pass). */
+  shardReads(): number;
+}
+
+export interface TrainerDeps {
+  openDataset(path: string): Promise<TokenDatasetLike>;
+  /** Opens the cache, refusing one whose fingerprint does not match the dataset/tokenizer. */
+  openCacheBatches(uri: string, dataset: TokenDatasetLike, batchSize: number, cursor: DataCursor): Promise<BatchSource & { info: CacheSourceInfo }>;
+  createEngine(config: ModelConfig, backend: string): ModelEngine;
+  initParams(config: ModelConfig, seed: number): Float32Array;
+  lmHeadLoss(input: LmHeadLossInput): LmHeadLossOutput;
+  /** Scales grads in place so their global L2 norm is at most maxNorm; returns the norm before clipping. */
+  clipGradNorm(grads: Float32Array, maxNorm: number): number;
+  /** One AdamW update of params (and moments m, v) in place. */
+  adamwStep(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, cfg: AdamWConfig): void;
+  resolveSchedule(spec: string | undefined, params: Record<string, unknown> | undefined): Promise<ScheduleRunnerLike>;
+}

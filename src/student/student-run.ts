@@ -1,0 +1,165 @@
+// One student inside a training pass: its engine, flat params/grads [P], AdamW moments, schedule runner,
+// and metrics.jsonl. Per micro-batch: forward → fused LM head + loss → backward (grads accumulate);
+// per optimizer step: clip → AdamW → log → let the schedule observe the step's metrics.
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DistillError } from '../core/errors.js';
+import type { ModelConfig } from '../core/model.js';
+import { paramLayout, saveCheckpoint, type TensorSlot } from './checkpoint.js';
+import type { Batch } from './data.js';
+import type { ModelEngine } from './engine-api.js';
+import type { ScheduleRunnerLike, ScheduleWeights, TrainerDeps } from './ports.js';
+
+export interface StudentSpec {
+  /** Subfolder of the output folder (the config file's base name on the CLI). */
+  name: string;
+  config: ModelConfig;
+  /** Soft loss id (default forward-kl), support (default renormalize), KD temperature (default 1). */
+  loss?: string;
+  support?: string;
+  temperature?: number;
+  beta?: number;
+  alpha?: number;
+  /** Schedule id or plugin path and its params; default: the schedule registry's default. */
+  schedule?: string;
+  scheduleParams?: Record<string, unknown>;
+}
+
+export interface StepMetrics {
+  step: number;
+  loss: number;
+  hardLoss: number;
+  softLoss: number;
+  hard: number;
+  soft: number;
+  lr: number;
+  tokensPerSecond: number;
+  temperature: number;
+  agreement: number;
+  gradNorm: number;
+  tokens: number;
+}
+
+export class StudentRun {
+  readonly layout: TensorSlot[];
+  readonly grads: Float32Array;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  /** Which slots get weight decay: matrices only (norm gains and nothing else are left alone). */
+  private readonly decayMask: boolean[];
+  private readonly headSlot: TensorSlot;
+  private acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, seconds: 0 };
+  last?: StepMetrics;
+
+  constructor(
+    readonly spec: StudentSpec,
+    readonly dir: string,
+    readonly engine: ModelEngine,
+    readonly params: Float32Array,
+    readonly schedule: ScheduleRunnerLike | undefined,
+    private readonly deps: TrainerDeps,
+    moments?: { m: Float32Array; v: Float32Array },
+  ) {
+    this.layout = paramLayout(spec.config);
+    if (engine.numParams !== params.length) {
+      throw new DistillError('E_TRAIN', `student ${spec.name}: the engine and the parameters disagree`, { expected: `${engine.numParams} floats`, found: String(params.length) });
+    }
+    this.grads = new Float32Array(params.length);
+    this.m = moments?.m ?? new Float32Array(params.length);
+    this.v = moments?.v ?? new Float32Array(params.length);
+    this.decayMask = this.layout.map((s) => s.shape.length > 1);
+    this.headSlot = this.layout.find((s) => s.name === (spec.config.tieEmbeddings ? 'embed' : 'lm_head'))!;
+  }
+
+  /** The weights for this step; no schedule (CE-only baseline) means hard = 1, soft = 0. */
+  weights(step: number, totalSteps: number, tokensSeen: number): Required<ScheduleWeights> {
+    const base = this.spec.temperature ?? 1;
+    if (!this.schedule) return { hard: 1, soft: 0, temperature: base };
+    const w = this.schedule.weights({ step, totalSteps, tokensSeen });
+    return { hard: w.hard, soft: w.soft, temperature: w.temperature ?? base };
+  }
+
+  /** Forward + loss + backward on one micro-batch; gradients accumulate into this.grads. */
+  microStep(batch: Batch, w: Required<ScheduleWeights>, gradWeight: number): void {
+    const t0 = performance.now();
+    const c = this.spec.config;
+    const n = batch.batch * batch.seqLen;
+    const hidden = this.engine.forward(this.params, batch.tokens, batch.batch, batch.seqLen);
+    const head = this.params.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size);
+    const r = this.deps.lmHeadLoss({
+      hidden, weight: head, n, dModel: c.dModel, vocabSize: c.vocabSize, labels: batch.labels,
+      ...(batch.teacher && w.soft > 0 ? { teacher: batch.teacher } : {}),
+      kind: this.spec.loss ?? 'forward-kl', support: this.spec.support ?? 'renormalize', temperature: w.temperature,
+      ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}), ...(this.spec.alpha !== undefined ? { alpha: this.spec.alpha } : {}),
+      hardWeight: w.hard, softWeight: batch.teacher ? w.soft : 0, gradWeight,
+    });
+    this.engine.backward(this.params, r.gradHidden, this.grads);
+    const g = this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size);
+    for (let i = 0; i < g.length; i++) g[i] += r.gradWeight[i]!;
+    this.acc.loss += r.loss;
+    this.acc.hardLoss += r.hardLoss;
+    this.acc.softLoss += r.softLoss;
+    this.acc.agreement += r.agreement;
+    this.acc.micro += 1;
+    this.acc.seconds += (performance.now() - t0) / 1000;
+  }
+
+  /** Clip, AdamW, log; returns this step's metrics. `step` is the 0-based optimizer step just finished. */
+  optimizerStep(step: number, lr: number, w: Required<ScheduleWeights>, opt: { clipNorm: number; weightDecay: number; beta1: number; beta2: number; eps: number }, tokens: number, tokensSeen: number, sharedSeconds: number): StepMetrics {
+    const t0 = performance.now();
+    const k = this.acc.micro;
+    const metrics: StepMetrics = {
+      step: step + 1, loss: this.acc.loss / k, hardLoss: this.acc.hardLoss / k, softLoss: this.acc.softLoss / k,
+      hard: w.hard, soft: w.soft, lr, tokensPerSecond: 0, temperature: w.temperature, agreement: this.acc.agreement / k, gradNorm: 0, tokens: tokensSeen,
+    };
+    if (!Number.isFinite(metrics.loss)) {
+      throw new DistillError('E_NON_FINITE', `student ${this.spec.name}: the loss is not finite at step ${step + 1}`, {
+        found: `loss=${metrics.loss} (hard ${metrics.hardLoss}, soft ${metrics.softLoss})`, subject: this.spec.name, hint: 'lower --lr or check the schedule weights; the last good checkpoint is left as it was',
+      });
+    }
+    metrics.gradNorm = this.deps.clipGradNorm(this.grads, opt.clipNorm);
+    for (let s = 0; s < this.layout.length; s++) {
+      const { offset, size } = this.layout[s]!;
+      const sl = (a: Float32Array) => a.subarray(offset, offset + size);
+      this.deps.adamwStep(sl(this.params), sl(this.grads), sl(this.m), sl(this.v), {
+        lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: this.decayMask[s] ? opt.weightDecay : 0, step: step + 1,
+      });
+    }
+    this.grads.fill(0);
+    const seconds = this.acc.seconds + (performance.now() - t0) / 1000 + sharedSeconds;
+    metrics.tokensPerSecond = tokens / Math.max(seconds, 1e-9);
+    this.schedule?.observe({ hardLoss: metrics.hardLoss, softLoss: metrics.softLoss, agreement: metrics.agreement });
+    this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, seconds: 0 };
+    appendFileSync(this.metricsFile, `${JSON.stringify(metrics)}\n`);
+    this.last = metrics;
+    return metrics;
+  }
+
+  get metricsFile(): string {
+    return path.join(this.dir, 'metrics.jsonl');
+  }
+
+  /** Starts metrics.jsonl: empty for a fresh run; for a resume, the earlier lines up to `step` (a crashed tail is dropped). */
+  initMetrics(resumeDir: string | undefined, step: number): void {
+    let lines: string[] = [];
+    const prev = resumeDir ? path.join(resumeDir, 'metrics.jsonl') : undefined;
+    if (prev && existsSync(prev)) {
+      lines = readFileSync(prev, 'utf8').split('\n').filter((l) => {
+        if (!l.trim()) return false;
+        try {
+          return (JSON.parse(l) as StepMetrics).step <= step;
+        } catch {
+          return false;
+        }
+      });
+    }
+    writeFileSync(this.metricsFile, lines.map((l) => `${l}\n`).join(''));
+  }
+
+  save(trainerState: Record<string, unknown>): void {
+    saveCheckpoint(this.dir, {
+      config: this.spec.config, params: this.params, optimizer: { m: this.m, v: this.v },
+      trainerState: { ...trainerState, student: { name: this.spec.name, loss: this.spec.loss ?? 'forward-kl', support: this.spec.support ?? 'renormalize', temperature: this.spec.temperature ?? 1, schedule: this.schedule?.id ?? null }, schedule: this.schedule?.state() ?? null },
+    });
+  }
+}
