@@ -4,3 +4,4 @@ export * from './native/index.js';
 export { systemInfo } from './info.js';
 export type { SystemInfo } from './info.js';
 export * from './student/engine/index.js';
+export * from '../losses/index.js';

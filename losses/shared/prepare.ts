@@ -1,0 +1,150 @@
+// Validation at the door for computeLoss / lmHeadLoss: shapes, labels, teacher top-k, params.
+// Produces the normalized row parameters shared by every backend and the native params object.
+import { DistillError } from '../../src/core/errors.js';
+import type { Registry } from '../../src/core/registry.js';
+import type { LossDefinition, LossKind, Support } from './define.js';
+import type { RowParams } from './reference.js';
+
+export interface TeacherInput {
+  ids: Uint32Array | Int32Array;
+  logprobs: Float32Array;
+  k: number;
+}
+
+export interface SamplesInput {
+  ids: Uint32Array | Int32Array;
+  counts: Uint32Array | Float32Array | Int32Array;
+  k: number;
+}
+
+export interface CommonOptions {
+  kind: LossKind;
+  labels?: Int32Array;
+  teacher?: TeacherInput;
+  samples?: SamplesInput;
+  support?: Support;
+  temperature?: number;
+  beta?: number;
+  alpha?: number;
+  scaleByTemperatureSquared?: boolean;
+}
+
+export interface Prepared {
+  def: LossDefinition;
+  P: RowParams;
+  n: number;
+  v: number;
+  labels?: Int32Array;
+  ids?: Int32Array;
+  /** teacher log-probs, or sample counts (as float32) for 'sampled'. */
+  a?: Float32Array;
+  k: number;
+  counted: number;
+  denom: number;
+  native: Record<string, number>;
+}
+
+function isInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x);
+}
+
+/** Validates `opts` for n rows of a V-word vocabulary with the given part weights. */
+export function prepare(
+  registry: Registry<LossDefinition>, opts: CommonOptions, n: number, v: number, hardWeight: number, softWeight: number,
+): Prepared {
+  const def = registry.get(opts.kind);
+  const params = registry.parseParams<{ beta?: number; alpha?: number }>(
+    def.id,
+    Object.fromEntries(Object.entries({ beta: opts.beta, alpha: opts.alpha }).filter(([key, val]) => val !== undefined && key in ((def.params as any).shape ?? {}))),
+  );
+  const T = opts.temperature ?? 1;
+  if (!(T > 0) || !Number.isFinite(T)) {
+    throw new DistillError('E_PARAMS', `invalid temperature for loss "${def.id}"`, { expected: 'a finite number > 0', found: String(T) });
+  }
+  for (const [name, x] of [['beta', opts.beta], ['alpha', opts.alpha]] as const) {
+    if (x !== undefined && !(x >= 0 && x <= 1)) {
+      throw new DistillError('E_PARAMS', `invalid ${name} for loss "${def.id}"`, { expected: 'a number in [0, 1]', found: String(x) });
+    }
+  }
+  if (!Number.isFinite(hardWeight)) throw new DistillError('E_PARAMS', 'hard weight must be finite', { found: String(hardWeight) });
+  if (!Number.isFinite(softWeight)) throw new DistillError('E_PARAMS', 'soft weight must be finite', { found: String(softWeight) });
+  const support = opts.support ?? 'renormalize';
+  if (support !== 'renormalize' && support !== 'bucket') {
+    throw new DistillError('E_PARAMS', 'unknown support', { expected: '"renormalize" or "bucket"', found: JSON.stringify(support) });
+  }
+  const useSoft = def.target !== 'hard' && softWeight !== 0;
+  if (useSoft && def.target === 'soft' && support === 'bucket' && T !== 1) {
+    throw new DistillError('E_UNSUPPORTED', `support "bucket" with temperature ${T} is not supported (loss "${def.id}")`, {
+      expected: 'temperature 1 with support "bucket"',
+      found: `temperature ${T}`,
+      hint: 'temper the teacher when building the cache (teacher run --temperature), or use support "renormalize"',
+    });
+  }
+
+  let labels: Int32Array | undefined;
+  let counted = n;
+  if (opts.labels !== undefined) {
+    labels = opts.labels;
+    if (!(labels instanceof Int32Array) || labels.length !== n) {
+      throw new DistillError('E_USAGE', 'labels have the wrong shape', { expected: `an Int32Array of ${n} labels (one per row)`, found: labels instanceof Int32Array ? `${labels.length}` : typeof labels });
+    }
+    counted = 0;
+    for (let r = 0; r < n; r++) {
+      const y = labels[r]!;
+      if (y === -100) continue;
+      if (y < 0 || y >= v) {
+        throw new DistillError('E_USAGE', `label at row ${r} is out of range`, { expected: `an id in [0, ${v}) or -100 (ignored)`, found: String(y) });
+      }
+      counted++;
+    }
+  }
+  if (hardWeight !== 0 && !labels) {
+    throw new DistillError('E_USAGE', `loss "${def.id}" has a hard (ce) part but no labels were given`, { hint: 'pass labels (Int32Array, -100 = ignored)' });
+  }
+
+  let ids: Int32Array | undefined;
+  let a: Float32Array | undefined;
+  let k = 0;
+  const src = def.target === 'sampled' ? opts.samples : opts.teacher;
+  if (useSoft && !src) {
+    throw new DistillError('E_USAGE', `loss "${def.id}" needs ${def.target === 'sampled' ? 'teacher samples (samples: { ids, counts, k })' : 'a teacher top-k (teacher: { ids, logprobs, k })'}`);
+  }
+  if (src) {
+    k = src.k;
+    const values = 'logprobs' in src ? src.logprobs : (src as SamplesInput).counts;
+    if (!isInt(k) || k <= 0 || src.ids.length !== n * k || values.length !== n * k) {
+      throw new DistillError('E_USAGE', 'teacher top-k has the wrong shape', {
+        expected: `k > 0 and ids, values of n × k = ${n} × ${k} entries`,
+        found: `k = ${k}, ${src.ids.length} ids, ${values.length} values`,
+      });
+    }
+    ids = src.ids instanceof Int32Array ? src.ids : new Int32Array(src.ids.buffer, src.ids.byteOffset, src.ids.length);
+    a = values instanceof Float32Array ? values : Float32Array.from(values);
+    for (let i = 0; i < n * k; i++) {
+      const id = src.ids[i]!;
+      if (id < 0 || id >= v) {
+        throw new DistillError('E_USAGE', `teacher id at row ${Math.floor(i / k)}, entry ${i % k} is out of range`, { expected: `an id in [0, ${v})`, found: String(id) });
+      }
+      const x = a[i]!;
+      const ok = def.target === 'sampled' ? Number.isFinite(x) && x >= 0 : !Number.isNaN(x) && x !== Infinity;
+      if (!ok) {
+        throw new DistillError('E_NON_FINITE', `invalid teacher ${def.target === 'sampled' ? 'count' : 'log-probability'} at row ${Math.floor(i / k)}, entry ${i % k}`, {
+          expected: def.target === 'sampled' ? 'a finite count ≥ 0' : 'a finite log-probability or -inf (padding)',
+          found: String(x),
+          hint: 'the cache shard is corrupt: re-run the teacher for it',
+        });
+      }
+    }
+  }
+  const beta = params.beta ?? 0.5;
+  const alpha = params.alpha ?? 0.1;
+  const scaleT2 = opts.scaleByTemperatureSquared ?? true;
+  const P: RowParams = {
+    kind: def.id, term: def.term, support, temperature: T, beta, alpha, scaleT2, hardWeight, softWeight: def.target === 'hard' ? 0 : softWeight,
+  };
+  const native = {
+    kind: def.nativeKind, support: support === 'bucket' ? 1 : 0, temperature: T, beta, alpha,
+    scaleT2: scaleT2 ? 1 : 0, hardWeight, softWeight: P.softWeight,
+  };
+  return { def, P, n, v, labels, ids, a, k, counted, denom: Math.max(counted, 1), native };
+}
