@@ -5,3 +5,4 @@ export { systemInfo } from './info.js';
 export type { SystemInfo } from './info.js';
 export * from './student/engine/index.js';
 export * from '../losses/index.js';
+export * from './data/index.js';
