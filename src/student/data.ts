@@ -19,6 +19,8 @@ export interface TeacherBatch {
   ids: Uint32Array;
   logp: Float32Array;
   tail: Float32Array;
+  /** Teacher samples for sampled distillation: ids and counts n × k. */
+  samples?: { ids: Uint32Array; counts: Uint32Array | Float32Array; k: number };
 }
 
 export interface Batch {

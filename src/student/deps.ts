@@ -1,5 +1,6 @@
 // Binds the trainer's ports (ports.ts) to the project's modules: the engine (src/student/engine),
 // the optimizer (optim.ts), the fused LM-head loss (losses/), schedules, token datasets and the cache.
+import { lmHeadLoss } from '../../losses/index.js';
 import { DistillError } from '../core/errors.js';
 import { createEngine, initParams, type EngineBackend } from './engine/index.js';
 import { adamwStep, clipGradNorm } from './optim.js';
@@ -15,7 +16,7 @@ export function defaultDeps(): TrainerDeps {
     openCacheBatches: pending('reading logit caches'),
     createEngine: (config, backend) => createEngine(config, backend === 'auto' ? {} : { backend: backend as EngineBackend }),
     initParams: (config, seed) => initParams(config, seed),
-    lmHeadLoss: pending('the fused LM-head loss'),
+    lmHeadLoss,
     clipGradNorm,
     adamwStep,
     resolveSchedule: pending('weighting schedules'),

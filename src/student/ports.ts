@@ -3,35 +3,10 @@
 // `defaultDeps()` (deps.ts) binds them to src/student/engine, losses/, src/schedule, src/data, src/store.
 import type { ModelConfig } from '../core/model.js';
 import type { ModelEngine } from './engine-api.js';
-import type { BatchSource, DataCursor, TeacherBatch, TokenDatasetLike } from './data.js';
+import type { LmHeadLossInput, LmHeadLossResult } from '../../losses/index.js';
+import type { BatchSource, DataCursor, TokenDatasetLike } from './data.js';
 
-export interface LmHeadLossInput {
-  hidden: Float32Array;
-  weight: Float32Array;
-  n: number;
-  dModel: number;
-  vocabSize: number;
-  labels: Int32Array;
-  teacher?: TeacherBatch;
-  kind: string;
-  support: string;
-  temperature: number;
-  beta?: number;
-  alpha?: number;
-  hardWeight: number;
-  softWeight: number;
-  /** Scales the returned gradients (1 / accumulation steps). */
-  gradWeight?: number;
-}
-
-export interface LmHeadLossOutput {
-  loss: number;
-  hardLoss: number;
-  softLoss: number;
-  agreement: number;
-  gradHidden: Float32Array;
-  gradWeight: Float32Array;
-}
+export type { LmHeadLossInput, LmHeadLossResult as LmHeadLossOutput } from '../../losses/index.js';
 
 export interface ScheduleState {
   step: number;
@@ -79,7 +54,7 @@ export interface TrainerDeps {
   openCacheBatches(uri: string, dataset: TokenDatasetLike, batchSize: number, cursor: DataCursor): Promise<BatchSource & { info: CacheSourceInfo }>;
   createEngine(config: ModelConfig, backend: string): ModelEngine;
   initParams(config: ModelConfig, seed: number): Float32Array;
-  lmHeadLoss(input: LmHeadLossInput): LmHeadLossOutput;
+  lmHeadLoss(input: LmHeadLossInput): LmHeadLossResult;
   /** Scales grads in place so their global L2 norm is at most maxNorm; returns the norm before clipping. */
   clipGradNorm(grads: Float32Array, maxNorm: number): number;
   /** One AdamW update of params (and moments m, v) in place. */

@@ -8,6 +8,7 @@ import type { ModelConfig } from '../core/model.js';
 import { paramLayout, saveCheckpoint, type TensorSlot } from './checkpoint.js';
 import type { Batch } from './data.js';
 import type { ModelEngine } from './engine-api.js';
+import type { LossKind, Support } from '../../losses/index.js';
 import type { ScheduleRunnerLike, ScheduleWeights, TrainerDeps } from './ports.js';
 
 export interface StudentSpec {
@@ -58,6 +59,8 @@ export class StudentRun {
     readonly params: Float32Array,
     readonly schedule: ScheduleRunnerLike | undefined,
     private readonly deps: TrainerDeps,
+    /** 'reference' (float64, with the reference engine) or 'cpu' (the native fused kernel). */
+    private readonly lossBackend: 'reference' | 'cpu',
     moments?: { m: Float32Array; v: Float32Array },
   ) {
     this.layout = paramLayout(spec.config);
@@ -80,23 +83,26 @@ export class StudentRun {
   }
 
   /** Forward + loss + backward on one micro-batch; gradients accumulate into this.grads. */
-  microStep(batch: Batch, w: Required<ScheduleWeights>, gradWeight: number): void {
+  microStep(batch: Batch, w: Required<ScheduleWeights>, gradScale: number): void {
     const t0 = performance.now();
     const c = this.spec.config;
     const n = batch.batch * batch.seqLen;
     const hidden = this.engine.forward(this.params, batch.tokens, batch.batch, batch.seqLen);
     const head = this.params.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size);
+    const teacher = batch.teacher && w.soft !== 0 ? batch.teacher : undefined;
+    // Weights carry the 1/accum factor so the gradients average over micro-batches; the head's
+    // gradient accumulates straight into its slice of this.grads.
     const r = this.deps.lmHeadLoss({
       hidden, weight: head, n, dModel: c.dModel, vocabSize: c.vocabSize, labels: batch.labels,
-      ...(batch.teacher && w.soft > 0 ? { teacher: batch.teacher } : {}),
-      kind: this.spec.loss ?? 'forward-kl', support: this.spec.support ?? 'renormalize', temperature: w.temperature,
+      ...(teacher ? (teacher.samples ? { samples: teacher.samples } : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }) : {}),
+      kind: (teacher ? this.spec.loss ?? 'forward-kl' : 'ce') as LossKind, support: (this.spec.support ?? 'renormalize') as Support, temperature: w.temperature,
       ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}), ...(this.spec.alpha !== undefined ? { alpha: this.spec.alpha } : {}),
-      hardWeight: w.hard, softWeight: batch.teacher ? w.soft : 0, gradWeight,
+      hardWeight: w.hard * gradScale, softWeight: teacher ? w.soft * gradScale : 0,
+      gradWeight: this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size),
+      backend: this.lossBackend,
     });
     this.engine.backward(this.params, r.gradHidden, this.grads);
-    const g = this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size);
-    for (let i = 0; i < g.length; i++) g[i] += r.gradWeight[i]!;
-    this.acc.loss += r.loss;
+    this.acc.loss += w.hard * r.hardLoss + (teacher ? w.soft * r.softLoss : 0);
     this.acc.hardLoss += r.hardLoss;
     this.acc.softLoss += r.softLoss;
     this.acc.agreement += r.agreement;

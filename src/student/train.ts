@@ -174,7 +174,7 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
       const engine = deps.createEngine(s.config, opts.backend ?? 'auto');
       // Each student gets its own init stream so adding a student does not change the others.
       const params = ck ? ck.params : deps.initParams(s.config, (opts.seed * 1000003 + i) >>> 0);
-      const run = new StudentRun(s, dir, engine, params, schedule, deps, ck?.optimizer);
+      const run = new StudentRun(s, dir, engine, params, schedule, deps, opts.backend === 'reference' ? 'reference' : 'cpu', ck?.optimizer);
       run.initMetrics(resumeDir ? path.join(resumeDir, s.name) : undefined, startStep);
       runs.push(run);
     }

@@ -8,7 +8,6 @@ import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
 import { loadCheckpoint } from '../../src/student/checkpoint.js';
 import type { TokenDatasetLike } from '../../src/student/data.js';
 import { trainStudents, type TrainOptions } from '../../src/student/train.js';
-import { plainLmHeadLoss } from './helpers/plain-loss.js';
 
 const tiny = parseModelConfig({ vocabSize: 13, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 24, contextLength: 8 });
 
@@ -23,7 +22,7 @@ const readMetrics = (dir: string) => readFileSync(path.join(dir, 'metrics.jsonl'
 function opts(over: Partial<TrainOptions> & { out: string }, cfg: ModelConfig = tiny, ds = memoryDataset(4, 8, 13)): TrainOptions {
   return {
     students: [{ name: 'tiny', config: cfg }], data: 'memory', steps: 6, batchSize: 2, lr: 1e-2, seed: 3, backend: 'reference',
-    deps: { openDataset: async () => ds, lmHeadLoss: plainLmHeadLoss }, ...over,
+    deps: { openDataset: async () => ds }, ...over,
   };
 }
 

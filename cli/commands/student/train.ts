@@ -1,0 +1,77 @@
+// `distill student train`: trains one or more students (one --config each) in one pass over a token
+// dataset and, with --cache, its teacher logit cache; each student writes to <out>/<config name>/.
+import { Flags } from '@oclif/core';
+import { DistillError } from '../../../src/core/errors.js';
+import { loadStudentSpec, type StudentDefaults } from '../../../src/student/config.js';
+import { trainStudents, type TrainResult } from '../../../src/student/train.js';
+import { BaseCommand } from '../../base.js';
+
+export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
+  static override description = 'Train students on a token dataset, distilling from a logit cache when --cache is given (CE-only baseline otherwise)';
+  static override examples = [
+    '<%= config.bin %> student train --config small.json --data tokens.arrow --steps 200 --batch-size 8 --lr 3e-3 --seed 1 --out runs/ce',
+    '<%= config.bin %> student train --config a.json --config b.json --data tokens.arrow --cache cache/ --schedule linear --steps 500 --batch-size 8 --lr 3e-3 --seed 1 --out runs/kd',
+  ];
+
+  static override flags = {
+    config: Flags.string({ description: 'student model config JSON (repeat for several students)', required: true, multiple: true }),
+    data: Flags.string({ description: 'token dataset (Arrow) the cache was made from', required: true }),
+    cache: Flags.string({ description: 'logit cache URI (directory or s3://bucket/prefix)' }),
+    schedule: Flags.string({ description: 'weighting schedule id or plugin path' }),
+    params: Flags.string({ description: 'schedule params as JSON' }),
+    loss: Flags.string({ description: 'soft loss id', default: 'forward-kl' }),
+    support: Flags.string({ description: 'teacher support: renormalize or bucket', default: 'renormalize' }),
+    temperature: Flags.string({ description: 'distillation temperature (a schedule may override it)', default: '1' }),
+    steps: Flags.integer({ description: 'optimizer steps (the LR and weighting schedules span them)', required: true }),
+    'batch-size': Flags.integer({ description: 'sequences per micro-batch', required: true }),
+    'grad-accum': Flags.integer({ description: 'micro-batches per optimizer step', default: 1 }),
+    lr: Flags.string({ description: 'peak learning rate', required: true }),
+    'min-lr': Flags.string({ description: 'final learning rate of the cosine decay (default lr/10)' }),
+    'warmup-steps': Flags.integer({ description: 'linear warmup steps (default 5% of --steps)' }),
+    'weight-decay': Flags.string({ description: 'AdamW weight decay on matrices', default: '0.1' }),
+    clip: Flags.string({ description: 'global gradient-norm clip (0 disables)', default: '1' }),
+    seed: Flags.integer({ description: 'seed for initialization and data order', required: true }),
+    out: Flags.string({ description: 'output folder (one subfolder per student)', required: true }),
+    resume: Flags.string({ description: 'continue the run saved in this folder' }),
+    'save-every': Flags.integer({ description: 'checkpoint every N steps (always at the end)' }),
+    'stop-after': Flags.integer({ description: 'stop with a checkpoint after N steps of this invocation' }),
+    backend: Flags.string({ description: 'engine backend: native or reference', default: 'native' }),
+  };
+
+  async run(): Promise<TrainResult> {
+    const f = this.flags;
+    const num = (v: string | undefined, flag: string): number | undefined => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new DistillError('E_USAGE', `${flag} must be a number`, { found: v, subject: flag });
+      return n;
+    };
+    let scheduleParams: Record<string, unknown> | undefined;
+    if (f.params !== undefined) {
+      try {
+        scheduleParams = JSON.parse(f.params);
+      } catch (err) {
+        throw new DistillError('E_USAGE', '--params is not valid JSON', { found: f.params, hint: (err as Error).message, subject: '--params' });
+      }
+    }
+    const defaults: StudentDefaults = {
+      loss: f.loss, support: f.support, temperature: num(f.temperature, '--temperature')!,
+      ...(f.schedule !== undefined ? { schedule: f.schedule } : {}), ...(scheduleParams ? { scheduleParams } : {}),
+    };
+    const students = f.config.map((file) => loadStudentSpec(file, defaults));
+    const res = await trainStudents({
+      students, data: f.data, ...(f.cache ? { cache: f.cache } : {}), steps: f.steps, batchSize: f['batch-size'], gradAccum: f['grad-accum'],
+      lr: num(f.lr, '--lr')!, ...(f['min-lr'] !== undefined ? { minLr: num(f['min-lr'], '--min-lr')! } : {}),
+      ...(f['warmup-steps'] !== undefined ? { warmupSteps: f['warmup-steps'] } : {}),
+      weightDecay: num(f['weight-decay'], '--weight-decay')!, clipNorm: num(f.clip, '--clip')!, seed: f.seed, out: f.out,
+      ...(f.resume ? { resume: f.resume } : {}), ...(f['save-every'] ? { saveEvery: f['save-every'] } : {}), ...(f['stop-after'] ? { stopAfter: f['stop-after'] } : {}),
+      backend: f.backend, progress: this.progress(),
+    });
+    for (const s of res.students) {
+      const l = s.last;
+      this.log(`${s.name}: ${s.parameters} parameters, step ${res.step}/${res.totalSteps}${l ? `, loss ${l.loss.toFixed(4)} (hard ${l.hardLoss.toFixed(4)}, soft ${l.softLoss.toFixed(4)})` : ''} → ${s.dir}`);
+    }
+    this.log(`${res.tokens} tokens in ${res.seconds.toFixed(1)}s (${res.tokensPerSecond.toFixed(0)} tokens/s)${res.cache ? `, cache ${res.cache.uri}: ${res.cache.shardReads} shard reads` : ''}`);
+    return res;
+  }
+}

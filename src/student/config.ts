@@ -1,0 +1,50 @@
+// Student config files: either a bare ModelConfig JSON, or { "model": ModelConfig, "distill": { loss,
+// support, temperature, beta, alpha, schedule, params } } giving that student its own KD settings.
+// The student's name (its output subfolder) is the file's base name without `.json`.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { DistillError } from '../core/errors.js';
+import { parseModelConfig } from '../core/model.js';
+import type { StudentSpec } from './student-run.js';
+
+const DistillSection = z
+  .object({
+    loss: z.string().optional(),
+    support: z.string().optional(),
+    temperature: z.number().positive().optional(),
+    beta: z.number().optional(),
+    alpha: z.number().optional(),
+    schedule: z.string().optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+export type StudentDefaults = Omit<StudentSpec, 'name' | 'config'>;
+
+/** Reads one config file into a StudentSpec; `defaults` (from CLI flags) fill what the file leaves out. */
+export function loadStudentSpec(file: string, defaults: StudentDefaults = {}): StudentSpec {
+  if (!existsSync(file)) throw new DistillError('E_NOT_FOUND', `student config ${file} not found`, { subject: file });
+  let raw: any;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new DistillError('E_CONFIG', `student config ${file} is not valid JSON`, { subject: file, found: (err as Error).message });
+  }
+  const name = path.basename(file).replace(/\.json$/i, '');
+  if (!/^[\w.-]+$/.test(name)) throw new DistillError('E_CONFIG', `student config file name ${name} cannot name an output folder`, { expected: 'letters, digits, ".", "_" or "-"', subject: file });
+  const nested = raw && typeof raw === 'object' && 'model' in raw;
+  const config = parseModelConfig(nested ? raw.model : raw, file);
+  const spec: StudentSpec = { name, config, ...defaults };
+  if (nested && raw.distill !== undefined) {
+    const res = DistillSection.safeParse(raw.distill);
+    if (!res.success) {
+      throw new DistillError('E_CONFIG', `invalid "distill" section in ${file}`, { subject: file, hint: res.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') });
+    }
+    const { params, schedule, ...rest } = res.data;
+    Object.assign(spec, rest);
+    if (schedule !== undefined) spec.schedule = /^\.\.?\//.test(schedule) ? path.resolve(path.dirname(file), schedule) : schedule;
+    if (params !== undefined) spec.scheduleParams = params;
+  }
+  return spec;
+}

@@ -1,0 +1,17 @@
+// Public API of the student side: the trainer, student configs, checkpoints (safetensors), the LR
+// schedule, the optimizer, batches, and ONNX export.
+export { trainStudents } from './train.js';
+export type { TrainOptions, TrainResult, StudentResult, StudentSpec, StepMetrics } from './train.js';
+export { loadStudentSpec } from './config.js';
+export type { StudentDefaults } from './config.js';
+export { saveCheckpoint, loadCheckpoint, paramLayout, CHECKPOINT_FORMAT } from './checkpoint.js';
+export type { LoadedCheckpoint, SaveCheckpointInput, OptimizerMoments, TensorSlot } from './checkpoint.js';
+export { encodeSafetensors, decodeSafetensors } from './safetensors.js';
+export type { SafeTensor, SafetensorsFile, SafeDType } from './safetensors.js';
+export { makeLrSchedule, learningRate } from './lr.js';
+export type { LrSchedule } from './lr.js';
+export { datasetBatches, epochOrder, assembleTokens } from './data.js';
+export type { Batch, BatchSource, DataCursor, TeacherBatch, TokenDatasetLike } from './data.js';
+export { buildOnnxModel, exportOnnx, ONNX_OPSET } from './export.js';
+export type { ExportResult } from './export.js';
+export type { TrainerDeps, ScheduleRunnerLike, AdamWConfig, CacheSourceInfo } from './ports.js';
