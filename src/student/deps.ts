@@ -2,6 +2,7 @@
 // the optimizer (optim.ts), the fused LM-head loss (losses/), schedules, token datasets and the cache.
 import { lmHeadLoss } from '../../losses/index.js';
 import { DistillError } from '../core/errors.js';
+import { openTokenDataset } from '../data/index.js';
 import { createEngine, initParams, type EngineBackend } from './engine/index.js';
 import { adamwStep, clipGradNorm } from './optim.js';
 import type { TrainerDeps } from './ports.js';
@@ -12,7 +13,7 @@ const pending = (what: string) => (): never => {
 
 export function defaultDeps(): TrainerDeps {
   return {
-    openDataset: pending('reading token datasets'),
+    openDataset: openTokenDataset,
     openCacheBatches: pending('reading logit caches'),
     createEngine: (config, backend) => createEngine(config, backend === 'auto' ? {} : { backend: backend as EngineBackend }),
     initParams: (config, seed) => initParams(config, seed),

@@ -6,30 +6,35 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
 import { loadCheckpoint } from '../../src/student/checkpoint.js';
-import type { TokenDatasetLike } from '../../src/student/data.js';
+import { writeTokenDataset } from '../../src/data/index.js';
 import { trainStudents, type TrainOptions } from '../../src/student/train.js';
 
 const tiny = parseModelConfig({ vocabSize: 13, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 24, contextLength: 8 });
 
-function memoryDataset(numSequences: number, seqLen: number, vocabSize: number): TokenDatasetLike {
-  const seqs = Array.from({ length: numSequences }, (_, s) => Array.from({ length: seqLen }, (_, t) => (s * 5 + t * 3 + ((s * t) % 4)) % vocabSize));
-  return { sha256: 'a'.repeat(64), seqLen, numSequences, vocabSize, tokenizer: { name: 'test', sha256: 'b'.repeat(64) }, sequence: (i) => seqs[i]! };
+/** A real token dataset (Arrow) of n sequences × T tokens with a simple learnable pattern. */
+function arrowDataset(numSequences: number, seqLen: number, vocabSize: number): string {
+  const tokens = new Uint32Array(numSequences * seqLen);
+  for (let s = 0; s < numSequences; s++) for (let t = 0; t < seqLen; t++) tokens[s * seqLen + t] = (s * 5 + t * 3 + ((s * t) % 4)) % vocabSize;
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-ds-')), 'tokens.arrow');
+  writeTokenDataset(file, { seqLen, vocabSize, eotId: 0, tokenizer: { name: 'test', sha256: 'b'.repeat(64) }, split: 'train' }, tokens);
+  return file;
 }
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-train-'));
 const readMetrics = (dir: string) => readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
-function opts(over: Partial<TrainOptions> & { out: string }, cfg: ModelConfig = tiny, ds = memoryDataset(4, 8, 13)): TrainOptions {
+const ds4 = arrowDataset(4, 8, 13);
+
+function opts(over: Partial<TrainOptions> & { out: string }, cfg: ModelConfig = tiny, data = ds4): TrainOptions {
   return {
-    students: [{ name: 'tiny', config: cfg }], data: 'memory', steps: 6, batchSize: 2, lr: 1e-2, seed: 3, backend: 'reference',
-    deps: { openDataset: async () => ds }, ...over,
+    students: [{ name: 'tiny', config: cfg }], data, steps: 6, batchSize: 2, lr: 1e-2, seed: 3, backend: 'reference', ...over,
   };
 }
 
 describe('trainStudents (reference engine)', () => {
   it('overfits a tiny batch', async () => {
     const out = tmp();
-    const res = await trainStudents(opts({ out, steps: 40, lr: 3e-2, warmupSteps: 2, weightDecay: 0 }, tiny, memoryDataset(2, 8, 13)));
+    const res = await trainStudents(opts({ out, steps: 40, lr: 3e-2, warmupSteps: 2, weightDecay: 0 }, tiny, arrowDataset(2, 8, 13)));
     const m = readMetrics(path.join(out, 'tiny'));
     expect(m).toHaveLength(40);
     expect(m[0].hardLoss).toBeGreaterThan(2);
