@@ -1,0 +1,79 @@
+// Batches joined with the teacher: B whole sequences from the cache reader's deterministic order
+// (seed, epoch, row position), tokens/labels from the token dataset, teacher ids/logp [B×T×k] and
+// tail [B×T] from the cache rows of the same positions. The cursor resumes at the next unread sequence.
+import { DistillError } from '../core/errors.js';
+import type { CacheReader, CacheSequence, Manifest } from '../store/api.js';
+import { assembleTokens, type Batch, type BatchSource, type DataCursor, type TokenDatasetLike } from './data.js';
+
+/** Refuses a cache made from other tokens or another tokenizer, naming what differs (before any training). */
+export function checkCacheMatchesDataset(manifest: Manifest, dataset: TokenDatasetLike & { path?: string }, uri: string): void {
+  const inp = manifest.inputs;
+  const what = dataset.path ?? 'the token dataset';
+  const diffs: string[] = [];
+  if (inp.dataset.sha256 !== dataset.sha256) diffs.push(`dataset sha256 ${inp.dataset.sha256} in the cache vs ${dataset.sha256} for ${what}`);
+  if (inp.tokenizer.sha256 !== dataset.tokenizer.sha256) diffs.push(`tokenizer sha256 ${inp.tokenizer.sha256} (${inp.tokenizer.name}) in the cache vs ${dataset.tokenizer.sha256} (${dataset.tokenizer.name})`);
+  if (inp.dataset.seqLen !== dataset.seqLen) diffs.push(`sequence length ${inp.dataset.seqLen} vs ${dataset.seqLen}`);
+  if (inp.dataset.sequences !== dataset.numSequences) diffs.push(`${inp.dataset.sequences} sequences vs ${dataset.numSequences}`);
+  if (diffs.length) {
+    throw new DistillError('E_FINGERPRINT_MISMATCH', `the logit cache ${uri} was not made from ${what}`, {
+      found: diffs.join('; '), subject: uri, hint: 'pass the --data the teacher ran on, or rebuild the cache with `distill teacher run` on this dataset',
+    });
+  }
+}
+
+export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, batchSize: number, start: DataCursor): BatchSource {
+  const { seed } = start;
+  let { epoch, position } = start;
+  const k = reader.manifest.inputs.k;
+  const T = dataset.seqLen;
+  if (start.source?.manifestSha !== undefined && start.source.manifestSha !== reader.manifestSha) {
+    throw new DistillError('E_CHECKPOINT', 'cannot resume: the logit cache changed since the checkpoint', { expected: `manifest sha256 ${String(start.source.manifestSha)}`, found: reader.manifestSha, subject: reader.uri });
+  }
+  if (reader.rows === 0) throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${reader.uri} holds no rows`, { subject: reader.uri });
+  let it: AsyncIterator<CacheSequence> | undefined;
+  const open = () => reader.sequences({ seed, epoch, position })[Symbol.asyncIterator]();
+
+  const nextSequence = async (): Promise<CacheSequence> => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      it ??= open();
+      const r = await it.next();
+      if (!r.done) return r.value;
+      epoch += 1;
+      position = 0;
+      it = undefined;
+    }
+    throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${reader.uri} yielded no sequence for a whole epoch`, { subject: reader.uri });
+  };
+
+  return {
+    cursor: () => ({ seed, epoch, position, source: { manifestSha: reader.manifestSha } }),
+    async next(): Promise<Batch> {
+      const seqs: number[] = [];
+      const ids = new Uint32Array(batchSize * T * k);
+      const logp = new Float32Array(batchSize * T * k);
+      const tail = new Float32Array(batchSize * T);
+      for (let b = 0; b < batchSize; b++) {
+        const s = await nextSequence();
+        const rows = s.rows;
+        if (rows.pos.length !== T || s.seq >= dataset.numSequences) {
+          throw new DistillError('E_CACHE_FORMAT', `shard ${s.shard} of ${reader.uri}: sequence ${s.seq} does not fit the token dataset`, {
+            expected: `${T} rows of a sequence < ${dataset.numSequences}`, found: `${rows.pos.length} rows`, subject: reader.uri,
+          });
+        }
+        for (let t = 0; t < T; t++) {
+          if (rows.pos[t] !== t) throw new DistillError('E_CACHE_FORMAT', `shard ${s.shard} of ${reader.uri}: rows of sequence ${s.seq} are out of order`, { expected: `pos ${t}`, found: `pos ${rows.pos[t]}`, subject: reader.uri });
+        }
+        ids.set(rows.ids.subarray(0, T * k), b * T * k);
+        logp.set(rows.logp.subarray(0, T * k), b * T * k);
+        tail.set(rows.tail.subarray(0, T), b * T);
+        seqs.push(s.seq);
+        position = s.position + T;
+      }
+      return { batch: batchSize, seqLen: T, seqs, ...assembleTokens(dataset, seqs), teacher: { k, ids, logp, tail } };
+    },
+    async close() {
+      await it?.return?.();
+      await reader.close();
+    },
+  };
+}
