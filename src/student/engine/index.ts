@@ -3,6 +3,7 @@
 import { DistillError } from '../../core/errors.js';
 import { parseModelConfig, type ModelConfig } from '../../core/model.js';
 import type { ModelEngine } from '../engine-api.js';
+import { NativeEngine } from './native.js';
 import { ReferenceEngine } from './reference.js';
 
 export type EngineBackend = 'native' | 'reference';
@@ -16,6 +17,7 @@ export function createEngine(config: ModelConfig, options: EngineOptions = {}): 
   const c = parseModelConfig(config);
   const backend = options.backend ?? 'native';
   if (backend === 'reference') return new ReferenceEngine(c);
+  if (backend === 'native') return new NativeEngine(c);
   throw new DistillError('E_UNSUPPORTED', `unknown engine backend "${String(backend)}"`, { expected: "'native' or 'reference'" });
 }
 
@@ -23,3 +25,7 @@ export { ReferenceEngine } from './reference.js';
 export { initParams, Rng } from './init.js';
 export type { InitOptions } from './init.js';
 export { engineLayout, layoutIndex, layoutSize, lmHeadName } from './layout.js';
+export { NativeEngine } from './native.js';
+export type { OpTimings } from './native.js';
+export { adamwStep, adamwStepReference, clipGradNorm, gradNorm } from './optim.js';
+export type { AdamWOptions, AdamWState } from './optim.js';

@@ -1,0 +1,183 @@
+// N-API bindings for the decoder engine and its helpers (dn_model.h, dn_gemm.h): modelCreate,
+// modelForward, modelBackward, modelTimings, modelResetTimings, modelDestroy, sgemm, adamwStep,
+// sumSquares, scaleInPlace. Typed arrays are checked for type and length; data is never copied.
+#include <napi.h>
+
+#include <string>
+
+#include "dn_gemm.h"
+#include "dn_model.h"
+#include "registry.h"
+
+namespace {
+
+struct Handle {
+  dn_model* m = nullptr;
+};
+
+[[noreturn]] void fail_status(Napi::Env env, dn_status st) {
+  dn::throw_error(env, st == DN_OUT_OF_MEMORY ? "E_DEVICE" : "E_NATIVE_ARGUMENT", dn_last_error());
+}
+
+template <typename T, napi_typedarray_type Kind>
+T* typed(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Kind)
+    dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " has the wrong array type");
+  Napi::TypedArray a = v.As<Napi::TypedArray>();
+  if ((int64_t)a.ElementLength() < need)
+    dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT",
+                    std::string(name) + " is too short: " + std::to_string(a.ElementLength()) + " < " + std::to_string(need));
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+}
+
+float* f32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
+  return typed<float, napi_float32_array>(info, i, name, need);
+}
+
+int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+
+double num_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+dn_model* model_of(const Napi::CallbackInfo& info) {
+  if (!info[0].IsExternal()) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "expected a model handle");
+  Handle* h = info[0].As<Napi::External<Handle>>().Data();
+  if (!h->m) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "the model engine was disposed");
+  return h->m;
+}
+
+Napi::Value ModelCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) dn::throw_error(env, "E_NATIVE_ARGUMENT", "modelCreate expects a config object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto get = [&](const char* key) -> double {
+    Napi::Value v = o.Get(key);
+    if (!v.IsNumber() && !v.IsBoolean()) dn::throw_error(env, "E_NATIVE_ARGUMENT", std::string("model config field ") + key + " is missing");
+    return v.IsBoolean() ? (v.As<Napi::Boolean>().Value() ? 1.0 : 0.0) : v.As<Napi::Number>().DoubleValue();
+  };
+  dn_model_config c;
+  c.vocab_size = (int32_t)get("vocabSize");
+  c.d_model = (int32_t)get("dModel");
+  c.n_layers = (int32_t)get("nLayers");
+  c.n_heads = (int32_t)get("nHeads");
+  c.n_kv_heads = (int32_t)get("nKvHeads");
+  c.ffn_dim = (int32_t)get("ffnDim");
+  c.context_length = (int32_t)get("contextLength");
+  c.tie_embeddings = (int32_t)get("tieEmbeddings");
+  c.rope_theta = (float)get("ropeTheta");
+  c.norm_eps = (float)get("normEps");
+  dn_model* m = nullptr;
+  dn_status st = dn_model_create(&c, &m);
+  if (st != DN_OK) fail_status(env, st);
+  Handle* h = new Handle{m};
+  return Napi::External<Handle>::New(env, h, [](Napi::Env, Handle* hh) {
+    dn_model_destroy(hh->m);
+    delete hh;
+  });
+}
+
+Napi::Value ModelDestroy(const Napi::CallbackInfo& info) {
+  if (info[0].IsExternal()) {
+    Handle* h = info[0].As<Napi::External<Handle>>().Data();
+    dn_model_destroy(h->m);
+    h->m = nullptr;
+  }
+  return info.Env().Undefined();
+}
+
+// modelForward(handle, params, tokens, B, T, out)
+Napi::Value ModelForward(const Napi::CallbackInfo& info) {
+  dn_model* m = model_of(info);
+  const int64_t B = int_arg(info, 3, "batch"), T = int_arg(info, 4, "seqLen");
+  const float* params = f32(info, 1, "params", dn_model_num_params(m));
+  const int32_t* tokens = typed<int32_t, napi_int32_array>(info, 2, "tokens", B * T);
+  float* out = f32(info, 5, "out", 0);
+  dn_status st = dn_model_forward(m, params, tokens, B, T, out);
+  if (st != DN_OK) fail_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+// modelBackward(handle, params, dHidden, grads)
+Napi::Value ModelBackward(const Napi::CallbackInfo& info) {
+  dn_model* m = model_of(info);
+  const int64_t n = dn_model_num_params(m);
+  dn_status st = dn_model_backward(m, f32(info, 1, "params", n), f32(info, 2, "dHidden", 0), f32(info, 3, "grads", n));
+  if (st != DN_OK) fail_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelTimings(const Napi::CallbackInfo& info) {
+  dn_model* m = model_of(info);
+  double s[DN_OP_COUNT];
+  dn_model_op_seconds(m, s);
+  Napi::Object o = Napi::Object::New(info.Env());
+  const char* names[DN_OP_COUNT] = {"gemm", "attention", "norm", "rope", "swiglu", "embed"};
+  for (int i = 0; i < DN_OP_COUNT; ++i) o.Set(names[i], s[i]);
+  return o;
+}
+
+Napi::Value ModelResetTimings(const Napi::CallbackInfo& info) {
+  dn_model_reset_timings(model_of(info));
+  return info.Env().Undefined();
+}
+
+// sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+Napi::Value Sgemm(const Napi::CallbackInfo& info) {
+  const int ta = (int)int_arg(info, 0, "transA"), tb = (int)int_arg(info, 1, "transB");
+  const int64_t m = int_arg(info, 2, "m"), n = int_arg(info, 3, "n"), k = int_arg(info, 4, "k");
+  const int64_t lda = int_arg(info, 7, "lda"), ldb = int_arg(info, 9, "ldb"), ldc = int_arg(info, 12, "ldc");
+  const int64_t need_a = k == 0 ? 0 : (ta ? (k - 1) * lda + m : (m - 1) * lda + k);
+  const int64_t need_b = k == 0 ? 0 : (tb ? (n - 1) * ldb + k : (k - 1) * ldb + n);
+  const int64_t need_c = m == 0 ? 0 : (m - 1) * ldc + n;
+  dn_status st = dn_sgemm(ta, tb, m, n, k, (float)num_arg(info, 5, "alpha"), f32(info, 6, "a", need_a), lda,
+                          f32(info, 8, "b", need_b), ldb, (float)num_arg(info, 10, "beta"), f32(info, 11, "c", need_c), ldc);
+  if (st != DN_OK) fail_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+// adamwStep(params, grads, m, v, offset, size, lr, beta1, beta2, eps, weightDecay, step)
+Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
+  const int64_t off = int_arg(info, 4, "offset"), size = int_arg(info, 5, "size");
+  const int64_t need = off + size;
+  dn_status st = dn_adamw_step(size, f32(info, 0, "params", need) + off, f32(info, 1, "grads", need) + off,
+                               f32(info, 2, "m", need) + off, f32(info, 3, "v", need) + off,
+                               (float)num_arg(info, 6, "lr"), (float)num_arg(info, 7, "beta1"), (float)num_arg(info, 8, "beta2"),
+                               (float)num_arg(info, 9, "eps"), (float)num_arg(info, 10, "weightDecay"), int_arg(info, 11, "step"));
+  if (st != DN_OK) fail_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  Napi::TypedArray a = info[0].As<Napi::TypedArray>();
+  const float* x = f32(info, 0, "x", 0);
+  return Napi::Number::New(info.Env(), dn_sum_squares((int64_t)a.ElementLength(), x));
+}
+
+Napi::Value ScaleInPlace(const Napi::CallbackInfo& info) {
+  Napi::TypedArray a = info[0].As<Napi::TypedArray>();
+  dn_scale((int64_t)a.ElementLength(), f32(info, 0, "x", 0), (float)num_arg(info, 1, "scale"));
+  return info.Env().Undefined();
+}
+
+void Register(Napi::Env env, Napi::Object exports) {
+  exports.Set("modelCreate", Napi::Function::New(env, ModelCreate));
+  exports.Set("modelDestroy", Napi::Function::New(env, ModelDestroy));
+  exports.Set("modelForward", Napi::Function::New(env, ModelForward));
+  exports.Set("modelBackward", Napi::Function::New(env, ModelBackward));
+  exports.Set("modelTimings", Napi::Function::New(env, ModelTimings));
+  exports.Set("modelResetTimings", Napi::Function::New(env, ModelResetTimings));
+  exports.Set("sgemm", Napi::Function::New(env, Sgemm));
+  exports.Set("adamwStep", Napi::Function::New(env, AdamwStep));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
+  exports.Set("scaleInPlace", Napi::Function::New(env, ScaleInPlace));
+}
+
+}  // namespace
+
+DN_REGISTER_EXPORTS(Register);

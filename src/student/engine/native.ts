@@ -1,0 +1,114 @@
+// The native engine: the addon's decoder kernels (dn_model.h) behind the ModelEngine contract.
+// Parameters, tokens and gradients are passed to C++ without copies; the output [N×d] buffer is reused.
+import { DistillError } from '../../core/errors.js';
+import type { ModelConfig } from '../../core/model.js';
+import { nativeFn } from '../../native/loader.js';
+import type { ModelEngine, ParamView } from '../engine-api.js';
+import { engineLayout, layoutSize } from './layout.js';
+import { checkBackward, checkForward, checkParams } from './validate.js';
+
+/** Seconds spent per op kind since the last reset (forward and backward together). */
+export interface OpTimings {
+  gemm: number;
+  attention: number;
+  norm: number;
+  rope: number;
+  swiglu: number;
+  embed: number;
+}
+
+type Handle = object;
+
+interface NativeModelFns {
+  create: (config: ModelConfig) => Handle;
+  destroy: (h: Handle) => void;
+  forward: (h: Handle, params: Float32Array, tokens: Int32Array, B: number, T: number, out: Float32Array) => void;
+  backward: (h: Handle, params: Float32Array, dHidden: Float32Array, grads: Float32Array) => void;
+  timings: (h: Handle) => OpTimings;
+  resetTimings: (h: Handle) => void;
+}
+
+let fns: NativeModelFns | undefined;
+function native(): NativeModelFns {
+  fns ??= {
+    create: nativeFn('modelCreate'),
+    destroy: nativeFn('modelDestroy'),
+    forward: nativeFn('modelForward'),
+    backward: nativeFn('modelBackward'),
+    timings: nativeFn('modelTimings'),
+    resetTimings: nativeFn('modelResetTimings'),
+  };
+  return fns;
+}
+
+/** Maps an addon error (a plain Error with a stable code) to DistillError. */
+export function nativeError(err: unknown, what: string): DistillError {
+  if (err instanceof DistillError) return err;
+  const e = err as Error & { code?: string };
+  const code = e.code === 'E_DEVICE' ? 'E_DEVICE' : 'E_NATIVE_ARGUMENT';
+  return new DistillError(code, `${what} failed in the native engine`, { found: e.message, cause: err });
+}
+
+export class NativeEngine implements ModelEngine {
+  readonly layout: ParamView[];
+  readonly numParams: number;
+  private handle: Handle | undefined;
+  private rows: number | undefined;
+
+  constructor(readonly config: ModelConfig) {
+    this.layout = engineLayout(config);
+    this.numParams = layoutSize(this.layout);
+    const f = native();
+    try {
+      this.handle = f.create(config);
+    } catch (err) {
+      throw nativeError(err, 'creating the model');
+    }
+  }
+
+  private live(): Handle {
+    if (!this.handle) throw new DistillError('E_MODEL', 'the engine was disposed', { hint: 'create a new engine with createEngine()' });
+    return this.handle;
+  }
+
+  /** Returns a new [N×d] array (the caller may keep it across steps). */
+  forward(params: Float32Array, tokens: Int32Array, batch: number, seqLen: number): Float32Array {
+    const h = this.live();
+    checkForward(this.config, this.numParams, params, tokens, batch, seqLen);
+    const out = new Float32Array(batch * seqLen * this.config.dModel);
+    this.rows = undefined;
+    try {
+      native().forward(h, params, tokens, batch, seqLen, out);
+    } catch (err) {
+      throw nativeError(err, 'forward');
+    }
+    this.rows = batch * seqLen;
+    return out;
+  }
+
+  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array): void {
+    const h = this.live();
+    checkParams(this.numParams, params);
+    checkBackward(this.numParams, this.rows, this.config.dModel, dHidden, grads);
+    try {
+      native().backward(h, params, dHidden, grads);
+    } catch (err) {
+      throw nativeError(err, 'backward');
+    }
+  }
+
+  /** Per-op seconds accumulated since the last resetTimings(). */
+  timings(): OpTimings {
+    return native().timings(this.live());
+  }
+
+  resetTimings(): void {
+    native().resetTimings(this.live());
+  }
+
+  dispose(): void {
+    if (this.handle) native().destroy(this.handle);
+    this.handle = undefined;
+    this.rows = undefined;
+  }
+}
