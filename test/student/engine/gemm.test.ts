@@ -1,0 +1,87 @@
+// dn_sgemm (through the addon) against a float64 naive product: every transpose combination, odd shapes
+// on both sides of the small/blocked threshold and of the KC/MC/NC block edges, padded leading dimensions,
+// alpha/beta, beta = 0 overwriting NaN, and bit-identical results for 1 and 2 threads.
+import { describe, expect, it } from 'vitest';
+import { nativeFn } from '../../../src/native/loader.js';
+import { Rng } from '../../../src/student/engine/index.js';
+import { setThreads } from './helpers.js';
+
+type Sgemm = (ta: number, tb: number, m: number, n: number, k: number, alpha: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number) => void;
+
+interface Case { ta: number; tb: number; m: number; n: number; k: number; alpha: number; beta: number; pad: number }
+
+function run(cs: Case, seed: number) {
+  const sgemm = nativeFn<Sgemm>('sgemm');
+  const rng = new Rng(seed);
+  const { ta, tb, m, n, k, alpha, beta, pad } = cs;
+  const [ar, ac] = ta ? [k, m] : [m, k];
+  const [br, bc] = tb ? [n, k] : [k, n];
+  const lda = ac + pad, ldb = bc + pad, ldc = n + pad;
+  const a = Float32Array.from({ length: ar * lda }, () => rng.normal());
+  const b = Float32Array.from({ length: br * ldb }, () => rng.normal());
+  const c0 = Float32Array.from({ length: m * ldc }, () => rng.normal());
+  const c = Float32Array.from(c0);
+  sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  let worst = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (ta ? a[p * lda + i]! : a[i * lda + p]!) * (tb ? b[j * ldb + p]! : b[p * ldb + j]!);
+      const want = alpha * s + (beta === 0 ? 0 : beta * c0[i * ldc + j]!);
+      // float32 accumulation over k terms of size ~1: error grows like √k ulps.
+      const err = Math.abs(c[i * ldc + j]! - want) / (1 + Math.sqrt(k));
+      if (err > 1e-5) throw new Error(`C[${i},${j}] = ${c[i * ldc + j]} but naive = ${want} (${JSON.stringify(cs)})`);
+      worst = Math.max(worst, err);
+    }
+    // The padding between rows of C is never written.
+    for (let j = n; j < ldc; j++) expect(c[i * ldc + j]).toBe(c0[i * ldc + j]);
+  }
+  return { worst, c };
+}
+
+describe('dn_sgemm', () => {
+  const shapes: Array<[number, number, number]> = [
+    [1, 1, 1], [3, 5, 7], [13, 33, 17], // small path
+    [37, 45, 29], [25, 67, 341], [149, 31, 13], [3, 4100, 30], // blocked: edges of MR/NR, KC (320), MC (144), NC (4096)
+  ];
+  for (const ta of [0, 1]) {
+    for (const tb of [0, 1]) {
+      it(`matches the naive product (transA=${ta}, transB=${tb})`, () => {
+        let worst = 0;
+        for (const [i, [m, n, k]] of shapes.entries()) {
+          const alpha = i % 2 ? 0.75 : 1, beta = [0, 1, -0.5][i % 3]!;
+          worst = Math.max(worst, run({ ta, tb, m, n, k, alpha, beta, pad: i % 2 ? 3 : 0 }, i + 10 * ta + 20 * tb).worst);
+        }
+        expect(worst).toBeLessThan(1e-5);
+      });
+    }
+  }
+
+  it('overwrites NaN in C when beta = 0 and handles k = 0 (C = beta·C)', () => {
+    const sgemm = nativeFn<Sgemm>('sgemm');
+    const a = new Float32Array(64 * 64).fill(1), b = new Float32Array(64 * 64).fill(2);
+    const c = new Float32Array(64 * 64).fill(NaN);
+    sgemm(0, 0, 64, 64, 64, 1, a, 64, b, 64, 0, c, 64);
+    expect(c.every((x) => x === 128)).toBe(true);
+    const d = new Float32Array([1, 2, 3, 4]);
+    sgemm(0, 0, 2, 2, 0, 1, new Float32Array(0), 1, new Float32Array(0), 2, 0.5, d, 2);
+    expect(Array.from(d)).toEqual([0.5, 1, 1.5, 2]);
+  });
+
+  it('gives the same bits with 1 and 2 threads', () => {
+    const cs = { ta: 0, tb: 1, m: 301, n: 157, k: 700, alpha: 1, beta: 0, pad: 0 };
+    const two = run(cs, 5).c;
+    const restore = setThreads(1);
+    try {
+      expect(Buffer.from(run(cs, 5).c.buffer).equals(Buffer.from(two.buffer))).toBe(true);
+    } finally {
+      restore();
+    }
+  });
+
+  it('rejects arrays shorter than the shapes need', () => {
+    const sgemm = nativeFn<Sgemm>('sgemm');
+    expect(() => sgemm(0, 0, 4, 4, 4, 1, new Float32Array(15), 4, new Float32Array(16), 4, 0, new Float32Array(16), 4)).toThrow(/a is too short/);
+    expect(() => sgemm(0, 0, 4, 4, 4, 1, new Float32Array(16), 4, new Float32Array(16), 4, 0, new Float32Array(16), 3)).toThrow(/ldc/);
+  });
+});
