@@ -1,10 +1,9 @@
 // Binds the trainer's ports (ports.ts) to the project's modules: the engine (src/student/engine),
-// the optimizer (optim.ts), the fused LM-head loss (losses/), schedules, token datasets and the cache.
+// AdamW and clipping (the engine's native kernels), the fused LM-head loss (losses/), schedules, token datasets and the cache.
 import { lmHeadLoss } from '../../losses/index.js';
 import { DistillError } from '../core/errors.js';
 import { openTokenDataset } from '../data/index.js';
-import { createEngine, initParams, type EngineBackend } from './engine/index.js';
-import { adamwStep, clipGradNorm } from './optim.js';
+import { adamwStep, clipGradNorm, createEngine, gradNorm, initParams, type EngineBackend } from './engine/index.js';
 import type { TrainerDeps } from './ports.js';
 
 const pending = (what: string) => (): never => {
@@ -19,6 +18,7 @@ export function defaultDeps(): TrainerDeps {
     initParams: (config, seed) => initParams(config, seed),
     lmHeadLoss,
     clipGradNorm,
+    gradNorm,
     adamwStep,
     resolveSchedule: pending('weighting schedules'),
   };

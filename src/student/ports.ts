@@ -3,6 +3,7 @@
 // `defaultDeps()` (deps.ts) binds them to src/student/engine, losses/, src/schedule, src/data, src/store.
 import type { ModelConfig } from '../core/model.js';
 import type { ModelEngine } from './engine-api.js';
+import type { AdamWOptions, AdamWState } from './engine/index.js';
 import type { LmHeadLossInput, LmHeadLossResult } from '../../losses/index.js';
 import type { BatchSource, DataCursor, TokenDatasetLike } from './data.js';
 
@@ -29,16 +30,6 @@ export interface ScheduleRunnerLike {
   restore(state: unknown): void;
 }
 
-export interface AdamWConfig {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** 1-based optimizer step (bias correction). */
-  step: number;
-}
-
 export interface CacheSourceInfo {
   uri: string;
   fingerprint: string;
@@ -57,7 +48,9 @@ export interface TrainerDeps {
   lmHeadLoss(input: LmHeadLossInput): LmHeadLossResult;
   /** Scales grads in place so their global L2 norm is at most maxNorm; returns the norm before clipping. */
   clipGradNorm(grads: Float32Array, maxNorm: number): number;
-  /** One AdamW update of params (and moments m, v) in place. */
-  adamwStep(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, cfg: AdamWConfig): void;
+  /** The global L2 norm alone (clipping disabled). */
+  gradNorm(grads: Float32Array): number;
+  /** One AdamW update of params and the moments in place (no weight decay on 1-D tensors of the layout). */
+  adamwStep(params: Float32Array, grads: Float32Array, state: AdamWState, options: AdamWOptions): void;
   resolveSchedule(spec: string | undefined, params: Record<string, unknown> | undefined): Promise<ScheduleRunnerLike>;
 }

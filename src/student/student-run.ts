@@ -46,8 +46,6 @@ export class StudentRun {
   readonly grads: Float32Array;
   readonly m: Float32Array;
   readonly v: Float32Array;
-  /** Which slots get weight decay: matrices only (norm gains and nothing else are left alone). */
-  private readonly decayMask: boolean[];
   private readonly headSlot: TensorSlot;
   private acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, seconds: 0 };
   last?: StepMetrics;
@@ -70,7 +68,6 @@ export class StudentRun {
     this.grads = new Float32Array(params.length);
     this.m = moments?.m ?? new Float32Array(params.length);
     this.v = moments?.v ?? new Float32Array(params.length);
-    this.decayMask = this.layout.map((s) => s.shape.length > 1);
     this.headSlot = this.layout.find((s) => s.name === (spec.config.tieEmbeddings ? 'embed' : 'lm_head'))!;
   }
 
@@ -123,14 +120,10 @@ export class StudentRun {
         found: `loss=${metrics.loss} (hard ${metrics.hardLoss}, soft ${metrics.softLoss})`, subject: this.spec.name, hint: 'lower --lr or check the schedule weights; the last good checkpoint is left as it was',
       });
     }
-    metrics.gradNorm = this.deps.clipGradNorm(this.grads, opt.clipNorm);
-    for (let s = 0; s < this.layout.length; s++) {
-      const { offset, size } = this.layout[s]!;
-      const sl = (a: Float32Array) => a.subarray(offset, offset + size);
-      this.deps.adamwStep(sl(this.params), sl(this.grads), sl(this.m), sl(this.v), {
-        lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: this.decayMask[s] ? opt.weightDecay : 0, step: step + 1,
-      });
-    }
+    metrics.gradNorm = opt.clipNorm > 0 ? this.deps.clipGradNorm(this.grads, opt.clipNorm) : this.deps.gradNorm(this.grads);
+    this.deps.adamwStep(this.params, this.grads, { m: this.m, v: this.v }, {
+      lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, step: step + 1, layout: this.engine.layout,
+    });
     this.grads.fill(0);
     const seconds = this.acc.seconds + (performance.now() - t0) / 1000 + sharedSeconds;
     metrics.tokensPerSecond = tokens / Math.max(seconds, 1e-9);

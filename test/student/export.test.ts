@@ -7,7 +7,9 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/core/model.js';
 import { saveCheckpoint } from '../../src/student/checkpoint.js';
+import { createEngine } from '../../src/student/engine/index.js';
 import { buildOnnxModel, exportOnnx } from '../../src/student/export.js';
+import { paramLayout } from '../../src/student/checkpoint.js';
 import { randomParams, refLogits } from './helpers/llama-ref.js';
 
 const gqa = parseModelConfig({ vocabSize: 37, dModel: 24, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 40, contextLength: 16, ropeTheta: 500 });
@@ -37,6 +39,28 @@ describe('ONNX export', () => {
       for (const [B, T, seed] of [[1, 1, 0], [2, 5, 1], [3, cfg.contextLength, 2]] as const) worst = Math.max(worst, await maxDiff(cfg, params, session, B, T, seed));
       // float32 graph vs float64 reference on logits of magnitude ~1: the bound is a few ulps of accumulation.
       console.log(`ONNX export parity (${label}): max |logit diff| = ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThan(1e-4);
+    });
+  }
+
+  for (const backend of ['native', 'reference'] as const) {
+    it(`matches the ${backend} engine's forward + LM head`, async () => {
+      const params = randomParams(gqa, 11);
+      const [B, T] = [2, 9];
+      const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 5 + 3) % gqa.vocabSize);
+      const engine = createEngine(gqa, { backend });
+      const hidden = engine.forward(params, tokens, B, T);
+      engine.dispose();
+      const head = paramLayout(gqa).find((s) => s.name === 'lm_head')!;
+      const session = await ort.InferenceSession.create(buildOnnxModel(gqa, params));
+      const got = (await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(tokens, BigInt)), [B, T]) })).logits!.data as Float32Array;
+      let worst = 0;
+      for (let n = 0; n < B * T; n++) for (let v = 0; v < gqa.vocabSize; v++) {
+        let z = 0;
+        for (let j = 0; j < gqa.dModel; j++) z += hidden[n * gqa.dModel + j]! * params[head.offset + v * gqa.dModel + j]!;
+        worst = Math.max(worst, Math.abs(z - got[n * gqa.vocabSize + v]!));
+      }
+      console.log(`ONNX export vs ${backend} engine: max |logit diff| = ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(1e-4);
     });
   }

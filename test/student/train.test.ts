@@ -1,4 +1,4 @@
-// The trainer on the float64 reference engine: a tiny batch overfits; stopping and resuming gives the
+// The trainer on the float64 reference engine and the native CPU engine (one suite, both backends): a tiny batch overfits; stopping and resuming gives the
 // uninterrupted run's losses and weights exactly; metrics.jsonl fields; bad configs and options refused.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,16 +25,16 @@ const readMetrics = (dir: string) => readFileSync(path.join(dir, 'metrics.jsonl'
 
 const ds4 = arrowDataset(4, 8, 13);
 
-function opts(over: Partial<TrainOptions> & { out: string }, cfg: ModelConfig = tiny, data = ds4): TrainOptions {
+function opts(backend: string, over: Partial<TrainOptions> & { out: string }, cfg: ModelConfig = tiny, data = ds4): TrainOptions {
   return {
-    students: [{ name: 'tiny', config: cfg }], data, steps: 6, batchSize: 2, lr: 1e-2, seed: 3, backend: 'reference', ...over,
+    students: [{ name: 'tiny', config: cfg }], data, steps: 6, batchSize: 2, lr: 1e-2, seed: 3, backend, ...over,
   };
 }
 
-describe('trainStudents (reference engine)', () => {
+for (const backend of ['reference', 'native'] as const) describe(`trainStudents (${backend} engine)`, () => {
   it('overfits a tiny batch', async () => {
     const out = tmp();
-    const res = await trainStudents(opts({ out, steps: 40, lr: 3e-2, warmupSteps: 2, weightDecay: 0 }, tiny, arrowDataset(2, 8, 13)));
+    const res = await trainStudents(opts(backend, { out, steps: 40, lr: 3e-2, warmupSteps: 2, weightDecay: 0 }, tiny, arrowDataset(2, 8, 13)));
     const m = readMetrics(path.join(out, 'tiny'));
     expect(m).toHaveLength(40);
     expect(m[0].hardLoss).toBeGreaterThan(2);
@@ -44,7 +44,7 @@ describe('trainStudents (reference engine)', () => {
 
   it('writes metrics.jsonl with every field, and a loadable checkpoint', async () => {
     const out = tmp();
-    await trainStudents(opts({ out, steps: 3, gradAccum: 2 }));
+    await trainStudents(opts(backend, { out, steps: 3, gradAccum: 2 }));
     const m = readMetrics(path.join(out, 'tiny'));
     expect(m.map((r: any) => r.step)).toEqual([1, 2, 3]);
     for (const r of m) {
@@ -61,11 +61,11 @@ describe('trainStudents (reference engine)', () => {
 
   it('resumes exactly: stop after 3 of 7 steps, resume, and match the uninterrupted run', async () => {
     const full = tmp();
-    await trainStudents(opts({ out: full, steps: 7, gradAccum: 2 }));
+    await trainStudents(opts(backend, { out: full, steps: 7, gradAccum: 2 }));
     const part = tmp();
-    const first = await trainStudents(opts({ out: part, steps: 7, gradAccum: 2, stopAfter: 3 }));
+    const first = await trainStudents(opts(backend, { out: part, steps: 7, gradAccum: 2, stopAfter: 3 }));
     expect(first.step).toBe(3);
-    const second = await trainStudents(opts({ out: part, steps: 7, gradAccum: 2, resume: part }));
+    const second = await trainStudents(opts(backend, { out: part, steps: 7, gradAccum: 2, resume: part }));
     expect(second.startStep).toBe(3);
     const a = readMetrics(path.join(full, 'tiny'));
     const b = readMetrics(path.join(part, 'tiny'));
@@ -76,16 +76,16 @@ describe('trainStudents (reference engine)', () => {
 
   it('refuses a resume with different run settings, naming the setting', async () => {
     const out = tmp();
-    await trainStudents(opts({ out, steps: 4, stopAfter: 2 }));
-    await expect(trainStudents(opts({ out, steps: 4, batchSize: 1, resume: out }))).rejects.toThrow(/batchSize differs from the interrupted run/);
-    await expect(trainStudents(opts({ out: tmp(), steps: 4, resume: tmp() }))).rejects.toThrow(/config\.json not found/);
+    await trainStudents(opts(backend, { out, steps: 4, stopAfter: 2 }));
+    await expect(trainStudents(opts(backend, { out, steps: 4, batchSize: 1, resume: out }))).rejects.toThrow(/batchSize differs from the interrupted run/);
+    await expect(trainStudents(opts(backend, { out: tmp(), steps: 4, resume: tmp() }))).rejects.toThrow(/config\.json not found/);
   });
 
   it('refuses bad options and configs before training', async () => {
     const out = tmp();
-    await expect(trainStudents(opts({ out, steps: 0 }))).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/--steps must be an integer ≥ 1/) });
-    await expect(trainStudents(opts({ out }, { ...tiny, vocabSize: 14 }))).rejects.toThrow(/student tiny: vocabSize does not match the token dataset: expected 13/);
-    await expect(trainStudents(opts({ out }, { ...tiny, contextLength: 4 }))).rejects.toThrow(/longer than contextLength/);
-    await expect(trainStudents(opts({ out, students: [{ name: 'a', config: tiny, schedule: 'constant' }] }))).rejects.toThrow(/has a schedule but no --cache/);
+    await expect(trainStudents(opts(backend, { out, steps: 0 }))).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/--steps must be an integer ≥ 1/) });
+    await expect(trainStudents(opts(backend, { out }, { ...tiny, vocabSize: 14 }))).rejects.toThrow(/student tiny: vocabSize does not match the token dataset: expected 13/);
+    await expect(trainStudents(opts(backend, { out }, { ...tiny, contextLength: 4 }))).rejects.toThrow(/longer than contextLength/);
+    await expect(trainStudents(opts(backend, { out, students: [{ name: 'a', config: tiny, schedule: 'constant' }] }))).rejects.toThrow(/has a schedule but no --cache/);
   });
 });
