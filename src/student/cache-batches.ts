@@ -52,6 +52,9 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
       const ids = new Uint32Array(batchSize * T * k);
       const logp = new Float32Array(batchSize * T * k);
       const tail = new Float32Array(batchSize * T);
+      const S = reader.manifest.inputs.samples ?? 0;
+      const sIds = S > 0 ? new Uint32Array(batchSize * T * S) : undefined;
+      const sCounts = S > 0 ? new Float32Array(batchSize * T * S) : undefined;
       for (let b = 0; b < batchSize; b++) {
         const s = await nextSequence();
         const rows = s.rows;
@@ -66,10 +69,14 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
         ids.set(rows.ids.subarray(0, T * k), b * T * k);
         logp.set(rows.logp.subarray(0, T * k), b * T * k);
         tail.set(rows.tail.subarray(0, T), b * T);
+        if (sIds && sCounts && rows.samples && rows.sampleCounts) {
+          sIds.set(rows.samples.subarray(0, T * S), b * T * S);
+          for (let i = 0; i < T * S; i++) sCounts[b * T * S + i] = rows.sampleCounts[i]!;
+        }
         seqs.push(s.seq);
         position = s.position + T;
       }
-      return { batch: batchSize, seqLen: T, seqs, ...assembleTokens(dataset, seqs), teacher: { k, ids, logp, tail } };
+      return { batch: batchSize, seqLen: T, seqs, ...assembleTokens(dataset, seqs), teacher: { k, ids, logp, tail, ...(sIds && sCounts ? { samples: { ids: sIds, counts: sCounts, k: S } } : {}) } };
     },
     async close() {
       await it?.return?.();

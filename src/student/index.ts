@@ -14,4 +14,4 @@ export { datasetBatches, epochOrder, assembleTokens } from './data.js';
 export type { Batch, BatchSource, DataCursor, TeacherBatch, TokenDatasetLike } from './data.js';
 export { buildOnnxModel, exportOnnx, ONNX_OPSET } from './export.js';
 export type { ExportResult } from './export.js';
-export type { TrainerDeps, ScheduleRunnerLike, AdamWConfig, CacheSourceInfo } from './ports.js';
+export type { TrainerDeps, ScheduleRunnerLike, CacheSourceInfo } from './ports.js';

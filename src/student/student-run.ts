@@ -91,7 +91,7 @@ export class StudentRun {
     // gradient accumulates straight into its slice of this.grads.
     const r = this.deps.lmHeadLoss({
       hidden, weight: head, n, dModel: c.dModel, vocabSize: c.vocabSize, labels: batch.labels,
-      ...(teacher ? (teacher.samples ? { samples: teacher.samples } : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }) : {}),
+      ...(teacher ? ((this.spec.loss === 'sampled' && teacher.samples) ? { samples: teacher.samples } : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }) : {}),
       kind: (teacher ? this.spec.loss ?? 'forward-kl' : 'ce') as LossKind, support: (this.spec.support ?? 'renormalize') as Support, temperature: w.temperature,
       ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}), ...(this.spec.alpha !== undefined ? { alpha: this.spec.alpha } : {}),
       hardWeight: w.hard * gradScale, softWeight: teacher ? w.soft * gradScale : 0,
