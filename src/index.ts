@@ -6,3 +6,4 @@ export type { SystemInfo } from './info.js';
 export * from './student/engine/index.js';
 export * from '../losses/index.js';
 export * from './data/index.js';
+export * from './student/index.js';

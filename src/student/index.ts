@@ -15,3 +15,4 @@ export type { Batch, BatchSource, DataCursor, TeacherBatch, TokenDatasetLike } f
 export { buildOnnxModel, exportOnnx, ONNX_OPSET } from './export.js';
 export type { ExportResult } from './export.js';
 export type { TrainerDeps, ScheduleRunnerLike, CacheSourceInfo } from './ports.js';
+export { cacheBatches, checkCacheMatchesDataset } from './cache-batches.js';
