@@ -51,3 +51,93 @@ export interface ExpectedInputs {
   datasetSha256?: string;
   teacherSha256?: string;
 }
+
+/** Settings for s3:// stores; anything unset falls back to the standard AWS environment variables. */
+export interface S3Options {
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  /** 'WHEN_REQUIRED' suits S3-compatible servers that reject the newer default checksums. */
+  checksums?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Attempts per request on throttling and dropped connections (default 6). */
+  maxAttempts?: number;
+}
+
+/** Quantization and layout facts a reader needs, recorded in the manifest and in each shard's schema metadata. */
+export interface CacheLayout {
+  formatVersion: number;
+  vocabSize: number;
+  k: number;
+  seqLen: number;
+  samples: number;
+  encodings: { ids: IdsEncoding; logp: LogpEncoding; compression: BodyCompression };
+}
+
+/** manifest.json: written last, once every shard has a commit; readers trust only it. */
+export interface Manifest {
+  formatVersion: number;
+  fingerprint: string;
+  createdAt: string;
+  inputs: CacheInputs;
+  numShards: number;
+  rows: number;
+  bytes: number;
+  shards: CommitRecord[];
+}
+
+export interface CacheWriter {
+  readonly uri: string;
+  readonly fingerprint: string;
+  committedShards(): Promise<Set<number>>;
+  writeShard(index: number, rows: AsyncIterable<CacheRows> | Iterable<CacheRows>): Promise<ShardOutcome>;
+  finalize(): Promise<Manifest>;
+}
+
+/** Where to start reading: the resume state is {manifestSha, seed, epoch, position}. */
+export interface ReadOptions {
+  seed: number;
+  epoch: number;
+  /** Rows of this epoch already consumed (0 = start). */
+  position?: number;
+  /** Shards fetched and verified ahead of the consumer (default 2). */
+  prefetch?: number;
+  /** Upper bound on rows per yielded batch (default 8192); batches never cross a shard. */
+  maxRows?: number;
+  /** Stops the read early. */
+  signal?: AbortSignal;
+}
+
+/** One whole sequence: its T rows in pos order, and the epoch position of its first row. */
+export interface CacheSequence {
+  seq: number;
+  position: number;
+  shard: number;
+  rows: CacheRows;
+}
+
+export type PositionedRows = CacheRows & { position: number; shard: number };
+
+export interface ResumeState {
+  manifestSha: string;
+  seed: number;
+  epoch: number;
+  position: number;
+}
+
+export interface CacheReader {
+  readonly uri: string;
+  readonly manifest: Manifest;
+  /** SHA-256 of manifest.json's bytes: part of the resume state. */
+  readonly manifestSha: string;
+  readonly rows: number;
+  /** The epoch's shard visiting order (a pure function of manifestSha, seed, epoch). */
+  shardOrder(seed: number, epoch: number): number[];
+  batches(opts: ReadOptions): AsyncIterable<PositionedRows>;
+  sequences(opts: ReadOptions): AsyncIterable<CacheSequence>;
+  /** Throws E_USAGE unless `state` belongs to this manifest; returns the read options that continue it. */
+  resume(state: ResumeState, extra?: Omit<ReadOptions, 'seed' | 'epoch' | 'position'>): ReadOptions;
+  /** Shard fetches so far (each verified shard counts once). */
+  shardReads(): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,42 @@
+// Arrow IPC body compression codecs (LZ4_FRAME via lz4js, ZSTD via zstd-codec), registered with
+// apache-arrow's compression registry so shards are readable by pyarrow, polars and arrow-rs.
+import { createRequire } from 'node:module';
+import { CompressionType, compressionRegistry } from 'apache-arrow';
+import { DistillError } from '../core/errors.js';
+import type { BodyCompression } from './api.js';
+
+const require = createRequire(import.meta.url);
+
+let ready: Promise<void> | undefined;
+
+/** Registers both codecs once per process (zstd-codec's WebAssembly module loads asynchronously). */
+export function ensureCodecs(): Promise<void> {
+  ready ??= (async () => {
+    const lz4 = require('lz4js') as { compress(b: Uint8Array): Uint8Array | number[]; decompress(b: Uint8Array): Uint8Array | number[] };
+    compressionRegistry.set(CompressionType.LZ4_FRAME, {
+      encode: (data) => Uint8Array.from(lz4.compress(data)),
+      decode: (data) => Uint8Array.from(lz4.decompress(data)),
+    });
+    const { ZstdCodec } = require('zstd-codec') as { ZstdCodec: { run(cb: (z: any) => void): void } };
+    const simple = await new Promise<{ compress(d: Uint8Array, level?: number): Uint8Array | null; decompress(d: Uint8Array): Uint8Array | null }>(
+      (resolve) => ZstdCodec.run((z) => resolve(new z.Simple())),
+    );
+    compressionRegistry.set(CompressionType.ZSTD, {
+      encode: (data) => {
+        const out = simple.compress(data, 3);
+        if (!out) throw new DistillError('E_IO', 'zstd compression failed');
+        return out;
+      },
+      decode: (data) => {
+        const out = simple.decompress(data);
+        if (!out) throw new DistillError('E_CACHE_INTEGRITY', 'zstd decompression failed (corrupt compressed buffer)');
+        return out;
+      },
+    });
+  })();
+  return ready;
+}
+
+export function compressionType(c: BodyCompression): CompressionType | null {
+  return c === 'zstd' ? CompressionType.ZSTD : c === 'lz4' ? CompressionType.LZ4_FRAME : null;
+}

@@ -1,0 +1,76 @@
+// The cache fingerprint: SHA-256 over canonical JSON (sorted keys) of every input that changes the
+// cache's content; names and timestamps are excluded so renaming a teacher file does not invalidate it.
+import { DistillError } from '../core/errors.js';
+import type { CacheInputs, CacheLayout } from './api.js';
+import { sha256Hex } from './blob.js';
+import { FORMAT_VERSION } from './encode.js';
+
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') {
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new DistillError('E_CONFIG', `cannot fingerprint the non-finite number ${v}`);
+    return JSON.stringify(v);
+  }
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .filter((key) => o[key] !== undefined)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson(o[key])}`)
+    .join(',')}}`;
+}
+
+/** What the fingerprint covers, as a plain object (documented in docs/cache-format.md). */
+export function fingerprintBody(inputs: CacheInputs): Record<string, unknown> {
+  return {
+    formatVersion: FORMAT_VERSION,
+    teacherSha256: inputs.teacher.sha256,
+    tokenizerSha256: inputs.tokenizer.sha256,
+    dataset: { sha256: inputs.dataset.sha256, sequences: inputs.dataset.sequences, seqLen: inputs.dataset.seqLen },
+    vocabSize: inputs.vocabSize,
+    k: inputs.k,
+    temperature: inputs.temperature,
+    encodings: { ids: inputs.encodings.ids, logp: inputs.encodings.logp, compression: inputs.encodings.compression },
+    samples: inputs.samples ?? 0,
+  };
+}
+
+export function computeFingerprint(inputs: CacheInputs): string {
+  return sha256Hex(canonicalJson(fingerprintBody(inputs)));
+}
+
+const SHA = /^[0-9a-f]{64}$/;
+
+/** Validates writer inputs once, at the door. */
+export function validateInputs(inputs: CacheInputs): CacheLayout {
+  const bad = (what: string, expected: string, found: unknown) =>
+    new DistillError('E_CONFIG', `invalid cache input ${what}`, { expected, found: JSON.stringify(found), subject: what });
+  if (!inputs || typeof inputs !== 'object') throw bad('inputs', 'an object', inputs);
+  for (const [what, v] of [
+    ['teacher.sha256', inputs.teacher?.sha256],
+    ['tokenizer.sha256', inputs.tokenizer?.sha256],
+    ['dataset.sha256', inputs.dataset?.sha256],
+  ] as const) {
+    if (typeof v !== 'string' || !SHA.test(v)) throw bad(what, 'a lowercase hex SHA-256 (64 characters)', v);
+  }
+  const posInt = (what: string, v: unknown, max = 2 ** 32 - 1) => {
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw bad(what, `an integer in [1, ${max}]`, v);
+  };
+  posInt('vocabSize', inputs.vocabSize);
+  posInt('k', inputs.k, 65536);
+  posInt('dataset.seqLen', inputs.dataset.seqLen);
+  if (!Number.isInteger(inputs.dataset.sequences) || inputs.dataset.sequences < 0) throw bad('dataset.sequences', 'an integer ≥ 0', inputs.dataset.sequences);
+  if (!(inputs.temperature > 0) || !Number.isFinite(inputs.temperature)) throw bad('temperature', 'a finite number > 0', inputs.temperature);
+  const e = inputs.encodings ?? ({} as CacheInputs['encodings']);
+  if (e.ids !== 'uint16' && e.ids !== 'uint32') throw bad('encodings.ids', 'uint16 or uint32', e.ids);
+  if (e.ids === 'uint16' && inputs.vocabSize > 65536) throw bad('encodings.ids', 'uint32 for a vocabulary larger than 65536', `uint16 with vocabSize ${inputs.vocabSize}`);
+  if (e.logp !== 'float32' && e.logp !== 'float16' && e.logp !== 'uint8') throw bad('encodings.logp', 'float32, float16 or uint8', e.logp);
+  if (e.compression !== 'none' && e.compression !== 'zstd' && e.compression !== 'lz4') throw bad('encodings.compression', 'none, zstd or lz4', e.compression);
+  const samples = inputs.samples ?? 0;
+  if (!Number.isInteger(samples) || samples < 0) throw bad('samples', 'an integer ≥ 0', samples);
+  return { formatVersion: FORMAT_VERSION, vocabSize: inputs.vocabSize, k: inputs.k, seqLen: inputs.dataset.seqLen, samples, encodings: { ...e } };
+}
+
+/** The default ids encoding for a vocabulary. */
+export function idsEncodingFor(vocabSize: number): 'uint16' | 'uint32' {
+  return vocabSize <= 65536 ? 'uint16' : 'uint32';
+}

@@ -1,0 +1,295 @@
+// The cache reader: trusts only manifest.json; yields rows in an order that is a pure function of
+// (manifest sha, seed, epoch) — shards shuffled, rows within a shard in (seq, pos) order — with
+// shard-parallel prefetch, every shard verified before its first row, and exact resume by position.
+import { createHash } from 'node:crypto';
+import { DistillError } from '../core/errors.js';
+import type { CacheLayout, CacheReader, CacheRows, CacheSequence, ExpectedInputs, Manifest, PositionedRows, ReadOptions, ResumeState, S3Options } from './api.js';
+import { openStore, sha256Hex, type BlobStore } from './blob.js';
+import { ensureCodecs } from './codecs.js';
+import { decodeBatch, FORMAT_VERSION, sliceRows } from './encode.js';
+import { computeFingerprint, validateInputs } from './fingerprint.js';
+import { commitKey, MANIFEST_KEY, RUN_KEY } from './keys.js';
+import { loadShard, type LoadedShard } from './shard.js';
+
+export interface OpenedCache {
+  store: BlobStore;
+  manifest: Manifest;
+  manifestSha: string;
+  layout: CacheLayout;
+}
+
+/** Reads and checks manifest.json (present, parseable, a version we read, self-consistent fingerprint). */
+export async function readManifest(uri: string, opts: { s3?: S3Options; store?: BlobStore } = {}): Promise<OpenedCache> {
+  await ensureCodecs();
+  const store = opts.store ?? (await openStore(uri, opts.s3));
+  const bytes = await store.get(MANIFEST_KEY);
+  if (!bytes) {
+    const run = await store.head(RUN_KEY);
+    if (run) {
+      const commits = (await store.list('commits/')).filter((b) => /^commits\/\d+\.json$/.test(b.key)).length;
+      let total = '?';
+      try {
+        total = String(JSON.parse(new TextDecoder().decode((await store.get(RUN_KEY))!)).numShards);
+      } catch {
+        /* the count is only for the message */
+      }
+      throw new DistillError('E_CACHE_INCOMPLETE', `${store.describe('')} is an unfinished cache: no manifest.json (${commits} of ${total} shards committed)`, {
+        subject: store.describe(MANIFEST_KEY),
+        hint: 'finish the teacher run (rerunning skips committed shards), then `distill cache finalize <uri>`',
+      });
+    }
+    throw new DistillError('E_NOT_FOUND', `no logit cache at ${store.describe('')}`, {
+      expected: store.describe(MANIFEST_KEY),
+      found: 'nothing',
+      subject: store.describe(''),
+      hint: 'check the URI (a directory or s3://bucket/prefix holding manifest.json)',
+    });
+  }
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(bytes)) as Manifest;
+  } catch (err) {
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} is not valid JSON`, { subject: store.describe(MANIFEST_KEY), cause: err });
+  }
+  if (typeof manifest.formatVersion !== 'number' || manifest.formatVersion > FORMAT_VERSION) {
+    throw new DistillError('E_CACHE_VERSION', `${store.describe(MANIFEST_KEY)} has cache format version ${manifest.formatVersion}, newer than this Distillery reads`, {
+      expected: `format version ≤ ${FORMAT_VERSION}`,
+      found: String(manifest.formatVersion),
+      subject: store.describe(MANIFEST_KEY),
+      hint: 'upgrade Distillery to read this cache',
+    });
+  }
+  if (!manifest.inputs || !Array.isArray(manifest.shards)) {
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} lacks inputs or shards`, { subject: store.describe(MANIFEST_KEY) });
+  }
+  const layout = validateInputs(manifest.inputs);
+  const fp = computeFingerprint(manifest.inputs);
+  if (fp !== manifest.fingerprint) {
+    throw new DistillError('E_CACHE_INTEGRITY', `${store.describe(MANIFEST_KEY)}: the fingerprint does not match its inputs (edited by hand?)`, {
+      expected: fp,
+      found: manifest.fingerprint,
+      subject: store.describe(MANIFEST_KEY),
+    });
+  }
+  if (manifest.shards.length !== manifest.numShards || manifest.shards.some((s, i) => s.shard !== i)) {
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)}: shard list is not 0..${manifest.numShards - 1} in order`, { subject: store.describe(MANIFEST_KEY) });
+  }
+  return { store, manifest, manifestSha: sha256Hex(bytes), layout };
+}
+
+/** Refuses a cache made from a different tokenizer, dataset or teacher, naming which. */
+export function checkExpected(manifest: Manifest, expect: ExpectedInputs | undefined, where: string): void {
+  if (!expect) return;
+  const checks: Array<[string, string | undefined, string]> = [
+    ['tokenizer', expect.tokenizerSha256, manifest.inputs.tokenizer.sha256],
+    ['dataset', expect.datasetSha256, manifest.inputs.dataset.sha256],
+    ['teacher', expect.teacherSha256, manifest.inputs.teacher.sha256],
+  ];
+  const bad = checks.filter(([, want, have]) => want !== undefined && want !== have);
+  if (bad.length) {
+    throw new DistillError('E_FINGERPRINT_MISMATCH', `the cache at ${where} was made from a different ${bad.map((b) => b[0]).join(' and ')}`, {
+      expected: bad.map(([what, want]) => `${what} sha256 ${want}`).join(', '),
+      found: bad.map(([what, , have]) => `${what} sha256 ${have}`).join(', '),
+      subject: where,
+      hint: 'use the cache made for this dataset and tokenizer, or rerun the teacher on them',
+    });
+  }
+}
+
+export async function openCache(uri: string, opts: { expect?: ExpectedInputs; s3?: S3Options; store?: BlobStore } = {}): Promise<CacheReader> {
+  const opened = await readManifest(uri, opts);
+  checkExpected(opened.manifest, opts.expect, opened.store.describe(''));
+  return new Reader(uri, opened);
+}
+
+/** mulberry32 seeded from the first 4 bytes of SHA-256(manifestSha:seed:epoch). */
+export function shardOrderFor(manifestSha: string, numShards: number, seed: number, epoch: number): number[] {
+  const h = createHash('sha256').update(`${manifestSha}:${seed}:${epoch}`).digest();
+  let a = h.readUInt32LE(0);
+  const rnd = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const order = Array.from({ length: numShards }, (_, i) => i);
+  for (let i = numShards - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+interface Piece {
+  shard: number;
+  /** Epoch position of rows[0]. */
+  position: number;
+  rows: CacheRows;
+  n: number;
+}
+
+class Reader implements CacheReader {
+  readonly manifest: Manifest;
+  readonly manifestSha: string;
+  readonly rows: number;
+  private readonly store: BlobStore;
+  private readonly layout: CacheLayout;
+  private reads = 0;
+  private closed = false;
+
+  constructor(
+    readonly uri: string,
+    o: OpenedCache,
+  ) {
+    this.manifest = o.manifest;
+    this.manifestSha = o.manifestSha;
+    this.rows = o.manifest.rows;
+    this.store = o.store;
+    this.layout = o.layout;
+  }
+
+  shardOrder(seed: number, epoch: number): number[] {
+    return shardOrderFor(this.manifestSha, this.manifest.numShards, seed, epoch);
+  }
+
+  shardReads(): number {
+    return this.reads;
+  }
+
+  resume(state: ResumeState, extra: Omit<ReadOptions, 'seed' | 'epoch' | 'position'> = {}): ReadOptions {
+    if (state.manifestSha !== this.manifestSha) {
+      throw new DistillError('E_FINGERPRINT_MISMATCH', `the resume state belongs to a different manifest than ${this.store.describe(MANIFEST_KEY)}`, {
+        expected: `manifest sha ${state.manifestSha}`,
+        found: `manifest sha ${this.manifestSha}`,
+        hint: 'resume with the cache the run started on, or start a fresh epoch',
+      });
+    }
+    return { ...extra, seed: state.seed, epoch: state.epoch, position: state.position };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** Record batches in epoch order from `position`, each shard verified before its first row. */
+  private async *pieces(opts: ReadOptions): AsyncGenerator<Piece> {
+    const { seed, epoch } = opts;
+    if (!Number.isInteger(seed) || !Number.isInteger(epoch) || epoch < 0) {
+      throw new DistillError('E_USAGE', 'invalid read options', { expected: 'integer seed and epoch ≥ 0', found: `seed ${seed}, epoch ${epoch}` });
+    }
+    const start = opts.position ?? 0;
+    if (!Number.isInteger(start) || start < 0 || start > this.rows) {
+      throw new DistillError('E_USAGE', 'resume position outside the epoch', { expected: `an integer in [0, ${this.rows}]`, found: String(start) });
+    }
+    const order = this.shardOrder(seed, epoch);
+    const shards = this.manifest.shards;
+    // First shard that still has rows at or after `start`.
+    let first = 0;
+    let base = 0;
+    while (first < order.length && base + shards[order[first]!]!.rows <= start) base += shards[order[first++]!]!.rows;
+    const todo = order.slice(first).filter((s) => shards[s]!.rows > 0);
+    const window = Math.max(1, opts.prefetch ?? 2) + 1;
+    const inflight: Array<Promise<LoadedShard>> = [];
+    let next = 0;
+    const launch = () => {
+      while (inflight.length < window && next < todo.length) {
+        const p = loadShard(this.store, shards[todo[next++]!]!, this.manifest, this.layout);
+        p.catch(() => undefined); // surfaced when awaited, in order
+        inflight.push(p);
+      }
+    };
+    launch();
+    let position = base;
+    while (inflight.length) {
+      if (this.closed || opts.signal?.aborted) return;
+      const shard = await inflight.shift()!;
+      this.reads++;
+      launch();
+      for (const batch of shard.batches) {
+        const n = batch.numRows;
+        if (position + n <= start || n === 0) {
+          position += n;
+          continue;
+        }
+        let rows = decodeBatch(batch, this.layout);
+        let m = n;
+        if (position < start) {
+          const skip = start - position;
+          rows = sliceRows(rows, skip, n, this.layout.k, this.layout.samples);
+          position = start;
+          m = n - skip;
+        }
+        yield { shard: shard.record.shard, position, rows, n: m };
+        position += m;
+      }
+    }
+  }
+
+  async *batches(opts: ReadOptions): AsyncGenerator<PositionedRows> {
+    const max = Math.max(1, opts.maxRows ?? 8192);
+    const { k, samples } = this.layout;
+    for await (const p of this.pieces(opts)) {
+      for (let a = 0; a < p.n; a += max) {
+        const b = Math.min(p.n, a + max);
+        yield Object.assign(a === 0 && b === p.n ? p.rows : sliceRows(p.rows, a, b, k, samples), { position: p.position + a, shard: p.shard });
+      }
+    }
+  }
+
+  async *sequences(opts: ReadOptions): AsyncGenerator<CacheSequence> {
+    const T = this.layout.seqLen;
+    const { k, samples } = this.layout;
+    if ((opts.position ?? 0) % T !== 0) {
+      throw new DistillError('E_USAGE', 'a sequence read must resume at a sequence boundary', {
+        expected: `a multiple of the sequence length ${T}`,
+        found: String(opts.position),
+      });
+    }
+    // A sequence can straddle two record batches of one shard; those few are copied together.
+    let partial: { shard: number; position: number; parts: CacheRows[]; have: number } | undefined;
+    for await (const p of this.pieces(opts)) {
+      let a = 0;
+      if (partial) {
+        const need = T - partial.have;
+        partial.parts.push(sliceRows(p.rows, 0, need, k, samples));
+        a = need;
+        const rows = concatRows(partial.parts, T, k, samples);
+        yield { seq: rows.seq[0]!, position: partial.position, shard: partial.shard, rows };
+        partial = undefined;
+      }
+      for (; a + T <= p.n; a += T) {
+        const rows = sliceRows(p.rows, a, a + T, k, samples);
+        yield { seq: rows.seq[0]!, position: p.position + a, shard: p.shard, rows };
+      }
+      if (a < p.n) partial = { shard: p.shard, position: p.position + a, parts: [sliceRows(p.rows, a, p.n, k, samples)], have: p.n - a };
+    }
+  }
+}
+
+function concatRows(parts: CacheRows[], n: number, k: number, s: number): CacheRows {
+  const out: CacheRows = {
+    seq: new Uint32Array(n),
+    pos: new Uint32Array(n),
+    ids: new Uint32Array(n * k),
+    logp: new Float32Array(n * k),
+    tail: new Float32Array(n),
+    ...(s > 0 ? { samples: new Uint32Array(n * s), sampleCounts: new Uint16Array(n * s) } : {}),
+  };
+  let o = 0;
+  for (const p of parts) {
+    out.seq.set(p.seq, o);
+    out.pos.set(p.pos, o);
+    out.ids.set(p.ids, o * k);
+    out.logp.set(p.logp, o * k);
+    out.tail.set(p.tail, o);
+    if (s > 0) {
+      out.samples!.set(p.samples!, o * s);
+      out.sampleCounts!.set(p.sampleCounts!, o * s);
+    }
+    o += p.seq.length;
+  }
+  return out;
+}
+
+export { commitKey };

@@ -1,0 +1,95 @@
+// Synthetic teacher outputs for cache tests: Zipf-like top-k per position, normalized over V.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { CacheInputs, CacheRows } from '../../src/store/index.js';
+
+export function tmpDir(tag = 'cache'): string {
+  return mkdtempSync(path.join(os.tmpdir(), `distillery-${tag}-`));
+}
+
+export const SHA = (c: string) => c.repeat(64).slice(0, 64);
+
+export function inputs(over: Partial<CacheInputs> & { seqLen?: number; sequences?: number } = {}): CacheInputs {
+  const { seqLen = 8, sequences = 12, ...rest } = over;
+  return {
+    teacher: { name: 'tiny.onnx', sha256: SHA('a') },
+    tokenizer: { name: 'bytes', sha256: SHA('b') },
+    dataset: { sha256: SHA('c'), sequences, seqLen },
+    vocabSize: 101,
+    k: 5,
+    temperature: 1,
+    encodings: { ids: 'uint16', logp: 'float32', compression: 'none' },
+    ...rest,
+  };
+}
+
+/** A small deterministic PRNG so fixtures never depend on Math.random. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Rows for sequences [s0, s1) with T positions each; top-k sorted by probability, distinct ids. */
+export function synthRows(s0: number, s1: number, T: number, k: number, V: number, seed = 1, samples = 0): CacheRows {
+  const n = (s1 - s0) * T;
+  const r = rng(seed * 7919 + s0);
+  const rows: CacheRows = {
+    seq: new Uint32Array(n),
+    pos: new Uint32Array(n),
+    ids: new Uint32Array(n * k),
+    logp: new Float32Array(n * k),
+    tail: new Float32Array(n),
+  };
+  if (samples) {
+    rows.samples = new Uint32Array(n * samples);
+    rows.sampleCounts = new Uint16Array(n * samples);
+  }
+  const w = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    rows.seq[i] = s0 + Math.floor(i / T);
+    rows.pos[i] = i % T;
+    const used = new Set<number>();
+    let total = 0;
+    for (let j = 0; j < k; j++) {
+      let id: number;
+      do id = Math.floor(r() * V);
+      while (used.has(id));
+      used.add(id);
+      rows.ids[i * k + j] = id;
+      w[j] = (1 / (j + 1) ** 1.1) * (0.5 + r());
+      total += w[j]!;
+    }
+    w.sort().reverse();
+    const mass = 0.6 + 0.39 * r();
+    for (let j = 0; j < k; j++) rows.logp[i * k + j] = Math.log((w[j]! / total) * mass);
+    rows.tail[i] = Math.log(1 - mass);
+    for (let j = 0; j < samples; j++) {
+      rows.samples![i * samples + j] = rows.ids[i * k + (j % k)]!;
+      rows.sampleCounts![i * samples + j] = 1 + (j % 3);
+    }
+  }
+  return rows;
+}
+
+/** Splits rows into chunks of `size` positions (as a teacher hands them over). */
+export function* chunks(rows: CacheRows, size: number, k: number): Generator<CacheRows> {
+  const n = rows.seq.length;
+  for (let a = 0; a < n; a += size) {
+    const b = Math.min(n, a + size);
+    yield {
+      seq: rows.seq.subarray(a, b),
+      pos: rows.pos.subarray(a, b),
+      ids: rows.ids.subarray(a * k, b * k),
+      logp: rows.logp.subarray(a * k, b * k),
+      tail: rows.tail.subarray(a, b),
+      ...(rows.samples ? { samples: rows.samples.subarray(a, b), sampleCounts: rows.sampleCounts!.subarray(a, b) } : {}),
+    };
+  }
+}
