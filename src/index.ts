@@ -7,3 +7,5 @@ export * from './student/engine/index.js';
 export * from '../losses/index.js';
 export * from './data/index.js';
 export * from './student/index.js';
+export * from './schedule/index.js';
+export * from './store/index.js';
