@@ -1,0 +1,150 @@
+// Samples a schedule over steps 0..N−1 (optionally replaying a run's metrics.jsonl so adaptive schedules
+// see real losses) and draws the points as a terminal chart or an SVG.
+import { existsSync, readFileSync } from 'node:fs';
+import { DistillError } from '../core/errors.js';
+import { lineChartSvg, PALETTE } from '../eval/charts.js';
+import { resolveSchedule, type LoadScheduleOptions } from './load.js';
+import { ScheduleRunner, type StepMetricsInput } from './runner.js';
+
+export interface SchedulePoint {
+  step: number;
+  hard: number;
+  soft: number;
+  temperature?: number;
+}
+
+export interface PlotScheduleOptions extends LoadScheduleOptions {
+  steps: number;
+  params?: unknown;
+  /** Tokens per optimizer step, for `tokensSeen` (default 0). */
+  tokensPerStep?: number;
+  /** A metrics.jsonl whose step i line is observed after step i (adaptive schedules react to it). */
+  metricsFile?: string;
+}
+
+export interface SchedulePlot {
+  id: string;
+  source: string;
+  params: unknown;
+  totalSteps: number;
+  points: SchedulePoint[];
+}
+
+/** Reads { hardLoss, softLoss, agreement } from each line of a metrics.jsonl. */
+export function readStepMetrics(file: string): StepMetricsInput[] {
+  if (!existsSync(file)) throw new DistillError('E_NOT_FOUND', `metrics file ${file} not found`, { subject: file });
+  const out: StepMetricsInput[] = [];
+  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(line);
+    } catch (err) {
+      throw new DistillError('E_DATA', `${file} line ${i + 1} is not JSON`, { subject: file, found: (err as Error).message });
+    }
+    out.push({ hardLoss: Number(o.hardLoss), softLoss: Number(o.softLoss), agreement: Number(o.agreement) });
+  });
+  return out;
+}
+
+/** Validated weights at every step 0..steps−1 with totalSteps = steps. */
+export async function plotSchedule(spec: string, opts: PlotScheduleOptions): Promise<SchedulePlot> {
+  if (!Number.isInteger(opts.steps) || opts.steps < 1) {
+    throw new DistillError('E_USAGE', 'invalid --steps', { expected: 'a whole number ≥ 1', found: String(opts.steps) });
+  }
+  const schedule = await resolveSchedule(spec, opts.params, opts);
+  const runner = new ScheduleRunner(schedule);
+  const metrics = opts.metricsFile ? readStepMetrics(opts.metricsFile) : [];
+  const points: SchedulePoint[] = [];
+  for (let step = 0; step < opts.steps; step++) {
+    const w = runner.weights({ step, totalSteps: opts.steps, tokensSeen: step * (opts.tokensPerStep ?? 0) });
+    points.push(w.temperature === undefined ? { step, hard: w.hard, soft: w.soft } : { step, hard: w.hard, soft: w.soft, temperature: w.temperature });
+    const m = metrics[step];
+    if (m) runner.observe(m);
+  }
+  return { id: schedule.id, source: schedule.source, params: schedule.params, totalSteps: opts.steps, points };
+}
+
+interface TermSeries {
+  name: string;
+  mark: string;
+  values: number[];
+}
+
+/** A character-cell chart: one column per sampled step, marks for each series ('*' where they meet). */
+export function terminalChart(series: TermSeries[], opts: { width?: number; height?: number; title?: string } = {}): string {
+  const n = Math.max(0, ...series.map((s) => s.values.length));
+  const width = Math.max(8, Math.min(opts.width ?? 64, n || 8));
+  const height = Math.max(4, opts.height ?? 12);
+  const all = series.flatMap((s) => s.values).filter(Number.isFinite);
+  let lo = Math.min(0, ...all);
+  let hi = Math.max(...all, lo + 1e-12);
+  if (hi - lo < 1e-12) hi = lo + 1;
+  const grid = Array.from({ length: height }, () => Array<string>(width).fill(' '));
+  for (const s of series) {
+    for (let c = 0; c < width; c++) {
+      const idx = n <= 1 ? 0 : Math.round((c * (n - 1)) / (width - 1));
+      const v = s.values[idx];
+      if (v === undefined || !Number.isFinite(v)) continue;
+      const row = height - 1 - Math.round(((v - lo) / (hi - lo)) * (height - 1));
+      const cell = grid[row]![c]!;
+      grid[row]![c] = cell === ' ' || cell === s.mark ? s.mark : '*';
+    }
+  }
+  const label = (v: number) => v.toPrecision(3).padStart(8);
+  const lines: string[] = [];
+  if (opts.title) lines.push(opts.title);
+  grid.forEach((row, i) => {
+    const v = hi - ((hi - lo) * i) / (height - 1);
+    const showLabel = i === 0 || i === height - 1 || i === Math.floor((height - 1) / 2);
+    lines.push(`${showLabel ? label(v) : ' '.repeat(8)} │${row.join('')}`);
+  });
+  lines.push(`${' '.repeat(8)} └${'─'.repeat(width)}`);
+  const last = String(Math.max(0, n - 1));
+  lines.push(`${' '.repeat(10)}0${last.padStart(width - 1)}  (step)`);
+  lines.push(`${' '.repeat(10)}${series.map((s) => `${s.mark} ${s.name}`).join('   ')}${series.length > 1 ? '   * overlap' : ''}`);
+  return lines.join('\n');
+}
+
+/** Terminal rendering of a schedule plot: weights, then the temperature if the schedule sets one. */
+export function renderPlotText(plot: SchedulePlot, width = 64): string {
+  const pts = plot.points;
+  const out = [
+    terminalChart(
+      [
+        { name: 'hard', mark: 'h', values: pts.map((p) => p.hard) },
+        { name: 'soft', mark: 's', values: pts.map((p) => p.soft) },
+      ],
+      { width, title: `schedule ${plot.id}: weights over ${plot.totalSteps} steps` },
+    ),
+  ];
+  if (pts.some((p) => p.temperature !== undefined)) {
+    out.push(terminalChart([{ name: 'temperature', mark: 't', values: pts.map((p) => p.temperature ?? NaN) }], { width, height: 6, title: 'temperature' }));
+  }
+  return out.join('\n\n');
+}
+
+/** SVG rendering: hard and soft weights, and the temperature on its own chart when present. */
+export function renderPlotSvg(plot: SchedulePlot): string {
+  const pts = plot.points;
+  const weights = lineChartSvg({
+    title: `schedule ${plot.id}: weights over ${plot.totalSteps} steps`,
+    xLabel: 'step',
+    yLabel: 'weight',
+    series: [
+      { name: 'hard', color: PALETTE[0]!, points: pts.map((p) => [p.step, p.hard]) },
+      { name: 'soft', color: PALETTE[1]!, points: pts.map((p) => [p.step, p.soft]) },
+    ],
+  });
+  if (!pts.some((p) => p.temperature !== undefined)) return `${weights}\n`;
+  const temp = lineChartSvg({
+    title: 'temperature',
+    xLabel: 'step',
+    yLabel: 'T',
+    height: 220,
+    series: [{ name: 'temperature', color: PALETTE[2]!, points: pts.filter((p) => p.temperature !== undefined).map((p) => [p.step, p.temperature!]) }],
+  });
+  // Two charts stacked in one document.
+  const inner = (svg: string, y: number) => svg.replace('<svg ', `<svg y="${y}" `);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="540" viewBox="0 0 640 540">\n${inner(weights, 0)}\n${inner(temp, 320)}\n</svg>\n`;
+}
