@@ -1,5 +1,5 @@
 // dn_sgemm: row-major single-precision GEMM (dn_gemm.h), C[M×N] = alpha·op(A)·op(B) + beta·C.
-// BLIS-style: B packed in KC×NC blocks (NR-wide micro-panels), A in MC×KC blocks (MR-tall micro-panels),
+// BLIS-style: B packed for a column block (NR-wide micro-panels, KC-deep), A in MC×KC blocks (MR-tall),
 // an MR×NR register-blocked micro-kernel (AVX-512 12×32, AVX2 6×16, portable 4×16), OpenMP over
 // (row block, column chunk) tasks. Each C element is summed by one thread in a fixed k order, so the
 // result is bit-identical for any thread count.
@@ -31,7 +31,6 @@ constexpr int MR = 4, NR = 16;
 #endif
 constexpr int64_t KC = 320;
 constexpr int64_t MC = MR * 12;
-constexpr int64_t NC = 4096;
 
 // Aligned scratch that grows and is kept per thread, so steady-state calls allocate nothing.
 struct Scratch {
@@ -238,39 +237,47 @@ extern "C" dn_status dn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, in
     return DN_OK;
   }
 
+  // B is packed for the whole k range of a column block (bounded to ~8 MB), so one parallel region
+  // with two work-shared loops does the call: few barriers, which matters when cores are shared.
   static thread_local Scratch b_scratch;
-  const int64_t nc_max = std::min<int64_t>(NC, (n + NR - 1) / NR * NR);
-  float* Bp = b_scratch.get((size_t)std::min<int64_t>(KC, k) * nc_max);
+  const int64_t nc_cap = std::max<int64_t>(NR * 8, ((int64_t)(2u << 20) / std::max<int64_t>(k, 1)) / NR * NR);
+  const int64_t nc_blk = std::min<int64_t>(nc_cap, (n + NR - 1) / NR * NR);
   const int threads = omp_get_max_threads();
+  const int64_t n_ic = (m + MC - 1) / MC;
+  const int64_t n_pc = (k + KC - 1) / KC;
+  // Every k block takes a full KC×NR slot per panel (the last one partly unused).
+  float* Bp = b_scratch.get((size_t)(n_pc * KC) * nc_blk);
 
-  for (int64_t jc = 0; jc < n; jc += NC) {
-    const int64_t nc = std::min<int64_t>(NC, n - jc);
+  for (int64_t jc = 0; jc < n; jc += nc_blk) {
+    const int64_t nc = std::min<int64_t>(nc_blk, n - jc);
     const int64_t npanels = (nc + NR - 1) / NR;
-    const int64_t n_ic = (m + MC - 1) / MC;
     // Split the columns too when there are too few row blocks to keep every thread busy.
     int64_t n_jchunks = 1;
-    while (n_ic * n_jchunks < 2 * threads && n_jchunks * 2 <= npanels / 2) n_jchunks *= 2;
+    while (n_ic * n_jchunks < 4 * threads && n_jchunks * 2 <= npanels) n_jchunks *= 2;
     const int64_t panels_per_chunk = (npanels + n_jchunks - 1) / n_jchunks;
-    for (int64_t pc = 0; pc < k; pc += KC) {
-      const int64_t kc = std::min<int64_t>(KC, k - pc);
 #pragma omp parallel num_threads(threads) if (m * n * k > 65536)
-      {
-#pragma omp for schedule(static)
-        for (int64_t jp = 0; jp < npanels; ++jp) {
-          pack_b_panel(B, pc, kc, jc + jp * NR, std::min<int64_t>(NR, nc - jp * NR), Bp + jp * NR * kc);
-        }
-        static thread_local Scratch a_scratch;
-        float* Ap = a_scratch.get((size_t)MC * KC);
+    {
+      // Packed B: block pc (KC rows) holds npanels panels of KC×NR, panel jp at (pc·npanels + jp)·KC·NR.
+#pragma omp for schedule(dynamic, 4)
+      for (int64_t idx = 0; idx < n_pc * npanels; ++idx) {
+        const int64_t ipc = idx / npanels, jp = idx % npanels;
+        const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
+        pack_b_panel(B, pc, kc, jc + jp * NR, std::min<int64_t>(NR, nc - jp * NR), Bp + (ipc * npanels + jp) * KC * NR);
+      }
+      static thread_local Scratch a_scratch;
+      float* Ap = a_scratch.get((size_t)MC * KC);
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t task = 0; task < n_ic * n_jchunks; ++task) {
-          const int64_t ic = (task / n_jchunks) * MC, chunk = task % n_jchunks;
-          const int64_t mc = std::min<int64_t>(MC, m - ic);
-          const int64_t jp0 = chunk * panels_per_chunk, jp1 = std::min<int64_t>(npanels, jp0 + panels_per_chunk);
-          if (jp0 >= jp1) continue;
+      for (int64_t task = 0; task < n_ic * n_jchunks; ++task) {
+        const int64_t ic = (task / n_jchunks) * MC, chunk = task % n_jchunks;
+        const int64_t mc = std::min<int64_t>(MC, m - ic);
+        const int64_t jp0 = chunk * panels_per_chunk, jp1 = std::min<int64_t>(npanels, jp0 + panels_per_chunk);
+        if (jp0 >= jp1) continue;
+        for (int64_t ipc = 0; ipc < n_pc; ++ipc) {
+          const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
           pack_a(A, ic, mc, pc, kc, alpha, Ap);
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j = jp * NR, nr = std::min<int64_t>(NR, nc - j);
-            const float* bpanel = Bp + jp * NR * kc;
+            const float* bpanel = Bp + (ipc * npanels + jp) * KC * NR;
             for (int64_t ir = 0; ir < mc; ir += MR) {
               micro_kernel(kc, Ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + j, ldc,
                            std::min<int64_t>(MR, mc - ir), nr);

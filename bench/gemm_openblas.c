@@ -1,0 +1,54 @@
+/* Benchmark-only baseline for bench/gemm.ts: times OpenBLAS cblas_sgemm on row-major shapes given on the
+ * command line as "ta,tb,m,n,k" and prints one JSON line per shape {shape, gflops, seconds, checksum}.
+ * Built at bench time: cc -O2 bench/gemm_openblas.c -lopenblas (Debian: apt-get install libopenblas-dev). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+char* openblas_get_corename(void);
+int openblas_get_num_threads(void);
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+int main(int argc, char** argv) {
+  double min_seconds = argc > 1 ? atof(argv[1]) : 0.5;
+  printf("{\"core\":\"%s\",\"threads\":%d}\n", openblas_get_corename(), openblas_get_num_threads());
+  for (int s = 2; s < argc; ++s) {
+    int ta, tb, m, n, k;
+    if (sscanf(argv[s], "%d,%d,%d,%d,%d", &ta, &tb, &m, &n, &k) != 5) return 2;
+    float* a = malloc(sizeof(float) * (size_t)m * k);
+    float* b = malloc(sizeof(float) * (size_t)k * n);
+    float* c = malloc(sizeof(float) * (size_t)m * n);
+    /* The same deterministic inputs as bench/gemm.ts: x_i = ((i * 7919) % 1000) / 1000 - 0.5. */
+    for (size_t i = 0; i < (size_t)m * k; ++i) a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)k * n; ++i) b[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
+    const int lda = ta ? m : k, ldb = tb ? k : n;
+    const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      int iters = 0;
+      double t0 = now(), t1;
+      do {
+        cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+        ++iters;
+        t1 = now();
+      } while (t1 - t0 < min_seconds / 3);
+      double per = (t1 - t0) / iters;
+      if (per < best) best = per;
+    }
+    double checksum = 0;
+    for (size_t i = 0; i < (size_t)m * n; i += 97) checksum += c[i];
+    printf("{\"shape\":\"%s\",\"seconds\":%.9g,\"gflops\":%.4f,\"checksum\":%.9g}\n", argv[s], best,
+           2.0 * m * n * k / best * 1e-9, checksum);
+    free(a);
+    free(b);
+    free(c);
+  }
+  return 0;
+}
