@@ -7,3 +7,7 @@ export { buildNgramTeacher, buildSyntheticTeacher } from './models.js';
 export type { NgramTeacherOptions, SyntheticTeacherOptions } from './models.js';
 export { parseDevices, deviceName, checkDevice, createSession, runTopK, int64Ids } from './session.js';
 export type { Device, TopKBatch, SessionOptions } from './session.js';
+export { runTeacher } from './runner.js';
+export type { TeacherRunOptions, TeacherRunSummary } from './runner.js';
+export { planShards, defaultShardCount, resolveWorkerSlot, strideShards } from './plan.js';
+export type { Shard, WorkerSlot } from './plan.js';

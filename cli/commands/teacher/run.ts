@@ -1,0 +1,64 @@
+// `distill teacher run`: a token dataset + a teacher ONNX model → a sharded, resumable logit cache.
+import { Flags } from '@oclif/core';
+import { runTeacher, type TeacherRunSummary } from '../../../src/teacher/index.js';
+import { BaseCommand } from '../../base.js';
+
+export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
+  static override description = 'Run a teacher over a token dataset and write its top-k distributions to a logit cache (committed shards are skipped, so a rerun resumes)';
+  static override examples = [
+    '<%= config.bin %> teacher run --model fixtures/teacher/model.onnx --data tokens.arrow --out cache/ --top-k 16',
+    '<%= config.bin %> teacher run --model teacher.onnx --data tokens.arrow --out s3://bucket/cache --top-k 32 --device cuda:0,1,2,3',
+    '<%= config.bin %> teacher run --model teacher.onnx --data tokens.arrow --out s3://bucket/cache --top-k 32 --worker-index 3 --num-workers 16',
+  ];
+
+  static override flags = {
+    model: Flags.string({ description: 'teacher ONNX model (input_ids int64 [B,T] → logits float [B,T,V])', required: true }),
+    data: Flags.string({ description: 'token dataset (.arrow from `distill data prepare`)', required: true }),
+    out: Flags.string({ description: 'cache location: a folder, file://… or s3://bucket/prefix', required: true }),
+    'top-k': Flags.integer({ description: 'token ids kept per position (k)', required: true }),
+    temperature: Flags.string({ description: 'softmax temperature applied to the logits', default: '1' }),
+    samples: Flags.integer({ description: 'Multinomial draws per position for sampled distillation', default: 0 }),
+    seed: Flags.integer({ description: 'seed of the Multinomial draws' }),
+    shards: Flags.integer({ description: 'number of shards (default from the dataset size)' }),
+    workers: Flags.integer({ description: 'local worker processes (default: one per device)' }),
+    device: Flags.string({ description: 'cpu, or cuda:0,1,… (one worker per listed GPU)', default: 'cpu' }),
+    'batch-size': Flags.integer({ description: 'sequences per inference call', default: 8 }),
+    'worker-index': Flags.integer({ description: 'this batch worker (default: AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX)' }),
+    'num-workers': Flags.integer({ description: 'batch workers in all (default: DISTILL_NUM_WORKERS or AWS_BATCH_JOB_ARRAY_SIZE)' }),
+    logp: Flags.string({ description: 'log-probability encoding', options: ['float32', 'float16', 'uint8'], default: 'float32' }),
+    compression: Flags.string({ description: 'Arrow body compression', options: ['none', 'zstd', 'lz4'], default: 'none' }),
+    threads: Flags.integer({ description: 'ONNX Runtime threads per worker (default: cores / workers)' }),
+    'allow-padded-vocab': Flags.boolean({ description: 'accept a teacher whose V exceeds the tokenizer vocabulary', default: false }),
+    'no-finalize': Flags.boolean({ description: 'do not write the manifest even when every shard is committed', default: false }),
+  };
+
+  async run(): Promise<TeacherRunSummary> {
+    const f = this.flags;
+    const s = await runTeacher({
+      model: f.model,
+      data: f.data,
+      out: f.out,
+      topK: f['top-k'],
+      temperature: Number(f.temperature),
+      samples: f.samples,
+      seed: f.seed,
+      shards: f.shards,
+      workers: f.workers,
+      device: f.device,
+      batchSize: f['batch-size'],
+      workerIndex: f['worker-index'],
+      numWorkers: f['num-workers'],
+      logp: f.logp as 'float32' | 'float16' | 'uint8',
+      compression: f.compression as 'none' | 'zstd' | 'lz4',
+      threads: f.threads,
+      allowPaddedVocab: f['allow-padded-vocab'],
+      finalize: !f['no-finalize'],
+      onProgress: this.progress(),
+    });
+    this.log(
+      `worker ${s.worker.index + 1}/${s.worker.count}: ${s.shards.committed} shards committed, ${s.shards.skipped} already done, ${s.shards.lostRace} taken by others (of ${s.shards.total}); ` +
+        `${s.rows} rows, ${s.bytes} bytes in ${s.seconds.toFixed(1)} s (${Math.round(s.positionsPerSecond)} positions/s)${s.finalized ? `; manifest written (${s.manifestRows} rows)` : ''}`,
+    );
+    return s;
+  }
+}
