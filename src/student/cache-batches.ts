@@ -2,7 +2,9 @@
 // (seed, epoch, row position), tokens/labels from the token dataset, teacher ids/logp [B×T×k] and
 // tail [B×T] from the cache rows of the same positions. The cursor resumes at the next unread sequence.
 import { DistillError } from '../core/errors.js';
-import type { CacheReader, CacheSequence, Manifest } from '../store/api.js';
+import type { CacheReader, CacheSequence, Manifest, S3Options } from '../store/api.js';
+import { openCache, type BlobStore } from '../store/index.js';
+import type { CacheSourceInfo } from './ports.js';
 import { assembleTokens, type Batch, type BatchSource, type DataCursor, type TokenDatasetLike } from './data.js';
 
 /** Refuses a cache made from other tokens or another tokenizer, naming what differs (before any training). */
@@ -83,4 +85,23 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
       await reader.close();
     },
   };
+}
+
+/**
+ * Opens the cache for a dataset: the store refuses a different tokenizer or dataset hash (naming which),
+ * then the layout is checked against the dataset; returns the batch source with what the trainer reports.
+ */
+export async function openCacheBatches(
+  uri: string, dataset: TokenDatasetLike & { path?: string }, batchSize: number, cursor: DataCursor, opts: { store?: BlobStore; s3?: S3Options } = {},
+): Promise<BatchSource & { info: CacheSourceInfo }> {
+  const reader = await openCache(uri, { expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 }, ...opts });
+  try {
+    checkCacheMatchesDataset(reader.manifest, dataset, uri);
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
+  const inp = reader.manifest.inputs;
+  const info: CacheSourceInfo = { uri, fingerprint: reader.manifest.fingerprint, vocabSize: inp.vocabSize, k: inp.k, shardReads: () => reader.shardReads() };
+  return Object.assign(cacheBatches(reader, dataset, batchSize, cursor), { info });
 }

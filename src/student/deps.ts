@@ -1,25 +1,22 @@
 // Binds the trainer's ports (ports.ts) to the project's modules: the engine (src/student/engine),
 // AdamW and clipping (the engine's native kernels), the fused LM-head loss (losses/), schedules, token datasets and the cache.
 import { lmHeadLoss } from '../../losses/index.js';
-import { DistillError } from '../core/errors.js';
 import { openTokenDataset } from '../data/index.js';
+import { createScheduleRunner } from '../schedule/index.js';
+import { openCacheBatches } from './cache-batches.js';
 import { adamwStep, clipGradNorm, createEngine, gradNorm, initParams, type EngineBackend } from './engine/index.js';
 import type { TrainerDeps } from './ports.js';
-
-const pending = (what: string) => (): never => {
-  throw new DistillError('E_UNSUPPORTED', `${what} is not available in this build`);
-};
 
 export function defaultDeps(): TrainerDeps {
   return {
     openDataset: openTokenDataset,
-    openCacheBatches: pending('reading logit caches'),
+    openCacheBatches: (uri, dataset, batchSize, cursor) => openCacheBatches(uri, dataset, batchSize, cursor),
     createEngine: (config, backend) => createEngine(config, backend === 'auto' ? {} : { backend: backend as EngineBackend }),
     initParams: (config, seed) => initParams(config, seed),
     lmHeadLoss,
     clipGradNorm,
     gradNorm,
     adamwStep,
-    resolveSchedule: pending('weighting schedules'),
+    resolveSchedule: (spec, params) => createScheduleRunner(spec, params),
   };
 }

@@ -47,7 +47,7 @@ export class StudentRun {
   readonly m: Float32Array;
   readonly v: Float32Array;
   private readonly headSlot: TensorSlot;
-  private acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, seconds: 0 };
+  private acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, seconds: 0 };
   last?: StepMetrics;
 
   constructor(
@@ -104,6 +104,7 @@ export class StudentRun {
     this.acc.softLoss += r.softLoss;
     this.acc.agreement += r.agreement;
     this.acc.micro += 1;
+    if (teacher) this.acc.taught += 1;
     this.acc.seconds += (performance.now() - t0) / 1000;
   }
 
@@ -127,8 +128,11 @@ export class StudentRun {
     this.grads.fill(0);
     const seconds = this.acc.seconds + (performance.now() - t0) / 1000 + sharedSeconds;
     metrics.tokensPerSecond = tokens / Math.max(seconds, 1e-9);
-    this.schedule?.observe({ hardLoss: metrics.hardLoss, softLoss: metrics.softLoss, agreement: metrics.agreement });
-    this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, seconds: 0 };
+    // A step without the teacher (soft weight 0) measured no soft loss or agreement: NaN makes the
+    // schedule skip them instead of pulling its running averages toward 0.
+    const taught = this.acc.taught > 0;
+    this.schedule?.observe({ hardLoss: metrics.hardLoss, softLoss: taught ? metrics.softLoss : NaN, agreement: taught ? metrics.agreement : NaN });
+    this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, seconds: 0 };
     appendFileSync(this.metricsFile, `${JSON.stringify(metrics)}\n`);
     this.last = metrics;
     return metrics;
