@@ -239,14 +239,16 @@ async function writeArrowFile(file: string, shard: number, layout: CacheLayout, 
   const { k, samples, seqLen } = layout;
   const schema: Schema = cacheSchema(layout, { ...layoutMetadata(layout, fingerprint), 'distillery.shard': String(shard) });
   const cap = Math.max(1, Math.floor(TARGET_BATCH_BYTES / bytesPerRow(layout)));
-  const buf: CacheRows = {
+  // Fresh arrays per batch: the Arrow writer queues views of them until the file consumer drains it.
+  const alloc = (): CacheRows => ({
     seq: new Uint32Array(cap),
     pos: new Uint32Array(cap),
     ids: new Uint32Array(cap * k),
     logp: new Float32Array(cap * k),
     tail: new Float32Array(cap),
     ...(samples > 0 ? { samples: new Uint32Array(cap * samples), sampleCounts: new Uint16Array(cap * samples) } : {}),
-  };
+  });
+  let buf = alloc();
   let fill = 0;
   let total = 0;
   let prevSeq = -1;
@@ -268,6 +270,7 @@ async function writeArrowFile(file: string, shard: number, layout: CacheLayout, 
   const flush = async () => {
     writer.write(encodeBatch(schema, layout, buf, fill, shard));
     fill = 0;
+    buf = alloc();
     await new Promise((r) => setImmediate(r));
   };
   try {

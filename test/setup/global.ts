@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-const services: Array<() => Promise<{ start: () => Promise<() => Promise<void>> }>> = [];
+const services: Array<() => Promise<{ start: () => Promise<() => Promise<void>> }>> = [() => import('./s3.js')];
 
 export default async function setup(): Promise<() => Promise<void>> {
   const dir = process.env.DISTILLERY_NATIVE_DIR ?? path.resolve('cuda/build');

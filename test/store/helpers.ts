@@ -81,6 +81,7 @@ export function synthRows(s0: number, s1: number, T: number, k: number, V: numbe
 /** Splits rows into chunks of `size` positions (as a teacher hands them over). */
 export function* chunks(rows: CacheRows, size: number, k: number): Generator<CacheRows> {
   const n = rows.seq.length;
+  const s = rows.samples ? rows.samples.length / n : 0;
   for (let a = 0; a < n; a += size) {
     const b = Math.min(n, a + size);
     yield {
@@ -89,7 +90,12 @@ export function* chunks(rows: CacheRows, size: number, k: number): Generator<Cac
       ids: rows.ids.subarray(a * k, b * k),
       logp: rows.logp.subarray(a * k, b * k),
       tail: rows.tail.subarray(a, b),
-      ...(rows.samples ? { samples: rows.samples.subarray(a, b), sampleCounts: rows.sampleCounts!.subarray(a, b) } : {}),
+      ...(rows.samples ? { samples: rows.samples.subarray(a * s, b * s), sampleCounts: rows.sampleCounts!.subarray(a * s, b * s) } : {}),
     };
   }
+}
+
+/** Rows [a, b) as views (samples omitted). */
+export function slice(rows: CacheRows, a: number, b: number, k: number): CacheRows {
+  return { seq: rows.seq.subarray(a, b), pos: rows.pos.subarray(a, b), ids: rows.ids.subarray(a * k, b * k), logp: rows.logp.subarray(a * k, b * k), tail: rows.tail.subarray(a, b) };
 }
