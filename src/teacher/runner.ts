@@ -182,10 +182,20 @@ export async function runShard(p: { dataset: TokenDataset; run: ResolvedRun }, w
   return { shard: shard.index, status: out.status, rows: out.status === 'committed' ? out.record.rows : 0, bytes: out.status === 'committed' ? out.record.bytes : 0 };
 }
 
+/** The cache writer; file-system failures the store passes through raw become one-line E_IO errors naming the output. */
+async function openWriter(uri: string, run: ResolvedRun, s3: S3Options | undefined): Promise<CacheWriter> {
+  try {
+    return await openCacheWriter({ uri, inputs: run.inputs, numShards: run.numShards, s3 });
+  } catch (e) {
+    if (e instanceof DistillError) throw e;
+    throw new DistillError('E_IO', `cannot write the cache at ${uri}`, { found: (e as Error).message, hint: 'check that the path is a writable folder (or a reachable s3:// prefix)', subject: uri, cause: e });
+  }
+}
+
 /** Opens the dataset, model and writer a worker process needs for a resolved run. */
 export async function openWorker(run: ResolvedRun, device: Device, threads: number | undefined) {
   const p = await prepare(run.opts as TeacherRunOptions, run.numShards);
-  const writer = await openCacheWriter({ uri: run.opts.out, inputs: run.inputs, numShards: run.numShards, s3: run.opts.s3 });
+  const writer = await openWriter(run.opts.out, run, run.opts.s3);
   const engine = await InferenceThread.start(p.surgered, run.opts.model, p.outputs, { device, threads });
   return { ...p, writer, engine };
 }
@@ -201,7 +211,7 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
   // Device and store checks come before the first commit too: a missing CUDA provider or an
   // unreachable bucket fails here, with nothing written but the run descriptor.
   for (const d of devices) checkDevice(d);
-  const writer = await openCacheWriter({ uri: opts.out, inputs: p.run.inputs, numShards: p.run.numShards, s3: opts.s3 });
+  const writer = await openWriter(opts.out, p.run, opts.s3);
 
   const plan = planShards(p.dataset.numSequences, p.run.numShards);
   const mine = strideShards(plan, slot);
