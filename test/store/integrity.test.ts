@@ -1,0 +1,172 @@
+// Bad input: truncated, bit-flipped, missing and swapped shards; a newer manifest version; no manifest;
+// a cache made from another tokenizer/dataset; rows that are not whole sequences; finalize too early.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DistillError } from '../../src/core/errors.js';
+import { finalizeCache, openCache, openCacheWriter, verifyCache, type Manifest } from '../../src/store/index.js';
+import { inputs, SHA, synthRows, tmpDir } from './helpers.js';
+
+const T = 8;
+const k = 5;
+
+async function makeCache(numShards = 4, encodings = inputs().encodings) {
+  const dir = tmpDir('integrity');
+  const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: numShards * 2, encodings }), numShards });
+  for (let s = 0; s < numShards; s++) await w.writeShard(s, [synthRows(s * 2, s * 2 + 2, T, k, 101, s + 1)]);
+  const manifest = await w.finalize();
+  return { dir, manifest, file: (s: number) => path.join(dir, manifest.shards[s]!.key) };
+}
+
+async function readEverything(dir: string) {
+  const r = await openCache(dir);
+  let n = 0;
+  for await (const b of r.batches({ seed: 0, epoch: 0, prefetch: 1 })) n += b.seq.length;
+  return n;
+}
+
+async function caught(p: Promise<unknown>): Promise<DistillError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DistillError);
+    return err as DistillError;
+  }
+  throw new Error('expected a DistillError');
+}
+
+describe('cache integrity', () => {
+  it('reads a healthy cache whole', async () => {
+    const { dir, manifest } = await makeCache();
+    expect(await readEverything(dir)).toBe(manifest.rows);
+    expect((await verifyCache(dir)).ok).toBe(true);
+  });
+
+  it.each([
+    ['truncated', async (f: string) => fsp.truncate(f, (await fsp.stat(f)).size - 100), /size \d+ bytes, expected/],
+    [
+      'bit-flipped',
+      async (f: string) => {
+        const b = await fsp.readFile(f);
+        b[Math.floor(b.length / 2)]! ^= 0x10;
+        await fsp.writeFile(f, b);
+      },
+      /SHA-256/,
+    ],
+    ['missing', (f: string) => fsp.rm(f), /missing/],
+  ])('refuses a %s shard, naming it, before yielding its rows', async (_name, damage, reason) => {
+    const { dir, manifest, file } = await makeCache();
+    await damage(file(2));
+    const err = await caught(readEverything(dir));
+    expect(err.code).toBe('E_CACHE_INTEGRITY');
+    expect(err.message).toMatch(/shard 2 failed its integrity check/);
+    expect(err.message).toMatch(reason);
+    expect(err.details.subject).toContain(manifest.shards[2]!.key);
+    const v = await verifyCache(dir);
+    expect(v.ok).toBe(false);
+    expect(v.bad.map((b) => b.shard)).toEqual([2]);
+    expect(v.bad[0]!.reason).toMatch(reason);
+  });
+
+  it('refuses swapped shards (each file is named and hashed in the manifest)', async () => {
+    const { dir, file } = await makeCache();
+    const a = await fsp.readFile(file(1));
+    const b = await fsp.readFile(file(3));
+    await fsp.writeFile(file(1), b);
+    await fsp.writeFile(file(3), a);
+    const v = await verifyCache(dir);
+    expect(v.bad.map((x) => x.shard)).toEqual([1, 3]);
+  });
+
+  it('re-fetches a shard once before failing (a transient bad read passes)', async () => {
+    const { dir, manifest } = await makeCache(2);
+    const { openStore } = await import('../../src/store/index.js');
+    const store = await openStore(dir);
+    let corruptions = 1;
+    const flaky = Object.create(store) as typeof store;
+    flaky.get = async (key: string) => {
+      const bytes = await store.get(key);
+      if (key.startsWith('shards/') && bytes && corruptions-- > 0) return bytes.subarray(0, bytes.length - 1);
+      return bytes;
+    };
+    const r = await openCache(dir, { store: flaky } as never);
+    let n = 0;
+    for await (const b of r.batches({ seed: 0, epoch: 0 })) n += b.seq.length;
+    expect(n).toBe(manifest.rows);
+  });
+
+  it('refuses a newer format version', async () => {
+    const { dir } = await makeCache(1);
+    const m = JSON.parse(await fsp.readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    m.formatVersion = 2;
+    await fsp.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(m));
+    const err = await caught(openCache(dir));
+    expect(err.code).toBe('E_CACHE_VERSION');
+    expect(err.message).toMatch(/format version 2.*upgrade Distillery/);
+  });
+
+  it('refuses a hand-edited manifest whose fingerprint no longer matches its inputs', async () => {
+    const { dir } = await makeCache(1);
+    const m = JSON.parse(await fsp.readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    m.inputs.k = 6;
+    await fsp.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(m));
+    expect((await caught(openCache(dir))).code).toBe('E_CACHE_INTEGRITY');
+  });
+
+  it('refuses a cache without a manifest (an unfinished run), saying what to do', async () => {
+    const dir = tmpDir('unfinished');
+    const w = await openCacheWriter({ uri: dir, inputs: inputs(), numShards: 3 });
+    await w.writeShard(1, [synthRows(0, 2, T, k, 101)]);
+    const err = await caught(openCache(dir));
+    expect(err.code).toBe('E_CACHE_INCOMPLETE');
+    expect(err.message).toMatch(/unfinished cache.*1 of 3 shards committed.*distill cache finalize/);
+    const fin = await caught(w.finalize());
+    expect(fin.code).toBe('E_CACHE_INCOMPLETE');
+    expect(fin.message).toMatch(/2 of 3 shards have no commit \(shards 0, 2\)/);
+    expect((await caught(finalizeCache(dir))).message).toMatch(/shards 0, 2/);
+    const empty = await caught(openCache(tmpDir('empty')));
+    expect(empty.code).toBe('E_NOT_FOUND');
+  });
+
+  it('refuses a cache made from another tokenizer or dataset, naming which', async () => {
+    const { dir, manifest } = await makeCache(1);
+    const tok = await caught(openCache(dir, { expect: { tokenizerSha256: SHA('f'), datasetSha256: manifest.inputs.dataset.sha256 } }));
+    expect(tok.code).toBe('E_FINGERPRINT_MISMATCH');
+    expect(tok.message).toMatch(/different tokenizer/);
+    expect(tok.message).not.toMatch(/dataset sha256/);
+    const both = await caught(openCache(dir, { expect: { tokenizerSha256: SHA('f'), datasetSha256: SHA('e'), teacherSha256: manifest.inputs.teacher.sha256 } }));
+    expect(both.message).toMatch(/different tokenizer and dataset/);
+    await expect(openCache(dir, { expect: { tokenizerSha256: manifest.inputs.tokenizer.sha256, datasetSha256: manifest.inputs.dataset.sha256 } })).resolves.toBeTruthy();
+  });
+
+  it('refuses a second writer with different inputs on the same prefix', async () => {
+    const { dir } = await makeCache(1);
+    const err = await caught(openCacheWriter({ uri: dir, inputs: inputs({ tokenizer: { name: 'x', sha256: SHA('9') } }), numShards: 1 }));
+    expect(err.code).toBe('E_FINGERPRINT_MISMATCH');
+    expect(err.message).toMatch(/tokenizer differs/);
+  });
+
+  it('refuses rows that are not whole sequences in order, leaving no attempt behind', async () => {
+    const dir = tmpDir('order');
+    const w = await openCacheWriter({ uri: dir, inputs: inputs(), numShards: 1 });
+    const rows = synthRows(0, 2, T, k, 101);
+    const cut = { ...rows, seq: rows.seq.subarray(0, 12), pos: rows.pos.subarray(0, 12), ids: rows.ids.subarray(0, 60), logp: rows.logp.subarray(0, 60), tail: rows.tail.subarray(0, 12) };
+    const err = await caught(w.writeShard(0, [cut]));
+    expect(err.code).toBe('E_CACHE_FORMAT');
+    expect(err.message).toMatch(/last sequence \(1\) stops at pos 3/);
+    const swapped = synthRows(0, 2, T, k, 101);
+    swapped.pos[3] = 5;
+    expect((await caught(w.writeShard(0, [swapped]))).message).toMatch(/not whole sequences.*row 3/);
+    const bad = synthRows(0, 1, T, k, 101);
+    bad.ids[7] = 101;
+    expect((await caught(w.writeShard(0, [bad]))).message).toMatch(/token id out of the vocabulary at row 1/);
+    expect(await fsp.readdir(path.join(dir, 'shards', '000000')).catch(() => [])).toEqual([]);
+    expect((await w.committedShards()).size).toBe(0);
+  });
+
+  it('validates inputs at the door', async () => {
+    const err = await caught(openCacheWriter({ uri: tmpDir(), inputs: inputs({ vocabSize: 70000 }), numShards: 1 }));
+    expect(err.code).toBe('E_CONFIG');
+    expect(err.message).toMatch(/uint32 for a vocabulary larger than 65536/);
+  });
+});
