@@ -113,7 +113,7 @@ export function buildOnnxModel(config: ModelConfig, params: Float32Array, metada
   return b.encode({ graphName: 'distillery_student', opset: ONNX_OPSET, producer: 'distillery', metadata: { 'distillery.config': JSON.stringify(config), ...metadata } });
 }
 
-export interface ExportResult {
+export interface OnnxExportResult {
   out: string;
   bytes: number;
   config: ModelConfig;
@@ -121,7 +121,7 @@ export interface ExportResult {
 }
 
 /** Reads a checkpoint folder and writes its ONNX model to `out` (tmp + rename: never a partial file). */
-export function exportOnnx(opts: { checkpoint: string; out: string }): ExportResult {
+export function exportOnnx(opts: { checkpoint: string; out: string }): OnnxExportResult {
   const ck = loadCheckpoint(opts.checkpoint);
   const bytes = buildOnnxModel(ck.config, ck.params, { 'distillery.checkpoint': opts.checkpoint });
   const tmp = `${opts.out}.tmp-${process.pid}`;

@@ -13,6 +13,6 @@ export type { LrSchedule } from './lr.js';
 export { datasetBatches, epochOrder, assembleTokens } from './data.js';
 export type { Batch, BatchSource, DataCursor, TeacherBatch, TokenDatasetLike } from './data.js';
 export { buildOnnxModel, exportOnnx, ONNX_OPSET } from './export.js';
-export type { ExportResult } from './export.js';
+export type { OnnxExportResult } from './export.js';
 export type { TrainerDeps, ScheduleRunnerLike, CacheSourceInfo } from './ports.js';
 export { cacheBatches, checkCacheMatchesDataset } from './cache-batches.js';

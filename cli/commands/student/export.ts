@@ -1,7 +1,7 @@
 // `distill student export`: a checkpoint folder → an ONNX model under the teacher contract
 // (input_ids int64 [B, T] → logits float32 [B, T, V]).
 import { Flags } from '@oclif/core';
-import { exportOnnx, type ExportResult } from '../../../src/student/export.js';
+import { exportOnnx, type OnnxExportResult } from '../../../src/student/export.js';
 import { BaseCommand } from '../../base.js';
 
 export default class StudentExport extends BaseCommand<typeof StudentExport> {
@@ -13,7 +13,7 @@ export default class StudentExport extends BaseCommand<typeof StudentExport> {
     out: Flags.string({ description: 'ONNX file to write', required: true }),
   };
 
-  async run(): Promise<ExportResult> {
+  async run(): Promise<OnnxExportResult> {
     const res = exportOnnx({ checkpoint: this.flags.checkpoint, out: this.flags.out });
     this.log(`wrote ${res.out} (${(res.bytes / 1e6).toFixed(2)} MB, ${res.parameters} parameters)`);
     return res;
