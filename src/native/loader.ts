@@ -78,6 +78,10 @@ export function loadNative(): LoadedNative {
       continue;
     }
     try {
+      // libgomp reads this when the addon loads it. Its default (spin ~300k times at every barrier) makes
+      // OpenMP threads starve each other when cores are shared (parallel test workers, 2-core CI): spin
+      // briefly, then sleep. A value the user set wins.
+      process.env.GOMP_SPINCOUNT ??= '10000';
       const addon = require(file) as NativeAddon;
       const info = addon.info();
       // The CUDA variant carries the CPU kernels too, but without a device the plain CPU build is
