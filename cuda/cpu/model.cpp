@@ -34,17 +34,18 @@ struct Timer {
 
 struct dn_model {
   dn_model_config c;
-  int64_t d, h, g, hd, f, V, L, qw, kw;
+  int64_t d, h, g, hd, f, V, L, qw, kw, qkvw;
   int64_t embed, norm, lm_head, total;
-  std::vector<LayerOffsets> lo;
+  std::vector<LayerOffsets> lo;  // wq|wk|wv and w1|w3 are adjacent: fused projections rely on it
   Buf cos_t, sin_t;
   // Forward state.
   int64_t B = 0, T = 0;
   bool have_forward = false;
   std::vector<int32_t> tokens;
-  Buf res, xmid, r1, h1, q, k, v, probs, att, r2, h2, a, u, m, rf;
+  // qkv rows [q | k | v] (one GEMM: wq, wk, wv are adjacent in the layout); au rows [a | u] (w1, w3).
+  Buf res, xmid, r1, h1, qkv, probs, att, r2, h2, au, m, rf;
   // Backward scratch.
-  Buf dres, dxmid, dh, datt, dq, dk, dv, dscores, dm, da, du;
+  Buf dres, dxmid, dh, datt, dqkv, dscores, dm, dau;
   double secs[DN_OP_COUNT] = {0};
 };
 
@@ -87,6 +88,7 @@ extern "C" dn_status dn_model_create(const dn_model_config* cfg, dn_model** out)
   m->L = c.n_layers;
   m->qw = m->h * m->hd;
   m->kw = m->g * m->hd;
+  m->qkvw = m->qw + 2 * m->kw;
   int64_t off = 0;
   m->embed = off;
   off += m->V * m->d;
@@ -138,6 +140,7 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
   if (B < 1 || T < 1 || T > m->c.context_length)
     return dn_fail(DN_INVALID_ARGUMENT, "dn_model_forward: bad shape B=%lld T=%lld (context %d)", (long long)B, (long long)T, m->c.context_length);
   const int64_t N = B * T, d = m->d, qw = m->qw, kw = m->kw, f = m->f, L = m->L, h = m->h, g = m->g, hd = m->hd;
+  const int64_t qkvw = m->qkvw;
   for (int64_t i = 0; i < N; ++i) {
     if (tokens[i] < 0 || tokens[i] >= m->V)
       return dn_fail(DN_INVALID_ARGUMENT, "dn_model_forward: token %d at %lld is outside the vocabulary (%lld)", tokens[i], (long long)i, (long long)m->V);
@@ -150,15 +153,12 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
   float* xmid = ensure(m->xmid, L * N * d);
   float* r1 = ensure(m->r1, L * N);
   float* h1 = ensure(m->h1, L * N * d);
-  float* q = ensure(m->q, L * N * qw);
-  float* k = ensure(m->k, L * N * kw);
-  float* v = ensure(m->v, L * N * kw);
+  float* qkv = ensure(m->qkv, L * N * qkvw);
   float* probs = ensure(m->probs, L * B * h * T * T);
   float* att = ensure(m->att, L * N * qw);
   float* r2 = ensure(m->r2, L * N);
   float* h2 = ensure(m->h2, L * N * d);
-  float* a = ensure(m->a, L * N * f);
-  float* u = ensure(m->u, L * N * f);
+  float* au = ensure(m->au, L * N * 2 * f);
   float* mm = ensure(m->m, L * N * f);
   float* rf = ensure(m->rf, N);
   double* S = m->secs;
@@ -172,22 +172,20 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
     float* x = res + l * N * d;
     float* xm = xmid + l * N * d;
     float* y = res + (l + 1) * N * d;
-    float *h1l = h1 + l * N * d, *ql = q + l * N * qw, *kl = k + l * N * kw, *vl = v + l * N * kw;
+    float *h1l = h1 + l * N * d, *ql = qkv + l * N * qkvw, *kl = ql + qw, *vl = ql + qw + kw;
     float *attl = att + l * N * qw, *h2l = h2 + l * N * d;
-    float *al = a + l * N * f, *ul = u + l * N * f, *ml = mm + l * N * f;
+    float *aul = au + l * N * 2 * f, *ml = mm + l * N * f;
     { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, x, P + o.attn_norm, m->c.norm_eps, h1l, r1 + l * N)); }
     {
       Timer t(&S[DN_OP_GEMM]);
-      DN_TRY(linear(h1l, N, d, P + o.wq, qw, 0.0f, ql));
-      DN_TRY(linear(h1l, N, d, P + o.wk, kw, 0.0f, kl));
-      DN_TRY(linear(h1l, N, d, P + o.wv, kw, 0.0f, vl));
+      DN_TRY(linear(h1l, N, d, P + o.wq, qkvw, 0.0f, ql));
     }
     {
       Timer t(&S[DN_OP_ROPE]);
-      DN_TRY(dn_rope_apply(B, T, h, hd, m->cos_t.data(), m->sin_t.data(), ql, 0));
-      DN_TRY(dn_rope_apply(B, T, g, hd, m->cos_t.data(), m->sin_t.data(), kl, 0));
+      DN_TRY(dn_rope_apply(B, T, h, hd, m->cos_t.data(), m->sin_t.data(), ql, qkvw, 0));
+      DN_TRY(dn_rope_apply(B, T, g, hd, m->cos_t.data(), m->sin_t.data(), kl, qkvw, 0));
     }
-    { Timer t(&S[DN_OP_ATTENTION]); DN_TRY(dn_attention_forward(B, T, h, g, hd, ql, kl, vl, probs + l * B * h * T * T, attl)); }
+    { Timer t(&S[DN_OP_ATTENTION]); DN_TRY(dn_attention_forward(B, T, h, g, hd, ql, qkvw, kl, vl, qkvw, probs + l * B * h * T * T, attl)); }
     {
       Timer t(&S[DN_OP_GEMM]);
       std::memcpy(xm, x, sizeof(float) * N * d);
@@ -196,10 +194,9 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
     { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, xm, P + o.ffn_norm, m->c.norm_eps, h2l, r2 + l * N)); }
     {
       Timer t(&S[DN_OP_GEMM]);
-      DN_TRY(linear(h2l, N, d, P + o.w1, f, 0.0f, al));
-      DN_TRY(linear(h2l, N, d, P + o.w3, f, 0.0f, ul));
+      DN_TRY(linear(h2l, N, d, P + o.w1, 2 * f, 0.0f, aul));
     }
-    { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_forward(N * f, al, ul, ml)); }
+    { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_forward(N, f, aul, ml)); }
     {
       Timer t(&S[DN_OP_GEMM]);
       std::memcpy(y, xm, sizeof(float) * N * d);
@@ -214,18 +211,15 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
 extern "C" dn_status dn_model_backward(dn_model* m, const float* P, const float* dout, float* G) {
   if (!m->have_forward) return dn_fail(DN_INVALID_ARGUMENT, "dn_model_backward: no forward to back-propagate");
   const int64_t B = m->B, T = m->T, N = B * T, d = m->d, qw = m->qw, kw = m->kw, f = m->f, L = m->L;
-  const int64_t h = m->h, g = m->g, hd = m->hd;
+  const int64_t h = m->h, g = m->g, hd = m->hd, qkvw = m->qkvw;
   float* dres = ensure(m->dres, N * d);
   float* dxmid = ensure(m->dxmid, N * d);
   float* dh = ensure(m->dh, N * d);
   float* datt = ensure(m->datt, N * qw);
-  float* dq = ensure(m->dq, N * qw);
-  float* dk = ensure(m->dk, N * kw);
-  float* dv = ensure(m->dv, N * kw);
+  float* dqkv = ensure(m->dqkv, N * qkvw);
   float* dscores = ensure(m->dscores, B * h * T * T);
   float* dm = ensure(m->dm, N * f);
-  float* da = ensure(m->da, N * f);
-  float* du = ensure(m->du, N * f);
+  float* dau = ensure(m->dau, N * 2 * f);
   double* S = m->secs;
   const float* res = m->res.data();
   { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_backward(N, d, dout, res + L * N * d, P + m->norm, m->rf.data(), dres, 0, G + m->norm)); }
@@ -233,18 +227,14 @@ extern "C" dn_status dn_model_backward(dn_model* m, const float* P, const float*
     const LayerOffsets& o = m->lo[l];
     const float* x = res + l * N * d;
     const float* xm = m->xmid.data() + l * N * d;
-    const float *h1l = m->h1.data() + l * N * d, *ql = m->q.data() + l * N * qw, *kl = m->k.data() + l * N * kw;
-    const float *vl = m->v.data() + l * N * kw, *attl = m->att.data() + l * N * qw, *h2l = m->h2.data() + l * N * d;
-    const float *al = m->a.data() + l * N * f, *ul = m->u.data() + l * N * f, *ml = m->m.data() + l * N * f;
+    const float *h1l = m->h1.data() + l * N * d, *ql = m->qkv.data() + l * N * qkvw, *kl = ql + qw, *vl = ql + qw + kw;
+    const float *attl = m->att.data() + l * N * qw, *h2l = m->h2.data() + l * N * d;
+    const float *aul = m->au.data() + l * N * 2 * f, *ml = m->m.data() + l * N * f;
     const float* pl = m->probs.data() + l * B * h * T * T;
     // res[l+1] = xmid + (silu(a) ⊙ u) · W2ᵀ
     { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dres, ml, N, f, P + o.w2, d, 0.0f, dm, G + o.w2)); }
-    { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_backward(N * f, dm, al, ul, da, du)); }
-    {
-      Timer t(&S[DN_OP_GEMM]);
-      DN_TRY(linear_back(da, h2l, N, d, P + o.w1, f, 0.0f, dh, G + o.w1));
-      DN_TRY(linear_back(du, h2l, N, d, P + o.w3, f, 1.0f, dh, G + o.w3));
-    }
+    { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_backward(N, f, dm, aul, dau)); }
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dau, h2l, N, d, P + o.w1, 2 * f, 0.0f, dh, G + o.w1)); }
     {
       Timer t(&S[DN_OP_NORM]);
       std::memcpy(dxmid, dres, sizeof(float) * N * d);
@@ -252,18 +242,13 @@ extern "C" dn_status dn_model_backward(dn_model* m, const float* P, const float*
     }
     // xmid = res[l] + att · Woᵀ
     { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dxmid, attl, N, qw, P + o.wo, d, 0.0f, datt, G + o.wo)); }
-    { Timer t(&S[DN_OP_ATTENTION]); DN_TRY(dn_attention_backward(B, T, h, g, hd, datt, ql, kl, vl, pl, dscores, dq, dk, dv)); }
+    { Timer t(&S[DN_OP_ATTENTION]); DN_TRY(dn_attention_backward(B, T, h, g, hd, datt, ql, qkvw, kl, vl, qkvw, pl, dscores, dqkv, dqkv + qw, dqkv + qw + kw)); }
     {
       Timer t(&S[DN_OP_ROPE]);
-      DN_TRY(dn_rope_apply(B, T, h, hd, m->cos_t.data(), m->sin_t.data(), dq, 1));
-      DN_TRY(dn_rope_apply(B, T, g, hd, m->cos_t.data(), m->sin_t.data(), dk, 1));
+      DN_TRY(dn_rope_apply(B, T, h, hd, m->cos_t.data(), m->sin_t.data(), dqkv, qkvw, 1));
+      DN_TRY(dn_rope_apply(B, T, g, hd, m->cos_t.data(), m->sin_t.data(), dqkv + qw, qkvw, 1));
     }
-    {
-      Timer t(&S[DN_OP_GEMM]);
-      DN_TRY(linear_back(dq, h1l, N, d, P + o.wq, qw, 0.0f, dh, G + o.wq));
-      DN_TRY(linear_back(dk, h1l, N, d, P + o.wk, kw, 1.0f, dh, G + o.wk));
-      DN_TRY(linear_back(dv, h1l, N, d, P + o.wv, kw, 1.0f, dh, G + o.wv));
-    }
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dqkv, h1l, N, d, P + o.wq, qkvw, 0.0f, dh, G + o.wq)); }
     {
       Timer t(&S[DN_OP_NORM]);
       std::swap(dres, dxmid);

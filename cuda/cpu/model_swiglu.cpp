@@ -1,26 +1,37 @@
-// SwiGLU gate: m = silu(a) ⊙ u and its backward, elementwise over n values (dn_model.h).
+// SwiGLU gate over rows of the fused W1|W3 projection: au rows [a | u] (stride 2f) → m = silu(a) ⊙ u,
+// and its backward into [da | du] rows (dn_model.h).
 #include <omp.h>
 
 #include <cmath>
 
 #include "dn_model.h"
 
-extern "C" dn_status dn_swiglu_forward(int64_t n, const float* a, const float* u, float* m) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) {
-    const float sg = 1.0f / (1.0f + std::exp(-a[i]));
-    m[i] = a[i] * sg * u[i];
+extern "C" dn_status dn_swiglu_forward(int64_t n, int64_t f, const float* au, float* m) {
+#pragma omp parallel for schedule(static) if (n * f > 32768)
+  for (int64_t r = 0; r < n; ++r) {
+    const float* a = au + r * 2 * f;
+    const float* u = a + f;
+    float* mr = m + r * f;
+#pragma omp simd
+    for (int64_t i = 0; i < f; ++i) mr[i] = a[i] / (1.0f + std::exp(-a[i])) * u[i];
   }
   return DN_OK;
 }
 
-extern "C" dn_status dn_swiglu_backward(int64_t n, const float* dm, const float* a, const float* u, float* da,
-                                        float* du) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = a[i], sg = 1.0f / (1.0f + std::exp(-x));
-    du[i] = dm[i] * x * sg;
-    da[i] = dm[i] * u[i] * sg * (1.0f + x * (1.0f - sg));
+extern "C" dn_status dn_swiglu_backward(int64_t n, int64_t f, const float* dm, const float* au, float* dau) {
+#pragma omp parallel for schedule(static) if (n * f > 32768)
+  for (int64_t r = 0; r < n; ++r) {
+    const float* a = au + r * 2 * f;
+    const float* u = a + f;
+    const float* g = dm + r * f;
+    float* da = dau + r * 2 * f;
+    float* du = da + f;
+#pragma omp simd
+    for (int64_t i = 0; i < f; ++i) {
+      const float x = a[i], sg = 1.0f / (1.0f + std::exp(-x));
+      du[i] = g[i] * x * sg;
+      da[i] = g[i] * u[i] * sg * (1.0f + x * (1.0f - sg));
+    }
   }
   return DN_OK;
 }

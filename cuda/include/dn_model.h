@@ -51,22 +51,25 @@ dn_status dn_rmsnorm_forward(int64_t n, int64_t d, const float* x, const float* 
 /* dx (+)= rstd·(dy⊙w) − x·rstd³·Σ(dy⊙w⊙x)/d (accumulate when accumulate != 0); dw += Σ_n dy⊙x·rstd. */
 dn_status dn_rmsnorm_backward(int64_t n, int64_t d, const float* dy, const float* x, const float* w,
                               const float* rstd, float* dx, int accumulate, float* dw);
-/* Rotate-half RoPE in place on x [B·T × nh·hd] with tables cos/sin [T_max × hd/2]; position = row % T.
- * inverse != 0 rotates by −angle (the backward of the forward rotation). */
+/* Rotate-half RoPE in place on x: B·T rows of nh·hd values, row stride ld (≥ nh·hd), with tables
+ * cos/sin [T_max × hd/2]; position = row % T. inverse != 0 rotates by −angle (the backward). */
 dn_status dn_rope_apply(int64_t B, int64_t T, int64_t nh, int64_t hd, const float* cos_t, const float* sin_t,
-                        float* x, int inverse);
-/* Causal attention with grouped KV heads: q [N × h·hd], k, v [N × g·hd] → out [N × h·hd],
- * probs [B × h × T × T] (softmax rows, zero above the diagonal) kept for backward. Scale 1/√hd. */
-dn_status dn_attention_forward(int64_t B, int64_t T, int64_t h, int64_t g, int64_t hd, const float* q,
-                               const float* k, const float* v, float* probs, float* out);
-/* dout [N × h·hd] → dq [N × h·hd], dk, dv [N × g·hd] (overwritten). dscores: scratch [B × h × T × T]. */
+                        float* x, int64_t ld, int inverse);
+/* Causal attention with grouped KV heads: q [N × h·hd] (row stride ldq), k, v [N × g·hd] (row stride
+ * ldkv) → out [N × h·hd] (dense), probs [B × h × T × T] (softmax rows, zero above the diagonal) kept for
+ * backward. Scale 1/√hd. The strides let q, k, v be column blocks of one fused QKV projection. */
+dn_status dn_attention_forward(int64_t B, int64_t T, int64_t h, int64_t g, int64_t hd, const float* q, int64_t ldq,
+                               const float* k, const float* v, int64_t ldkv, float* probs, float* out);
+/* dout [N × h·hd] (dense) → dq (stride ldq), dk, dv (stride ldkv), overwritten.
+ * dscores: scratch [B × h × T × T]. */
 dn_status dn_attention_backward(int64_t B, int64_t T, int64_t h, int64_t g, int64_t hd, const float* dout,
-                                const float* q, const float* k, const float* v, const float* probs,
-                                float* dscores, float* dq, float* dk, float* dv);
-/* m = silu(a) ⊙ u over n elements. */
-dn_status dn_swiglu_forward(int64_t n, const float* a, const float* u, float* m);
-/* da = dm ⊙ u ⊙ silu'(a), du = dm ⊙ silu(a) (overwritten). */
-dn_status dn_swiglu_backward(int64_t n, const float* dm, const float* a, const float* u, float* da, float* du);
+                                const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv,
+                                const float* probs, float* dscores, float* dq, float* dk, float* dv);
+/* SwiGLU over n rows of f values: au rows hold [a | u] (row stride 2f, the fused W1|W3 projection);
+ * m [n × f] = silu(a) ⊙ u. */
+dn_status dn_swiglu_forward(int64_t n, int64_t f, const float* au, float* m);
+/* dau rows [da | du] (overwritten): da = dm ⊙ u ⊙ silu'(a), du = dm ⊙ silu(a). */
+dn_status dn_swiglu_backward(int64_t n, int64_t f, const float* dm, const float* au, float* dau);
 
 /* ---- optimizer ---- */
 /* AdamW (decoupled weight decay) on n elements, bias-corrected with step t ≥ 1:
