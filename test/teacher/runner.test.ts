@@ -65,4 +65,19 @@ describe('runTeacher', () => {
     for (let i = 0; i < c.rows; i++) if (c.samples[i * 8] === c.ids[i * 4]) agree++;
     expect(agree / c.rows).toBeGreaterThan(0.3);
   });
+
+  it('a pool of two worker processes writes the same cache as one in-process worker', async () => {
+    const dir = tmp();
+    const data = path.join(dir, 'd.arrow');
+    corpusDataset(data, 16, 16, 5000);
+    const one = await runTeacher({ model: FIXTURE_MODEL, data, out: path.join(dir, 'one'), topK: 3, shards: 6 });
+    const two = await runTeacher({ model: FIXTURE_MODEL, data, out: path.join(dir, 'two'), topK: 3, shards: 6, workers: 2, threads: 1 });
+    expect(two.workers).toBe(2);
+    expect(two.shards.committed).toBe(6);
+    expect(two.fingerprint).toBe(one.fingerprint);
+    const a = await dumpCache(path.join(dir, 'one'));
+    const b = await dumpCache(path.join(dir, 'two'));
+    expect(b.ids).toEqual(a.ids);
+    expect(b.logp).toEqual(a.logp);
+  });
 });
