@@ -62,6 +62,8 @@ export interface S3Options {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Attempts per request on throttling and dropped connections (default 6). */
   maxAttempts?: number;
+  /** Shards at least this large go up as multipart uploads (default 16 MiB; parts are max(5 MiB, this)). */
+  multipartBytes?: number;
 }
 
 /** Quantization and layout facts a reader needs, recorded in the manifest and in each shard's schema metadata. */

@@ -36,10 +36,15 @@ export function resolveS3Options(opts: S3Options = {}): S3Options {
   };
 }
 
+function clientKey(o: S3Options): string {
+  const { multipartBytes: _ignored, ...rest } = o;
+  return JSON.stringify(rest);
+}
+
 /** The process-wide client for one configuration (the SDK's connection pool is per client). */
 export function s3Client(opts: S3Options = {}): S3Client {
   const o = resolveS3Options(opts);
-  const key = JSON.stringify(o);
+  const key = clientKey(o);
   let client = clients.get(key);
   if (!client) {
     const config: S3ClientConfig = {
@@ -78,17 +83,18 @@ export class S3BlobStore implements BlobStore {
     readonly bucket: string,
     readonly prefix: string,
     readonly client: S3Client,
+    private readonly multipartBytes = 16 * 1024 * 1024,
   ) {}
 
   static async open(uri: string, opts?: S3Options): Promise<S3BlobStore> {
     const { bucket, prefix } = parseS3Uri(uri);
-    return new S3BlobStore(uri, bucket, prefix, s3Client(opts));
+    return new S3BlobStore(uri, bucket, prefix, s3Client(opts), opts?.multipartBytes);
   }
 
   /** For tests and embedding: a store over a caller-made client (e.g. one with fault-injecting middleware). */
-  static withClient(uri: string, client: S3Client): S3BlobStore {
+  static withClient(uri: string, client: S3Client, multipartBytes?: number): S3BlobStore {
     const { bucket, prefix } = parseS3Uri(uri);
-    return new S3BlobStore(uri, bucket, prefix, client);
+    return new S3BlobStore(uri, bucket, prefix, client, multipartBytes);
   }
 
   describe(key: string): string {
@@ -151,7 +157,7 @@ export class S3BlobStore implements BlobStore {
 
   async putFile(key: string, file: string, size: number): Promise<void> {
     try {
-      if (size < 16 * 1024 * 1024) {
+      if (size < this.multipartBytes) {
         const { readFile } = await import('node:fs/promises');
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: await readFile(file) }));
         return;
@@ -159,9 +165,9 @@ export class S3BlobStore implements BlobStore {
       const upload = new Upload({
         client: this.client,
         params: { Bucket: this.bucket, Key: this.k(key), Body: createReadStream(file) },
-        partSize: 16 * 1024 * 1024,
+        partSize: Math.max(5 * 1024 * 1024, this.multipartBytes),
         queueSize: 4,
-        // Parts of a failed upload are left for `distill cache gc` to abort rather than lost silently.
+        // A failed upload is aborted here; only a crashed process leaves parts behind, for `distill cache gc`.
         leavePartsOnError: false,
       });
       await upload.done();

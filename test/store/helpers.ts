@@ -99,3 +99,22 @@ export function* chunks(rows: CacheRows, size: number, k: number): Generator<Cac
 export function slice(rows: CacheRows, a: number, b: number, k: number): CacheRows {
   return { seq: rows.seq.subarray(a, b), pos: rows.pos.subarray(a, b), ids: rows.ids.subarray(a * k, b * k), logp: rows.logp.subarray(a * k, b * k), tail: rows.tail.subarray(a, b) };
 }
+
+/** Cheap incompressible rows for size-driven tests (ids random, not distinct; logp descending). */
+export function noiseRows(s0: number, s1: number, T: number, k: number, V: number, seed = 1): CacheRows {
+  const n = (s1 - s0) * T;
+  const r = rng(seed);
+  const rows: CacheRows = { seq: new Uint32Array(n), pos: new Uint32Array(n), ids: new Uint32Array(n * k), logp: new Float32Array(n * k), tail: new Float32Array(n) };
+  for (let i = 0; i < n; i++) {
+    rows.seq[i] = s0 + Math.floor(i / T);
+    rows.pos[i] = i % T;
+    rows.tail[i] = -3;
+    let x = -1 - r();
+    for (let j = 0; j < k; j++) {
+      rows.ids[i * k + j] = Math.floor(r() * V);
+      rows.logp[i * k + j] = x;
+      x -= r() * 0.1;
+    }
+  }
+  return rows;
+}
