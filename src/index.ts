@@ -9,3 +9,4 @@ export * from './data/index.js';
 export * from './student/index.js';
 export * from './schedule/index.js';
 export * from './store/index.js';
+export * from './eval/index.js';

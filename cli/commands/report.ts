@@ -1,0 +1,35 @@
+// `distill report <run dir…> --out <dir>`: report.html (self-contained, inline SVG), report.md and
+// summary.json comparing the students of one or more runs against the teacher.
+import { Args, Flags } from '@oclif/core';
+import { writeReport, type ReportResult } from '../../src/eval/index.js';
+import { fmtNum } from '../../src/eval/report/summary.js';
+import { BaseCommand } from '../base.js';
+
+export default class Report extends BaseCommand<typeof Report> {
+  static override description = 'Write an HTML/Markdown/JSON report comparing trained and evaluated students';
+  static override strict = false;
+  static override examples = [
+    '<%= config.bin %> report runs/kd runs/baseline --out report',
+    '<%= config.bin %> report runs/kd/small runs/kd/large --out report --json',
+  ];
+
+  static override args = {
+    runs: Args.string({ description: 'run directories (each with eval.json and metrics.jsonl, or a folder of them)', required: true }),
+  };
+
+  static override flags = {
+    out: Flags.string({ description: 'folder for report.html, report.md and summary.json', required: true }),
+    title: Flags.string({ description: 'page title', default: 'Distillery report' }),
+  };
+
+  async run(): Promise<ReportResult> {
+    const { argv } = await this.parse(Report);
+    const res = await writeReport(argv as string[], this.flags.out, { title: this.flags.title, progress: this.progress() });
+    for (const s of res.summary.students) {
+      this.log(`${s.name.padEnd(24)} ${s.baseline ? 'baseline ' : 'distilled'}  held-out CE ${fmtNum(s.heldOutCE)}  agreement ${fmtNum(s.agreement, 3)}`);
+    }
+    if (res.summary.teacher) this.log(`${'teacher'.padEnd(24)} reference  held-out CE ${fmtNum(res.summary.teacher.heldOutCE)}`);
+    this.log(`wrote ${res.files.html}, ${res.files.markdown}, ${res.files.summary}`);
+    return res;
+  }
+}

@@ -1,0 +1,105 @@
+// report.html: one self-contained page (inline CSS and server-drawn SVG, no scripts, no network) comparing
+// runs: loss curves per student, hard/soft weights over steps, held-out metrics, model sizes, cache size.
+import { barChartSvg, escapeXml, lineChartSvg, PALETTE, type LineSeries, type RefLine } from '../charts.js';
+import type { RunData } from './read.js';
+import { fmtNum, metricsTable, modelTable, verdict, type ReportSummary } from './summary.js';
+
+const TEACHER_COLOR = '#111111';
+
+function table(t: { header: string[]; rows: string[][] }, cls = ''): string {
+  const th = t.header.map((h) => `<th>${escapeXml(h)}</th>`).join('');
+  const rows = t.rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${escapeXml(c)}</th>` : `<td>${escapeXml(c)}</td>`)).join('')}</tr>`).join('\n');
+  return `<table class="${cls}"><thead><tr>${th}</tr></thead><tbody>\n${rows}\n</tbody></table>`;
+}
+
+/** One colour per run, stable across every chart on the page. */
+export function runColors(runs: RunData[]): Map<string, string> {
+  return new Map(runs.map((r, i) => [r.name, PALETTE[i % PALETTE.length]!]));
+}
+
+export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distillery report'): string {
+  const colors = runColors(runs);
+  const teacherRef: RefLine[] = s.teacher ? [{ y: s.teacher.heldOutCE, label: `teacher held-out CE ${fmtNum(s.teacher.heldOutCE, 3)}`, color: TEACHER_COLOR }] : [];
+  const series = (pick: (r: RunData) => Array<[number, number]>, dashBaseline = false): LineSeries[] =>
+    runs.map((r) => ({ name: r.name, color: colors.get(r.name)!, points: pick(r), ...(dashBaseline && r.eval.baseline ? { dash: '6 3' } : {}) }));
+
+  const charts: string[] = [];
+  charts.push(
+    lineChartSvg({
+      title: 'Training hard-label cross-entropy per student',
+      xLabel: 'optimizer step',
+      yLabel: 'CE (nats)',
+      series: series((r) => r.metrics.map((m) => [m.step, m.hardLoss]), true),
+      refLines: teacherRef,
+      width: 900,
+      height: 360,
+    }),
+  );
+  charts.push(
+    lineChartSvg({
+      title: 'Training loss (weighted hard + soft) per student',
+      xLabel: 'optimizer step',
+      yLabel: 'loss',
+      series: series((r) => r.metrics.map((m) => [m.step, m.loss]), true),
+      width: 900,
+      height: 320,
+    }),
+  );
+  const weightSeries: LineSeries[] = [];
+  for (const r of runs) {
+    const c = colors.get(r.name)!;
+    weightSeries.push({ name: `${r.name} hard`, color: c, points: r.metrics.map((m) => [m.step, m.hard]) });
+    weightSeries.push({ name: `${r.name} soft`, color: c, dash: '6 3', points: r.metrics.map((m) => [m.step, m.soft]) });
+  }
+  charts.push(lineChartSvg({ title: 'Hard (solid) and soft (dashed) weights over steps', xLabel: 'optimizer step', yLabel: 'weight', series: weightSeries, width: 900, height: 320 }));
+  const bars = (pick: (st: ReportSummary['students'][number]) => number | null) =>
+    s.students.map((st) => ({ label: st.name, value: pick(st) ?? NaN, color: colors.get(st.name)! }));
+  const barCharts = [
+    barChartSvg({ title: 'Held-out cross-entropy (lower is better)', bars: bars((st) => st.heldOutCE), refLines: teacherRef, yLabel: 'nats', width: 440, height: 300 }),
+    barChartSvg({ title: 'Top-1 agreement with the teacher', bars: bars((st) => st.agreement), yLabel: 'fraction', width: 440, height: 300 }),
+    barChartSvg({ title: 'KL to the teacher on its support', bars: bars((st) => st.klToTeacher), yLabel: 'nats', width: 440, height: 300 }),
+    barChartSvg({ title: 'Expected calibration error (15 bins)', bars: bars((st) => st.ece), width: 440, height: 300 }),
+  ];
+
+  const notes = runs.filter((r) => r.skippedLines > 0).map((r) => `<li>${escapeXml(r.name)}: ${r.skippedLines} truncated metrics line left out</li>`);
+  const teacherLine = s.teacher ? `Teacher held-out CE <b>${fmtNum(s.teacher.heldOutCE)}</b> nats (perplexity ${fmtNum(s.teacher.perplexity, 2)}).` : 'The teacher was not evaluated.';
+  const cacheLine = s.cache ? `Logit cache: <b>${fmtNum(s.cache.bytesPerPosition, 1)}</b> bytes per position.` : 'Logit cache size not recorded.';
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeXml(title)}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; background: #fff; max-width: 1100px; }
+h1 { font-size: 26px; margin: 0 0 8px; } h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+p.verdict { font-size: 16px; background: #f3f6fa; padding: 10px 14px; border-left: 4px solid #1f77b4; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; } thead th { background: #f0f0f0; text-align: center; }
+tbody th { text-align: left; font-weight: 600; }
+.charts svg { display: block; margin: 10px 0; max-width: 100%; height: auto; }
+.bars { display: flex; flex-wrap: wrap; gap: 8px; } .bars svg { margin: 4px 0; }
+footer { color: #666; font-size: 12px; margin-top: 32px; }
+</style>
+</head>
+<body>
+<h1>${escapeXml(title)}</h1>
+<p class="verdict">${escapeXml(verdict(s))}</p>
+<h2>Held-out metrics</h2>
+${table(metricsTable(s), 'metrics')}
+<p>${teacherLine} ${cacheLine}</p>
+<div class="bars">
+${barCharts.join('\n')}
+</div>
+<h2>Training curves</h2>
+<div class="charts">
+${charts.join('\n')}
+</div>
+<h2>Models</h2>
+${table(modelTable(s), 'models')}
+${notes.length ? `<h2>Notes</h2><ul>${notes.join('')}</ul>` : ''}
+<footer>CE and KL in nats per token. Agreement: the student's top-1 against the teacher's. KL: teacher ‖ student, both renormalized to the teacher's cached top-k. ECE: 15 equal-width confidence bins. Runs: ${runs.map((r) => escapeXml(r.dir)).join(', ')}.</footer>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,60 @@
+// `distill report`: reads run directories and writes report.html, report.md and summary.json into one
+// folder. Each file is written to a temporary name and renamed, so a failed report leaves no whole-looking file.
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DistillError } from '../../core/errors.js';
+import type { ProgressFn } from '../../core/types.js';
+import { renderHtml } from './html.js';
+import { readRuns, type RunData } from './read.js';
+import { buildSummary, renderMarkdown, type ReportSummary } from './summary.js';
+
+export interface ReportOptions {
+  title?: string;
+  progress?: ProgressFn;
+}
+
+export interface ReportResult {
+  out: string;
+  files: { html: string; markdown: string; summary: string };
+  summary: ReportSummary;
+}
+
+/** Renders the three report files in memory (no file system access beyond reading the runs). */
+export function renderReport(runs: RunData[], title?: string): { html: string; markdown: string; summary: ReportSummary } {
+  const summary = buildSummary(runs);
+  return { html: renderHtml(summary, runs, title), markdown: renderMarkdown(summary, title), summary };
+}
+
+export async function writeReport(runDirs: string[], outDir: string, opts: ReportOptions = {}): Promise<ReportResult> {
+  opts.progress?.({ phase: 'report', done: 0, total: 3, unit: 'steps', message: 'reading runs' });
+  const runs = readRuns(runDirs);
+  opts.progress?.({ phase: 'report', done: 1, total: 3, unit: 'steps', message: 'rendering' });
+  const r = renderReport(runs, opts.title);
+  const files = { html: path.join(outDir, 'report.html'), markdown: path.join(outDir, 'report.md'), summary: path.join(outDir, 'summary.json') };
+  const contents: Array<[string, string]> = [
+    [files.summary, `${JSON.stringify(r.summary, null, 2)}\n`],
+    [files.markdown, r.markdown],
+    [files.html, r.html],
+  ];
+  const tmps: string[] = [];
+  try {
+    mkdirSync(outDir, { recursive: true });
+    for (const [file, text] of contents) {
+      const tmp = `${file}.tmp-${process.pid}`;
+      tmps.push(tmp);
+      writeFileSync(tmp, text);
+    }
+    contents.forEach(([file], i) => renameSync(tmps[i]!, file));
+  } catch (err) {
+    for (const t of tmps) rmSync(t, { force: true });
+    throw new DistillError('E_IO', `cannot write the report to ${outDir}`, { subject: outDir, found: (err as Error).message });
+  }
+  opts.progress?.({ phase: 'report', done: 3, total: 3, unit: 'steps', message: 'written' });
+  return { out: outDir, files, summary: r.summary };
+}
+
+export { readRun, readRuns, expandRunDirs } from './read.js';
+export type { RunData, RunEval, MetricRow } from './read.js';
+export { buildSummary, renderMarkdown } from './summary.js';
+export type { ReportSummary, StudentSummary } from './summary.js';
+export { renderHtml } from './html.js';
