@@ -1,7 +1,7 @@
 // Arrow IPC body compression codecs (LZ4_FRAME via lz4js, ZSTD via zstd-codec), registered with
 // apache-arrow's compression registry so shards are readable by pyarrow, polars and arrow-rs.
 import { createRequire } from 'node:module';
-import { CompressionType, compressionRegistry } from 'apache-arrow';
+import { CompressionType, compressionRegistry, RecordBatchFileWriter } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 import type { BodyCompression } from './api.js';
 
@@ -39,4 +39,22 @@ export function ensureCodecs(): Promise<void> {
 
 export function compressionType(c: BodyCompression): CompressionType | null {
   return c === 'zstd' ? CompressionType.ZSTD : c === 'lz4' ? CompressionType.LZ4_FRAME : null;
+}
+
+/**
+ * apache-arrow 21's writer puts the *compressed* length in each compressed buffer's 8-byte prefix,
+ * where the IPC spec (and pyarrow, polars, arrow-rs) expect the *uncompressed* length; its own reader
+ * ignores the value. This writer fixes the prefixes so compressed shards are readable everywhere.
+ */
+export class SpecRecordBatchFileWriter extends RecordBatchFileWriter {
+  protected override _compressBodyBuffers(buffers: ArrayBufferView[]) {
+    const res = super._compressBodyBuffers(buffers);
+    for (let i = 0; i < buffers.length; i++) {
+      const prefix = res.buffers[2 * i] as ArrayBufferView | undefined;
+      if (!prefix || prefix.byteLength !== 8) continue;
+      const dv = new DataView(prefix.buffer, prefix.byteOffset, 8);
+      if (dv.getBigInt64(0, true) !== -1n) dv.setBigInt64(0, BigInt(buffers[i]!.byteLength), true);
+    }
+    return res;
+  }
 }

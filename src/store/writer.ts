@@ -4,11 +4,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RecordBatchFileWriter, type Schema } from 'apache-arrow';
+import type { Schema } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 import type { CacheInputs, CacheLayout, CacheRows, CacheWriter, CommitRecord, Manifest, S3Options, ShardOutcome } from './api.js';
 import { openStore, sha256Hex, type BlobStore } from './blob.js';
-import { compressionType, ensureCodecs } from './codecs.js';
+import { compressionType, ensureCodecs, SpecRecordBatchFileWriter } from './codecs.js';
 import { bytesPerRow, cacheSchema, checkRows, encodeBatch, FORMAT_VERSION, layoutMetadata, schemaHash } from './encode.js';
 import { computeFingerprint, validateInputs } from './fingerprint.js';
 import { attemptKey, commitKey, MANIFEST_KEY, RUN_KEY, shardName } from './keys.js';
@@ -258,7 +258,7 @@ async function writeArrowFile(file: string, shard: number, layout: CacheLayout, 
   const fh = await fsp.open(file, 'wx');
   const hash = createHash('sha256');
   let bytes = 0;
-  const writer = new RecordBatchFileWriter({ compressionType: compressionType(layout.encodings.compression) });
+  const writer = new SpecRecordBatchFileWriter({ compressionType: compressionType(layout.encodings.compression) });
   // The consumer drains the Arrow writer's byte queue into the file while rows are encoded.
   const drain = (async () => {
     for await (const chunk of writer) {
