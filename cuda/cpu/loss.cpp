@@ -11,9 +11,8 @@
 #include "dn_loss.h"
 #include "dn_loss_math.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
-#define DN_LOSS_AVX2 1
 #endif
 
 namespace {
@@ -21,48 +20,97 @@ namespace {
 // Rows are walked in blocks that stay in L1, so the online max/sum touches memory once.
 constexpr int64_t kBlock = 1024;
 
-#ifdef DN_LOSS_AVX2
-// Cephes-style expf on 8 lanes (max relative error ~2 ulp); exact 0 below the float range.
-inline __m256 exp256(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.33654475f);
-  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
-  x = _mm256_max_ps(x, lo);
-  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  __m256 z = _mm256_mul_ps(x, x);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-  return _mm256_andnot_ps(under, y);
-}
-
-inline float hmax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
-inline float hmin(__m256 v) {
-  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
-inline float hsum(__m256 v) {
-  __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_add_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
+// One SIMD width per build: AVX-512, else AVX2+FMA, else scalar. Cephes-style expf (max relative
+// error ~2 ulp), exactly 0 below the float range.
+#if defined(__AVX512F__)
+#define DN_LOSS_SIMD 1
+struct Isa {
+  using F = __m512;
+  static constexpr int W = 16;
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F x) { _mm512_storeu_ps(p, x); }
+  static void stream(float* p, F x) { _mm512_stream_ps(p, x); }
+  static F set1(float x) { return _mm512_set1_ps(x); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static float rmax(F a) { return _mm512_reduce_max_ps(a); }
+  static float rmin(F a) { return _mm512_reduce_min_ps(a); }
+  static float rsum(F a) { return _mm512_reduce_add_ps(a); }
+  static bool anynan(F a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) != 0; }
+  static F exp(F x) {
+    const F lo = set1(-87.33654475f);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = max(min(x, set1(88.0f)), lo);
+    F fx = _mm512_roundscale_ps(mul(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, set1(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, set1(-2.12194440e-4f), x);
+    F y = poly(x);
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps((__mmask16)~under, y, _mm512_castsi512_ps(e));
+  }
+  static F poly(F x) {
+    F z = mul(x, x);
+    F y = set1(1.9875691500e-4f);
+    y = fma(y, x, set1(1.3981999507e-3f));
+    y = fma(y, x, set1(8.3334519073e-3f));
+    y = fma(y, x, set1(4.1665795894e-2f));
+    y = fma(y, x, set1(1.6666665459e-1f));
+    y = fma(y, x, set1(5.0000001201e-1f));
+    return fma(y, z, add(x, set1(1.0f)));
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+#define DN_LOSS_SIMD 1
+struct Isa {
+  using F = __m256;
+  static constexpr int W = 8;
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F x) { _mm256_storeu_ps(p, x); }
+  static void stream(float* p, F x) { _mm256_stream_ps(p, x); }
+  static F set1(float x) { return _mm256_set1_ps(x); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static float rmax(F v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+  static float rmin(F v) {
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+  static float rsum(F v) {
+    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_add_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+  static bool anynan(F a) { return _mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)) != 0; }
+  static F exp(F x) {
+    const F lo = set1(-87.33654475f);
+    const F under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = max(min(x, set1(88.0f)), lo);
+    F fx = _mm256_round_ps(mul(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, set1(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, set1(-2.12194440e-4f), x);
+    F z = mul(x, x);
+    F y = set1(1.9875691500e-4f);
+    y = fma(y, x, set1(1.3981999507e-3f));
+    y = fma(y, x, set1(8.3334519073e-3f));
+    y = fma(y, x, set1(4.1665795894e-2f));
+    y = fma(y, x, set1(1.6666665459e-1f));
+    y = fma(y, x, set1(5.0000001201e-1f));
+    y = fma(y, z, add(x, set1(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, mul(y, _mm256_castsi256_ps(e)));
+  }
+};
 #endif
 
 struct BlockStats {
@@ -74,17 +122,16 @@ inline BlockStats block_minmax(const float* z, int64_t len) {
   int64_t i = 0;
   float mx = -INFINITY, mn = INFINITY;
   bool nan = false;
-#ifdef DN_LOSS_AVX2
-  __m256 vmx = _mm256_set1_ps(-INFINITY), vmn = _mm256_set1_ps(INFINITY), vnan = _mm256_setzero_ps();
-  for (; i + 8 <= len; i += 8) {
-    __m256 x = _mm256_loadu_ps(z + i);
-    vmx = _mm256_max_ps(vmx, x);
-    vmn = _mm256_min_ps(vmn, x);
-    vnan = _mm256_or_ps(vnan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+#ifdef DN_LOSS_SIMD
+  typename Isa::F vmx = Isa::set1(-INFINITY), vmn = Isa::set1(INFINITY);
+  for (; i + Isa::W <= len; i += Isa::W) {
+    typename Isa::F x = Isa::load(z + i);
+    vmx = Isa::max(vmx, x);
+    vmn = Isa::min(vmn, x);
+    nan |= Isa::anynan(x);
   }
-  mx = hmax(vmx);
-  mn = hmin(vmn);
-  nan = _mm256_movemask_ps(vnan) != 0;
+  mx = Isa::rmax(vmx);
+  mn = Isa::rmin(vmn);
 #endif
   for (; i < len; ++i) {
     float x = z[i];
@@ -99,55 +146,58 @@ inline BlockStats block_minmax(const float* z, int64_t len) {
 inline double block_sumexp(const float* z, int64_t len, float scale, float bias) {
   int64_t i = 0;
   double s = 0;
-#ifdef DN_LOSS_AVX2
-  const __m256 vs = _mm256_set1_ps(scale), vb = _mm256_set1_ps(bias);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= len; i += 16) {
-    acc0 = _mm256_add_ps(acc0, exp256(_mm256_fmadd_ps(_mm256_loadu_ps(z + i), vs, vb)));
-    acc1 = _mm256_add_ps(acc1, exp256(_mm256_fmadd_ps(_mm256_loadu_ps(z + i + 8), vs, vb)));
+#ifdef DN_LOSS_SIMD
+  const typename Isa::F vs = Isa::set1(scale), vb = Isa::set1(bias);
+  typename Isa::F acc0 = Isa::set1(0.0f), acc1 = Isa::set1(0.0f);
+  for (; i + 2 * Isa::W <= len; i += 2 * Isa::W) {
+    acc0 = Isa::add(acc0, Isa::exp(Isa::fma(Isa::load(z + i), vs, vb)));
+    acc1 = Isa::add(acc1, Isa::exp(Isa::fma(Isa::load(z + i + Isa::W), vs, vb)));
   }
-  s = hsum(_mm256_add_ps(acc0, acc1));
+  s = Isa::rsum(Isa::add(acc0, acc1));
 #endif
   for (; i < len; ++i) s += std::exp(z[i] * scale + bias);
   return s;
 }
 
-// grad[i] = c1·exp(z_i + b1) + cT·exp(z_i·invT + bT); grad may alias z.
+// grad[i] = c1·exp(z_i + b1) + cT·exp(z_i·invT + bT). grad may alias z; otherwise the row is written
+// with streaming stores (no read-for-ownership: the same memory traffic as a copy).
 inline void row_gradient(const float* z, float* grad, int64_t v, float c1, float b1, float cT, float invT,
                          float bT) {
   if (c1 == 0.0f && cT == 0.0f) {
     std::memset(grad, 0, sizeof(float) * v);
     return;
   }
-  int64_t i = 0;
-#ifdef DN_LOSS_AVX2
-  const __m256 vc1 = _mm256_set1_ps(c1), vb1 = _mm256_set1_ps(b1), vcT = _mm256_set1_ps(cT),
-               vinvT = _mm256_set1_ps(invT), vbT = _mm256_set1_ps(bT);
-  if (cT == 0.0f) {
-    for (; i + 8 <= v; i += 8) {
-      __m256 x = _mm256_loadu_ps(z + i);
-      _mm256_storeu_ps(grad + i, _mm256_mul_ps(vc1, exp256(_mm256_add_ps(x, vb1))));
-    }
-  } else if (c1 == 0.0f) {
-    for (; i + 8 <= v; i += 8) {
-      __m256 x = _mm256_loadu_ps(z + i);
-      _mm256_storeu_ps(grad + i, _mm256_mul_ps(vcT, exp256(_mm256_fmadd_ps(x, vinvT, vbT))));
-    }
-  } else {
-    for (; i + 8 <= v; i += 8) {
-      __m256 x = _mm256_loadu_ps(z + i);
-      __m256 a = _mm256_mul_ps(vc1, exp256(_mm256_add_ps(x, vb1)));
-      _mm256_storeu_ps(grad + i, _mm256_fmadd_ps(vcT, exp256(_mm256_fmadd_ps(x, vinvT, vbT)), a));
-    }
-  }
-#endif
-  for (; i < v; ++i) {
+  auto scalar = [&](int64_t i) {
     float x = z[i];
     float g = 0.0f;
     if (c1 != 0.0f) g += c1 * std::exp(x + b1);
     if (cT != 0.0f) g += cT * std::exp(x * invT + bT);
     grad[i] = g;
+  };
+  int64_t i = 0;
+#ifdef DN_LOSS_SIMD
+  const bool stream = grad != z;
+  if (stream) {
+    while (i < v && (reinterpret_cast<uintptr_t>(grad + i) % (sizeof(float) * Isa::W)) != 0) scalar(i++);
   }
+  const typename Isa::F vc1 = Isa::set1(c1), vb1 = Isa::set1(b1), vcT = Isa::set1(cT), vinvT = Isa::set1(invT),
+                        vbT = Isa::set1(bT);
+  const int mode = (c1 != 0.0f) | ((cT != 0.0f) << 1);
+  for (; i + Isa::W <= v; i += Isa::W) {
+    typename Isa::F x = Isa::load(z + i), g;
+    if (mode == 1) {
+      g = Isa::mul(vc1, Isa::exp(Isa::add(x, vb1)));
+    } else if (mode == 2) {
+      g = Isa::mul(vcT, Isa::exp(Isa::fma(x, vinvT, vbT)));
+    } else {
+      g = Isa::fma(vcT, Isa::exp(Isa::fma(x, vinvT, vbT)), Isa::mul(vc1, Isa::exp(Isa::add(x, vb1))));
+    }
+    if (stream) Isa::stream(grad + i, g);
+    else Isa::store(grad + i, g);
+  }
+  if (stream) _mm_sfence();
+#endif
+  for (; i < v; ++i) scalar(i);
 }
 
 struct Scratch {
@@ -174,6 +224,9 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
   // Only these kinds see the full-vocabulary student (σ_T); the others live on the k ids alone.
   const bool need_sigmaT = soft && (P.kind == DN_LOSS_FORWARD_KL || P.kind == DN_LOSS_SAMPLED ||
                                     P.support == DN_SUPPORT_BUCKET);
+  // Each Σexp costs one exp per logit: compute only the ones the parts need (one when T = 1).
+  const bool need1 = hard || (sameT && need_sigmaT);
+  const bool needT = !sameT && need_sigmaT;
 
   double total = 0, hard_sum = 0, soft_sum = 0;
   int64_t counted = 0, agree = 0;
@@ -205,13 +258,13 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
         if (bs.max > M) {
           if (M != -INFINITY) {
             S1 *= std::exp((double)M - bs.max);
-            if (!sameT) ST *= std::exp(((double)M - bs.max) * invT);
+            ST *= std::exp(((double)M - bs.max) * invT);
           }
           M = bs.max;
           arg_block = b0;
         }
-        S1 += block_sumexp(z + b0, len, 1.0f, -M);
-        if (!sameT) ST += block_sumexp(z + b0, len, invT, -M * invT);
+        if (need1) S1 += block_sumexp(z + b0, len, 1.0f, -M);
+        if (needT) ST += block_sumexp(z + b0, len, invT, -M * invT);
       }
       if (nan || mn == -INFINITY || M == INFINITY || (!masked && v > 0 && !(M > -INFINITY))) {
         int64_t c = 0;
@@ -225,8 +278,9 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
         continue;
       }
       ++counted;
-      const double lse1 = M + std::log(S1);
-      const double lseT = sameT ? lse1 : (double)M * invT + std::log(ST);
+      // Without σ_T the soft part only sees differences of s at the ids: any lseT will do.
+      const double lse1 = need1 ? M + std::log(S1) : (double)M;
+      const double lseT = sameT ? lse1 : needT ? (double)M * invT + std::log(ST) : (double)M * invT;
 
       int64_t student_top = arg_block;
       while (student_top < v - 1 && z[student_top] != M) ++student_top;

@@ -140,14 +140,11 @@ export function referenceLossRows(
   const scale = P.scaleT2 ? T * T : 1;
   const useSoft = P.kind !== 'ce' && P.softWeight !== 0;
   const useHard = P.hardWeight !== 0;
-  for (let r = 0; r < n; r++) {
-    const z = Array.from({ length: v }, (_, c) => logits[r * v + c]!);
-    for (let c = 0; c < v; c++) if (!Number.isFinite(z[c])) throw nonFiniteLogit(r, c, z[c]!);
-  }
+  for (let i = 0; i < n * v; i++) if (!Number.isFinite(logits[i]!)) throw nonFiniteLogit(Math.floor(i / v), i % v, logits[i]!);
   for (let r = 0; r < n; r++) {
     if (labels && labels[r] === -100) continue;
     sums.counted++;
-    const z = Array.from({ length: v }, (_, c) => logits[r * v + c]!);
+    const z = Float64Array.from({ length: v }, (_, c) => logits[r * v + c]!);
     const lse1 = logSumExp(z, 1);
     const lseT = logSumExp(z, 1 / T);
     const out = grad.subarray(r * v, (r + 1) * v);
