@@ -41,6 +41,15 @@ export interface StepMetrics {
   tokens: number;
 }
 
+export interface PhaseTimings {
+  forward: number;
+  /** The fused LM head + loss (forward and its gradients). */
+  loss: number;
+  backward: number;
+  /** Gradient clipping + AdamW. */
+  optimizer: number;
+}
+
 export class StudentRun {
   readonly layout: TensorSlot[];
   readonly grads: Float32Array;
@@ -49,6 +58,8 @@ export class StudentRun {
   private readonly headSlot: TensorSlot;
   private acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, seconds: 0 };
   last?: StepMetrics;
+  /** Seconds spent in each phase over this invocation (the benchmark's breakdown). */
+  readonly timings: PhaseTimings = { forward: 0, loss: 0, backward: 0, optimizer: 0 };
 
   constructor(
     readonly spec: StudentSpec,
@@ -85,6 +96,7 @@ export class StudentRun {
     const c = this.spec.config;
     const n = batch.batch * batch.seqLen;
     const hidden = this.engine.forward(this.params, batch.tokens, batch.batch, batch.seqLen);
+    const t1 = performance.now();
     const head = this.params.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size);
     const teacher = batch.teacher && w.soft !== 0 ? batch.teacher : undefined;
     // Weights carry the 1/accum factor so the gradients average over micro-batches; the head's
@@ -98,7 +110,12 @@ export class StudentRun {
       gradWeight: this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size),
       backend: this.lossBackend,
     });
+    const t2 = performance.now();
     this.engine.backward(this.params, r.gradHidden, this.grads);
+    const t3 = performance.now();
+    this.timings.forward += (t1 - t0) / 1000;
+    this.timings.loss += (t2 - t1) / 1000;
+    this.timings.backward += (t3 - t2) / 1000;
     this.acc.loss += w.hard * r.hardLoss + (teacher ? w.soft * r.softLoss : 0);
     this.acc.hardLoss += r.hardLoss;
     this.acc.softLoss += r.softLoss;
@@ -126,7 +143,9 @@ export class StudentRun {
       lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, step: step + 1, layout: this.engine.layout,
     });
     this.grads.fill(0);
-    const seconds = this.acc.seconds + (performance.now() - t0) / 1000 + sharedSeconds;
+    const optSeconds = (performance.now() - t0) / 1000;
+    this.timings.optimizer += optSeconds;
+    const seconds = this.acc.seconds + optSeconds + sharedSeconds;
     metrics.tokensPerSecond = tokens / Math.max(seconds, 1e-9);
     // A step without the teacher (soft weight 0) measured no soft loss or agreement: NaN makes the
     // schedule skip them instead of pulling its running averages toward 0.

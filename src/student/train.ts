@@ -11,9 +11,9 @@ import { datasetBatches, type BatchSource, type DataCursor } from './data.js';
 import { defaultDeps } from './deps.js';
 import { learningRate, makeLrSchedule } from './lr.js';
 import type { TrainerDeps } from './ports.js';
-import { StudentRun, type StepMetrics, type StudentSpec } from './student-run.js';
+import { StudentRun, type PhaseTimings, type StepMetrics, type StudentSpec } from './student-run.js';
 
-export type { StudentSpec, StepMetrics } from './student-run.js';
+export type { StudentSpec, StepMetrics, PhaseTimings } from './student-run.js';
 
 export interface TrainOptions {
   students: StudentSpec[];
@@ -56,6 +56,8 @@ export interface StudentResult {
   dir: string;
   parameters: number;
   last?: StepMetrics;
+  /** Seconds per phase in this invocation; `ops` splits forward + backward when the engine reports it. */
+  timings: PhaseTimings & { ops?: Record<string, number> };
 }
 
 export interface TrainResult {
@@ -67,6 +69,10 @@ export interface TrainResult {
   seconds: number;
   tokensPerSecond: number;
   cache?: { uri: string; fingerprint: string; shardReads: number };
+  /** Seconds spent waiting for batches (cache fetch + verify + decode, or dataset reads), shared by all students. */
+  readSeconds: number;
+  /** Seconds spent writing checkpoints (all students). */
+  saveSeconds: number;
   students: StudentResult[];
 }
 
@@ -182,11 +188,16 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     const endStep = Math.min(opts.steps, startStep + (opts.stopAfter ?? opts.steps));
     const tokensPerStep = opts.batchSize * dataset.seqLen * accum;
     const started = performance.now();
+    let totalReadSeconds = 0;
+    for (const r of runs) (r.engine as { resetTimings?: () => void }).resetTimings?.();
     const report = (step: number) =>
       opts.progress?.({ phase: 'train', done: (step - startStep) * tokensPerStep, total: (endStep - startStep) * tokensPerStep, unit: 'tokens', message: `step ${step}/${opts.steps}${runs.map((r) => (r.last ? ` ${r.spec.name} loss ${r.last.loss.toFixed(4)}` : '')).join('')}` });
+    let saveSeconds = 0;
     const saveAll = (step: number) => {
+      const t0 = performance.now();
       const state = { step, totalSteps: opts.steps, run: sig, cursor: source.cursor(), tokensSeen, lr: { lr: lrs.lr, minLr: lrs.minLr, warmupSteps: lrs.warmupSteps }, optimizer: adam };
       for (const r of runs) r.save(state);
+      saveSeconds += (performance.now() - t0) / 1000;
     };
     report(startStep);
     for (let step = startStep; step < endStep; step++) {
@@ -197,6 +208,7 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
         const t0 = performance.now();
         const batch = await source.next();
         readSeconds += (performance.now() - t0) / 1000;
+        totalReadSeconds += (performance.now() - t0) / 1000;
         runs.forEach((r, i) => r.microStep(batch, weights[i]!, 1 / accum));
       }
       tokensSeen += tokensPerStep;
@@ -210,7 +222,12 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     return {
       out: opts.out, startStep, step: endStep, totalSteps: opts.steps, tokens, seconds, tokensPerSecond: tokens / Math.max(seconds, 1e-9),
       ...(cacheInfo ? { cache: { uri: cacheInfo.uri, fingerprint: cacheInfo.fingerprint, shardReads: cacheInfo.shardReads() } } : {}),
-      students: runs.map((r) => ({ name: r.spec.name, dir: r.dir, parameters: parameterCount(r.spec.config), ...(r.last ? { last: r.last } : {}) })),
+      readSeconds: totalReadSeconds,
+      saveSeconds,
+      students: runs.map((r) => {
+        const ops = (r.engine as { timings?: () => Record<string, number> }).timings?.();
+        return { name: r.spec.name, dir: r.dir, parameters: parameterCount(r.spec.config), ...(r.last ? { last: r.last } : {}), timings: { ...r.timings, ...(ops ? { ops: { ...ops } } : {}) } };
+      }),
     };
   } finally {
     for (const r of runs) r.engine.dispose();

@@ -1,0 +1,93 @@
+// Trainer benchmark: training tokens/s of a ~10M-parameter student at T = 256 through trainStudents
+// (CE-only and KD from a real logit cache), a per-phase breakdown (engine GEMM/attention/other, fused
+// LM head + loss, optimizer, cache read), the trainer against a bare engine loop measured in the same
+// run, and one pass feeding three students against three separate passes.
+// Usage: npx tsx bench/train.ts [--steps 3] [--batch 4] [--record]
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { lmHeadLoss } from '../losses/index.js';
+import { parseModelConfig } from '../src/core/model.js';
+import { loadNative } from '../src/native/loader.js';
+import { adamwStep, clipGradNorm, createEngine, initParams } from '../src/student/engine/index.js';
+import { trainStudents, type TrainResult } from '../src/student/train.js';
+import { makeCache, makeDataset } from '../test/student/helpers/cache.js';
+import { machineLine, recordSection, table } from './record.js';
+
+const { values } = parseArgs({ options: { steps: { type: 'string', default: '3' }, batch: { type: 'string', default: '4' }, record: { type: 'boolean', default: false } } });
+const steps = Number(values.steps), B = Number(values.batch), T = 256, V = 8192;
+const config = parseModelConfig({ vocabSize: V, dModel: 256, nLayers: 8, nHeads: 8, nKvHeads: 4, ffnDim: 768, contextLength: T });
+const small = parseModelConfig({ ...config, dModel: 128, nHeads: 4, nKvHeads: 2, ffnDim: 384, nLayers: 4 });
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-train-'));
+const data = makeDataset(dir, { sequences: B * steps * 2, seqLen: T, vocabSize: V });
+const cache = await makeCache(dir, data, { numShards: 2 * steps, k: 6 });
+const tokensPerStep = B * T;
+
+/** Baseline: the same work as one trainer step, written as a bare loop (no data, checkpoints or logging). */
+function bareLoop(): number {
+  const engine = createEngine(config);
+  const params = initParams(config, 1);
+  const grads = new Float32Array(params.length);
+  const state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
+  const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % V);
+  const labels = Int32Array.from({ length: B * T }, (_, i) => ((i + 1) % T === 0 ? -100 : ((i + 1) * 31) % V));
+  const head = engine.layout.find((s) => s.name === 'lm_head')!;
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) {
+    const hidden = engine.forward(params, tokens, B, T);
+    const r = lmHeadLoss({ hidden, weight: params.subarray(head.offset, head.offset + head.size), n: B * T, dModel: config.dModel, vocabSize: V, labels, kind: 'ce', hardWeight: 1, softWeight: 0, gradWeight: grads.subarray(head.offset, head.offset + head.size) });
+    engine.backward(params, r.gradHidden, grads);
+    clipGradNorm(grads, 1);
+    adamwStep(params, grads, state, { lr: 1e-3, step: s + 1, weightDecay: 0.1, layout: engine.layout });
+    grads.fill(0);
+  }
+  const sec = (performance.now() - t0) / 1000;
+  engine.dispose();
+  return sec;
+}
+
+const run = (students: Array<{ name: string; config: typeof config }>, withCache: boolean): Promise<TrainResult> =>
+  trainStudents({ students: students.map((s) => ({ ...s, ...(withCache ? { schedule: 'constant' } : {}) })), data, ...(withCache ? { cache } : {}), steps, batchSize: B, lr: 1e-3, seed: 1, out: mkdtempSync(path.join(dir, 'out-')) });
+
+const native = loadNative().info;
+const bare = bareLoop();
+const ce = await run([{ name: 'big', config }], false);
+const kd = await run([{ name: 'big', config }], true);
+const trio = [{ name: 'big', config }, { name: 'small', config: small }, { name: 'small2', config: { ...small, nLayers: 2 } }];
+const one = await run(trio, true);
+const separate: TrainResult[] = [];
+for (const s of trio) separate.push(await run([s], true));
+const sepSeconds = separate.reduce((a, r) => a + r.seconds, 0);
+const sepReads = separate.reduce((a, r) => a + r.cache!.shardReads, 0);
+
+const tps = (sec: number, n = 1) => ((steps * tokensPerStep * n) / sec).toFixed(0);
+const main = table(['run', 'seconds', 'tokens/s', 'ratio'], [
+  ['bare engine loop (baseline)', bare.toFixed(2), tps(bare), '1.00'],
+  ['trainStudents, CE only', ce.seconds.toFixed(2), tps(ce.seconds), (bare / ce.seconds).toFixed(2)],
+  ['trainStudents, KD from cache', kd.seconds.toFixed(2), tps(kd.seconds), (bare / kd.seconds).toFixed(2)],
+]);
+const s0 = kd.students[0]!.timings;
+const ops = s0.ops ?? {};
+const fb = s0.forward + s0.backward;
+const parts: Array<[string, number]> = [
+  ['engine GEMM', ops.gemm ?? NaN], ['engine attention', ops.attention ?? NaN], ['engine other (norm, RoPE, SwiGLU, embed, glue)', fb - (ops.gemm ?? 0) - (ops.attention ?? 0)],
+  ['fused LM head + loss', s0.loss], ['clip + AdamW', s0.optimizer], ['cache read (fetch, verify, decode)', kd.readSeconds],
+  ['checkpoint save (10.5M params: weights + AdamW moments, SHA-256)', kd.saveSeconds],
+];
+const whole = kd.seconds;
+const rest = whole - parts.reduce((a, [, x]) => a + (Number.isFinite(x) ? x : 0), 0);
+const row = (n: string, x: number) => [n, x.toFixed(3), `${((100 * x) / whole).toFixed(1)}%`];
+const breakdown = table(['phase (KD run)', 'seconds', 'share'], [...parts.map(([n, x]) => row(n, x)), row('rest (init, logging, progress)', rest), row('total (wall)', whole)]);
+const multi = table(['three students', 'seconds', 'shard reads', 'ratio'], [
+  ['three separate passes (baseline)', sepSeconds.toFixed(2), sepReads, '1.00'],
+  ['one pass feeding all three', one.seconds.toFixed(2), one.cache!.shardReads, (sepSeconds / one.seconds).toFixed(2)],
+]);
+const body = [
+  `Machine: ${machineLine()}; addon ${native.variant} (${native.simd}, ${native.threads} threads). Date: ${new Date().toISOString().slice(0, 10)}.`,
+  `Command: \`npx tsx bench/train.ts --steps ${steps} --batch ${B} --record\`. Student: ${(ce.students[0]!.parameters / 1e6).toFixed(1)}M parameters (V=${V}, d=256, 8 layers, 8 heads / 4 KV, ffn 768), T=${T}, B=${B}, ${steps} steps.`,
+  main, breakdown, multi,
+].join('\n\n');
+console.log(body);
+if (values.record) console.log(`recorded in ${recordSection('train', body)}`);
