@@ -1,7 +1,7 @@
 // trainStudents: one pass over the token dataset (and its logit cache, when given) feeding N students;
 // each batch of B sequences × T positions is read once and given to every student. Checkpoints every
 // `saveEvery` steps and at the end; `resume` continues exactly (same batches, LRs, moments, schedule EMAs).
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../core/errors.js';
 import { parameterCount } from '../core/model.js';
@@ -169,6 +169,14 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     throw new DistillError('E_USAGE', `nothing to do: the run in ${resumeDir} already finished all ${opts.steps} steps`, { hint: 'raise --steps only with a new run (the LR schedule spans --steps)' });
   }
 
+  // Never clobber a run by accident: a folder holding a checkpoint is only written again to continue it.
+  for (const s of opts.students) {
+    const state = path.join(opts.out, s.name, 'trainer-state.json');
+    const continuing = resumeDir !== undefined && path.resolve(resumeDir) === path.resolve(opts.out);
+    if (!continuing && existsSync(state)) {
+      throw new DistillError('E_USAGE', `${path.join(opts.out, s.name)} already holds a training run`, { subject: state, hint: `continue it with --resume ${opts.out}, or choose another --out` });
+    }
+  }
   const runs: StudentRun[] = [];
   try {
     for (const [i, s] of opts.students.entries()) {

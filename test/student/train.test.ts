@@ -79,6 +79,7 @@ for (const backend of ['reference', 'native'] as const) describe(`trainStudents 
     await trainStudents(opts(backend, { out, steps: 4, stopAfter: 2 }));
     await expect(trainStudents(opts(backend, { out, steps: 4, batchSize: 1, resume: out }))).rejects.toThrow(/batchSize differs from the interrupted run/);
     await expect(trainStudents(opts(backend, { out: tmp(), steps: 4, resume: tmp() }))).rejects.toThrow(/config\.json not found/);
+    await expect(trainStudents(opts(backend, { out, steps: 4 }))).rejects.toThrow(/already holds a training run.*--resume/);
   });
 
   it('refuses bad options and configs before training', async () => {
