@@ -74,6 +74,18 @@ for (const backend of ['reference', 'native'] as const) describe(`trainStudents 
     expect(loadCheckpoint(path.join(part, 'tiny')).params).toEqual(loadCheckpoint(path.join(full, 'tiny')).params);
   });
 
+  it('averages gradients over accumulated micro-batches (2 × B/2 matches 1 × B)', async () => {
+    const one = tmp(), two = tmp();
+    await trainStudents(opts(backend, { out: one, steps: 3, batchSize: 4 }));
+    await trainStudents(opts(backend, { out: two, steps: 3, batchSize: 2, gradAccum: 2 }));
+    const a = readMetrics(path.join(one, 'tiny')), b = readMetrics(path.join(two, 'tiny'));
+    for (let i = 0; i < 3; i++) {
+      expect(b[i].loss).toBeCloseTo(a[i].loss, 5);
+      expect(b[i].gradNorm).toBeCloseTo(a[i].gradNorm, 5);
+      expect(b[i].tokens).toBe(a[i].tokens);
+    }
+  });
+
   it('refuses a resume with different run settings, naming the setting', async () => {
     const out = tmp();
     await trainStudents(opts(backend, { out, steps: 4, stopAfter: 2 }));
