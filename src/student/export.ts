@@ -46,6 +46,10 @@ export function buildOnnxModel(config: ModelConfig, params: Float32Array, metada
   if (params.length !== total) {
     throw new DistillError('E_MODEL', 'the parameters do not match the model config', { expected: `${total} floats`, found: String(params.length) });
   }
+  // One protobuf message cannot exceed 2 GiB; the weights (plus transposed copies' overhead) must fit.
+  if (total * 4 > 1.9 * 2 ** 30) {
+    throw new DistillError('E_UNSUPPORTED', 'the model is too large for a single-file ONNX export', { expected: 'at most ~475M parameters', found: `${total} parameters`, hint: 'external-data ONNX export is not implemented' });
+  }
   const w = new Map(layout.map((s) => [s.name, { shape: s.shape, data: params.subarray(s.offset, s.offset + s.size) }]));
   const get = (name: string) => w.get(name)!;
   const { dModel: d, nHeads: h, nKvHeads: g, vocabSize: V } = config;
