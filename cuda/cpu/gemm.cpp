@@ -189,9 +189,9 @@ inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __
 }
 #endif
 
-void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc, bool parallel) {
   if (beta == 1.0f) return;
-#pragma omp parallel for schedule(static) if (m * n > 32768)
+#pragma omp parallel for schedule(static) if (parallel && m * n > 32768)
   for (int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     // beta = 0 overwrites (NaN in C must not survive), as BLAS does.
@@ -219,9 +219,9 @@ void small_gemm(const Op& A, const Op& B, int64_t m, int64_t n, int64_t k, float
 
 }  // namespace
 
-extern "C" dn_status dn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                              const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                              float* c, int64_t ldc) {
+namespace {
+dn_status sgemm_impl(bool parallel, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m < 0 || n < 0 || k < 0) return dn_fail(DN_INVALID_ARGUMENT, "dn_sgemm: negative dimension (m=%lld n=%lld k=%lld)", (long long)m, (long long)n, (long long)k);
   if (m == 0 || n == 0) return DN_OK;
   if (ldc < n) return dn_fail(DN_INVALID_ARGUMENT, "dn_sgemm: ldc=%lld < n=%lld", (long long)ldc, (long long)n);
@@ -229,7 +229,7 @@ extern "C" dn_status dn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, in
     if (lda < (trans_a ? m : k)) return dn_fail(DN_INVALID_ARGUMENT, "dn_sgemm: lda=%lld too small", (long long)lda);
     if (ldb < (trans_b ? k : n)) return dn_fail(DN_INVALID_ARGUMENT, "dn_sgemm: ldb=%lld too small", (long long)ldb);
   }
-  scale_c(m, n, beta, c, ldc);
+  scale_c(m, n, beta, c, ldc, parallel);
   if (k == 0 || alpha == 0.0f) return DN_OK;
   const Op A{a, lda, trans_a != 0}, B{b, ldb, trans_b != 0};
   if (m * n * k <= 24 * 24 * 24) {
@@ -242,7 +242,7 @@ extern "C" dn_status dn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, in
   static thread_local Scratch b_scratch;
   const int64_t nc_cap = std::max<int64_t>(NR * 8, ((int64_t)(2u << 20) / std::max<int64_t>(k, 1)) / NR * NR);
   const int64_t nc_blk = std::min<int64_t>(nc_cap, (n + NR - 1) / NR * NR);
-  const int threads = omp_get_max_threads();
+  const int threads = parallel ? omp_get_max_threads() : 1;
   const int64_t n_ic = (m + MC - 1) / MC;
   const int64_t n_pc = (k + KC - 1) / KC;
   // Every k block takes a full KC×NR slot per panel (the last one partly unused).
@@ -255,7 +255,7 @@ extern "C" dn_status dn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, in
     int64_t n_jchunks = 1;
     while (n_ic * n_jchunks < 4 * threads && n_jchunks * 2 <= npanels) n_jchunks *= 2;
     const int64_t panels_per_chunk = (npanels + n_jchunks - 1) / n_jchunks;
-#pragma omp parallel num_threads(threads) if (m * n * k > 65536)
+#pragma omp parallel num_threads(threads) if (parallel && m * n * k > 65536)
     {
       // Packed B: block pc (KC rows) holds npanels panels of KC×NR, panel jp at (pc·npanels + jp)·KC·NR.
 #pragma omp for schedule(dynamic, 4)
@@ -288,4 +288,17 @@ extern "C" dn_status dn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, in
     }
   }
   return DN_OK;
+}
+}  // namespace
+
+extern "C" dn_status dn_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                              const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                              float* c, int64_t ldc) {
+  return sgemm_impl(true, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+extern "C" dn_status dn_sgemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                                     const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                                     float* c, int64_t ldc) {
+  return sgemm_impl(false, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
