@@ -7,7 +7,7 @@ import { createEngine, initParams, Rng } from '../../../src/student/engine/index
 import { setThreads } from './helpers.js';
 
 const small = { vocabSize: 11, dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, ffnDim: 12, contextLength: 8, ropeTheta: 100 };
-const wider = { vocabSize: 97, dModel: 48, nLayers: 2, nHeads: 6, nKvHeads: 2, ffnDim: 72, contextLength: 40 };
+const wider = { vocabSize: 97, dModel: 48, nLayers: 2, nHeads: 6, nKvHeads: 2, ffnDim: 72, contextLength: 160 };
 
 function setup(c: ModelConfig, B: number, T: number, seed = 1) {
   const rng = new Rng(seed);
@@ -48,6 +48,8 @@ describe('native engine', () => {
     ['tiny GQA tied', { ...small, tieEmbeddings: true }, 2, 5],
     ['tiny MHA', { ...small, nKvHeads: 2 }, 3, 8],
     ['d=48 GQA 6:2', wider, 2, 37],
+    // T > 64: several attention row/key blocks, and the blocked GEMM path inside attention.
+    ['d=48 GQA 6:2, long', wider, 1, 150],
   ] as const) {
     it(`matches the float64 reference, forward and backward (${label})`, () => {
       const { f, g } = compare(label, parseModelConfig(raw), B, T);
@@ -77,10 +79,10 @@ describe('native engine', () => {
 
   it('is bit-identical across runs and across thread counts', () => {
     const c = parseModelConfig(wider);
-    const { params, tokens, dH } = setup(c, 3, 40, 9);
+    const { params, tokens, dH } = setup(c, 2, 100, 9);
     const run = () => {
       const e = createEngine(c);
-      const y = e.forward(params, tokens, 3, 40);
+      const y = e.forward(params, tokens, 2, 100);
       const g = new Float32Array(params.length);
       e.backward(params, dH, g);
       e.dispose();
