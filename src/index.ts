@@ -10,3 +10,4 @@ export * from './student/index.js';
 export * from './schedule/index.js';
 export * from './store/index.js';
 export * from './eval/index.js';
+export * from './teacher/index.js';
