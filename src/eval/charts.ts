@@ -27,6 +27,8 @@ export interface LineChartOptions {
   yMax?: number;
   /** Most points drawn per series; longer series are thinned evenly (the last point is always kept). */
   maxPoints?: number;
+  /** 'right' reserves a column beside the plot for the legend (for many series); default inside, top-left. */
+  legend?: 'inside' | 'right';
 }
 
 export interface Bar {
@@ -99,12 +101,13 @@ function frame(title: string, w: number, h: number, yLabel?: string, xLabel?: st
 export function lineChartSvg(o: LineChartOptions): string {
   const w = o.width ?? 640;
   const h = o.height ?? 320;
+  const legendW = o.legend === 'right' ? 170 : 0;
   const maxPoints = o.maxPoints ?? 1000;
   const series = o.series.map((s) => ({ ...s, points: thin(s.points, maxPoints) }));
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = [...series.flatMap((s) => s.points.map((p) => p[1])), ...(o.refLines ?? []).map((r) => r.y).filter(Number.isFinite)];
   const parts = frame(o.title, w, h, o.yLabel, o.xLabel);
-  const pw = w - MARGIN.left - MARGIN.right;
+  const pw = w - MARGIN.left - MARGIN.right - legendW;
   const ph = h - MARGIN.top - MARGIN.bottom;
   if (xs.length === 0) {
     parts.push(`<text x="${w / 2}" y="${h / 2}" text-anchor="middle" fill="#666">no data</text></svg>`);
@@ -145,11 +148,12 @@ export function lineChartSvg(o: LineChartOptions): string {
     const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
     parts.push(`<path class="series" data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5"${dash}/>`);
   }
-  // Legend, top-left inside the plot area.
+  // Legend: top-left inside the plot area, or in the reserved column on the right.
+  const lx = legendW ? MARGIN.left + pw + 12 : MARGIN.left + 8;
   series.forEach((s, i) => {
     const ly = MARGIN.top + 14 + i * 16;
-    parts.push(`<line x1="${MARGIN.left + 8}" x2="${MARGIN.left + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
-    parts.push(`<text x="${MARGIN.left + 34}" y="${ly}" fill="#222">${escapeXml(s.name)}</text>`);
+    parts.push(`<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    parts.push(`<text x="${lx + 26}" y="${ly}" fill="#222">${escapeXml(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');

@@ -31,8 +31,9 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
       yLabel: 'CE (nats)',
       series: series((r) => r.metrics.map((m) => [m.step, m.hardLoss]), true),
       refLines: teacherRef,
-      width: 900,
+      width: 1000,
       height: 360,
+      legend: 'right',
     }),
   );
   charts.push(
@@ -41,17 +42,31 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
       xLabel: 'optimizer step',
       yLabel: 'loss',
       series: series((r) => r.metrics.map((m) => [m.step, m.loss]), true),
-      width: 900,
+      width: 1000,
       height: 320,
+      legend: 'right',
     }),
   );
-  const weightSeries: LineSeries[] = [];
-  for (const r of runs) {
+  // Weights: one small chart per student (all on one chart the hard/soft pairs tangle).
+  const weightCharts = runs.map((r) => {
     const c = colors.get(r.name)!;
-    weightSeries.push({ name: `${r.name} hard`, color: c, points: r.metrics.map((m) => [m.step, m.hard]) });
-    weightSeries.push({ name: `${r.name} soft`, color: c, dash: '6 3', points: r.metrics.map((m) => [m.step, m.soft]) });
-  }
-  charts.push(lineChartSvg({ title: 'Hard (solid) and soft (dashed) weights over steps', xLabel: 'optimizer step', yLabel: 'weight', series: weightSeries, width: 900, height: 320 }));
+    const temps = r.metrics.filter((m) => m.temperature !== undefined);
+    const distinctT = new Set(temps.map((m) => m.temperature)).size > 1;
+    return lineChartSvg({
+      title: `${r.name}: hard / soft weights${distinctT ? ' (and temperature)' : ''}`,
+      xLabel: 'optimizer step',
+      yLabel: 'weight',
+      width: 490,
+      height: 260,
+      yMin: 0,
+      yMax: Math.max(1, ...r.metrics.map((m) => Math.max(m.hard, m.soft)).filter(Number.isFinite), ...(distinctT ? temps.map((m) => m.temperature!) : [])),
+      series: [
+        { name: 'hard', color: c, points: r.metrics.map((m) => [m.step, m.hard]) },
+        { name: 'soft', color: c, dash: '6 3', points: r.metrics.map((m) => [m.step, m.soft]) },
+        ...(distinctT ? [{ name: 'temperature', color: '#7f7f7f', dash: '2 3', points: temps.map((m): [number, number] => [m.step, m.temperature!]) }] : []),
+      ],
+    });
+  });
   const bars = (pick: (st: ReportSummary['students'][number]) => number | null) =>
     s.students.map((st) => ({ label: st.name, value: pick(st) ?? NaN, color: colors.get(st.name)! }));
   const barCharts = [
@@ -94,6 +109,10 @@ ${barCharts.join('\n')}
 <h2>Training curves</h2>
 <div class="charts">
 ${charts.join('\n')}
+</div>
+<h2>Hard / soft weights over steps</h2>
+<div class="bars">
+${weightCharts.join('\n')}
 </div>
 <h2>Models</h2>
 ${table(modelTable(s), 'models')}

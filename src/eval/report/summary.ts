@@ -99,8 +99,8 @@ export function verdict(s: ReportSummary): string {
   if (s.best.baseline === null || s.best.ceGainOverBaseline === null) return `Best distilled student: ${s.best.distilled} (no CE-only baseline to compare with).`;
   const g = s.best.ceGainOverBaseline;
   return g > 0
-    ? `Best distilled student ${s.best.distilled} beats the CE-only baseline ${s.best.baseline} by ${g.toFixed(4)} nats of held-out cross-entropy.`
-    : `The CE-only baseline ${s.best.baseline} is not beaten: the best distilled student ${s.best.distilled} is ${(-g).toFixed(4)} nats worse on held-out cross-entropy.`;
+    ? `Best distilled student ${s.best.distilled} beats the CE-only baseline (${s.best.baseline}) by ${g.toFixed(4)} nats of held-out cross-entropy.`
+    : `The CE-only baseline (${s.best.baseline}) is not beaten: the best distilled student ${s.best.distilled} is ${(-g).toFixed(4)} nats worse on held-out cross-entropy.`;
 }
 
 function mdTable(t: { header: string[]; rows: string[][] }): string {
