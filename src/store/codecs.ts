@@ -7,34 +7,40 @@ import type { BodyCompression } from './api.js';
 
 const require = createRequire(import.meta.url);
 
-let ready: Promise<void> | undefined;
+let lz4Ready = false;
+let zstdReady: Promise<void> | undefined;
 
-/** Registers both codecs once per process (zstd-codec's WebAssembly module loads asynchronously). */
-export function ensureCodecs(): Promise<void> {
-  ready ??= (async () => {
+/** Registers the codec a compression needs, once per process (zstd-codec's module loads asynchronously, so only on demand). */
+export async function ensureCodecs(compression: BodyCompression): Promise<void> {
+  if (compression === 'lz4' && !lz4Ready) {
     const lz4 = require('lz4js') as { compress(b: Uint8Array): Uint8Array | number[]; decompress(b: Uint8Array): Uint8Array | number[] };
     compressionRegistry.set(CompressionType.LZ4_FRAME, {
       encode: (data) => Uint8Array.from(lz4.compress(data)),
       decode: (data) => Uint8Array.from(lz4.decompress(data)),
     });
-    const { ZstdCodec } = require('zstd-codec') as { ZstdCodec: { run(cb: (z: any) => void): void } };
-    const simple = await new Promise<{ compress(d: Uint8Array, level?: number): Uint8Array | null; decompress(d: Uint8Array): Uint8Array | null }>(
-      (resolve) => ZstdCodec.run((z) => resolve(new z.Simple())),
-    );
-    compressionRegistry.set(CompressionType.ZSTD, {
-      encode: (data) => {
-        const out = simple.compress(data, 3);
-        if (!out) throw new DistillError('E_IO', 'zstd compression failed');
-        return out;
-      },
-      decode: (data) => {
-        const out = simple.decompress(data);
-        if (!out) throw new DistillError('E_CACHE_INTEGRITY', 'zstd decompression failed (corrupt compressed buffer)');
-        return out;
-      },
-    });
-  })();
-  return ready;
+    lz4Ready = true;
+  }
+  if (compression === 'zstd') {
+    zstdReady ??= (async () => {
+      const { ZstdCodec } = require('zstd-codec') as { ZstdCodec: { run(cb: (z: any) => void): void } };
+      const simple = await new Promise<{ compress(d: Uint8Array, level?: number): Uint8Array | null; decompress(d: Uint8Array): Uint8Array | null }>(
+        (resolve) => ZstdCodec.run((z) => resolve(new z.Simple())),
+      );
+      compressionRegistry.set(CompressionType.ZSTD, {
+        encode: (data) => {
+          const out = simple.compress(data, 3);
+          if (!out) throw new DistillError('E_IO', 'zstd compression failed');
+          return out;
+        },
+        decode: (data) => {
+          const out = simple.decompress(data);
+          if (!out) throw new DistillError('E_CACHE_INTEGRITY', 'zstd decompression failed (corrupt compressed buffer)');
+          return out;
+        },
+      });
+    })();
+    await zstdReady;
+  }
 }
 
 export function compressionType(c: BodyCompression): CompressionType | null {

@@ -20,7 +20,6 @@ export interface OpenedCache {
 
 /** Reads and checks manifest.json (present, parseable, a version we read, self-consistent fingerprint). */
 export async function readManifest(uri: string, opts: { s3?: S3Options; store?: BlobStore } = {}): Promise<OpenedCache> {
-  await ensureCodecs();
   const store = opts.store ?? (await openStore(uri, opts.s3));
   const bytes = await store.get(MANIFEST_KEY);
   if (!bytes) {
@@ -63,6 +62,7 @@ export async function readManifest(uri: string, opts: { s3?: S3Options; store?: 
     throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} lacks inputs or shards`, { subject: store.describe(MANIFEST_KEY) });
   }
   const layout = validateInputs(manifest.inputs);
+  await ensureCodecs(layout.encodings.compression);
   const fp = computeFingerprint(manifest.inputs);
   if (fp !== manifest.fingerprint) {
     throw new DistillError('E_CACHE_INTEGRITY', `${store.describe(MANIFEST_KEY)}: the fingerprint does not match its inputs (edited by hand?)`, {

@@ -28,7 +28,7 @@ export async function openCacheWriter(opts: { uri: string; inputs: CacheInputs; 
   if (!Number.isInteger(opts.numShards) || opts.numShards < 1) {
     throw new DistillError('E_CONFIG', 'invalid shard count', { expected: 'an integer ≥ 1', found: String(opts.numShards) });
   }
-  await ensureCodecs();
+  await ensureCodecs(layout.encodings.compression);
   const store = opts.store ?? (await openStore(opts.uri, opts.s3));
   const fingerprint = computeFingerprint(opts.inputs);
   const run: RunRecord = { formatVersion: FORMAT_VERSION, fingerprint, numShards: opts.numShards, inputs: opts.inputs };
