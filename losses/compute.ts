@@ -18,6 +18,12 @@ export interface ComputeLossInput extends CommonOptions {
   backend?: LossBackend;
   /** Precision the kernel reads the logits in: 'bf16' rounds them (reference/cpu) or uploads bf16 (cuda). */
   logitsDtype?: 'f32' | 'bf16';
+  /**
+   * N × V array to write the gradient into (returned as `grad`). Reusing one across steps saves
+   * allocating and page-faulting N × V floats every call. It may be `logits` itself: the logits are
+   * then overwritten by their gradient.
+   */
+  gradOut?: Float32Array;
 }
 
 export interface ComputeLossResult {
@@ -70,11 +76,16 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
     agreement: sums.counted > 0 ? sums.agree / sums.counted : 0,
   });
 
+  if (input.gradOut !== undefined && (!(input.gradOut instanceof Float32Array) || input.gradOut.length !== n * v)) {
+    throw new DistillError('E_USAGE', 'gradOut has the wrong shape', { expected: `a Float32Array of N × V = ${n * v} values`, found: input.gradOut instanceof Float32Array ? `${input.gradOut.length} values` : typeof input.gradOut });
+  }
   if (backend === 'reference') {
     const res = referenceLossRows(prep.P, n, v, logits, prep.labels, prep.ids, prep.a, prep.k, prep.denom);
-    return finish(res, Float32Array.from(res.grad));
+    const out = input.gradOut ?? new Float32Array(n * v);
+    out.set(res.grad);
+    return finish(res, out);
   }
-  const grad = new Float32Array(n * v);
+  const grad = input.gradOut ?? new Float32Array(n * v);
   if (backend === 'cpu') {
     const fn = lossRowsFn();
     const sums = callNative(`loss "${prep.def.id}" (cpu)`, () =>

@@ -29,9 +29,11 @@ extern "C" dn_status dn_lm_head_loss_f32(const dn_loss_params* params, int64_t n
 
   *out = dn_loss_result{0, 0, 0, 0, 0, -1, -1};
   const int64_t rows = std::min<int64_t>(chunk_rows, std::max<int64_t>(n, 1));
-  std::vector<float> buf;
+  // Kept between calls (per calling thread): a fresh chunk buffer per step would page-fault its
+  // whole size in again every training step.
+  static thread_local std::vector<float> buf;
   try {
-    buf.resize((size_t)(rows * v));
+    if (buf.size() < (size_t)(rows * v)) buf.resize((size_t)(rows * v));
   } catch (const std::bad_alloc&) {
     return dn_fail(DN_OUT_OF_MEMORY, "lm head: cannot allocate %lld × %lld logits; lower chunk_rows",
                    (long long)rows, (long long)v);

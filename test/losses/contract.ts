@@ -104,6 +104,23 @@ export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' |
       }
     });
 
+    it('gradOut: a reused buffer and the logits themselves (in place) get the same gradient', () => {
+      const c = makeCase(4, 53, 5, 29, 6, [2]);
+      const input: ComputeLossInput = { kind: 'forward-kl', temperature: 2, logits: c.logits, vocabSize: c.v, teacher: c.teacher, labels: c.labels, backend, logitsDtype: dtype };
+      const fresh = computeLoss(input);
+      const out = new Float32Array(c.logits.length).fill(7);
+      const reused = computeLoss({ ...input, gradOut: out });
+      expect(reused.grad).toBe(out);
+      // (a different alignment may switch a few elements between the scalar and the vector exp: 1 ulp)
+      const ulp = { atolRel: 0, atol: 1e-12, rtol: 1e-6 };
+      expectClose('reused gradOut', out, fresh.grad, ulp);
+      const z = c.logits.slice();
+      const inPlace = computeLoss({ ...input, logits: z, gradOut: z });
+      expectCloseScalar('in-place loss', inPlace.loss, fresh.loss, 1e-12);
+      expectClose('in-place grad', z, fresh.grad, ulp);
+      expect(() => computeLoss({ ...input, gradOut: new Float32Array(3) })).toThrow(/gradOut has the wrong shape/);
+    });
+
     it('bucket with T ≠ 1 throws E_UNSUPPORTED', () => {
       const c = makeCase(2, 20, 3, 23);
       expect(() => computeLoss({ kind: 'jsd', support: 'bucket', temperature: 2, logits: c.logits, vocabSize: c.v, teacher: c.teacher, backend, logitsDtype: dtype }))
