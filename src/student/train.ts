@@ -10,7 +10,7 @@ import { loadCheckpoint } from './checkpoint.js';
 import { datasetBatches, type BatchSource, type DataCursor } from './data.js';
 import { defaultDeps } from './deps.js';
 import { learningRate, makeLrSchedule } from './lr.js';
-import type { TrainerDeps } from './ports.js';
+import type { CacheSourceInfo, TrainerDeps } from './ports.js';
 import { StudentRun, type PhaseTimings, type StepMetrics, type StudentSpec } from './student-run.js';
 
 export type { StudentSpec, StepMetrics, PhaseTimings } from './student-run.js';
@@ -125,7 +125,7 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     }
   }
   if (!opts.cache) {
-    const withSchedule = opts.students.find((s) => s.schedule);
+    const withSchedule = opts.students.find((s) => s.schedule !== undefined || s.scheduleParams !== undefined);
     if (withSchedule) throw new DistillError('E_USAGE', `student ${withSchedule.name} has a schedule but no --cache was given`, { hint: 'soft/hard schedules need teacher logits: pass --cache, or drop --schedule for the CE-only baseline' });
   }
 
@@ -135,7 +135,7 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
   let startStep = 0;
   let tokensSeen = 0;
   let source: BatchSource;
-  let cacheInfo: (BatchSource & { info: import('./ports.js').CacheSourceInfo })['info'] | undefined;
+  let cacheInfo: CacheSourceInfo | undefined;
   if (loaded.length) {
     const st = loaded[0]!.ck.trainerState as Record<string, any>;
     cursor = st.cursor as DataCursor;
@@ -154,31 +154,31 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
   if (opts.cache) {
     const src = await deps.openCacheBatches(opts.cache, dataset, opts.batchSize, cursor);
     cacheInfo = src.info;
-    for (const s of opts.students) {
-      if (s.config.vocabSize !== src.info.vocabSize) {
-        throw new DistillError('E_CONFIG', `student ${s.name}: vocabSize does not match the logit cache`, { expected: `${src.info.vocabSize} (${opts.cache})`, found: String(s.config.vocabSize), subject: s.name });
-      }
-    }
     source = src;
   } else {
     source = datasetBatches(dataset, opts.batchSize, cursor);
   }
-  const sig = runSignature(opts, dataset.sha256, cacheInfo?.fingerprint ?? null);
-  for (const { s, ck } of loaded) checkResumeState(s.name, ck.trainerState as Record<string, any>, sig, path.join(resumeDir!, s.name, 'trainer-state.json'));
-  if (startStep >= opts.steps) {
-    throw new DistillError('E_USAGE', `nothing to do: the run in ${resumeDir} already finished all ${opts.steps} steps`, { hint: 'raise --steps only with a new run (the LR schedule spans --steps)' });
-  }
-
-  // Never clobber a run by accident: a folder holding a checkpoint is only written again to continue it.
-  for (const s of opts.students) {
-    const state = path.join(opts.out, s.name, 'trainer-state.json');
-    const continuing = resumeDir !== undefined && path.resolve(resumeDir) === path.resolve(opts.out);
-    if (!continuing && existsSync(state)) {
-      throw new DistillError('E_USAGE', `${path.join(opts.out, s.name)} already holds a training run`, { subject: state, hint: `continue it with --resume ${opts.out}, or choose another --out` });
-    }
-  }
   const runs: StudentRun[] = [];
   try {
+    for (const s of opts.students) {
+      if (cacheInfo && s.config.vocabSize !== cacheInfo.vocabSize) {
+        throw new DistillError('E_CONFIG', `student ${s.name}: vocabSize does not match the logit cache`, { expected: `${cacheInfo.vocabSize} (${opts.cache})`, found: String(s.config.vocabSize), subject: s.name });
+      }
+    }
+    const sig = runSignature(opts, dataset.sha256, cacheInfo?.fingerprint ?? null);
+    for (const { s, ck } of loaded) checkResumeState(s.name, ck.trainerState as Record<string, any>, sig, path.join(resumeDir!, s.name, 'trainer-state.json'));
+    if (startStep >= opts.steps) {
+      throw new DistillError('E_USAGE', `nothing to do: the run in ${resumeDir} already finished all ${opts.steps} steps`, { hint: 'raise --steps only with a new run (the LR schedule spans --steps)' });
+    }
+
+    // Never clobber a run by accident: a folder holding a checkpoint is only written again to continue it.
+    for (const s of opts.students) {
+      const state = path.join(opts.out, s.name, 'trainer-state.json');
+      const continuing = resumeDir !== undefined && path.resolve(resumeDir) === path.resolve(opts.out);
+      if (!continuing && existsSync(state)) {
+        throw new DistillError('E_USAGE', `${path.join(opts.out, s.name)} already holds a training run`, { subject: state, hint: `continue it with --resume ${opts.out}, or choose another --out` });
+      }
+    }
     for (const [i, s] of opts.students.entries()) {
       const dir = path.join(opts.out, s.name);
       mkdirSync(dir, { recursive: true });
