@@ -29,8 +29,15 @@ constexpr int MR = 6, NR = 16;
 #else
 constexpr int MR = 4, NR = 16;
 #endif
-constexpr int64_t KC = 320;
-constexpr int64_t MC = MR * 12;
+// Block sizes (overridable at build time for tuning): A block MC×KC ≈ 180 KB stays in L2.
+#ifndef DN_GEMM_KC
+#define DN_GEMM_KC 320
+#endif
+#ifndef DN_GEMM_MC_PANELS
+#define DN_GEMM_MC_PANELS 12
+#endif
+constexpr int64_t KC = DN_GEMM_KC;
+constexpr int64_t MC = MR * DN_GEMM_MC_PANELS;
 
 // Aligned scratch that grows and is kept per thread, so steady-state calls allocate nothing.
 struct Scratch {
