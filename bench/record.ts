@@ -7,7 +7,8 @@ import { packageRoot } from '../src/native/loader.js';
 
 export function machineLine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+  // The load average says whether other work shared the cores while the numbers were taken.
+  return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}, 1-min load average ${os.loadavg()[0]!.toFixed(1)} when recorded`;
 }
 
 export function recordSection(name: string, body: string): string {
