@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import PQueue from 'p-queue';
 import { DistillError, type ErrorCode } from '../core/errors.js';
 import type { Shard } from './plan.js';
-import type { ResolvedRun, ShardDone } from './runner.js';
+import { SHARDS_IN_FLIGHT, type ResolvedRun, type ShardDone } from './runner.js';
 import { deviceName, type Device } from './session.js';
 
 export interface PoolOptions {
@@ -36,14 +36,15 @@ interface Proc {
   child: ChildProcess;
   device: Device;
   name: string;
-  current?: { resolve: (d: ShardDone) => void; reject: (e: Error) => void };
+  /** Shards in flight on this process, by index. */
+  current: Map<number, { resolve: (d: ShardDone) => void; reject: (e: Error) => void }>;
 }
 
 async function startProc(i: number, o: PoolOptions): Promise<Proc> {
   const device = o.devices[i % o.devices.length]!;
   const { file, execArgv } = entry();
   const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-  const proc: Proc = { child, device, name: `worker ${i} (${deviceName(device)})` };
+  const proc: Proc = { child, device, name: `worker ${i} (${deviceName(device)})`, current: new Map() };
   let ready!: () => void;
   let failed!: (e: Error) => void;
   const started = new Promise<void>((res, rej) => ((ready = res), (failed = rej)));
@@ -51,13 +52,12 @@ async function startProc(i: number, o: PoolOptions): Promise<Proc> {
     if (m.type === 'ready') ready();
     else if (m.type === 'rows') o.onRows?.(m.n);
     else if (m.type === 'done') {
-      const c = proc.current;
-      proc.current = undefined;
-      c?.resolve(m.result);
+      proc.current.get(m.result.shard)?.resolve(m.result);
+      proc.current.delete(m.result.shard);
     } else if (m.type === 'error') {
       const e = revive(m.error, proc.name);
-      const c = proc.current;
-      proc.current = undefined;
+      const c = m.shard !== undefined ? proc.current.get(m.shard) : undefined;
+      proc.current.delete(m.shard);
       if (c) c.reject(e);
       else failed(e);
     }
@@ -65,8 +65,8 @@ async function startProc(i: number, o: PoolOptions): Promise<Proc> {
   child.on('exit', (code, signal) => {
     const e = new DistillError('E_DEVICE', `${proc.name} exited unexpectedly`, { found: signal ? `signal ${signal}` : `exit code ${code}`, hint: 'committed shards are kept; rerun to resume', subject: proc.name });
     failed(e);
-    proc.current?.reject(e);
-    proc.current = undefined;
+    for (const c of proc.current.values()) c.reject(e);
+    proc.current.clear();
   });
   child.send({ type: 'init', run: o.run, device, threads: o.threads });
   await started;
@@ -81,11 +81,12 @@ export async function runPool(o: PoolOptions): Promise<ShardDone[]> {
     for (const s of started) if (s.status === 'fulfilled') procs.push(s.value);
     const bad = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (bad) throw bad.reason;
-    const idle = [...procs];
+    // Each process holds SHARDS_IN_FLIGHT slots so its inference never waits on a shard's commit.
+    const idle = procs.flatMap((p) => Array.from({ length: SHARDS_IN_FLIGHT }, () => p));
     const waiters: Array<(p: Proc) => void> = [];
     const acquire = () => (idle.length ? Promise.resolve(idle.pop()!) : new Promise<Proc>((r) => waiters.push(r)));
     const release = (p: Proc) => (waiters.length ? waiters.shift()!(p) : idle.push(p));
-    const queue = new PQueue({ concurrency: n });
+    const queue = new PQueue({ concurrency: idle.length });
     const results: ShardDone[] = [];
     let firstError: Error | undefined;
     for (const shard of o.shards) {
@@ -94,7 +95,7 @@ export async function runPool(o: PoolOptions): Promise<ShardDone[]> {
         const p = await acquire();
         try {
           const r = await new Promise<ShardDone>((resolve, reject) => {
-            p.current = { resolve, reject };
+            p.current.set(shard.index, { resolve, reject });
             p.child.send({ type: 'shard', shard });
           });
           results.push(r);

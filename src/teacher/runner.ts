@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import PQueue from 'p-queue';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
 import { openTokenDataset, type TokenDataset } from '../data/index.js';
@@ -153,6 +154,9 @@ async function prepare(opts: TeacherRunOptions, numShardsFixed?: number): Promis
   return { run: { opts: plain, inputs, numShards, batchSize, k: opts.topK, samples }, dataset, surgered, outputs };
 }
 
+/** Shards a worker works on at once (the inference thread serves their batches in turn). */
+export const SHARDS_IN_FLIGHT = 2;
+
 export interface ShardDone {
   shard: number;
   status: 'committed' | 'lost-race';
@@ -231,7 +235,23 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
   if (todo.length && workers === 1) {
     const engine = await InferenceThread.start(p.surgered, opts.model, p.outputs, { device: devices[0]!, threads });
     try {
-      for (const s of todo) results.push(await runShard(p, writer, engine, s, progress));
+      // Two shards in flight: while one is being sealed (fsync, upload, commit) the other keeps the
+      // inference thread busy.
+      const queue = new PQueue({ concurrency: SHARDS_IN_FLIGHT });
+      let failed: unknown;
+      for (const s of todo) {
+        void queue.add(async () => {
+          if (failed) return;
+          try {
+            results.push(await runShard(p, writer, engine, s, progress));
+          } catch (e) {
+            failed ??= e;
+          }
+        });
+      }
+      await queue.onIdle();
+      if (failed) throw failed;
+      results.sort((a, b) => a.shard - b.shard);
     } finally {
       await engine.close();
     }

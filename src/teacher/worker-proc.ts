@@ -9,6 +9,7 @@ const serialize = (e: any) => ({ message: e?.message ?? String(e), code: e?.code
 let ctx: Awaited<ReturnType<typeof openWorker>> | undefined;
 
 process.on('message', async (m: { type: 'init'; run: ResolvedRun; device: Device; threads?: number } | { type: 'shard'; shard: Shard } | { type: 'exit' }) => {
+  const shard = m.type === 'shard' ? m.shard.index : undefined;
   try {
     if (m.type === 'init') {
       ctx = await openWorker(m.run, m.device, m.threads);
@@ -22,6 +23,6 @@ process.on('message', async (m: { type: 'init'; run: ResolvedRun; device: Device
       setImmediate(() => process.exit(0));
     }
   } catch (e) {
-    process.send!({ type: 'error', error: serialize(e) });
+    process.send!({ type: 'error', shard, error: serialize(e) });
   }
 });
