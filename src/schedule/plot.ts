@@ -72,12 +72,12 @@ interface TermSeries {
 }
 
 /** A character-cell chart: one column per sampled step, marks for each series ('*' where they meet). */
-export function terminalChart(series: TermSeries[], opts: { width?: number; height?: number; title?: string } = {}): string {
+export function terminalChart(series: TermSeries[], opts: { width?: number; height?: number; title?: string; fromZero?: boolean } = {}): string {
   const n = Math.max(0, ...series.map((s) => s.values.length));
   const width = Math.max(8, Math.min(opts.width ?? 64, n || 8));
   const height = Math.max(4, opts.height ?? 12);
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
-  let lo = Math.min(0, ...all);
+  let lo = opts.fromZero === false ? Math.min(...all) : Math.min(0, ...all);
   let hi = Math.max(...all, lo + 1e-12);
   if (hi - lo < 1e-12) hi = lo + 1;
   const grid = Array.from({ length: height }, () => Array<string>(width).fill(' '));
@@ -119,7 +119,7 @@ export function renderPlotText(plot: SchedulePlot, width = 64): string {
     ),
   ];
   if (pts.some((p) => p.temperature !== undefined)) {
-    out.push(terminalChart([{ name: 'temperature', mark: 't', values: pts.map((p) => p.temperature ?? NaN) }], { width, height: 6, title: 'temperature' }));
+    out.push(terminalChart([{ name: 'temperature', mark: 't', values: pts.map((p) => p.temperature ?? NaN) }], { width, height: 6, title: 'temperature', fromZero: false }));
   }
   return out.join('\n\n');
 }
@@ -131,6 +131,9 @@ export function renderPlotSvg(plot: SchedulePlot): string {
     title: `schedule ${plot.id}: weights over ${plot.totalSteps} steps`,
     xLabel: 'step',
     yLabel: 'weight',
+    legend: 'right',
+    yMin: 0,
+    yMax: Math.max(1, ...pts.map((p) => Math.max(p.hard, p.soft))),
     series: [
       { name: 'hard', color: PALETTE[0]!, points: pts.map((p) => [p.step, p.hard]) },
       { name: 'soft', color: PALETTE[1]!, points: pts.map((p) => [p.step, p.soft]) },
@@ -142,6 +145,7 @@ export function renderPlotSvg(plot: SchedulePlot): string {
     xLabel: 'step',
     yLabel: 'T',
     height: 220,
+    legend: 'right',
     series: [{ name: 'temperature', color: PALETTE[2]!, points: pts.filter((p) => p.temperature !== undefined).map((p) => [p.step, p.temperature!]) }],
   });
   // Two charts stacked in one document.
