@@ -72,11 +72,24 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<Uint8Array | null> {
+    // One read of the whole file: fsp.readFile reads in 512 KiB chunks, several times slower on shards.
+    let fh: fsp.FileHandle | undefined;
     try {
-      return await fsp.readFile(this.localPath(key));
+      fh = await fsp.open(this.localPath(key), 'r');
+      const { size } = await fh.stat();
+      const buf = Buffer.allocUnsafeSlow(size);
+      let off = 0;
+      while (off < size) {
+        const { bytesRead } = await fh.read(buf, off, size - off, off);
+        if (bytesRead === 0) break;
+        off += bytesRead;
+      }
+      return off === size ? buf : buf.subarray(0, off);
     } catch (err) {
       if (isNotFound(err)) return null;
       throw ioError('read', this.describe(key), err);
+    } finally {
+      await fh?.close();
     }
   }
 

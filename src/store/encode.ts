@@ -243,7 +243,12 @@ export function decodeBatch(batch: RecordBatch, layout: CacheLayout): CacheRows 
     return c.values.subarray(start, start + n * width);
   };
   const idsRaw = inner('ids', k) as Uint16Array | Uint32Array;
-  const ids = idsRaw instanceof Uint32Array ? idsRaw : Uint32Array.from(idsRaw);
+  let ids: Uint32Array;
+  if (idsRaw instanceof Uint32Array) ids = idsRaw;
+  else {
+    ids = new Uint32Array(idsRaw.length);
+    ids.set(idsRaw);
+  }
   let logp: Float32Array;
   const lraw = inner('logp', k);
   if (layout.encodings.logp === 'float32') logp = lraw as Float32Array;
