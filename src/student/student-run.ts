@@ -56,7 +56,7 @@ export class StudentRun {
   readonly m: Float32Array;
   readonly v: Float32Array;
   private readonly headSlot: TensorSlot;
-  private acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, seconds: 0 };
+  private acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, hardMeasured: 0, seconds: 0 };
   last?: StepMetrics;
   /** Seconds spent in each phase over this invocation (the benchmark's breakdown). */
   readonly timings: PhaseTimings = { forward: 0, loss: 0, backward: 0, optimizer: 0 };
@@ -122,6 +122,7 @@ export class StudentRun {
     this.acc.agreement += r.agreement;
     this.acc.micro += 1;
     if (teacher) this.acc.taught += 1;
+    if (w.hard !== 0) this.acc.hardMeasured += 1;
     this.acc.seconds += (performance.now() - t0) / 1000;
   }
 
@@ -147,11 +148,13 @@ export class StudentRun {
     this.timings.optimizer += optSeconds;
     const seconds = this.acc.seconds + optSeconds + sharedSeconds;
     metrics.tokensPerSecond = tokens / Math.max(seconds, 1e-9);
-    // A step without the teacher (soft weight 0) measured no soft loss or agreement: NaN makes the
-    // schedule skip them instead of pulling its running averages toward 0.
+    // The fused loss only computes the parts with a non-zero weight: a step without the teacher (soft
+    // weight 0) measured no soft loss or agreement, one with hard weight 0 no CE. NaN makes the schedule
+    // skip those instead of pulling its running averages toward 0.
     const taught = this.acc.taught > 0;
-    this.schedule?.observe({ hardLoss: metrics.hardLoss, softLoss: taught ? metrics.softLoss : NaN, agreement: taught ? metrics.agreement : NaN });
-    this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, seconds: 0 };
+    const hardMeasured = this.acc.hardMeasured > 0;
+    this.schedule?.observe({ hardLoss: hardMeasured ? metrics.hardLoss : NaN, softLoss: taught ? metrics.softLoss : NaN, agreement: taught ? metrics.agreement : NaN });
+    this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, hardMeasured: 0, seconds: 0 };
     appendFileSync(this.metricsFile, `${JSON.stringify(metrics)}\n`);
     this.last = metrics;
     return metrics;

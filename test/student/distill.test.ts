@@ -61,6 +61,12 @@ describe('distillation from a logit cache', () => {
     const c = readMetrics(path.join(res.out, 'c'));
     expect(c[0]).toMatchObject({ hard: 0, soft: 1, temperature: 2 });
     expect(c[0].loss).toBeCloseTo(c[0].softLoss, 12);
+    // The schedules' running averages skip what a step did not measure (weight 0 → not computed).
+    const ema = (name: string) => JSON.parse(readFileSync(path.join(res.out, name, 'trainer-state.json'), 'utf8')).schedule.ema;
+    expect(ema('c').hardLoss.count).toBe(0);
+    expect(ema('c').softLoss.count).toBe(6);
+    expect(ema('b').softLoss.count).toBe(5); // linear: soft = 0 at step 0
+    expect(ema('b').hardLoss.count).toBe(5); // hard = 0 at the last step
   });
 
   it('lowers the soft loss and raises agreement with the teacher', async () => {
