@@ -281,6 +281,7 @@ int time_it(int64_t n) {
   dn_loss_result res;
   const float copy32 = timed([&] { CK(cudaMemcpy(g, z, nv * 4, cudaMemcpyDeviceToDevice)); });
   const float copy16 = timed([&] { CK(cudaMemcpy(gb, zb, nv * 2, cudaMemcpyDeviceToDevice)); });
+  setenv("DISTILLERY_CUDA_LOSS_KERNEL", "rows", 1);
   const float loss32 = timed([&] {
     if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_F32, z, v, nullptr, ids, logp, k, (double)n, g, &res) != DN_OK) {
       std::fprintf(stderr, "%s\n", dn_last_error());
@@ -293,6 +294,20 @@ int time_it(int64_t n) {
       std::exit(4);
     }
   });
+  setenv("DISTILLERY_CUDA_LOSS_KERNEL", "cluster", 1);
+  const float cl32 = timed([&] {
+    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_F32, z, v, nullptr, ids, logp, k, (double)n, g, &res) != DN_OK) {
+      std::fprintf(stderr, "%s\n", dn_last_error());
+      std::exit(4);
+    }
+  });
+  const float cl16 = timed([&] {
+    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_BF16, zb, v, nullptr, ids, logp, k, (double)n, gb, &res) != DN_OK) {
+      std::fprintf(stderr, "%s\n", dn_last_error());
+      std::exit(4);
+    }
+  });
+  unsetenv("DISTILLERY_CUDA_LOSS_KERNEL");
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, 0);
   std::printf("device: %s\n", prop.name);
@@ -304,9 +319,12 @@ int time_it(int64_t n) {
     std::printf("| %s | %.3f | %.0f | %.0f%% |\n", name, ms, gbs, 100.0 * copy_ms / ms);
   };
   row("D2D copy fp32 (baseline)", copy32, 4, copy32);
-  row("forward-kl fp32 loss+grad", loss32, 4, copy32);
+  row("forward-kl fp32 loss+grad, block per row", loss32, 4, copy32);
+  row("forward-kl fp32 loss+grad, cluster per row (sm_90)", cl32, 4, copy32);
   row("D2D copy bf16 (baseline)", copy16, 2, copy16);
-  row("forward-kl bf16 loss+grad", loss16, 2, copy16);
+  row("forward-kl bf16 loss+grad, block per row", loss16, 2, copy16);
+  row("forward-kl bf16 loss+grad, cluster per row (sm_90)", cl16, 2, copy16);
+  // The default (block per row) kernel is what the PyTorch comparison uses.
   std::printf("TIME fp32_ms=%.4f bf16_ms=%.4f copy32_ms=%.4f copy16_ms=%.4f\n", loss32, loss16, copy32, copy16);
   return 0;
 }
@@ -320,7 +338,16 @@ int main(int argc, char** argv) {
     std::printf("no CUDA device visible: nothing to do\n");
     return cmd == "check" ? 0 : 5;
   }
-  if (cmd == "check") return check();
+  if (cmd == "check") {
+    // Both CUDA kernels: one block per row (default) and one cluster per row (sm_90, opt-in).
+    int rc = 0;
+    for (const char* kernel : {"rows", "cluster"}) {
+      setenv("DISTILLERY_CUDA_LOSS_KERNEL", kernel, 1);
+      std::printf("== CUDA kernel: %s\n", kernel);
+      rc |= check();
+    }
+    return rc;
+  }
   if (cmd == "dump" && argc > 2) return dump(argv[2], false);
   if (cmd == "time") return time_it(argc > 2 ? std::atoll(argv[2]) : 8192);
   std::fprintf(stderr, "usage: harness check | dump DIR | dump-cpu DIR | time [N]\n");

@@ -9,59 +9,13 @@
 
 #include "dn_loss.h"
 #include "dn_loss_math.h"
+#include "loss_common.cuh"
 
 namespace {
+using namespace dn_loss_cuda;
 
 constexpr int kThreads = 512;
 constexpr int64_t kMaxK = 4096;  // two k-float arrays must fit in shared memory
-
-__device__ inline float to_f(float x) { return x; }
-__device__ inline float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <typename T>
-__device__ inline T from_f(float x);
-template <>
-__device__ inline float from_f<float>(float x) { return x; }
-template <>
-__device__ inline __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-
-struct RowOut {
-  double total, hard, soft;
-  int counted, agree;
-};
-
-// (max, Σexp(x − max)) pairs combine associatively; ties in max keep the smaller index.
-struct Online {
-  float m, s1, sT;
-  int64_t arg;
-};
-
-__device__ inline void combine(Online& a, const Online& b, float invT, bool sameT) {
-  if (b.m == -INFINITY) return;
-  if (a.m == -INFINITY) {
-    a = b;
-    return;
-  }
-  if (b.m > a.m || (b.m == a.m && b.arg < a.arg)) {
-    const float d = a.m - b.m;
-    a.s1 = a.s1 * __expf(d) + b.s1;
-    if (!sameT) a.sT = a.sT * __expf(d * invT) + b.sT;
-    a.m = b.m;
-    a.arg = b.arg;
-  } else {
-    const float d = b.m - a.m;
-    a.s1 += b.s1 * __expf(d);
-    if (!sameT) a.sT += b.sT * __expf(d * invT);
-  }
-}
-
-__device__ inline Online shfl_online(const Online& o, int offset) {
-  Online r;
-  r.m = __shfl_down_sync(0xffffffffu, o.m, offset);
-  r.s1 = __shfl_down_sync(0xffffffffu, o.s1, offset);
-  r.sT = __shfl_down_sync(0xffffffffu, o.sT, offset);
-  r.arg = __shfl_down_sync(0xffffffffu, o.arg, offset);
-  return r;
-}
 
 template <typename T>
 __global__ void loss_rows_kernel(dn_loss_params P, int64_t v, const T* __restrict__ logits, int64_t ld,
@@ -82,8 +36,6 @@ __global__ void loss_rows_kernel(dn_loss_params P, int64_t v, const T* __restric
   const float T_ = P.temperature, invT = 1.0f / T_;
   const bool sameT = P.temperature == 1.0f;
   const float scale = P.scale_t2 ? T_ * T_ : 1.0f;
-  const bool need_sigmaT = soft && (P.kind == DN_LOSS_FORWARD_KL || P.kind == DN_LOSS_SAMPLED ||
-                                    P.support == DN_SUPPORT_BUCKET);
   if (tid == 0) row_bad = ~0ull;
   __syncthreads();
 
@@ -133,39 +85,7 @@ __global__ void loss_rows_kernel(dn_loss_params P, int64_t v, const T* __restric
   if (tid == 0) {
     Online tot = warp_acc[0];
     for (int w = 1; w < (int)(blockDim.x / 32); ++w) combine(tot, warp_acc[w], invT, sameT);
-    const float lse1 = tot.m + logf(tot.s1);
-    const float lseT = sameT ? lse1 : tot.m * invT + logf(tot.sT);
-    const double invD = 1.0 / denom;
-    float c1 = 0.0f, cT = 0.0f;
-    double ce = 0.0;
-    if (hard) {
-      ce = (double)lse1 - to_f(z[labels[r]]);
-      c1 = (float)(P.hard_weight * invD);
-    }
-    float L = 0.0f, G = 0.0f;
-    const int32_t* rid = ids ? ids + r * k : nullptr;
-    const float* a = a_all ? a_all + r * k : nullptr;
-    if (soft) {
-      for (int64_t j = 0; j < k; ++j) s[j] = to_f(z[rid[j]]) * invT - lseT;
-      L = dn_soft_row<float>(P.kind, P.support, T_, P.beta, P.alpha, k, a, s, g, &G);
-      if (need_sigmaT) cT = (float)(-P.soft_weight * scale / T_ * G * invD);
-    }
-    int agree = 0;
-    if (a && k > 0) {
-      int64_t best = -1;
-      for (int64_t j = 0; j < k; ++j)
-        if (dn_entry_valid<float>(P.kind, a[j]) && (best < 0 || a[j] > a[best])) best = j;
-      agree = best >= 0 && rid[best] == tot.arg;
-    }
-    if (sameT) {
-      c1 += cT;
-      cT = 0.0f;
-    }
-    coef[0] = c1;
-    coef[1] = -lse1;
-    coef[2] = cT;
-    coef[3] = -lseT;
-    rows[r] = RowOut{P.hard_weight * ce + (double)P.soft_weight * scale * L, ce, (double)scale * L, 1, agree};
+    rows[r] = row_teacher_part<T>(P, r, z, tot, labels, ids, a_all, k, denom, s, g, coef);
   }
   __syncthreads();
 
@@ -220,7 +140,10 @@ extern "C" dn_status dn_cuda_loss_rows(const dn_loss_params* params, int64_t n, 
   }
   cudaMemset(d_bad, 0xff, sizeof(unsigned long long));
   const size_t shbytes = sizeof(float) * 2 * (k > 0 ? k : 1);
-  if (dtype == DN_DTYPE_F32) {
+  if (cluster_loss_launch(*params, n, v, dtype, d_logits, ld, d_labels, d_teacher_ids, d_teacher_logp, k, denom,
+                          d_grad, d_rows, d_bad, &err)) {
+    // launched (or failed to launch: err says which)
+  } else if (dtype == DN_DTYPE_F32) {
     loss_rows_kernel<float><<<(unsigned)n, kThreads, shbytes>>>(
         *params, v, static_cast<const float*>(d_logits), ld, d_labels, d_teacher_ids, d_teacher_logp, k, denom,
         static_cast<float*>(d_grad), d_rows, d_bad);
@@ -229,7 +152,7 @@ extern "C" dn_status dn_cuda_loss_rows(const dn_loss_params* params, int64_t n, 
         *params, v, static_cast<const __nv_bfloat16*>(d_logits), ld, d_labels, d_teacher_ids, d_teacher_logp, k,
         denom, static_cast<__nv_bfloat16*>(d_grad), d_rows, d_bad);
   }
-  err = cudaGetLastError();
+  if (err == cudaSuccess) err = cudaGetLastError();
   if (err == cudaSuccess) err = cudaDeviceSynchronize();
   std::vector<RowOut> rows(n);
   unsigned long long bad = ~0ull;
