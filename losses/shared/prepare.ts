@@ -13,7 +13,7 @@ export interface TeacherInput {
 
 export interface SamplesInput {
   ids: Uint32Array | Int32Array;
-  counts: Uint32Array | Float32Array | Int32Array;
+  counts: Uint32Array | Uint16Array | Float32Array | Int32Array;
   k: number;
 }
 

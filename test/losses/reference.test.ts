@@ -142,6 +142,14 @@ describe('definitions', () => {
     expectCloseScalar('sampled', res.loss, want / 2, 1e-5);
   });
 
+  it('sampled takes the cache\'s Uint16Array counts as they come', () => {
+    const c = makeCase(3, 21, 4, 57);
+    const counts16 = Uint16Array.from({ length: 12 }, (_, i) => (i * 5) % 7);
+    const a = computeLoss({ kind: 'sampled', logits: c.logits, vocabSize: 21, samples: { ids: c.teacher.ids, counts: counts16, k: 4 }, backend: 'cpu' });
+    const b = computeLoss({ kind: 'sampled', logits: c.logits, vocabSize: 21, samples: { ids: c.teacher.ids, counts: Float32Array.from(counts16), k: 4 }, backend: 'reference' });
+    expectCloseScalar('sampled uint16', a.loss, b.loss, 1e-6);
+  });
+
   it('an entry of −inf is the same as leaving it out', () => {
     const c = makeCase(1, 30, 6, 59);
     const lp = c.teacher.logprobs.slice();
