@@ -3,6 +3,7 @@
 // `saveEvery` steps and at the end; `resume` continues exactly (same batches, LRs, moments, schedule EMAs).
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { losses } from '../../losses/index.js';
 import { DistillError } from '../core/errors.js';
 import { parameterCount } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
@@ -122,6 +123,16 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     }
     if (dataset.seqLen > s.config.contextLength) {
       throw new DistillError('E_CONFIG', `student ${s.name}: the dataset's sequences are longer than contextLength`, { expected: `contextLength ≥ ${dataset.seqLen}`, found: String(s.config.contextLength), subject: s.name });
+    }
+  }
+  for (const s of opts.students) {
+    // Unknown ids fail here, listing the known ones, rather than at the first step.
+    losses.get(s.loss ?? 'forward-kl');
+    if (s.support !== undefined && s.support !== 'renormalize' && s.support !== 'bucket') {
+      throw new DistillError('E_CONFIG', `student ${s.name}: unknown teacher support`, { expected: 'renormalize or bucket', found: s.support, subject: s.name });
+    }
+    if (s.temperature !== undefined && !(s.temperature > 0 && Number.isFinite(s.temperature))) {
+      throw new DistillError('E_CONFIG', `student ${s.name}: the temperature must be a positive number`, { found: String(s.temperature), subject: s.name });
     }
   }
   if (!opts.cache) {

@@ -100,5 +100,7 @@ for (const backend of ['reference', 'native'] as const) describe(`trainStudents 
     await expect(trainStudents(opts(backend, { out }, { ...tiny, vocabSize: 14 }))).rejects.toThrow(/student tiny: vocabSize does not match the token dataset: expected 13/);
     await expect(trainStudents(opts(backend, { out }, { ...tiny, contextLength: 4 }))).rejects.toThrow(/longer than contextLength/);
     await expect(trainStudents(opts(backend, { out, students: [{ name: 'a', config: tiny, schedule: 'constant' }] }))).rejects.toThrow(/has a schedule but no --cache/);
+    await expect(trainStudents(opts(backend, { out, students: [{ name: 'a', config: tiny, loss: 'kl-typo' }] }))).rejects.toMatchObject({ code: 'E_REGISTRY_UNKNOWN', message: expect.stringMatching(/forward-kl/) });
+    await expect(trainStudents(opts(backend, { out, students: [{ name: 'a', config: tiny, support: 'full' }] }))).rejects.toThrow(/unknown teacher support: expected renormalize or bucket, got full/);
   });
 });
