@@ -82,23 +82,13 @@ await surgSess.run({ input_ids: new ort.Tensor('int64', batches[0]!, [B, T]) }, 
 await fullSess.run({ input_ids: new ort.Tensor('int64', batches[0]!, [B, T]) });
 
 const positions = N * T;
-const tBareSurg = await timeIt(async () => {
-  for (const b of batches) await surgSess.run({ input_ids: new ort.Tensor('int64', b, [B, T]) }, fetches);
-});
-let sink = 0;
-const tFull = await timeIt(async () => {
-  for (const b of batches) {
-    const r = await fullSess.run({ input_ids: new ort.Tensor('int64', b, [B, T]) });
-    sink += jsTopK(r.logits!.data as Float32Array, B * T);
-  }
-});
-const tFullRunOnly = await timeIt(async () => {
-  for (const b of batches) await fullSess.run({ input_ids: new ort.Tensor('int64', b, [B, T]) });
-});
+const timeBare = () =>
+  timeIt(async () => {
+    for (const b of batches) await surgSess.run({ input_ids: new ort.Tensor('int64', b, [B, T]) }, fetches);
+  });
 
-const runs: Array<{ workers: number; pps: number; steady: number; seconds: number }> = [];
-for (const workers of quick ? [1, 2] : [1, 2, 4].filter((w) => w <= Math.max(2, cores))) {
-  const out = path.join(dir, `cache-w${workers}`);
+async function runnerOnce(workers: number, tag: string): Promise<{ workers: number; pps: number; steady: number; seconds: number }> {
+  const out = path.join(dir, `cache-w${workers}-${tag}`);
   // Steady state: from the first committed rows to the last (startup and the first batch excluded).
   let first: { t: number; done: number } | undefined;
   let last = { t: 0, done: 0 };
@@ -112,14 +102,40 @@ for (const workers of quick ? [1, 2] : [1, 2, 4].filter((w) => w <= Math.max(2, 
     },
   });
   const steady = first && last.t > first.t ? ((last.done - first.done) / (last.t - first.t)) * 1000 : s.positionsPerSecond;
-  runs.push({ workers, pps: s.positionsPerSecond, steady, seconds: s.seconds });
+  return { workers, pps: s.positionsPerSecond, steady, seconds: s.seconds };
 }
+
+// Baseline and runner alternate for ROUNDS rounds and the best of each counts, so a busy machine
+// penalises both alike.
+const ROUNDS = quick ? 1 : 3;
+let tBareSurg = Infinity;
+let best1: Awaited<ReturnType<typeof runnerOnce>> | undefined;
+for (let r = 0; r < ROUNDS; r++) {
+  tBareSurg = Math.min(tBareSurg, await timeBare());
+  const one = await runnerOnce(1, `r${r}`);
+  if (!best1 || one.steady > best1.steady) best1 = one;
+}
+let sink = 0;
+const tFull = await timeIt(async () => {
+  for (const b of batches) {
+    const r = await fullSess.run({ input_ids: new ort.Tensor('int64', b, [B, T]) });
+    sink += jsTopK(r.logits!.data as Float32Array, B * T);
+  }
+});
+const tFullRunOnly = await timeIt(async () => {
+  for (const b of batches) await fullSess.run({ input_ids: new ort.Tensor('int64', b, [B, T]) });
+});
+const tBareAgain = await timeBare();
+
+const runs = [best1!];
+for (const workers of quick ? [2] : [2, 4].filter((w) => w <= Math.max(2, cores))) runs.push(await runnerOnce(workers, 'w'));
 
 const bytesWith = K * 4 + K * 4 + 4;
 const bytesWithout = V * 4;
 const ppsBare = positions / tBareSurg;
 const rows: string[][] = [
-  ['bare session.run, surgered teacher (baseline)', (ppsBare).toFixed(0), '1.00'],
+  ['bare session.run, surgered teacher (baseline, best of rounds)', (ppsBare).toFixed(0), '1.00'],
+  ['bare session.run, surgered teacher, again after the full-logits runs', (positions / tBareAgain).toFixed(0), (positions / tBareAgain / ppsBare).toFixed(3)],
   ['runTeacher, 1 worker, steady state (inference + encode + hash + write + commit)', runs[0]!.steady.toFixed(0), (runs[0]!.steady / ppsBare).toFixed(3)],
   ['runTeacher, 1 worker, whole run (incl. validation, session start, finalize)', runs[0]!.pps.toFixed(0), (runs[0]!.pps / ppsBare).toFixed(3)],
   ['bare session.run, unmodified teacher (full logits out, no top-k)', (positions / tFullRunOnly).toFixed(0), (positions / tFullRunOnly / ppsBare).toFixed(3)],
@@ -129,7 +145,7 @@ const workerRows = runs.map((r) => [String(r.workers), r.steady.toFixed(0), (r.s
 const table = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 const md = [
-  `Synthetic Gather+MatMul teacher, V = ${V}, d = ${DIM}, k = ${K}, T = ${T}, batch ${B} sequences, ${N} sequences (${positions} positions), ONNX Runtime CPU provider, ${threads} intra-op threads.`,
+  `Synthetic Gather+MatMul teacher, V = ${V}, d = ${DIM}, k = ${K}, T = ${T}, batch ${B} sequences, ${N} sequences (${positions} positions), ONNX Runtime CPU provider, ${threads} intra-op threads; baseline and 1-worker runner alternate ${ROUNDS}× (best of each). Load average at the end: ${os.loadavg()[0]!.toFixed(1)} on ${cores} cores.`,
   '',
   table(['path', 'positions/s', 'ratio to bare surgered run'], rows),
   '',
