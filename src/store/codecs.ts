@@ -8,6 +8,9 @@ import type { BodyCompression } from './api.js';
 const require = createRequire(import.meta.url);
 
 let lz4Ready = false;
+
+// lz4js returns Uint8Arrays (element-wise Uint8Array.from copies would dominate its cost).
+const asBytes = (x: Uint8Array | number[]): Uint8Array => (x instanceof Uint8Array ? x : Uint8Array.from(x));
 let zstdReady: Promise<void> | undefined;
 
 /** Registers the codec a compression needs, once per process (zstd-codec's module loads asynchronously, so only on demand). */
@@ -15,8 +18,8 @@ export async function ensureCodecs(compression: BodyCompression): Promise<void> 
   if (compression === 'lz4' && !lz4Ready) {
     const lz4 = require('lz4js') as { compress(b: Uint8Array): Uint8Array | number[]; decompress(b: Uint8Array): Uint8Array | number[] };
     compressionRegistry.set(CompressionType.LZ4_FRAME, {
-      encode: (data) => Uint8Array.from(lz4.compress(data)),
-      decode: (data) => Uint8Array.from(lz4.decompress(data)),
+      encode: (data) => asBytes(lz4.compress(data)),
+      decode: (data) => asBytes(lz4.decompress(data)),
     });
     lz4Ready = true;
   }

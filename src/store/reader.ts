@@ -50,7 +50,10 @@ export async function readManifest(uri: string, opts: { s3?: S3Options; store?: 
   } catch (err) {
     throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} is not valid JSON`, { subject: store.describe(MANIFEST_KEY), cause: err });
   }
-  if (typeof manifest.formatVersion !== 'number' || manifest.formatVersion > FORMAT_VERSION) {
+  if (!manifest || typeof manifest !== 'object' || !Number.isInteger(manifest.formatVersion) || manifest.formatVersion < 1) {
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} is not a cache manifest (no formatVersion)`, { subject: store.describe(MANIFEST_KEY) });
+  }
+  if (manifest.formatVersion > FORMAT_VERSION) {
     throw new DistillError('E_CACHE_VERSION', `${store.describe(MANIFEST_KEY)} has cache format version ${manifest.formatVersion}, newer than this Distillery reads`, {
       expected: `format version ≤ ${FORMAT_VERSION}`,
       found: String(manifest.formatVersion),
