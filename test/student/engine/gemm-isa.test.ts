@@ -1,4 +1,4 @@
-// Every dn_sgemm micro-kernel (AVX-512 12×32, AVX2 6×16, portable 4×16) against a double-precision
+// Every dn_sgemm micro-kernel (AVX-512 14×32, AVX2 6×16, portable 4×16) against a double-precision
 // product: gemm_isa.cpp includes cuda/cpu/gemm.cpp and is compiled here once per target, since the addon
 // itself only carries the one its build machine selects. Skips when no C++ compiler is on PATH.
 import { spawnSync } from 'node:child_process';

@@ -42,7 +42,7 @@ function run(cs: Case, seed: number) {
 describe('dn_sgemm', () => {
   const shapes: Array<[number, number, number]> = [
     [1, 1, 1], [3, 5, 7], [13, 33, 17], // small path
-    [37, 45, 29], [25, 67, 341], [149, 31, 13], [3, 4100, 30], // blocked: edges of MR/NR, KC (320), MC (144)
+    [37, 45, 29], [25, 67, 341], [183, 31, 13], [3, 4100, 30], // blocked: edges of MR/NR, KC (256), MC (168)
     [5, 2100, 1100], // B packed in two column blocks (n·k > 2M floats)
   ];
   for (const ta of [0, 1]) {
