@@ -52,7 +52,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         this.exit(1);
       }
       if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
-      this.error(`[${err.code}] ${err.message}`, { exit: 1 });
+      // One line, unwrapped, so scripts and people read the whole message (oclif's this.error wraps at 80 columns).
+      process.stderr.write(`Error: [${err.code}] ${err.message}\n`);
+      this.exit(1);
     }
     if (verbose && err.stack && !(err as any).oclif) process.stderr.write(`${err.stack}\n`);
     return super.catch(err);
