@@ -5,3 +5,7 @@ export { lineChartSvg, barChartSvg, PALETTE } from './charts.js';
 export type { LineSeries, LineChartOptions, BarChartOptions, Bar, RefLine } from './charts.js';
 export { writeReport, renderReport, readRun, readRuns, expandRunDirs, buildSummary, renderMarkdown, renderHtml } from './report/index.js';
 export type { ReportOptions, ReportResult, RunData, RunEval, MetricRow, ReportSummary, StudentSummary } from './report/index.js';
+export { evaluateCheckpoint } from './evaluate.js';
+export type { EvaluateOptions, EvalReport, EvaluateResult } from './evaluate.js';
+export { teacherHeldOut } from './teacher-eval.js';
+export type { TeacherHeldOut, TeacherHeldOutOptions } from './teacher-eval.js';

@@ -1,0 +1,189 @@
+// `distill demo`: the whole pipeline on the embedded default (fixtures/corpus + fixtures/teacher/model.onnx):
+// prepare byte-level sequences of T = 128 with a held-out split, cache the teacher's top-k, train three
+// distilled students in one pass over the cache plus a CE-only baseline on the same budget, evaluate all
+// on the held-out split (eval.json each) and write the report. Layout under --out: data/, cache/,
+// runs/kd/<student>/, runs/baseline/<student>/, report/{report.html, report.md, summary.json}.
+import { existsSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DistillError } from './core/errors.js';
+import type { ModelConfig } from './core/model.js';
+import type { ProgressFn } from './core/types.js';
+import { openTokenDataset, prepareDataset, valPathFor } from './data/index.js';
+import { evaluateCheckpoint, type EvaluateResult } from './eval/evaluate.js';
+import { writeReport } from './eval/report/index.js';
+import { teacherHeldOut } from './eval/teacher-eval.js';
+import { packageRoot } from './native/loader.js';
+import { trainStudents, type StudentSpec } from './student/index.js';
+import { runTeacher } from './teacher/runner.js';
+
+export type DemoBudget = 'small' | 'full';
+
+export interface DemoOptions {
+  /** Output folder (created; refused when it already holds a demo unless `force`). */
+  out: string;
+  /** 'full' (default): the whole corpus and the measured recipe; 'small': two short books and a few steps (CI). */
+  budget?: DemoBudget;
+  /** Replace the data/, cache/, runs/ and report/ folders a previous demo left in `out`. */
+  force?: boolean;
+  progress?: ProgressFn;
+}
+
+export interface DemoStudentRow {
+  name: string;
+  baseline: boolean;
+  /** Weighting schedule (null for the baseline). */
+  schedule: string | null;
+  params: number;
+  heldOutCE: number;
+  perplexity: number;
+  agreement: number;
+  klToTeacher: number;
+  ece: number;
+  dir: string;
+}
+
+export interface DemoResult {
+  out: string;
+  budget: DemoBudget;
+  seconds: number;
+  /** Wall seconds per phase. */
+  phases: Record<string, number>;
+  data: { train: string; val: string; trainSequences: number; valSequences: number; seqLen: number };
+  cache: { uri: string; k: number; positions: number; bytes: number };
+  recipe: { steps: number; batchSize: number; lr: number; seed: number; loss: string; temperature: number };
+  teacher: { model: string; heldOutCE: number; perplexity: number };
+  students: DemoStudentRow[];
+  best: { distilled: string; baseline: string; ceGainOverBaseline: number; distillationWins: boolean };
+  report: { html: string; markdown: string; summary: string };
+}
+
+const model = (dModel: number, nLayers: number, nHeads: number, nKvHeads: number, ffnDim: number): ModelConfig => ({
+  vocabSize: 257, dModel, nLayers, nHeads, nKvHeads, ffnDim, contextLength: 128, tieEmbeddings: true, ropeTheta: 10000, normEps: 1e-5,
+});
+
+/** The recipe: T = 128 bytes, teacher top-32, forward KL at T = 1 on the renormalized support. */
+const RECIPE = {
+  seqLen: 128,
+  valFraction: 0.05,
+  topK: 32,
+  loss: 'forward-kl',
+  temperature: 1,
+  lr: 5e-3,
+  seed: 1,
+  full: { steps: 300, batchSize: 8, files: undefined as string[] | undefined },
+  // Two short books: the cache and the passes take seconds, so CI checks the whole pipeline, not the win.
+  small: { steps: 12, batchSize: 4, files: ['jonah.txt', 'ruth.txt'] },
+};
+
+/** Three distilled students (sizes and schedules differ) and the baseline, which has the largest student's shape. */
+function students(): { kd: Array<StudentSpec & { schedule: string }>; baseline: StudentSpec } {
+  const soft = { loss: RECIPE.loss, temperature: RECIPE.temperature };
+  const medium = model(64, 3, 4, 2, 172);
+  return {
+    kd: [
+      { name: 'medium-hard-to-soft', config: medium, ...soft, schedule: 'hard-to-soft' },
+      { name: 'small-constant', config: model(48, 2, 4, 2, 128), ...soft, schedule: 'constant' },
+      { name: 'tiny-linear', config: model(32, 2, 2, 1, 88), ...soft, schedule: 'linear', scheduleParams: { hardEnd: 0.1, softEnd: 0.9 } },
+    ],
+    baseline: { name: 'medium-baseline', config: medium },
+  };
+}
+
+/** The corpus files in the order fixtures/teacher/train-teacher.sh passes them (same split as the teacher's). */
+function corpusFiles(dir: string, only?: string[]): string[] {
+  const txt = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+  const all = [...txt, 'proverbs.jsonl'];
+  return (only ?? all).map((f) => path.join(dir, f));
+}
+
+function prepareOut(out: string, force: boolean): void {
+  const parts = ['data', 'cache', 'runs', 'report'];
+  const present = existsSync(out) ? parts.filter((p) => existsSync(path.join(out, p))) : [];
+  if (present.length && !force) {
+    throw new DistillError('E_USAGE', `${out} already holds a demo (${present.join(', ')})`, { subject: out, hint: 'pass --force to replace it, or choose another --out' });
+  }
+  for (const p of present) rmSync(path.join(out, p), { recursive: true, force: true });
+  mkdirSync(path.join(out, 'data'), { recursive: true });
+}
+
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const started = performance.now();
+  const budget = opts.budget ?? 'full';
+  if (budget !== 'small' && budget !== 'full') throw new DistillError('E_USAGE', `unknown demo budget "${String(budget)}"`, { expected: 'small or full' });
+  const plan = RECIPE[budget];
+  const root = packageRoot();
+  const teacherModel = path.join(root, 'fixtures', 'teacher', 'model.onnx');
+  const corpus = path.join(root, 'fixtures', 'corpus');
+  if (!existsSync(teacherModel) || !existsSync(corpus)) {
+    throw new DistillError('E_NOT_FOUND', 'the embedded demo fixtures are missing', { expected: `${teacherModel} and ${corpus}/`, hint: 'run the demo from a full checkout or package' });
+  }
+  const out = path.resolve(opts.out);
+  prepareOut(out, opts.force ?? false);
+  const phases: Record<string, number> = {};
+  const phaseCount = 6;
+  let phaseNo = 0;
+  const phase = async <R>(name: string, fn: (progress: ProgressFn | undefined) => Promise<R>): Promise<R> => {
+    phaseNo += 1;
+    const label = `[${phaseNo}/${phaseCount}] ${name}`;
+    const t0 = performance.now();
+    const progress: ProgressFn | undefined = opts.progress ? (ev) => opts.progress!({ ...ev, phase: `${label}: ${ev.phase}` }) : undefined;
+    const r = await fn(progress);
+    phases[name] = (performance.now() - t0) / 1000;
+    return r;
+  };
+
+  // 1. Data: the same files, order, T and split fraction as the teacher's training, so its held-out split is ours.
+  const trainPath = path.join(out, 'data', 'corpus.arrow');
+  const prep = await phase('prepare', (progress) => prepareDataset({
+    text: corpusFiles(corpus, plan.files), tokenizer: 'byte', seqLen: RECIPE.seqLen, out: trainPath, valFraction: RECIPE.valFraction, ...(progress ? { onProgress: progress } : {}),
+  }));
+  const valPath = prep.val?.path ?? valPathFor(trainPath);
+  if (!prep.val || prep.val.numSequences === 0) throw new DistillError('E_DATA', 'the demo corpus produced an empty held-out split', { subject: corpus });
+
+  // 2. The teacher's top-k over the training split.
+  const cacheDir = path.join(out, 'cache');
+  const cache = await phase('teacher cache', (progress) => runTeacher({
+    model: teacherModel, data: trainPath, out: cacheDir, topK: RECIPE.topK, workers: 1, ...(progress ? { onProgress: progress } : {}),
+  }));
+
+  // 3. Distilled students, one pass over the cache; 4. the CE-only baseline, same steps/batch/lr/seed.
+  const { kd, baseline } = students();
+  const common = { data: trainPath, steps: plan.steps, batchSize: plan.batchSize, lr: RECIPE.lr, seed: RECIPE.seed };
+  const kdDir = path.join(out, 'runs', 'kd');
+  const baseDir = path.join(out, 'runs', 'baseline');
+  await phase('distill', (progress) => trainStudents({ ...common, students: kd, cache: cacheDir, out: kdDir, ...(progress ? { progress } : {}) }));
+  await phase('baseline', (progress) => trainStudents({ ...common, students: [baseline], out: baseDir, ...(progress ? { progress } : {}) }));
+
+  // 5. Held-out evaluation: the teacher's pass once, then each student against it.
+  const evals = await phase('evaluate', async (progress) => {
+    const val = await openTokenDataset(valPath);
+    const teacher = await teacherHeldOut(teacherModel, val, { k: RECIPE.topK, ...(progress ? { progress } : {}) });
+    const res: Array<{ r: EvaluateResult; schedule: string | null }> = [];
+    for (const s of kd) res.push({ r: await evaluateCheckpoint({ checkpoint: path.join(kdDir, s.name), data: valPath, teacher, baseline: false, ...(progress ? { progress } : {}) }), schedule: s.schedule });
+    res.push({ r: await evaluateCheckpoint({ checkpoint: path.join(baseDir, baseline.name), data: valPath, teacher, baseline: true, ...(progress ? { progress } : {}) }), schedule: null });
+    return res;
+  });
+
+  // 6. The report over both run folders.
+  const reportDir = path.join(out, 'report');
+  const rep = await phase('report', (progress) => writeReport([kdDir, baseDir], reportDir, { title: `Distillery demo (${budget} budget)`, ...(progress ? { progress } : {}) }));
+
+  const rows: DemoStudentRow[] = evals.map(({ r, schedule }) => ({
+    name: r.name, baseline: r.baseline, schedule, params: r.params, heldOutCE: r.heldOutCE, perplexity: r.perplexity,
+    agreement: r.agreement, klToTeacher: r.klToTeacher, ece: r.ece, dir: r.checkpoint,
+  }));
+  const bestOf = (xs: DemoStudentRow[]) => xs.reduce((a, b) => (b.heldOutCE < a.heldOutCE ? b : a));
+  const bestKd = bestOf(rows.filter((r) => !r.baseline));
+  const bestBase = bestOf(rows.filter((r) => r.baseline));
+  const t = evals[0]!.r.teacher!;
+  return {
+    out, budget, seconds: (performance.now() - started) / 1000, phases,
+    data: { train: trainPath, val: valPath, trainSequences: prep.train.numSequences, valSequences: prep.val.numSequences, seqLen: RECIPE.seqLen },
+    cache: { uri: cache.uri, k: cache.k, positions: cache.rows, bytes: cache.bytes },
+    recipe: { steps: plan.steps, batchSize: plan.batchSize, lr: RECIPE.lr, seed: RECIPE.seed, loss: RECIPE.loss, temperature: RECIPE.temperature },
+    teacher: { model: teacherModel, heldOutCE: t.heldOutCE, perplexity: t.perplexity },
+    students: rows,
+    best: { distilled: bestKd.name, baseline: bestBase.name, ceGainOverBaseline: bestBase.heldOutCE - bestKd.heldOutCE, distillationWins: bestKd.heldOutCE < bestBase.heldOutCE },
+    report: rep.files,
+  };
+}
