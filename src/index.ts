@@ -11,3 +11,4 @@ export * from './schedule/index.js';
 export * from './store/index.js';
 export * from './eval/index.js';
 export * from './teacher/index.js';
+export * from './demo.js';
