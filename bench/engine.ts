@@ -36,7 +36,7 @@ function sgemmRate(threads: number): number {
   return (2 * n ** 3) / (best / 1000) / 1e9;
 }
 
-interface Run { threads: number; tokensPerSecond: number; stepMs: number; phases: Record<string, number>; gflops: number; roofline: number }
+interface Run { threads: number; tokensPerSecond: number; tokensPerCpuSecond: number; stepMs: number; phases: Record<string, number>; gflops: number; roofline: number }
 
 function runStudent(threads: number): Run {
   loadNative().addon.setNumThreads(threads);
@@ -66,9 +66,10 @@ function runStudent(threads: number): Run {
   };
   step(1, false);
   engine.resetTimings();
-  const t0 = performance.now();
+  const t0 = performance.now(), c0 = process.cpuUsage();
   for (let s = 0; s < steps; s++) step(s + 2, true);
-  const total = performance.now() - t0;
+  const total = performance.now() - t0, cpu = process.cpuUsage(c0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const ops = engine.timings();
   engine.dispose();
   const rate = sgemmRate(threads);
@@ -76,7 +77,7 @@ function runStudent(threads: number): Run {
   const byOp: Record<string, number> = { gemm: ops.gemm * 1000, attention: ops.attention * 1000, 'rmsnorm': ops.norm * 1000, rope: ops.rope * 1000, swiglu: ops.swiglu * 1000, 'embedding + residual': ops.embed * 1000, 'AdamW + clip': phases.optimizer! };
   const accounted = Object.values(byOp).reduce((a, b) => a + b, 0);
   byOp['other (JS, checks, zeroing)'] = total - accounted;
-  return { threads, tokensPerSecond: (n * steps) / (total / 1000), stepMs: total / steps, phases: byOp, gflops, roofline: gflops / rate };
+  return { threads, tokensPerSecond: (n * steps) / (total / 1000), tokensPerCpuSecond: (n * steps) / cpuSeconds, stepMs: total / steps, phases: byOp, gflops, roofline: gflops / rate };
 }
 
 function referenceRatio(): { nativeMs: number; referenceMs: number } {
@@ -106,7 +107,7 @@ const ref = referenceRatio();
 loadNative().addon.setNumThreads(0);
 const base = runs[0]!;
 const params = initParams(student, 1).length;
-const summary = table(['threads', 'tokens/s', 'step ms (B×T = ' + `${B}×${T})`, 'vs first row', 'effective GFLOP/s', 'of dn_sgemm 1024³ rate'], runs.map((r) => [r.threads, r.tokensPerSecond.toFixed(0), r.stepMs.toFixed(1), `${(r.tokensPerSecond / base.tokensPerSecond).toFixed(2)}×`, r.gflops.toFixed(1), `${(100 * r.roofline).toFixed(0)}%`]));
+const summary = table(['threads', 'tokens/s', 'step ms (B×T = ' + `${B}×${T})`, 'vs first row', 'tokens per CPU-second', 'effective GFLOP/s', 'of dn_sgemm 1024³ rate'], runs.map((r) => [r.threads, r.tokensPerSecond.toFixed(0), r.stepMs.toFixed(1), `${(r.tokensPerSecond / base.tokensPerSecond).toFixed(2)}×`, r.tokensPerCpuSecond.toFixed(0), r.gflops.toFixed(1), `${(100 * r.roofline).toFixed(0)}%`]));
 const last = runs[runs.length - 1]!;
 const breakdown = table(['op (forward + backward + optimizer)', `ms/step (${last.threads} threads)`, 'share'], Object.entries(last.phases).map(([k, v]) => [k, (v / steps).toFixed(2), `${((100 * v) / (last.stepMs * steps)).toFixed(1)}%`]));
 const refLine = `Float64 reference vs native on d=64, 2 layers, B×T = 2×64 (fwd+bwd): reference ${ref.referenceMs.toFixed(1)} ms, native ${ref.nativeMs.toFixed(2)} ms → native is ${(ref.referenceMs / ref.nativeMs).toFixed(0)}× faster.`;
