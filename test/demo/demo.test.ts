@@ -1,0 +1,52 @@
+// `distill demo --budget small` through the CLI: every phase runs on the embedded fixtures, and the outputs
+// agree with each other (summary.json ↔ eval.json ↔ the --json summary ↔ report.md).
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { distill } from '../helpers/cli.js';
+
+describe('distill demo (small budget)', () => {
+  it('prepares, caches, trains 3 distilled students + a baseline, evaluates and reports', () => {
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-demo-')), 'demo');
+    const r = distill(['demo', '--out', out, '--budget', 'small', '--json'], { timeoutMs: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const res = r.json();
+    expect(res.budget).toBe('small');
+    for (const f of ['html', 'markdown', 'summary'] as const) expect(existsSync(res.report[f]), res.report[f]).toBe(true);
+    expect(res.report.html).toBe(path.join(out, 'report', 'report.html'));
+
+    const summary = JSON.parse(readFileSync(res.report.summary, 'utf8'));
+    expect(summary.students.length).toBeGreaterThanOrEqual(4);
+    expect(summary.students.filter((s: any) => s.baseline)).toHaveLength(1);
+    expect(res.students.filter((s: any) => !s.baseline).map((s: any) => s.schedule)).toContain('hard-to-soft');
+    expect(new Set(res.students.filter((s: any) => !s.baseline).map((s: any) => s.params)).size).toBeGreaterThanOrEqual(3);
+    for (const s of res.students) {
+      const ev = JSON.parse(readFileSync(path.join(s.dir, 'eval.json'), 'utf8'));
+      const row = summary.students.find((x: any) => x.name === s.name);
+      expect(row, s.name).toBeDefined();
+      expect(row.heldOutCE).toBeCloseTo(ev.heldOutCE, 9);
+      expect(s.heldOutCE).toBeCloseTo(ev.heldOutCE, 9);
+      expect(row.baseline).toBe(s.baseline);
+      expect(ev.teacher.heldOutCE).toBeCloseTo(res.teacher.heldOutCE, 9);
+      expect(Number.isFinite(ev.klToTeacher)).toBe(true);
+      expect(readFileSync(path.join(s.dir, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(res.recipe.steps);
+    }
+    expect(summary.teacher.heldOutCE).toBeCloseTo(res.teacher.heldOutCE, 9);
+    const kd = res.students.filter((s: any) => !s.baseline);
+    const bestKd = kd.reduce((a: any, b: any) => (b.heldOutCE < a.heldOutCE ? b : a));
+    const base = res.students.find((s: any) => s.baseline);
+    expect(res.best.distilled).toBe(bestKd.name);
+    expect(res.best.ceGainOverBaseline).toBeCloseTo(base.heldOutCE - bestKd.heldOutCE, 9);
+    expect(res.best.distillationWins).toBe(base.heldOutCE > bestKd.heldOutCE);
+    const md = readFileSync(res.report.markdown, 'utf8');
+    for (const s of res.students) expect(md).toContain(s.name);
+    expect(readFileSync(res.report.html, 'utf8')).toContain('<svg');
+
+    // A second run into the same folder is refused (naming the folder) unless --force.
+    const again = distill(['demo', '--out', out, '--budget', 'small']);
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toContain(out);
+    expect(again.stderr).toContain('--force');
+  });
+});
