@@ -40,11 +40,12 @@ interface Proc {
   current: Map<number, { resolve: (d: ShardDone) => void; reject: (e: Error) => void }>;
 }
 
-async function startProc(i: number, o: PoolOptions): Promise<Proc> {
+async function startProc(i: number, o: PoolOptions, all: Proc[]): Promise<Proc> {
   const device = o.devices[i % o.devices.length]!;
   const { file, execArgv } = entry();
   const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   const proc: Proc = { child, device, name: `worker ${i} (${deviceName(device)})`, current: new Map() };
+  all.push(proc);
   let ready!: () => void;
   let failed!: (e: Error) => void;
   const started = new Promise<void>((res, rej) => ((ready = res), (failed = rej)));
@@ -76,8 +77,10 @@ async function startProc(i: number, o: PoolOptions): Promise<Proc> {
 export async function runPool(o: PoolOptions): Promise<ShardDone[]> {
   const n = Math.min(o.workers, o.shards.length);
   const procs: Proc[] = [];
+  // Every child, started or not, so a failed start is shut down too.
+  const all: Proc[] = [];
   try {
-    const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => startProc(i, o)));
+    const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => startProc(i, o, all)));
     for (const s of started) if (s.status === 'fulfilled') procs.push(s.value);
     const bad = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (bad) throw bad.reason;
@@ -109,10 +112,19 @@ export async function runPool(o: PoolOptions): Promise<ShardDone[]> {
     if (firstError) throw firstError;
     return results.sort((a, b) => a.shard - b.shard);
   } finally {
-    for (const p of procs) {
+    for (const p of all) {
       p.child.removeAllListeners('exit');
       if (p.child.connected) p.child.send({ type: 'exit' });
     }
-    await Promise.all(procs.map((p) => (p.child.exitCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)))));
+    await Promise.all(
+      all.map((p) => {
+        if (p.child.exitCode !== null || p.child.signalCode !== null) return undefined;
+        return new Promise<void>((r) => {
+          // A child that does not leave within 10 s of being asked is killed: nothing of it is committed unless it said so.
+          const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+          p.child.once('exit', () => (clearTimeout(t), r()));
+        });
+      }),
+    );
   }
 }
