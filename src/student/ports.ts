@@ -2,6 +2,7 @@
 // the optimizer, the weighting schedule, the token dataset and the cache-backed batch source.
 // `defaultDeps()` (deps.ts) binds them to src/student/engine, losses/, src/schedule, src/data, src/store.
 import type { ModelConfig } from '../core/model.js';
+import type { S3Options } from '../store/api.js';
 import type { ModelEngine } from './engine-api.js';
 import type { AdamWOptions, AdamWState } from './engine/index.js';
 import type { LmHeadLossInput, LmHeadLossResult } from '../../losses/index.js';
@@ -42,7 +43,7 @@ export interface CacheSourceInfo {
 export interface TrainerDeps {
   openDataset(path: string): Promise<TokenDatasetLike>;
   /** Opens the cache, refusing one whose fingerprint does not match the dataset/tokenizer. */
-  openCacheBatches(uri: string, dataset: TokenDatasetLike, batchSize: number, cursor: DataCursor): Promise<BatchSource & { info: CacheSourceInfo }>;
+  openCacheBatches(uri: string, dataset: TokenDatasetLike, batchSize: number, cursor: DataCursor, s3?: S3Options): Promise<BatchSource & { info: CacheSourceInfo }>;
   createEngine(config: ModelConfig, backend: string): ModelEngine;
   initParams(config: ModelConfig, seed: number): Float32Array;
   lmHeadLoss(input: LmHeadLossInput): LmHeadLossResult;

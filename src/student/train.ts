@@ -7,6 +7,7 @@ import { losses } from '../../losses/index.js';
 import { DistillError } from '../core/errors.js';
 import { parameterCount } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
+import type { S3Options } from '../store/api.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { datasetBatches, type BatchSource, type DataCursor } from './data.js';
 import { defaultDeps } from './deps.js';
@@ -20,8 +21,10 @@ export interface TrainOptions {
   students: StudentSpec[];
   /** Token dataset (Arrow) path. */
   data: string;
-  /** Logit cache URI; without it every student trains the CE-only baseline. */
+  /** Logit cache URI (folder, file://, s3://); without it every student trains the CE-only baseline. */
   cache?: string;
+  /** Connection settings for an s3:// cache (unset fields fall back to the AWS environment variables). */
+  s3?: S3Options;
   /** Optimizer steps the LR schedule and the weighting schedule span. */
   steps: number;
   /** Sequences per micro-batch. */
@@ -163,7 +166,7 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     }
   }
   if (opts.cache) {
-    const src = await deps.openCacheBatches(opts.cache, dataset, opts.batchSize, cursor);
+    const src = await deps.openCacheBatches(opts.cache, dataset, opts.batchSize, cursor, opts.s3);
     cacheInfo = src.info;
     source = src;
   } else {

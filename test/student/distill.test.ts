@@ -91,6 +91,21 @@ describe('distillation from a logit cache', () => {
     }
   });
 
+  it('trains from a cache on S3 (local s3rver) and resumes exactly from it', async () => {
+    const endpoint = process.env.DISTILLERY_TEST_S3_ENDPOINT!;
+    const s3 = { endpoint, region: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED' as const, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } };
+    const uri = `s3://${process.env.DISTILLERY_TEST_S3_BUCKET}/student-${Date.now().toString(36)}`;
+    await makeCache(dir, data, { numShards: 3, uri, s3 });
+    const full = await trainStudents(opts({ cache: uri, s3, steps: 4 }));
+    // 4 steps × 4 sequences = 16 of 24 sequences: two of three shards (a third may be prefetched).
+    expect(full.cache!.shardReads).toBeGreaterThanOrEqual(2);
+    expect(full.cache!.shardReads).toBeLessThanOrEqual(3);
+    const out = tmpDir('distill-kd-s3-');
+    await trainStudents(opts({ cache: uri, s3, steps: 4, out, stopAfter: 1 }));
+    await trainStudents(opts({ cache: uri, s3, steps: 4, out, resume: out }));
+    expect(readMetrics(path.join(out, 'a')).map((r) => r.loss)).toEqual(readMetrics(path.join(full.out, 'a')).map((r) => r.loss));
+  });
+
   it('refuses a cache made from another dataset or tokenizer, naming what differs', async () => {
     const other = makeDataset(dir, { sequences: 24, seqLen: T, vocabSize: V, salt: 3 });
     await expect(trainStudents(opts({ data: other }))).rejects.toMatchObject({ code: 'E_FINGERPRINT_MISMATCH', message: expect.stringMatching(/different dataset/) });

@@ -5,6 +5,7 @@ import { DistillError } from '../../../src/core/errors.js';
 import { loadStudentSpec, type StudentDefaults } from '../../../src/student/config.js';
 import { trainStudents, type TrainResult } from '../../../src/student/train.js';
 import { BaseCommand } from '../../base.js';
+import { s3Flags, s3Options } from '../../cache-flags.js';
 
 export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
   static override description = 'Train students on a token dataset, distilling from a logit cache when --cache is given (CE-only baseline otherwise)';
@@ -36,6 +37,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     'save-every': Flags.integer({ description: 'checkpoint every N steps (always at the end)' }),
     'stop-after': Flags.integer({ description: 'stop with a checkpoint after N steps of this invocation' }),
     backend: Flags.string({ description: 'engine backend: native or reference', default: 'native' }),
+    ...s3Flags,
   };
 
   async run(): Promise<TrainResult> {
@@ -60,7 +62,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     };
     const students = f.config.map((file) => loadStudentSpec(file, defaults));
     const res = await trainStudents({
-      students, data: f.data, ...(f.cache ? { cache: f.cache } : {}), steps: f.steps, batchSize: f['batch-size'], gradAccum: f['grad-accum'],
+      students, data: f.data, ...(f.cache ? { cache: f.cache, s3: s3Options(f) } : {}), steps: f.steps, batchSize: f['batch-size'], gradAccum: f['grad-accum'],
       lr: num(f.lr, '--lr')!, ...(f['min-lr'] !== undefined ? { minLr: num(f['min-lr'], '--min-lr')! } : {}),
       ...(f['warmup-steps'] !== undefined ? { warmupSteps: f['warmup-steps'] } : {}),
       weightDecay: num(f['weight-decay'], '--weight-decay')!, clipNorm: num(f.clip, '--clip')!, seed: f.seed, out: f.out,

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openTokenDataset, writeTokenDataset } from '../../../src/data/index.js';
-import { openCacheWriter, openStore, type BlobStore, type CacheRows } from '../../../src/store/index.js';
+import { openCacheWriter, openStore, type BlobStore, type CacheRows, type S3Options } from '../../../src/store/index.js';
 
 export const TOKENIZER = { name: 'test-bytes', sha256: 'd'.repeat(64) };
 
@@ -23,15 +23,16 @@ export function makeDataset(dir: string, opts: { sequences: number; seqLen: numb
   return file;
 }
 
-/** Writes a finalized cache for `datasetFile` into `dir/cache` with `numShards` contiguous shards. */
-export async function makeCache(dir: string, datasetFile: string, opts: { numShards: number; k?: number; vocabSize?: number; datasetSha?: string }): Promise<string> {
+/** Writes a finalized cache for `datasetFile` (into a fresh folder under `dir`, or at `uri`) with `numShards` contiguous shards. */
+export async function makeCache(dir: string, datasetFile: string, opts: { numShards: number; k?: number; vocabSize?: number; datasetSha?: string; uri?: string; s3?: S3Options }): Promise<string> {
   const ds = await openTokenDataset(datasetFile);
   const k = opts.k ?? 4;
   const V = opts.vocabSize ?? ds.vocabSize;
   const T = ds.seqLen;
-  const uri = mkdtempSync(path.join(dir, 'cache-'));
+  const uri = opts.uri ?? mkdtempSync(path.join(dir, 'cache-'));
   const writer = await openCacheWriter({
     uri,
+    ...(opts.s3 ? { s3: opts.s3 } : {}),
     numShards: opts.numShards,
     inputs: {
       teacher: { name: 'synthetic', sha256: 'e'.repeat(64) },
