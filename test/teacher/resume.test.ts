@@ -23,7 +23,8 @@ function start(args: string[]) {
   return { child, done };
 }
 
-const commits = (out: string) => (existsSync(path.join(out, 'commits')) ? readdirSync(path.join(out, 'commits')).length : 0);
+// Only commit records count: a kill between a put-if-absent's temporary write and its cleanup leaves a .tmp beside them.
+const commits = (out: string) => (existsSync(path.join(out, 'commits')) ? readdirSync(path.join(out, 'commits')).filter((f) => /^\d+\.json$/.test(f)).length : 0);
 
 describe('teacher run crash safety', () => {
   it('SIGKILL mid-run, then rerun: the same rows and top-k as a clean run', async () => {
