@@ -28,7 +28,8 @@ export function callNative<R>(what: string, fn: () => R, logits?: Float32Array, 
     const e = err as { code?: string; message?: string; badRow?: number; badCol?: number };
     if (e && typeof e.code === 'string' && e.code.startsWith('E_')) {
       if (e.code === 'E_NON_FINITE' && typeof e.badRow === 'number' && typeof e.badCol === 'number') {
-        const x = logits && v ? logits[e.badRow * v + e.badCol]! : NaN;
+        // The LM head's logits never reach JavaScript: its native message names the value.
+        const x = logits && v ? String(logits[e.badRow * v + e.badCol]!) : 'a non-finite value (from hidden · weightᵀ)';
         throw nonFiniteLogit(e.badRow, e.badCol, x);
       }
       throw new DistillError(e.code as ErrorCode, `${what}: ${e.message}`);

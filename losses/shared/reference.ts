@@ -118,7 +118,7 @@ export function softRow(P: RowParams, a: ArrayLike<number>, s: ArrayLike<number>
   return { loss, g, G };
 }
 
-export function nonFiniteLogit(row: number, col: number, x: number, what = 'student logit'): DistillError {
+export function nonFiniteLogit(row: number, col: number, x: number | string, what = 'student logit'): DistillError {
   return new DistillError('E_NON_FINITE', `non-finite ${what} at row ${row}, column ${col}`, {
     expected: 'finite values',
     found: String(x),
