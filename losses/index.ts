@@ -26,6 +26,7 @@ export function lmHeadLoss(input: LmHeadLossInput): LmHeadLossResult {
 }
 
 export { roundToBf16 } from './compute.js';
+export { teacherTop1Labels } from './shared/hard.js';
 export { TAIL_FLOOR } from './shared/reference.js';
 export type { ComputeLossInput, ComputeLossResult, LossBackend } from './compute.js';
 export type { LmHeadLossInput, LmHeadLossResult } from './lmhead.js';

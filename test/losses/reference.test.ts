@@ -1,7 +1,7 @@
 // The float64 reference itself: gradients against central finite differences for every kind ×
 // support × temperature (and the weighted ce + soft mix), and the properties every loss must have.
 import { describe, expect, it } from 'vitest';
-import { computeLoss, losses } from '../../losses/index.js';
+import { computeLoss, losses, teacherTop1Labels } from '../../losses/index.js';
 import { prepare, type CommonOptions } from '../../losses/shared/prepare.js';
 import { referenceLossRows } from '../../losses/shared/reference.js';
 import { COMBOS, SOFT_KINDS } from './contract.js';
@@ -159,6 +159,18 @@ describe('definitions', () => {
       const cut = computeLoss({ kind, support, logits: c.logits, vocabSize: 30, teacher: { ids: c.teacher.ids.slice(0, 5), logprobs: c.teacher.logprobs.slice(0, 5), k: 5 }, backend: 'reference' });
       expectCloseScalar(`${kind}/${support}`, padded.loss, cut.loss, 1e-12);
     }
+  });
+});
+
+describe('hard distillation', () => {
+  it('teacherTop1Labels picks the most probable valid entry and keeps masks', () => {
+    const ids = Int32Array.from([4, 2, 9, 1, 7, 3, 5, 6, 8]);
+    const logprobs = Float32Array.from([-0.5, -1, -2, -Infinity, -3, -0.1, -Infinity, -Infinity, -Infinity]);
+    expect(Array.from(teacherTop1Labels({ ids, logprobs, k: 3 }, 3))).toEqual([4, 3, -100]);
+    expect(Array.from(teacherTop1Labels({ ids, logprobs, k: 3 }, 3, Int32Array.from([-100, 0, 0])))).toEqual([-100, 3, -100]);
+    const c = makeCase(2, 12, 3, 67);
+    const hard = computeLoss({ kind: 'ce', logits: c.logits, vocabSize: 12, labels: teacherTop1Labels(c.teacher, 2) });
+    expect(hard.loss).toBeGreaterThan(0);
   });
 });
 
