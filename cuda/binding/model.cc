@@ -13,6 +13,8 @@ namespace {
 
 struct Handle {
   dn_model* m = nullptr;
+  int64_t d = 0;     // model width, to size-check out / dHidden
+  int64_t rows = 0;  // B·T of the last successful forward
 };
 
 [[noreturn]] void fail_status(Napi::Env env, dn_status st) {
@@ -45,12 +47,14 @@ double num_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
-dn_model* model_of(const Napi::CallbackInfo& info) {
+Handle* handle_of(const Napi::CallbackInfo& info) {
   if (!info[0].IsExternal()) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "expected a model handle");
   Handle* h = info[0].As<Napi::External<Handle>>().Data();
   if (!h->m) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "the model engine was disposed");
-  return h->m;
+  return h;
 }
+
+dn_model* model_of(const Napi::CallbackInfo& info) { return handle_of(info)->m; }
 
 Napi::Value ModelCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -75,7 +79,7 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info) {
   dn_model* m = nullptr;
   dn_status st = dn_model_create(&c, &m);
   if (st != DN_OK) fail_status(env, st);
-  Handle* h = new Handle{m};
+  Handle* h = new Handle{m, c.d_model, 0};
   return Napi::External<Handle>::New(env, h, [](Napi::Env, Handle* hh) {
     dn_model_destroy(hh->m);
     delete hh;
@@ -93,21 +97,24 @@ Napi::Value ModelDestroy(const Napi::CallbackInfo& info) {
 
 // modelForward(handle, params, tokens, B, T, out)
 Napi::Value ModelForward(const Napi::CallbackInfo& info) {
-  dn_model* m = model_of(info);
+  Handle* h = handle_of(info);
   const int64_t B = int_arg(info, 3, "batch"), T = int_arg(info, 4, "seqLen");
-  const float* params = f32(info, 1, "params", dn_model_num_params(m));
+  if (B < 1 || T < 1) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "batch and seqLen must be positive");
+  const float* params = f32(info, 1, "params", dn_model_num_params(h->m));
   const int32_t* tokens = typed<int32_t, napi_int32_array>(info, 2, "tokens", B * T);
-  float* out = f32(info, 5, "out", 0);
-  dn_status st = dn_model_forward(m, params, tokens, B, T, out);
+  float* out = f32(info, 5, "out", B * T * h->d);
+  h->rows = 0;
+  dn_status st = dn_model_forward(h->m, params, tokens, B, T, out);
   if (st != DN_OK) fail_status(info.Env(), st);
+  h->rows = B * T;
   return info.Env().Undefined();
 }
 
 // modelBackward(handle, params, dHidden, grads)
 Napi::Value ModelBackward(const Napi::CallbackInfo& info) {
-  dn_model* m = model_of(info);
-  const int64_t n = dn_model_num_params(m);
-  dn_status st = dn_model_backward(m, f32(info, 1, "params", n), f32(info, 2, "dHidden", 0), f32(info, 3, "grads", n));
+  Handle* h = handle_of(info);
+  const int64_t n = dn_model_num_params(h->m);
+  dn_status st = dn_model_backward(h->m, f32(info, 1, "params", n), f32(info, 2, "dHidden", h->rows * h->d), f32(info, 3, "grads", n));
   if (st != DN_OK) fail_status(info.Env(), st);
   return info.Env().Undefined();
 }
