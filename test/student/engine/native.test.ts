@@ -47,6 +47,7 @@ describe('native engine', () => {
     ['tiny GQA 2:1 untied', small, 2, 5],
     ['tiny GQA tied', { ...small, tieEmbeddings: true }, 2, 5],
     ['tiny MHA', { ...small, nKvHeads: 2 }, 3, 8],
+    ['tiny, one position per sequence', { ...small, nLayers: 1 }, 3, 1],
     ['d=48 GQA 6:2', wider, 2, 37],
     // T > 64: several attention row/key blocks, and the blocked GEMM path inside attention.
     ['d=48 GQA 6:2, long', wider, 1, 150],
