@@ -29,6 +29,8 @@ dn_status dn_validate_loss_args(const dn_loss_params* p, int64_t n, int64_t v, c
   if (soft && p->support == DN_SUPPORT_BUCKET && p->kind != DN_LOSS_SAMPLED && p->temperature != 1.0f)
     return dn_fail(DN_UNSUPPORTED, "loss: support 'bucket' needs temperature 1, got %g (temper in the teacher runner)",
                    p->temperature);
+  // An empty batch has nothing to read (its typed arrays may come without a buffer at all).
+  if (n == 0) return DN_OK;
   if (p->hard_weight != 0.0f && !labels) return dn_fail(DN_INVALID_ARGUMENT, "loss: a hard (ce) part needs labels");
   if (soft && (!teacher_ids || !teacher_logp || k <= 0))
     return dn_fail(DN_INVALID_ARGUMENT, "loss: a soft part needs teacher ids and log-probabilities (k > 0)");

@@ -121,6 +121,12 @@ export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' |
       expect(() => computeLoss({ ...input, gradOut: new Float32Array(3) })).toThrow(/gradOut has the wrong shape/);
     });
 
+    it('an empty batch (N = 0) is loss 0 with an empty gradient', () => {
+      const res = computeLoss({ kind: 'forward-kl', logits: new Float32Array(0), vocabSize: 10, teacher: { ids: new Int32Array(0), logprobs: new Float32Array(0), k: 4 }, backend, logitsDtype: dtype });
+      expect(res).toMatchObject({ loss: 0, rows: 0 });
+      expect(res.grad.length).toBe(0);
+    });
+
     it('bucket with T ≠ 1 throws E_UNSUPPORTED', () => {
       const c = makeCase(2, 20, 3, 23);
       expect(() => computeLoss({ kind: 'jsd', support: 'bucket', temperature: 2, logits: c.logits, vocabSize: c.v, teacher: c.teacher, backend, logitsDtype: dtype }))

@@ -92,6 +92,14 @@ describe('lmHeadLoss', () => {
     expectCloseScalar('loss', got.loss, soft.loss, 1e-4, 1e-7);
   });
 
+  it('an empty batch (n = 0) leaves gradWeight untouched', () => {
+    const gw = new Float32Array(101 * 16).fill(0.5);
+    const r = lmHeadLoss({ ...base, hidden: new Float32Array(0), n: 0, labels: new Int32Array(0), teacher: { ids: new Int32Array(0), logprobs: new Float32Array(0), k: 5 }, gradWeight: gw });
+    expect(r).toMatchObject({ loss: 0, rows: 0, agreement: 0 });
+    expect(r.gradHidden.length).toBe(0);
+    expect(gw.every((x) => x === 0.5)).toBe(true);
+  });
+
   it('errors: wrong shapes, missing labels, a non-finite logit names its global row', () => {
     expect(() => lmHeadLoss({ ...base, hidden: hidden.subarray(1) })).toThrow(/hidden has the wrong shape/);
     expect(() => lmHeadLoss({ ...base, labels: undefined })).toThrow(/no labels/);
