@@ -254,9 +254,12 @@ class Reader implements CacheReader {
     for await (const p of this.pieces(opts)) {
       let a = 0;
       if (partial) {
-        const need = T - partial.have;
-        partial.parts.push(sliceRows(p.rows, 0, need, k, samples));
-        a = need;
+        // A long sequence (T above a record batch's rows) can span several batches.
+        const take = Math.min(T - partial.have, p.n);
+        partial.parts.push(sliceRows(p.rows, 0, take, k, samples));
+        partial.have += take;
+        a = take;
+        if (partial.have < T) continue;
         const rows = concatRows(partial.parts, T, k, samples);
         yield { seq: rows.seq[0]!, position: partial.position, shard: partial.shard, rows };
         partial = undefined;

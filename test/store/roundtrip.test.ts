@@ -2,7 +2,7 @@
 // documented bounds where lossy (float16: |x|·2^-11; uint8: step/2 per row).
 import { describe, expect, it } from 'vitest';
 import { openCache, openCacheWriter, type CacheRows, type IdsEncoding, type LogpEncoding, type BodyCompression } from '../../src/store/index.js';
-import { chunks, inputs, slice, synthRows, tmpDir } from './helpers.js';
+import { chunks, inputs, noiseRows, slice, synthRows, tmpDir } from './helpers.js';
 
 async function readAll(uri: string) {
   const r = await openCache(uri);
@@ -77,6 +77,30 @@ describe('cache round trip', () => {
     expect(got[0]!.tail[0]).toBe(-Infinity);
     expect(Array.from(got[0]!.samples!)).toEqual(Array.from(rows.samples!));
     expect(Array.from(got[0]!.sampleCounts!)).toEqual(Array.from(rows.sampleCounts!));
+  });
+
+  it('keeps sequences longer than a record batch whole (T spans several batches)', async () => {
+    const dir = tmpDir();
+    const K = 2048;
+    const T2 = 1000;
+    // 12 + 2048 × 6 bytes per row → about 340 rows per 4 MiB batch, so each sequence spans 3–4 batches.
+    const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: 4096, k: K, seqLen: T2, sequences: 2, encodings: { ids: 'uint16', logp: 'float32', compression: 'none' } }), numShards: 1 });
+    const exact = noiseRows(0, 2, T2, K, 4096, 5);
+    await w.writeShard(0, [exact]);
+    await w.finalize();
+    const r = await openCache(dir);
+    const got: number[] = [];
+    for await (const s of r.sequences({ seed: 0, epoch: 0 })) {
+      expect(Array.from(s.rows.pos)).toEqual([...Array(T2).keys()]);
+      // A plain loop: vitest's deep equality on 2M-element typed arrays takes minutes.
+      const o = s.seq * T2 * K;
+      let bad = -1;
+      for (let i = 0; i < T2 * K && bad < 0; i++) if (s.rows.ids[i] !== exact.ids[o + i] || s.rows.logp[i] !== exact.logp[o + i]) bad = i;
+      expect(bad).toBe(-1);
+      expect(s.rows.ids.length).toBe(T2 * K);
+      got.push(s.seq);
+    }
+    expect(got).toEqual([0, 1]);
   });
 
   it('handles a real vocabulary size (V = 128256, uint32 ids) and multi-batch shards', async () => {
