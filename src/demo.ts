@@ -75,15 +75,20 @@ const RECIPE = {
   small: { steps: 12, batchSize: 4, files: ['jonah.txt', 'ruth.txt'] },
 };
 
-/** Three distilled students (sizes and schedules differ) and the baseline, which has the largest student's shape. */
+/**
+ * Three distilled students (sizes and schedules differ) and the baseline, which has the largest student's shape.
+ * Every schedule gives the teacher at least half the weight from the first step: with 300 steps the students are
+ * far from converged, and the soft targets are where the gain is (docs/demo.md: the built-in hard-to-soft default,
+ * which holds 0.9 hard for the first 10% and ramps over 60%, beat the baseline by only 0.024 nats; these by 0.25).
+ */
 function students(): { kd: Array<StudentSpec & { schedule: string }>; baseline: StudentSpec } {
   const soft = { loss: RECIPE.loss, temperature: RECIPE.temperature };
   const medium = model(64, 3, 4, 2, 172);
   return {
     kd: [
-      { name: 'medium-hard-to-soft', config: medium, ...soft, schedule: 'hard-to-soft' },
-      { name: 'small-constant', config: model(48, 2, 4, 2, 128), ...soft, schedule: 'constant' },
-      { name: 'tiny-linear', config: model(32, 2, 2, 1, 88), ...soft, schedule: 'linear', scheduleParams: { hardEnd: 0.1, softEnd: 0.9 } },
+      { name: 'medium-hard-to-soft', config: medium, ...soft, schedule: 'hard-to-soft', scheduleParams: { hardStart: 0.5, softStart: 0.5, hardEnd: 0.1, softEnd: 0.9, holdFraction: 0, rampFraction: 0.5 } },
+      { name: 'small-constant', config: model(48, 2, 4, 2, 128), ...soft, schedule: 'constant', scheduleParams: { hard: 0.1, soft: 0.9 } },
+      { name: 'tiny-linear', config: model(32, 2, 2, 1, 88), ...soft, schedule: 'linear', scheduleParams: { hardStart: 0.5, softStart: 0.5, hardEnd: 0.1, softEnd: 0.9 } },
     ],
     baseline: { name: 'medium-baseline', config: medium },
   };
@@ -159,7 +164,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const val = await openTokenDataset(valPath);
     const teacher = await teacherHeldOut(teacherModel, val, { k: RECIPE.topK, ...(progress ? { progress } : {}) });
     const res: Array<{ r: EvaluateResult; schedule: string | null }> = [];
-    for (const s of kd) res.push({ r: await evaluateCheckpoint({ checkpoint: path.join(kdDir, s.name), data: valPath, teacher, baseline: false, ...(progress ? { progress } : {}) }), schedule: s.schedule });
+    const cacheInfo = { uri: cache.uri, bytesPerPosition: cache.rows ? cache.bytes / cache.rows : NaN };
+    for (const s of kd) res.push({ r: await evaluateCheckpoint({ checkpoint: path.join(kdDir, s.name), data: valPath, teacher, baseline: false, cacheInfo, ...(progress ? { progress } : {}) }), schedule: s.schedule });
     res.push({ r: await evaluateCheckpoint({ checkpoint: path.join(baseDir, baseline.name), data: valPath, teacher, baseline: true, ...(progress ? { progress } : {}) }), schedule: null });
     return res;
   });

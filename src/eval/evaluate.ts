@@ -33,6 +33,8 @@ export interface EvaluateOptions {
   /** Sequences per forward (default 16). */
   batchSize?: number;
   backend?: EngineBackend;
+  /** The training cache's size, recorded as eval.json's `cache` when no --cache is read here (the report shows it). */
+  cacheInfo?: { uri: string; bytesPerPosition: number };
   /** Write <checkpoint>/eval.json (default true). */
   write?: boolean;
   progress?: ProgressFn;
@@ -190,7 +192,7 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
     tokensPerSecond: (S * T) / Math.max(studentSeconds, 1e-9),
     ...(teacher && m.teacher ? { teacher: { ...m.teacher, model: teacher.model, tokensPerSecond: teacher.tokensPerSecond } } : {}),
     ...(support ? { support: { source: support.source, k: support.k } } : {}),
-    ...(cache && opts.cache ? { cache: { uri: opts.cache, bytesPerPosition: cache.bytesPerPosition } } : {}),
+    ...(cache && opts.cache ? { cache: { uri: opts.cache, bytesPerPosition: cache.bytesPerPosition } } : opts.cacheInfo ? { cache: opts.cacheInfo } : {}),
     calibration: acc.calibration(),
     data: opts.data,
     checkpoint: opts.checkpoint,

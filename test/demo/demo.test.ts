@@ -33,6 +33,7 @@ describe('distill demo (small budget)', () => {
       expect(readFileSync(path.join(s.dir, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(res.recipe.steps);
     }
     expect(summary.teacher.heldOutCE).toBeCloseTo(res.teacher.heldOutCE, 9);
+    expect(summary.cache.bytesPerPosition).toBeCloseTo(res.cache.bytes / res.cache.positions, 6);
     const kd = res.students.filter((s: any) => !s.baseline);
     const bestKd = kd.reduce((a: any, b: any) => (b.heldOutCE < a.heldOutCE ? b : a));
     const base = res.students.find((s: any) => s.baseline);
