@@ -149,6 +149,38 @@ inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __
     if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), c1[i]));
   }
 }
+
+// Small products: A is read in place, element (i, p) at A[i·rs + p·cs] (rows past mr repeat row 0 and
+// are not stored), and B is either packed or, when not transposed, read in place as NR-wide row slices.
+// Packing would cost as much as the arithmetic at these sizes (the attention's per-head products).
+inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t rs, int64_t cs, const float* Bp,
+                                int64_t ldbp, float* C, int64_t ldc, int64_t mr, int64_t nr) {
+  __m512 c0[MR], c1[MR];
+  const float* arow[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = c1[i] = _mm512_setzero_ps();
+    arow[i] = A + (i < mr ? i : 0) * rs;
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_loadu_ps(Bp + p * ldbp), b1 = _mm512_loadu_ps(Bp + p * ldbp + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(arow[i][p * cs]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+  }
+  const int64_t n0 = std::min<int64_t>(nr, 16), n1 = std::max<int64_t>(nr - 16, 0);
+  const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
+  const __m512 al = _mm512_set1_ps(alpha);
+  for (int i = 0; i < mr; ++i) {
+    float* ci = C + i * ldc;
+    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(al, c0[i], _mm512_maskz_loadu_ps(m0, ci)));
+    if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(al, c1[i], _mm512_maskz_loadu_ps(m1, ci + 16)));
+  }
+}
+#define DN_GEMM_HAVE_DIRECT 1
 #elif defined(DN_GEMM_AVX2)
 inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
                          int64_t ldc, int64_t mr, int64_t nr) {
@@ -247,6 +279,23 @@ dn_status sgemm_impl(bool parallel, int trans_a, int trans_b, int64_t m, int64_t
     small_gemm(A, B, m, n, k, alpha, c, ldc);
     return DN_OK;
   }
+#if defined(DN_GEMM_HAVE_DIRECT)
+  if (!parallel && k <= KC && m * n * k <= (int64_t)1 << 21 && (B.trans || n % NR == 0)) {
+    const int64_t rs = A.trans ? 1 : A.ld, cs = A.trans ? A.ld : 1;
+    static thread_local Scratch d_scratch;
+    float* bp = B.trans ? d_scratch.get((size_t)k * NR) : nullptr;
+    for (int64_t j = 0; j < n; j += NR) {
+      const int64_t nr = std::min<int64_t>(NR, n - j);
+      if (B.trans) pack_b_panel(B, 0, k, j, nr, bp);
+      const float* panel = B.trans ? bp : B.p + j;
+      const int64_t ldbp = B.trans ? NR : B.ld;
+      for (int64_t i = 0; i < m; i += MR) {
+        micro_kernel_direct(k, alpha, A.p + i * rs, rs, cs, panel, ldbp, c + i * ldc + j, ldc, std::min<int64_t>(MR, m - i), nr);
+      }
+    }
+    return DN_OK;
+  }
+#endif
 
   // B is packed for the whole k range of a column block (bounded to ~8 MB), so one parallel region
   // with two work-shared loops does the call: few barriers, which matters when cores are shared.

@@ -40,7 +40,8 @@ extern "C" dn_status dn_attention_forward(int64_t B, int64_t T, int64_t h, int64
       for (int64_t t = t0; t < t1; ++t) {
         float* p = P + t * T;
         float mx = -INFINITY;
-        for (int64_t u = 0; u <= t; ++u) mx = p[u] > mx ? p[u] : mx;
+#pragma omp simd reduction(max : mx)
+        for (int64_t u = 0; u <= t; ++u) mx = std::max(mx, p[u]);
         float z = 0.0f;
 #pragma omp simd reduction(+ : z)
         for (int64_t u = 0; u <= t; ++u) {

@@ -17,6 +17,17 @@ int main() {
     dn_sgemm(ta,tb,m,n,k,0.5f,A.data(),lda,B.data(),ldb,2.0f,C.data(),n);
     for (int64_t i=0;i<m;++i) for (int64_t j=0;j<n;++j){ double acc=0; for(int64_t p=0;p<k;++p) acc+=(double)(ta?A[p*lda+i]:A[i*lda+p])*(tb?B[j*ldb+p]:B[p*ldb+j]);
       double want=0.5*acc+2.0*C0[i*n+j]; worst=std::max(worst, std::fabs(want-C[i*n+j])/(1+std::sqrt((double)k))); } }
+  // dn_sgemm_serial takes the unpacked small-product path where it applies (n a multiple
+  // of NR or B transposed, k <= KC): the attention's per-head shapes and odd ones around them.
+  int small[][3] = {{64,32,256},{70,64,100},{13,96,200},{64,256,32},{29,45,64},{1,32,7},{15,33,256}};
+  for (int ta=0;ta<2;++ta) for (int tb=0;tb<2;++tb) for (auto&s:small){ int64_t m=s[0],n=s[1],k=s[2];
+    std::vector<float> A(m*k),B(k*n),C(m*n);
+    for (auto& x:A) x=rnd(); for (auto& x:B) x=rnd(); for (auto& x:C) x=rnd();
+    int64_t lda=ta?m:k, ldb=tb?k:n;
+    std::vector<float> C0=C;
+    dn_sgemm_serial(ta,tb,m,n,k,0.25f,A.data(),lda,B.data(),ldb,1.0f,C.data(),n);
+    for (int64_t i=0;i<m;++i) for (int64_t j=0;j<n;++j){ double acc=0; for(int64_t p=0;p<k;++p) acc+=(double)(ta?A[p*lda+i]:A[i*lda+p])*(tb?B[j*ldb+p]:B[p*ldb+j]);
+      worst=std::max(worst, std::fabs(0.25*acc+C0[i*n+j]-C[i*n+j])/(1+std::sqrt((double)k))); } }
   printf("MR=%d NR=%d worst=%.3g %s\n", MR, NR, worst, worst < 1e-5 ? "ok" : "BAD");
   return worst < 1e-5 ? 0 : 1;
 }

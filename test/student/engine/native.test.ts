@@ -51,6 +51,8 @@ describe('native engine', () => {
     ['d=48 GQA 6:2', wider, 2, 37],
     // T > 64: several attention row/key blocks, and the blocked GEMM path inside attention.
     ['d=48 GQA 6:2, long', wider, 1, 150],
+    // hd = 32 past 64 positions: the attention's per-head products take the unpacked GEMM path.
+    ['hd=32, long', { vocabSize: 61, dModel: 64, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 96, contextLength: 160 }, 1, 130],
   ] as const) {
     it(`matches the float64 reference, forward and backward (${label})`, () => {
       const { f, g } = compare(label, parseModelConfig(raw), B, T);
