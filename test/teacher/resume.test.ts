@@ -68,7 +68,7 @@ describe('teacher run crash safety', () => {
     expect(b.logp).toEqual(a.logp);
     const manifest = JSON.parse(readFileSync(path.join(crashed, 'manifest.json'), 'utf8'));
     expect(manifest.shards.map((r: { shard: number }) => r.shard)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-  });
+  }, 300_000);
 
   it('two workers racing over the same shards commit each shard exactly once', async () => {
     const dir = tmp();
@@ -90,5 +90,5 @@ describe('teacher run crash safety', () => {
     expect(fin.shards.skipped).toBe(8);
     expect(fin.finalized).toBe(true);
     expect((await dumpCache(out)).rows).toBe(32 * 32);
-  });
+  }, 300_000);
 });

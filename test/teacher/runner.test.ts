@@ -79,5 +79,5 @@ describe('runTeacher', () => {
     const b = await dumpCache(path.join(dir, 'two'));
     expect(b.ids).toEqual(a.ids);
     expect(b.logp).toEqual(a.logp);
-  });
+  }, 300_000);
 });
