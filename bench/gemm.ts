@@ -35,7 +35,7 @@ function buildHarness(): string {
   const cc = process.env.CC ?? 'cc';
   const res = spawnSync(cc, ['-O2', src, '-o', exe, '-lopenblas'], { encoding: 'utf8' });
   if (res.status !== 0) {
-    console.error(`bench/gemm: could not build the OpenBLAS baseline (${cc} ${src} -lopenblas):\n${res.stderr || res.error}`);
+    console.error(`bench/gemm: could not build the OpenBLAS baseline (${cc} ${src} -lopenblas): ${res.stderr?.trim() || res.error?.message || `exit code ${res.status}`}`);
     console.error('Install it with `apt-get install libopenblas-dev` (Debian/Ubuntu) or `dnf install openblas-devel`, then rerun.');
     process.exit(1);
   }
