@@ -88,5 +88,5 @@ describe('distill data prepare', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/\[E_NOT_FOUND\] text file not found/);
     expect(bad.stderr).not.toMatch(/at .*\.js:\d+/);
-    }, 300_000);
+  }, 300_000);
 });

@@ -106,5 +106,5 @@ describe('teacher run refuses bad input before committing anything', () => {
     expect(r.stderr).toMatch(/\[E_NOT_FOUND\] teacher model not found: nope\/model.onnx/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     nothingCommitted(out);
-    }, 300_000);
+  }, 300_000);
 });
