@@ -1,7 +1,7 @@
 // Public API of the student side: the trainer, student configs, checkpoints (safetensors), the LR
-// schedule, the optimizer, batches, and ONNX export.
+// schedule, batches (dataset-only or joined with the logit cache), and ONNX export.
 export { trainStudents } from './train.js';
-export type { TrainOptions, TrainResult, StudentResult, StudentSpec, StepMetrics } from './train.js';
+export type { TrainOptions, TrainResult, StudentResult, StudentSpec, StepMetrics, PhaseTimings } from './train.js';
 export { loadStudentSpec } from './config.js';
 export type { StudentDefaults } from './config.js';
 export { saveCheckpoint, loadCheckpoint, paramLayout, CHECKPOINT_FORMAT } from './checkpoint.js';
@@ -15,4 +15,4 @@ export type { Batch, BatchSource, DataCursor, TeacherBatch, TokenDatasetLike } f
 export { buildOnnxModel, exportOnnx, ONNX_OPSET } from './export.js';
 export type { OnnxExportResult } from './export.js';
 export type { TrainerDeps, ScheduleRunnerLike, CacheSourceInfo } from './ports.js';
-export { cacheBatches, checkCacheMatchesDataset } from './cache-batches.js';
+export { cacheBatches, checkCacheMatchesDataset, openCacheBatches } from './cache-batches.js';
