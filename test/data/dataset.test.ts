@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { byteTokenizer, openTokenDataset, prepareDataset, writeTokenDataset } from '../../src/data/index.js';
-import { distill } from '../helpers/cli.js';
+import { distillAsync } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-data-'));
 
@@ -75,16 +75,16 @@ describe('openTokenDataset', () => {
 });
 
 describe('distill data prepare', () => {
-  it('writes train and validation splits and prints a JSON summary', () => {
+  it('writes train and validation splits and prints a JSON summary', async () => {
     const dir = tmp();
     const out = path.join(dir, 'p.arrow');
-    const r = distill(['data', 'prepare', '--text', 'fixtures/corpus/proverbs.jsonl', '--seq-len', '128', '--out', out, '--val-fraction', '0.05', '--json']);
+    const r = await distillAsync(['data', 'prepare', '--text', 'fixtures/corpus/proverbs.jsonl', '--seq-len', '128', '--out', out, '--val-fraction', '0.05', '--json']);
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
     const j = r.json();
     expect(j.documents).toBe(31);
     expect(j.val.numSequences).toBeGreaterThan(0);
-    const bad = distill(['data', 'prepare', '--text', path.join(dir, 'none.txt'), '--seq-len', '8', '--out', out]);
+    const bad = await distillAsync(['data', 'prepare', '--text', path.join(dir, 'none.txt'), '--seq-len', '8', '--out', out]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/\[E_NOT_FOUND\] text file not found/);
     expect(bad.stderr).not.toMatch(/at .*\.js:\d+/);

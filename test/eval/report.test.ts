@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
 import { readRuns, renderReport, writeReport } from '../../src/eval/index.js';
-import { distillAsync } from '../schedules/helpers/distill-async.js';
+import { distillAsync } from '../helpers/cli.js';
 import { demoRuns, makeRunsRoot, writeRun } from './helpers/runs.js';
 
 function fails(fn: () => unknown): DistillError {

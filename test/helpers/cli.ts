@@ -1,5 +1,6 @@
-// Runs the built `distill` CLI (dist/) as a child process, the way a user would.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+// Runs the built `distill` CLI (dist/) as a child process, the way a user would. Prefer distillAsync:
+// it keeps the test worker's event loop (and vitest's RPC with it) running while the command does.
+import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 export interface CliResult {
@@ -9,21 +10,37 @@ export interface CliResult {
   json<T = any>(): T;
 }
 
-export function distill(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): CliResult {
-  const bin = path.resolve('bin/run.js');
-  const res: SpawnSyncReturns<string> = spawnSync(process.execPath, [bin, ...args], {
+interface CliOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}
+
+const bin = () => path.resolve('bin/run.js');
+
+export function distillAsync(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin(), ...args],
+      { cwd: opts.cwd ?? process.cwd(), env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 300_000, encoding: 'utf8', maxBuffer: 256 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (err as { code?: unknown }).code : 0;
+        const status = typeof code === 'number' ? code : err ? -1 : 0;
+        resolve({ status, stdout, stderr, json: () => JSON.parse(stdout) });
+      },
+    );
+  });
+}
+
+/** Blocking variant, for short commands only (it stalls the worker while the command runs). */
+export function distill(args: string[], opts: CliOptions = {}): CliResult {
+  const res = spawnSync(process.execPath, [bin(), ...args], {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...opts.env },
-    input: opts.input,
     encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 120_000,
+    timeout: opts.timeoutMs ?? 300_000,
+    maxBuffer: 256 << 20,
   });
-  return {
-    status: res.status ?? -1,
-    stdout: res.stdout,
-    stderr: res.stderr,
-    json() {
-      return JSON.parse(res.stdout);
-    },
-  };
+  return { status: res.status ?? -1, stdout: res.stdout, stderr: res.stderr, json: () => JSON.parse(res.stdout) };
 }

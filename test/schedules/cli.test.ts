@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { distillAsync as distill } from './helpers/distill-async.js';
+import { distillAsync as distill } from '../helpers/cli.js';
 
 const plugin = (p: string) => path.resolve('fixtures/plugins', p);
 /** oclif wraps long errors at the terminal width; rejoin them to check the content. */

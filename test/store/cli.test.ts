@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openCacheWriter, type Manifest } from '../../src/store/index.js';
-import { distill } from '../helpers/cli.js';
+import { distillAsync } from '../helpers/cli.js';
 import { inputs, synthRows, tmpDir } from './helpers.js';
 
 const T = 8;
@@ -20,30 +20,30 @@ beforeAll(async () => {
 });
 
 describe('distill cache', () => {
-  it('inspect --json has the documented keys', () => {
-    const res = distill(['cache', 'inspect', dir, '--json']);
+  it('inspect --json has the documented keys', async () => {
+    const res = await distillAsync(['cache', 'inspect', dir, '--json']);
     expect(res.status).toBe(0);
     const j = res.json();
     expect(j).toMatchObject({ vocabSize: 101, k: 5, rows: 6 * T, shards: 3, fingerprint: manifest.fingerprint });
     expect(j.bytesPerPosition).toBeCloseTo(manifest.bytes / manifest.rows);
     expect(j.encodings).toEqual({ ids: 'uint16', logp: 'uint8', compression: 'zstd' });
-    const human = distill(['cache', 'inspect', `file://${dir}`]);
+    const human = await distillAsync(['cache', 'inspect', `file://${dir}`]);
     expect(human.stdout).toMatch(/bytes\/position/);
     expect(human.stdout).toContain(manifest.fingerprint);
   });
 
   it('verify exits 0 on a healthy cache and 1 naming each bad shard', async () => {
-    expect(distill(['cache', 'verify', dir]).status).toBe(0);
+    expect((await distillAsync(['cache', 'verify', dir])).status).toBe(0);
     const bad = tmpDir('cli-bad');
     await fsp.cp(dir, bad, { recursive: true });
     await fsp.truncate(path.join(bad, manifest.shards[0]!.key), 50);
     await fsp.rm(path.join(bad, manifest.shards[2]!.key));
-    const res = distill(['cache', 'verify', bad]);
+    const res = await distillAsync(['cache', 'verify', bad]);
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/bad shard 0 .*size 50 bytes/);
     expect(res.stderr).toMatch(/bad shard 2 .*missing/);
     expect(res.stderr).not.toMatch(/bad shard 1/);
-    const json = distill(['cache', 'verify', bad, '--json']);
+    const json = await distillAsync(['cache', 'verify', bad, '--json']);
     expect(json.status).toBe(1);
     expect(json.json().bad.map((b: { shard: number }) => b.shard)).toEqual([0, 2]);
   });
@@ -52,17 +52,17 @@ describe('distill cache', () => {
     const unfinished = tmpDir('cli-unfinished');
     const w = await openCacheWriter({ uri: unfinished, inputs: inputs(), numShards: 2 });
     await w.writeShard(0, [synthRows(0, 1, T, k, 101)]);
-    const res = distill(['cache', 'inspect', unfinished]);
+    const res = await distillAsync(['cache', 'inspect', unfinished]);
     expect(res.status).toBe(1);
     // oclif wraps long error lines at the terminal width.
     const oneLine = res.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ');
     expect(oneLine).toMatch(/E_CACHE_INCOMPLETE.*unfinished cache.*1 of 2 shards committed/);
     expect(res.stderr).not.toMatch(/\n\s+at /);
-    const fin = distill(['cache', 'finalize', unfinished]);
+    const fin = await distillAsync(['cache', 'finalize', unfinished]);
     expect(fin.status).toBe(1);
     expect(fin.stderr.replace(/\s*›\s*/g, " ").replace(/\s+/g, " ")).toMatch(/shards 1\)/);
     await w.writeShard(1, [synthRows(1, 2, T, k, 101)]);
-    const ok = distill(['cache', 'finalize', unfinished, '--json']);
+    const ok = await distillAsync(['cache', 'finalize', unfinished, '--json']);
     expect(ok.status).toBe(0);
     expect(ok.json()).toMatchObject({ shards: 2, rows: 2 * T });
   });
@@ -70,17 +70,17 @@ describe('distill cache', () => {
   it('gc lists orphans by default and deletes with --delete', async () => {
     const orphan = path.join(dir, 'shards', '000001', 'crashed.arrow');
     await fsp.writeFile(orphan, 'xx');
-    const dry = distill(['cache', 'gc', dir, '--json']);
+    const dry = await distillAsync(['cache', 'gc', dir, '--json']);
     expect(dry.status).toBe(0);
     expect(dry.json()).toMatchObject({ dryRun: true, orphans: [{ key: 'shards/000001/crashed.arrow', bytes: 2 }] });
     await fsp.stat(orphan);
-    expect(distill(['cache', 'gc', dir, '--delete']).stdout).toMatch(/removed 1 objects/);
+    expect((await distillAsync(['cache', 'gc', dir, '--delete'])).stdout).toMatch(/removed 1 objects/);
     await expect(fsp.stat(orphan)).rejects.toThrow();
   });
 
-  it('export --format parquet writes one file per shard', () => {
+  it('export --format parquet writes one file per shard', async () => {
     const out = tmpDir('cli-parquet');
-    const res = distill(['cache', 'export', dir, '--format', 'parquet', '--out', out, '--json']);
+    const res = await distillAsync(['cache', 'export', dir, '--format', 'parquet', '--out', out, '--json']);
     expect(res.status).toBe(0);
     expect(res.json().files.length).toBe(3);
   });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { prepareDataset, writeTokenDataset } from '../../src/data/index.js';
 import { buildSyntheticTeacher, runTeacher, type TeacherRunOptions } from '../../src/teacher/index.js';
 import { writeBpeTokenizer } from '../data/helpers/hf-tokenizer.js';
-import { distill } from '../helpers/cli.js';
+import { distillAsync } from '../helpers/cli.js';
 import { corpusDataset, FIXTURE_MODEL } from './helpers/cache.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-teacher-bad-'));
@@ -99,9 +99,9 @@ describe('teacher run refuses bad input before committing anything', () => {
     await expect(runTeacher({ ...base, out: 's3://no-such-bucket/cache', s3 })).rejects.toMatchObject({ code: 'E_STORE_UNREACHABLE' });
   });
 
-  it('the CLI prints one line with the code and no stack trace', () => {
+  it('the CLI prints one line with the code and no stack trace', async () => {
     const { data, out } = setup();
-    const r = distill(['teacher', 'run', '--model', 'nope/model.onnx', '--data', data, '--out', out, '--top-k', '4']);
+    const r = await distillAsync(['teacher', 'run', '--model', 'nope/model.onnx', '--data', data, '--out', out, '--top-k', '4']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/\[E_NOT_FOUND\] teacher model not found: nope\/model.onnx/);
     expect(r.stderr).not.toMatch(/\n\s+at /);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCache } from '../../src/store/index.js';
 import { runTeacher } from '../../src/teacher/index.js';
-import { distill } from '../helpers/cli.js';
+import { distillAsync } from '../helpers/cli.js';
 import { corpusDataset, dumpCache, FIXTURE_MODEL } from './helpers/cache.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-resume-'));
@@ -52,7 +52,7 @@ describe('teacher run crash safety', () => {
     // Readers refuse the unfinished cache rather than serving part of it.
     await expect(openCache(crashed)).rejects.toMatchObject({ name: 'DistillError' });
 
-    const rerun = distill(args(crashed));
+    const rerun = await distillAsync(args(crashed));
     expect(rerun.stderr).toBe('');
     const s = rerun.json();
     expect(s.shards.skipped).toBeGreaterThanOrEqual(before);
@@ -68,7 +68,7 @@ describe('teacher run crash safety', () => {
     expect(b.logp).toEqual(a.logp);
     const manifest = JSON.parse(readFileSync(path.join(crashed, 'manifest.json'), 'utf8'));
     expect(manifest.shards.map((r: { shard: number }) => r.shard)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-  }, 300_000);
+  }, { timeout: 300_000, retry: 1 });
 
   it('two workers racing over the same shards commit each shard exactly once', async () => {
     const dir = tmp();
