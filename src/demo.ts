@@ -66,11 +66,12 @@ const RECIPE = {
   seqLen: 128,
   valFraction: 0.05,
   topK: 32,
+  sequencesPerShard: 2,
   loss: 'forward-kl',
   temperature: 1,
   lr: 5e-3,
   seed: 1,
-  full: { steps: 300, batchSize: 8, files: undefined as string[] | undefined },
+  full: { steps: 500, batchSize: 8, files: undefined as string[] | undefined },
   // Two short books: the cache and the passes take seconds, so CI checks the whole pipeline, not the win.
   small: { steps: 12, batchSize: 4, files: ['jonah.txt', 'ruth.txt'] },
 };
@@ -145,10 +146,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const valPath = prep.val?.path ?? valPathFor(trainPath);
   if (!prep.val || prep.val.numSequences === 0) throw new DistillError('E_DATA', 'the demo corpus produced an empty held-out split', { subject: corpus });
 
-  // 2. The teacher's top-k over the training split.
+  // 2. The teacher's top-k over the training split. The trainer reads a cache shard by shard (shards in a
+  // shuffled order, sequences inside one in order), so the default of a few large shards would feed each
+  // batch consecutive passages of one book; two sequences per shard keeps the batches close to a shuffle.
   const cacheDir = path.join(out, 'cache');
   const cache = await phase('teacher cache', (progress) => runTeacher({
-    model: teacherModel, data: trainPath, out: cacheDir, topK: RECIPE.topK, workers: 1, ...(progress ? { onProgress: progress } : {}),
+    model: teacherModel, data: trainPath, out: cacheDir, topK: RECIPE.topK, workers: 1, shards: Math.max(1, Math.floor(prep.train.numSequences / RECIPE.sequencesPerShard)),
+    ...(progress ? { onProgress: progress } : {}),
   }));
 
   // 3. Distilled students, one pass over the cache; 4. the CE-only baseline, same steps/batch/lr/seed.

@@ -49,5 +49,5 @@ describe('distill demo (small budget)', () => {
     expect(again.status).not.toBe(0);
     expect(again.stderr).toContain(out);
     expect(again.stderr).toContain('--force');
-  });
+  }, 300_000);
 });
