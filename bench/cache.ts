@@ -6,6 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { mulberry32 } from '../src/core/random.js';
 import { openCache, openCacheWriter, type BodyCompression, type CacheInputs, type CacheRows, type LogpEncoding } from '../src/store/index.js';
 
 const args = process.argv.slice(2);
@@ -20,14 +21,7 @@ const LOGPS: LogpEncoding[] = ['float32', 'float16', 'uint8'];
 const COMPRESSIONS: BodyCompression[] = ['none', 'zstd', 'lz4'];
 
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /**

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './registry.js';
 export * from './types.js';
 export * from './model.js';
+export * from './random.js';

@@ -3,6 +3,7 @@
 // positions (ids/logp [B×T×k], tail [B×T]). Order is a pure function of (seed, epoch, position).
 import { DistillError } from '../core/errors.js';
 import { IGNORE_INDEX } from '../core/types.js';
+import { mulberry32 } from '../core/random.js';
 
 /** What the trainer needs of a token dataset (src/data's `openTokenDataset` result satisfies it). */
 export interface TokenDatasetLike {
@@ -49,17 +50,6 @@ export interface BatchSource {
   close?(): Promise<void>;
 }
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; the order must not depend on Math.random. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The epoch's visiting order of n sequences: a Fisher–Yates shuffle keyed by (seed, epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {

@@ -1,6 +1,7 @@
 // Small teachers built with our ONNX writer, under the teacher contract (input_ids int64 [B,T] →
 // logits float [B,T,V]): a count-based n-gram teacher (the fixture) and a synthetic Gather+MatMul
 // teacher of any V (benchmarks, large-vocabulary tests).
+import { mulberry32 } from '../core/random.js';
 import { ElemType, GraphEditor } from './onnx.js';
 
 export interface NgramTeacherOptions {
@@ -53,14 +54,8 @@ export function buildNgramTeacher(stream: ArrayLike<number>, opts: NgramTeacherO
 
 /** mulberry32 → uniform [−1, 1): deterministic weights without Math.random. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const u = mulberry32(seed);
+  return () => u() * 2 - 1;
 }
 
 export interface SyntheticTeacherOptions {

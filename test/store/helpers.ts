@@ -2,6 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { mulberry32 } from '../../src/core/random.js';
 import type { CacheInputs, CacheRows } from '../../src/store/index.js';
 
 export function tmpDir(tag = 'cache'): string {
@@ -26,14 +27,7 @@ export function inputs(over: Partial<CacheInputs> & { seqLen?: number; sequences
 
 /** A small deterministic PRNG so fixtures never depend on Math.random. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** Rows for sequences [s0, s1) with T positions each; top-k sorted by probability, distinct ids. */
