@@ -69,7 +69,7 @@ const RECIPE = {
   sequencesPerShard: 2,
   loss: 'forward-kl',
   temperature: 1,
-  lr: 5e-3,
+  lr: 1e-2,
   seed: 1,
   full: { steps: 500, batchSize: 8, files: undefined as string[] | undefined },
   // Two short books: the cache and the passes take seconds, so CI checks the whole pipeline, not the win.
