@@ -4,12 +4,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { distill } from '../helpers/cli.js';
+import { distillAsync } from '../helpers/cli.js';
 
 describe('distill demo (small budget)', () => {
-  it('prepares, caches, trains 3 distilled students + a baseline, evaluates and reports', () => {
+  it('prepares, caches, trains 3 distilled students + a baseline, evaluates and reports', async () => {
     const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-demo-')), 'demo');
-    const r = distill(['demo', '--out', out, '--budget', 'small', '--json'], { timeoutMs: 240_000 });
+    const r = await distillAsync(['demo', '--out', out, '--budget', 'small', '--json'], { timeoutMs: 240_000 });
     expect(r.status, r.stderr).toBe(0);
     const res = r.json();
     expect(res.budget).toBe('small');
@@ -45,7 +45,7 @@ describe('distill demo (small budget)', () => {
     expect(readFileSync(res.report.html, 'utf8')).toContain('<svg');
 
     // A second run into the same folder is refused (naming the folder) unless --force.
-    const again = distill(['demo', '--out', out, '--budget', 'small']);
+    const again = await distillAsync(['demo', '--out', out, '--budget', 'small']);
     expect(again.status).not.toBe(0);
     expect(again.stderr).toContain(out);
     expect(again.stderr).toContain('--force');

@@ -15,7 +15,7 @@ import { assembleTokens } from '../../src/student/data.js';
 import { initParams } from '../../src/student/engine/index.js';
 import { buildOnnxModel, saveCheckpoint } from '../../src/student/index.js';
 import { runTeacher } from '../../src/teacher/runner.js';
-import { distill } from '../helpers/cli.js';
+import { distillAsync } from '../helpers/cli.js';
 
 const cfg: ModelConfig = { vocabSize: 257, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 32, contextLength: 32, tieEmbeddings: true, ropeTheta: 10000, normEps: 1e-5 };
 
@@ -119,15 +119,15 @@ describe('evaluateCheckpoint', () => {
 });
 
 describe('distill eval (CLI)', () => {
-  it('evaluates a trained checkpoint, writes eval.json, and the report picks it up', () => {
-    const ok = (r: ReturnType<typeof distill>) => {
+  it('evaluates a trained checkpoint, writes eval.json, and the report picks it up', async () => {
+    const ok = (r: Awaited<ReturnType<typeof distillAsync>>) => {
       expect(r.status, r.stderr).toBe(0);
       return r.json();
     };
     writeFileSync(path.join(dir, 'kid.json'), JSON.stringify(cfg));
     const run = path.join(dir, 'run');
-    ok(distill(['student', 'train', '--config', path.join(dir, 'kid.json'), '--data', train, '--steps', '3', '--batch-size', '4', '--lr', '1e-2', '--seed', '1', '--out', run, '--json']));
-    const res = ok(distill(['eval', '--checkpoint', path.join(run, 'kid'), '--data', val, '--teacher', 'fixtures/teacher/model.onnx', '--top-k', '16', '--json']));
+    ok(await distillAsync(['student', 'train', '--config', path.join(dir, 'kid.json'), '--data', train, '--steps', '3', '--batch-size', '4', '--lr', '1e-2', '--seed', '1', '--out', run, '--json']));
+    const res = ok(await distillAsync(['eval', '--checkpoint', path.join(run, 'kid'), '--data', val, '--teacher', 'fixtures/teacher/model.onnx', '--top-k', '16', '--json']));
     expect(res.baseline).toBe(true);
     expect(res.heldOutCE).toBeGreaterThan(0);
     expect(res.heldOutCE).toBeLessThan(Math.log(257) + 1);
@@ -135,10 +135,10 @@ describe('distill eval (CLI)', () => {
     expect(res.agreement).toBeGreaterThanOrEqual(0);
     expect(res.klToTeacher).toBeGreaterThan(0);
     expect(existsSync(path.join(run, 'kid', 'eval.json'))).toBe(true);
-    const rep = ok(distill(['report', run, '--out', path.join(dir, 'report'), '--json']));
+    const rep = ok(await distillAsync(['report', run, '--out', path.join(dir, 'report'), '--json']));
     expect(rep.summary.students[0].heldOutCE).toBeCloseTo(res.heldOutCE, 9);
     expect(rep.summary.teacher.heldOutCE).toBeCloseTo(res.teacher.heldOutCE, 9);
-    const bad = distill(['eval', '--checkpoint', path.join(dir, 'missing'), '--data', val]);
+    const bad = await distillAsync(['eval', '--checkpoint', path.join(dir, 'missing'), '--data', val]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
