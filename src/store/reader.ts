@@ -1,8 +1,9 @@
 // The cache reader: trusts only manifest.json; yields rows in an order that is a pure function of
-// (manifest sha, seed, epoch) — shards shuffled, rows within a shard in (seq, pos) order — with
+// (content key, seed, epoch) — shards shuffled, rows within a shard in (seq, pos) order — with
 // shard-parallel prefetch, every shard verified before its first row, and exact resume by position.
 import { createHash } from 'node:crypto';
 import { DistillError } from '../core/errors.js';
+import { mulberry32 } from '../core/random.js';
 import type { CacheLayout, CacheReader, CacheRows, CacheSequence, ExpectedInputs, Manifest, PositionedRows, ReadOptions, ResumeState, S3Options } from './api.js';
 import { openStore, sha256Hex, type BlobStore } from './blob.js';
 import { ensureCodecs } from './codecs.js';
@@ -105,17 +106,19 @@ export async function openCache(uri: string, opts: { expect?: ExpectedInputs; s3
   return new Reader(uri, opened);
 }
 
-/** mulberry32 seeded from the first 4 bytes of SHA-256(manifestSha:seed:epoch). */
-export function shardOrderFor(manifestSha: string, numShards: number, seed: number, epoch: number): number[] {
-  const h = createHash('sha256').update(`${manifestSha}:${seed}:${epoch}`).digest();
-  let a = h.readUInt32LE(0);
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/**
+ * The content key of a cache's reading order: SHA-256 of the fingerprint and every shard's row count.
+ * Two caches with the same content (the same inputs, so the same fingerprint) read in the same order,
+ * whatever their creation time, writer ids or attempt names, so a rebuilt cache trains identically.
+ */
+export function orderKeyFor(manifest: Pick<Manifest, 'fingerprint' | 'shards'>): string {
+  return sha256Hex(`${manifest.fingerprint}:${manifest.shards.map((r) => r.rows).join(',')}`);
+}
+
+/** mulberry32 seeded from the first 4 bytes of SHA-256(orderKey:seed:epoch). */
+export function shardOrderFor(orderKey: string, numShards: number, seed: number, epoch: number): number[] {
+  const h = createHash('sha256').update(`${orderKey}:${seed}:${epoch}`).digest();
+  const rnd = mulberry32(h.readUInt32LE(0));
   const order = Array.from({ length: numShards }, (_, i) => i);
   for (let i = numShards - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
@@ -153,7 +156,7 @@ class Reader implements CacheReader {
   }
 
   shardOrder(seed: number, epoch: number): number[] {
-    return shardOrderFor(this.manifestSha, this.manifest.numShards, seed, epoch);
+    return shardOrderFor(orderKeyFor(this.manifest), this.manifest.numShards, seed, epoch);
   }
 
   shardReads(): number {
