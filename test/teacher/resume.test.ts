@@ -68,7 +68,7 @@ describe('teacher run crash safety', () => {
     expect(b.logp).toEqual(a.logp);
     const manifest = JSON.parse(readFileSync(path.join(crashed, 'manifest.json'), 'utf8'));
     expect(manifest.shards.map((r: { shard: number }) => r.shard)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-  }, { timeout: 300_000, retry: 1 });
+  }, 300_000);
 
   it('two workers racing over the same shards commit each shard exactly once', async () => {
     const dir = tmp();
