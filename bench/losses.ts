@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { computeLoss, lmHeadLoss } from '../losses/index.js';
 import { prepare } from '../losses/shared/prepare.js';
+import { mulberry32 } from '../src/core/random.js';
 import { losses } from '../losses/index.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
@@ -27,17 +28,7 @@ const { values } = parseArgs({
 const V = 128256;
 const K = 64;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = mulberry32;
 
 function teacher(n: number, v: number, k: number, seed: number) {
   const r = rng(seed);

@@ -2,6 +2,8 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
+import { DistillError } from '../../src/core/errors.js';
 import { mulberry32 } from '../../src/core/random.js';
 import type { CacheInputs, CacheRows } from '../../src/store/index.js';
 
@@ -111,4 +113,15 @@ export function noiseRows(s0: number, s1: number, T: number, k: number, V: numbe
     }
   }
   return rows;
+}
+
+/** Awaits a promise that must reject with a DistillError, and returns that error. */
+export async function caught(p: Promise<unknown>): Promise<DistillError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DistillError);
+    return err as DistillError;
+  }
+  throw new Error('expected a DistillError');
 }

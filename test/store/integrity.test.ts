@@ -3,9 +3,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DistillError } from '../../src/core/errors.js';
 import { finalizeCache, openCache, openCacheWriter, verifyCache, type Manifest } from '../../src/store/index.js';
-import { inputs, SHA, synthRows, tmpDir } from './helpers.js';
+import { inputs, SHA, synthRows, tmpDir, caught } from './helpers.js';
 
 const T = 8;
 const k = 5;
@@ -23,16 +22,6 @@ async function readEverything(dir: string) {
   let n = 0;
   for await (const b of r.batches({ seed: 0, epoch: 0, prefetch: 1 })) n += b.seq.length;
   return n;
-}
-
-async function caught(p: Promise<unknown>): Promise<DistillError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DistillError);
-    return err as DistillError;
-  }
-  throw new Error('expected a DistillError');
 }
 
 describe('cache integrity', () => {

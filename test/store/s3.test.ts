@@ -4,10 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { DistillError } from '../../src/core/errors.js';
 import { gcCache, inspectCache, openCache, openCacheWriter, verifyCache, type S3Options } from '../../src/store/index.js';
 import { S3BlobStore } from '../../src/store/s3.js';
-import { inputs, noiseRows, synthRows } from './helpers.js';
+import { inputs, noiseRows, synthRows, caught } from './helpers.js';
 
 const endpoint = process.env.DISTILLERY_TEST_S3_ENDPOINT;
 const bucket = process.env.DISTILLERY_TEST_S3_BUCKET;
@@ -37,16 +36,6 @@ function inject(c: S3Client, when: (input: Record<string, unknown>) => boolean, 
     { step: 'deserialize', name: `inject-${name}-${Math.random()}` },
   );
   return state;
-}
-
-async function caught(p: Promise<unknown>): Promise<DistillError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DistillError);
-    return err as DistillError;
-  }
-  throw new Error('expected a DistillError');
 }
 
 describe('cache on S3 (s3rver)', () => {
