@@ -2,7 +2,6 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
 import { mulberry32 } from '../../src/core/random.js';
 import type { CacheInputs, CacheRows } from '../../src/store/index.js';
@@ -115,13 +114,16 @@ export function noiseRows(s0: number, s1: number, T: number, k: number, V: numbe
   return rows;
 }
 
-/** Awaits a promise that must reject with a DistillError, and returns that error. */
+/**
+ * Awaits a promise that must reject with a DistillError, and returns that error. No vitest import here:
+ * this file is also loaded by race-worker.ts, a plain child process.
+ */
 export async function caught(p: Promise<unknown>): Promise<DistillError> {
   try {
     await p;
   } catch (err) {
-    expect(err).toBeInstanceOf(DistillError);
-    return err as DistillError;
+    if (err instanceof DistillError) return err;
+    throw new Error(`expected a DistillError, got ${String(err)}`, { cause: err });
   }
-  throw new Error('expected a DistillError');
+  throw new Error('expected a DistillError, but the promise resolved');
 }
