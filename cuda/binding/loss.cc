@@ -50,20 +50,6 @@ dn_loss_params read_params(const Napi::Value& v) {
   return p;
 }
 
-template <typename T, napi_typedarray_type Kind>
-T* typed(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need, bool optional) {
-  Napi::Value v = info[i];
-  if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Kind)
-    dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " has the wrong array type");
-  Napi::TypedArray a = v.As<Napi::TypedArray>();
-  if ((int64_t)a.ElementLength() < need)
-    dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT",
-                    std::string(name) + " is too short: expected " + std::to_string(need) + " elements, got " +
-                        std::to_string(a.ElementLength()));
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
-}
-
 int64_t i64(const Napi::CallbackInfo& info, size_t i) { return (int64_t)info[i].As<Napi::Number>().DoubleValue(); }
 
 Napi::Object result(Napi::Env env, const dn_loss_result& r) {
@@ -83,11 +69,11 @@ Napi::Value LossRows(const Napi::CallbackInfo& info) {
   dn_loss_params p = read_params(info[0]);
   int64_t n = i64(info, 1), v = i64(info, 2), k = i64(info, 7);
   double denom = info[8].As<Napi::Number>().DoubleValue();
-  const float* logits = typed<float, napi_float32_array>(info, 3, "logits", n * v, false);
-  const int32_t* labels = typed<int32_t, napi_int32_array>(info, 4, "labels", n, true);
-  const int32_t* ids = typed<int32_t, napi_int32_array>(info, 5, "teacher ids", n * k, true);
-  const float* logp = typed<float, napi_float32_array>(info, 6, "teacher logprobs", n * k, true);
-  float* grad = typed<float, napi_float32_array>(info, 9, "grad", n * v, false);
+  const float* logits = dn::typed<float, napi_float32_array>(info, 3, "logits", n * v, false);
+  const int32_t* labels = dn::typed<int32_t, napi_int32_array>(info, 4, "labels", n, true);
+  const int32_t* ids = dn::typed<int32_t, napi_int32_array>(info, 5, "teacher ids", n * k, true);
+  const float* logp = dn::typed<float, napi_float32_array>(info, 6, "teacher logprobs", n * k, true);
+  float* grad = dn::typed<float, napi_float32_array>(info, 9, "grad", n * v, false);
   dn_loss_result res{0, 0, 0, 0, 0, -1, -1};
   dn_status st = dn_loss_rows_f32(&p, n, v, logits, v, labels, ids, logp, k, denom, grad, &res);
   if (st != DN_OK) fail(env, st, res);
@@ -100,13 +86,13 @@ Napi::Value LmHeadLoss(const Napi::CallbackInfo& info) {
   if (info.Length() < 13) dn::throw_error(env, "E_NATIVE_ARGUMENT", "lmHeadLoss expects 13 arguments");
   dn_loss_params p = read_params(info[0]);
   int64_t n = i64(info, 1), d = i64(info, 2), v = i64(info, 3), k = i64(info, 9), chunk = i64(info, 10);
-  const float* hidden = typed<float, napi_float32_array>(info, 4, "hidden", n * d, false);
-  const float* weight = typed<float, napi_float32_array>(info, 5, "weight", v * d, false);
-  const int32_t* labels = typed<int32_t, napi_int32_array>(info, 6, "labels", n, true);
-  const int32_t* ids = typed<int32_t, napi_int32_array>(info, 7, "teacher ids", n * k, true);
-  const float* logp = typed<float, napi_float32_array>(info, 8, "teacher logprobs", n * k, true);
-  float* gh = typed<float, napi_float32_array>(info, 11, "gradHidden", n * d, false);
-  float* gw = typed<float, napi_float32_array>(info, 12, "gradWeight", v * d, true);
+  const float* hidden = dn::typed<float, napi_float32_array>(info, 4, "hidden", n * d, false);
+  const float* weight = dn::typed<float, napi_float32_array>(info, 5, "weight", v * d, false);
+  const int32_t* labels = dn::typed<int32_t, napi_int32_array>(info, 6, "labels", n, true);
+  const int32_t* ids = dn::typed<int32_t, napi_int32_array>(info, 7, "teacher ids", n * k, true);
+  const float* logp = dn::typed<float, napi_float32_array>(info, 8, "teacher logprobs", n * k, true);
+  float* gh = dn::typed<float, napi_float32_array>(info, 11, "gradHidden", n * d, false);
+  float* gw = dn::typed<float, napi_float32_array>(info, 12, "gradWeight", v * d, true);
   dn_loss_result res{0, 0, 0, 0, 0, -1, -1};
   dn_status st = dn_lm_head_loss_f32(&p, n, d, v, hidden, weight, labels, ids, logp, k, chunk, gh, gw, &res);
   if (st != DN_OK) fail(env, st, res);
@@ -121,11 +107,11 @@ Napi::Value CudaLossRows(const Napi::CallbackInfo& info) {
   int64_t n = i64(info, 1), v = i64(info, 2), k = i64(info, 8);
   int32_t dtype = (int32_t)i64(info, 3);
   double denom = info[9].As<Napi::Number>().DoubleValue();
-  const float* logits = typed<float, napi_float32_array>(info, 4, "logits", n * v, false);
-  const int32_t* labels = typed<int32_t, napi_int32_array>(info, 5, "labels", n, true);
-  const int32_t* ids = typed<int32_t, napi_int32_array>(info, 6, "teacher ids", n * k, true);
-  const float* logp = typed<float, napi_float32_array>(info, 7, "teacher logprobs", n * k, true);
-  float* grad = typed<float, napi_float32_array>(info, 10, "grad", n * v, false);
+  const float* logits = dn::typed<float, napi_float32_array>(info, 4, "logits", n * v, false);
+  const int32_t* labels = dn::typed<int32_t, napi_int32_array>(info, 5, "labels", n, true);
+  const int32_t* ids = dn::typed<int32_t, napi_int32_array>(info, 6, "teacher ids", n * k, true);
+  const float* logp = dn::typed<float, napi_float32_array>(info, 7, "teacher logprobs", n * k, true);
+  float* grad = dn::typed<float, napi_float32_array>(info, 10, "grad", n * v, false);
   dn_loss_result res{0, 0, 0, 0, 0, -1, -1};
   dn_status st = dn_cuda_loss_rows_host(&p, n, v, dtype, logits, labels, ids, logp, k, denom, grad, &res);
   if (st != DN_OK) fail(env, st, res);

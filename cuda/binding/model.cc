@@ -21,20 +21,8 @@ struct Handle {
   dn::throw_error(env, st == DN_OUT_OF_MEMORY ? "E_DEVICE" : "E_NATIVE_ARGUMENT", dn_last_error());
 }
 
-template <typename T, napi_typedarray_type Kind>
-T* typed(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Kind)
-    dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " has the wrong array type");
-  Napi::TypedArray a = v.As<Napi::TypedArray>();
-  if ((int64_t)a.ElementLength() < need)
-    dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT",
-                    std::string(name) + " is too short: " + std::to_string(a.ElementLength()) + " < " + std::to_string(need));
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
-}
-
 float* f32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
-  return typed<float, napi_float32_array>(info, i, name, need);
+  return dn::typed<float, napi_float32_array>(info, i, name, need);
 }
 
 int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -101,7 +89,7 @@ Napi::Value ModelForward(const Napi::CallbackInfo& info) {
   const int64_t B = int_arg(info, 3, "batch"), T = int_arg(info, 4, "seqLen");
   if (B < 1 || T < 1) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "batch and seqLen must be positive");
   const float* params = f32(info, 1, "params", dn_model_num_params(h->m));
-  const int32_t* tokens = typed<int32_t, napi_int32_array>(info, 2, "tokens", B * T);
+  const int32_t* tokens = dn::typed<int32_t, napi_int32_array>(info, 2, "tokens", B * T);
   float* out = f32(info, 5, "out", B * T * h->d);
   h->rows = 0;
   dn_status st = dn_model_forward(h->m, params, tokens, B, T, out);

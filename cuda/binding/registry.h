@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <string>
 #include <vector>
 
 namespace dn {
@@ -22,6 +23,21 @@ struct ExportRegistrar {
   Napi::Error err = Napi::Error::New(env, message);
   err.Set("code", Napi::String::New(env, code));
   throw err;
+}
+// Argument i as a typed array of Kind holding at least `need` elements (null/undefined allowed when
+// `optional`, giving nullptr); anything else throws E_NATIVE_ARGUMENT naming the argument.
+template <typename T, napi_typedarray_type Kind>
+T* typed(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need, bool optional = false) {
+  Napi::Value v = info[i];
+  if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Kind)
+    throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " has the wrong array type");
+  Napi::TypedArray a = v.As<Napi::TypedArray>();
+  if ((int64_t)a.ElementLength() < need)
+    throw_error(info.Env(), "E_NATIVE_ARGUMENT",
+                std::string(name) + " is too short: expected " + std::to_string(need) + " elements, got " +
+                    std::to_string(a.ElementLength()));
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
 }
 }  // namespace dn
 
