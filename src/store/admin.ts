@@ -77,7 +77,15 @@ export async function verifyCache(uri: string, opts: { s3?: S3Options; progress?
     while (next < manifest.shards.length) {
       const rec = manifest.shards[next++]!;
       const bytes = await store.get(rec.key);
-      const res = checkShardBytes(bytes, rec, manifest, layout);
+      let res = checkShardBytes(bytes, rec, manifest, layout);
+      // Packed rows are bitstreams: a full check decodes every one (a faulty writer could hash garbage).
+      if (typeof res !== 'string' && layout.encodings.ids === 'packed') {
+        try {
+          for (const b of res) decodeBatch(b, layout);
+        } catch (err) {
+          res = (err as Error).message;
+        }
+      }
       if (typeof res === 'string') bad.push({ shard: rec.shard, key: store.describe(rec.key), reason: res });
       opts.progress?.({ phase: 'verify', done: ++done, total: manifest.shards.length, unit: 'shards' });
     }

@@ -3,8 +3,9 @@
 // ordered by (seq, pos), every position 0..T-1 of each sequence (pos predicts token pos+1).
 import type { ProgressFn } from '../core/types.js';
 
-export type IdsEncoding = 'uint16' | 'uint32';
-export type LogpEncoding = 'float32' | 'float16' | 'uint8';
+/** 'packed' (format v2) goes with logp 'packed': ids and levels share one bitstream per row. */
+export type IdsEncoding = 'uint16' | 'uint32' | 'packed';
+export type LogpEncoding = 'float32' | 'float16' | 'uint8' | 'packed';
 export type BodyCompression = 'none' | 'zstd' | 'lz4';
 
 /** What made the cache; every field here feeds the fingerprint. */
@@ -108,6 +109,12 @@ export interface ReadOptions {
   maxRows?: number;
   /** Stops the read early. */
   signal?: AbortSignal;
+  /**
+   * Decode into two recycled buffers instead of fresh arrays: a yielded batch's or sequence's arrays stay valid
+   * only until the next one is requested. For consumers that copy what they need at once (the trainer and the
+   * evaluator do); it spares allocating and faulting in n·k·8 bytes per record batch.
+   */
+  reuse?: boolean;
 }
 
 /** One whole sequence: its T rows in pos order, and the epoch position of its first row. */

@@ -1,11 +1,19 @@
-// Row encodings of format v1: CacheRows (n positions, ids/logp n × k) ⇄ Arrow record batches.
-// ids: uint16 (V ≤ 65536) or uint32; logp: float32, float16, or uint8 affine-quantized per row.
-import { type Data, Field, FixedSizeList, Float16, Float32, makeData, RecordBatch, Schema, Struct, Uint16, Uint32, Uint8, type DataType } from 'apache-arrow';
+// Row encodings: CacheRows (n positions, ids/logp n × k) ⇄ Arrow record batches. Format v1: ids uint16
+// (V ≤ 65536) or uint32; logp float32, float16, or uint8 affine-quantized per row. Format v2 adds `packed`:
+// one bitstream per row (packed.ts), the row's top-1 log-probability beside it.
+import { Binary, type Data, Field, FixedSizeList, Float16, Float32, makeData, RecordBatch, Schema, Struct, Uint16, Uint32, Uint8, type DataType } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 import type { CacheLayout, CacheRows } from './api.js';
 import { sha256Hex } from './blob.js';
+import { codeMetadata, decodePacked, encodePacked, parseCode, type PackedCode } from './packed.js';
 
-export const FORMAT_VERSION = 1;
+/** The newest cache format this code reads and writes. */
+export const FORMAT_VERSION = 2;
+
+/** v1 for the plain Arrow encodings, v2 for `packed` (a v1 reader refuses it with E_CACHE_VERSION). */
+export function formatVersionFor(encodings: { ids: string; logp: string }): number {
+  return encodings.ids === 'packed' || encodings.logp === 'packed' ? 2 : 1;
+}
 /** q = 255 marks a log-probability of −inf (a token the teacher gives no mass); 0..254 are levels. */
 export const U8_NEG_INF = 255;
 export const U8_LEVELS = 254;
@@ -13,6 +21,8 @@ export const U8_LEVELS = 254;
 /** Fixed bytes per row of the columns other than ids/logp (seq, pos, tail, and the uint8 row parameters). */
 export function bytesPerRow(layout: CacheLayout): number {
   const k = layout.k;
+  // packed: about 2 bytes per entry (the benchmark's Zipf rows take 1.75) plus the top-1 log-probability.
+  if (layout.encodings.ids === 'packed') return 16 + 2 * k + layout.samples * 6;
   const ids = layout.encodings.ids === 'uint16' ? 2 : 4;
   const logp = layout.encodings.logp === 'float32' ? 4 : layout.encodings.logp === 'float16' ? 2 : 1;
   const extra = layout.encodings.logp === 'uint8' ? 8 : 0;
@@ -25,12 +35,14 @@ function list(type: DataType, size: number): FixedSizeList {
 
 export function cacheSchema(layout: CacheLayout, metadata: Record<string, string>): Schema {
   const { k, samples, encodings } = layout;
-  const fields: Field[] = [
-    new Field('seq', new Uint32(), false),
-    new Field('pos', new Uint32(), false),
-    new Field('ids', list(encodings.ids === 'uint16' ? new Uint16() : new Uint32(), k), false),
-    new Field('logp', list(encodings.logp === 'float32' ? new Float32() : encodings.logp === 'float16' ? new Float16() : new Uint8(), k), false),
-  ];
+  const fields: Field[] = [new Field('seq', new Uint32(), false), new Field('pos', new Uint32(), false)];
+  if (encodings.ids === 'packed') fields.push(new Field('topk', new Binary(), false), new Field('logp_ref', new Float32(), false));
+  else {
+    fields.push(
+      new Field('ids', list(encodings.ids === 'uint16' ? new Uint16() : new Uint32(), k), false),
+      new Field('logp', list(encodings.logp === 'float32' ? new Float32() : encodings.logp === 'float16' ? new Float16() : new Uint8(), k), false),
+    );
+  }
   if (encodings.logp === 'uint8') {
     fields.push(new Field('logp_ref', new Float32(), false), new Field('logp_step', new Float32(), false));
   }
@@ -39,6 +51,25 @@ export function cacheSchema(layout: CacheLayout, metadata: Record<string, string
     fields.push(new Field('samples', list(new Uint32(), samples), false), new Field('sample_counts', list(new Uint16(), samples), false));
   }
   return new Schema(fields, new Map(Object.entries(metadata)));
+}
+
+/** The schema metadata of a packed shard: its code tables and how levels decode. */
+export function packedMetadata(code: PackedCode): Record<string, string> {
+  return {
+    ...codeMetadata(code),
+    'distillery.packed_quantization': 'level = round(levels * sqrt(p / p_top1)); logp = logp_ref + 2 ln(level / levels), level 0: logp_ref + 2 ln(1 / (4 levels))',
+  };
+}
+
+const codes = new WeakMap<Schema, PackedCode | string>();
+/** A packed shard's code tables from its schema metadata (parsed once per schema), or why they are unusable. */
+export function schemaCode(schema: Schema, layout: CacheLayout): PackedCode | string {
+  let c = codes.get(schema);
+  if (c === undefined) {
+    c = parseCode(schema.metadata, layout.k, layout.vocabSize);
+    codes.set(schema, c);
+  }
+  return c;
 }
 
 /** Schema metadata keys (part of the spec). */
@@ -105,6 +136,13 @@ export function halfToFloatTable(): Float32Array {
   return (halfTable = t);
 }
 
+/** A row error of the packed codec (DistillError naming the row) restated for its shard. */
+export function inShard(err: unknown, shard: number): unknown {
+  if (!(err instanceof DistillError)) return err;
+  const summary = err.details.cause instanceof Error ? err.details.cause.message : err.message;
+  return new DistillError(err.code, `shard ${shard}: ${summary}`, { expected: err.details.expected, subject: `shard ${shard}`, hint: 'fix the rows handed to writeShard', cause: err });
+}
+
 function shardError(shard: number, summary: string, d: { expected?: string; found?: string }): DistillError {
   return new DistillError('E_CACHE_FORMAT', `shard ${shard}: ${summary}`, { ...d, subject: `shard ${shard}`, hint: 'fix the rows handed to writeShard' });
 }
@@ -134,6 +172,7 @@ export function encodeBatch(schema: Schema, layout: CacheLayout, rows: CacheRows
   const { k, vocabSize, samples, encodings } = layout;
   const nk = n * k;
   const ids = rows.ids.subarray(0, nk);
+  if (encodings.ids === 'packed') return encodePackedBatch(schema, layout, rows, n, shard);
   let idsValues: Uint16Array | Uint32Array;
   let badId = -1;
   if (encodings.ids === 'uint16') {
@@ -174,16 +213,40 @@ export function encodeBatch(schema: Schema, layout: CacheLayout, rows: CacheRows
     children.push(makeData({ type: new Float32(), length: n, data: ref }), makeData({ type: new Float32(), length: n, data: step }));
   }
   children.push(makeData({ type: new Float32(), length: n, data: rows.tail.subarray(0, n) }));
-  if (samples > 0) {
-    const st = schema.fields[schema.fields.length - 2]!.type as FixedSizeList;
-    const ct = schema.fields[schema.fields.length - 1]!.type as FixedSizeList;
-    children.push(
-      makeData({ type: st, length: n, child: makeData({ type: new Uint32(), length: n * samples, data: rows.samples!.subarray(0, n * samples) }) }),
-      makeData({ type: ct, length: n, child: makeData({ type: new Uint16(), length: n * samples, data: rows.sampleCounts!.subarray(0, n * samples) }) }),
-    );
-  }
+  children.push(...sampleColumns(schema, rows, n, samples));
   const struct = makeData({ type: new Struct(schema.fields), length: n, children });
   return new RecordBatch(schema, struct);
+}
+
+function sampleColumns(schema: Schema, rows: CacheRows, n: number, samples: number): Data[] {
+  if (samples === 0) return [];
+  const st = schema.fields[schema.fields.length - 2]!.type as FixedSizeList;
+  const ct = schema.fields[schema.fields.length - 1]!.type as FixedSizeList;
+  return [
+    makeData({ type: st, length: n, child: makeData({ type: new Uint32(), length: n * samples, data: rows.samples!.subarray(0, n * samples) }) }),
+    makeData({ type: ct, length: n, child: makeData({ type: new Uint16(), length: n * samples, data: rows.sampleCounts!.subarray(0, n * samples) }) }),
+  ];
+}
+
+function encodePackedBatch(schema: Schema, layout: CacheLayout, rows: CacheRows, n: number, shard: number): RecordBatch {
+  const { k, vocabSize, samples } = layout;
+  const code = schemaCode(schema, layout);
+  if (typeof code === 'string') throw new Error(`internal invariant violated: packed schema without code tables (${code})`);
+  let packed;
+  try {
+    packed = encodePacked(rows.ids.subarray(0, n * k), rows.logp.subarray(0, n * k), n, k, vocabSize, code);
+  } catch (err) {
+    throw inShard(err, shard);
+  }
+  const children: Data[] = [
+    makeData({ type: new Uint32(), length: n, data: rows.seq.subarray(0, n) }),
+    makeData({ type: new Uint32(), length: n, data: rows.pos.subarray(0, n) }),
+    makeData({ type: new Binary(), length: n, valueOffsets: packed.offsets, data: packed.data }),
+    makeData({ type: new Float32(), length: n, data: packed.ref }),
+    makeData({ type: new Float32(), length: n, data: rows.tail.subarray(0, n) }),
+    ...sampleColumns(schema, rows, n, samples),
+  ];
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, children }));
 }
 
 /**
@@ -226,8 +289,17 @@ export function quantizeU8(logp: Float32Array, n: number, k: number): { q: Uint8
   return { q, ref, step };
 }
 
-/** Decodes one record batch into CacheRows (uint32 ids, float32 logp); zero-copy where the stored type already matches. */
-export function decodeBatch(batch: RecordBatch, layout: CacheLayout): CacheRows {
+/** Arrays a decoder may write into instead of allocating (at least n·k elements each). */
+export interface DecodeTarget {
+  ids: Uint32Array;
+  logp: Float32Array;
+}
+
+/**
+ * Decodes one record batch into CacheRows (uint32 ids, float32 logp); zero-copy where the stored type already
+ * matches. Ids and logp that need decoding go into `into` when given (views of its first n·k elements).
+ */
+export function decodeBatch(batch: RecordBatch, layout: CacheLayout, into?: DecodeTarget): CacheRows {
   const n = batch.numRows;
   const k = layout.k;
   const col = (name: string) => {
@@ -242,26 +314,35 @@ export function decodeBatch(batch: RecordBatch, layout: CacheLayout): CacheRows 
     const start = (d.offset + c.offset) * width;
     return c.values.subarray(start, start + n * width);
   };
-  const idsRaw = inner('ids', k) as Uint16Array | Uint32Array;
   let ids: Uint32Array;
+  let logp: Float32Array;
+  if (layout.encodings.ids === 'packed') {
+    const code = schemaCode(batch.schema, layout);
+    const where = `shard ${batch.schema.metadata.get('distillery.shard')}`;
+    if (typeof code === 'string') throw new DistillError('E_CACHE_INTEGRITY', `${where}: ${code}`, { subject: where });
+    const d = col('topk');
+    const offsets = d.valueOffsets.subarray(d.offset, d.offset + n + 1) as Int32Array;
+    ({ ids, logp } = decodePacked({ offsets, data: d.values as Uint8Array, ref: flat('logp_ref') as Float32Array }, n, k, layout.vocabSize, code, where, into));
+    return withCommon(ids, logp);
+  }
+  const idsRaw = inner('ids', k) as Uint16Array | Uint32Array;
   if (idsRaw instanceof Uint32Array) ids = idsRaw;
   else {
-    ids = new Uint32Array(idsRaw.length);
+    ids = into ? into.ids.subarray(0, n * k) : new Uint32Array(n * k);
     ids.set(idsRaw);
   }
-  let logp: Float32Array;
   const lraw = inner('logp', k);
   if (layout.encodings.logp === 'float32') logp = lraw as Float32Array;
   else if (layout.encodings.logp === 'float16') {
     const t = halfToFloatTable();
     const h = lraw as Uint16Array;
-    logp = new Float32Array(h.length);
+    logp = into ? into.logp.subarray(0, n * k) : new Float32Array(n * k);
     for (let i = 0; i < h.length; i++) logp[i] = t[h[i]!]!;
   } else {
     const q = lraw as Uint8Array;
     const ref = flat('logp_ref') as Float32Array;
     const step = flat('logp_step') as Float32Array;
-    logp = new Float32Array(n * k);
+    logp = into ? into.logp.subarray(0, n * k) : new Float32Array(n * k);
     for (let r = 0; r < n; r++) {
       const a = ref[r]!;
       const s = step[r]!;
@@ -272,18 +353,16 @@ export function decodeBatch(batch: RecordBatch, layout: CacheLayout): CacheRows 
       }
     }
   }
-  const out: CacheRows = {
-    seq: flat('seq') as Uint32Array,
-    pos: flat('pos') as Uint32Array,
-    ids,
-    logp,
-    tail: flat('tail') as Float32Array,
-  };
-  if (layout.samples > 0) {
-    out.samples = inner('samples', layout.samples) as Uint32Array;
-    out.sampleCounts = inner('sample_counts', layout.samples) as Uint16Array;
+  return withCommon(ids, logp);
+
+  function withCommon(ids: Uint32Array, logp: Float32Array): CacheRows {
+    const out: CacheRows = { seq: flat('seq') as Uint32Array, pos: flat('pos') as Uint32Array, ids, logp, tail: flat('tail') as Float32Array };
+    if (layout.samples > 0) {
+      out.samples = inner('samples', layout.samples) as Uint32Array;
+      out.sampleCounts = inner('sample_counts', layout.samples) as Uint16Array;
+    }
+    return out;
   }
-  return out;
 }
 
 /** The rows [a, b) of a CacheRows, as views. */

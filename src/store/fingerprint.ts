@@ -3,7 +3,7 @@
 import { DistillError } from '../core/errors.js';
 import type { CacheInputs, CacheLayout } from './api.js';
 import { sha256Hex } from './blob.js';
-import { FORMAT_VERSION } from './encode.js';
+import { formatVersionFor } from './encode.js';
 
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') {
@@ -22,7 +22,7 @@ export function canonicalJson(v: unknown): string {
 /** What the fingerprint covers, as a plain object (documented in docs/cache-format.md). */
 export function fingerprintBody(inputs: CacheInputs): Record<string, unknown> {
   return {
-    formatVersion: FORMAT_VERSION,
+    formatVersion: formatVersionFor(inputs.encodings),
     teacherSha256: inputs.teacher.sha256,
     tokenizerSha256: inputs.tokenizer.sha256,
     dataset: { sha256: inputs.dataset.sha256, sequences: inputs.dataset.sequences, seqLen: inputs.dataset.seqLen },
@@ -61,13 +61,15 @@ export function validateInputs(inputs: CacheInputs): CacheLayout {
   if (!Number.isInteger(inputs.dataset.sequences) || inputs.dataset.sequences < 0) throw bad('dataset.sequences', 'an integer ≥ 0', inputs.dataset.sequences);
   if (!(inputs.temperature > 0) || !Number.isFinite(inputs.temperature)) throw bad('temperature', 'a finite number > 0', inputs.temperature);
   const e = inputs.encodings ?? ({} as CacheInputs['encodings']);
-  if (e.ids !== 'uint16' && e.ids !== 'uint32') throw bad('encodings.ids', 'uint16 or uint32', e.ids);
-  if (e.ids === 'uint16' && inputs.vocabSize > 65536) throw bad('encodings.ids', 'uint32 for a vocabulary larger than 65536', `uint16 with vocabSize ${inputs.vocabSize}`);
-  if (e.logp !== 'float32' && e.logp !== 'float16' && e.logp !== 'uint8') throw bad('encodings.logp', 'float32, float16 or uint8', e.logp);
+  if (e.ids !== 'uint16' && e.ids !== 'uint32' && e.ids !== 'packed') throw bad('encodings.ids', 'uint16, uint32 or packed', e.ids);
+  if (e.ids === 'uint16' && inputs.vocabSize > 65536) throw bad('encodings.ids', 'uint32 or packed for a vocabulary larger than 65536', `uint16 with vocabSize ${inputs.vocabSize}`);
+  if (e.logp !== 'float32' && e.logp !== 'float16' && e.logp !== 'uint8' && e.logp !== 'packed') throw bad('encodings.logp', 'float32, float16, uint8 or packed', e.logp);
+  if ((e.ids === 'packed') !== (e.logp === 'packed')) throw bad('encodings', 'ids and logp both packed, or neither (packed ids and levels share one bitstream)', { ids: e.ids, logp: e.logp });
+  if (e.ids === 'packed' && inputs.k > inputs.vocabSize) throw bad('k', `at most the vocabulary size ${inputs.vocabSize} with packed ids (ids are distinct)`, inputs.k);
   if (e.compression !== 'none' && e.compression !== 'zstd' && e.compression !== 'lz4') throw bad('encodings.compression', 'none, zstd or lz4', e.compression);
   const samples = inputs.samples ?? 0;
   if (!Number.isInteger(samples) || samples < 0) throw bad('samples', 'an integer ≥ 0', samples);
-  return { formatVersion: FORMAT_VERSION, vocabSize: inputs.vocabSize, k: inputs.k, seqLen: inputs.dataset.seqLen, samples, encodings: { ...e } };
+  return { formatVersion: formatVersionFor(e), vocabSize: inputs.vocabSize, k: inputs.k, seqLen: inputs.dataset.seqLen, samples, encodings: { ...e } };
 }
 
 /** The default ids encoding for a vocabulary. */

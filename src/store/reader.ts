@@ -7,10 +7,10 @@ import { mulberry32 } from '../core/random.js';
 import type { CacheLayout, CacheReader, CacheRows, CacheSequence, ExpectedInputs, Manifest, PositionedRows, ReadOptions, ResumeState, S3Options } from './api.js';
 import { openStore, sha256Hex, type BlobStore } from './blob.js';
 import { ensureCodecs } from './codecs.js';
-import { decodeBatch, FORMAT_VERSION, sliceRows } from './encode.js';
+import { decodeBatch, FORMAT_VERSION, sliceRows, type DecodeTarget } from './encode.js';
 import { computeFingerprint, validateInputs } from './fingerprint.js';
 import { commitKey, MANIFEST_KEY, RUN_KEY } from './keys.js';
-import { loadShard, type LoadedShard } from './shard.js';
+import { BufferPool, loadShard, type LoadedShard } from './shard.js';
 
 export interface OpenedCache {
   store: BlobStore;
@@ -66,6 +66,13 @@ export async function readManifest(uri: string, opts: { s3?: S3Options; store?: 
     throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} lacks inputs or shards`, { subject: store.describe(MANIFEST_KEY) });
   }
   const layout = validateInputs(manifest.inputs);
+  if (layout.formatVersion !== manifest.formatVersion) {
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} says format version ${manifest.formatVersion}, but its encodings are those of version ${layout.formatVersion}`, {
+      expected: `formatVersion ${layout.formatVersion} for encodings ${JSON.stringify(layout.encodings)}`,
+      found: String(manifest.formatVersion),
+      subject: store.describe(MANIFEST_KEY),
+    });
+  }
   await ensureCodecs(layout.encodings.compression);
   const fp = computeFingerprint(manifest.inputs);
   if (fp !== manifest.fingerprint) {
@@ -143,6 +150,9 @@ class Reader implements CacheReader {
   private readonly layout: CacheLayout;
   private reads = 0;
   private closed = false;
+  /** Shard buffers and decode buffers recycled across this reader's `reuse` reads (epochs after the first reuse them). */
+  private readonly pool = new BufferPool();
+  private readonly spareSlots: DecodeTarget[] = [];
 
   constructor(
     readonly uri: string,
@@ -197,38 +207,61 @@ class Reader implements CacheReader {
     const todo = order.slice(first).filter((s) => shards[s]!.rows > 0);
     const window = Math.max(1, opts.prefetch ?? 2) + 1;
     const inflight: Array<Promise<LoadedShard>> = [];
+    // With `reuse`, shard bytes go into recycled buffers too; a shard's buffer returns to the pool when the
+    // consumer asks for rows past the shard (its last yielded rows may be views of those bytes until then).
+    const pool = opts.reuse ? this.pool : undefined;
     let next = 0;
     const launch = () => {
       while (inflight.length < window && next < todo.length) {
-        const p = loadShard(this.store, shards[todo[next++]!]!, this.manifest, this.layout);
+        const p = loadShard(this.store, shards[todo[next++]!]!, this.manifest, this.layout, pool);
         p.catch(() => undefined); // surfaced when awaited, in order
         inflight.push(p);
       }
     };
     launch();
+    // With `reuse`, record batches decode alternately into two buffers: the one a consumer may still hold
+    // (the batch just yielded, or a sequence's first part) is never the one being written.
+    const k = this.layout.k;
+    const slots: DecodeTarget[] = opts.reuse ? [this.spareSlots.pop() ?? emptySlot(), this.spareSlots.pop() ?? emptySlot()] : [];
+    let turn = 0;
+    const target = (n: number): DecodeTarget | undefined => {
+      if (!opts.reuse) return undefined;
+      const i = turn++ % 2;
+      if (slots[i]!.ids.length < n * k) slots[i] = { ids: new Uint32Array(n * k), logp: new Float32Array(n * k) };
+      return slots[i];
+    };
+    let previous: LoadedShard | undefined;
     let position = base;
-    while (inflight.length) {
-      if (this.closed || opts.signal?.aborted) return;
-      const shard = await inflight.shift()!;
-      this.reads++;
-      launch();
-      for (const batch of shard.batches) {
-        const n = batch.numRows;
-        if (position + n <= start || n === 0) {
-          position += n;
-          continue;
+    try {
+      while (inflight.length) {
+        if (this.closed || opts.signal?.aborted) return;
+        const shard = await inflight.shift()!;
+        pool?.release(previous?.buffer);
+        previous = shard;
+        this.reads++;
+        launch();
+        for (const batch of shard.batches) {
+          const n = batch.numRows;
+          if (position + n <= start || n === 0) {
+            position += n;
+            continue;
+          }
+          let rows = decodeBatch(batch, this.layout, target(n));
+          let m = n;
+          if (position < start) {
+            const skip = start - position;
+            rows = sliceRows(rows, skip, n, this.layout.k, this.layout.samples);
+            position = start;
+            m = n - skip;
+          }
+          yield { shard: shard.record.shard, position, rows, n: m };
+          position += m;
         }
-        let rows = decodeBatch(batch, this.layout);
-        let m = n;
-        if (position < start) {
-          const skip = start - position;
-          rows = sliceRows(rows, skip, n, this.layout.k, this.layout.samples);
-          position = start;
-          m = n - skip;
-        }
-        yield { shard: shard.record.shard, position, rows, n: m };
-        position += m;
       }
+    } finally {
+      // The consumer is done with the last rows once it asks past them or stops.
+      pool?.release(previous?.buffer);
+      this.spareSlots.push(...slots);
     }
   }
 
@@ -252,32 +285,38 @@ class Reader implements CacheReader {
         found: String(opts.position),
       });
     }
-    // A sequence can straddle two record batches of one shard; those few are copied together.
-    let partial: { shard: number; position: number; parts: CacheRows[]; have: number } | undefined;
+    // A sequence can straddle record batches of one shard (several when T exceeds a batch's rows): its parts
+    // are copied into one fresh buffer as they come, so a recycled decode buffer (`reuse`) never backs it.
+    let partial: { shard: number; position: number; rows: CacheRows; have: number } | undefined;
     for await (const p of this.pieces(opts)) {
       let a = 0;
       if (partial) {
-        // A long sequence (T above a record batch's rows) can span several batches.
         const take = Math.min(T - partial.have, p.n);
-        partial.parts.push(sliceRows(p.rows, 0, take, k, samples));
+        copyRows(partial.rows, partial.have, sliceRows(p.rows, 0, take, k, samples), k, samples);
         partial.have += take;
         a = take;
         if (partial.have < T) continue;
-        const rows = concatRows(partial.parts, T, k, samples);
-        yield { seq: rows.seq[0]!, position: partial.position, shard: partial.shard, rows };
+        yield { seq: partial.rows.seq[0]!, position: partial.position, shard: partial.shard, rows: partial.rows };
         partial = undefined;
       }
       for (; a + T <= p.n; a += T) {
         const rows = sliceRows(p.rows, a, a + T, k, samples);
         yield { seq: rows.seq[0]!, position: p.position + a, shard: p.shard, rows };
       }
-      if (a < p.n) partial = { shard: p.shard, position: p.position + a, parts: [sliceRows(p.rows, a, p.n, k, samples)], have: p.n - a };
+      if (a < p.n) {
+        partial = { shard: p.shard, position: p.position + a, rows: allocRows(T, k, samples), have: p.n - a };
+        copyRows(partial.rows, 0, sliceRows(p.rows, a, p.n, k, samples), k, samples);
+      }
     }
   }
 }
 
-function concatRows(parts: CacheRows[], n: number, k: number, s: number): CacheRows {
-  const out: CacheRows = {
+function emptySlot(): DecodeTarget {
+  return { ids: new Uint32Array(0), logp: new Float32Array(0) };
+}
+
+function allocRows(n: number, k: number, s: number): CacheRows {
+  return {
     seq: new Uint32Array(n),
     pos: new Uint32Array(n),
     ids: new Uint32Array(n * k),
@@ -285,20 +324,19 @@ function concatRows(parts: CacheRows[], n: number, k: number, s: number): CacheR
     tail: new Float32Array(n),
     ...(s > 0 ? { samples: new Uint32Array(n * s), sampleCounts: new Uint16Array(n * s) } : {}),
   };
-  let o = 0;
-  for (const p of parts) {
-    out.seq.set(p.seq, o);
-    out.pos.set(p.pos, o);
-    out.ids.set(p.ids, o * k);
-    out.logp.set(p.logp, o * k);
-    out.tail.set(p.tail, o);
-    if (s > 0) {
-      out.samples!.set(p.samples!, o * s);
-      out.sampleCounts!.set(p.sampleCounts!, o * s);
-    }
-    o += p.seq.length;
+}
+
+/** Copies `src` into `out` from row `o` on. */
+function copyRows(out: CacheRows, o: number, src: CacheRows, k: number, s: number): void {
+  out.seq.set(src.seq, o);
+  out.pos.set(src.pos, o);
+  out.ids.set(src.ids, o * k);
+  out.logp.set(src.logp, o * k);
+  out.tail.set(src.tail, o);
+  if (s > 0) {
+    out.samples!.set(src.samples!, o * s);
+    out.sampleCounts!.set(src.sampleCounts!, o * s);
   }
-  return out;
 }
 
 export { commitKey };

@@ -9,8 +9,9 @@ import { DistillError } from '../core/errors.js';
 import type { CacheInputs, CacheLayout, CacheRows, CacheWriter, CommitRecord, Manifest, S3Options, ShardOutcome } from './api.js';
 import { openStore, sha256Hex, type BlobStore } from './blob.js';
 import { compressionType, ensureCodecs, SpecRecordBatchFileWriter } from './codecs.js';
-import { bytesPerRow, cacheSchema, checkRows, encodeBatch, FORMAT_VERSION, layoutMetadata, schemaHash } from './encode.js';
+import { bytesPerRow, cacheSchema, checkRows, encodeBatch, inShard, layoutMetadata, packedMetadata, schemaHash } from './encode.js';
 import { computeFingerprint, validateInputs } from './fingerprint.js';
+import { packedCodeFor } from './packed.js';
 import { attemptKey, commitKey, MANIFEST_KEY, RUN_KEY, shardName } from './keys.js';
 
 /** Target record batch size; the spec allows 1–8 MB. */
@@ -31,7 +32,7 @@ export async function openCacheWriter(opts: { uri: string; inputs: CacheInputs; 
   await ensureCodecs(layout.encodings.compression);
   const store = opts.store ?? (await openStore(opts.uri, opts.s3));
   const fingerprint = computeFingerprint(opts.inputs);
-  const run: RunRecord = { formatVersion: FORMAT_VERSION, fingerprint, numShards: opts.numShards, inputs: opts.inputs };
+  const run: RunRecord = { formatVersion: layout.formatVersion, fingerprint, numShards: opts.numShards, inputs: opts.inputs };
   const body = new TextEncoder().encode(`${JSON.stringify(run, null, 2)}\n`);
   if (!(await store.putIfAbsent(RUN_KEY, body))) {
     const theirs = await readRun(store);
@@ -138,7 +139,7 @@ async function finalizeWith(store: BlobStore, inputs: CacheInputs, layout: Cache
     records.push(...chunk);
   }
   const manifest: Manifest = {
-    formatVersion: FORMAT_VERSION,
+    formatVersion: layout.formatVersion,
     fingerprint,
     createdAt: new Date().toISOString(),
     inputs,
@@ -237,7 +238,19 @@ class Writer implements CacheWriter {
  */
 async function writeArrowFile(file: string, shard: number, layout: CacheLayout, fingerprint: string, source: AsyncIterable<CacheRows> | Iterable<CacheRows>): Promise<{ bytes: number; rows: number; sha256: string }> {
   const { k, samples, seqLen } = layout;
-  const schema: Schema = cacheSchema(layout, { ...layoutMetadata(layout, fingerprint), 'distillery.shard': String(shard) });
+  // The schema goes out with the first batch: a packed shard's level code is built from that batch's rows.
+  let schema: Schema | undefined;
+  const schemaFor = (rows: CacheRows, n: number): Schema => {
+    const meta = { ...layoutMetadata(layout, fingerprint), 'distillery.shard': String(shard) };
+    if (layout.encodings.ids === 'packed') {
+      try {
+        Object.assign(meta, packedMetadata(packedCodeFor(rows.ids, rows.logp, n, k, layout.vocabSize)));
+      } catch (err) {
+        throw inShard(err, shard);
+      }
+    }
+    return cacheSchema(layout, meta);
+  };
   const cap = Math.max(1, Math.floor(TARGET_BATCH_BYTES / bytesPerRow(layout)));
   // Fresh arrays per batch: the Arrow writer queues views of them until the file consumer drains it.
   const alloc = (): CacheRows => ({
@@ -268,6 +281,7 @@ async function writeArrowFile(file: string, shard: number, layout: CacheLayout, 
     }
   })();
   const flush = async () => {
+    schema ??= schemaFor(buf, fill);
     writer.write(encodeBatch(schema, layout, buf, fill, shard));
     fill = 0;
     buf = alloc();

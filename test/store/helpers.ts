@@ -73,6 +73,77 @@ export function synthRows(s0: number, s1: number, T: number, k: number, V: numbe
   return rows;
 }
 
+/**
+ * Zipf-like teacher outputs (the cache benchmark's generator): per position, logits z_r = −s·log(r) + noise
+ * with a per-position sharpness s ∈ [0.8, 1.6), over candidate ids drawn ∝ 1/(id + 10) (BPE vocabularies are
+ * roughly frequency-ordered); log-probabilities normalized over the full V, the V − k tokens outside the top-k
+ * continuing the Zipf law in the tail.
+ */
+export function zipfRows(n: number, k: number, V: number, seed: number, T = 256): CacheRows {
+  const r = rng(seed);
+  const rows: CacheRows = { seq: new Uint32Array(n), pos: new Uint32Array(n), ids: new Uint32Array(n * k), logp: new Float32Array(n * k), tail: new Float32Array(n) };
+  const logH = Math.log(V + 10) - Math.log(10);
+  const z = new Float64Array(k);
+  const used = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    rows.seq[i] = Math.floor(i / T);
+    rows.pos[i] = i % T;
+    used.clear();
+    const s = 0.8 + 0.8 * r();
+    for (let j = 0; j < k; j++) {
+      let id: number;
+      do id = Math.min(V - 1, Math.floor(10 * Math.exp(r() * logH) - 10));
+      while (used.has(id) && used.size < V);
+      used.add(id);
+      rows.ids[i * k + j] = id;
+      z[j] = -s * Math.log(j + 1) + 0.3 * (r() - 0.5);
+    }
+    z.sort().reverse();
+    // Mass of ranks k+1..V ≈ ∫ x^−s over [k+½, V+½].
+    const a = k + 0.5;
+    const b = V + 0.5;
+    const tailMass = V <= k ? 0 : Math.abs(s - 1) < 1e-6 ? Math.log(b / a) : (b ** (1 - s) - a ** (1 - s)) / (1 - s);
+    let total = tailMass;
+    for (let j = 0; j < k; j++) total += Math.exp(z[j]!);
+    const lt = Math.log(total);
+    for (let j = 0; j < k; j++) rows.logp[i * k + j] = z[j]! - lt;
+    rows.tail[i] = V > k ? Math.log(tailMass) - lt : -Infinity;
+  }
+  return rows;
+}
+
+/**
+ * Mean over positions of KL(p ‖ q), p and q the exact and decoded top-k distributions renormalized, entries
+ * matched by token id (a decoder may order tied entries differently). An id missing from the decoded row is a
+ * test failure, reported as an infinite KL.
+ */
+export function meanTopKKl(exact: { ids: Uint32Array; logp: Float32Array }, dec: { ids: Uint32Array; logp: Float32Array }, n: number, k: number): number {
+  let sum = 0;
+  const at = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const o = i * k;
+    at.clear();
+    let zp = 0;
+    let zq = 0;
+    for (let j = 0; j < k; j++) {
+      at.set(dec.ids[o + j]!, dec.logp[o + j]!);
+      zp += Math.exp(exact.logp[o + j]!);
+      zq += Math.exp(dec.logp[o + j]!);
+    }
+    const lzp = Math.log(zp);
+    const lzq = Math.log(zq);
+    let kl = 0;
+    for (let j = 0; j < k; j++) {
+      const x = exact.logp[o + j]!;
+      const y = at.get(exact.ids[o + j]!);
+      if (y === undefined) return Infinity;
+      if (x !== -Infinity) kl += Math.exp(x - lzp) * (x - lzp - (y - lzq));
+    }
+    sum += kl;
+  }
+  return sum / n;
+}
+
 /** Splits rows into chunks of `size` positions (as a teacher hands them over). */
 export function* chunks(rows: CacheRows, size: number, k: number): Generator<CacheRows> {
   const n = rows.seq.length;

@@ -87,11 +87,11 @@ describe('cache integrity', () => {
   it('refuses a newer format version', async () => {
     const { dir } = await makeCache(1);
     const m = JSON.parse(await fsp.readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
-    m.formatVersion = 2;
+    m.formatVersion = 3;
     await fsp.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(m));
     const err = await caught(openCache(dir));
     expect(err.code).toBe('E_CACHE_VERSION');
-    expect(err.message).toMatch(/format version 2.*upgrade Distillery/);
+    expect(err.message).toMatch(/format version 3.*upgrade Distillery/);
   });
 
   it('refuses a hand-edited manifest whose fingerprint no longer matches its inputs', async () => {
@@ -156,6 +156,6 @@ describe('cache integrity', () => {
   it('validates inputs at the door', async () => {
     const err = await caught(openCacheWriter({ uri: tmpDir(), inputs: inputs({ vocabSize: 70000 }), numShards: 1 }));
     expect(err.code).toBe('E_CONFIG');
-    expect(err.message).toMatch(/uint32 for a vocabulary larger than 65536/);
+    expect(err.message).toMatch(/uint32 or packed for a vocabulary larger than 65536/);
   });
 });

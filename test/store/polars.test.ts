@@ -4,7 +4,10 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pl from 'nodejs-polars';
 import { describe, expect, it } from 'vitest';
+import { RecordBatchFileReader, tableFromIPC } from 'apache-arrow';
 import { exportParquet, openCacheWriter, type BodyCompression, type LogpEncoding } from '../../src/store/index.js';
+import { parseCode } from '../../src/store/packed.js';
+import { decodeRowReference } from '../../src/store/packed-reference.js';
 import { inputs, synthRows, tmpDir } from './helpers.js';
 
 const T = 8;
@@ -44,6 +47,33 @@ describe('shards read by nodejs-polars', () => {
       lp.forEach((q, i) => q.forEach((v, j) => expect(Math.abs(ref[i]! - v * step[i]! - rows.logp[i * k + j]!)).toBeLessThanOrEqual(step[i]! / 2 + 1e-6)));
     }
     expect(df.getColumn('tail').toArray()).toEqual(Array.from(rows.tail));
+  });
+
+  it.each(['none', 'zstd'] as const)('packed (format v2), compression %s: the bitstreams decode with the reference decoder', async (compression) => {
+    const dir = tmpDir('polars');
+    const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: 3, encodings: { ids: 'packed', logp: 'packed', compression } }), numShards: 1 });
+    const rows = synthRows(0, 3, T, k, 101, 4);
+    await w.writeShard(0, [rows]);
+    const m = await w.finalize();
+    const bytes = await fsp.readFile(path.join(dir, m.shards[0]!.key));
+    const df = pl.readIPC(bytes);
+    expect(df.height).toBe(3 * T);
+    expect(df.getColumn('seq').toArray()).toEqual(Array.from(rows.seq));
+    // The code tables are schema metadata (read here with apache-arrow: polars does not expose it).
+    const reader = RecordBatchFileReader.from(bytes);
+    reader.open();
+    const meta = reader.schema.metadata;
+    const code = parseCode(meta, k, 101);
+    if (typeof code === 'string') throw new Error(code);
+    // polars cannot hand binary values to JavaScript: it writes its frame back as Arrow IPC, read here.
+    const back = tableFromIPC(df.select('topk', 'logp_ref').writeIPC());
+    const topk = back.getChild('topk')!.toArray() as Uint8Array[];
+    const ref = Array.from(back.getChild('logp_ref')!.toArray() as Float32Array);
+    topk.forEach((b, i) => {
+      const dec = decodeRowReference(Uint8Array.from(b), ref[i]!, k, 101, code);
+      expect(new Set(dec.ids)).toEqual(new Set(rows.ids.subarray(i * k, i * k + k)));
+      expect(dec.logp[0]).toBe(rows.logp[i * k]);
+    });
   });
 
   it('reads the Parquet export (decoded ids and logp as lists)', async () => {
