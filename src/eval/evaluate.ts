@@ -92,7 +92,7 @@ async function readCacheSupport(uri: string, dataset: TokenDataset): Promise<{ k
     const ids = new Uint32Array(dataset.numSequences * T * k);
     const logp = new Float32Array(dataset.numSequences * T * k).fill(-Infinity);
     const seen = new Uint8Array(dataset.numSequences);
-    for await (const s of reader.sequences({ seed: 0, epoch: 0 })) {
+    for await (const s of reader.sequences({ seed: 0, epoch: 0, reuse: true })) {
       ids.set(s.rows.ids.subarray(0, T * k), s.seq * T * k);
       logp.set(s.rows.logp.subarray(0, T * k), s.seq * T * k);
       seen[s.seq] = 1;

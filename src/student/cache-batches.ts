@@ -33,7 +33,8 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
   }
   if (reader.rows === 0) throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${reader.uri} holds no rows`, { subject: reader.uri });
   let it: AsyncIterator<CacheSequence> | undefined;
-  const open = () => reader.sequences({ seed, epoch, position })[Symbol.asyncIterator]();
+  // Each sequence is copied into the batch before the next is requested, so the reader may recycle its buffers.
+  const open = () => reader.sequences({ seed, epoch, position, reuse: true })[Symbol.asyncIterator]();
 
   const nextSequence = async (): Promise<CacheSequence> => {
     for (let attempt = 0; attempt < 2; attempt++) {
