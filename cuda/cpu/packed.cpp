@@ -3,6 +3,9 @@
 // bitstream per row. Decoding is table-driven, parallel over rows, and runs four rows in lockstep so that their
 // serial bit-position chains overlap in the core.
 #include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -28,21 +31,62 @@ inline uint32_t reverse_bits(uint32_t code, int len) {
   return r;
 }
 
-// Level of one log-probability relative to the row's top-1: round(N * sqrt(p / p_top1)), -inf → 0.
-inline int level_of(float x, float ref, int levels) {
-  if (x == -INFINITY) return 0;
-  const double u = std::exp(((double)x - (double)ref) * 0.5);
-  const double l = std::floor(levels * u + 0.5);
-  return l <= 0 ? 0 : l >= levels ? levels : (int)l;
-}
+// Level thresholds: level(d) = #{l in 1..N : d >= t[l]} for d = x - ref, t[l] = 2 ln((l - 1/2) / N), i.e.
+// N * sqrt(p / p_top1) rounded half up; t[0] = -inf so that d = -inf (p = 0) is level 0.
+struct Levels {
+  int n;
+  int top;  // largest power of two <= n
+  double t[DN_PACKED_MAX_LEVELS + 1];
+  explicit Levels(int levels) : n(levels), top(1) {
+    while (top * 2 <= n) top *= 2;
+    t[0] = -INFINITY;
+    for (int l = 1; l <= n; ++l) t[l] = 2.0 * std::log((l - 0.5) / n);
+  }
+  // Branch-free binary search for the largest l with d >= t[l].
+  inline int of(double d) const {
+    int l = 0;
+    for (int step = top; step; step >>= 1) {
+      const int c = l + step;
+      l = (c <= n && d >= t[c]) ? c : l;
+    }
+    return l;
+  }
+};
 
 bool shape_ok(int64_t n, int32_t k, int32_t vocab, int32_t levels) {
   return n >= 0 && k >= 1 && vocab >= 1 && k <= vocab && levels >= 1 && levels <= DN_PACKED_MAX_LEVELS;
 }
 
+// Sorts k keys ascending. AVX-512: each key's rank is the number of smaller keys (16 compares per instruction);
+// distinct keys give a permutation, a repeated key leaves a hole that the caller's duplicate check catches.
+void sort_keys(uint64_t* keyed, int32_t k, bool narrow) {
+#if defined(__AVX512F__)
+  if (narrow && k <= 256) {
+    alignas(64) uint32_t key[256 + 16];
+    alignas(64) uint32_t out[256];
+    const int nv = (k + 15) / 16;
+    for (int32_t j = 0; j < k; ++j) key[j] = (uint32_t)keyed[j];
+    for (int j = k; j < nv * 16; ++j) key[j] = UINT32_MAX;  // never smaller than a key
+    __m512i v[16];
+    for (int i = 0; i < nv; ++i) v[i] = _mm512_load_si512(key + 16 * i);
+    for (int32_t j = 0; j < k; ++j) out[j] = UINT32_MAX;
+    for (int32_t j = 0; j < k; ++j) {
+      const __m512i b = _mm512_set1_epi32((int)key[j]);
+      int rank = 0;
+      for (int i = 0; i < nv; ++i) rank += __builtin_popcount(_mm512_cmplt_epu32_mask(v[i], b));
+      out[rank] = key[j];
+    }
+    for (int32_t j = 0; j < k; ++j) keyed[j] = out[j] == UINT32_MAX ? UINT64_MAX : out[j];
+    return;
+  }
+#endif
+  (void)narrow;
+  std::sort(keyed, keyed + k);
+}
+
 // One row's entries as (id << 8 | level), ascending by id; its top-1 log-probability in *ref. Returns DN_OK or
 // the failure (recorded with dn_fail) for a NaN/+inf, an id outside the vocabulary or a repeated id.
-dn_status prepare_row(int64_t r, const uint32_t* id, const float* x, int32_t k, int32_t vocab, int32_t levels,
+dn_status prepare_row(int64_t r, const uint32_t* id, const float* x, int32_t k, int32_t vocab, const Levels& lv,
                       uint64_t* keyed, float* ref) {
   float top = -INFINITY;
   for (int32_t j = 0; j < k; ++j) {
@@ -54,12 +98,18 @@ dn_status prepare_row(int64_t r, const uint32_t* id, const float* x, int32_t k, 
   for (int32_t j = 0; j < k; ++j) {
     if (id[j] >= (uint32_t)vocab)
       return dn_fail(DN_INVALID_ARGUMENT, "row %lld: token id %u is outside the vocabulary of %d", (long long)r, id[j], vocab);
-    keyed[j] = ((uint64_t)id[j] << 8) | (uint64_t)level_of(x[j], top, levels);
+    const double d = top == -INFINITY ? -INFINITY : (double)x[j] - (double)top;
+    keyed[j] = ((uint64_t)id[j] << 8) | (uint64_t)lv.of(d);
   }
-  std::sort(keyed, keyed + k);
-  for (int32_t j = 1; j < k; ++j) {
-    if ((keyed[j] >> 8) == (keyed[j - 1] >> 8))
-      return dn_fail(DN_INVALID_ARGUMENT, "row %lld: token id %llu appears twice", (long long)r, (unsigned long long)(keyed[j] >> 8));
+  sort_keys(keyed, k, vocab <= (1 << 24));
+  for (int32_t j = 0; j < k; ++j) {
+    if (keyed[j] == UINT64_MAX || (j > 0 && (keyed[j] >> 8) <= (keyed[j - 1] >> 8))) {
+      // Sorted keys only repeat (or, after a rank sort, leave a hole) when an id repeats: name it.
+      std::vector<uint32_t> seen(id, id + k);
+      std::sort(seen.begin(), seen.end());
+      const auto dup = std::adjacent_find(seen.begin(), seen.end());
+      return dn_fail(DN_INVALID_ARGUMENT, "row %lld: token id %u appears twice", (long long)r, dup == seen.end() ? 0u : *dup);
+    }
   }
   return DN_OK;
 }
@@ -96,6 +146,8 @@ bool rice_ok(const uint8_t* rice, int32_t k, int w) {
   return true;
 }
 
+// Least-significant-first bit writer; whole 32-bit words go out at once (the output has room for the word that
+// may straddle the row's end: dn_packed_max_row_bytes adds slack).
 struct BitWriter {
   uint8_t* p;
   uint64_t acc = 0;
@@ -104,14 +156,21 @@ struct BitWriter {
   inline void put(uint64_t v, int bits) {  // bits ≤ 32
     acc |= v << n;
     n += bits;
-    while (n >= 8) {
+    if (n >= 32) {
+      const uint32_t w = (uint32_t)acc;
+      std::memcpy(p, &w, 4);
+      p += 4;
+      acc >>= 32;
+      n -= 32;
+    }
+  }
+  // Writes the remaining bits, zero-padded to a byte; returns the end of the row.
+  inline uint8_t* finish() {
+    while (n > 0) {
       *p++ = (uint8_t)acc;
       acc >>= 8;
       n -= 8;
     }
-  }
-  inline uint8_t* finish() {
-    if (n > 0) *p++ = (uint8_t)acc;
     acc = 0;
     n = 0;
     return p;
@@ -260,10 +319,11 @@ extern "C" dn_status dn_packed_stats(int64_t n, int32_t k, int32_t vocab, int32_
   // cost[j][b]: bits to code the j-th gaps of the sampled rows with parameter b.
   std::vector<uint64_t> cost((size_t)k * (w + 1), 0);
   std::vector<uint64_t> keyed(k);
+  const Levels lv(levels);
   const int64_t stride = n > kStatsRows ? n / kStatsRows : 1;
   for (int64_t r = 0; r < n; r += stride) {
     float top;
-    const dn_status st = prepare_row(r, ids + r * k, logp + r * k, k, vocab, levels, keyed.data(), &top);
+    const dn_status st = prepare_row(r, ids + r * k, logp + r * k, k, vocab, lv, keyed.data(), &top);
     if (st != DN_OK) {
       *bad_row = r;
       return st;
@@ -298,10 +358,11 @@ extern "C" dn_status dn_packed_encode(int64_t n, int32_t k, int32_t vocab, int32
   const int w = escape_width(vocab);
   if (!rice_ok(rice, k, w)) return dn_fail(DN_INVALID_ARGUMENT, "packed encode: a Rice parameter exceeds %d", w);
   std::vector<uint64_t> keyed(k);
+  const Levels lv(levels);
   BitWriter bw(data);
   offsets[0] = 0;
   for (int64_t r = 0; r < n; ++r) {
-    const dn_status st = prepare_row(r, ids + r * k, logp + r * k, k, vocab, levels, keyed.data(), ref + r);
+    const dn_status st = prepare_row(r, ids + r * k, logp + r * k, k, vocab, lv, keyed.data(), ref + r);
     if (st != DN_OK) {
       *bad_row = r;
       return st;

@@ -4,7 +4,7 @@
  *      parameter b_j for position j (q = g >> b_j; q < 24: q one-bits, a zero-bit, the b_j low bits of g;
  *      otherwise 24 one-bits and g in W = bitlength(V - 1) bits),
  *   2. the k levels in the same order, canonical Huffman codes (lengths ≤ 12, most significant bit first),
- *      level L = round(N * sqrt(p / p_top1)) in 0..N,
+ *      level L = #{l in 1..N : log p - log p_top1 >= 2 ln((l - 1/2) / N)}, i.e. N * sqrt(p / p_top1) rounded,
  *   3. zero bits up to the next byte.
  * Bits are packed least significant first. Decoding restores probability order: levels descending, ties by
  * ascending id; log p = ref + 2 ln(L / N) for L ≥ 1, ref + 2 ln(1 / (4N)) for L = 0, where ref is the row's top-1. */

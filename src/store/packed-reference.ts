@@ -2,11 +2,15 @@
 // written for clarity, one row at a time: the native codec (cuda/cpu/packed.cpp) must match it bit for bit.
 import { escapeWidth, PACKED_MAX_CODE_LEN, PACKED_RICE_QMAX, type PackedCode } from './packed.js';
 
-/** Level of a log-probability x in a row whose top-1 is ref: round(N·sqrt(exp(x − ref))) clamped to 0..N. */
+/**
+ * Level of a log-probability x in a row whose top-1 is ref: the number of l ∈ 1..N with x − ref ≥ 2·ln((l − ½)/N),
+ * i.e. N·sqrt(p / p_top1) rounded half up (float64); −∞ is level 0.
+ */
 export function levelOf(x: number, ref: number, levels: number): number {
-  if (x === -Infinity) return 0;
-  const l = Math.floor(levels * Math.exp((x - ref) * 0.5) + 0.5);
-  return l <= 0 ? 0 : l >= levels ? levels : l;
+  const d = ref === -Infinity ? -Infinity : x - ref;
+  let l = 0;
+  for (let c = 1; c <= levels; c++) if (d >= 2 * Math.log((c - 0.5) / levels)) l = c;
+  return l;
 }
 
 /** Decoded log-probability of level l: ref + 2·ln(l/N), or ref + 2·ln(1/(4N)) for level 0 (float32 arithmetic). */
