@@ -2,21 +2,25 @@
 // exact top-k distribution) per encoding, for k ∈ {16, 64, 128} × V ∈ {256, 32000, 128256} on Zipf-like synthetic
 // teacher outputs (test/store/helpers.ts zipfRows). Baselines measured in the same run: the naive encoding (uint32
 // ids + float32 logp, uncompressed) for size and speed, and a plain memcpy of the same shard bytes.
+// Real teacher outputs too: the fixture teacher (fixtures/teacher, V = 257) run by the teacher runner over the
+// fixture corpus, its exact top-k (float32) then stored in every encoding.
 // Reads are the trainer's path: one reader, recycled buffers (`reuse`), fetch + SHA-256 + Arrow + decode to
 // uint32/float32; the first epoch warms the buffers, the best of the next REPS epochs counts.
-// Run: npx tsx bench/cache.ts [--positions N] [--quick] [--record]  (--record rewrites `## cache` in docs/benchmarks.md)
-import { promises as fsp } from 'node:fs';
+// Run: npm run build:ts && npx tsx bench/cache.ts [--positions N] [--quick] [--record]
+// (--record rewrites `## cache` in docs/benchmarks.md; the teacher runs from the compiled dist/, as for users).
+import { existsSync, promises as fsp, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openCache, openCacheWriter, type BodyCompression, type CacheInputs, type CacheRows, type IdsEncoding, type LogpEncoding } from '../src/store/index.js';
+import type * as Api from '../src/index.js';
 import { meanTopKKl, zipfRows } from '../test/store/helpers.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const posArg = args.indexOf('--positions');
-const T = 256;
+const SEQ = 256;
 const SHARDS = 4;
-const POSITIONS = Math.max(SHARDS * T, Math.floor((posArg >= 0 ? Number(args[posArg + 1]) : quick ? 131072 : 65536) / (SHARDS * T)) * SHARDS * T);
+const POSITIONS = Math.max(SHARDS * SEQ, Math.floor((posArg >= 0 ? Number(args[posArg + 1]) : quick ? 131072 : 65536) / (SHARDS * SEQ)) * SHARDS * SEQ);
 const REPS = 3;
 const Ks = quick ? [64] : [16, 64, 128];
 const Vs = quick ? [128256] : [256, 32000, 128256];
@@ -40,7 +44,7 @@ interface Row {
   kl: number | null;
 }
 
-function inputsFor(n: number, V: number, k: number, ids: IdsEncoding, logp: LogpEncoding, compression: BodyCompression): CacheInputs {
+function inputsFor(n: number, V: number, k: number, ids: IdsEncoding, logp: LogpEncoding, compression: BodyCompression, T = SEQ): CacheInputs {
   return {
     teacher: { name: 'synthetic-zipf', sha256: 'a'.repeat(64) },
     tokenizer: { name: 'synthetic', sha256: 'b'.repeat(64) },
@@ -53,6 +57,7 @@ function inputsFor(n: number, V: number, k: number, ids: IdsEncoding, logp: Logp
 }
 
 async function measure(dir: string, rows: CacheRows, n: number, k: number, inputs: CacheInputs, reuse = true) {
+  const T = inputs.dataset.seqLen;
   await fsp.rm(dir, { recursive: true, force: true });
   const per = n / SHARDS;
   const part = (s: number): CacheRows => ({
@@ -94,6 +99,57 @@ async function measure(dir: string, rows: CacheRows, n: number, k: number, input
 
 const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`);
 
+/** Every encoding of `rows` against the naive baseline, appended to `out`. */
+async function encodings(out: Row[], base: string, label: string, rows: CacheRows, n: number, V: number, k: number, T: number) {
+  const naive = await measure(path.join(base, 'naive'), rows, n, k, inputsFor(n, V, k, 'uint32', 'float32', 'none', T));
+  out.push({ V, k, enc: `${label}naive u32+f32 (baseline)`, bpp: naive.bpp, sizeRatio: 1, writePps: naive.writePps, readPps: naive.readPps, readVsNaive: 1, readRatio: naive.readPps / naive.memcpyPps, kl: 0 });
+  for (const [logp, c] of ENCODINGS) {
+    const ids: IdsEncoding = logp === 'packed' ? 'packed' : V <= 65536 ? 'uint16' : 'uint32';
+    const inp = inputsFor(n, V, k, ids, logp, c, T);
+    const res = await measure(path.join(base, `${logp}-${c}`), rows, n, k, inp);
+    const kl = logp === 'float32' ? 0 : meanTopKKl(rows, res.decoded, n, k);
+    const name = label + (logp === 'packed' ? `packed+${c}` : `${ids === 'uint16' ? 'u16' : 'u32'}+${logp}+${c}`);
+    out.push({ V, k, enc: name, bpp: res.bpp, sizeRatio: res.bpp / naive.bpp, writePps: res.writePps, readPps: res.readPps, readVsNaive: res.readPps / naive.readPps, readRatio: res.readPps / res.memcpyPps, kl });
+    if (!label && logp === 'packed' && c === 'zstd' && V === 128256 && k === 64) {
+      // The same read into fresh arrays (no `reuse`): what first-touching memory costs on this machine.
+      const fresh = await measure(path.join(base, 'fresh'), rows, n, k, inp, false);
+      out.push({ V, k, enc: `${name}, fresh arrays`, bpp: fresh.bpp, sizeRatio: fresh.bpp / naive.bpp, writePps: fresh.writePps, readPps: fresh.readPps, readVsNaive: fresh.readPps / naive.readPps, readRatio: fresh.readPps / fresh.memcpyPps, kl });
+    }
+  }
+}
+
+/**
+ * The fixture teacher's exact top-k (float32, from a cache the teacher runner wrote) over the first `n` positions
+ * of the fixture corpus at T = 128, in (seq, pos) order.
+ */
+async function teacherRows(base: string, n: number, k: number, T: number): Promise<CacheRows> {
+  const dist = path.resolve('dist/src/index.js');
+  if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build:ts` first');
+  const api = (await import(dist)) as typeof Api;
+  const corpus = path.resolve('fixtures/corpus');
+  const data = path.join(base, 'teacher-data', 'tokens.arrow');
+  await fsp.mkdir(path.dirname(data), { recursive: true });
+  const files = readdirSync(corpus).filter((f) => f.endsWith('.txt')).sort().map((f) => path.join(corpus, f));
+  const prep = await api.prepareDataset({ text: files, tokenizer: 'byte', seqLen: T, out: data });
+  if (prep.train.numSequences * T < n) throw new Error(`the fixture corpus holds ${prep.train.numSequences * T} positions, fewer than ${n}`);
+  const out = path.join(base, `teacher-cache-${k}`);
+  await api.runTeacher({ model: path.resolve('fixtures/teacher/model.onnx'), data, out, topK: k, workers: 1, shards: 8 });
+  const r = await api.openCache(out);
+  const rows: CacheRows = { seq: new Uint32Array(n), pos: new Uint32Array(n), ids: new Uint32Array(n * k), logp: new Float32Array(n * k), tail: new Float32Array(n) };
+  for await (const b of r.batches({ seed: 0, epoch: 0 })) {
+    for (let i = 0; i < b.seq.length; i++) {
+      const at = b.seq[i]! * T + b.pos[i]!;
+      if (at >= n) continue;
+      rows.seq[at] = b.seq[i]!;
+      rows.pos[at] = b.pos[i]!;
+      rows.tail[at] = b.tail[i]!;
+      rows.ids.set(b.ids.subarray(i * k, i * k + k), at * k);
+      rows.logp.set(b.logp.subarray(i * k, i * k + k), at * k);
+    }
+  }
+  return rows;
+}
+
 async function main() {
   const base = await fsp.mkdtemp(path.join(os.tmpdir(), 'distillery-bench-cache-'));
   const out: Row[] = [];
@@ -102,31 +158,24 @@ async function main() {
   for (const V of Vs) {
     for (const k of Ks) {
       if (k > V) continue;
-      const rows = zipfRows(n, k, V, V + k, T);
-      const naive = await measure(path.join(base, 'naive'), rows, n, k, inputsFor(n, V, k, 'uint32', 'float32', 'none'));
-      out.push({ V, k, enc: 'naive u32+f32 (baseline)', bpp: naive.bpp, sizeRatio: 1, writePps: naive.writePps, readPps: naive.readPps, readVsNaive: 1, readRatio: naive.readPps / naive.memcpyPps, kl: 0 });
-      for (const [logp, c] of ENCODINGS) {
-        const ids: IdsEncoding = logp === 'packed' ? 'packed' : V <= 65536 ? 'uint16' : 'uint32';
-        const res = await measure(path.join(base, `${logp}-${c}`), rows, n, k, inputsFor(n, V, k, ids, logp, c));
-        const kl = logp === 'float32' ? 0 : meanTopKKl(rows, res.decoded, n, k);
-        const name = logp === 'packed' ? `packed+${c}` : `${ids === 'uint16' ? 'u16' : 'u32'}+${logp}+${c}`;
-        out.push({ V, k, enc: name, bpp: res.bpp, sizeRatio: res.bpp / naive.bpp, writePps: res.writePps, readPps: res.readPps, readVsNaive: res.readPps / naive.readPps, readRatio: res.readPps / res.memcpyPps, kl });
-        if (logp === 'packed' && c === 'zstd' && V === 128256 && k === 64) {
-          // The same read into fresh arrays (no `reuse`): what first-touching memory costs on this machine.
-          const fresh = await measure(path.join(base, 'fresh'), rows, n, k, inputsFor(n, V, k, ids, logp, c), false);
-          out.push({ V, k, enc: `${name}, fresh arrays`, bpp: fresh.bpp, sizeRatio: fresh.bpp / naive.bpp, writePps: fresh.writePps, readPps: fresh.readPps, readVsNaive: fresh.readPps / naive.readPps, readRatio: fresh.readPps / fresh.memcpyPps, kl });
-        }
-      }
+      await encodings(out, base, '', zipfRows(n, k, V, V + k, SEQ), n, V, k, SEQ);
       process.stderr.write(`V=${V} k=${k} done (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
     }
+  }
+  // Real teacher outputs: T = 128, the fixture teacher's byte vocabulary (V = 257).
+  const TT = 128;
+  const nt = Math.floor(Math.min(n, 65536) / (SHARDS * TT)) * SHARDS * TT;
+  for (const k of quick ? [32] : [16, 32, 64]) {
+    await encodings(out, base, 'fixture teacher: ', await teacherRows(base, nt, k, TT), nt, 257, k, TT);
+    process.stderr.write(`fixture teacher k=${k} done (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
   }
   await fsp.rm(base, { recursive: true, force: true });
   const lines = [
     '| V | k | encoding | bytes/pos | size vs naive | write pos/s | read pos/s | read vs naive | read speed ÷ memcpy speed (same bytes) | mean KL (nats) |',
     '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...out.map((r) => `| ${r.V} | ${r.k} | ${r.enc.startsWith('packed') ? `**${r.enc}**` : r.enc} | ${r.bpp.toFixed(1)} | ${r.sizeRatio.toFixed(2)}× | ${fmt(r.writePps)} | ${fmt(r.readPps)} | ${r.readVsNaive.toFixed(2)}× | ${r.readRatio.toFixed(2)}× | ${r.kl === null ? '' : r.kl === 0 ? '0' : r.kl.toExponential(1)} |`),
+    ...out.map((r) => `| ${r.V} | ${r.k} | ${r.enc.includes('packed') ? `**${r.enc}**` : r.enc} | ${r.bpp.toFixed(1)} | ${r.sizeRatio.toFixed(2)}× | ${fmt(r.writePps)} | ${fmt(r.readPps)} | ${r.readVsNaive.toFixed(2)}× | ${r.readRatio.toFixed(2)}× | ${r.kl === null ? '' : r.kl === 0 ? '0' : r.kl.toExponential(1)} |`),
   ];
-  const head = `Machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} at the end. Date: ${new Date().toISOString().slice(0, 10)}.\nCommand: \`npx tsx bench/cache.ts ${args.join(' ')}\` (${n} positions per run in ${SHARDS} shards, local disk; reads: one reader with recycled buffers, best of ${REPS} epochs after a warm-up epoch).`;
+  const head = `Machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} at the end. Date: ${new Date().toISOString().slice(0, 10)}.\nCommand: \`npm run build:ts && npx tsx bench/cache.ts ${args.join(' ')}\` (synthetic: ${n} positions per run at T = ${SEQ}; fixture teacher: ${nt} positions at T = ${TT}; ${SHARDS} shards, local disk; reads: one reader with recycled buffers, best of ${REPS} epochs after a warm-up epoch).`;
   console.log(head);
   console.log(lines.join('\n'));
   if (args.includes('--record')) await record(`${head}\n\n${lines.join('\n')}\n`);
