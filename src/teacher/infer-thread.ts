@@ -9,11 +9,24 @@ interface Init {
   subject: string;
   outputs: SurgeryOutputs;
   session: SessionOptions;
+  /**
+   * Batch shape run twice on token 0 before `ready`: ONNX Runtime grows its memory arena on the first
+   * run and allocates the planned memory pattern on the second (≈ 0.25 s of page faults each on the
+   * 2-core machine), so neither lands in the pipeline.
+   */
+  warmup?: { B: number; T: number };
 }
 
 const init = workerData as Init;
 const port = parentPort!;
-const ready = createSession(init.model, init.subject, init.session);
+const ready = (async () => {
+  const session = await createSession(init.model, init.subject, init.session);
+  if (init.warmup) {
+    const { B, T } = init.warmup;
+    for (let i = 0; i < 2; i++) await runTopK(session, init.outputs, new BigInt64Array(B * T), B, T);
+  }
+  return session;
+})();
 ready.then(
   () => port.postMessage({ type: 'ready' }),
   (e) => port.postMessage({ type: 'error', id: -1, error: serialize(e) }),
@@ -24,15 +37,49 @@ function serialize(e: unknown): unknown {
   return { name: err.name, message: err.message, code: err.code, details: err.details ? { ...(err.details as object), cause: undefined } : undefined };
 }
 
-port.on('message', async (msg: { id: number; ids: BigInt64Array; B: number; T: number }) => {
+/**
+ * The binding returns each output in an ArrayBuffer of its own, which moves to the main thread as
+ * is; anything else (a view into a larger or shared buffer) is copied first.
+ */
+function movable<A extends Int32Array | Float32Array>(a: A, transfer: ArrayBuffer[]): A {
+  const own = a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !transfer.includes(a.buffer);
+  const out = own ? a : (a.slice() as A);
+  transfer.push(out.buffer as ArrayBuffer);
+  return out;
+}
+
+interface RunMsg {
+  id: number;
+  /** int64 [nSeq·T] */
+  ids: BigInt64Array;
+  nSeq: number;
+  T: number;
+  /** Sequences per session.run. */
+  B: number;
+}
+
+// One message carries several session runs (see MESSAGE_POSITIONS in pipeline.ts): each message costs the
+// main thread a wake-up and a deserialization, so fewer, larger ones leave more of the CPU to inference.
+// Messages are served strictly in order, one after the other: interleaving their runs would finish the
+// queued messages together, in waves, and the session would wait between waves for the next ones.
+async function serve(msg: RunMsg): Promise<void> {
   try {
     const session = await ready;
-    const r = await runTopK(session, init.outputs, msg.ids, msg.B, msg.T);
-    // Copies into fresh buffers so they can be transferred (ORT's may be shared or pooled).
-    const out = { ids: r.ids.slice(), logp: r.logp.slice(), tail: r.tail.slice(), samples: r.samples?.slice(), vocab: r.vocab };
-    const transfer = [out.ids.buffer, out.logp.buffer, out.tail.buffer, ...(out.samples ? [out.samples.buffer] : [])] as ArrayBuffer[];
-    port.postMessage({ type: 'result', id: msg.id, result: out }, transfer);
+    const parts: Array<Record<string, unknown>> = [];
+    // The input buffer goes back too, for a later message.
+    const transfer: ArrayBuffer[] = [msg.ids.buffer as ArrayBuffer];
+    for (let s = 0; s < msg.nSeq; s += msg.B) {
+      const b = Math.min(msg.B, msg.nSeq - s);
+      const r = await runTopK(session, init.outputs, msg.ids.subarray(s * msg.T, (s + b) * msg.T), b, msg.T);
+      parts.push({ ids: movable(r.ids, transfer), logp: movable(r.logp, transfer), tail: movable(r.tail, transfer), samples: r.samples && movable(r.samples, transfer), vocab: r.vocab, nSeq: b });
+    }
+    port.postMessage({ type: 'result', id: msg.id, result: { parts, input: msg.ids } }, transfer);
   } catch (e) {
     port.postMessage({ type: 'error', id: msg.id, error: serialize(e) });
   }
+}
+
+let queue: Promise<void> = Promise.resolve();
+port.on('message', (msg: RunMsg) => {
+  queue = queue.then(() => serve(msg));
 });

@@ -15,6 +15,8 @@ export interface PoolOptions {
   workers: number;
   threads?: number;
   onRows?: (n: number) => void;
+  /** Called once every worker process has its session up (and warmed). */
+  onStarted?: () => void;
 }
 
 function entry(): { file: string; execArgv: string[] } {
@@ -84,6 +86,7 @@ export async function runPool(o: PoolOptions): Promise<ShardDone[]> {
     for (const s of started) if (s.status === 'fulfilled') procs.push(s.value);
     const bad = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (bad) throw bad.reason;
+    o.onStarted?.();
     // Each process holds SHARDS_IN_FLIGHT slots so its inference never waits on a shard's commit.
     const idle = procs.flatMap((p) => Array.from({ length: SHARDS_IN_FLIGHT }, () => p));
     const waiters: Array<(p: Proc) => void> = [];

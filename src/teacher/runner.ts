@@ -196,11 +196,14 @@ async function openWriter(uri: string, run: ResolvedRun, s3: S3Options | undefin
   }
 }
 
+/** The shape of a full batch: the session runs it before the first shard (its one-time allocations happen there, not mid-pipeline). */
+const warmupShape = (d: TokenDataset, batchSize: number) => ({ B: Math.min(batchSize, d.numSequences), T: d.seqLen });
+
 /** Opens the dataset, model and writer a worker process needs for a resolved run. */
 export async function openWorker(run: ResolvedRun, device: Device, threads: number | undefined) {
   const p = await prepare(run.opts as TeacherRunOptions, run.numShards);
   const writer = await openWriter(run.opts.out, run, run.opts.s3);
-  const engine = await InferenceThread.start(p.surgered, run.opts.model, p.outputs, { device, threads });
+  const engine = await InferenceThread.start(p.surgered, run.opts.model, p.outputs, { device, threads }, warmupShape(p.dataset, run.batchSize));
   return { ...p, writer, engine };
 }
 
@@ -229,11 +232,14 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
     opts.onProgress?.({ phase: 'teacher', done: positions, total, unit: 'positions' });
   };
   progress(0);
+  // Once the sessions are up and warm: from here on the devices only run batches (benchmarks time from this event).
+  const started = () => opts.onProgress?.({ phase: 'teacher', done: positions, total, unit: 'positions', message: 'inference started' });
 
   const threads = opts.threads ?? (devices[0]!.kind === 'cpu' ? Math.max(1, Math.floor(os.availableParallelism() / workers)) : undefined);
   let results: ShardDone[] = [];
   if (todo.length && workers === 1) {
-    const engine = await InferenceThread.start(p.surgered, opts.model, p.outputs, { device: devices[0]!, threads });
+    const engine = await InferenceThread.start(p.surgered, opts.model, p.outputs, { device: devices[0]!, threads }, warmupShape(p.dataset, p.run.batchSize));
+    started();
     try {
       // Two shards in flight: while one is being sealed (fsync, upload, commit) the other keeps the
       // inference thread busy.
@@ -257,7 +263,7 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
     }
   } else if (todo.length) {
     const { runPool } = await import('./pool.js');
-    results = await runPool({ run: p.run, shards: todo, devices, workers, threads, onRows: progress });
+    results = await runPool({ run: p.run, shards: todo, devices, workers, threads, onRows: progress, onStarted: started });
   }
 
   let finalized = false;

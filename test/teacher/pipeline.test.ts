@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { appendTopK, createSession, int64Ids, runTopK } from '../../src/teacher/index.js';
-import { countSamples, InferenceThread, shardRows } from '../../src/teacher/pipeline.js';
+import { countSamples, InferenceThread, shardRows, toInt64 } from '../../src/teacher/pipeline.js';
 import { defaultShardCount, planShards, resolveWorkerSlot, strideShards } from '../../src/teacher/plan.js';
 
 describe('shardRows', () => {
@@ -37,6 +37,31 @@ describe('shardRows', () => {
     const it = shardRows({ engine, source: { tokens: bad, seqLen: 2 }, start: 0, end: 2, batchSize: 2, k: 2, samples: 0 });
     await expect(it.next()).rejects.toThrow();
     await engine.close();
+  });
+});
+
+describe('InferenceThread', () => {
+  it('runs one message as session runs of at most B sequences, one result per run, in order', async () => {
+    const s = appendTopK(new Uint8Array(readFileSync('fixtures/teacher/model.onnx')), 'fixture', { k: 3, temperature: 1 });
+    const T = 8;
+    const tokens = Uint32Array.from(readFileSync('fixtures/corpus/ruth.txt').subarray(0, 7 * T));
+    const engine = await InferenceThread.start(s.bytes, 'fixture', s.outputs, { device: { kind: 'cpu' }, threads: 1 }, { B: 3, T });
+    const parts = await engine.runTokens(tokens, 7, T, 3);
+    // The input buffer came back and is reused: a second message of the same size gives the same rows.
+    const again = await engine.runTokens(tokens, 7, T, 3);
+    await engine.close();
+    expect(parts.map((p) => p.nSeq)).toEqual([3, 3, 1]);
+    expect(parts.map((p) => p.ids.length)).toEqual([3 * T * 3, 3 * T * 3, T * 3]);
+    const sess = await createSession(s.bytes, 'fixture', { device: { kind: 'cpu' } });
+    const direct = await runTopK(sess, s.outputs, int64Ids(tokens), 7, T);
+    expect(parts.flatMap((p) => Array.from(p.ids))).toEqual(Array.from(direct.ids));
+    expect(parts.flatMap((p) => Array.from(p.logp))).toEqual(Array.from(direct.logp));
+    expect(again.flatMap((p) => Array.from(p.ids))).toEqual(Array.from(direct.ids));
+  });
+
+  it('converts token ids to int64 exactly, across the whole uint32 range', () => {
+    const ids = Uint32Array.from([0, 1, 256, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]);
+    expect(Array.from(toInt64(ids, new BigInt64Array(ids.length)))).toEqual(Array.from(ids, (v) => BigInt(v)));
   });
 });
 

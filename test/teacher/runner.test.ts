@@ -18,11 +18,18 @@ describe('runTeacher', () => {
     const k = 6;
     const tokens = corpusDataset(path.join(dir, 'd.arrow'), N, T);
     const events: number[] = [];
-    const s = await runTeacher({ model: FIXTURE_MODEL, data: path.join(dir, 'd.arrow'), out: path.join(dir, 'cache'), topK: k, shards: 5, batchSize: 2, onProgress: (e) => events.push(e.done) });
+    const started: number[] = [];
+    const s = await runTeacher({
+      model: FIXTURE_MODEL, data: path.join(dir, 'd.arrow'), out: path.join(dir, 'cache'), topK: k, shards: 5, batchSize: 2,
+      onProgress: (e) => (e.message === 'inference started' ? started.push(events.length) : events.push(e.done)),
+    });
     expect(s.shards).toEqual({ total: 5, assigned: 5, committed: 5, skipped: 0, lostRace: 0 });
     expect(s.rows).toBe(N * T);
     expect(s.finalized).toBe(true);
     expect(events.at(-1)).toBe(N * T);
+    // Once, after the opening zero and before any rows.
+    expect(started).toEqual([1]);
+    expect(events[0]).toBe(0);
 
     const full = await ort.InferenceSession.create(new Uint8Array(readFileSync(FIXTURE_MODEL)));
     const logits = (await full.run({ input_ids: new ort.Tensor('int64', int64Ids(tokens), [N, T]) })).logits!.data as Float32Array;
