@@ -147,7 +147,8 @@ async function prepare(opts: TeacherRunOptions, numShardsFixed?: number): Promis
     vocabSize: V,
     k: opts.topK,
     temperature,
-    encodings: { ids: idsEncodingFor(V), logp: opts.logp ?? 'float32', compression: opts.compression ?? 'none' },
+    // packed logp packs the ids with them (format v2); otherwise the narrowest plain id type for V.
+    encodings: { ids: opts.logp === 'packed' ? 'packed' : idsEncodingFor(V), logp: opts.logp ?? 'float32', compression: opts.compression ?? 'none' },
     ...(samples > 0 ? { samples } : {}),
   };
   const { onProgress: _p, env: _e, ...plain } = opts;

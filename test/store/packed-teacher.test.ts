@@ -1,12 +1,12 @@
-// The packed encoding on real teacher outputs: the fixture teacher's exact top-32 over a fixture book, stored
-// packed, stays within the fidelity goal (mean KL ≤ 1e-3 of the renormalized top-k) and within 2 bytes per entry.
+// The packed encoding on real teacher outputs: the fixture teacher's top-32 over a fixture book, written packed by
+// the teacher runner, stays within the fidelity goal (mean KL ≤ 1e-3 of the renormalized top-k) and within 2 bytes per entry.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { prepareDataset } from '../../src/data/index.js';
-import { openCache, openCacheWriter, type CacheRows } from '../../src/store/index.js';
+import { openCache, type CacheRows } from '../../src/store/index.js';
 import { runTeacher } from '../../src/teacher/runner.js';
-import { inputs, meanTopKKl, tmpDir } from './helpers.js';
+import { meanTopKKl, tmpDir } from './helpers.js';
 
 describe('packed rows of the fixture teacher', () => {
   it('keep the mean KL under 1e-3 at k = 32 in under 2 bytes per entry', async () => {
@@ -26,10 +26,11 @@ describe('packed rows of the fixture teacher', () => {
       exact.logp.set(b.logp, b.position * k);
       exact.tail.set(b.tail, b.position);
     }
+    // The same run, written packed by the runner (`distill teacher run --logp packed --compression zstd`).
     const packedDir = path.join(dir, 'packed');
-    const w = await openCacheWriter({ uri: packedDir, inputs: inputs({ vocabSize: 257, k, sequences: prep.train.numSequences, seqLen: T, encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' } }), numShards: 1 });
-    await w.writeShard(0, [exact]);
-    const m = await w.finalize();
+    await runTeacher({ model: path.resolve('fixtures/teacher/model.onnx'), data, out: packedDir, topK: k, workers: 1, shards: 1, logp: 'packed', compression: 'zstd' });
+    const m = (await openCache(packedDir)).manifest;
+    expect(m.formatVersion).toBe(2);
     const dec = { ids: new Uint32Array(n * k), logp: new Float32Array(n * k) };
     for await (const b of (await openCache(packedDir)).batches({ seed: 0, epoch: 0 })) {
       dec.ids.set(b.ids, b.position * k);
