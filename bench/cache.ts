@@ -14,6 +14,7 @@ import path from 'node:path';
 import { openCache, openCacheWriter, type BodyCompression, type CacheInputs, type CacheRows, type IdsEncoding, type LogpEncoding } from '../src/store/index.js';
 import type * as Api from '../src/index.js';
 import { meanTopKKl, zipfRows } from '../test/store/helpers.js';
+import { recordSection } from './record.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -178,22 +179,7 @@ async function main() {
   const head = `Machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} at the end. Date: ${new Date().toISOString().slice(0, 10)}.\nCommand: \`npm run build:ts && npx tsx bench/cache.ts ${args.join(' ')}\` (synthetic: ${n} positions per run at T = ${SEQ}; fixture teacher: ${nt} positions at T = ${TT}; ${SHARDS} shards, local disk; reads: one reader with recycled buffers, best of ${REPS} epochs after a warm-up epoch).`;
   console.log(head);
   console.log(lines.join('\n'));
-  if (args.includes('--record')) await record(`${head}\n\n${lines.join('\n')}\n`);
-}
-
-/** Replaces (or appends) this benchmark's own section of docs/benchmarks.md, leaving the others alone. */
-async function record(body: string): Promise<void> {
-  const file = path.resolve('docs/benchmarks.md');
-  let doc = await fsp.readFile(file, 'utf8').catch(() => '# Benchmarks\n');
-  const start = doc.search(/^## cache\s*$/m);
-  const section = `## cache\n\n${body}`;
-  if (start < 0) doc = `${doc.trimEnd()}\n\n${section}`;
-  else {
-    const rest = doc.slice(start + 1);
-    const next = rest.search(/^## /m);
-    doc = doc.slice(0, start) + section + (next < 0 ? '' : `\n${rest.slice(next)}`);
-  }
-  await fsp.writeFile(file, doc);
+  if (args.includes('--record')) recordSection('cache', `${head}\n\n${lines.join('\n')}\n`);
 }
 
 await main();
