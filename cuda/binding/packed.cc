@@ -41,39 +41,48 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// packedEncode(n, k, vocab, levels, codeLengths, rice, ids, logp, offsets, data, ref) → bytes written
+// The code tables from arguments i .. i + 2 (order, levelRice, rice); `levels` is order's length - 1.
+dn_packed_code code_arg(const Napi::CallbackInfo& info, size_t i, int64_t levels, int64_t k) {
+  dn_packed_code code;
+  code.levels = (int32_t)levels;
+  code.order = dn::typed<uint8_t, napi_uint8_array>(info, i, "order", levels + 1);
+  code.level_rice = (int32_t)int_arg(info, i + 1, "levelRice");
+  code.rice = dn::typed<uint8_t, napi_uint8_array>(info, i + 2, "rice", k);
+  return code;
+}
+
+// packedEncode(n, k, vocab, levels, order, levelRice, rice, ids, logp, offsets, data, ref) → bytes written
 Napi::Value Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 11) dn::throw_error(env, "E_NATIVE_ARGUMENT", "packedEncode expects 11 arguments");
+  if (info.Length() < 12) dn::throw_error(env, "E_NATIVE_ARGUMENT", "packedEncode expects 12 arguments");
   const int64_t n = int_arg(info, 0, "n"), k = int_arg(info, 1, "k"), vocab = int_arg(info, 2, "vocab"), levels = int_arg(info, 3, "levels");
-  const uint8_t* lengths = dn::typed<uint8_t, napi_uint8_array>(info, 4, "codeLengths", levels + 1);
-  const uint8_t* rice = dn::typed<uint8_t, napi_uint8_array>(info, 5, "rice", k);
-  const uint32_t* ids = dn::typed<uint32_t, napi_uint32_array>(info, 6, "ids", n * k);
-  const float* logp = dn::typed<float, napi_float32_array>(info, 7, "logp", n * k);
-  int32_t* offsets = dn::typed<int32_t, napi_int32_array>(info, 8, "offsets", n + 1);
-  uint8_t* data = dn::typed<uint8_t, napi_uint8_array>(info, 9, "data", n * dn_packed_max_row_bytes((int32_t)k, (int32_t)vocab));
-  float* ref = dn::typed<float, napi_float32_array>(info, 10, "ref", n);
+  const dn_packed_code code = code_arg(info, 4, levels, k);
+  const uint32_t* ids = dn::typed<uint32_t, napi_uint32_array>(info, 7, "ids", n * k);
+  const float* logp = dn::typed<float, napi_float32_array>(info, 8, "logp", n * k);
+  int32_t* offsets = dn::typed<int32_t, napi_int32_array>(info, 9, "offsets", n + 1);
+  uint8_t* data = dn::typed<uint8_t, napi_uint8_array>(info, 10, "data", n * dn_packed_max_row_bytes((int32_t)k, (int32_t)vocab));
+  float* ref = dn::typed<float, napi_float32_array>(info, 11, "ref", n);
   int64_t bad = -1;
-  const dn_status st = dn_packed_encode(n, (int32_t)k, (int32_t)vocab, (int32_t)levels, lengths, rice, ids, logp, offsets, data, ref, &bad);
+  const dn_status st = dn_packed_encode(n, (int32_t)k, (int32_t)vocab, &code, ids, logp, offsets, data, ref, &bad);
   if (st != DN_OK) fail(env, st, bad);
   return Napi::Number::New(env, (double)offsets[n]);
 }
 
-// packedDecode(n, k, vocab, levels, codeLengths, rice, offsets, data, ref, outIds, outLogp)
+// packedDecode(n, k, vocab, levels, order, levelRice, rice, offsets, data, ref, outIds, outLogp, options)
 Napi::Value Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 11) dn::throw_error(env, "E_NATIVE_ARGUMENT", "packedDecode expects 11 arguments");
+  if (info.Length() < 13) dn::throw_error(env, "E_NATIVE_ARGUMENT", "packedDecode expects 13 arguments");
   const int64_t n = int_arg(info, 0, "n"), k = int_arg(info, 1, "k"), vocab = int_arg(info, 2, "vocab"), levels = int_arg(info, 3, "levels");
-  const uint8_t* lengths = dn::typed<uint8_t, napi_uint8_array>(info, 4, "codeLengths", levels + 1);
-  const uint8_t* rice = dn::typed<uint8_t, napi_uint8_array>(info, 5, "rice", k);
-  const int32_t* offsets = dn::typed<int32_t, napi_int32_array>(info, 6, "offsets", n + 1);
-  const uint8_t* data = dn::typed<uint8_t, napi_uint8_array>(info, 7, "data", 0);
-  const int64_t data_len = (int64_t)info[7].As<Napi::TypedArray>().ElementLength();
-  const float* ref = dn::typed<float, napi_float32_array>(info, 8, "ref", n);
-  uint32_t* out_ids = dn::typed<uint32_t, napi_uint32_array>(info, 9, "outIds", n * k);
-  float* out_logp = dn::typed<float, napi_float32_array>(info, 10, "outLogp", n * k);
+  const dn_packed_code code = code_arg(info, 4, levels, k);
+  const int32_t* offsets = dn::typed<int32_t, napi_int32_array>(info, 7, "offsets", n + 1);
+  const uint8_t* data = dn::typed<uint8_t, napi_uint8_array>(info, 8, "data", 0);
+  const int64_t data_len = (int64_t)info[8].As<Napi::TypedArray>().ElementLength();
+  const float* ref = dn::typed<float, napi_float32_array>(info, 9, "ref", n);
+  uint32_t* out_ids = dn::typed<uint32_t, napi_uint32_array>(info, 10, "outIds", n * k);
+  float* out_logp = dn::typed<float, napi_float32_array>(info, 11, "outLogp", n * k);
+  const int32_t options = (int32_t)int_arg(info, 12, "options");
   int64_t bad = -1;
-  const dn_status st = dn_packed_decode(n, (int32_t)k, (int32_t)vocab, (int32_t)levels, lengths, rice, offsets, data, data_len, ref, out_ids, out_logp, &bad);
+  const dn_status st = dn_packed_decode(n, (int32_t)k, (int32_t)vocab, &code, offsets, data, data_len, ref, out_ids, out_logp, options, &bad);
   if (st != DN_OK) fail(env, st, bad);
   return env.Undefined();
 }

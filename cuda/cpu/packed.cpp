@@ -1,7 +1,8 @@
-// The packed top-k encoding of the logit cache (dn_packed.h; spec: docs/cache-format.md §3.2): Rice codes with a
-// per-position parameter for the ascending id gaps, canonical Huffman codes for sqrt-probability levels, one
-// bitstream per row. Decoding is table-driven, parallel over rows, and runs four rows in lockstep so that their
-// serial bit-position chains overlap in the core.
+// The packed top-k encoding of the logit cache (dn_packed.h; spec: docs/cache-format.md §3.2): per row a fixed
+// block of Rice remainders at positions known from the shard's tables, a unary block of the quotients, and the rare
+// escaped quotients. Decoding is parallel over rows; with AVX-512 (VBMI2) a row's fields are extracted 16 at a time,
+// its ids are a vector prefix sum and its probability order a bitonic sort in registers. The portable path decodes
+// field by field and judges every row the SIMD path does not take.
 #include <omp.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -16,20 +17,12 @@
 
 namespace {
 
-constexpr int kTableBits = DN_PACKED_MAX_CODE_LEN;
-constexpr int kTableSize = 1 << kTableBits;
 constexpr int kQ = DN_PACKED_RICE_QMAX;
-constexpr int kLanes = 4;
+constexpr int kRankEscape = DN_PACKED_RANK_ESCAPE_BITS;
 constexpr int64_t kStatsRows = 8192;
 
 inline int bit_length(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 inline int escape_width(int32_t vocab) { return vocab > 1 ? bit_length((uint64_t)vocab - 1) : 1; }
-
-inline uint32_t reverse_bits(uint32_t code, int len) {
-  uint32_t r = 0;
-  for (int i = 0; i < len; ++i) r |= ((code >> i) & 1u) << (len - 1 - i);
-  return r;
-}
 
 // Level thresholds: level(d) = #{l in 1..N : d >= t[l]} for d = x - ref, t[l] = 2 ln((l - 1/2) / N), i.e.
 // N * sqrt(p / p_top1) rounded half up; t[0] = -inf so that d = -inf (p = 0) is level 0.
@@ -114,38 +107,6 @@ dn_status prepare_row(int64_t r, const uint32_t* id, const float* x, int32_t k, 
   return DN_OK;
 }
 
-// Canonical codes (DEFLATE order: by length, then symbol), bit-reversed for a least-significant-first stream.
-// False when a length exceeds the limit or the lengths over-subscribe the code space.
-bool canonical_codes(const uint8_t* lengths, int symbols, uint32_t* codes) {
-  int count[DN_PACKED_MAX_CODE_LEN + 1] = {0};
-  uint64_t kraft = 0;
-  for (int s = 0; s < symbols; ++s) {
-    if (lengths[s] > DN_PACKED_MAX_CODE_LEN) return false;
-    if (lengths[s]) {
-      count[lengths[s]]++;
-      kraft += 1ull << (DN_PACKED_MAX_CODE_LEN - lengths[s]);
-    }
-  }
-  if (kraft > (uint64_t)kTableSize) return false;
-  uint32_t next[DN_PACKED_MAX_CODE_LEN + 2] = {0};
-  uint32_t code = 0;
-  for (int len = 1; len <= DN_PACKED_MAX_CODE_LEN; ++len) {
-    code = (code + (uint32_t)count[len - 1]) << 1;
-    next[len] = code;
-  }
-  for (int s = 0; s < symbols; ++s) {
-    const int len = lengths[s];
-    codes[s] = len ? reverse_bits(next[len]++, len) : 0;
-  }
-  return true;
-}
-
-bool rice_ok(const uint8_t* rice, int32_t k, int w) {
-  for (int32_t j = 0; j < k; ++j)
-    if (rice[j] > w) return false;
-  return true;
-}
-
 // Least-significant-first bit writer; whole 32-bit words go out at once (the output has room for the word that
 // may straddle the row's end: dn_packed_max_row_bytes adds slack).
 struct BitWriter {
@@ -177,136 +138,324 @@ struct BitWriter {
   }
 };
 
-struct DecodeTables {
-  int32_t k, vocab, levels, w;
-  const uint8_t* rice;
-  const uint16_t* table;  // next 12 stream bits → symbol << 4 | code length (0: no code starts so)
-  const float* dec;       // level → log-probability offset from the top-1
+// The shard's code tables, checked: `order` a permutation of the levels, parameters within their ranges.
+bool code_ok(const dn_packed_code* code, int32_t k, int w) {
+  if (!code || !code->order || !code->rice || code->levels < 1 || code->levels > DN_PACKED_MAX_LEVELS) return false;
+  if (code->level_rice < 0 || code->level_rice > DN_PACKED_MAX_LEVEL_RICE) return false;
+  bool seen[DN_PACKED_MAX_LEVELS + 1] = {false};
+  for (int s = 0; s <= code->levels; ++s) {
+    const int l = code->order[s];
+    if (l > code->levels || seen[l]) return false;
+    seen[l] = true;
+  }
+  for (int32_t j = 0; j < k; ++j)
+    if (code->rice[j] > w) return false;
+  return true;
+}
+
+// Decoding tables of one shard: every symbol's place in the fixed block (symbols 0..k-1 are the gaps, k..2k-1
+// the ranks) and the level → log-probability offsets.
+struct Tables {
+  int32_t k, vocab, levels, w, c;
+  const uint8_t* order;
+  std::vector<int32_t> at;     // bit offset of symbol i's remainder in the fixed block
+  std::vector<uint8_t> width;  // its width (b_j, or c for ranks)
+  int64_t fixed_bits;
+  float dec[DN_PACKED_MAX_LEVELS + 1];
+  Tables(int32_t k_, int32_t vocab_, const dn_packed_code* code)
+      : k(k_), vocab(vocab_), levels(code->levels), w(escape_width(vocab_)), c(code->level_rice), order(code->order),
+        at(2 * (size_t)k_), width(2 * (size_t)k_) {
+    int64_t p = 0;
+    for (int32_t i = 0; i < 2 * k; ++i) {
+      width[i] = (uint8_t)(i < k ? code->rice[i] : c);
+      at[i] = (int32_t)p;
+      p += width[i];
+    }
+    fixed_bits = p;
+    dec[0] = (float)(2.0 * std::log(1.0 / (4.0 * levels)));
+    for (int l = 1; l <= levels; ++l) dec[l] = (float)(2.0 * std::log((double)l / levels));
+    for (int l = levels + 1; l <= DN_PACKED_MAX_LEVELS; ++l) dec[l] = 0.0f;
+  }
 };
 
-// Refills a least-significant-first bit buffer to at least 56 bits. Reads may run past the row's end into the
-// next row's bytes (never past the batch's data): the caller checks the bits a row consumed against its length.
-inline void refill(uint64_t& buf, int& avail, const uint8_t*& p, const uint8_t* data_end) {
-  if (__builtin_expect(data_end - p >= 8, 1)) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    buf |= w << avail;
-    p += (63 - avail) >> 3;
-    avail |= 56;
-  } else {
-    while (avail < 56 && p < data_end) {
-      buf |= (uint64_t)*p++ << avail;
-      avail += 8;
+// A least-significant-first reader of one row that never reads outside it: whole 8-byte words while they fit,
+// single bytes at the end.
+struct RowReader {
+  const uint8_t* p;
+  const uint8_t* end;
+  uint64_t buf = 0;
+  int avail = 0;
+  RowReader(const uint8_t* row, int64_t len) : p(row), end(row + len) {}
+  inline void refill() {
+    if (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      buf |= w << avail;
+      p += (63 - avail) >> 3;
+      avail |= 56;
+    } else {
+      while (avail <= 56 && p < end) {
+        buf |= (uint64_t)*p++ << avail;
+        avail += 8;
+      }
+    }
+  }
+  // The next `bits` bits (≤ 32); false past the row's end.
+  inline bool get(int bits, uint32_t* v) {
+    if (avail < bits) {
+      refill();
+      if (avail < bits) return false;
+    }
+    *v = (uint32_t)(buf & ((1ull << bits) - 1));
+    buf >>= bits;
+    avail -= bits;
+    return true;
+  }
+  // A unary code: zero-bits up to a one-bit, at most 24 zeros; false if none within 25 bits.
+  inline bool unary(uint32_t* u) {
+    if (avail < kQ + 1) refill();
+    const uint64_t window = avail >= 64 ? buf : buf & ((1ull << avail) - 1);
+    if (!window) return false;
+    const int z = __builtin_ctzll(window);
+    if (z > kQ) return false;
+    *u = (uint32_t)z;
+    buf >>= z + 1;
+    avail -= z + 1;
+    return true;
+  }
+  // Bits read so far, relative to the row's start `row`.
+  inline int64_t consumed(const uint8_t* row) const { return (int64_t)(p - row) * 8 - avail; }
+};
+
+struct Scratch {
+  std::vector<uint32_t> rem, quo, ids;
+  std::vector<uint8_t> lev;
+  explicit Scratch(int32_t k) : rem(2 * (size_t)k), quo(2 * (size_t)k), ids(k), lev(k) {}
+};
+
+// The portable decoder of one row, field by field as the spec reads. False for a malformed row.
+bool decode_row_scalar(const Tables& t, const uint8_t* p, int64_t len, float top, uint32_t* oid, float* olp, Scratch& s) {
+  const int32_t k = t.k;
+  const int64_t nbits = len * 8;
+  RowReader rd(p, len);
+  for (int32_t i = 0; i < 2 * k; ++i)
+    if (!rd.get(t.width[i], &s.rem[i])) return false;
+  for (int32_t i = 0; i < 2 * k; ++i)
+    if (!rd.unary(&s.quo[i])) return false;
+  for (int32_t i = 0; i < 2 * k; ++i)
+    if (s.quo[i] == (uint32_t)kQ && !rd.get(i < k ? t.w : kRankEscape, &s.quo[i])) return false;
+  const int64_t pos = rd.consumed(p);
+  if (pos <= nbits - 8) return false;  // bytes left over: the row is longer than its codes
+  int64_t prev = -1;
+  for (int32_t j = 0; j < k; ++j) {
+    const int b = t.width[j];
+    if ((uint64_t)s.quo[j] > ((uint64_t)t.vocab - 1) >> b) return false;
+    prev += (int64_t)(((uint64_t)s.quo[j] << b) | s.rem[j]) + 1;
+    if (prev >= t.vocab) return false;
+    s.ids[j] = (uint32_t)prev;
+  }
+  int32_t count[DN_PACKED_MAX_LEVELS + 2] = {0};
+  for (int32_t j = 0; j < k; ++j) {
+    const uint64_t rank = ((uint64_t)s.quo[k + j] << t.c) | s.rem[k + j];
+    if (rank > (uint64_t)t.levels) return false;
+    s.lev[j] = t.order[rank];
+    count[s.lev[j]]++;
+  }
+  // Counting sort by level, descending; ties keep ascending id order.
+  int32_t acc = 0;
+  for (int l = t.levels; l >= 0; --l) {
+    const int32_t c = count[l];
+    count[l] = acc;
+    acc += c;
+  }
+  for (int32_t j = 0; j < k; ++j) {
+    const int32_t at = count[s.lev[j]]++;
+    oid[at] = s.ids[j];
+    olp[at] = top + t.dec[s.lev[j]];
+  }
+  return true;
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI__) && defined(__AVX512VBMI2__)
+#define DN_PACKED_SIMD 1
+
+// The SIMD decoder, for k a multiple of 16 up to 64 and V ≤ 2^25 (fields of at most 25 bits): the fixed block's
+// fields come out 16 at a time (a byte permute, a shift and a mask per group), the unary block's one-bits are
+// compressed into their positions, ids are a prefix sum and the probability order is a bitonic sort of 64 16-bit
+// keys (255 - level) << 8 | j. Rows it cannot take (an escape, anything malformed) go to the portable decoder,
+// which decides; so the two always agree.
+struct Simd {
+  bool usable = false;
+  int groups = 0;  // 2k / 16
+  alignas(64) uint8_t idx[8][64];
+  alignas(64) uint32_t shift[8][16], mask[8][16], width[8][16];
+  int32_t base[8];
+  int chunks = 0;                                         // 32-entry chunks of the two tables below
+  alignas(64) uint32_t keytab[DN_PACKED_MAX_LEVELS + 1];  // rank → (255 - level) << 8
+  alignas(64) float dec[DN_PACKED_MAX_LEVELS + 1];        // level → log-probability offset
+  alignas(64) uint16_t perm[5][32];                       // lane ^ d for d = 1, 2, 4, 8, 16
+  __mmask32 net[2][21];                                   // per register, per network stage: lanes that take the max
+
+  explicit Simd(const Tables& t) {
+    const int32_t k = t.k;
+    if (k % 16 != 0 || k > 64 || t.vocab > (1 << 25) || t.fixed_bits >= 60000) return;
+    groups = 2 * k / 16;
+    for (int g = 0; g < groups; ++g) {
+      base[g] = t.at[16 * g] >> 3;
+      for (int l = 0; l < 16; ++l) {
+        const int i = 16 * g + l;
+        const int byte0 = (t.at[i] >> 3) - base[g];
+        if (byte0 + 3 > 63) return;
+        for (int m = 0; m < 4; ++m) idx[g][4 * l + m] = (uint8_t)(byte0 + m);
+        shift[g][l] = (uint32_t)(t.at[i] & 7);
+        width[g][l] = t.width[i];
+        mask[g][l] = t.width[i] ? (uint32_t)((1ull << t.width[i]) - 1) : 0u;
+      }
+    }
+    chunks = (t.levels + 32) / 32;
+    for (int s = 0; s <= DN_PACKED_MAX_LEVELS; ++s) {
+      keytab[s] = s <= t.levels ? (uint32_t)(255 - t.order[s]) << 8 : 0u;
+      dec[s] = t.dec[s];
+    }
+    for (int b = 0; b < 5; ++b)
+      for (int l = 0; l < 32; ++l) perm[b][l] = (uint16_t)(l ^ (1 << b));
+    int st = 0;
+    for (int s = 2; s <= 64; s <<= 1)
+      for (int d = s >> 1; d > 0; d >>= 1, ++st)
+        for (int r = 0; r < 2; ++r) {
+          uint32_t m = 0;
+          for (int l = 0; l < 32; ++l) {
+            const int i = l + 32 * r;
+            if (((i & d) != 0) != ((i & s) != 0)) m |= 1u << l;
+          }
+          net[r][st] = m;
+        }
+    usable = true;
+  }
+};
+
+// tab[v] for 16 lanes of v < 32 · chunks: two-register permutes, one per 32 entries.
+inline __m512i lookup(const uint32_t* tab, int chunks, __m512i v) {
+  __m512i r = _mm512_permutex2var_epi32(_mm512_load_si512(tab), v, _mm512_load_si512(tab + 16));
+  for (int c = 1; c < chunks; ++c) {
+    const __m512i x = _mm512_permutex2var_epi32(_mm512_load_si512(tab + 32 * c), v, _mm512_load_si512(tab + 32 * c + 16));
+    r = _mm512_mask_blend_epi32(_mm512_cmpge_epu32_mask(v, _mm512_set1_epi32(32 * c)), r, x);
+  }
+  return r;
+}
+
+inline __m512i cmpx16(__m512i x, __m512i perm, __mmask32 take_max) {
+  const __m512i y = _mm512_permutexvar_epi16(perm, x);
+  return _mm512_mask_blend_epi16(take_max, _mm512_min_epu16(x, y), _mm512_max_epu16(x, y));
+}
+
+// Sorts the 64 16-bit keys of a (0..31) and b (32..63) ascending.
+inline void bitonic64(const Simd& sd, __m512i& a, __m512i& b) {
+  int st = 0;
+#pragma GCC unroll 8
+  for (int s = 2; s <= 64; s <<= 1) {
+#pragma GCC unroll 8
+    for (int d = s >> 1; d > 0; d >>= 1, ++st) {
+      if (d == 32) {
+        const __m512i lo = _mm512_min_epu16(a, b);
+        b = _mm512_max_epu16(a, b);
+        a = lo;
+        continue;
+      }
+      const __m512i perm = _mm512_load_si512(sd.perm[__builtin_ctz(d)]);
+      a = cmpx16(a, perm, sd.net[0][st]);
+      b = cmpx16(b, perm, sd.net[1][st]);
     }
   }
 }
 
-// Decodes the L rows r0 .. r0 + L - 1 in lockstep: the lanes' state lives in registers, so their serial
-// bit-position chains overlap. Returns the first malformed row or -1.
-template <int L>
-int64_t decode_lanes(const DecodeTables& t, int64_t r0, const int32_t* offsets, const uint8_t* data, int64_t data_len,
-                     const float* ref, uint32_t* out_ids, float* out_logp, uint32_t* sid, uint8_t* slev, int32_t* start) {
+// One row; false hands it to the portable decoder. The caller guarantees 64 readable bytes past the row's end.
+bool decode_row_simd(const Tables& t, const Simd& sd, const uint8_t* p, int64_t len, float top, uint32_t* oid, float* olp) {
   const int32_t k = t.k;
-  const int nl = t.levels + 1;
-  const uint8_t* data_end = data + data_len;
-  uint64_t buf[L];
-  int avail[L];
-  const uint8_t* p[L];
-  int64_t row_bits[L], prev[L];
-  bool ok[L];
-#pragma GCC unroll 8
-  for (int l = 0; l < L; ++l) {
-    const int64_t a = offsets[r0 + l], e = offsets[r0 + l + 1];
-    ok[l] = a >= 0 && a <= e && e <= data_len;
-    p[l] = ok[l] ? data + a : data_end;
-    row_bits[l] = ok[l] ? (e - a) * 8 : 0;
-    buf[l] = 0;
-    avail[l] = 0;
-    prev[l] = -1;
+  const int need = 2 * k;
+  const int64_t nbits = len * 8;
+  if (nbits - t.fixed_bits > 60000) return false;
+  // Unary block: the positions (1-based, relative to its start) of its first 2k one-bits, 56 bits at a time.
+  alignas(64) uint16_t ends[1 + 128 + 56 + 32];
+  ends[0] = 0;
+  int count = 0;
+  const __m512i iota = _mm512_set_epi16(32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+  for (int64_t pos = t.fixed_bits; count < need; pos += 56) {
+    if (pos >= nbits) return false;
+    uint64_t w;
+    std::memcpy(&w, p + (pos >> 3), 8);
+    w = (w >> (pos & 7)) & ((1ull << 56) - 1);
+    const __m512i at = _mm512_add_epi16(iota, _mm512_set1_epi16((short)(pos - t.fixed_bits)));
+    const __mmask32 lo = (__mmask32)w, hi = (__mmask32)(w >> 32);
+    _mm512_storeu_si512(ends + 1 + count, _mm512_maskz_compress_epi16(lo, at));
+    count += __builtin_popcount(lo);
+    _mm512_storeu_si512(ends + 1 + count, _mm512_maskz_compress_epi16(hi, _mm512_add_epi16(at, _mm512_set1_epi16(32))));
+    count += __builtin_popcount(hi);
   }
-  const uint8_t* first[L];
-#pragma GCC unroll 8
-  for (int l = 0; l < L; ++l) first[l] = p[l];
-  const uint64_t wmask = (1ull << t.w) - 1;
-  for (int32_t j = 0; j < k; ++j) {
-    const int b = t.rice[j];
-    const uint64_t mask = (1ull << b) - 1;
-#pragma GCC unroll 8
-    for (int l = 0; l < L; ++l) {
-      refill(buf[l], avail[l], p[l], data_end);
-      const int q = __builtin_ctzll(~buf[l]);
-      uint64_t g;
-      int used;
-      if (__builtin_expect(q < kQ, 1)) {
-        used = q + 1 + b;
-        g = ((uint64_t)q << b) | ((buf[l] >> (q + 1)) & mask);
-      } else {
-        used = kQ + t.w;
-        g = (buf[l] >> kQ) & wmask;
-      }
-      if (__builtin_expect(used > avail[l], 0)) {
-        ok[l] = false;
-        used = 0;
-      }
-      buf[l] >>= used;
-      avail[l] -= used;
-      prev[l] += (int64_t)g + 1;
-      sid[l * k + j] = (uint32_t)prev[l];
-    }
+  const int64_t end = t.fixed_bits + ends[need];
+  if (end > nbits || end <= nbits - 8) return false;  // includes rows with escapes: their escape bits follow
+  // Quotients u_i = ends[i + 1] - ends[i] - 1; 24 (an escape) goes to the portable decoder.
+  alignas(64) uint16_t quo[128];
+  for (int v = 0; v < need; v += 32) {
+    const __m512i u = _mm512_sub_epi16(_mm512_sub_epi16(_mm512_loadu_si512(ends + 1 + v), _mm512_loadu_si512(ends + v)), _mm512_set1_epi16(1));
+    if (_mm512_cmpge_epu16_mask(u, _mm512_set1_epi16(kQ))) return false;
+    _mm512_store_si512(quo + v, u);
   }
-  std::fill(start, start + L * nl, 0);
-  for (int32_t j = 0; j < k; ++j) {
-#pragma GCC unroll 8
-    for (int l = 0; l < L; ++l) {
-      if (avail[l] < kTableBits) refill(buf[l], avail[l], p[l], data_end);
-      const uint16_t e = t.table[buf[l] & (kTableSize - 1)];
-      int len = e & 15;
-      if (__builtin_expect(len == 0 || len > avail[l], 0)) {
-        ok[l] = false;
-        len = 0;
-      }
-      buf[l] >>= len;
-      avail[l] -= len;
-      slev[l * k + j] = (uint8_t)(e >> 4);
-      start[l * nl + (e >> 4)]++;
+  const int idg = k / 16;
+  __m512i ids[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  alignas(64) uint16_t keys[64];
+  __m512i carry = _mm512_setzero_si512();
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i vocab = _mm512_set1_epi32(t.vocab);
+  for (int g = 0; g < sd.groups; ++g) {
+    const __m512i u = _mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i*)(quo + 16 * g)));
+    const __m512i bytes = _mm512_loadu_si512(p + sd.base[g]);
+    const __m512i r = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi8(_mm512_load_si512(sd.idx[g]), bytes), _mm512_load_si512(sd.shift[g])), _mm512_load_si512(sd.mask[g]));
+    const __m512i val = _mm512_or_si512(_mm512_sllv_epi32(u, _mm512_load_si512(sd.width[g])), r);
+    if (g < idg) {
+      if (_mm512_cmpge_epu32_mask(val, vocab)) return false;
+      __m512i x = _mm512_add_epi32(val, _mm512_set1_epi32(1));
+      x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 15));
+      x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 14));
+      x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 12));
+      x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 8));
+      x = _mm512_add_epi32(x, carry);
+      carry = _mm512_permutexvar_epi32(_mm512_set1_epi32(15), x);
+      ids[g] = _mm512_sub_epi32(x, _mm512_set1_epi32(1));
+    } else {
+      if (_mm512_cmpgt_epu32_mask(val, _mm512_set1_epi32(t.levels))) return false;
+      const __m512i j = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16 * (g - idg)));
+      const __m512i key = _mm512_or_si512(lookup(sd.keytab, sd.chunks, val), j);
+      _mm256_store_si256((__m256i*)(keys + 16 * (g - idg)), _mm512_cvtepi32_epi16(key));
     }
   }
-  int64_t bad = -1;
-  for (int l = 0; l < L; ++l) {
-    const int64_t r = r0 + l;
-    const int64_t consumed = (int64_t)(p[l] - first[l]) * 8 - avail[l];
-    // A row must end inside its last byte: fewer bits would leave bytes unread, more would have read the next row.
-    if (!ok[l] || prev[l] >= t.vocab || consumed > row_bits[l] || consumed <= row_bits[l] - 8 + (row_bits[l] == 0 ? 8 : 0)) {
-      if (bad < 0) bad = r;
-      continue;
-    }
-    // Counting sort by level, descending; ties keep ascending id order.
-    int32_t* st = start + l * nl;
-    int32_t acc = 0;
-    for (int lv = t.levels; lv >= 0; --lv) {
-      const int32_t c = st[lv];
-      st[lv] = acc;
-      acc += c;
-    }
-    uint32_t* oid = out_ids + r * k;
-    float* olp = out_logp + r * k;
-    const float top = ref[r];
-    const uint32_t* ids = sid + l * k;
-    const uint8_t* lev = slev + l * k;
-    for (int32_t j = 0; j < k; ++j) {
-      const int lv = lev[j];
-      const int32_t at = st[lv]++;
-      oid[at] = ids[j];
-      olp[at] = top + t.dec[lv];
-    }
+  if ((uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(carry)) > (uint32_t)t.vocab) return false;  // last id ≥ V
+  for (int32_t j = k; j < 64; ++j) keys[j] = 0xFFFF;
+  __m512i a = _mm512_load_si512(keys), b = _mm512_load_si512(keys + 32);
+  bitonic64(sd, a, b);
+  _mm512_store_si512(keys, a);
+  _mm512_store_si512(keys + 32, b);
+  const __m512 topv = _mm512_set1_ps(top);
+  for (int c = 0; c < k / 16; ++c) {
+    const __m512i key = _mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i*)(keys + 16 * c)));
+    const __m512i j = _mm512_and_si512(key, _mm512_set1_epi32(63));
+    const __m512i lev = _mm512_sub_epi32(_mm512_set1_epi32(255), _mm512_srli_epi32(key, 8));
+    const __m512i lo = _mm512_permutex2var_epi32(ids[0], j, ids[1]);
+    const __m512i hi = _mm512_permutex2var_epi32(ids[2], j, ids[3]);
+    const __mmask16 upper = _mm512_test_epi32_mask(j, _mm512_set1_epi32(32));
+    _mm512_storeu_si512(oid + 16 * c, _mm512_mask_blend_epi32(upper, lo, hi));
+    _mm512_storeu_ps(olp + 16 * c, _mm512_add_ps(topv, _mm512_castsi512_ps(lookup((const uint32_t*)sd.dec, sd.chunks, lev))));
   }
-  return bad;
+  return true;
 }
+#endif
 
 }  // namespace
 
 extern "C" int64_t dn_packed_max_row_bytes(int32_t k, int32_t vocab) {
-  const int64_t bits = (int64_t)k * (kQ + escape_width(vocab) + DN_PACKED_MAX_CODE_LEN);
+  const int w = escape_width(vocab);
+  // Fixed block ≤ k (W + 8) bits, unary block ≤ 2k · 25, escapes ≤ k (W + 8).
+  const int64_t bits = (int64_t)k * (2 * (w + kRankEscape) + 2 * (kQ + 1));
   return (bits + 7) / 8 + 8;
 }
 
@@ -348,17 +497,19 @@ extern "C" dn_status dn_packed_stats(int64_t n, int32_t k, int32_t vocab, int32_
   return DN_OK;
 }
 
-extern "C" dn_status dn_packed_encode(int64_t n, int32_t k, int32_t vocab, int32_t levels, const uint8_t* code_lengths,
-                                      const uint8_t* rice, const uint32_t* ids, const float* logp, int32_t* offsets,
-                                      uint8_t* data, float* ref, int64_t* bad_row) {
+extern "C" dn_status dn_packed_encode(int64_t n, int32_t k, int32_t vocab, const dn_packed_code* code, const uint32_t* ids,
+                                      const float* logp, int32_t* offsets, uint8_t* data, float* ref, int64_t* bad_row) {
   *bad_row = -1;
-  if (!shape_ok(n, k, vocab, levels)) return dn_fail(DN_INVALID_ARGUMENT, "packed encode: bad shape (k %d, vocabulary %d, levels %d)", k, vocab, levels);
-  uint32_t codes[DN_PACKED_MAX_LEVELS + 1];
-  if (!canonical_codes(code_lengths, levels + 1, codes)) return dn_fail(DN_INVALID_ARGUMENT, "packed encode: invalid code lengths");
+  if (!code || !shape_ok(n, k, vocab, code->levels)) return dn_fail(DN_INVALID_ARGUMENT, "packed encode: bad shape (k %d, vocabulary %d)", k, vocab);
   const int w = escape_width(vocab);
-  if (!rice_ok(rice, k, w)) return dn_fail(DN_INVALID_ARGUMENT, "packed encode: a Rice parameter exceeds %d", w);
+  if (!code_ok(code, k, w)) return dn_fail(DN_INVALID_ARGUMENT, "packed encode: invalid code tables (level order, level Rice parameter ≤ %d, Rice parameters ≤ %d)", DN_PACKED_MAX_LEVEL_RICE, w);
+  uint8_t rank[DN_PACKED_MAX_LEVELS + 1];
+  for (int s = 0; s <= code->levels; ++s) rank[code->order[s]] = (uint8_t)s;
+  const int c = code->level_rice;
+  const uint64_t cmask = (1ull << c) - 1;
   std::vector<uint64_t> keyed(k);
-  const Levels lv(levels);
+  std::vector<uint32_t> gap(k), rk(k);
+  const Levels lv(code->levels);
   BitWriter bw(data);
   offsets[0] = 0;
   for (int64_t r = 0; r < n; ++r) {
@@ -370,25 +521,33 @@ extern "C" dn_status dn_packed_encode(int64_t n, int32_t k, int32_t vocab, int32
     int64_t prev = -1;
     for (int32_t j = 0; j < k; ++j) {
       const int64_t cur = (int64_t)(keyed[j] >> 8);
-      const uint64_t g = (uint64_t)(cur - prev - 1);
+      gap[j] = (uint32_t)(cur - prev - 1);
       prev = cur;
-      const int b = rice[j];
-      const uint64_t q = g >> b;
-      if (q < (uint64_t)kQ) {
-        bw.put((1ull << q) - 1, (int)q + 1);
-        if (b) bw.put(g & ((1ull << b) - 1), b);
-      } else {
-        bw.put((1ull << kQ) - 1, kQ);
-        bw.put(g, w);
-      }
+      rk[j] = rank[keyed[j] & 0xff];
     }
     for (int32_t j = 0; j < k; ++j) {
-      const int l = (int)(keyed[j] & 0xff);
-      if (!code_lengths[l]) {
-        *bad_row = r;
-        return dn_fail(DN_INVALID_ARGUMENT, "row %lld: level %d has no code", (long long)r, l);
-      }
-      bw.put(codes[l], code_lengths[l]);
+      const int b = code->rice[j];
+      if (b) bw.put(gap[j] & ((1ull << b) - 1), b);
+    }
+    if (c)
+      for (int32_t j = 0; j < k; ++j) bw.put(rk[j] & cmask, c);
+    for (int32_t j = 0; j < k; ++j) {
+      const uint32_t q = gap[j] >> code->rice[j];
+      const int u = q < (uint32_t)kQ ? (int)q : kQ;
+      bw.put(1ull << u, u + 1);
+    }
+    for (int32_t j = 0; j < k; ++j) {
+      const uint32_t q = rk[j] >> c;
+      const int u = q < (uint32_t)kQ ? (int)q : kQ;
+      bw.put(1ull << u, u + 1);
+    }
+    for (int32_t j = 0; j < k; ++j) {
+      const uint32_t q = gap[j] >> code->rice[j];
+      if (q >= (uint32_t)kQ) bw.put(q, w);
+    }
+    for (int32_t j = 0; j < k; ++j) {
+      const uint32_t q = rk[j] >> c;
+      if (q >= (uint32_t)kQ) bw.put(q, kRankEscape);
     }
     const int64_t end = bw.finish() - data;
     if (end > INT32_MAX) return dn_fail(DN_INVALID_ARGUMENT, "packed encode: more than 2 GiB in one batch");
@@ -397,43 +556,38 @@ extern "C" dn_status dn_packed_encode(int64_t n, int32_t k, int32_t vocab, int32
   return DN_OK;
 }
 
-extern "C" dn_status dn_packed_decode(int64_t n, int32_t k, int32_t vocab, int32_t levels, const uint8_t* code_lengths,
-                                      const uint8_t* rice, const int32_t* offsets, const uint8_t* data, int64_t data_len,
-                                      const float* ref, uint32_t* out_ids, float* out_logp, int64_t* bad_row) {
+extern "C" dn_status dn_packed_decode(int64_t n, int32_t k, int32_t vocab, const dn_packed_code* code, const int32_t* offsets,
+                                      const uint8_t* data, int64_t data_len, const float* ref, uint32_t* out_ids, float* out_logp,
+                                      int32_t options, int64_t* bad_row) {
   *bad_row = -1;
-  if (!shape_ok(n, k, vocab, levels)) return dn_fail(DN_INVALID_ARGUMENT, "packed decode: bad shape (k %d, vocabulary %d, levels %d)", k, vocab, levels);
-  uint32_t codes[DN_PACKED_MAX_LEVELS + 1];
-  if (!canonical_codes(code_lengths, levels + 1, codes)) return dn_fail(DN_INVALID_ARGUMENT, "packed decode: invalid code lengths");
+  if (!code || !shape_ok(n, k, vocab, code->levels)) return dn_fail(DN_INVALID_ARGUMENT, "packed decode: bad shape (k %d, vocabulary %d)", k, vocab);
   const int w = escape_width(vocab);
-  if (!rice_ok(rice, k, w)) return dn_fail(DN_INVALID_ARGUMENT, "packed decode: a Rice parameter exceeds %d", w);
-  std::vector<uint16_t> table(kTableSize, 0);
-  for (int s = 0; s <= levels; ++s) {
-    const int len = code_lengths[s];
-    if (!len) continue;
-    for (uint32_t i = codes[s]; i < (uint32_t)kTableSize; i += 1u << len) table[i] = (uint16_t)((s << 4) | len);
-  }
-  float dec[DN_PACKED_MAX_LEVELS + 1];
-  dec[0] = (float)(2.0 * std::log(1.0 / (4.0 * levels)));
-  for (int l = 1; l <= levels; ++l) dec[l] = (float)(2.0 * std::log((double)l / levels));
-  const DecodeTables t{k, vocab, levels, w, rice, table.data(), dec};
+  if (!code_ok(code, k, w)) return dn_fail(DN_INVALID_ARGUMENT, "packed decode: invalid code tables (level order, level Rice parameter ≤ %d, Rice parameters ≤ %d)", DN_PACKED_MAX_LEVEL_RICE, w);
+  const Tables t(k, vocab, code);
+#ifdef DN_PACKED_SIMD
+  const Simd sd(t);
+  const bool simd = sd.usable && !(options & DN_PACKED_PORTABLE);
+#else
+  (void)options;
+#endif
   int64_t first_bad = INT64_MAX;
 
-#pragma omp parallel if (n >= 512)
+#pragma omp parallel if (n >= 256)
   {
-    std::vector<uint32_t> sid((size_t)kLanes * k);
-    std::vector<uint8_t> slev((size_t)kLanes * k);
-    std::vector<int32_t> start((size_t)kLanes * (levels + 1));
+    Scratch s(k);
     int64_t my_bad = INT64_MAX;
 #pragma omp for schedule(static)
-    for (int64_t r0 = 0; r0 < n; r0 += kLanes) {
-      int64_t bad = -1;
-      if (n - r0 >= kLanes) {
-        bad = decode_lanes<kLanes>(t, r0, offsets, data, data_len, ref, out_ids, out_logp, sid.data(), slev.data(), start.data());
-      } else {
-        for (int64_t r = r0; r < n && bad < 0; ++r)
-          bad = decode_lanes<1>(t, r, offsets, data, data_len, ref, out_ids, out_logp, sid.data(), slev.data(), start.data());
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t a = offsets[r], e = offsets[r + 1];
+      bool ok = a >= 0 && a <= e && e <= data_len;
+      if (ok) {
+        bool done = false;
+#ifdef DN_PACKED_SIMD
+        if (simd && e + 64 <= data_len) done = decode_row_simd(t, sd, data + a, e - a, ref[r], out_ids + r * k, out_logp + r * k);
+#endif
+        if (!done) ok = decode_row_scalar(t, data + a, e - a, ref[r], out_ids + r * k, out_logp + r * k, s);
       }
-      if (bad >= 0) my_bad = std::min(my_bad, bad);
+      if (!ok) my_bad = std::min(my_bad, r);
     }
 #pragma omp critical(dn_packed_bad)
     first_bad = std::min(first_bad, my_bad);

@@ -1,6 +1,6 @@
 // Reference implementation of the packed top-k row encoding (docs/cache-format.md §3.2) in plain TypeScript,
 // written for clarity, one row at a time: the native codec (cuda/cpu/packed.cpp) must match it bit for bit.
-import { escapeWidth, PACKED_MAX_CODE_LEN, PACKED_RICE_QMAX, type PackedCode } from './packed.js';
+import { escapeWidth, PACKED_RANK_ESCAPE_BITS, PACKED_RICE_QMAX, type PackedCode } from './packed.js';
 
 /**
  * Level of a log-probability x in a row whose top-1 is ref: the number of l ∈ 1..N with x − ref ≥ 2·ln((l − ½)/N),
@@ -17,19 +17,6 @@ export function levelOf(x: number, ref: number, levels: number): number {
 export function levelValue(l: number, ref: number, levels: number): number {
   const d = Math.fround(2 * Math.log(l === 0 ? 1 / (4 * levels) : l / levels));
   return Math.fround(ref + d);
-}
-
-/** Canonical code of each symbol as an integer read most significant bit first (DEFLATE order). */
-export function canonicalCodes(lengths: Uint8Array): number[] {
-  const count = new Array(PACKED_MAX_CODE_LEN + 1).fill(0);
-  for (const l of lengths) if (l) count[l]++;
-  const next = new Array(PACKED_MAX_CODE_LEN + 2).fill(0);
-  let code = 0;
-  for (let len = 1; len <= PACKED_MAX_CODE_LEN; len++) {
-    code = (code + count[len - 1]) * 2;
-    next[len] = code;
-  }
-  return Array.from(lengths, (l) => (l ? next[l]++ : 0));
 }
 
 class Bits {
@@ -59,30 +46,25 @@ export function encodeRowReference(ids: ArrayLike<number>, logp: ArrayLike<numbe
   let ref = -Infinity;
   for (let j = 0; j < k; j++) ref = Math.max(ref, logp[j]!);
   const entries = Array.from({ length: k }, (_, j) => ({ id: ids[j]!, level: levelOf(logp[j]!, ref, code.levels) })).sort((a, b) => a.id - b.id);
-  const codes = canonicalCodes(code.lengths);
   const w = escapeWidth(vocab);
-  const bits = new Bits();
+  // The 2k symbols: the gaps with their Rice parameters b_j, then the level ranks with c.
+  const symbols: Array<{ value: number; b: number; escapeBits: number }> = [];
   let prev = -1;
-  entries.forEach(({ id }, j) => {
+  for (const [j, { id }] of entries.entries()) {
     if (id === prev || id >= vocab) throw new Error(`bad id ${id}`);
-    const g = id - prev - 1;
+    symbols.push({ value: id - prev - 1, b: code.rice[j]!, escapeBits: w });
     prev = id;
-    const b = code.rice[j]!;
-    const q = Math.floor(g / 2 ** b);
-    if (q < PACKED_RICE_QMAX) {
-      bits.put(2 ** q - 1, q + 1);
-      bits.put(g % 2 ** b, b);
-    } else {
-      bits.put(2 ** PACKED_RICE_QMAX - 1, PACKED_RICE_QMAX);
-      bits.put(g, w);
-    }
-  });
-  for (const { level } of entries) {
-    const len = code.lengths[level]!;
-    if (!len) throw new Error(`level ${level} has no code`);
-    // Most significant bit of the code first.
-    for (let i = len - 1; i >= 0; i--) bits.put((codes[level]! >> i) & 1, 1);
   }
+  for (const { level } of entries) symbols.push({ value: code.order.indexOf(level), b: code.levelRice, escapeBits: PACKED_RANK_ESCAPE_BITS });
+  const quotient = (s: { value: number; b: number }) => Math.floor(s.value / 2 ** s.b);
+  const bits = new Bits();
+  for (const s of symbols) bits.put(s.value % 2 ** s.b, s.b); // 1. fixed block: remainders
+  for (const s of symbols) {
+    const u = Math.min(quotient(s), PACKED_RICE_QMAX); // 2. unary block: u zero-bits, a one-bit
+    bits.put(0, u);
+    bits.put(1, 1);
+  }
+  for (const s of symbols) if (quotient(s) >= PACKED_RICE_QMAX) bits.put(quotient(s), s.escapeBits); // 3. escapes
   return { bytes: bits.finish(), ref: Math.fround(ref) };
 }
 
@@ -101,36 +83,28 @@ export function decodeRowReference(bytes: Uint8Array, ref: number, k: number, vo
     return v;
   };
   const w = escapeWidth(vocab);
+  const width = (i: number) => (i < k ? code.rice[i]! : code.levelRice);
+  const rem = Array.from({ length: 2 * k }, (_, i) => read(width(i)));
+  const quo = Array.from({ length: 2 * k }, () => {
+    let u = 0;
+    while (bit() === 0) if (++u > PACKED_RICE_QMAX) throw new Error('unary code longer than 24 zero-bits');
+    return u;
+  });
+  for (let i = 0; i < 2 * k; i++) if (quo[i] === PACKED_RICE_QMAX) quo[i] = read(i < k ? w : PACKED_RANK_ESCAPE_BITS);
+  if (Math.ceil(pos / 8) !== bytes.length) throw new Error('stream longer than its codes');
+  const value = (i: number) => quo[i]! * 2 ** width(i) + rem[i]!;
   const ids: number[] = [];
   let prev = -1;
   for (let j = 0; j < k; j++) {
-    let q = 0;
-    while (q < PACKED_RICE_QMAX && bit() === 1) q++;
-    const b = code.rice[j]!;
-    const g = q < PACKED_RICE_QMAX ? q * 2 ** b + read(b) : read(w);
-    prev += g + 1;
+    prev += value(j) + 1;
     if (prev >= vocab) throw new Error(`id ${prev} outside the vocabulary`);
     ids.push(prev);
   }
-  const codes = canonicalCodes(code.lengths);
-  const byCode = new Map<string, number>();
-  code.lengths.forEach((len, s) => len && byCode.set(`${len}:${codes[s]}`, s));
-  const levels: number[] = [];
-  for (let j = 0; j < k; j++) {
-    let c = 0;
-    let len = 0;
-    for (;;) {
-      c = c * 2 + bit();
-      len++;
-      const s = byCode.get(`${len}:${c}`);
-      if (s !== undefined) {
-        levels.push(s);
-        break;
-      }
-      if (len > PACKED_MAX_CODE_LEN) throw new Error('no such code');
-    }
-  }
-  if (Math.ceil(pos / 8) !== bytes.length) throw new Error('stream longer than its codes');
+  const levels = ids.map((_, j) => {
+    const s = value(k + j);
+    if (s > code.levels) throw new Error(`rank ${s} above the levels`);
+    return code.order[s]!;
+  });
   const order = ids.map((id, j) => ({ id, level: levels[j]! })).sort((a, b) => b.level - a.level || a.id - b.id);
   return { ids: order.map((e) => e.id), logp: order.map((e) => levelValue(e.level, ref, code.levels)) };
 }

@@ -1,6 +1,6 @@
-// The packed top-k encoding (format v2, docs/cache-format.md §3.2): per row one bitstream of Rice-coded id gaps
-// and Huffman-coded sqrt-probability levels, encoded and decoded by the native addon (dn_packed.h). This file
-// holds the shard's code tables (built from its first rows, stored as schema metadata) and the typed native calls.
+// The packed top-k encoding (format v2, docs/cache-format.md §3.2): per row one bitstream of Rice-coded id gaps and
+// Rice-coded ranks of sqrt-probability levels, encoded and decoded by the native addon (dn_packed.h). This file holds
+// the shard's code tables (built from its first rows, stored as schema metadata) and the typed native calls.
 import { DistillError } from '../core/errors.js';
 import { nativeFn } from '../native/loader.js';
 
@@ -12,87 +12,60 @@ import { nativeFn } from '../native/loader.js';
 export function packedLevelsFor(k: number): number {
   return Math.min(255, Math.max(8, Math.round(10 * Math.sqrt(k))));
 }
-/** Longest Huffman code (the decoder's table has 2^12 entries). */
-export const PACKED_MAX_CODE_LEN = 12;
-/** Rice quotients from this value on are escaped: 24 one-bits, then the gap in W = bitlength(V − 1) bits. */
+/** Rice quotients from this value on are escaped: the unary block holds 24, the escape block the quotient. */
 export const PACKED_RICE_QMAX = 24;
+/** Largest Rice parameter of the level ranks (ranks are below 256). */
+export const PACKED_MAX_LEVEL_RICE = 8;
+/** Bits of an escaped rank quotient. */
+export const PACKED_RANK_ESCAPE_BITS = 8;
 
-/** A shard's code tables: N, the canonical Huffman code length of each level 0..N (0 = no code), and the Rice
- * parameter b_j of each gap position j = 0..k−1. */
+/** A shard's code tables: N; the level order (order[s] is the level of rank s, most frequent first, a permutation of
+ * 0..N); the Rice parameter c of the ranks; the Rice parameter b_j of each gap position j = 0..k−1. */
 export interface PackedCode {
   levels: number;
-  lengths: Uint8Array;
+  order: Uint8Array;
+  levelRice: number;
   rice: Uint8Array;
 }
 
-/** Bits of an escaped gap: W = bitlength(V − 1) (1 for V = 1). */
+/** Bits of an escaped gap quotient: W = bitlength(V − 1) (1 for V = 1). */
 export function escapeWidth(vocab: number): number {
   return vocab > 1 ? (vocab - 1).toString(2).length : 1;
 }
 
 type MaxRowBytesFn = (k: number, vocab: number) => number;
 type StatsFn = (n: number, k: number, vocab: number, levels: number, ids: Uint32Array, logp: Float32Array, hist: Uint32Array, rice: Uint8Array) => void;
-type EncodeFn = (n: number, k: number, vocab: number, levels: number, lengths: Uint8Array, rice: Uint8Array, ids: Uint32Array, logp: Float32Array, offsets: Int32Array, data: Uint8Array, ref: Float32Array) => number;
-type DecodeFn = (n: number, k: number, vocab: number, levels: number, lengths: Uint8Array, rice: Uint8Array, offsets: Int32Array, data: Uint8Array, ref: Float32Array, outIds: Uint32Array, outLogp: Float32Array) => void;
+type EncodeFn = (n: number, k: number, vocab: number, levels: number, order: Uint8Array, levelRice: number, rice: Uint8Array, ids: Uint32Array, logp: Float32Array, offsets: Int32Array, data: Uint8Array, ref: Float32Array) => number;
+type DecodeFn = (n: number, k: number, vocab: number, levels: number, order: Uint8Array, levelRice: number, rice: Uint8Array, offsets: Int32Array, data: Uint8Array, ref: Float32Array, outIds: Uint32Array, outLogp: Float32Array, options: number) => void;
 
-/**
- * Huffman code lengths for `counts` (zero count = no code), limited to `maxLen` bits by halving the counts
- * until the tree is shallow enough. A single coded symbol gets length 1.
- */
-export function huffmanLengths(counts: ArrayLike<number>, maxLen = PACKED_MAX_CODE_LEN): Uint8Array {
-  const n = counts.length;
-  let w = Array.from(counts, (c) => Math.max(0, Math.floor(c)));
-  const out = new Uint8Array(n);
-  const used = w.filter((c) => c > 0).length;
-  if (used === 0) return out;
-  if (used === 1) {
-    out[w.findIndex((c) => c > 0)] = 1;
-    return out;
-  }
-  for (;;) {
-    // Nodes: leaves 0..n-1, internal nodes after; parent links give each leaf's depth.
-    const weight: number[] = [...w];
-    const parent: number[] = new Array(n).fill(-1);
-    let live = w.map((c, i) => (c > 0 ? i : -1)).filter((i) => i >= 0);
-    while (live.length > 1) {
-      live.sort((a, b) => weight[a]! - weight[b]! || a - b);
-      const [a, b] = [live[0]!, live[1]!];
-      const node = weight.length;
-      weight.push(weight[a]! + weight[b]!);
-      parent.push(-1);
-      parent[a] = node;
-      parent[b] = node;
-      live = [node, ...live.slice(2)];
-    }
-    let deepest = 0;
-    for (let s = 0; s < n; s++) {
-      if (w[s]! === 0) continue;
-      let d = 0;
-      for (let x = s; parent[x]! >= 0; x = parent[x]!) d++;
-      out[s] = d;
-      deepest = Math.max(deepest, d);
-    }
-    if (deepest <= maxLen) return out;
-    w = w.map((c) => (c > 0 ? (c + 1) >> 1 : 0));
-  }
+/** Bits of a value v Rice-coded with parameter b, escapes included. */
+function riceBits(v: number, b: number, escapeBits: number): number {
+  const q = Math.floor(v / 2 ** b);
+  return b + (q < PACKED_RICE_QMAX ? q + 1 : PACKED_RICE_QMAX + 1 + escapeBits);
 }
 
-/** Kraft check: lengths ≤ maxLen that do not over-subscribe the code space (what the decoder requires). */
-export function validCodeLengths(lengths: ArrayLike<number>, maxLen = PACKED_MAX_CODE_LEN): boolean {
-  let kraft = 0;
-  for (let i = 0; i < lengths.length; i++) {
-    const l = lengths[i]!;
-    if (!Number.isInteger(l) || l < 0 || l > maxLen) return false;
-    if (l > 0) kraft += 2 ** (maxLen - l);
+/**
+ * The level order and rank Rice parameter for level counts: levels by count descending (ties by level ascending),
+ * and the c in 0..8 that codes these counts' ranks in the fewest bits.
+ */
+export function levelCode(counts: ArrayLike<number>): { order: Uint8Array; levelRice: number } {
+  const order = Uint8Array.from(Array.from({ length: counts.length }, (_, l) => l).sort((a, b) => counts[b]! - counts[a]! || a - b));
+  let levelRice = 0;
+  let best = Infinity;
+  for (let c = 0; c <= PACKED_MAX_LEVEL_RICE; c++) {
+    let bits = 0;
+    order.forEach((l, s) => (bits += counts[l]! * riceBits(s, c, PACKED_RANK_ESCAPE_BITS)));
+    if (bits < best) [best, levelRice] = [bits, c];
   }
-  return kraft <= 2 ** maxLen;
+  return { order, levelRice };
 }
 
 /** The schema metadata of a shard's code tables (keys and values are part of the spec). */
 export function codeMetadata(code: PackedCode): Record<string, string> {
   return {
     'distillery.packed_levels': String(code.levels),
-    'distillery.packed_code': Array.from(code.lengths).join(','),
+    'distillery.packed_level_order': Array.from(code.order).join(','),
+    'distillery.packed_level_rice': String(code.levelRice),
     'distillery.packed_rice': Array.from(code.rice).join(','),
   };
 }
@@ -108,18 +81,20 @@ export function parseCode(meta: Map<string, string>, k: number, vocab: number): 
     if (!parts.every((x) => /^\d+$/.test(x) && Number(x) <= max)) return `${key} holds a value outside 0..${max}`;
     return Uint8Array.from(parts, Number);
   };
-  const lengths = ints('packed_code', levels + 1, PACKED_MAX_CODE_LEN);
-  if (typeof lengths === 'string') return lengths;
-  if (!validCodeLengths(lengths)) return 'packed_code is not a prefix code (Kraft sum above 1)';
+  const order = ints('packed_level_order', levels + 1, levels);
+  if (typeof order === 'string') return order;
+  if (new Set(order).size !== levels + 1) return `packed_level_order is not a permutation of the levels 0..${levels}`;
+  const levelRiceText = meta.get('distillery.packed_level_rice');
+  const levelRice = Number(levelRiceText);
+  if (!/^\d+$/.test(levelRiceText ?? '') || levelRice > PACKED_MAX_LEVEL_RICE) return `packed_level_rice ${levelRiceText} is not an integer in 0..${PACKED_MAX_LEVEL_RICE}`;
   const rice = ints('packed_rice', k, escapeWidth(vocab));
   if (typeof rice === 'string') return rice;
-  return { levels, lengths, rice };
+  return { levels, order, levelRice, rice };
 }
 
 /**
- * A shard's code tables from its first rows: Huffman lengths of their levels, every level counted once more so
- * that levels absent from those rows still have a code, and per gap position the Rice parameter that codes
- * those rows' gaps in the fewest bits.
+ * A shard's code tables from its first rows: their levels ordered by frequency with the rank Rice parameter that
+ * suits them (levelCode), and per gap position the Rice parameter that codes those rows' gaps in the fewest bits.
  */
 export function packedCodeFor(ids: Uint32Array, logp: Float32Array, n: number, k: number, vocab: number, levels = packedLevelsFor(k)): PackedCode {
   const hist = new Uint32Array(levels + 1);
@@ -132,7 +107,7 @@ export function packedCodeFor(ids: Uint32Array, logp: Float32Array, n: number, k
       throw nativeRowError(err);
     }
   }
-  return { levels, lengths: huffmanLengths(Array.from(hist, (c) => c + 1)), rice };
+  return { levels, ...levelCode(hist), rice };
 }
 
 /** A native row failure as a DistillError carrying the row (`badRow`); the caller adds the shard. */
@@ -162,19 +137,22 @@ export function encodePacked(ids: Uint32Array, logp: Float32Array, n: number, k:
   const ref = new Float32Array(n);
   let used: number;
   try {
-    used = nativeFn<EncodeFn>('packedEncode')(n, k, vocab, code.levels, code.lengths, code.rice, ids, logp, offsets, scratch, ref);
+    used = nativeFn<EncodeFn>('packedEncode')(n, k, vocab, code.levels, code.order, code.levelRice, code.rice, ids, logp, offsets, scratch, ref);
   } catch (err) {
     throw nativeRowError(err);
   }
   return { offsets, data: scratch.slice(0, used), ref };
 }
 
-/** Decodes n rows into probability order. Throws E_CACHE_INTEGRITY naming the malformed row. */
-export function decodePacked(rows: PackedRows, n: number, k: number, vocab: number, code: PackedCode, where: string, into?: { ids: Uint32Array; logp: Float32Array }): { ids: Uint32Array; logp: Float32Array } {
+/**
+ * Decodes n rows into probability order. Throws E_CACHE_INTEGRITY naming the malformed row. `portable` decodes every
+ * row with the native code's scalar path instead of its SIMD path (the same values; for tests and benchmarks).
+ */
+export function decodePacked(rows: PackedRows, n: number, k: number, vocab: number, code: PackedCode, where: string, into?: { ids: Uint32Array; logp: Float32Array }, portable = false): { ids: Uint32Array; logp: Float32Array } {
   const ids = into ? into.ids.subarray(0, n * k) : new Uint32Array(n * k);
   const logp = into ? into.logp.subarray(0, n * k) : new Float32Array(n * k);
   try {
-    nativeFn<DecodeFn>('packedDecode')(n, k, vocab, code.levels, code.lengths, code.rice, rows.offsets, rows.data, rows.ref, ids, logp);
+    nativeFn<DecodeFn>('packedDecode')(n, k, vocab, code.levels, code.order, code.levelRice, code.rice, rows.offsets, rows.data, rows.ref, ids, logp, portable ? 1 : 0);
   } catch (err) {
     const e = err as Error & { badRow?: number };
     throw new DistillError('E_CACHE_INTEGRITY', `${where}: packed row ${e.badRow ?? '?'} cannot be decoded (${e.message})`, {

@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCache, openCacheWriter, verifyCache, type BodyCompression, type CacheRows, type Manifest } from '../../src/store/index.js';
-import { decodePacked, encodePacked, huffmanLengths, packedCodeFor, validCodeLengths, type PackedCode } from '../../src/store/packed.js';
+import { decodePacked, encodePacked, levelCode, packedCodeFor, PACKED_RICE_QMAX, type PackedCode } from '../../src/store/packed.js';
 import { decodeRowReference, encodeRowReference, levelOf } from '../../src/store/packed-reference.js';
 import { caught, chunks, inputs, meanTopKKl, rng, synthRows, tmpDir, zipfRows } from './helpers.js';
 
@@ -23,31 +23,24 @@ function roundTrip(rows: CacheRows, n: number, k: number, V: number, code: Packe
   return { packed, ...decodePacked(packed, n, k, V, code, 'test') };
 }
 
-describe('huffman code lengths', () => {
-  it('gives a complete prefix code close to the entropy', () => {
-    const counts = Array.from({ length: 65 }, (_, i) => Math.round(1000 * Math.exp(-((i - 20) ** 2) / 200)) + 1);
-    const len = huffmanLengths(counts);
-    expect(validCodeLengths(len)).toBe(true);
+describe('level order and rank Rice parameter', () => {
+  it('orders levels by frequency and codes a geometric-like distribution within 3% of its entropy', () => {
+    const counts = Array.from({ length: 81 }, (_, l) => Math.round(10000 * Math.exp(-Math.abs(l - 9) / 6)) + (l % 7));
+    const { order, levelRice } = levelCode(counts);
+    expect(new Set(order).size).toBe(81);
+    for (let s = 1; s < 81; s++) expect(counts[order[s]!]!).toBeLessThanOrEqual(counts[order[s - 1]!]!);
     const total = counts.reduce((a, b) => a + b, 0);
-    const avg = counts.reduce((s, c, i) => s + c * len[i]!, 0) / total;
-    const h = -counts.reduce((s, c) => s + (c / total) * Math.log2(c / total), 0);
-    expect(avg).toBeGreaterThanOrEqual(h - 1e-9);
-    expect(avg).toBeLessThan(h + 1);
-    // Kraft sum of a Huffman code is exactly 1.
-    expect(len.reduce((s, l) => s + 2 ** -l, 0)).toBeCloseTo(1, 12);
+    const bits = Array.from(order).reduce((acc, l, s) => acc + counts[l]! * ((s >> levelRice) + 1 + levelRice), 0) / total;
+    const h = -counts.reduce((acc, c) => acc + (c > 0 ? (c / total) * Math.log2(c / total) : 0), 0);
+    expect(bits).toBeGreaterThanOrEqual(h);
+    expect(bits).toBeLessThan(h * 1.03);
   });
 
-  it('limits code lengths to 12 bits on very skewed counts', () => {
-    const fib = [1, 1];
-    while (fib.length < 30) fib.push(fib.at(-1)! + fib.at(-2)!);
-    const len = huffmanLengths(fib);
-    expect(Math.max(...len)).toBeLessThanOrEqual(12);
-    expect(validCodeLengths(len)).toBe(true);
-  });
-
-  it('handles one and zero coded symbols', () => {
-    expect(Array.from(huffmanLengths([0, 5, 0]))).toEqual([0, 1, 0]);
-    expect(Array.from(huffmanLengths([0, 0]))).toEqual([0, 0]);
+  it('breaks ties by level and codes one dominant level in one bit', () => {
+    expect(Array.from(levelCode([0, 5, 0, 5]).order)).toEqual([1, 3, 0, 2]);
+    const { order, levelRice } = levelCode([1, 1000, 1, 1]);
+    expect(order[0]).toBe(1);
+    expect(levelRice).toBe(0);
   });
 });
 
@@ -58,6 +51,8 @@ describe('packed codec: native against the reference', () => {
     ['V=1 k=1', 1, 1, 4, () => synthRows(0, 4, 1, 1, 1, 5)],
     ['V=257 k=257 (every id)', 257, 257, 6, () => synthRows(0, 6, 1, 257, 257, 6)],
     ['V=128256 k=64 Zipf', 128256, 64, 96, () => zipfRows(96, 64, 128256, 7)],
+    ['V=32000 k=32 Zipf', 32000, 32, 64, () => zipfRows(64, 32, 32000, 13)],
+    ['V=50000 k=48 Zipf, −inf entries', 50000, 48, 64, () => uniformRows(64, 48, 50000, 14, 0.1)],
     ['V=128256 k=16 uniform ids, −inf entries', 128256, 16, 64, () => uniformRows(64, 16, 128256, 8, 0.2)],
     ['V=2^31−1 k=8 uniform ids', 2 ** 31 - 1, 8, 32, () => uniformRows(32, 8, 2 ** 31 - 1, 9)],
   ];
@@ -141,8 +136,72 @@ describe('packed codec: native against the reference', () => {
       }
     }
     expect(failures).toBeGreaterThan(150);
-    const bad: PackedCode = { ...code, lengths: new Uint8Array(code.levels + 1).fill(1) };
-    expect(() => decodePacked(packed, n, k, V, bad, 'shard 0')).toThrow(/invalid code lengths/);
+    const bad: PackedCode = { ...code, order: new Uint8Array(code.levels + 1).fill(1) };
+    expect(() => decodePacked(packed, n, k, V, bad, 'shard 0')).toThrow(/invalid code tables/);
+    expect(() => decodePacked(packed, n, k, V, { ...code, levelRice: 9 }, 'shard 0')).toThrow(/invalid code tables/);
+  });
+});
+
+describe('packed codec: the SIMD decoder against the portable one', () => {
+  const cases: Array<[string, number, number, () => CacheRows]> = [
+    ['V=128256 k=64 Zipf', 128256, 64, () => zipfRows(3000, 64, 128256, 31)],
+    ['V=128256 k=16 uniform ids (escapes), −inf entries', 128256, 16, () => uniformRows(3000, 16, 128256, 32, 0.2)],
+    ['V=257 k=32 Zipf', 257, 32, () => zipfRows(3000, 32, 257, 33)],
+    ['V=2^25 k=48 uniform ids', 2 ** 25, 48, () => uniformRows(3000, 48, 2 ** 25, 34)],
+  ];
+
+  it.each(cases)('%s: the same ids and log-probabilities, escapes included', (_name, V, k, make) => {
+    const rows = make();
+    const n = rows.seq.length;
+    const code = packedCodeFor(rows.ids, rows.logp, 1000, k, V);
+    const packed = encodePacked(rows.ids, rows.logp, n, k, V, code);
+    const simd = decodePacked(packed, n, k, V, code, 'test');
+    const portable = decodePacked(packed, n, k, V, code, 'test', undefined, true);
+    expect(Buffer.from(simd.ids.buffer).equals(Buffer.from(portable.ids.buffer))).toBe(true);
+    expect(Buffer.from(simd.logp.buffer).equals(Buffer.from(portable.logp.buffer))).toBe(true);
+  });
+
+  it('finds the same first malformed row in damaged streams', () => {
+    const n = 300;
+    const k = 64;
+    const V = 128256;
+    const rows = zipfRows(n, k, V, 35);
+    const code = packedCodeFor(rows.ids, rows.logp, n, k, V);
+    const packed = encodePacked(rows.ids, rows.logp, n, k, V, code);
+    const r = rng(36);
+    const badRow = (portable: boolean, data: Uint8Array, offsets: Int32Array) => {
+      try {
+        decodePacked({ offsets, data, ref: packed.ref }, n, k, V, code, 'shard 0', undefined, portable);
+        return -1;
+      } catch (err) {
+        return Number(/packed row (\d+)/.exec((err as Error).message)![1]);
+      }
+    };
+    let failures = 0;
+    for (let t = 0; t < 200; t++) {
+      const data = packed.data.slice();
+      const offsets = packed.offsets.slice();
+      for (let f = 0; f < 1 + (t % 4); f++) {
+        if (t % 2 === 0) data[Math.floor(r() * data.length)]! ^= 1 << Math.floor(r() * 8);
+        else offsets[1 + Math.floor(r() * (n - 1))]! += Math.floor(r() * 5) - 2;
+      }
+      const simd = badRow(false, data, offsets);
+      expect(simd, `case ${t}`).toBe(badRow(true, data, offsets));
+      if (simd >= 0) failures++;
+    }
+    expect(failures).toBeGreaterThan(100);
+  });
+
+  it('escapes quotients from 24 on', () => {
+    // Gaps far larger than their Rice parameter: every quotient escapes.
+    const k = 16;
+    const V = 128256;
+    const rows = uniformRows(40, k, V, 37);
+    const code: PackedCode = { ...packedCodeFor(rows.ids, rows.logp, 40, k, V), rice: new Uint8Array(k) };
+    const packed = encodePacked(rows.ids, rows.logp, 40, k, V, code);
+    expect(packed.data.length / 40).toBeGreaterThan(k * (PACKED_RICE_QMAX + 1) / 8);
+    const { ids } = decodePacked(packed, 40, k, V, code, 'test');
+    for (let r = 0; r < 40; r++) expect(new Set(ids.subarray(r * k, r * k + k))).toEqual(new Set(rows.ids.subarray(r * k, r * k + k)));
   });
 });
 
