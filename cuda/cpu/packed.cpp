@@ -279,26 +279,26 @@ bool decode_row_scalar(const Tables& t, const uint8_t* p, int64_t len, float top
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI__) && defined(__AVX512VBMI2__)
 #define DN_PACKED_SIMD 1
 
-// The SIMD decoder, for k a multiple of 16 up to 64 and V ≤ 2^25 (fields of at most 25 bits): the fixed block's
+// The SIMD decoder, for k a multiple of 16 up to 128 and V ≤ 2^25 (fields of at most 25 bits): the fixed block's
 // fields come out 16 at a time (a byte permute, a shift and a mask per group), the unary block's one-bits are
-// compressed into their positions, ids are a prefix sum and the probability order is a bitonic sort of 64 16-bit
-// keys (255 - level) << 8 | j. Rows it cannot take (an escape, anything malformed) go to the portable decoder,
+// compressed into their positions, ids are a prefix sum and the probability order is a bitonic sort of 64 or 128
+// 16-bit keys (255 - level) << 8 | j in registers. Rows it cannot take (an escape, anything malformed) go to the portable decoder,
 // which decides; so the two always agree.
 struct Simd {
   bool usable = false;
   int groups = 0;  // 2k / 16
-  alignas(64) uint8_t idx[8][64];
-  alignas(64) uint32_t shift[8][16], mask[8][16], width[8][16];
-  int32_t base[8];
+  alignas(64) uint8_t idx[16][64];
+  alignas(64) uint32_t shift[16][16], mask[16][16], width[16][16];
+  int32_t base[16];
   int chunks = 0;                                         // 32-entry chunks of the two tables below
   alignas(64) uint32_t keytab[DN_PACKED_MAX_LEVELS + 1];  // rank → (255 - level) << 8
   alignas(64) float dec[DN_PACKED_MAX_LEVELS + 1];        // level → log-probability offset
   alignas(64) uint16_t perm[5][32];                       // lane ^ d for d = 1, 2, 4, 8, 16
-  __mmask32 net[2][21];                                   // per register, per network stage: lanes that take the max
+  __mmask32 net[4][28];                                   // per key register, per network stage: lanes that take the max
 
   explicit Simd(const Tables& t) {
     const int32_t k = t.k;
-    if (k % 16 != 0 || k > 64 || t.vocab > (1 << 25) || t.fixed_bits >= 60000) return;
+    if (k % 16 != 0 || k > 128 || t.vocab > (1 << 25) || t.fixed_bits >= 60000) return;
     groups = 2 * k / 16;
     for (int g = 0; g < groups; ++g) {
       base[g] = t.at[16 * g] >> 3;
@@ -320,9 +320,9 @@ struct Simd {
     for (int b = 0; b < 5; ++b)
       for (int l = 0; l < 32; ++l) perm[b][l] = (uint16_t)(l ^ (1 << b));
     int st = 0;
-    for (int s = 2; s <= 64; s <<= 1)
+    for (int s = 2; s <= 128; s <<= 1)
       for (int d = s >> 1; d > 0; d >>= 1, ++st)
-        for (int r = 0; r < 2; ++r) {
+        for (int r = 0; r < 4; ++r) {
           uint32_t m = 0;
           for (int l = 0; l < 32; ++l) {
             const int i = l + 32 * r;
@@ -349,34 +349,54 @@ inline __m512i cmpx16(__m512i x, __m512i perm, __mmask32 take_max) {
   return _mm512_mask_blend_epi16(take_max, _mm512_min_epu16(x, y), _mm512_max_epu16(x, y));
 }
 
-// Sorts the 64 16-bit keys of a (0..31) and b (32..63) ascending.
-inline void bitonic64(const Simd& sd, __m512i& a, __m512i& b) {
+// Sorts, for each of P rows, the 32·R 16-bit keys of x[p·R .. p·R + R − 1] (key i in register i / 32, lane i % 32)
+// ascending: the stages of a bitonic network, within a register by a lane permute, across registers by min/max of
+// whole registers. The P rows' networks run interleaved, stage by stage, so their latency chains overlap.
+template <int R, int P>
+inline void bitonic(const Simd& sd, __m512i* x) {
   int st = 0;
 #pragma GCC unroll 8
-  for (int s = 2; s <= 64; s <<= 1) {
+  for (int s = 2; s <= 32 * R; s <<= 1) {
 #pragma GCC unroll 8
     for (int d = s >> 1; d > 0; d >>= 1, ++st) {
-      if (d == 32) {
-        const __m512i lo = _mm512_min_epu16(a, b);
-        b = _mm512_max_epu16(a, b);
-        a = lo;
+      if (d >= 32) {
+        const int rd = d / 32;
+#pragma GCC unroll 8
+        for (int q = 0; q < P * R; ++q) {
+          const int r = q % R;
+          if (r & rd) continue;
+          __m512i* y = x + (q - r);
+          const __m512i lo = _mm512_min_epu16(y[r], y[r | rd]), hi = _mm512_max_epu16(y[r], y[r | rd]);
+          const bool ascending = ((32 * r) & s) == 0;
+          y[r] = ascending ? lo : hi;
+          y[r | rd] = ascending ? hi : lo;
+        }
         continue;
       }
       const __m512i perm = _mm512_load_si512(sd.perm[__builtin_ctz(d)]);
-      a = cmpx16(a, perm, sd.net[0][st]);
-      b = cmpx16(b, perm, sd.net[1][st]);
+#pragma GCC unroll 8
+      for (int q = 0; q < P * R; ++q) x[q] = cmpx16(x[q], perm, sd.net[q % R][st]);
     }
   }
 }
 
-// One row; false hands it to the portable decoder. The caller guarantees 64 readable bytes past the row's end.
-bool decode_row_simd(const Tables& t, const Simd& sd, const uint8_t* p, int64_t len, float top, uint32_t* oid, float* olp) {
+// A row between the SIMD decoder's two halves: its ids (ascending, 16 per register) and its sort keys.
+struct SimdRow {
+  __m512i ids[8];
+  float top;
+  uint32_t* oid;
+  float* olp;
+};
+
+// First half of one row: fields, ids and the sort keys (into x[0 .. regs − 1]); false hands the row to the portable
+// decoder. The caller guarantees 64 readable bytes past the row's end.
+bool simd_fields(const Tables& t, const Simd& sd, const uint8_t* p, int64_t len, SimdRow& row, __m512i* x) {
   const int32_t k = t.k;
   const int need = 2 * k;
   const int64_t nbits = len * 8;
   if (nbits - t.fixed_bits > 60000) return false;
   // Unary block: the positions (1-based, relative to its start) of its first 2k one-bits, 56 bits at a time.
-  alignas(64) uint16_t ends[1 + 128 + 56 + 32];
+  alignas(64) uint16_t ends[1 + 256 + 56 + 32];
   ends[0] = 0;
   int count = 0;
   const __m512i iota = _mm512_set_epi16(32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
@@ -395,15 +415,16 @@ bool decode_row_simd(const Tables& t, const Simd& sd, const uint8_t* p, int64_t 
   const int64_t end = t.fixed_bits + ends[need];
   if (end > nbits || end <= nbits - 8) return false;  // includes rows with escapes: their escape bits follow
   // Quotients u_i = ends[i + 1] - ends[i] - 1; 24 (an escape) goes to the portable decoder.
-  alignas(64) uint16_t quo[128];
+  alignas(64) uint16_t quo[256];
   for (int v = 0; v < need; v += 32) {
     const __m512i u = _mm512_sub_epi16(_mm512_sub_epi16(_mm512_loadu_si512(ends + 1 + v), _mm512_loadu_si512(ends + v)), _mm512_set1_epi16(1));
     if (_mm512_cmpge_epu16_mask(u, _mm512_set1_epi16(kQ))) return false;
     _mm512_store_si512(quo + v, u);
   }
   const int idg = k / 16;
-  __m512i ids[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-  alignas(64) uint16_t keys[64];
+  __m512i* ids = row.ids;
+  for (int g = 0; g < 8; ++g) ids[g] = _mm512_setzero_si512();
+  alignas(64) uint16_t keys[128];
   __m512i carry = _mm512_setzero_si512();
   const __m512i zero = _mm512_setzero_si512();
   const __m512i vocab = _mm512_set1_epi32(t.vocab);
@@ -421,6 +442,8 @@ bool decode_row_simd(const Tables& t, const Simd& sd, const uint8_t* p, int64_t 
       x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 8));
       x = _mm512_add_epi32(x, carry);
       carry = _mm512_permutexvar_epi32(_mm512_set1_epi32(15), x);
+      // The running id + 1 stays ≤ V in a valid row (and so never wraps).
+      if ((uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(carry)) > (uint32_t)t.vocab) return false;
       ids[g] = _mm512_sub_epi32(x, _mm512_set1_epi32(1));
     } else {
       if (_mm512_cmpgt_epu32_mask(val, _mm512_set1_epi32(t.levels))) return false;
@@ -429,24 +452,85 @@ bool decode_row_simd(const Tables& t, const Simd& sd, const uint8_t* p, int64_t 
       _mm256_store_si256((__m256i*)(keys + 16 * (g - idg)), _mm512_cvtepi32_epi16(key));
     }
   }
-  if ((uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(carry)) > (uint32_t)t.vocab) return false;  // last id ≥ V
-  for (int32_t j = k; j < 64; ++j) keys[j] = 0xFFFF;
-  __m512i a = _mm512_load_si512(keys), b = _mm512_load_si512(keys + 32);
-  bitonic64(sd, a, b);
-  _mm512_store_si512(keys, a);
-  _mm512_store_si512(keys + 32, b);
-  const __m512 topv = _mm512_set1_ps(top);
+  const int regs = k <= 64 ? 2 : 4;
+  for (int32_t j = k; j < 32 * regs; ++j) keys[j] = 0xFFFF;
+  for (int r = 0; r < regs; ++r) x[r] = _mm512_load_si512(keys + 32 * r);
+  return true;
+}
+
+// Second half: the sorted keys x[0 .. regs − 1] put the row's ids and log-probabilities in probability order.
+void simd_output(const Tables& t, const Simd& sd, const SimdRow& row, const __m512i* x) {
+  const int32_t k = t.k;
+  const int regs = k <= 64 ? 2 : 4;
+  const __m512i* ids = row.ids;
+  alignas(64) uint16_t keys[128];
+  for (int r = 0; r < regs; ++r) _mm512_store_si512(keys + 32 * r, x[r]);
+  const __m512 topv = _mm512_set1_ps(row.top);
   for (int c = 0; c < k / 16; ++c) {
     const __m512i key = _mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i*)(keys + 16 * c)));
-    const __m512i j = _mm512_and_si512(key, _mm512_set1_epi32(63));
+    const __m512i j = _mm512_and_si512(key, _mm512_set1_epi32(127));
     const __m512i lev = _mm512_sub_epi32(_mm512_set1_epi32(255), _mm512_srli_epi32(key, 8));
-    const __m512i lo = _mm512_permutex2var_epi32(ids[0], j, ids[1]);
-    const __m512i hi = _mm512_permutex2var_epi32(ids[2], j, ids[3]);
-    const __mmask16 upper = _mm512_test_epi32_mask(j, _mm512_set1_epi32(32));
-    _mm512_storeu_si512(oid + 16 * c, _mm512_mask_blend_epi32(upper, lo, hi));
-    _mm512_storeu_ps(olp + 16 * c, _mm512_add_ps(topv, _mm512_castsi512_ps(lookup((const uint32_t*)sd.dec, sd.chunks, lev))));
+    __m512i id = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(j, _mm512_set1_epi32(32)), _mm512_permutex2var_epi32(ids[0], j, ids[1]),
+                                         _mm512_permutex2var_epi32(ids[2], j, ids[3]));
+    if (regs == 4) {
+      const __m512i upper = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(j, _mm512_set1_epi32(32)), _mm512_permutex2var_epi32(ids[4], j, ids[5]),
+                                                    _mm512_permutex2var_epi32(ids[6], j, ids[7]));
+      id = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(j, _mm512_set1_epi32(64)), id, upper);
+    }
+    _mm512_storeu_si512(row.oid + 16 * c, id);
+    _mm512_storeu_ps(row.olp + 16 * c, _mm512_add_ps(topv, _mm512_castsi512_ps(lookup((const uint32_t*)sd.dec, sd.chunks, lev))));
   }
-  return true;
+}
+
+constexpr int kSimdRows = 4;
+
+// The networks of `ready` rows (1 ≤ ready ≤ kSimdRows) of 64 keys (2 registers each), or of ready ≤ 2 rows of 128.
+inline void sort_rows(const Simd& sd, __m512i* x, int regs, int ready) {
+  if (regs == 4) {
+    if (ready == 1) bitonic<4, 1>(sd, x);
+    else bitonic<4, 2>(sd, x);
+    return;
+  }
+  switch (ready) {
+    case 1: bitonic<2, 1>(sd, x); break;
+    case 2: bitonic<2, 2>(sd, x); break;
+    case 3: bitonic<2, 3>(sd, x); break;
+    default: bitonic<2, 4>(sd, x); break;
+  }
+}
+
+// Decodes rows [a, b) with the SIMD decoder, four rows at a time at k ≤ 64 and two above (their sorting networks
+// interleave); the rows it cannot take go to the portable decoder. Returns the first malformed row or -1.
+int64_t decode_rows_simd(const Tables& t, const Simd& sd, int64_t a, int64_t b, const int32_t* offsets, const uint8_t* data,
+                         int64_t data_len, const float* ref, uint32_t* out_ids, float* out_logp, Scratch& s) {
+  const int32_t k = t.k;
+  const int regs = k <= 64 ? 2 : 4;
+  const int step = regs == 2 ? kSimdRows : 2;
+  int64_t bad = -1;
+  SimdRow rows[kSimdRows];
+  __m512i x[2 * kSimdRows];
+  for (int64_t r0 = a; r0 < b; r0 += step) {
+    int ready = 0;
+    for (int64_t r = r0; r < std::min(r0 + step, b); ++r) {
+      const int64_t o = offsets[r], e = offsets[r + 1];
+      bool ok = o >= 0 && o <= e && e <= data_len;
+      if (ok) {
+        SimdRow& row = rows[ready];
+        row.top = ref[r];
+        row.oid = out_ids + r * k;
+        row.olp = out_logp + r * k;
+        if (e + 64 <= data_len && simd_fields(t, sd, data + o, e - o, row, x + regs * ready))
+          ++ready;
+        else
+          ok = decode_row_scalar(t, data + o, e - o, ref[r], out_ids + r * k, out_logp + r * k, s);
+      }
+      if (!ok && bad < 0) bad = r;
+    }
+    if (!ready) continue;
+    sort_rows(sd, x, regs, ready);
+    for (int i = 0; i < ready; ++i) simd_output(t, sd, rows[i], x + regs * i);
+  }
+  return bad;
 }
 #endif
 
@@ -575,22 +659,22 @@ extern "C" dn_status dn_packed_decode(int64_t n, int32_t k, int32_t vocab, const
 #pragma omp parallel if (n >= 256)
   {
     Scratch s(k);
-    int64_t my_bad = INT64_MAX;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t a = offsets[r], e = offsets[r + 1];
-      bool ok = a >= 0 && a <= e && e <= data_len;
-      if (ok) {
-        bool done = false;
+    // Each thread decodes one contiguous range of rows.
+    const int64_t threads = omp_get_num_threads(), me = omp_get_thread_num();
+    const int64_t a = n * me / threads, b = n * (me + 1) / threads;
+    int64_t my_bad = -1;
 #ifdef DN_PACKED_SIMD
-        if (simd && e + 64 <= data_len) done = decode_row_simd(t, sd, data + a, e - a, ref[r], out_ids + r * k, out_logp + r * k);
+    if (simd)
+      my_bad = decode_rows_simd(t, sd, a, b, offsets, data, data_len, ref, out_ids, out_logp, s);
+    else
 #endif
-        if (!done) ok = decode_row_scalar(t, data + a, e - a, ref[r], out_ids + r * k, out_logp + r * k, s);
+      for (int64_t r = a; r < b && my_bad < 0; ++r) {
+        const int64_t o = offsets[r], e = offsets[r + 1];
+        const bool ok = o >= 0 && o <= e && e <= data_len && decode_row_scalar(t, data + o, e - o, ref[r], out_ids + r * k, out_logp + r * k, s);
+        if (!ok) my_bad = r;
       }
-      if (!ok) my_bad = std::min(my_bad, r);
-    }
 #pragma omp critical(dn_packed_bad)
-    first_bad = std::min(first_bad, my_bad);
+    if (my_bad >= 0) first_bad = std::min(first_bad, my_bad);
   }
   if (first_bad != INT64_MAX) {
     *bad_row = first_bad;

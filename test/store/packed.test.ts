@@ -148,6 +148,8 @@ describe('packed codec: the SIMD decoder against the portable one', () => {
     ['V=128256 k=16 uniform ids (escapes), −inf entries', 128256, 16, () => uniformRows(3000, 16, 128256, 32, 0.2)],
     ['V=257 k=32 Zipf', 257, 32, () => zipfRows(3000, 32, 257, 33)],
     ['V=2^25 k=48 uniform ids', 2 ** 25, 48, () => uniformRows(3000, 48, 2 ** 25, 34)],
+    ['V=128256 k=128 Zipf', 128256, 128, () => zipfRows(1500, 128, 128256, 38)],
+    ['V=32000 k=80 Zipf (portable only: k not a multiple of 16)', 32000, 80, () => zipfRows(500, 80, 32000, 39)],
   ];
 
   it.each(cases)('%s: the same ids and log-probabilities, escapes included', (_name, V, k, make) => {
