@@ -2,6 +2,7 @@
 // apache-arrow's compression registry so shards are readable by pyarrow, polars and arrow-rs.
 import { createRequire } from 'node:module';
 import { CompressionType, compressionRegistry, RecordBatchFileWriter } from 'apache-arrow';
+import { BufferRegion } from 'apache-arrow/ipc/metadata/message';
 import { DistillError } from '../core/errors.js';
 import type { BodyCompression } from './api.js';
 
@@ -50,20 +51,65 @@ export function compressionType(c: BodyCompression): CompressionType | null {
   return c === 'zstd' ? CompressionType.ZSTD : c === 'lz4' ? CompressionType.LZ4_FRAME : null;
 }
 
+/** The 8-byte prefix of an Arrow IPC body buffer stored uncompressed (`-1`, then the raw bytes). */
+const RAW = -1n;
+
 /**
- * apache-arrow 21's writer puts the *compressed* length in each compressed buffer's 8-byte prefix,
- * where the IPC spec (and pyarrow, polars, arrow-rs) expect the *uncompressed* length; its own reader
- * ignores the value. This writer fixes the prefixes so compressed shards are readable everywhere.
+ * A body buffer is stored compressed only when compression saves at least this fraction of its bytes, else raw.
+ * zstd-codec (WebAssembly) decompresses at ≈ 0.45 GB/s here (≈ 2.2 ns per decompressed byte), so a buffer that
+ * saves a fraction s costs 2.2/s ns of reading per byte saved: at s < 0.2 that is more than fetching the byte from
+ * S3 at 100 MB/s (10 ns). What falls below (docs/cache-format.md, "Body compression"): the packed `topk` bitstreams
+ * (0%) and their row offsets when they save under 20% (18–19% at V = 128256; 25–27% at V ≤ 32000), float32 columns (`logp_ref`, `tail`, `logp_step`: 10–16%,
+ * float32 `logp`: 15%); what stays compressed: `seq`, `pos` (≥ 97%), uint32 ids (44%), uint8 and float16 logp at
+ * k ≥ 64 (33–51%). At V = 128256, k = 64, packed + zstd: 124.4 instead of 122.8 bytes per position, Arrow parsing
+ * ≈ 13 instead of ≈ 40 ns per position (`npx tsx bench/cache-read.ts`).
+ */
+export const MIN_SAVINGS = 0.2;
+
+/**
+ * The Arrow IPC file writer for compressed shards, with two departures from apache-arrow 21's own writer:
+ *
+ * - Each compressed buffer's 8-byte prefix holds its *uncompressed* length, as the IPC spec (and pyarrow, polars,
+ *   arrow-rs) expect; apache-arrow 21 writes the compressed length there (its own reader ignores the value).
+ * - A buffer is stored raw (prefix `-1`, then its bytes, which the spec allows per buffer) unless compression
+ *   saves at least `minSavings` of its bytes. apache-arrow 21 stores raw only a buffer that compression does not
+ *   shrink at all; a buffer that shrinks by a few percent (already entropy-coded data such as the packed `topk`
+ *   bitstreams, or the near-random low bits of float32 columns) costs a decompression on every read for
+ *   almost no bytes. Readers handle the two kinds per buffer, so files mix them freely.
  */
 export class SpecRecordBatchFileWriter extends RecordBatchFileWriter {
+  /**
+   * The least fraction of a buffer's bytes that compression must save for the compressed form to be stored
+   * (docs/cache-format.md, "Body compression"; chosen with `npx tsx bench/cache-read.ts`).
+   */
+  static minSavings = MIN_SAVINGS;
+
   protected override _compressBodyBuffers(buffers: ArrayBufferView[]) {
-    const res = super._compressBodyBuffers(buffers);
-    for (let i = 0; i < buffers.length; i++) {
-      const prefix = res.buffers[2 * i] as ArrayBufferView | undefined;
-      if (!prefix || prefix.byteLength !== 8) continue;
-      const dv = new DataView(prefix.buffer, prefix.byteOffset, 8);
-      if (dv.getBigInt64(0, true) !== -1n) dv.setBigInt64(0, BigInt(buffers[i]!.byteLength), true);
+    const codec = compressionRegistry.get(this._compression!.type);
+    if (typeof codec?.encode !== 'function') throw new DistillError('E_IO', `no encoder registered for Arrow compression ${CompressionType[this._compression!.type]}`);
+    const keep = 1 - SpecRecordBatchFileWriter.minSavings;
+    const out: ArrayBufferView[] = [];
+    const bufferRegions: BufferRegion[] = [];
+    let offset = 0;
+    // The same layout as apache-arrow's writer: each (prefix, bytes) pair starts 8-aligned, and
+    // `_writeBodyBuffers` pads after each pair to match.
+    for (const buffer of buffers) {
+      const raw = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      if (raw.byteLength === 0) {
+        out.push(new Uint8Array(0), new Uint8Array(0));
+        bufferRegions.push(new BufferRegion(offset, 0));
+        continue;
+      }
+      const packed = codec.encode(raw);
+      const useRaw = packed.byteLength > raw.byteLength * keep;
+      const body = useRaw ? raw : packed;
+      const prefix = new Uint8Array(8);
+      new DataView(prefix.buffer).setBigInt64(0, useRaw ? RAW : BigInt(raw.byteLength), true);
+      out.push(prefix, body);
+      offset = (offset + 7) & ~7;
+      bufferRegions.push(new BufferRegion(offset, 8 + body.byteLength));
+      offset += 8 + body.byteLength;
     }
-    return res;
+    return { byteLength: (offset + 7) & ~7, bufferRegions, buffers: out };
   }
 }

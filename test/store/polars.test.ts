@@ -4,8 +4,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pl from 'nodejs-polars';
 import { describe, expect, it } from 'vitest';
-import { RecordBatchFileReader, tableFromIPC } from 'apache-arrow';
-import { exportParquet, openCacheWriter, type BodyCompression, type LogpEncoding } from '../../src/store/index.js';
+import { MessageHeader, MessageReader, RecordBatchFileReader, tableFromIPC } from 'apache-arrow';
+import { exportParquet, openCache, openCacheWriter, type BodyCompression, type LogpEncoding } from '../../src/store/index.js';
 import { parseCode } from '../../src/store/packed.js';
 import { decodeRowReference } from '../../src/store/packed-reference.js';
 import { inputs, synthRows, tmpDir } from './helpers.js';
@@ -20,6 +20,20 @@ async function cache(logp: LogpEncoding, compression: BodyCompression) {
   await w.writeShard(0, [rows]);
   const m = await w.finalize();
   return { dir, rows, file: path.join(dir, m.shards[0]!.key) };
+}
+
+/** The 8-byte prefix of every non-empty body buffer of an Arrow IPC file: -1 = stored raw, else the uncompressed length. */
+function bufferPrefixes(file: Uint8Array): bigint[] {
+  // An IPC file is "ARROW1" + 2 bytes of padding, then the stream format, then the footer.
+  const reader = new MessageReader(file.subarray(8));
+  const out: bigint[] = [];
+  for (let m = reader.readMessage(); m; m = reader.readMessage()) {
+    const body = reader.readMessageBody(m.bodyLength);
+    if (m.headerType !== MessageHeader.RecordBatch) continue;
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    for (const b of m.header()!.buffers) if (b.length > 0) out.push(view.getBigInt64(b.offset, true));
+  }
+  return out;
 }
 
 describe('shards read by nodejs-polars', () => {
@@ -74,6 +88,31 @@ describe('shards read by nodejs-polars', () => {
       expect(new Set(dec.ids)).toEqual(new Set(rows.ids.subarray(i * k, i * k + k)));
       expect(dec.logp[0]).toBe(rows.logp[i * k]);
     });
+  });
+
+  it('reads a zstd shard whose incompressible buffers are stored raw (length prefix -1), as does our reader', async () => {
+    const dir = tmpDir('polars');
+    const S = 64;
+    const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: S, encodings: { ids: 'uint16', logp: 'float32', compression: 'zstd' } }), numShards: 1 });
+    const rows = synthRows(0, S, T, k, 101, 9);
+    await w.writeShard(0, [rows]);
+    const m = await w.finalize();
+    const bytes = await fsp.readFile(path.join(dir, m.shards[0]!.key));
+    // seq, pos and the uint16 ids (high bytes zero) compress well; the float32 logp and tail save less than the
+    // threshold and are stored raw.
+    const prefixes = bufferPrefixes(bytes);
+    expect(prefixes.filter((p) => p === -1n).length).toBeGreaterThanOrEqual(2);
+    expect(prefixes.filter((p) => p > 0n).length).toBeGreaterThanOrEqual(3);
+    const df = pl.readIPC(bytes);
+    expect(df.height).toBe(S * T);
+    expect(df.getColumn('seq').toArray()).toEqual(Array.from(rows.seq));
+    expect((df.getColumn('ids').toArray() as unknown as number[][]).map((r) => Array.from(r)).flat()).toEqual(Array.from(rows.ids));
+    expect((df.getColumn('logp').toArray() as unknown as number[][]).map((r) => Array.from(r)).flat()).toEqual(Array.from(rows.logp));
+    expect(df.getColumn('tail').toArray()).toEqual(Array.from(rows.tail));
+    const reader = await openCache(dir);
+    const got: number[] = [];
+    for await (const b of reader.batches({ seed: 0, epoch: 0 })) got.push(...b.logp);
+    expect(got).toEqual(Array.from(rows.logp));
   });
 
   it('reads the Parquet export (decoded ids and logp as lists)', async () => {
