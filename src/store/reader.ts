@@ -211,9 +211,15 @@ class Reader implements CacheReader {
     // consumer asks for rows past the shard (its last yielded rows may be views of those bytes until then).
     const pool = opts.reuse ? this.pool : undefined;
     let next = 0;
+    // Shards are hashed on the worker thread in reading order: a later shard whose bytes arrived first waits for
+    // the earlier ones to be handed over, so the shard needed next is never queued behind one needed later.
+    let hashGate: Promise<void> = Promise.resolve();
     const launch = () => {
       while (inflight.length < window && next < todo.length) {
-        const p = loadShard(this.store, shards[todo[next++]!]!, this.manifest, this.layout, pool);
+        const hashAfter = hashGate;
+        let hashStarted!: () => void;
+        hashGate = new Promise<void>((resolve) => (hashStarted = resolve));
+        const p = loadShard(this.store, shards[todo[next++]!]!, this.manifest, this.layout, { pool, hashAfter, hashStarted });
         p.catch(() => undefined); // surfaced when awaited, in order
         inflight.push(p);
       }
@@ -246,6 +252,11 @@ class Reader implements CacheReader {
             position += n;
             continue;
           }
+          // One turn of the event loop before each decode, so that the shards in flight advance (their reads
+          // complete, their hashes start on the worker thread and their results are taken in) while this thread
+          // decodes: a consumer that never waits on anything else would otherwise leave them stalled until the
+          // next shard boundary, and the hashing would not overlap the decoding.
+          if (inflight.length) await loopTurn();
           let rows = decodeBatch(batch, this.layout, target(n));
           let m = n;
           if (position < start) {
@@ -310,6 +321,8 @@ class Reader implements CacheReader {
     }
   }
 }
+
+const loopTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function emptySlot(): DecodeTarget {
   return { ids: new Uint32Array(0), logp: new Float32Array(0) };

@@ -1,9 +1,10 @@
 // Fetching and checking one committed shard: size, SHA-256, Arrow file footer, schema fingerprint
-// and row count are all checked before any row is handed out; a failed check re-fetches once.
+// and row count are all checked, in that order, before any row is handed out; a failed check re-fetches once.
 import { RecordBatchFileReader, type RecordBatch } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 import type { CacheLayout, CommitRecord, Manifest } from './api.js';
 import { sha256Hex, type BlobStore } from './blob.js';
+import { sha256OffThread } from './hasher.js';
 import { parseCode } from './packed.js';
 
 export interface LoadedShard {
@@ -18,10 +19,25 @@ const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
 
 /** Checks bytes against a commit record; returns the record batches or a reason string. */
 export function checkShardBytes(bytes: Uint8Array | null, rec: CommitRecord, manifest: Manifest, layout: CacheLayout): RecordBatch[] | string {
+  const size = checkShardSize(bytes, rec);
+  if (size) return size;
+  return checkShardSha(sha256Hex(bytes!), rec) ?? parseShard(bytes!, rec, manifest, layout);
+}
+
+/** The first checks: the object exists and has the recorded size (undefined when it passes). */
+function checkShardSize(bytes: Uint8Array | null, rec: CommitRecord): string | undefined {
   if (!bytes) return 'object is missing';
   if (bytes.byteLength !== rec.bytes) return `size ${bytes.byteLength} bytes, expected ${rec.bytes} (truncated or replaced)`;
-  const sha = sha256Hex(bytes);
+  return undefined;
+}
+
+function checkShardSha(sha: string, rec: CommitRecord): string | undefined {
   if (sha !== rec.sha256) return `SHA-256 ${sha.slice(0, 12)}…, expected ${rec.sha256.slice(0, 12)}… (corrupted or swapped)`;
+  return undefined;
+}
+
+/** The checks after the hash: Arrow magic, footer and batches, schema metadata, code tables, row count. */
+function parseShard(bytes: Uint8Array, rec: CommitRecord, manifest: Manifest, layout: CacheLayout): RecordBatch[] | string {
   const n = bytes.byteLength;
   for (let i = 0; i < 6; i++) {
     if (bytes[i] !== MAGIC[i] || bytes[n - 6 + i] !== MAGIC[i]) return 'not an Arrow IPC file (magic bytes missing at the start or end)';
@@ -69,16 +85,45 @@ export class BufferPool {
   }
 }
 
-/** Fetches and checks one shard, re-fetching once on any mismatch; throws E_CACHE_INTEGRITY naming it. */
-export async function loadShard(store: BlobStore, rec: CommitRecord, manifest: Manifest, layout: CacheLayout, pool?: BufferPool): Promise<LoadedShard> {
+export interface LoadOptions {
+  /** Read the shard's bytes into recycled buffers. */
+  pool?: BufferPool;
+  /** Start hashing only once this settles: a reader starts the hashes in its reading order (below). */
+  hashAfter?: Promise<void>;
+  /** Called once this shard's hash has started, or once it will not start (a failed fetch). */
+  hashStarted?: () => void;
+}
+
+/**
+ * Fetches and checks one shard, re-fetching once on any mismatch; throws E_CACHE_INTEGRITY naming it. The hash runs
+ * on the hashing worker thread (src/store/hasher.ts) while the caller's thread parses and decodes other shards; the
+ * checks still run in order, all before the shard is returned. The worker hashes one shard at a time in the order
+ * they are handed to it, so a reader that prefetches several shards chains them with `hashAfter`/`hashStarted`
+ * to keep the shard it needs first at the head of that queue.
+ */
+export async function loadShard(store: BlobStore, rec: CommitRecord, manifest: Manifest, layout: CacheLayout, opts: LoadOptions = {}): Promise<LoadedShard> {
+  const { pool } = opts;
   let reason = '';
-  for (let attempt = 0; attempt < 2; attempt++) {
-    let owned: Uint8Array | undefined;
-    const bytes = await store.get(rec.key, pool ? (size) => (owned = pool.take(size)) : undefined);
-    const res = checkShardBytes(bytes, rec, manifest, layout);
-    if (typeof res !== 'string') return { record: rec, batches: res, bytes: rec.bytes, buffer: owned };
-    pool?.release(owned);
-    reason = res;
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let owned: Uint8Array | undefined;
+      const bytes = await store.get(rec.key, pool ? (size) => (owned = pool.take(size)) : undefined);
+      let res = checkShardSize(bytes, rec);
+      if (!res) {
+        if (attempt === 0) await opts.hashAfter;
+        const hashing = sha256OffThread(bytes!);
+        opts.hashStarted?.();
+        const sha = await hashing;
+        res = checkShardSha(sha, rec);
+      }
+      opts.hashStarted?.();
+      const out = res ?? parseShard(bytes!, rec, manifest, layout);
+      if (typeof out !== 'string') return { record: rec, batches: out, bytes: rec.bytes, buffer: owned };
+      pool?.release(owned);
+      reason = out;
+    }
+  } finally {
+    opts.hashStarted?.();
   }
   throw new DistillError('E_CACHE_INTEGRITY', `shard ${rec.shard} failed its integrity check: ${reason}`, {
     subject: store.describe(rec.key),

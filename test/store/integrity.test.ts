@@ -3,7 +3,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { finalizeCache, openCache, openCacheWriter, verifyCache, type Manifest } from '../../src/store/index.js';
+import { OFF_THREAD_MIN_BYTES, sha256OffThread } from '../../src/store/hasher.js';
+import { finalizeCache, openCache, openCacheWriter, openStore, sha256Hex, verifyCache, type Manifest } from '../../src/store/index.js';
 import { inputs, SHA, synthRows, tmpDir, caught } from './helpers.js';
 
 const T = 8;
@@ -157,5 +158,73 @@ describe('cache integrity', () => {
     const err = await caught(openCacheWriter({ uri: tmpDir(), inputs: inputs({ vocabSize: 70000 }), numShards: 1 }));
     expect(err.code).toBe('E_CONFIG');
     expect(err.message).toMatch(/uint32 or packed for a vocabulary larger than 65536/);
+  });
+});
+
+// Shards of 1 MiB and more are hashed on the worker thread (src/store/hasher.ts): the same checks, in the same
+// order, with the same failures. 256 sequences × 8 positions × (k = 64 uint32 ids + float32 logp) ≈ 1.05 MB each.
+describe('cache integrity, shards hashed off the main thread', () => {
+  const big = { k: 64, vocabSize: 70000, encodings: { ids: 'uint32', logp: 'float32', compression: 'none' } } as const;
+  const S = 256;
+
+  async function makeBigCache(numShards = 3) {
+    const dir = tmpDir('integrity-big');
+    const w = await openCacheWriter({ uri: dir, inputs: inputs({ ...big, sequences: numShards * S }), numShards });
+    for (let s = 0; s < numShards; s++) await w.writeShard(s, [synthRows(s * S, (s + 1) * S, T, big.k, big.vocabSize, s + 1)]);
+    const manifest = await w.finalize();
+    expect(manifest.shards.every((r) => r.bytes >= OFF_THREAD_MIN_BYTES)).toBe(true);
+    return { dir, manifest, file: (s: number) => path.join(dir, manifest.shards[s]!.key) };
+  }
+
+  it('hashes on the worker what it would hash on the calling thread, several at once', async () => {
+    const a = new Uint8Array(OFF_THREAD_MIN_BYTES + 13).map((_, i) => (i * 2654435761) >>> 24);
+    const inputs = [a, a.subarray(7), new Uint8Array(3 * OFF_THREAD_MIN_BYTES), a.subarray(0, 100), a.slice().reverse()];
+    expect(await Promise.all(inputs.map((b) => sha256OffThread(b)))).toEqual(inputs.map((b) => sha256Hex(b)));
+  });
+
+  it('reads a healthy cache whole, with and without recycled buffers', async () => {
+    const { dir, manifest } = await makeBigCache();
+    const r = await openCache(dir);
+    for (const reuse of [false, true, true]) {
+      let n = 0;
+      for await (const b of r.batches({ seed: 3, epoch: 0, reuse })) n += b.seq.length;
+      expect(n).toBe(manifest.rows);
+    }
+  });
+
+  it('refuses a bit-flipped shard, naming it, before yielding its rows', async () => {
+    const { dir, manifest, file } = await makeBigCache();
+    const b = await fsp.readFile(file(1));
+    b[Math.floor(b.length / 2)]! ^= 0x10;
+    await fsp.writeFile(file(1), b);
+    const r = await openCache(dir);
+    const seen = new Set<number>();
+    const err = await caught(
+      (async () => {
+        for await (const x of r.batches({ seed: 0, epoch: 0, reuse: true })) seen.add(x.shard);
+      })(),
+    );
+    expect(err.code).toBe('E_CACHE_INTEGRITY');
+    expect(err.message).toMatch(/shard 1 failed its integrity check: SHA-256/);
+    expect(err.details.subject).toContain(manifest.shards[1]!.key);
+    expect(seen.has(1)).toBe(false);
+    expect(r.shardReads()).toBeLessThan(3);
+  });
+
+  it('re-fetches a shard once before failing (a transient bad read passes)', async () => {
+    const { dir, manifest } = await makeBigCache(2);
+    const store = await openStore(dir);
+    let corruptions = 1;
+    const flaky = Object.create(store) as typeof store;
+    flaky.get = async (key: string, alloc?: (size: number) => Uint8Array) => {
+      const bytes = await store.get(key, alloc);
+      if (key.startsWith('shards/') && bytes && corruptions-- > 0) bytes[100]! ^= 1;
+      return bytes;
+    };
+    const r = await openCache(dir, { store: flaky });
+    let n = 0;
+    for await (const b of r.batches({ seed: 0, epoch: 0, reuse: true })) n += b.seq.length;
+    expect(n).toBe(manifest.rows);
+    expect(corruptions).toBe(-2);
   });
 });
