@@ -58,11 +58,11 @@ const RAW = -1n;
  * A body buffer is stored compressed only when compression saves at least this fraction of its bytes, else raw.
  * zstd-codec (WebAssembly) decompresses at ≈ 0.45 GB/s here (≈ 2.2 ns per decompressed byte), so a buffer that
  * saves a fraction s costs 2.2/s ns of reading per byte saved: at s < 0.2 that is more than fetching the byte from
- * S3 at 100 MB/s (10 ns). What falls below (docs/cache-format.md, "Body compression"): the packed `topk` bitstreams
- * (0%) and their row offsets when they save under 20% (18–19% at V = 128256; 25–27% at V ≤ 32000), float32 columns (`logp_ref`, `tail`, `logp_step`: 10–16%,
- * float32 `logp`: 15%); what stays compressed: `seq`, `pos` (≥ 97%), uint32 ids (44%), uint8 and float16 logp at
- * k ≥ 64 (33–51%). At V = 128256, k = 64, packed + zstd: 124.4 instead of 122.8 bytes per position, Arrow parsing
- * ≈ 13 instead of ≈ 40 ns per position (`npx tsx bench/cache-read.ts`).
+ * S3 at 100 MB/s (10 ns). Savings on the benchmark's Zipf rows (docs/cache-format.md, "Body compression"): raw are
+ * the packed `topk` bitstreams (0%), their row offsets at V = 128256 (18–19%; 25–27% at V ≤ 32000), float32
+ * columns (10–16%); compressed stay `seq`, `pos` (≥ 97%), uint32 ids (44%), float16 logp (28–44%) and uint8 logp
+ * at k ≥ 64 (33–51%). At V = 128256, k = 64, packed + zstd: 124.4 instead of 122.8 bytes per position, Arrow
+ * parsing ≈ 13 instead of ≈ 40 ns per position (`npx tsx bench/cache-read.ts`).
  */
 export const MIN_SAVINGS = 0.2;
 
