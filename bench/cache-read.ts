@@ -1,15 +1,20 @@
 // Where a packed cache read spends its time, per position at V = 128256, k = 64 (Zipf rows, one 65536-row shard,
-// packed + zstd): SHA-256 of the shard, Arrow parsing (zstd included), the native decoder on 1 and on 2 threads,
-// and the whole read (`reuse` and fresh arrays); plus what first-touching memory costs on this machine (a shard
-// read into a fresh buffer vs into one already mapped). Best of REPS for each.
+// packed + zstd): SHA-256 of the shard (on the main thread, and what the main thread pays when the worker thread or
+// crypto.subtle hashes it), Arrow parsing (zstd included; with apache-arrow's rule for raw buffers and with ours),
+// the native decoder on 1 and on 2 threads, and the whole read: one shard (`reuse` and fresh arrays; its hash
+// cannot overlap anything) and an 8-shard cache (the hash of prefetched shards on the main thread or on the worker
+// thread, overlapping the decoding; epochs alternate between the two); plus what first-touching memory costs on
+// this machine (a shard read into a fresh buffer vs into one already mapped). Best of REPS for each.
 // Run: npx tsx bench/cache-read.ts [--record]   (--record rewrites `## cache read` in docs/benchmarks.md)
+import { webcrypto } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RecordBatchFileReader } from 'apache-arrow';
 import { loadNative } from '../src/native/loader.js';
-import { ensureCodecs } from '../src/store/codecs.js';
+import { ensureCodecs, SpecRecordBatchFileWriter } from '../src/store/codecs.js';
 import { decodeBatch } from '../src/store/encode.js';
+import { setOffThreadHashing, sha256OffThread } from '../src/store/hasher.js';
 import { openCache, openCacheWriter, readManifest, sha256Hex } from '../src/store/index.js';
 import { inputs, zipfRows } from '../test/store/helpers.js';
 import { machineLine, recordSection, table } from './record.js';
@@ -40,23 +45,58 @@ async function bestAsync(f: () => Promise<void>): Promise<number> {
   return b;
 }
 
-const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'distillery-bench-cache-read-'));
-const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: V, k, sequences: n / T, seqLen: T, encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' } }), numShards: 1 });
-await w.writeShard(0, [zipfRows(n, k, V, V + k, T)]);
-const m = await w.finalize();
+const base = await fsp.mkdtemp(path.join(os.tmpdir(), 'distillery-bench-cache-read-'));
+const SHARDS = 8;
+const rows = zipfRows(SHARDS * n, k, V, V + k, T);
+const part = (s: number) => ({
+  seq: rows.seq.subarray(s * n, (s + 1) * n), pos: rows.pos.subarray(s * n, (s + 1) * n),
+  ids: rows.ids.subarray(s * n * k, (s + 1) * n * k), logp: rows.logp.subarray(s * n * k, (s + 1) * n * k), tail: rows.tail.subarray(s * n, (s + 1) * n),
+});
+/** A packed + zstd cache of `shards` × n rows, its buffers stored raw below `minSavings` (the writer's rule). */
+async function writeCache(name: string, shards: number, minSavings = SpecRecordBatchFileWriter.minSavings) {
+  const dir = path.join(base, name);
+  const saved = SpecRecordBatchFileWriter.minSavings;
+  SpecRecordBatchFileWriter.minSavings = minSavings;
+  const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: V, k, sequences: (shards * n) / T, seqLen: T, encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' } }), numShards: shards });
+  for (let s = 0; s < shards; s++) await w.writeShard(s, [part(s)]);
+  SpecRecordBatchFileWriter.minSavings = saved;
+  return { dir, m: await w.finalize() };
+}
+const { dir, m } = await writeCache('one', 1);
+const arrowRule = await writeCache('arrow-rule', 1, 0);
+const many = await writeCache('many', SHARDS);
 await ensureCodecs('zstd');
 const { layout } = await readManifest(dir);
 const file = path.join(dir, m.shards[0]!.key);
 const bytes = await fsp.readFile(file);
+const arrowRuleBytes = await fsp.readFile(path.join(arrowRule.dir, arrowRule.m.shards[0]!.key));
 const perRow = (ms: number) => (ms * 1e6) / n;
 
 const sha = best(() => void sha256Hex(bytes));
-const parsed = () => {
-  const r = RecordBatchFileReader.from(bytes);
+/** The main thread's share of an asynchronous hash (the call until it returns its promise), and the whole wait. */
+async function offThread(f: () => Promise<unknown>): Promise<[number, number]> {
+  let main = Infinity;
+  let total = Infinity;
+  for (let i = 0; i < REPS; i++) {
+    const t = performance.now();
+    const p = f();
+    const t1 = performance.now();
+    await p;
+    main = Math.min(main, t1 - t);
+    total = Math.min(total, performance.now() - t);
+  }
+  return [main, total];
+}
+const [workerMain, workerTotal] = await offThread(() => sha256OffThread(bytes));
+const [subtleMain, subtleTotal] = await offThread(() => webcrypto.subtle.digest('SHA-256', bytes));
+const parsedFrom = (b: Uint8Array) => () => {
+  const r = RecordBatchFileReader.from(b);
   r.open();
   return [...r];
 };
+const parsed = parsedFrom(bytes);
 const parse = best(() => void parsed());
+const parseArrowRule = best(() => void parsedFrom(arrowRuleBytes)());
 const batches = parsed();
 const native = loadNative();
 const into = { ids: new Uint32Array(n * k), logp: new Float32Array(n * k) };
@@ -66,36 +106,59 @@ const decodeOn = (threads: number) => {
 };
 const decode1 = decodeOn(1);
 const decode2 = decodeOn(os.availableParallelism());
-const reader = await openCache(dir);
-const readAll = (reuse: boolean) => async () => {
-  for await (const b of reader.batches({ seed: 0, epoch: 0, reuse, maxRows: 1 << 20 })) void b;
+const readAll = async (uri: string, reuse: boolean) => {
+  const reader = await openCache(uri);
+  return bestAsync(async () => {
+    for await (const b of reader.batches({ seed: 0, epoch: 0, reuse, maxRows: 1 << 20 })) void b;
+  });
 };
-const readReuse = await bestAsync(readAll(true));
-const readFresh = await bestAsync(readAll(false));
+const readReuse = await readAll(dir, true);
+const readFresh = await readAll(dir, false);
+// The multi-shard read, epochs alternating between hashing on the main thread and on the worker thread (best of
+// REPS each), so that both see the same state of this shared machine.
+const [readManyMain, readManyWorker] = await (async () => {
+  const reader = await openCache(many.dir);
+  const out = [Infinity, Infinity];
+  for (let i = 0; i < 2 * REPS + 2; i++) {
+    const worker = i % 2;
+    setOffThreadHashing(worker === 1);
+    const t = performance.now();
+    for await (const b of reader.batches({ seed: 0, epoch: i, reuse: true, maxRows: 1 << 20 })) void b;
+    if (i >= 2) out[worker] = Math.min(out[worker]!, performance.now() - t);
+  }
+  setOffThreadHashing(true);
+  return out as [number, number];
+})();
 const mapped = new Uint8Array(bytes.length);
 const fh = await fsp.open(file, 'r');
 const intoMapped = await bestAsync(async () => void (await fh.read(mapped, 0, mapped.length, 0)));
 await fh.close();
 const fresh = await bestAsync(async () => void (await fsp.readFile(file)));
-await fsp.rm(dir, { recursive: true, force: true });
+await fsp.rm(base, { recursive: true, force: true });
 
 const MBps = (ms: number) => (bytes.length / 1e6 / (ms / 1000)).toFixed(0);
-const rows: Array<Array<string | number>> = [
-  ['SHA-256 of the shard (integrity check)', perRow(sha).toFixed(0), ''],
-  ['Arrow parse, zstd buffers decompressed (WebAssembly)', perRow(parse).toFixed(0), ''],
+const rate = (ms: number, positions = n) => `${(positions / ms / 1e3).toFixed(2)} M positions/s`;
+const steps: Array<Array<string | number>> = [
+  ['SHA-256 of the shard (integrity check), on the main thread', perRow(sha).toFixed(0), ''],
+  ['SHA-256 on the hashing worker thread: main-thread time (total wait)', `${perRow(workerMain).toFixed(1)} (${perRow(workerTotal).toFixed(0)})`, ''],
+  ['SHA-256 by `crypto.subtle.digest`: main-thread time, the input copy (total wait)', `${perRow(subtleMain).toFixed(1)} (${perRow(subtleTotal).toFixed(0)})`, ''],
+  [`Arrow parse, zstd, buffers raw only when compression does not shrink them (apache-arrow's rule; ${(arrowRule.m.bytes / n).toFixed(1)} bytes/position)`, perRow(parseArrowRule).toFixed(0), ''],
+  [`Arrow parse, zstd, buffers raw when compression saves < ${SpecRecordBatchFileWriter.minSavings * 100}% (${(m.bytes / n).toFixed(1)} bytes/position)`, perRow(parse).toFixed(0), ''],
   ['native decode, 1 thread', perRow(decode1).toFixed(0), ''],
   [`native decode, ${os.availableParallelism()} threads`, perRow(decode2).toFixed(0), ''],
-  ['whole read, recycled buffers (`reuse`)', perRow(readReuse).toFixed(0), `${(n / readReuse / 1e3).toFixed(2)} M positions/s`],
-  ['whole read, fresh arrays', perRow(readFresh).toFixed(0), `${(n / readFresh / 1e3).toFixed(2)} M positions/s`],
+  ['whole read of one shard, recycled buffers (`reuse`)', perRow(readReuse).toFixed(0), rate(readReuse)],
+  ['whole read of one shard, fresh arrays', perRow(readFresh).toFixed(0), rate(readFresh)],
+  [`whole read of ${SHARDS} shards, \`reuse\`, SHA-256 on the main thread`, perRow(readManyMain / SHARDS).toFixed(0), rate(readManyMain, SHARDS * n)],
+  [`whole read of ${SHARDS} shards, \`reuse\`, SHA-256 on the worker thread (overlaps decoding)`, perRow(readManyWorker / SHARDS).toFixed(0), rate(readManyWorker, SHARDS * n)],
   ['shard file read into an already mapped buffer', perRow(intoMapped).toFixed(0), `${MBps(intoMapped)} MB/s`],
   ['shard file read into a fresh buffer (`fs.readFile`)', perRow(fresh).toFixed(0), `${MBps(fresh)} MB/s`],
 ];
 const body = [
   `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npx tsx bench/cache-read.ts --record\``,
   '',
-  `One packed + zstd shard of ${n} positions at V = ${V}, k = ${k} (${(m.bytes / m.rows).toFixed(1)} bytes/position), best of ${REPS}.`,
+  `Packed + zstd shards of ${n} positions at V = ${V}, k = ${k} (${(m.bytes / m.rows).toFixed(1)} bytes/position), best of ${REPS}; GOMP_SPINCOUNT ${process.env.GOMP_SPINCOUNT}.`,
   '',
-  table(['step', 'ns per position', 'rate'], rows),
+  table(['step', 'ns per position', 'rate'], steps),
 ].join('\n');
 console.log(body);
 if (process.argv.includes('--record')) recordSection('cache read', body);

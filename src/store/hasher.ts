@@ -1,6 +1,6 @@
 // SHA-256 off the main thread: one worker thread per process hashes shard bytes while the main thread parses
 // and decodes earlier shards. The main thread copies the bytes into a shared buffer that the worker reads in place
-// (≈ 0.5 ms per 8 MB shard, instead of ≈ 5 ms hashing them).
+// (≈ 0.5–1 ms per 8 MB shard, instead of ≈ 5 ms hashing them).
 //
 // Measured alternatives (`npx tsx bench/cache-read.ts`, 2 cores): moving the bytes to the worker and back without
 // a copy (ArrayBuffer transfer) costs the main thread nothing per call, but each buffer that comes back is new
