@@ -20,6 +20,7 @@ namespace {
 constexpr int kQ = DN_PACKED_RICE_QMAX;
 constexpr int kRankEscape = DN_PACKED_RANK_ESCAPE_BITS;
 constexpr int64_t kStatsRows = 8192;
+constexpr int64_t kChunkRows = 256;  // rows per unit of the decoder's parallel loop
 
 inline int bit_length(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 inline int escape_width(int32_t vocab) { return vocab > 1 ? bit_length((uint64_t)vocab - 1) : 1; }
@@ -659,22 +660,27 @@ extern "C" dn_status dn_packed_decode(int64_t n, int32_t k, int32_t vocab, const
 #pragma omp parallel if (n >= 256)
   {
     Scratch s(k);
-    // Each thread decodes one contiguous range of rows.
-    const int64_t threads = omp_get_num_threads(), me = omp_get_thread_num();
-    const int64_t a = n * me / threads, b = n * (me + 1) / threads;
-    int64_t my_bad = -1;
+    // Chunks of rows handed out as threads free up: a thread that shares its core with other work (the reader's
+    // hashing thread) takes fewer of them instead of finishing last.
+    int64_t my_bad = INT64_MAX;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < (n + kChunkRows - 1) / kChunkRows; ++c) {
+      const int64_t a = c * kChunkRows, b = std::min(n, a + kChunkRows);
+      int64_t bad = -1;
 #ifdef DN_PACKED_SIMD
-    if (simd)
-      my_bad = decode_rows_simd(t, sd, a, b, offsets, data, data_len, ref, out_ids, out_logp, s);
-    else
+      if (simd)
+        bad = decode_rows_simd(t, sd, a, b, offsets, data, data_len, ref, out_ids, out_logp, s);
+      else
 #endif
-      for (int64_t r = a; r < b && my_bad < 0; ++r) {
-        const int64_t o = offsets[r], e = offsets[r + 1];
-        const bool ok = o >= 0 && o <= e && e <= data_len && decode_row_scalar(t, data + o, e - o, ref[r], out_ids + r * k, out_logp + r * k, s);
-        if (!ok) my_bad = r;
-      }
+        for (int64_t r = a; r < b && bad < 0; ++r) {
+          const int64_t o = offsets[r], e = offsets[r + 1];
+          const bool ok = o >= 0 && o <= e && e <= data_len && decode_row_scalar(t, data + o, e - o, ref[r], out_ids + r * k, out_logp + r * k, s);
+          if (!ok) bad = r;
+        }
+      if (bad >= 0) my_bad = std::min(my_bad, bad);
+    }
 #pragma omp critical(dn_packed_bad)
-    if (my_bad >= 0) first_bad = std::min(first_bad, my_bad);
+    first_bad = std::min(first_bad, my_bad);
   }
   if (first_bad != INT64_MAX) {
     *bad_row = first_bad;
