@@ -18,6 +18,13 @@ function uniformRows(n: number, k: number, V: number, seed: number, negInf = 0):
   return rows;
 }
 
+/** n Zipf rows, their shard's code tables and the rows encoded. */
+function encodedZipf(n: number, k: number, V: number, seed: number) {
+  const rows = zipfRows(n, k, V, seed);
+  const code = packedCodeFor(rows.ids, rows.logp, n, k, V);
+  return { rows, code, packed: encodePacked(rows.ids, rows.logp, n, k, V, code) };
+}
+
 function roundTrip(rows: CacheRows, n: number, k: number, V: number, code: PackedCode) {
   const packed = encodePacked(rows.ids, rows.logp, n, k, V, code);
   return { packed, ...decodePacked(packed, n, k, V, code, 'test') };
@@ -116,9 +123,7 @@ describe('packed codec: native against the reference', () => {
     const n = 200;
     const k = 16;
     const V = 32000;
-    const rows = zipfRows(n, k, V, 11);
-    const code = packedCodeFor(rows.ids, rows.logp, n, k, V);
-    const packed = encodePacked(rows.ids, rows.logp, n, k, V, code);
+    const { code, packed } = encodedZipf(n, k, V, 11);
     const r = rng(12);
     let failures = 0;
     for (let t = 0; t < 300; t++) {
@@ -167,9 +172,7 @@ describe('packed codec: the SIMD decoder against the portable one', () => {
     const n = 300;
     const k = 64;
     const V = 128256;
-    const rows = zipfRows(n, k, V, 35);
-    const code = packedCodeFor(rows.ids, rows.logp, n, k, V);
-    const packed = encodePacked(rows.ids, rows.logp, n, k, V, code);
+    const { code, packed } = encodedZipf(n, k, V, 35);
     const r = rng(36);
     const badRow = (portable: boolean, data: Uint8Array, offsets: Int32Array) => {
       try {
