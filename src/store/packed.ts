@@ -81,6 +81,9 @@ export function parseCode(meta: Map<string, string>, k: number, vocab: number): 
     if (!parts.every((x) => /^\d+$/.test(x) && Number(x) <= max)) return `${key} holds a value outside 0..${max}`;
     return Uint8Array.from(parts, Number);
   };
+  if (meta.has('distillery.packed_code') && !meta.has('distillery.packed_level_order')) {
+    return 'written with the pre-release packed layout (Huffman-coded levels, `packed_code`), which this version does not read: rerun the teacher to rewrite the cache';
+  }
   const order = ints('packed_level_order', levels + 1, levels);
   if (typeof order === 'string') return order;
   if (new Set(order).size !== levels + 1) return `packed_level_order is not a permutation of the levels 0..${levels}`;

@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCache, openCacheWriter, verifyCache, type BodyCompression, type CacheRows, type Manifest } from '../../src/store/index.js';
-import { decodePacked, encodePacked, levelCode, packedCodeFor, PACKED_RICE_QMAX, type PackedCode } from '../../src/store/packed.js';
+import { codeMetadata, decodePacked, encodePacked, levelCode, packedCodeFor, parseCode, PACKED_RICE_QMAX, type PackedCode } from '../../src/store/packed.js';
 import { decodeRowReference, encodeRowReference, levelOf } from '../../src/store/packed-reference.js';
 import { caught, chunks, inputs, meanTopKKl, rng, synthRows, tmpDir, zipfRows } from './helpers.js';
 
@@ -41,6 +41,18 @@ describe('level order and rank Rice parameter', () => {
     const h = -counts.reduce((acc, c) => acc + (c > 0 ? (c / total) * Math.log2(c / total) : 0), 0);
     expect(bits).toBeGreaterThanOrEqual(h);
     expect(bits).toBeLessThan(h * 1.03);
+  });
+
+  it('reads the tables back from schema metadata and says what is wrong with bad ones', () => {
+    const rows = zipfRows(64, 16, 32000, 40);
+    const code = packedCodeFor(rows.ids, rows.logp, 64, 16, 32000);
+    const meta = new Map(Object.entries(codeMetadata(code)));
+    expect(parseCode(meta, 16, 32000)).toEqual(code);
+    const twice = new Map(meta).set('distillery.packed_level_order', Array.from(code.order, (_, i) => (i === 1 ? code.order[0] : code.order[i])).join(','));
+    expect(parseCode(twice, 16, 32000)).toMatch(/not a permutation of the levels 0\.\.40/);
+    expect(parseCode(new Map(meta).set('distillery.packed_level_rice', '9'), 16, 32000)).toMatch(/packed_level_rice 9 is not an integer in 0\.\.8/);
+    const old = new Map([['distillery.packed_levels', '40'], ['distillery.packed_code', '4,4'], ['distillery.packed_rice', meta.get('distillery.packed_rice')!]]);
+    expect(parseCode(old, 16, 32000)).toMatch(/pre-release packed layout .* rerun the teacher/);
   });
 
   it('breaks ties by level and codes one dominant level in one bit', () => {
