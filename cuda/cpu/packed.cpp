@@ -299,7 +299,7 @@ struct Simd {
 
   explicit Simd(const Tables& t) {
     const int32_t k = t.k;
-    if (k % 16 != 0 || k > 128 || t.vocab > (1 << 25) || t.fixed_bits >= 60000) return;
+    if (k % 16 != 0 || k > 128 || t.vocab > (1 << 25) || (uint64_t)k * (uint64_t)t.vocab >= (1ull << 32) || t.fixed_bits >= 60000) return;
     groups = 2 * k / 16;
     for (int g = 0; g < groups; ++g) {
       base[g] = t.at[16 * g] >> 3;
@@ -429,13 +429,14 @@ bool simd_fields(const Tables& t, const Simd& sd, const uint8_t* p, int64_t len,
   __m512i carry = _mm512_setzero_si512();
   const __m512i zero = _mm512_setzero_si512();
   const __m512i vocab = _mm512_set1_epi32(t.vocab);
+  __mmask16 bad = 0;
   for (int g = 0; g < sd.groups; ++g) {
     const __m512i u = _mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i*)(quo + 16 * g)));
     const __m512i bytes = _mm512_loadu_si512(p + sd.base[g]);
     const __m512i r = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi8(_mm512_load_si512(sd.idx[g]), bytes), _mm512_load_si512(sd.shift[g])), _mm512_load_si512(sd.mask[g]));
     const __m512i val = _mm512_or_si512(_mm512_sllv_epi32(u, _mm512_load_si512(sd.width[g])), r);
     if (g < idg) {
-      if (_mm512_cmpge_epu32_mask(val, vocab)) return false;
+      bad |= _mm512_cmpge_epu32_mask(val, vocab);
       __m512i x = _mm512_add_epi32(val, _mm512_set1_epi32(1));
       x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 15));
       x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 14));
@@ -443,16 +444,17 @@ bool simd_fields(const Tables& t, const Simd& sd, const uint8_t* p, int64_t len,
       x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 8));
       x = _mm512_add_epi32(x, carry);
       carry = _mm512_permutexvar_epi32(_mm512_set1_epi32(15), x);
-      // The running id + 1 stays ≤ V in a valid row (and so never wraps).
-      if ((uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(carry)) > (uint32_t)t.vocab) return false;
       ids[g] = _mm512_sub_epi32(x, _mm512_set1_epi32(1));
     } else {
-      if (_mm512_cmpgt_epu32_mask(val, _mm512_set1_epi32(t.levels))) return false;
+      bad |= _mm512_cmpgt_epu32_mask(val, _mm512_set1_epi32(t.levels));
       const __m512i j = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16 * (g - idg)));
       const __m512i key = _mm512_or_si512(lookup(sd.keytab, sd.chunks, val), j);
       _mm256_store_si256((__m256i*)(keys + 16 * (g - idg)), _mm512_cvtepi32_epi16(key));
     }
   }
+  // A gap ≥ V or a rank > N: the portable decoder names the row. Otherwise every gap is below V and
+  // k · V < 2^32 (Simd), so the running sum cannot wrap and the last id is below V exactly when this holds.
+  if (bad || (uint32_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(carry)) > (uint32_t)t.vocab) return false;
   const int regs = k <= 64 ? 2 : 4;
   for (int32_t j = k; j < 32 * regs; ++j) keys[j] = 0xFFFF;
   for (int r = 0; r < regs; ++r) x[r] = _mm512_load_si512(keys + 32 * r);

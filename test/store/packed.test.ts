@@ -167,6 +167,7 @@ describe('packed codec: the SIMD decoder against the portable one', () => {
     ['V=2^25 k=48 uniform ids', 2 ** 25, 48, () => uniformRows(3000, 48, 2 ** 25, 34)],
     ['V=128256 k=128 Zipf', 128256, 128, () => zipfRows(1500, 128, 128256, 38)],
     ['V=32000 k=80 Zipf (portable only: k not a multiple of 16)', 32000, 80, () => zipfRows(500, 80, 32000, 39)],
+    ['V=2^25 k=128 uniform ids (portable only: k·V reaches 2^32)', 2 ** 25, 128, () => uniformRows(300, 128, 2 ** 25, 41)],
   ];
 
   it.each(cases)('%s: the same ids and log-probabilities, escapes included', (_name, V, k, make) => {
