@@ -37,7 +37,12 @@ T* typed(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t nee
     throw_error(info.Env(), "E_NATIVE_ARGUMENT",
                 std::string(name) + " is too short: expected " + std::to_string(need) + " elements, got " +
                     std::to_string(a.ElementLength()));
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+  // The data pointer straight from the typed array: it is valid for views of a SharedArrayBuffer too, which
+  // Napi::ArrayBuffer (napi_get_arraybuffer_info) refuses.
+  void* data = nullptr;
+  if (napi_get_typedarray_info(info.Env(), a, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok)
+    throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " cannot be read");
+  return static_cast<T*>(data);
 }
 }  // namespace dn
 

@@ -1,11 +1,14 @@
 // SHA-256 off the main thread: one worker thread per process hashes shard bytes while the main thread parses
-// and decodes earlier shards. The main thread copies the bytes into a shared buffer that the worker reads in place
-// (≈ 0.5–1 ms per 8 MB shard, instead of ≈ 5 ms hashing them).
+// and decodes earlier shards. A local shard read into a recycled SharedArrayBuffer is read by the worker as well
+// (readAndHashOffThread), so the main thread does nothing for it; other bytes (from S3, or into fresh buffers) are
+// copied by the main thread into a shared buffer that the worker reads in place (≈ 0.5–1 ms per 8 MB shard,
+// instead of ≈ 5 ms hashing them).
 //
 // Measured alternatives (`npx tsx bench/cache-read.ts`, 2 cores): moving the bytes to the worker and back without
 // a copy (ArrayBuffer transfer) costs the main thread nothing per call, but each buffer that comes back is new
 // external memory to V8, which then ran a full mark-compact on the main thread about every second shard; reading
-// shards straight into shared memory avoids both, but the native decoder does not accept views of shared memory;
+// shards straight into shared memory avoids both, and is what readAndHashOffThread does (the addon takes views of
+// shared memory);
 // crypto.subtle.digest hashes on the libuv pool after copying its input into fresh memory, page faults included.
 import { Worker } from 'node:worker_threads';
 import { sha256Hex } from './blob.js';
@@ -21,8 +24,37 @@ const SLOTS = 2;
 const SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const fs = require('node:fs');
 const slots = [];
+// A local file read into a shared buffer, then hashed: { size } of the file, { got } bytes read (0 when it does not
+// fit), { sha } of those bytes; { missing } when it does not exist, { error } for any other failure.
+function readAndHash(m) {
+  let fd;
+  try {
+    fd = fs.openSync(m.file, 'r');
+    const size = fs.fstatSync(fd).size;
+    const view = new Uint8Array(m.into);
+    let got = 0;
+    if (size <= view.length) {
+      while (got < size) {
+        const n = fs.readSync(fd, view, got, size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+    }
+    const sha = got === size ? createHash('sha256').update(view.subarray(0, got)).digest('hex') : '';
+    return { id: m.id, size, got, sha };
+  } catch (err) {
+    return { id: m.id, sha: '', missing: err && err.code === 'ENOENT', error: String((err && err.message) || err) };
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
 parentPort.on('message', (m) => {
+  if (m.file) {
+    parentPort.postMessage(readAndHash(m));
+    return;
+  }
   if (m.buffer) {
     slots[m.slot] = new Uint8Array(m.buffer);
     return;
@@ -42,6 +74,10 @@ interface Reply {
   id: number;
   sha: string;
   error?: string;
+  /** Reads: the file's size, the bytes read, whether it was missing. */
+  size?: number;
+  got?: number;
+  missing?: boolean;
 }
 
 interface Job {
@@ -132,4 +168,41 @@ export async function sha256OffThread(bytes: Uint8Array): Promise<string> {
     free.push(slot);
   }
   return sha256Hex(bytes);
+}
+
+/** A local file read and hashed on the worker thread (readAndHashOffThread). */
+export interface OffThreadRead {
+  /** The file does not exist. */
+  missing: boolean;
+  /** The file's size; when it exceeds `into`, nothing was read. */
+  size: number;
+  /** The bytes read (a view of `into`; empty when the file did not fit). */
+  bytes: Uint8Array;
+  /** SHA-256 (hex) of `bytes` when the whole file was read. */
+  sha: string;
+}
+
+/**
+ * Reads a local file into `into` (a whole SharedArrayBuffer) and hashes it, both on the worker thread, so that the
+ * calling thread spends nothing on either and the worker takes the reads in the order they were asked for.
+ * Undefined when the worker is unavailable or the read failed other than by a missing file: the caller then reads
+ * and hashes the usual way (and reports the failure).
+ */
+export async function readAndHashOffThread(file: string, into: Uint8Array): Promise<OffThreadRead | undefined> {
+  const whole = into.byteOffset === 0 && into.byteLength === into.buffer.byteLength;
+  const w = whole && into.buffer instanceof SharedArrayBuffer ? getWorker() : undefined;
+  if (!w) return undefined;
+  const id = nextId++;
+  const reply = new Promise<Reply>((resolve, reject) => jobs.set(id, { resolve, reject }));
+  w.postMessage({ id, file, into: into.buffer });
+  w.ref();
+  let r: Reply;
+  try {
+    r = await reply;
+  } catch {
+    return undefined;
+  }
+  if (r.missing) return { missing: true, size: 0, bytes: into.subarray(0, 0), sha: '' };
+  if (r.error !== undefined || r.size === undefined || r.got === undefined) return undefined;
+  return { missing: false, size: r.size, bytes: into.subarray(0, r.got), sha: r.sha };
 }

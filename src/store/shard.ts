@@ -4,7 +4,7 @@ import { RecordBatchFileReader, type RecordBatch } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 import type { CacheLayout, CommitRecord, Manifest } from './api.js';
 import { sha256Hex, type BlobStore } from './blob.js';
-import { sha256OffThread } from './hasher.js';
+import { readAndHashOffThread, sha256OffThread } from './hasher.js';
 import { parseCode } from './packed.js';
 
 export interface LoadedShard {
@@ -74,11 +74,13 @@ function parseShard(bytes: Uint8Array, rec: CommitRecord, manifest: Manifest, la
  */
 export class BufferPool {
   private free: Uint8Array[] = [];
-  take(size: number): Uint8Array {
-    const i = this.free.findIndex((b) => b.byteLength >= size);
+  /** A buffer of at least `size` bytes; `shared`: backed by a SharedArrayBuffer (the hashing worker reads into it). */
+  take(size: number, shared = false): Uint8Array {
+    const i = this.free.findIndex((b) => b.byteLength >= size && b.buffer instanceof SharedArrayBuffer === shared);
     if (i >= 0) return this.free.splice(i, 1)[0]!;
     // Headroom so that slightly larger shards reuse the buffer too.
-    return new Uint8Array(Math.ceil((size * 1.25) / 65536) * 65536);
+    const bytes = Math.ceil((size * 1.25) / 65536) * 65536;
+    return shared ? new Uint8Array(new SharedArrayBuffer(bytes)) : new Uint8Array(bytes);
   }
   release(buf: Uint8Array | undefined): void {
     if (buf && this.free.length < 8) this.free.push(new Uint8Array(buf.buffer, 0, buf.buffer.byteLength));
@@ -107,14 +109,27 @@ export async function loadShard(store: BlobStore, rec: CommitRecord, manifest: M
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       let owned: Uint8Array | undefined;
-      const bytes = await store.get(rec.key, pool ? (size) => (owned = pool.take(size)) : undefined);
-      let res = checkShardSize(bytes, rec);
-      if (!res) {
-        if (attempt === 0) await opts.hashAfter;
-        const hashing = sha256OffThread(bytes!);
+      // A local shard read into recycled buffers is read and hashed by the worker thread, in the order asked.
+      const file = pool ? store.localPath(rec.key) : null;
+      const direct = file ? await readAndHashOffThread(file, (owned = pool!.take(rec.bytes, true))) : undefined;
+      let res: string | undefined;
+      let bytes: Uint8Array | null;
+      if (direct) {
         opts.hashStarted?.();
-        const sha = await hashing;
-        res = checkShardSha(sha, rec);
+        bytes = direct.missing ? null : direct.bytes;
+        res = direct.missing ? 'object is missing' : direct.size !== rec.bytes ? `size ${direct.size} bytes, expected ${rec.bytes} (truncated or replaced)` : checkShardSha(direct.sha, rec);
+      } else {
+        pool?.release(owned);
+        owned = undefined;
+        bytes = await store.get(rec.key, pool ? (size) => (owned = pool.take(size)) : undefined);
+        res = checkShardSize(bytes, rec);
+        if (!res) {
+          if (attempt === 0) await opts.hashAfter;
+          const hashing = sha256OffThread(bytes!);
+          opts.hashStarted?.();
+          const sha = await hashing;
+          res = checkShardSha(sha, rec);
+        }
       }
       opts.hashStarted?.();
       const out = res ?? parseShard(bytes!, rec, manifest, layout);

@@ -221,10 +221,38 @@ describe('cache integrity, shards hashed off the main thread', () => {
       if (key.startsWith('shards/') && bytes && corruptions-- > 0) bytes[100]! ^= 1;
       return bytes;
     };
+    // Not a local file: the shards come through get() (a local file would be read by the worker itself).
+    flaky.localPath = () => null;
     const r = await openCache(dir, { store: flaky });
     let n = 0;
     for await (const b of r.batches({ seed: 0, epoch: 0, reuse: true })) n += b.seq.length;
     expect(n).toBe(manifest.rows);
     expect(corruptions).toBe(-2);
+  });
+
+  it('reads local shards on the worker: truncated, longer, missing and swapped files fail as on the calling thread', async () => {
+    const { dir, manifest, file } = await makeBigCache(2);
+    const bytes = await fsp.readFile(file(0));
+    const cases: Array<[string, () => Promise<void>, RegExp]> = [
+      ['truncated', () => fsp.writeFile(file(0), bytes.subarray(0, bytes.length - 5)), /size \d+ bytes, expected \d+ \(truncated or replaced\)/],
+      ['longer', () => fsp.writeFile(file(0), Buffer.concat([bytes, Buffer.alloc(3 * bytes.length)])), /size \d+ bytes, expected \d+/],
+      ['missing', () => fsp.rm(file(0)), /object is missing/],
+      ['swapped', () => fsp.copyFile(file(1), file(0)), /SHA-256 .* \(corrupted or swapped\)/],
+    ];
+    for (const [name, damage, reason] of cases) {
+      await damage();
+      const r = await openCache(dir);
+      const err = await caught(
+        (async () => {
+          for await (const _ of r.batches({ seed: 0, epoch: 0, reuse: true })) void _;
+        })(),
+      );
+      expect(err.code, name).toBe('E_CACHE_INTEGRITY');
+      expect(err.message, name).toMatch(new RegExp(`shard 0 failed its integrity check: ${reason.source}`));
+      await fsp.writeFile(file(0), bytes);
+    }
+    let n = 0;
+    for await (const b of (await openCache(dir)).batches({ seed: 0, epoch: 0, reuse: true })) n += b.seq.length;
+    expect(n).toBe(manifest.rows);
   });
 });

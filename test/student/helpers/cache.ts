@@ -68,6 +68,8 @@ export async function countingStore(uri: string): Promise<{ store: BlobStore; sh
   const store = new Proxy(inner, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
+      // Shards come through get() so that they can be counted (a local file would be read by the hashing worker).
+      if (prop === 'localPath') return () => null;
       if (prop === 'get' && typeof v === 'function') {
         return async (key: string) => {
           if (key.startsWith('shards/')) shardGets.set(key, (shardGets.get(key) ?? 0) + 1);
