@@ -109,8 +109,10 @@ export async function loadShard(store: BlobStore, rec: CommitRecord, manifest: M
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       let owned: Uint8Array | undefined;
-      // A local shard read into recycled buffers is read and hashed by the worker thread, in the order asked.
-      const file = pool ? store.localPath(rec.key) : null;
+      // A local packed shard read into recycled buffers is read and hashed by the worker thread, in the order asked,
+      // while this thread decodes. Plain encodings have little to decode: their reads are bound by the hash, so
+      // this thread fetches them and the worker only hashes (the two then overlap).
+      const file = pool && layout.encodings.ids === 'packed' ? store.localPath(rec.key) : null;
       const direct = file ? await readAndHashOffThread(file, (owned = pool!.take(rec.bytes, true))) : undefined;
       let res: string | undefined;
       let bytes: Uint8Array | null;

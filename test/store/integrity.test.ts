@@ -230,14 +230,20 @@ describe('cache integrity, shards hashed off the main thread', () => {
     expect(corruptions).toBe(-2);
   });
 
-  it('reads local shards on the worker: truncated, longer, missing and swapped files fail as on the calling thread', async () => {
-    const { dir, manifest, file } = await makeBigCache(2);
+  it('reads local packed shards on the worker: truncated, longer, missing and swapped files fail as on the calling thread', async () => {
+    // Packed shards read into recycled buffers are read by the worker itself (src/store/shard.ts).
+    const dir = tmpDir('integrity-packed');
+    const w = await openCacheWriter({ uri: dir, inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' }, sequences: 2 * S }), numShards: 2 });
+    for (let s = 0; s < 2; s++) await w.writeShard(s, [synthRows(s * S, (s + 1) * S, T, 5, 101, s + 1)]);
+    const manifest = await w.finalize();
+    const file = (s: number) => path.join(dir, manifest.shards[s]!.key);
     const bytes = await fsp.readFile(file(0));
     const cases: Array<[string, () => Promise<void>, RegExp]> = [
       ['truncated', () => fsp.writeFile(file(0), bytes.subarray(0, bytes.length - 5)), /size \d+ bytes, expected \d+ \(truncated or replaced\)/],
       ['longer', () => fsp.writeFile(file(0), Buffer.concat([bytes, Buffer.alloc(3 * bytes.length)])), /size \d+ bytes, expected \d+/],
       ['missing', () => fsp.rm(file(0)), /object is missing/],
-      ['swapped', () => fsp.copyFile(file(1), file(0)), /SHA-256 .* \(corrupted or swapped\)/],
+      ['swapped', () => fsp.copyFile(file(1), file(0)), /(size \d+ bytes, expected \d+|SHA-256 .* \(corrupted or swapped\))/],
+      ['bit-flipped', () => fsp.writeFile(file(0), Buffer.from(bytes).map((x, i) => (i === bytes.length >> 1 ? x ^ 4 : x))), /SHA-256 .* \(corrupted or swapped\)/],
     ];
     for (const [name, damage, reason] of cases) {
       await damage();
