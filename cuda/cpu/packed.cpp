@@ -573,7 +573,8 @@ extern "C" dn_status dn_packed_stats(int64_t n, int32_t k, int32_t vocab, int32_
       uint64_t* c = cost.data() + (size_t)j * (w + 1);
       for (int b = 0; b <= w; ++b) {
         const uint64_t q = g >> b;
-        c[b] += q < (uint64_t)kQ ? q + 1 + b : (uint64_t)(kQ + w);
+        // The remainder, then a unary code (an escape: 24 zero-bits, a one-bit, the quotient in W bits).
+        c[b] += (uint64_t)b + (q < (uint64_t)kQ ? q + 1 : (uint64_t)(kQ + 1 + w));
       }
     }
   }

@@ -19,15 +19,15 @@ const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
 
 /** Checks bytes against a commit record; returns the record batches or a reason string. */
 export function checkShardBytes(bytes: Uint8Array | null, rec: CommitRecord, manifest: Manifest, layout: CacheLayout): RecordBatch[] | string {
-  const size = checkShardSize(bytes, rec);
+  const size = checkShardSize(bytes && bytes.byteLength, rec);
   if (size) return size;
   return checkShardSha(sha256Hex(bytes!), rec) ?? parseShard(bytes!, rec, manifest, layout);
 }
 
-/** The first checks: the object exists and has the recorded size (undefined when it passes). */
-function checkShardSize(bytes: Uint8Array | null, rec: CommitRecord): string | undefined {
-  if (!bytes) return 'object is missing';
-  if (bytes.byteLength !== rec.bytes) return `size ${bytes.byteLength} bytes, expected ${rec.bytes} (truncated or replaced)`;
+/** The first checks: the object exists (size not null) and has the recorded size (undefined when it passes). */
+function checkShardSize(size: number | null, rec: CommitRecord): string | undefined {
+  if (size === null) return 'object is missing';
+  if (size !== rec.bytes) return `size ${size} bytes, expected ${rec.bytes} (truncated or replaced)`;
   return undefined;
 }
 
@@ -117,14 +117,13 @@ export async function loadShard(store: BlobStore, rec: CommitRecord, manifest: M
       let res: string | undefined;
       let bytes: Uint8Array | null;
       if (direct) {
-        opts.hashStarted?.();
         bytes = direct.missing ? null : direct.bytes;
-        res = direct.missing ? 'object is missing' : direct.size !== rec.bytes ? `size ${direct.size} bytes, expected ${rec.bytes} (truncated or replaced)` : checkShardSha(direct.sha, rec);
+        res = checkShardSize(direct.missing ? null : direct.size, rec) ?? checkShardSha(direct.sha, rec);
       } else {
         pool?.release(owned);
         owned = undefined;
         bytes = await store.get(rec.key, pool ? (size) => (owned = pool.take(size)) : undefined);
-        res = checkShardSize(bytes, rec);
+        res = checkShardSize(bytes && bytes.byteLength, rec);
         if (!res) {
           if (attempt === 0) await opts.hashAfter;
           const hashing = sha256OffThread(bytes!);
