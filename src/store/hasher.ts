@@ -145,6 +145,15 @@ function takeSlot(w: Worker, size: number): number {
   return slot;
 }
 
+/** Sends one job to the worker and waits for its reply; rejects when the worker stops. */
+function request(w: Worker, message: Record<string, unknown>): Promise<Reply> {
+  const id = nextId++;
+  const reply = new Promise<Reply>((resolve, reject) => jobs.set(id, { resolve, reject }));
+  w.postMessage({ id, ...message });
+  w.ref();
+  return reply;
+}
+
 /**
  * SHA-256 (hex) of `bytes`, which must not change until the promise settles. Large inputs are copied into a shared
  * buffer and hashed on the worker thread, so the caller's thread is free meanwhile. Small inputs, more than SLOTS
@@ -155,12 +164,8 @@ export async function sha256OffThread(bytes: Uint8Array): Promise<string> {
   const slot = w ? takeSlot(w, bytes.byteLength) : -1;
   if (slot < 0) return sha256Hex(bytes);
   slots[slot]!.set(bytes);
-  const id = nextId++;
-  const reply = new Promise<Reply>((resolve, reject) => jobs.set(id, { resolve, reject }));
-  w!.postMessage({ id, slot, length: bytes.byteLength });
-  w!.ref();
   try {
-    const r = await reply;
+    const r = await request(w!, { slot, length: bytes.byteLength });
     if (r.error === undefined) return r.sha;
   } catch {
     /* the worker stopped: below */
@@ -192,13 +197,9 @@ export async function readAndHashOffThread(file: string, into: Uint8Array): Prom
   const whole = into.byteOffset === 0 && into.byteLength === into.buffer.byteLength;
   const w = whole && into.buffer instanceof SharedArrayBuffer ? getWorker() : undefined;
   if (!w) return undefined;
-  const id = nextId++;
-  const reply = new Promise<Reply>((resolve, reject) => jobs.set(id, { resolve, reject }));
-  w.postMessage({ id, file, into: into.buffer });
-  w.ref();
   let r: Reply;
   try {
-    r = await reply;
+    r = await request(w, { file, into: into.buffer });
   } catch {
     return undefined;
   }
