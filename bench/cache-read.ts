@@ -51,15 +51,28 @@ const base = await fsp.mkdtemp(path.join(os.tmpdir(), 'distillery-bench-cache-re
 const SHARDS = 8;
 const rows = zipfRows(SHARDS * n, k, V, V + k, T);
 const part = (s: number) => ({
-  seq: rows.seq.subarray(s * n, (s + 1) * n), pos: rows.pos.subarray(s * n, (s + 1) * n),
-  ids: rows.ids.subarray(s * n * k, (s + 1) * n * k), logp: rows.logp.subarray(s * n * k, (s + 1) * n * k), tail: rows.tail.subarray(s * n, (s + 1) * n),
+  seq: rows.seq.subarray(s * n, (s + 1) * n),
+  pos: rows.pos.subarray(s * n, (s + 1) * n),
+  ids: rows.ids.subarray(s * n * k, (s + 1) * n * k),
+  logp: rows.logp.subarray(s * n * k, (s + 1) * n * k),
+  tail: rows.tail.subarray(s * n, (s + 1) * n),
 });
 /** A packed + zstd cache of `shards` × n rows, its buffers stored raw below `minSavings` (the writer's rule). */
 async function writeCache(name: string, shards: number, minSavings = SpecRecordBatchFileWriter.minSavings) {
   const dir = path.join(base, name);
   const saved = SpecRecordBatchFileWriter.minSavings;
   SpecRecordBatchFileWriter.minSavings = minSavings;
-  const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: V, k, sequences: (shards * n) / T, seqLen: T, encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' } }), numShards: shards });
+  const w = await openCacheWriter({
+    uri: dir,
+    inputs: inputs({
+      vocabSize: V,
+      k,
+      sequences: (shards * n) / T,
+      seqLen: T,
+      encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' },
+    }),
+    numShards: shards,
+  });
   for (let s = 0; s < shards; s++) await w.writeShard(s, [part(s)]);
   SpecRecordBatchFileWriter.minSavings = saved;
   return { dir, m: await w.finalize() };
@@ -115,7 +128,16 @@ const decodePortable = best(() =>
   batches.forEach((b) => {
     const d = b.getChild('topk')!.data[0]!;
     const ref = b.getChild('logp_ref')!.data[0]!.values as Float32Array;
-    decodePacked({ offsets: d.valueOffsets as Int32Array, data: d.values as Uint8Array, ref }, b.numRows, k, V, code, 'bench', into, true);
+    decodePacked(
+      { offsets: d.valueOffsets as Int32Array, data: d.values as Uint8Array, ref },
+      b.numRows,
+      k,
+      V,
+      code,
+      'bench',
+      into,
+      true,
+    );
   }),
 );
 native.addon.setNumThreads(os.availableParallelism());
@@ -154,20 +176,45 @@ const fresh = await bestAsync(async () => void (await fsp.readFile(file)));
 await fsp.rm(base, { recursive: true, force: true });
 
 const MBps = (ms: number) => (bytes.length / 1e6 / (ms / 1000)).toFixed(0);
-const rate = (ms: number, positions = n) => `${(positions / ms / 1e3).toFixed(2)} M${positions === n ? ' positions/s' : ''}`;
+const rate = (ms: number, positions = n) =>
+  `${(positions / ms / 1e3).toFixed(2)} M${positions === n ? ' positions/s' : ''}`;
 const steps: Array<Array<string | number>> = [
   ['SHA-256 of the shard (integrity check), on the main thread', perRow(sha).toFixed(0), ''],
-  ['SHA-256 on the hashing worker thread: main-thread time (total wait)', `${perRow(workerMain).toFixed(1)} (${perRow(workerTotal).toFixed(0)})`, ''],
-  ['SHA-256 by `crypto.subtle.digest`: main-thread time, the input copy (total wait)', `${perRow(subtleMain).toFixed(1)} (${perRow(subtleTotal).toFixed(0)})`, ''],
-  [`Arrow parse, zstd, buffers raw only when compression does not shrink them (apache-arrow's rule; ${(arrowRule.m.bytes / n).toFixed(1)} bytes/position)`, perRow(parseArrowRule).toFixed(0), ''],
-  [`Arrow parse, zstd, buffers raw when compression saves < ${SpecRecordBatchFileWriter.minSavings * 100}% (${(m.bytes / n).toFixed(1)} bytes/position)`, perRow(parse).toFixed(0), ''],
+  [
+    'SHA-256 on the hashing worker thread: main-thread time (total wait)',
+    `${perRow(workerMain).toFixed(1)} (${perRow(workerTotal).toFixed(0)})`,
+    '',
+  ],
+  [
+    'SHA-256 by `crypto.subtle.digest`: main-thread time, the input copy (total wait)',
+    `${perRow(subtleMain).toFixed(1)} (${perRow(subtleTotal).toFixed(0)})`,
+    '',
+  ],
+  [
+    `Arrow parse, zstd, buffers raw only when compression does not shrink them (apache-arrow's rule; ${(arrowRule.m.bytes / n).toFixed(1)} bytes/position)`,
+    perRow(parseArrowRule).toFixed(0),
+    '',
+  ],
+  [
+    `Arrow parse, zstd, buffers raw when compression saves < ${SpecRecordBatchFileWriter.minSavings * 100}% (${(m.bytes / n).toFixed(1)} bytes/position)`,
+    perRow(parse).toFixed(0),
+    '',
+  ],
   ['native decode, portable path (field by field), 1 thread', perRow(decodePortable).toFixed(0), ''],
   ['native decode, SIMD path, 1 thread', perRow(decode1).toFixed(0), ''],
   [`native decode, SIMD path, ${os.availableParallelism()} threads`, perRow(decode2).toFixed(0), ''],
   ['whole read of one shard, recycled buffers (`reuse`)', perRow(readReuse).toFixed(0), rate(readReuse)],
   ['whole read of one shard, fresh arrays', perRow(readFresh).toFixed(0), rate(readFresh)],
-  [`whole read of ${SHARDS} shards, \`reuse\`, read and SHA-256 on the main thread: best (median) of ${MANY_REPS} epochs`, `${perRow(readManyMain!.best / SHARDS).toFixed(0)} (${perRow(readManyMain!.median / SHARDS).toFixed(0)})`, `${rate(readManyMain!.best, SHARDS * n)} (${rate(readManyMain!.median, SHARDS * n)}) positions/s`],
-  [`whole read of ${SHARDS} shards, \`reuse\`, shard files read and hashed on the worker thread (overlapping the decoding): best (median) of ${MANY_REPS} epochs`, `${perRow(readManyWorker!.best / SHARDS).toFixed(0)} (${perRow(readManyWorker!.median / SHARDS).toFixed(0)})`, `${rate(readManyWorker!.best, SHARDS * n)} (${rate(readManyWorker!.median, SHARDS * n)}) positions/s`],
+  [
+    `whole read of ${SHARDS} shards, \`reuse\`, read and SHA-256 on the main thread: best (median) of ${MANY_REPS} epochs`,
+    `${perRow(readManyMain!.best / SHARDS).toFixed(0)} (${perRow(readManyMain!.median / SHARDS).toFixed(0)})`,
+    `${rate(readManyMain!.best, SHARDS * n)} (${rate(readManyMain!.median, SHARDS * n)}) positions/s`,
+  ],
+  [
+    `whole read of ${SHARDS} shards, \`reuse\`, shard files read and hashed on the worker thread (overlapping the decoding): best (median) of ${MANY_REPS} epochs`,
+    `${perRow(readManyWorker!.best / SHARDS).toFixed(0)} (${perRow(readManyWorker!.median / SHARDS).toFixed(0)})`,
+    `${rate(readManyWorker!.best, SHARDS * n)} (${rate(readManyWorker!.median, SHARDS * n)}) positions/s`,
+  ],
   ['shard file read into an already mapped buffer', perRow(intoMapped).toFixed(0), `${MBps(intoMapped)} MB/s`],
   ['shard file read into a fresh buffer (`fs.readFile`)', perRow(fresh).toFixed(0), `${MBps(fresh)} MB/s`],
 ];

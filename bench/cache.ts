@@ -11,7 +11,15 @@
 import { existsSync, promises as fsp, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openCache, openCacheWriter, type BodyCompression, type CacheInputs, type CacheRows, type IdsEncoding, type LogpEncoding } from '../src/store/index.js';
+import {
+  openCache,
+  openCacheWriter,
+  type BodyCompression,
+  type CacheInputs,
+  type CacheRows,
+  type IdsEncoding,
+  type LogpEncoding,
+} from '../src/store/index.js';
 import type * as Api from '../src/index.js';
 import { meanTopKKl, zipfRows } from '../test/store/helpers.js';
 import { recordSection } from './record.js';
@@ -21,15 +29,26 @@ const quick = args.includes('--quick');
 const posArg = args.indexOf('--positions');
 const SEQ = 256;
 const SHARDS = 4;
-const POSITIONS = Math.max(SHARDS * SEQ, Math.floor((posArg >= 0 ? Number(args[posArg + 1]) : quick ? 131072 : 65536) / (SHARDS * SEQ)) * SHARDS * SEQ);
+const POSITIONS = Math.max(
+  SHARDS * SEQ,
+  Math.floor((posArg >= 0 ? Number(args[posArg + 1]) : quick ? 131072 : 65536) / (SHARDS * SEQ)) * SHARDS * SEQ,
+);
 const REPS = 3;
 const Ks = quick ? [64] : [16, 64, 128];
 const Vs = quick ? [128256] : [256, 32000, 128256];
 const ENCODINGS: Array<[LogpEncoding, BodyCompression]> = [
-  ['float32', 'none'], ['float32', 'zstd'], ['float32', 'lz4'],
-  ['float16', 'none'], ['float16', 'zstd'], ['float16', 'lz4'],
-  ['uint8', 'none'], ['uint8', 'zstd'], ['uint8', 'lz4'],
-  ['packed', 'none'], ['packed', 'zstd'], ['packed', 'lz4'],
+  ['float32', 'none'],
+  ['float32', 'zstd'],
+  ['float32', 'lz4'],
+  ['float16', 'none'],
+  ['float16', 'zstd'],
+  ['float16', 'lz4'],
+  ['uint8', 'none'],
+  ['uint8', 'zstd'],
+  ['uint8', 'lz4'],
+  ['packed', 'none'],
+  ['packed', 'zstd'],
+  ['packed', 'lz4'],
 ];
 
 interface Row {
@@ -45,7 +64,15 @@ interface Row {
   kl: number | null;
 }
 
-function inputsFor(n: number, V: number, k: number, ids: IdsEncoding, logp: LogpEncoding, compression: BodyCompression, T = SEQ): CacheInputs {
+function inputsFor(
+  n: number,
+  V: number,
+  k: number,
+  ids: IdsEncoding,
+  logp: LogpEncoding,
+  compression: BodyCompression,
+  T = SEQ,
+): CacheInputs {
   return {
     teacher: { name: 'synthetic-zipf', sha256: 'a'.repeat(64) },
     tokenizer: { name: 'synthetic', sha256: 'b'.repeat(64) },
@@ -62,8 +89,11 @@ async function measure(dir: string, rows: CacheRows, n: number, k: number, input
   await fsp.rm(dir, { recursive: true, force: true });
   const per = n / SHARDS;
   const part = (s: number): CacheRows => ({
-    seq: rows.seq.subarray(s * per, (s + 1) * per), pos: rows.pos.subarray(s * per, (s + 1) * per),
-    ids: rows.ids.subarray(s * per * k, (s + 1) * per * k), logp: rows.logp.subarray(s * per * k, (s + 1) * per * k), tail: rows.tail.subarray(s * per, (s + 1) * per),
+    seq: rows.seq.subarray(s * per, (s + 1) * per),
+    pos: rows.pos.subarray(s * per, (s + 1) * per),
+    ids: rows.ids.subarray(s * per * k, (s + 1) * per * k),
+    logp: rows.logp.subarray(s * per * k, (s + 1) * per * k),
+    tail: rows.tail.subarray(s * per, (s + 1) * per),
   });
   const t0 = performance.now();
   const w = await openCacheWriter({ uri: dir, inputs, numShards: SHARDS });
@@ -101,20 +131,62 @@ async function measure(dir: string, rows: CacheRows, n: number, k: number, input
 const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`);
 
 /** Every encoding of `rows` against the naive baseline, appended to `out`. */
-async function encodings(out: Row[], base: string, label: string, rows: CacheRows, n: number, V: number, k: number, T: number) {
+async function encodings(
+  out: Row[],
+  base: string,
+  label: string,
+  rows: CacheRows,
+  n: number,
+  V: number,
+  k: number,
+  T: number,
+) {
   const naive = await measure(path.join(base, 'naive'), rows, n, k, inputsFor(n, V, k, 'uint32', 'float32', 'none', T));
-  out.push({ V, k, enc: `${label}naive u32+f32 (baseline)`, bpp: naive.bpp, sizeRatio: 1, writePps: naive.writePps, readPps: naive.readPps, readVsNaive: 1, readRatio: naive.readPps / naive.memcpyPps, kl: 0 });
+  out.push({
+    V,
+    k,
+    enc: `${label}naive u32+f32 (baseline)`,
+    bpp: naive.bpp,
+    sizeRatio: 1,
+    writePps: naive.writePps,
+    readPps: naive.readPps,
+    readVsNaive: 1,
+    readRatio: naive.readPps / naive.memcpyPps,
+    kl: 0,
+  });
   for (const [logp, c] of ENCODINGS) {
     const ids: IdsEncoding = logp === 'packed' ? 'packed' : V <= 65536 ? 'uint16' : 'uint32';
     const inp = inputsFor(n, V, k, ids, logp, c, T);
     const res = await measure(path.join(base, `${logp}-${c}`), rows, n, k, inp);
     const kl = logp === 'float32' ? 0 : meanTopKKl(rows, res.decoded, n, k);
     const name = label + (logp === 'packed' ? `packed+${c}` : `${ids === 'uint16' ? 'u16' : 'u32'}+${logp}+${c}`);
-    out.push({ V, k, enc: name, bpp: res.bpp, sizeRatio: res.bpp / naive.bpp, writePps: res.writePps, readPps: res.readPps, readVsNaive: res.readPps / naive.readPps, readRatio: res.readPps / res.memcpyPps, kl });
+    out.push({
+      V,
+      k,
+      enc: name,
+      bpp: res.bpp,
+      sizeRatio: res.bpp / naive.bpp,
+      writePps: res.writePps,
+      readPps: res.readPps,
+      readVsNaive: res.readPps / naive.readPps,
+      readRatio: res.readPps / res.memcpyPps,
+      kl,
+    });
     if (!label && logp === 'packed' && c === 'zstd' && V === 128256 && k === 64) {
       // The same read into fresh arrays (no `reuse`): what first-touching memory costs on this machine.
       const fresh = await measure(path.join(base, 'fresh'), rows, n, k, inp, false);
-      out.push({ V, k, enc: `${name}, fresh arrays`, bpp: fresh.bpp, sizeRatio: fresh.bpp / naive.bpp, writePps: fresh.writePps, readPps: fresh.readPps, readVsNaive: fresh.readPps / naive.readPps, readRatio: fresh.readPps / fresh.memcpyPps, kl });
+      out.push({
+        V,
+        k,
+        enc: `${name}, fresh arrays`,
+        bpp: fresh.bpp,
+        sizeRatio: fresh.bpp / naive.bpp,
+        writePps: fresh.writePps,
+        readPps: fresh.readPps,
+        readVsNaive: fresh.readPps / naive.readPps,
+        readRatio: fresh.readPps / fresh.memcpyPps,
+        kl,
+      });
     }
   }
 }
@@ -130,13 +202,30 @@ async function teacherRows(base: string, n: number, k: number, T: number): Promi
   const corpus = path.resolve('fixtures/corpus');
   const data = path.join(base, 'teacher-data', 'tokens.arrow');
   await fsp.mkdir(path.dirname(data), { recursive: true });
-  const files = readdirSync(corpus).filter((f) => f.endsWith('.txt')).sort().map((f) => path.join(corpus, f));
+  const files = readdirSync(corpus)
+    .filter((f) => f.endsWith('.txt'))
+    .sort()
+    .map((f) => path.join(corpus, f));
   const prep = await api.prepareDataset({ text: files, tokenizer: 'byte', seqLen: T, out: data });
-  if (prep.train.numSequences * T < n) throw new Error(`the fixture corpus holds ${prep.train.numSequences * T} positions, fewer than ${n}`);
+  if (prep.train.numSequences * T < n)
+    throw new Error(`the fixture corpus holds ${prep.train.numSequences * T} positions, fewer than ${n}`);
   const out = path.join(base, `teacher-cache-${k}`);
-  await api.runTeacher({ model: path.resolve('fixtures/teacher/model.onnx'), data, out, topK: k, workers: 1, shards: 8 });
+  await api.runTeacher({
+    model: path.resolve('fixtures/teacher/model.onnx'),
+    data,
+    out,
+    topK: k,
+    workers: 1,
+    shards: 8,
+  });
   const r = await api.openCache(out);
-  const rows: CacheRows = { seq: new Uint32Array(n), pos: new Uint32Array(n), ids: new Uint32Array(n * k), logp: new Float32Array(n * k), tail: new Float32Array(n) };
+  const rows: CacheRows = {
+    seq: new Uint32Array(n),
+    pos: new Uint32Array(n),
+    ids: new Uint32Array(n * k),
+    logp: new Float32Array(n * k),
+    tail: new Float32Array(n),
+  };
   for await (const b of r.batches({ seed: 0, epoch: 0 })) {
     for (let i = 0; i < b.seq.length; i++) {
       const at = b.seq[i]! * T + b.pos[i]!;
@@ -174,7 +263,10 @@ async function main() {
   const lines = [
     '| V | k | encoding | bytes/pos | size vs naive | write pos/s | read pos/s | read vs naive | read speed ÷ memcpy speed (same bytes) | mean KL (nats) |',
     '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...out.map((r) => `| ${r.V} | ${r.k} | ${r.enc.includes('packed') ? `**${r.enc}**` : r.enc} | ${r.bpp.toFixed(1)} | ${r.sizeRatio.toFixed(2)}× | ${fmt(r.writePps)} | ${fmt(r.readPps)} | ${r.readVsNaive.toFixed(2)}× | ${r.readRatio.toFixed(2)}× | ${r.kl === null ? '' : r.kl === 0 ? '0' : r.kl.toExponential(1)} |`),
+    ...out.map(
+      (r) =>
+        `| ${r.V} | ${r.k} | ${r.enc.includes('packed') ? `**${r.enc}**` : r.enc} | ${r.bpp.toFixed(1)} | ${r.sizeRatio.toFixed(2)}× | ${fmt(r.writePps)} | ${fmt(r.readPps)} | ${r.readVsNaive.toFixed(2)}× | ${r.readRatio.toFixed(2)}× | ${r.kl === null ? '' : r.kl === 0 ? '0' : r.kl.toExponential(1)} |`,
+    ),
   ];
   const head = `Machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} at the end. Date: ${new Date().toISOString().slice(0, 10)}.\nCommand: \`npm run build:ts && npx tsx bench/cache.ts ${args.join(' ')}\` (synthetic: ${n} positions per run at T = ${SEQ}; fixture teacher: ${nt} positions at T = ${TT}; ${SHARDS} shards, local disk; reads: one reader with recycled buffers, best of ${REPS} epochs after a warm-up epoch).\nThese shards are small (${n / SHARDS} positions each, a quarter of the teacher runner's default), so each epoch's first shard, whose hash cannot overlap any decoding, weighs on the read column; reads of runner-sized shards are in \`## cache read\` (\`npx tsx bench/cache-read.ts\`).`;
   console.log(head);

@@ -8,24 +8,46 @@ import { loadNative, nativeFn } from '../src/native/loader.js';
 import { adamwStep, clipGradNorm, createEngine, initParams, NativeEngine, Rng } from '../src/student/engine/index.js';
 import { machineLine, recordSection, table } from './record.js';
 
-const { values } = parseArgs({ options: { threads: { type: 'string', default: '1,2' }, steps: { type: 'string', default: '5' }, batch: { type: 'string', default: '4' }, record: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '1,2' },
+    steps: { type: 'string', default: '5' },
+    batch: { type: 'string', default: '4' },
+    record: { type: 'boolean', default: false },
+  },
+});
 const threadCounts = values.threads!.split(',').map(Number);
-const steps = Number(values.steps), B = Number(values.batch), T = 256;
+const steps = Number(values.steps),
+  B = Number(values.batch),
+  T = 256;
 
-const student = parseModelConfig({ vocabSize: 8192, dModel: 256, nLayers: 8, nHeads: 8, nKvHeads: 4, ffnDim: 768, contextLength: T });
+const student = parseModelConfig({
+  vocabSize: 8192,
+  dModel: 256,
+  nLayers: 8,
+  nHeads: 8,
+  nKvHeads: 4,
+  ffnDim: 768,
+  contextLength: T,
+});
 
 /** Matmul FLOPs of forward + backward (the LM head is not part of the engine). */
 function flopsPerStep(c: ModelConfig, b: number, t: number): number {
-  const hd = c.dModel / c.nHeads, n = b * t;
-  const linear = c.nLayers * (c.dModel * (c.nHeads + 2 * c.nKvHeads) * hd + c.nHeads * hd * c.dModel + 3 * c.dModel * c.ffnDim);
-  const attention = c.nLayers * b * c.nHeads * (t * (t + 1)) / 2 * hd * 2 * 2; // QKᵀ and PV, causal half
+  const hd = c.dModel / c.nHeads,
+    n = b * t;
+  const linear =
+    c.nLayers * (c.dModel * (c.nHeads + 2 * c.nKvHeads) * hd + c.nHeads * hd * c.dModel + 3 * c.dModel * c.ffnDim);
+  const attention = ((c.nLayers * b * c.nHeads * (t * (t + 1))) / 2) * hd * 2 * 2; // QKᵀ and PV, causal half
   return 3 * (2 * n * linear + attention); // backward ≈ 2× forward
 }
 
 function sgemmRate(threads: number): number {
   loadNative().addon.setNumThreads(threads);
   const sgemm = nativeFn<(...a: unknown[]) => void>('sgemm');
-  const n = 1024, a = new Float32Array(n * n).fill(0.5), b = new Float32Array(n * n).fill(0.25), c = new Float32Array(n * n);
+  const n = 1024,
+    a = new Float32Array(n * n).fill(0.5),
+    b = new Float32Array(n * n).fill(0.25),
+    c = new Float32Array(n * n);
   sgemm(0, 0, n, n, n, 1, a, n, b, n, 0, c, n);
   let best = Infinity;
   for (let r = 0; r < 5; r++) {
@@ -36,17 +58,27 @@ function sgemmRate(threads: number): number {
   return (2 * n ** 3) / (best / 1000) / 1e9;
 }
 
-interface Run { threads: number; tokensPerSecond: number; tokensPerCpuSecond: number; stepMs: number; phases: Record<string, number>; gflops: number; roofline: number }
+interface Run {
+  threads: number;
+  tokensPerSecond: number;
+  tokensPerCpuSecond: number;
+  stepMs: number;
+  phases: Record<string, number>;
+  gflops: number;
+  roofline: number;
+}
 
 function runStudent(threads: number): Run {
   loadNative().addon.setNumThreads(threads);
-  const c = student, n = B * T;
+  const c = student,
+    n = B * T;
   const engine = createEngine(c) as NativeEngine;
   const params = initParams(c, 1);
   const rng = new Rng(2);
   const tokens = Int32Array.from({ length: n }, () => rng.nextU32() % c.vocabSize);
   const dH = Float32Array.from({ length: n * c.dModel }, () => rng.normal() * 1e-3);
-  const grads = new Float32Array(params.length), state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
+  const grads = new Float32Array(params.length),
+    state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
   const phases: Record<string, number> = { forward: 0, backward: 0, optimizer: 0 };
   const step = (s: number, timed: boolean) => {
     let t0 = performance.now();
@@ -66,24 +98,51 @@ function runStudent(threads: number): Run {
   };
   step(1, false);
   engine.resetTimings();
-  const t0 = performance.now(), c0 = process.cpuUsage();
+  const t0 = performance.now(),
+    c0 = process.cpuUsage();
   for (let s = 0; s < steps; s++) step(s + 2, true);
-  const total = performance.now() - t0, cpu = process.cpuUsage(c0);
+  const total = performance.now() - t0,
+    cpu = process.cpuUsage(c0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const ops = engine.timings();
   engine.dispose();
   const rate = sgemmRate(threads);
   const gflops = flopsPerStep(c, B, T) / (total / steps / 1000) / 1e9;
-  const byOp: Record<string, number> = { gemm: ops.gemm * 1000, attention: ops.attention * 1000, 'rmsnorm': ops.norm * 1000, rope: ops.rope * 1000, swiglu: ops.swiglu * 1000, 'embedding + residual': ops.embed * 1000, 'AdamW + clip': phases.optimizer! };
+  const byOp: Record<string, number> = {
+    gemm: ops.gemm * 1000,
+    attention: ops.attention * 1000,
+    rmsnorm: ops.norm * 1000,
+    rope: ops.rope * 1000,
+    swiglu: ops.swiglu * 1000,
+    'embedding + residual': ops.embed * 1000,
+    'AdamW + clip': phases.optimizer!,
+  };
   const accounted = Object.values(byOp).reduce((a, b) => a + b, 0);
   byOp['other (JS, checks, zeroing)'] = total - accounted;
-  return { threads, tokensPerSecond: (n * steps) / (total / 1000), tokensPerCpuSecond: (n * steps) / cpuSeconds, stepMs: total / steps, phases: byOp, gflops, roofline: gflops / rate };
+  return {
+    threads,
+    tokensPerSecond: (n * steps) / (total / 1000),
+    tokensPerCpuSecond: (n * steps) / cpuSeconds,
+    stepMs: total / steps,
+    phases: byOp,
+    gflops,
+    roofline: gflops / rate,
+  };
 }
 
 function referenceRatio(): { nativeMs: number; referenceMs: number } {
   loadNative().addon.setNumThreads(0);
-  const c = parseModelConfig({ vocabSize: 256, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 192, contextLength: 64 });
-  const params = initParams(c, 3), tokens = Int32Array.from({ length: 2 * 64 }, (_, i) => (i * 31) % 256);
+  const c = parseModelConfig({
+    vocabSize: 256,
+    dModel: 64,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: 2,
+    ffnDim: 192,
+    contextLength: 64,
+  });
+  const params = initParams(c, 3),
+    tokens = Int32Array.from({ length: 2 * 64 }, (_, i) => (i * 31) % 256);
   const dH = new Float32Array(2 * 64 * 64).fill(1e-3);
   const time = (backend: 'native' | 'reference', reps: number) => {
     const e = createEngine(c, { backend });
@@ -107,9 +166,35 @@ const ref = referenceRatio();
 loadNative().addon.setNumThreads(0);
 const base = runs[0]!;
 const params = initParams(student, 1).length;
-const summary = table(['threads', 'tokens/s', 'step ms (B×T = ' + `${B}×${T})`, 'vs first row', 'tokens per CPU-second', 'effective GFLOP/s', 'of dn_sgemm 1024³ rate'], runs.map((r) => [r.threads, r.tokensPerSecond.toFixed(0), r.stepMs.toFixed(1), `${(r.tokensPerSecond / base.tokensPerSecond).toFixed(2)}×`, r.tokensPerCpuSecond.toFixed(0), r.gflops.toFixed(1), `${(100 * r.roofline).toFixed(0)}%`]));
+const summary = table(
+  [
+    'threads',
+    'tokens/s',
+    'step ms (B×T = ' + `${B}×${T})`,
+    'vs first row',
+    'tokens per CPU-second',
+    'effective GFLOP/s',
+    'of dn_sgemm 1024³ rate',
+  ],
+  runs.map((r) => [
+    r.threads,
+    r.tokensPerSecond.toFixed(0),
+    r.stepMs.toFixed(1),
+    `${(r.tokensPerSecond / base.tokensPerSecond).toFixed(2)}×`,
+    r.tokensPerCpuSecond.toFixed(0),
+    r.gflops.toFixed(1),
+    `${(100 * r.roofline).toFixed(0)}%`,
+  ]),
+);
 const last = runs[runs.length - 1]!;
-const breakdown = table(['op (forward + backward + optimizer)', `ms/step (${last.threads} threads)`, 'share'], Object.entries(last.phases).map(([k, v]) => [k, (v / steps).toFixed(2), `${((100 * v) / (last.stepMs * steps)).toFixed(1)}%`]));
+const breakdown = table(
+  ['op (forward + backward + optimizer)', `ms/step (${last.threads} threads)`, 'share'],
+  Object.entries(last.phases).map(([k, v]) => [
+    k,
+    (v / steps).toFixed(2),
+    `${((100 * v) / (last.stepMs * steps)).toFixed(1)}%`,
+  ]),
+);
 const refLine = `Float64 reference vs native on d=64, 2 layers, B×T = 2×64 (fwd+bwd): reference ${ref.referenceMs.toFixed(1)} ms, native ${ref.nativeMs.toFixed(2)} ms → native is ${(ref.referenceMs / ref.nativeMs).toFixed(0)}× faster.`;
 const cfgLine = `Student: ${JSON.stringify({ vocabSize: student.vocabSize, dModel: student.dModel, nLayers: student.nLayers, nHeads: student.nHeads, nKvHeads: student.nKvHeads, ffnDim: student.ffnDim })} = ${(params / 1e6).toFixed(2)}M parameters (LM head excluded from the engine's work), ${steps} timed steps after one warm-up.`;
 console.log(`${cfgLine}\n\n${summary}\n\n${breakdown}\n\n${refLine}`);

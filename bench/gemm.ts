@@ -10,9 +10,29 @@ import { parseArgs } from 'node:util';
 import { loadNative, nativeFn, packageRoot } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
 
-type Sgemm = (ta: number, tb: number, m: number, n: number, k: number, alpha: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number) => void;
+type Sgemm = (
+  ta: number,
+  tb: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
 
-const { values } = parseArgs({ options: { threads: { type: 'string', default: '1,2' }, seconds: { type: 'string', default: '0.4' }, record: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '1,2' },
+    seconds: { type: 'string', default: '0.4' },
+    record: { type: 'boolean', default: false },
+  },
+});
 const threadCounts = values.threads!.split(',').map(Number);
 const seconds = Number(values.seconds);
 
@@ -35,14 +55,23 @@ function buildHarness(): string {
   const cc = process.env.CC ?? 'cc';
   const res = spawnSync(cc, ['-O2', src, '-o', exe, '-lopenblas'], { encoding: 'utf8' });
   if (res.status !== 0) {
-    console.error(`bench/gemm: could not build the OpenBLAS baseline (${cc} ${src} -lopenblas): ${res.stderr?.trim() || res.error?.message || `exit code ${res.status}`}`);
-    console.error('Install it with `apt-get install libopenblas-dev` (Debian/Ubuntu) or `dnf install openblas-devel`, then rerun.');
+    console.error(
+      `bench/gemm: could not build the OpenBLAS baseline (${cc} ${src} -lopenblas): ${res.stderr?.trim() || res.error?.message || `exit code ${res.status}`}`,
+    );
+    console.error(
+      'Install it with `apt-get install libopenblas-dev` (Debian/Ubuntu) or `dnf install openblas-devel`, then rerun.',
+    );
     process.exit(1);
   }
   return exe;
 }
 
-interface BlasResult { core: string; gflops: number; cpuGflops: number; checksum: number }
+interface BlasResult {
+  core: string;
+  gflops: number;
+  cpuGflops: number;
+  checksum: number;
+}
 
 function openblas(exe: string, threads: number, spec: string): BlasResult {
   // OPENBLAS_CORETYPE/L2_SIZE may be pinned to an older core on this machine (see the env notes);
@@ -52,22 +81,37 @@ function openblas(exe: string, threads: number, spec: string): BlasResult {
   delete env.OPENBLAS_L2_SIZE;
   const res = spawnSync(exe, [String(seconds), spec], { encoding: 'utf8', env });
   if (res.status !== 0) throw new Error(`OpenBLAS harness failed: ${res.stderr}`);
-  const [head, row] = res.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const [head, row] = res.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   return { core: head.core, gflops: row.gflops, cpuGflops: row.cpuGflops, checksum: row.checksum };
 }
 
-function dnSgemm(threads: number, ta: number, tb: number, m: number, n: number, k: number): { gflops: number; cpuGflops: number; checksum: number } {
+function dnSgemm(
+  threads: number,
+  ta: number,
+  tb: number,
+  m: number,
+  n: number,
+  k: number,
+): { gflops: number; cpuGflops: number; checksum: number } {
   loadNative().addon.setNumThreads(threads);
   const sgemm = nativeFn<Sgemm>('sgemm');
-  const a = new Float32Array(m * k), b = new Float32Array(k * n), c = new Float32Array(m * n);
+  const a = new Float32Array(m * k),
+    b = new Float32Array(k * n),
+    c = new Float32Array(m * n);
   for (let i = 0; i < a.length; i++) a[i] = ((i * 7919) % 1000) / 1000 - 0.5;
   for (let i = 0; i < b.length; i++) b[i] = ((i * 104729) % 1000) / 1000 - 0.5;
-  const lda = ta ? m : k, ldb = tb ? k : n;
+  const lda = ta ? m : k,
+    ldb = tb ? k : n;
   sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
-  let best = Infinity, bestCpu = Infinity;
+  let best = Infinity,
+    bestCpu = Infinity;
   for (let rep = 0; rep < 3; rep++) {
     let iters = 0;
-    const t0 = performance.now(), c0 = process.cpuUsage();
+    const t0 = performance.now(),
+      c0 = process.cpuUsage();
     let t1: number;
     do {
       sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
@@ -87,33 +131,76 @@ const exe = buildHarness();
 const info = loadNative().info;
 const rows: Array<Array<string | number>> = [];
 let core = '';
-const ratios: number[] = [], cpuRatios: number[] = [];
+const ratios: number[] = [],
+  cpuRatios: number[] = [];
 for (const threads of threadCounts) {
   for (const [role, ta, tb, m, n, k] of shapes) {
     const spec = `${ta},${tb},${m},${n},${k}`;
     // Alternate the two libraries twice and keep each one's best, so a busy moment hurts both alike.
-    let dn = { gflops: 0, cpuGflops: 0, checksum: 0 }, blas: BlasResult = { core: '', gflops: 0, cpuGflops: 0, checksum: 0 };
+    let dn = { gflops: 0, cpuGflops: 0, checksum: 0 },
+      blas: BlasResult = { core: '', gflops: 0, cpuGflops: 0, checksum: 0 };
     for (let round = 0; round < 2; round++) {
       const d = dnSgemm(threads, ta, tb, m, n, k);
-      dn = { gflops: Math.max(dn.gflops, d.gflops), cpuGflops: Math.max(dn.cpuGflops, d.cpuGflops), checksum: d.checksum };
+      dn = {
+        gflops: Math.max(dn.gflops, d.gflops),
+        cpuGflops: Math.max(dn.cpuGflops, d.cpuGflops),
+        checksum: d.checksum,
+      };
       const o = openblas(exe, threads, spec);
-      blas = { core: o.core, gflops: Math.max(blas.gflops, o.gflops), cpuGflops: Math.max(blas.cpuGflops, o.cpuGflops), checksum: o.checksum };
+      blas = {
+        core: o.core,
+        gflops: Math.max(blas.gflops, o.gflops),
+        cpuGflops: Math.max(blas.cpuGflops, o.cpuGflops),
+        checksum: o.checksum,
+      };
     }
     core = blas.core;
     const agree = Math.abs(dn.checksum - blas.checksum) <= 1e-3 * Math.max(1, Math.abs(blas.checksum));
-    if (!agree) throw new Error(`dn_sgemm and OpenBLAS disagree on ${spec}: checksum ${dn.checksum} vs ${blas.checksum}`);
-    const ratio = dn.gflops / blas.gflops, cpuRatio = dn.cpuGflops / blas.cpuGflops;
+    if (!agree)
+      throw new Error(`dn_sgemm and OpenBLAS disagree on ${spec}: checksum ${dn.checksum} vs ${blas.checksum}`);
+    const ratio = dn.gflops / blas.gflops,
+      cpuRatio = dn.cpuGflops / blas.cpuGflops;
     ratios.push(ratio);
     cpuRatios.push(cpuRatio);
-    rows.push([threads, role, `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`, `${m}×${n}×${k}`, dn.gflops.toFixed(1), blas.gflops.toFixed(1), `${(100 * ratio).toFixed(0)}%`, dn.cpuGflops.toFixed(1), blas.cpuGflops.toFixed(1), `${(100 * cpuRatio).toFixed(0)}%`]);
-    console.log(`threads=${threads} ${role} ${spec}: dn_sgemm ${dn.gflops.toFixed(1)} GFLOP/s, OpenBLAS ${blas.gflops.toFixed(1)} GFLOP/s (${(100 * ratio).toFixed(0)}%); per CPU-second ${(100 * cpuRatio).toFixed(0)}%`);
+    rows.push([
+      threads,
+      role,
+      `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`,
+      `${m}×${n}×${k}`,
+      dn.gflops.toFixed(1),
+      blas.gflops.toFixed(1),
+      `${(100 * ratio).toFixed(0)}%`,
+      dn.cpuGflops.toFixed(1),
+      blas.cpuGflops.toFixed(1),
+      `${(100 * cpuRatio).toFixed(0)}%`,
+    ]);
+    console.log(
+      `threads=${threads} ${role} ${spec}: dn_sgemm ${dn.gflops.toFixed(1)} GFLOP/s, OpenBLAS ${blas.gflops.toFixed(1)} GFLOP/s (${(100 * ratio).toFixed(0)}%); per CPU-second ${(100 * cpuRatio).toFixed(0)}%`,
+    );
   }
 }
 loadNative().addon.setNumThreads(0);
 const geomean = (xs: number[]) => Math.exp(xs.reduce((s, r) => s + Math.log(r), 0) / xs.length);
-const geo = geomean(ratios), cpuGeo = geomean(cpuRatios);
-const out = table(['threads', 'shape role', 'op', 'M×N×K', 'dn_sgemm GFLOP/s', 'OpenBLAS GFLOP/s', 'dn / OpenBLAS', 'dn per CPU-s', 'OpenBLAS per CPU-s', 'ratio per CPU-s'], rows);
-console.log(`\n${out}\n\nOpenBLAS core: ${core}; addon: ${info.variant} (${info.simd}); geometric mean ratio ${(100 * geo).toFixed(0)}% (wall), ${(100 * cpuGeo).toFixed(0)}% (per CPU-second)`);
+const geo = geomean(ratios),
+  cpuGeo = geomean(cpuRatios);
+const out = table(
+  [
+    'threads',
+    'shape role',
+    'op',
+    'M×N×K',
+    'dn_sgemm GFLOP/s',
+    'OpenBLAS GFLOP/s',
+    'dn / OpenBLAS',
+    'dn per CPU-s',
+    'OpenBLAS per CPU-s',
+    'ratio per CPU-s',
+  ],
+  rows,
+);
+console.log(
+  `\n${out}\n\nOpenBLAS core: ${core}; addon: ${info.variant} (${info.simd}); geometric mean ratio ${(100 * geo).toFixed(0)}% (wall), ${(100 * cpuGeo).toFixed(0)}% (per CPU-second)`,
+);
 if (values.record) {
   const body = [
     `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,

@@ -14,8 +14,33 @@ import { losses } from '../losses/index.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
 
-type LossRows = (p: Record<string, number>, n: number, v: number, logits: Float32Array, labels: Int32Array | null, ids: Int32Array | null, a: Float32Array | null, k: number, denom: number, grad: Float32Array) => unknown;
-type Sgemm = (ta: number, tb: number, m: number, n: number, k: number, alpha: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number) => void;
+type LossRows = (
+  p: Record<string, number>,
+  n: number,
+  v: number,
+  logits: Float32Array,
+  labels: Int32Array | null,
+  ids: Int32Array | null,
+  a: Float32Array | null,
+  k: number,
+  denom: number,
+  grad: Float32Array,
+) => unknown;
+type Sgemm = (
+  ta: number,
+  tb: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
 
 const { values } = parseArgs({
   options: {
@@ -86,7 +111,19 @@ if (values.child) {
     // size (64 MiB / (4·V) ≥ N rows) is the whole batch.
     const chunkSize = values.child === 'fused' ? 64 : undefined;
     ms = bestOf(reps, () => {
-      loss = lmHeadLoss({ hidden, weight, n: LM.n, dModel: LM.d, vocabSize: LM.v, labels, teacher: t, kind: 'forward-kl', hardWeight: 0.5, softWeight: 0.5, chunkSize }).loss;
+      loss = lmHeadLoss({
+        hidden,
+        weight,
+        n: LM.n,
+        dModel: LM.d,
+        vocabSize: LM.v,
+        labels,
+        teacher: t,
+        kind: 'forward-kl',
+        hardWeight: 0.5,
+        softWeight: 0.5,
+        chunkSize,
+      }).loss;
     });
   } else if (values.child === 'unfused') {
     const sgemm = nativeFn<Sgemm>('sgemm');
@@ -137,24 +174,90 @@ const apiCpu = lastCpuMs;
 const apiFresh = bestOf(Math.min(reps, 2), () => computeLoss({ kind: 'forward-kl', logits, vocabSize: V, teacher: t }));
 const apiFreshCpu = lastCpuMs;
 const refRows = 8;
-const refMs = (bestOf(1, () => computeLoss({ kind: 'forward-kl', logits: logits.subarray(0, refRows * V), vocabSize: V, teacher: { ids: t.ids.subarray(0, refRows * K), logprobs: t.logprobs.subarray(0, refRows * K), k: K }, backend: 'reference' })) * n) / refRows;
+const refMs =
+  (bestOf(1, () =>
+    computeLoss({
+      kind: 'forward-kl',
+      logits: logits.subarray(0, refRows * V),
+      vocabSize: V,
+      teacher: { ids: t.ids.subarray(0, refRows * K), logprobs: t.logprobs.subarray(0, refRows * K), k: K },
+      backend: 'reference',
+    }),
+  ) *
+    n) /
+  refRows;
 
 const gbs = (ms: number) => ((2 * n * V * 4) / (ms / 1e3) / 1e9).toFixed(1);
 const rows1 = [
-  ['memcpy of the logits (TypedArray.set, 1 thread): baseline', memcpy.toFixed(1), gbs(memcpy), '1.00×', memcpyCpu.toFixed(1), '1.00×'],
-  ['forward-kl loss+grad, native kernel, 1 thread', k1.toFixed(1), gbs(k1), `${(k1 / memcpy).toFixed(2)}×`, k1Cpu.toFixed(1), `${(k1Cpu / memcpyCpu).toFixed(2)}×`],
-  [`forward-kl loss+grad, native kernel, ${threads} threads`, kN.toFixed(1), gbs(kN), `${(kN / memcpy).toFixed(2)}×`, kNCpu.toFixed(1), '-'],
-  [`computeLoss (cpu backend, validation, reused gradOut), ${threads} threads`, api.toFixed(1), gbs(api), `${(api / memcpy).toFixed(2)}×`, apiCpu.toFixed(1), '-'],
-  [`computeLoss (cpu backend, fresh grad array each call), ${threads} threads`, apiFresh.toFixed(1), gbs(apiFresh), `${(apiFresh / memcpy).toFixed(2)}×`, apiFreshCpu.toFixed(1), '-'],
-  [`computeLoss (reference backend, float64; ${refRows} rows scaled to ${n})`, refMs.toFixed(0), gbs(refMs), `${(refMs / memcpy).toFixed(1)}×`, '-', '-'],
+  [
+    'memcpy of the logits (TypedArray.set, 1 thread): baseline',
+    memcpy.toFixed(1),
+    gbs(memcpy),
+    '1.00×',
+    memcpyCpu.toFixed(1),
+    '1.00×',
+  ],
+  [
+    'forward-kl loss+grad, native kernel, 1 thread',
+    k1.toFixed(1),
+    gbs(k1),
+    `${(k1 / memcpy).toFixed(2)}×`,
+    k1Cpu.toFixed(1),
+    `${(k1Cpu / memcpyCpu).toFixed(2)}×`,
+  ],
+  [
+    `forward-kl loss+grad, native kernel, ${threads} threads`,
+    kN.toFixed(1),
+    gbs(kN),
+    `${(kN / memcpy).toFixed(2)}×`,
+    kNCpu.toFixed(1),
+    '-',
+  ],
+  [
+    `computeLoss (cpu backend, validation, reused gradOut), ${threads} threads`,
+    api.toFixed(1),
+    gbs(api),
+    `${(api / memcpy).toFixed(2)}×`,
+    apiCpu.toFixed(1),
+    '-',
+  ],
+  [
+    `computeLoss (cpu backend, fresh grad array each call), ${threads} threads`,
+    apiFresh.toFixed(1),
+    gbs(apiFresh),
+    `${(apiFresh / memcpy).toFixed(2)}×`,
+    apiFreshCpu.toFixed(1),
+    '-',
+  ],
+  [
+    `computeLoss (reference backend, float64; ${refRows} rows scaled to ${n})`,
+    refMs.toFixed(0),
+    gbs(refMs),
+    `${(refMs / memcpy).toFixed(1)}×`,
+    '-',
+    '-',
+  ],
 ];
-const t1 = table(['N=' + n + ', V=' + V + ', k=' + K, 'wall ms (best of ' + reps + ')', 'GB/s (read+write)', 'wall vs memcpy', 'CPU ms', 'CPU vs memcpy'], rows1);
+const t1 = table(
+  [
+    'N=' + n + ', V=' + V + ', k=' + K,
+    'wall ms (best of ' + reps + ')',
+    'GB/s (read+write)',
+    'wall vs memcpy',
+    'CPU ms',
+    'CPU vs memcpy',
+  ],
+  rows1,
+);
 console.log(t1);
 console.log(`cpu kernel is ${(refMs / kN).toFixed(0)}× faster than the float64 reference`);
 
 const self = fileURLToPath(import.meta.url);
 const child = (variant: string) => {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', variant, '--reps', '2'], { encoding: 'utf8', env: process.env });
+  const res = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', variant, '--reps', '2'], {
+    encoding: 'utf8',
+    env: process.env,
+  });
   if (res.status !== 0) throw new Error(`child ${variant} failed: ${res.stderr}`);
   return JSON.parse(res.stdout.trim().split('\n').pop()!) as { ms: number; loss: number; peakMiB: number };
 };
@@ -164,20 +267,49 @@ const fusedWhole = child('fused-whole');
 const unfused = child('unfused');
 const logitsMiB = (LM.n * LM.v * 4) / 2 ** 20;
 const t2 = table(
-  [`lmHeadLoss N=${LM.n}, d=${LM.d}, V=${LM.v}, k=${K} (ce + forward-kl)`, 'ms (best of 2)', 'peak RSS MiB', 'above inputs MiB', 'loss'],
+  [
+    `lmHeadLoss N=${LM.n}, d=${LM.d}, V=${LM.v}, k=${K} (ce + forward-kl)`,
+    'ms (best of 2)',
+    'peak RSS MiB',
+    'above inputs MiB',
+    'loss',
+  ],
   [
     ['inputs only (hidden, weight, teacher)', '-', base.peakMiB.toFixed(0), '0', '-'],
-    ['fused lmHeadLoss, 64-row chunks', fused.ms.toFixed(0), fused.peakMiB.toFixed(0), (fused.peakMiB - base.peakMiB).toFixed(0), fused.loss.toFixed(6)],
-    ['fused lmHeadLoss, default chunk (= all 512 rows here)', fusedWhole.ms.toFixed(0), fusedWhole.peakMiB.toFixed(0), (fusedWhole.peakMiB - base.peakMiB).toFixed(0), fusedWhole.loss.toFixed(6)],
-    ['unfused: sgemm → logits, computeLoss ×2, sgemm ×2', unfused.ms.toFixed(0), unfused.peakMiB.toFixed(0), (unfused.peakMiB - base.peakMiB).toFixed(0), unfused.loss.toFixed(6)],
+    [
+      'fused lmHeadLoss, 64-row chunks',
+      fused.ms.toFixed(0),
+      fused.peakMiB.toFixed(0),
+      (fused.peakMiB - base.peakMiB).toFixed(0),
+      fused.loss.toFixed(6),
+    ],
+    [
+      'fused lmHeadLoss, default chunk (= all 512 rows here)',
+      fusedWhole.ms.toFixed(0),
+      fusedWhole.peakMiB.toFixed(0),
+      (fusedWhole.peakMiB - base.peakMiB).toFixed(0),
+      fusedWhole.loss.toFixed(6),
+    ],
+    [
+      'unfused: sgemm → logits, computeLoss ×2, sgemm ×2',
+      unfused.ms.toFixed(0),
+      unfused.peakMiB.toFixed(0),
+      (unfused.peakMiB - base.peakMiB).toFixed(0),
+      unfused.loss.toFixed(6),
+    ],
   ],
 );
 console.log(`\n${t2}`);
-console.log(`fused/unfused time ${(fused.ms / unfused.ms).toFixed(2)}×; N×V logits alone are ${logitsMiB.toFixed(0)} MiB`);
+console.log(
+  `fused/unfused time ${(fused.ms / unfused.ms).toFixed(2)}×; N×V logits alone are ${logitsMiB.toFixed(0)} MiB`,
+);
 
 if (values.record) {
   const body = [
-    `Machine: ${machineLine()}, addon ${info.variant}/${info.simd}. Date: ${new Date().toISOString().slice(0, 10)}. Load average during the run: ${os.loadavg().map((x) => x.toFixed(1)).join(', ')} (other work shared the cores; the CPU-time columns are the less disturbed measure).`,
+    `Machine: ${machineLine()}, addon ${info.variant}/${info.simd}. Date: ${new Date().toISOString().slice(0, 10)}. Load average during the run: ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(', ')} (other work shared the cores; the CPU-time columns are the less disturbed measure).`,
     `Command: \`npx tsx bench/losses.ts --rows ${n} --reps ${reps} --record\``,
     '',
     t1,

@@ -13,7 +13,9 @@ export function machineLine(): string {
 
 export function recordSection(name: string, body: string): string {
   const file = path.join(packageRoot(), 'docs', 'benchmarks.md');
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nEach section is written by its benchmark (`npx tsx bench/<name>.ts --record`).\n';
+  const text = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Benchmarks\n\nEach section is written by its benchmark (`npx tsx bench/<name>.ts --record`).\n';
   const section = `## ${name}\n\n${body.trim()}\n`;
   const re = new RegExp(`^## ${name}\\n[\\s\\S]*?(?=^## |(?![\\s\\S]))`, 'm');
   const next = re.test(text) ? text.replace(re, `${section}\n`) : `${text.trimEnd()}\n\n${section}`;

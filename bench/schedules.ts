@@ -21,7 +21,10 @@ async function main(): Promise<void> {
   const rows: Array<Array<string | number>> = [];
   let sink = 0;
   for (const spec of specs) {
-    const runner = await createScheduleRunner(spec, spec.endsWith('.mjs') ? undefined : { temperature: { start: 4, end: 1 } });
+    const runner = await createScheduleRunner(
+      spec,
+      spec.endsWith('.mjs') ? undefined : { temperature: { start: 4, end: 1 } },
+    );
     const def = runner.schedule.definition;
     const params = runner.schedule.params;
     const state = { ...bareState(0, STEPS), observed: 1, hardLossEma: 3, softLossEma: 1, agreementEma: 0.3 };
@@ -37,7 +40,12 @@ async function main(): Promise<void> {
         runner.observe({ hardLoss: 3 - s * 1e-6, softLoss: 1, agreement: 0.3 });
       }
     });
-    rows.push([runner.id, ((bare / STEPS) * 1e9).toFixed(0), ((full / STEPS) * 1e9).toFixed(0), (full / bare).toFixed(1)]);
+    rows.push([
+      runner.id,
+      ((bare / STEPS) * 1e9).toFixed(0),
+      ((full / STEPS) * 1e9).toFixed(0),
+      (full / bare).toFixed(1),
+    ]);
   }
   if (!Number.isFinite(sink)) throw new Error('non-finite weights');
   const out = table(['schedule', 'bare weights() ns/step (baseline)', 'runner weights+observe ns/step', 'ratio'], rows);

@@ -12,8 +12,18 @@ import type * as Api from '../src/index.js';
 
 const dist = path.resolve('dist/src/index.js');
 if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build:ts` first');
-const { appendTopK, buildSyntheticTeacher, createSession, runTeacher, writeTokenDataset, openCacheWriter, idsEncodingFor } = (await import(dist)) as typeof Api;
-const { InferenceThread } = (await import(path.resolve('dist/src/teacher/pipeline.js'))) as typeof import('../src/teacher/pipeline.js');
+const {
+  appendTopK,
+  buildSyntheticTeacher,
+  createSession,
+  runTeacher,
+  writeTokenDataset,
+  openCacheWriter,
+  idsEncodingFor,
+} = (await import(dist)) as typeof Api;
+const { InferenceThread } = (await import(
+  path.resolve('dist/src/teacher/pipeline.js')
+)) as typeof import('../src/teacher/pipeline.js');
 
 const quick = process.argv.includes('--quick');
 const record = process.argv.includes('--record');
@@ -38,7 +48,17 @@ writeFileSync(modelFile, model);
 let x = 12345;
 const tokens = Uint32Array.from({ length: N * T }, () => (x = (x * 1103515245 + 12345) >>> 0) % V);
 const data = path.join(dir, 'tokens.arrow');
-writeTokenDataset(data, { seqLen: T, vocabSize: V, eotId: 0, tokenizer: { name: 'synthetic', sha256: createHash('sha256').update('synthetic').digest('hex') }, split: 'train' }, tokens);
+writeTokenDataset(
+  data,
+  {
+    seqLen: T,
+    vocabSize: V,
+    eotId: 0,
+    tokenizer: { name: 'synthetic', sha256: createHash('sha256').update('synthetic').digest('hex') },
+    split: 'train',
+  },
+  tokens,
+);
 
 const batches: BigInt64Array[] = [];
 for (let s = 0; s < N; s += B) batches.push(BigInt64Array.from(tokens.subarray(s * T, (s + B) * T), (v) => BigInt(v)));
@@ -97,7 +117,10 @@ const surg = appendTopK(model, modelFile, { k: K, temperature: 1 });
 const threads = cores;
 const surgSess = await createSession(surg.bytes, modelFile, { device: { kind: 'cpu' }, threads });
 const oneThreadSess = await createSession(surg.bytes, modelFile, { device: { kind: 'cpu' }, threads: 1 });
-const fullSess = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
+const fullSess = await ort.InferenceSession.create(model, {
+  intraOpNumThreads: threads,
+  graphOptimizationLevel: 'all',
+});
 const fetches = [surg.outputs.ids, surg.outputs.logp, surg.outputs.tail];
 // Warm-up: a session's first runs grow its memory arena and plan its buffers (≈ 0.25 s each here);
 // the runner does the same before its first shard, so neither side counts it.
@@ -129,7 +152,14 @@ async function runnerOnce(workers: number, tag: string): Promise<RunnerResult> {
   let first: { t: number; ns: number } | undefined;
   let last = { t: 0, done: 0, ns: 0 };
   const s = await runTeacher({
-    model: modelFile, data, out, topK: K, shards: SHARDS, batchSize: B, workers, threads: Math.max(1, Math.floor(cores / workers)),
+    model: modelFile,
+    data,
+    out,
+    topK: K,
+    shards: SHARDS,
+    batchSize: B,
+    workers,
+    threads: Math.max(1, Math.floor(cores / workers)),
     onProgress: (e) => {
       if (e.message === 'inference started') first = { t: performance.now(), ns: threadRunNs() };
       else if (e.done > 0) last = { t: performance.now(), done: e.done, ns: threadRunNs() };
@@ -147,9 +177,11 @@ const ones: RunnerResult[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   const runBare = async () => bare.push(positions / (await timeBare(surgSess)));
   const runOne = async () => ones.push(await runnerOnce(1, `r${r}`));
-  if (r % 2) await runOne(), await runBare();
-  else await runBare(), await runOne();
-  console.error(`round ${r + 1}/${ROUNDS}: bare ${bare.at(-1)!.toFixed(0)}, runner steady ${ones.at(-1)!.steady.toFixed(0)} positions/s (${(ones.at(-1)!.steady / bare.at(-1)!).toFixed(3)}), load ${os.loadavg()[0]!.toFixed(1)}`);
+  if (r % 2) (await runOne(), await runBare());
+  else (await runBare(), await runOne());
+  console.error(
+    `round ${r + 1}/${ROUNDS}: bare ${bare.at(-1)!.toFixed(0)}, runner steady ${ones.at(-1)!.steady.toFixed(0)} positions/s (${(ones.at(-1)!.steady / bare.at(-1)!).toFixed(3)}), load ${os.loadavg()[0]!.toFixed(1)}`,
+  );
 }
 const ratios = ones.map((o, i) => o.steady / bare[i]!);
 
@@ -168,13 +200,19 @@ const tFullRunOnly = await timeIt(async () => {
 });
 const tOneThread = await timeBare(oneThreadSess);
 // What two 1-thread worker processes could reach at most: two 1-thread sessions running at once, each on its own thread.
-const pair = await Promise.all([0, 1].map(() => InferenceThread.start(surg.bytes, modelFile, surg.outputs, { device: { kind: 'cpu' }, threads: 1 }, { B, T })));
+const pair = await Promise.all(
+  [0, 1].map(() =>
+    InferenceThread.start(surg.bytes, modelFile, surg.outputs, { device: { kind: 'cpu' }, threads: 1 }, { B, T }),
+  ),
+);
 const tPair = await timeIt(async () => {
   // Each takes every other group of 8 batches (one message per group, as the runner sends them).
   const G = 8 * B;
-  const half = (j: number) => (async () => {
-    for (let s = j * G; s < N; s += 2 * G) await pair[j]!.runTokens(tokens.subarray(s * T, Math.min(N, s + G) * T), Math.min(G, N - s), T, B);
-  })();
+  const half = (j: number) =>
+    (async () => {
+      for (let s = j * G; s < N; s += 2 * G)
+        await pair[j]!.runTokens(tokens.subarray(s * T, Math.min(N, s + G) * T), Math.min(G, N - s), T, B);
+    })();
   await Promise.all([half(0), half(1)]);
 });
 await Promise.all(pair.map((e) => e.close()));
@@ -185,7 +223,11 @@ const rowBatches: Array<{ ids: Uint32Array; logp: Float32Array; tail: Float32Arr
 for (const b of batches) {
   const r = await surgSess.run({ input_ids: new ort.Tensor('int64', b, [B, T]) }, fetches);
   const ids = r[surg.outputs.ids]!.data as Int32Array;
-  rowBatches.push({ ids: new Uint32Array(ids.buffer, ids.byteOffset, ids.length), logp: r[surg.outputs.logp]!.data as Float32Array, tail: r[surg.outputs.tail]!.data as Float32Array });
+  rowBatches.push({
+    ids: new Uint32Array(ids.buffer, ids.byteOffset, ids.length),
+    logp: r[surg.outputs.logp]!.data as Float32Array,
+    tail: r[surg.outputs.tail]!.data as Float32Array,
+  });
 }
 const writeOnly: number[] = [];
 for (let rep = 0; rep < 2; rep++) {
@@ -194,20 +236,31 @@ for (let rep = 0; rep < 2; rep++) {
       const w = await openCacheWriter({
         uri: path.join(dir, `write-only-${rep}`),
         numShards: SHARDS,
-        inputs: { teacher: { name: 'm', sha256: 'a'.repeat(64) }, tokenizer: { name: 's', sha256: 'b'.repeat(64) }, dataset: { sha256: 'c'.repeat(64), sequences: N, seqLen: T }, vocabSize: V, k: K, temperature: 1, encodings: { ids: idsEncodingFor(V), logp: 'float32', compression: 'none' } },
+        inputs: {
+          teacher: { name: 'm', sha256: 'a'.repeat(64) },
+          tokenizer: { name: 's', sha256: 'b'.repeat(64) },
+          dataset: { sha256: 'c'.repeat(64), sequences: N, seqLen: T },
+          vocabSize: V,
+          k: K,
+          temperature: 1,
+          encodings: { ids: idsEncodingFor(V), logp: 'float32', compression: 'none' },
+        },
       });
       const per = N / SHARDS;
       for (let sh = 0; sh < SHARDS; sh++) {
-        await w.writeShard(sh, (function* () {
-          for (let s0 = sh * per; s0 < (sh + 1) * per; s0 += B) {
-            const rb = rowBatches[s0 / B]!;
-            const n = B * T;
-            const seq = new Uint32Array(n);
-            const pos = new Uint32Array(n);
-            for (let i = 0; i < n; i++) (seq[i] = s0 + Math.floor(i / T)), (pos[i] = i % T);
-            yield { seq, pos, ids: rb.ids, logp: rb.logp, tail: rb.tail };
-          }
-        })());
+        await w.writeShard(
+          sh,
+          (function* () {
+            for (let s0 = sh * per; s0 < (sh + 1) * per; s0 += B) {
+              const rb = rowBatches[s0 / B]!;
+              const n = B * T;
+              const seq = new Uint32Array(n);
+              const pos = new Uint32Array(n);
+              for (let i = 0; i < n; i++) ((seq[i] = s0 + Math.floor(i / T)), (pos[i] = i % T));
+              yield { seq, pos, ids: rb.ids, logp: rb.logp, tail: rb.tail };
+            }
+          })(),
+        );
       }
     }),
   );
@@ -233,13 +286,55 @@ const f0 = (v: number) => v.toFixed(0);
 const f3 = (v: number) => v.toFixed(3);
 const rows: string[][] = [
   ['bare session.run, surgered teacher (baseline)', f0(bareBest), f0(bareMed), '1.000', '1.000'],
-  ['runTeacher, 1 worker, steady state: sessions warm to last rows written (inference + encode + hash + write + commit)', f0(steadyBest), f0(steadyMed), f3(steadyBest / bareBest), f3(median(ratios))],
-  ['runTeacher, 1 worker, whole run (incl. validation, session start and warm-up, finalize)', f0(wholeBest), f0(wholeMed), f3(wholeBest / bareBest), f3(median(ones.map((o, i) => o.pps / bare[i]!)))],
-  ['cache writing alone: rows encoded, hashed, written, committed (no inference)', f0(positions / tWriteOnly), '', f3(positions / tWriteOnly / bareBest), ''],
-  ['bare session.run, surgered teacher, 1 intra-op thread', f0(positions / tOneThread), '', f3(positions / tOneThread / bareBest), ''],
-  ['two 1-thread sessions at once, each on its own thread (the ceiling of 2 workers)', f0(positions / tPair), '', f3(positions / tPair / bareBest), ''],
-  ['bare session.run, unmodified teacher (full logits out, no top-k)', f0(fewPositions / tFullRunOnly), '', f3(fewPositions / tFullRunOnly / bareBest), ''],
-  ['unmodified teacher + log-softmax/top-k in JS', f0(fewPositions / tFull), '', f3(fewPositions / tFull / bareBest), ''],
+  [
+    'runTeacher, 1 worker, steady state: sessions warm to last rows written (inference + encode + hash + write + commit)',
+    f0(steadyBest),
+    f0(steadyMed),
+    f3(steadyBest / bareBest),
+    f3(median(ratios)),
+  ],
+  [
+    'runTeacher, 1 worker, whole run (incl. validation, session start and warm-up, finalize)',
+    f0(wholeBest),
+    f0(wholeMed),
+    f3(wholeBest / bareBest),
+    f3(median(ones.map((o, i) => o.pps / bare[i]!))),
+  ],
+  [
+    'cache writing alone: rows encoded, hashed, written, committed (no inference)',
+    f0(positions / tWriteOnly),
+    '',
+    f3(positions / tWriteOnly / bareBest),
+    '',
+  ],
+  [
+    'bare session.run, surgered teacher, 1 intra-op thread',
+    f0(positions / tOneThread),
+    '',
+    f3(positions / tOneThread / bareBest),
+    '',
+  ],
+  [
+    'two 1-thread sessions at once, each on its own thread (the ceiling of 2 workers)',
+    f0(positions / tPair),
+    '',
+    f3(positions / tPair / bareBest),
+    '',
+  ],
+  [
+    'bare session.run, unmodified teacher (full logits out, no top-k)',
+    f0(fewPositions / tFullRunOnly),
+    '',
+    f3(fewPositions / tFullRunOnly / bareBest),
+    '',
+  ],
+  [
+    'unmodified teacher + log-softmax/top-k in JS',
+    f0(fewPositions / tFull),
+    '',
+    f3(fewPositions / tFull / bareBest),
+    '',
+  ],
 ];
 const oneRow = ['1', f0(steadyMed), '1.00', f0(wholeMed), '1.00', median(ones.map((o) => o.seconds)).toFixed(2)];
 const workerRows = [
@@ -247,26 +342,50 @@ const workerRows = [
   ...workerRuns.map((runs) => {
     const st = median(runs.map((r) => r.steady));
     const wh = median(runs.map((r) => r.pps));
-    return [String(runs[0]!.workers), f0(st), (st / steadyMed).toFixed(2), f0(wh), (wh / wholeMed).toFixed(2), median(runs.map((r) => r.seconds)).toFixed(2)];
+    return [
+      String(runs[0]!.workers),
+      f0(st),
+      (st / steadyMed).toFixed(2),
+      f0(wh),
+      (wh / wholeMed).toFixed(2),
+      median(runs.map((r) => r.seconds)).toFixed(2),
+    ];
   }),
 ];
-const table = (head: string[], body: string[][]) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const table = (head: string[], body: string[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
 const mainUs = median(ones.map((o) => o.mainUs));
 const writeUs = (tWriteOnly / positions) * 1e6;
 
 const md = [
   `Synthetic Gather+MatMul teacher, V = ${V}, d = ${DIM}, k = ${K}, T = ${T}, batch ${B} sequences, ${N} sequences (${positions} positions, ${SHARDS} shards) per run, ONNX Runtime CPU provider, ${threads} intra-op threads. Baseline and 1-worker runner alternate ${ROUNDS}× (order swapped every other round); "best" is the best round of each, "median of rounds" the median of the per-round ratios. Load average at the end: ${os.loadavg()[0]!.toFixed(1)} on ${cores} cores.`,
   '',
-  table(['path', 'positions/s, best', 'positions/s, median', 'ratio to bare, best / best', 'ratio to bare, median of rounds'], rows),
+  table(
+    [
+      'path',
+      'positions/s, best',
+      'positions/s, median',
+      'ratio to bare, best / best',
+      'ratio to bare, median of rounds',
+    ],
+    rows,
+  ),
   '',
   `Per-round ratios of the steady state to bare: ${ratios.map(f3).join(', ')}.`,
-  Number.isFinite(mainUs) ? `Main-thread CPU in the steady state (the rows' encoding, hashing, writing and the pipeline's own work): ${mainUs.toFixed(2)} µs per position, against ${(1e6 / bareMed).toFixed(1)} µs of wall time (${((threads * 1e6) / bareMed).toFixed(0)} µs of CPU on ${threads} threads) per position of bare inference; the cache writing alone took ${writeUs.toFixed(2)} µs per position of wall time, per-shard costs included.` : '',
+  Number.isFinite(mainUs)
+    ? `Main-thread CPU in the steady state (the rows' encoding, hashing, writing and the pipeline's own work): ${mainUs.toFixed(2)} µs per position, against ${(1e6 / bareMed).toFixed(1)} µs of wall time (${((threads * 1e6) / bareMed).toFixed(0)} µs of CPU on ${threads} threads) per position of bare inference; the cache writing alone took ${writeUs.toFixed(2)} µs per position of wall time, per-shard costs included.`
+    : '',
   '',
   `Bytes copied out of ONNX Runtime per position: ${bytesWith} with surgery (k int32 ids + k float32 log-probs + float32 tail) vs ${bytesWithout} without (V float32 logits): ${(bytesWithout / bytesWith).toFixed(0)}× fewer. Speed-up of surgery over full logits + top-k in JS: ${((tFull / fewPositions) * bareBest).toFixed(2)}×.`,
   '',
   `Throughput against local worker processes (${SHARDS} shards; threads per worker = cores / workers; medians of ${quick ? 1 : 2} runs, 1 worker from the rounds above):`,
   '',
-  table(['workers', 'steady positions/s', 'ratio to 1 worker', 'whole-run positions/s', 'ratio to 1 worker', 'seconds'], workerRows),
+  table(
+    ['workers', 'steady positions/s', 'ratio to 1 worker', 'whole-run positions/s', 'ratio to 1 worker', 'seconds'],
+    workerRows,
+  ),
 ]
   .filter((l, i, a) => l !== '' || a[i - 1] !== '')
   .join('\n');

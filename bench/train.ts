@@ -16,9 +16,28 @@ import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { makeCache, makeDataset } from '../test/student/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
 
-const { values } = parseArgs({ options: { steps: { type: 'string', default: '3' }, batch: { type: 'string', default: '4' }, repeat: { type: 'string', default: '2' }, record: { type: 'boolean', default: false } } });
-const steps = Number(values.steps), B = Number(values.batch), repeat = Number(values.repeat), T = 256, V = 8192;
-const config = parseModelConfig({ vocabSize: V, dModel: 256, nLayers: 8, nHeads: 8, nKvHeads: 4, ffnDim: 768, contextLength: T });
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '4' },
+    repeat: { type: 'string', default: '2' },
+    record: { type: 'boolean', default: false },
+  },
+});
+const steps = Number(values.steps),
+  B = Number(values.batch),
+  repeat = Number(values.repeat),
+  T = 256,
+  V = 8192;
+const config = parseModelConfig({
+  vocabSize: V,
+  dModel: 256,
+  nLayers: 8,
+  nHeads: 8,
+  nKvHeads: 4,
+  ffnDim: 768,
+  contextLength: T,
+});
 const small = parseModelConfig({ ...config, dModel: 128, nHeads: 4, nKvHeads: 2, ffnDim: 384, nLayers: 4 });
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-train-'));
@@ -38,7 +57,18 @@ function bareLoop(): number {
   const t0 = performance.now();
   for (let s = 0; s < steps; s++) {
     const hidden = engine.forward(params, tokens, B, T);
-    const r = lmHeadLoss({ hidden, weight: params.subarray(head.offset, head.offset + head.size), n: B * T, dModel: config.dModel, vocabSize: V, labels, kind: 'ce', hardWeight: 1, softWeight: 0, gradWeight: grads.subarray(head.offset, head.offset + head.size) });
+    const r = lmHeadLoss({
+      hidden,
+      weight: params.subarray(head.offset, head.offset + head.size),
+      n: B * T,
+      dModel: config.dModel,
+      vocabSize: V,
+      labels,
+      kind: 'ce',
+      hardWeight: 1,
+      softWeight: 0,
+      gradWeight: grads.subarray(head.offset, head.offset + head.size),
+    });
     engine.backward(params, r.gradHidden, grads);
     clipGradNorm(grads, 1);
     adamwStep(params, grads, state, { lr: 1e-3, step: s + 1, weightDecay: 0.1, layout: engine.layout });
@@ -50,14 +80,27 @@ function bareLoop(): number {
 }
 
 const run = (students: Array<{ name: string; config: typeof config }>, withCache: boolean): Promise<TrainResult> =>
-  trainStudents({ students: students.map((s) => ({ ...s, ...(withCache ? { schedule: 'constant' } : {}) })), data, ...(withCache ? { cache } : {}), steps, batchSize: B, lr: 1e-3, seed: 1, out: mkdtempSync(path.join(dir, 'out-')) });
+  trainStudents({
+    students: students.map((s) => ({ ...s, ...(withCache ? { schedule: 'constant' } : {}) })),
+    data,
+    ...(withCache ? { cache } : {}),
+    steps,
+    batchSize: B,
+    lr: 1e-3,
+    seed: 1,
+    out: mkdtempSync(path.join(dir, 'out-')),
+  });
 
 const native = loadNative().info;
 const load0 = os.loadavg()[0]!;
 const fastest = <R extends { seconds: number }>(a: R | undefined, b: R): R => (a && a.seconds <= b.seconds ? a : b);
 let bare = Infinity;
 let ce: TrainResult | undefined, kd: TrainResult | undefined, one: TrainResult | undefined;
-const trio = [{ name: 'big', config }, { name: 'small', config: small }, { name: 'small2', config: { ...small, nLayers: 2 } }];
+const trio = [
+  { name: 'big', config },
+  { name: 'small', config: small },
+  { name: 'small2', config: { ...small, nLayers: 2 } },
+];
 const separate: Array<TrainResult | undefined> = trio.map(() => undefined);
 for (let rep = 0; rep < repeat; rep++) {
   bare = Math.min(bare, bareLoop());
@@ -66,36 +109,58 @@ for (let rep = 0; rep < repeat; rep++) {
   one = fastest(one, await run(trio, true));
   for (const [i, s] of trio.entries()) separate[i] = fastest(separate[i], await run([s], true));
 }
-ce = ce!; kd = kd!; one = one!;
+ce = ce!;
+kd = kd!;
+one = one!;
 const sepSeconds = separate.reduce((a, r) => a + r!.seconds, 0);
 const sepReads = separate.reduce((a, r) => a + r!.cache!.shardReads, 0);
 const tps = (sec: number, n = 1) => ((steps * tokensPerStep * n) / sec).toFixed(0);
-const main = table(['run', 'seconds', 'tokens/s', 'ratio'], [
-  ['bare engine loop (baseline)', bare.toFixed(2), tps(bare), '1.00'],
-  ['trainStudents, CE only', ce.seconds.toFixed(2), tps(ce.seconds), (bare / ce.seconds).toFixed(2)],
-  ['trainStudents, KD from cache', kd.seconds.toFixed(2), tps(kd.seconds), (bare / kd.seconds).toFixed(2)],
-]);
+const main = table(
+  ['run', 'seconds', 'tokens/s', 'ratio'],
+  [
+    ['bare engine loop (baseline)', bare.toFixed(2), tps(bare), '1.00'],
+    ['trainStudents, CE only', ce.seconds.toFixed(2), tps(ce.seconds), (bare / ce.seconds).toFixed(2)],
+    ['trainStudents, KD from cache', kd.seconds.toFixed(2), tps(kd.seconds), (bare / kd.seconds).toFixed(2)],
+  ],
+);
 const s0 = kd.students[0]!.timings;
 const ops = s0.ops ?? {};
 const fb = s0.forward + s0.backward;
 const parts: Array<[string, number]> = [
-  ['engine GEMM', ops.gemm ?? NaN], ['engine attention', ops.attention ?? NaN], ['engine other (norm, RoPE, SwiGLU, embed, glue)', fb - (ops.gemm ?? 0) - (ops.attention ?? 0)],
-  ['fused LM head + loss', s0.loss], ['clip + AdamW', s0.optimizer], ['cache read (fetch, verify, decode)', kd.readSeconds],
+  ['engine GEMM', ops.gemm ?? NaN],
+  ['engine attention', ops.attention ?? NaN],
+  ['engine other (norm, RoPE, SwiGLU, embed, glue)', fb - (ops.gemm ?? 0) - (ops.attention ?? 0)],
+  ['fused LM head + loss', s0.loss],
+  ['clip + AdamW', s0.optimizer],
+  ['cache read (fetch, verify, decode)', kd.readSeconds],
   ['checkpoint save (10.5M params: weights + AdamW moments, SHA-256)', kd.saveSeconds],
 ];
 const whole = kd.seconds;
 const rest = whole - parts.reduce((a, [, x]) => a + (Number.isFinite(x) ? x : 0), 0);
 const row = (n: string, x: number) => [n, x.toFixed(3), `${((100 * x) / whole).toFixed(1)}%`];
-const breakdown = table(['phase (KD run)', 'seconds', 'share'], [...parts.map(([n, x]) => row(n, x)), row('rest (init, logging, progress)', rest), row('total (wall)', whole)]);
-const multi = table(['three students', 'seconds', 'shard reads', 'ratio'], [
-  ['three separate passes (baseline)', sepSeconds.toFixed(2), sepReads, '1.00'],
-  ['one pass feeding all three', one.seconds.toFixed(2), one.cache!.shardReads, (sepSeconds / one.seconds).toFixed(2)],
-]);
+const breakdown = table(
+  ['phase (KD run)', 'seconds', 'share'],
+  [...parts.map(([n, x]) => row(n, x)), row('rest (init, logging, progress)', rest), row('total (wall)', whole)],
+);
+const multi = table(
+  ['three students', 'seconds', 'shard reads', 'ratio'],
+  [
+    ['three separate passes (baseline)', sepSeconds.toFixed(2), sepReads, '1.00'],
+    [
+      'one pass feeding all three',
+      one.seconds.toFixed(2),
+      one.cache!.shardReads,
+      (sepSeconds / one.seconds).toFixed(2),
+    ],
+  ],
+);
 const body = [
   `Machine: ${machineLine()}; addon ${native.variant} (${native.simd}, ${native.threads} threads). Date: ${new Date().toISOString().slice(0, 10)}.`,
   `Load average (1 min) at the start: ${load0.toFixed(1)} on ${os.cpus().length} cores (shared machine); best of ${repeat} interleaved runs each.`,
   `Command: \`npx tsx bench/train.ts --steps ${steps} --batch ${B} --repeat ${repeat} --record\`. Student: ${(ce.students[0]!.parameters / 1e6).toFixed(1)}M parameters (V=${V}, d=256, 8 layers, 8 heads / 4 KV, ffn 768), T=${T}, B=${B}, ${steps} steps.`,
-  main, breakdown, multi,
+  main,
+  breakdown,
+  multi,
 ].join('\n\n');
 console.log(body);
 if (values.record) console.log(`recorded in ${recordSection('train', body)}`);

@@ -5,14 +5,20 @@ import { DistillError, isDistillError } from '../src/core/errors.js';
 import type { ProgressFn } from '../src/core/types.js';
 import { createProgress, type ProgressRenderer } from './progress.js';
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>;
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
 
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
-    verbose: Flags.boolean({ description: 'print stack traces and debug detail on errors', default: false, helpGroup: 'GLOBAL' }),
+    verbose: Flags.boolean({
+      description: 'print stack traces and debug detail on errors',
+      default: false,
+      helpGroup: 'GLOBAL',
+    }),
   };
 
   protected flags!: BaseFlags<T>;

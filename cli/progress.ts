@@ -21,7 +21,9 @@ function fmtRate(r: number): string {
   return r.toFixed(1);
 }
 
-export function createProgress(opts: { silent?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {}): ProgressRenderer {
+export function createProgress(
+  opts: { silent?: boolean; stream?: NodeJS.WriteStream; intervalMs?: number } = {},
+): ProgressRenderer {
   const stream = opts.stream ?? process.stderr;
   if (opts.silent) return { update: () => {}, stop: () => {} };
   const tty = Boolean(stream.isTTY);
@@ -42,10 +44,16 @@ export function createProgress(opts: { silent?: boolean; stream?: NodeJS.WriteSt
     const eta = ev.total !== undefined && rate > 0 ? (ev.total - ev.done) / rate : NaN;
     if (tty) {
       multi ??= new cliProgress.MultiBar(
-        { stream, format: ' {phase} [{bar}] {percentage}% {value}/{total} {unit} | {rate}/s | ETA {etaf} {message}', hideCursor: true, clearOnComplete: false },
+        {
+          stream,
+          format: ' {phase} [{bar}] {percentage}% {value}/{total} {unit} | {rate}/s | ETA {etaf} {message}',
+          hideCursor: true,
+          clearOnComplete: false,
+        },
         cliProgress.Presets.shades_classic,
       );
-      if (!st.bar) st.bar = multi.create(ev.total ?? 0, 0, { phase: ev.phase, unit, rate: '0', etaf: '?', message: '' });
+      if (!st.bar)
+        st.bar = multi.create(ev.total ?? 0, 0, { phase: ev.phase, unit, rate: '0', etaf: '?', message: '' });
       if (ev.total !== undefined) st.bar.setTotal(ev.total);
       st.bar.update(ev.done, { rate: fmtRate(rate), etaf: fmtDuration(eta), message: ev.message ?? '' });
       return;
@@ -55,7 +63,9 @@ export function createProgress(opts: { silent?: boolean; stream?: NodeJS.WriteSt
     st.last = now;
     const pct = ev.total ? ` (${((100 * ev.done) / ev.total).toFixed(1)}%)` : '';
     const of = ev.total !== undefined ? `/${ev.total}` : '';
-    stream.write(`${ev.phase}: ${ev.done}${of} ${unit}${pct}, ${fmtRate(rate)} ${unit}/s, ETA ${finished ? '0s' : fmtDuration(eta)}${ev.message ? `, ${ev.message}` : ''}\n`);
+    stream.write(
+      `${ev.phase}: ${ev.done}${of} ${unit}${pct}, ${fmtRate(rate)} ${unit}/s, ETA ${finished ? '0s' : fmtDuration(eta)}${ev.message ? `, ${ev.message}` : ''}\n`,
+    );
   };
 
   return {

@@ -25,8 +25,16 @@ function findNvcc() {
 
 const nvcc = findNvcc();
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const args = [cmakeJs, 'compile', '--directory', path.join(root, 'cuda'), '--out', buildDir,
-  '--parallel', String(Math.max(1, os.availableParallelism()))];
+const args = [
+  cmakeJs,
+  'compile',
+  '--directory',
+  path.join(root, 'cuda'),
+  '--out',
+  buildDir,
+  '--parallel',
+  String(Math.max(1, os.availableParallelism())),
+];
 if (nvcc) {
   args.push(`--CDDISTILLERY_CUDA=ON`, `--CDCMAKE_CUDA_COMPILER=${nvcc}`);
   if (process.env.DISTILLERY_CUDA_ARCHS) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.DISTILLERY_CUDA_ARCHS}`);
@@ -35,10 +43,14 @@ if (nvcc) {
 }
 if (process.env.DISTILLERY_PORTABLE === '1') args.push('--CDDISTILLERY_PORTABLE=ON');
 
-console.log(`distillery: building native addon in ${path.relative(root, buildDir)} (${nvcc ? `CUDA via ${nvcc}` : 'CPU only: no nvcc found'})`);
+console.log(
+  `distillery: building native addon in ${path.relative(root, buildDir)} (${nvcc ? `CUDA via ${nvcc}` : 'CPU only: no nvcc found'})`,
+);
 const res = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 if (res.status !== 0) {
-  console.error('distillery: the native addon failed to build. It needs cmake >= 3.20, a C++17 compiler with OpenMP (g++), and node-addon-api (npm ci installs it).');
+  console.error(
+    'distillery: the native addon failed to build. It needs cmake >= 3.20, a C++17 compiler with OpenMP (g++), and node-addon-api (npm ci installs it).',
+  );
   process.exit(res.status ?? 1);
 }
 
@@ -51,7 +63,9 @@ for (const variant of variants) {
   }
   try {
     const info = require(file).info();
-    console.log(`distillery: ${variant} ok (${info.simd}, ${info.threads} threads, ${info.cudaDevices.length} CUDA device(s))`);
+    console.log(
+      `distillery: ${variant} ok (${info.simd}, ${info.threads} threads, ${info.cudaDevices.length} CUDA device(s))`,
+    );
   } catch (err) {
     console.error(`distillery: ${file} was built but does not load: ${err.message}`);
     process.exit(1);

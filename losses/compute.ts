@@ -43,7 +43,8 @@ export function roundToBf16(x: Float32Array): Float32Array {
   const src = new Uint32Array(x.buffer, x.byteOffset, x.length);
   for (let i = 0; i < x.length; i++) {
     const b = src[i]!;
-    if ((b & 0x7f800000) === 0x7f800000) u[i] = b; // inf / NaN unchanged
+    if ((b & 0x7f800000) === 0x7f800000)
+      u[i] = b; // inf / NaN unchanged
     else u[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
   }
   return out;
@@ -66,10 +67,16 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
   const backend = input.backend ?? 'cpu';
   const dtype = input.logitsDtype ?? 'f32';
   if (dtype !== 'f32' && dtype !== 'bf16') {
-    throw new DistillError('E_PARAMS', 'unknown logitsDtype', { expected: '"f32" or "bf16"', found: JSON.stringify(dtype) });
+    throw new DistillError('E_PARAMS', 'unknown logitsDtype', {
+      expected: '"f32" or "bf16"',
+      found: JSON.stringify(dtype),
+    });
   }
   const logits = dtype === 'bf16' && backend !== 'cuda' ? roundToBf16(input.logits) : input.logits;
-  const finish = (sums: { totalSum: number; counted: number; agree: number }, grad: Float32Array): ComputeLossResult => ({
+  const finish = (
+    sums: { totalSum: number; counted: number; agree: number },
+    grad: Float32Array,
+  ): ComputeLossResult => ({
     loss: sums.counted > 0 ? sums.totalSum / sums.counted : 0,
     grad,
     rows: sums.counted,
@@ -77,7 +84,10 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
   });
 
   if (input.gradOut !== undefined && (!(input.gradOut instanceof Float32Array) || input.gradOut.length !== n * v)) {
-    throw new DistillError('E_USAGE', 'gradOut has the wrong shape', { expected: `a Float32Array of N × V = ${n * v} values`, found: input.gradOut instanceof Float32Array ? `${input.gradOut.length} values` : typeof input.gradOut });
+    throw new DistillError('E_USAGE', 'gradOut has the wrong shape', {
+      expected: `a Float32Array of N × V = ${n * v} values`,
+      found: input.gradOut instanceof Float32Array ? `${input.gradOut.length} values` : typeof input.gradOut,
+    });
   }
   if (backend === 'reference') {
     const res = referenceLossRows(prep.P, n, v, logits, prep.labels, prep.ids, prep.a, prep.k, prep.denom);
@@ -88,8 +98,13 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
   const grad = input.gradOut ?? new Float32Array(n * v);
   if (backend === 'cpu') {
     const fn = lossRowsFn();
-    const sums = callNative(`loss "${prep.def.id}" (cpu)`, () =>
-      fn(prep.native, n, v, logits, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, prep.denom, grad), logits, v);
+    const sums = callNative(
+      `loss "${prep.def.id}" (cpu)`,
+      () =>
+        fn(prep.native, n, v, logits, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, prep.denom, grad),
+      logits,
+      v,
+    );
     return finish(sums, grad);
   }
   if (backend === 'cuda') {
@@ -100,9 +115,29 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
       });
     }
     const fn = cudaLossRowsFn();
-    const sums = callNative(`loss "${prep.def.id}" (cuda)`, () =>
-      fn(prep.native, n, v, dtype === 'bf16' ? 1 : 0, logits, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, prep.denom, grad), logits, v);
+    const sums = callNative(
+      `loss "${prep.def.id}" (cuda)`,
+      () =>
+        fn(
+          prep.native,
+          n,
+          v,
+          dtype === 'bf16' ? 1 : 0,
+          logits,
+          prep.labels ?? null,
+          prep.ids ?? null,
+          prep.a ?? null,
+          prep.k,
+          prep.denom,
+          grad,
+        ),
+      logits,
+      v,
+    );
     return finish(sums, grad);
   }
-  throw new DistillError('E_PARAMS', 'unknown loss backend', { expected: '"reference", "cpu" or "cuda"', found: JSON.stringify(backend) });
+  throw new DistillError('E_PARAMS', 'unknown loss backend', {
+    expected: '"reference", "cpu" or "cuda"',
+    found: JSON.stringify(backend),
+  });
 }

@@ -43,9 +43,17 @@ const CHUNK_BYTES = 64 * 1024 * 1024;
 
 export function lmHeadLossWith(registry: Registry<LossDefinition>, input: LmHeadLossInput): LmHeadLossResult {
   const { n, dModel: d, vocabSize: v } = input;
-  for (const [name, x] of [['n', n], ['dModel', d], ['vocabSize', v]] as const) {
+  for (const [name, x] of [
+    ['n', n],
+    ['dModel', d],
+    ['vocabSize', v],
+  ] as const) {
     if (!Number.isInteger(x) || x < (name === 'n' ? 0 : 1)) {
-      throw new DistillError('E_USAGE', `lmHeadLoss: ${name} must be a ${name === 'n' ? 'non-negative' : 'positive'} integer`, { found: String(x) });
+      throw new DistillError(
+        'E_USAGE',
+        `lmHeadLoss: ${name} must be a ${name === 'n' ? 'non-negative' : 'positive'} integer`,
+        { found: String(x) },
+      );
     }
   }
   const shape = (name: string, arr: Float32Array | undefined, len: number, dims: string): void => {
@@ -92,9 +100,27 @@ export function lmHeadLossWith(registry: Registry<LossDefinition>, input: LmHead
   } else if (backend === 'cpu') {
     const fn = lmHeadFn();
     sums = callNative('lmHeadLoss (cpu)', () =>
-      fn(prep.native, n, d, v, input.hidden, input.weight, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, chunk, gradHidden, gradWeight));
+      fn(
+        prep.native,
+        n,
+        d,
+        v,
+        input.hidden,
+        input.weight,
+        prep.labels ?? null,
+        prep.ids ?? null,
+        prep.a ?? null,
+        prep.k,
+        chunk,
+        gradHidden,
+        gradWeight,
+      ),
+    );
   } else {
-    throw new DistillError('E_PARAMS', 'unknown lmHeadLoss backend', { expected: '"reference" or "cpu"', found: JSON.stringify(backend) });
+    throw new DistillError('E_PARAMS', 'unknown lmHeadLoss backend', {
+      expected: '"reference" or "cpu"',
+      found: JSON.stringify(backend),
+    });
   }
   const c = sums.counted;
   return {

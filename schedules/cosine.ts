@@ -10,7 +10,10 @@ export default defineSchedule<z.infer<typeof LinearParams>>({
   params: LinearParams,
   weights: (s, p) =>
     withTemperature(
-      { hard: lerp(p.hardStart, p.hardEnd, s.progress, 'cosine'), soft: lerp(p.softStart, p.softEnd, s.progress, 'cosine') },
+      {
+        hard: lerp(p.hardStart, p.hardEnd, s.progress, 'cosine'),
+        soft: lerp(p.softStart, p.softEnd, s.progress, 'cosine'),
+      },
       p.temperature,
       s.progress,
     ),

@@ -34,7 +34,9 @@ export const TemperatureOption = z
     z.object({ start: z.number().positive(), end: z.number().positive(), curve: Curve.default('linear') }).strict(),
   ])
   .optional()
-  .describe('KD temperature: a number, or { start, end, curve: linear|cosine|exp } over training; omitted = the trainer\'s --temperature');
+  .describe(
+    "KD temperature: a number, or { start, end, curve: linear|cosine|exp } over training; omitted = the trainer's --temperature",
+  );
 export type TemperatureOption = z.infer<typeof TemperatureOption>;
 
 export function temperatureAt(opt: TemperatureOption, p: number): number | undefined {
@@ -44,7 +46,11 @@ export function temperatureAt(opt: TemperatureOption, p: number): number | undef
 }
 
 /** Adds the temperature (if configured) to a weight pair. */
-export function withTemperature(w: { hard: number; soft: number }, opt: TemperatureOption, p: number): { hard: number; soft: number; temperature?: number } {
+export function withTemperature(
+  w: { hard: number; soft: number },
+  opt: TemperatureOption,
+  p: number,
+): { hard: number; soft: number; temperature?: number } {
   const t = temperatureAt(opt, p);
   return t === undefined ? { hard: w.hard, soft: w.soft } : { hard: w.hard, soft: w.soft, temperature: t };
 }

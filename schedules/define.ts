@@ -45,7 +45,10 @@ export interface ParamDescriptor {
 
 /** Anything with zod's safeParse: a zod schema, or another library's schema with the same method. */
 export interface ParamsSchemaLike<P = unknown> {
-  safeParse(input: unknown): { success: true; data: P } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } };
+  safeParse(
+    input: unknown,
+  ):
+    { success: true; data: P } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } };
 }
 
 /** What `defineSchedule` accepts and what a plugin's default export must look like. */
@@ -80,7 +83,9 @@ export function descriptorSchema(desc: Record<string, ParamDescriptor>): z.ZodTy
     } else if (d.type === 'string') {
       t = d.values?.length ? z.enum(d.values as [string, ...string[]]) : z.string();
     } else {
-      throw new TypeError(`parameter "${name}": type must be number, integer, boolean or string, got ${JSON.stringify((d as ParamDescriptor).type)}`);
+      throw new TypeError(
+        `parameter "${name}": type must be number, integer, boolean or string, got ${JSON.stringify((d as ParamDescriptor).type)}`,
+      );
     }
     if (d.description) t = t.describe(d.description);
     shape[name] = d.default !== undefined ? (t as z.ZodType<unknown>).default(d.default as never) : t.optional();
@@ -98,10 +103,16 @@ function isSchemaLike(x: unknown): x is ParamsSchemaLike {
  * the plugin loader turns that into a DistillError naming the file.
  */
 export function defineSchedule<P = any>(def: ScheduleDefinitionInput<P>): ScheduleDefinition<P> {
-  if (typeof def !== 'object' || def === null) throw new TypeError(`a schedule must be an object, got ${def === null ? 'null' : typeof def}`);
-  if (typeof def.id !== 'string' || def.id.length === 0) throw new TypeError(`"id" must be a non-empty string, got ${JSON.stringify(def.id)}`);
-  if (typeof def.weights !== 'function') throw new TypeError(`"weights" must be a function (state, params) => { hard, soft, temperature? }, got ${typeof def.weights}`);
-  if (def.description !== undefined && typeof def.description !== 'string') throw new TypeError(`"description" must be a string`);
+  if (typeof def !== 'object' || def === null)
+    throw new TypeError(`a schedule must be an object, got ${def === null ? 'null' : typeof def}`);
+  if (typeof def.id !== 'string' || def.id.length === 0)
+    throw new TypeError(`"id" must be a non-empty string, got ${JSON.stringify(def.id)}`);
+  if (typeof def.weights !== 'function')
+    throw new TypeError(
+      `"weights" must be a function (state, params) => { hard, soft, temperature? }, got ${typeof def.weights}`,
+    );
+  if (def.description !== undefined && typeof def.description !== 'string')
+    throw new TypeError(`"description" must be a string`);
   let params: z.ZodType<P>;
   if (def.params === undefined) params = z.object({}).strict() as unknown as z.ZodType<P>;
   else if (def.params instanceof z.ZodType) params = def.params as z.ZodType<P>;
@@ -111,13 +122,16 @@ export function defineSchedule<P = any>(def: ScheduleDefinitionInput<P>): Schedu
     params = z.unknown().transform((v, ctx) => {
       const r = foreign.safeParse(v);
       if (r.success) return r.data;
-      for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path as (string | number)[] });
+      for (const i of r.error.issues)
+        ctx.addIssue({ code: 'custom', message: i.message, path: i.path as (string | number)[] });
       return z.NEVER;
     }) as unknown as z.ZodType<P>;
   } else if (typeof def.params === 'object' && def.params !== null && !Array.isArray(def.params)) {
     params = descriptorSchema(def.params as Record<string, ParamDescriptor>) as unknown as z.ZodType<P>;
   } else {
-    throw new TypeError(`"params" must be a zod schema or a record of { type, default?, min?, max? }, got ${Array.isArray(def.params) ? 'an array' : typeof def.params}`);
+    throw new TypeError(
+      `"params" must be a zod schema or a record of { type, default?, min?, max? }, got ${Array.isArray(def.params) ? 'an array' : typeof def.params}`,
+    );
   }
   const out: ScheduleDefinition<P> = { id: def.id, params, weights: def.weights.bind(def) };
   if (def.description !== undefined) out.description = def.description;

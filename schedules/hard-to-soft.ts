@@ -18,14 +18,18 @@ const Params = z
     temperature: TemperatureOption,
   })
   .strict()
-  .refine((p) => p.holdFraction + p.rampFraction <= 1, { message: 'holdFraction + rampFraction must be at most 1', path: ['rampFraction'] });
+  .refine((p) => p.holdFraction + p.rampFraction <= 1, {
+    message: 'holdFraction + rampFraction must be at most 1',
+    path: ['rampFraction'],
+  });
 
 export default defineSchedule<z.infer<typeof Params>>({
   id: 'hard-to-soft',
   description: 'curriculum: hold hard-dominated weights, move to soft-dominated ones, hold',
   params: Params,
   weights: (s, p) => {
-    const q = p.rampFraction === 0 ? (s.progress >= p.holdFraction ? 1 : 0) : (s.progress - p.holdFraction) / p.rampFraction;
+    const q =
+      p.rampFraction === 0 ? (s.progress >= p.holdFraction ? 1 : 0) : (s.progress - p.holdFraction) / p.rampFraction;
     return withTemperature(
       { hard: lerp(p.hardStart, p.hardEnd, q, p.curve), soft: lerp(p.softStart, p.softEnd, q, p.curve) },
       p.temperature,

@@ -17,6 +17,13 @@ for (const def of [constant, linear, cosine, step, warmup, hardToSoft, lossBalan
 export const DEFAULT_SCHEDULE = 'constant';
 
 export { defineSchedule, descriptorSchema, progressOf } from './define.js';
-export type { ScheduleDefinition, ScheduleDefinitionInput, ScheduleState, ScheduleWeights, ParamDescriptor, ParamsSchemaLike } from './define.js';
+export type {
+  ScheduleDefinition,
+  ScheduleDefinitionInput,
+  ScheduleState,
+  ScheduleWeights,
+  ParamDescriptor,
+  ParamsSchemaLike,
+} from './define.js';
 export { TemperatureOption, temperatureAt, lerp, ramp } from './curves.js';
 export type { Curve } from './curves.js';

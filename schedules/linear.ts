@@ -18,5 +18,9 @@ export default defineSchedule<z.infer<typeof LinearParams>>({
   description: 'hard and soft weights interpolated linearly from start to end over training',
   params: LinearParams,
   weights: (s, p) =>
-    withTemperature({ hard: lerp(p.hardStart, p.hardEnd, s.progress), soft: lerp(p.softStart, p.softEnd, s.progress) }, p.temperature, s.progress),
+    withTemperature(
+      { hard: lerp(p.hardStart, p.hardEnd, s.progress), soft: lerp(p.softStart, p.softEnd, s.progress) },
+      p.temperature,
+      s.progress,
+    ),
 });

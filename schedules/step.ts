@@ -16,18 +16,31 @@ const Params = z
         { hard: 0.1, soft: 0.9 },
       ])
       .describe('{ hard, soft } for each stage: one more than milestones'),
-    unit: z.enum(['fraction', 'step']).default('fraction').describe('milestones as fractions of totalSteps, or as step numbers'),
+    unit: z
+      .enum(['fraction', 'step'])
+      .default('fraction')
+      .describe('milestones as fractions of totalSteps, or as step numbers'),
     temperature: TemperatureOption,
   })
   .strict()
   .superRefine((p, ctx) => {
     if (p.values.length !== p.milestones.length + 1) {
-      ctx.addIssue({ code: 'custom', path: ['values'], message: `needs ${p.milestones.length + 1} entries (milestones + 1), got ${p.values.length}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['values'],
+        message: `needs ${p.milestones.length + 1} entries (milestones + 1), got ${p.values.length}`,
+      });
     }
     for (let i = 1; i < p.milestones.length; i++) {
-      if (!(p.milestones[i]! > p.milestones[i - 1]!)) ctx.addIssue({ code: 'custom', path: ['milestones', i], message: 'milestones must increase' });
+      if (!(p.milestones[i]! > p.milestones[i - 1]!))
+        ctx.addIssue({ code: 'custom', path: ['milestones', i], message: 'milestones must increase' });
     }
-    if (p.unit === 'fraction' && p.milestones.some((m) => m > 1)) ctx.addIssue({ code: 'custom', path: ['milestones'], message: 'fractions must be in [0, 1] (or set unit: "step")' });
+    if (p.unit === 'fraction' && p.milestones.some((m) => m > 1))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['milestones'],
+        message: 'fractions must be in [0, 1] (or set unit: "step")',
+      });
   });
 
 export default defineSchedule<z.infer<typeof Params>>({

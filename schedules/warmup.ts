@@ -23,6 +23,10 @@ export default defineSchedule<z.infer<typeof Params>>({
   weights: (s, p) => {
     const w = p.warmupSteps ?? Math.round(p.warmupFraction * s.totalSteps);
     const f = w <= 0 ? 1 : Math.min(1, s.step / w);
-    return withTemperature({ hard: lerp(p.hardStart, p.hard, f), soft: lerp(p.softStart, p.soft, f) }, p.temperature, s.progress);
+    return withTemperature(
+      { hard: lerp(p.hardStart, p.hard, f), soft: lerp(p.softStart, p.soft, f) },
+      p.temperature,
+      s.progress,
+    );
   },
 });

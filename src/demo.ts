@@ -58,7 +58,16 @@ export interface DemoResult {
 }
 
 const model = (dModel: number, nLayers: number, nHeads: number, nKvHeads: number, ffnDim: number): ModelConfig => ({
-  vocabSize: 257, dModel, nLayers, nHeads, nKvHeads, ffnDim, contextLength: 128, tieEmbeddings: true, ropeTheta: 10000, normEps: 1e-5,
+  vocabSize: 257,
+  dModel,
+  nLayers,
+  nHeads,
+  nKvHeads,
+  ffnDim,
+  contextLength: 128,
+  tieEmbeddings: true,
+  ropeTheta: 10000,
+  normEps: 1e-5,
 });
 
 /** The recipe: T = 128 bytes, teacher top-32, forward KL at T = 1 on the renormalized support. */
@@ -86,9 +95,34 @@ function students(): { kd: Array<StudentSpec & { schedule: string }>; baseline: 
   const medium = model(64, 3, 4, 2, 172);
   return {
     kd: [
-      { name: 'medium-hard-to-soft', config: medium, ...soft, schedule: 'hard-to-soft', scheduleParams: { hardStart: 0.5, softStart: 0.5, hardEnd: 0.1, softEnd: 0.9, holdFraction: 0, rampFraction: 0.5 } },
-      { name: 'small-constant', config: model(48, 2, 4, 2, 128), ...soft, schedule: 'constant', scheduleParams: { hard: 0.1, soft: 0.9 } },
-      { name: 'tiny-linear', config: model(32, 2, 2, 1, 88), ...soft, schedule: 'linear', scheduleParams: { hardStart: 0.5, softStart: 0.5, hardEnd: 0.1, softEnd: 0.9 } },
+      {
+        name: 'medium-hard-to-soft',
+        config: medium,
+        ...soft,
+        schedule: 'hard-to-soft',
+        scheduleParams: {
+          hardStart: 0.5,
+          softStart: 0.5,
+          hardEnd: 0.1,
+          softEnd: 0.9,
+          holdFraction: 0,
+          rampFraction: 0.5,
+        },
+      },
+      {
+        name: 'small-constant',
+        config: model(48, 2, 4, 2, 128),
+        ...soft,
+        schedule: 'constant',
+        scheduleParams: { hard: 0.1, soft: 0.9 },
+      },
+      {
+        name: 'tiny-linear',
+        config: model(32, 2, 2, 1, 88),
+        ...soft,
+        schedule: 'linear',
+        scheduleParams: { hardStart: 0.5, softStart: 0.5, hardEnd: 0.1, softEnd: 0.9 },
+      },
     ],
     baseline: { name: 'medium-baseline', config: medium },
   };
@@ -96,7 +130,9 @@ function students(): { kd: Array<StudentSpec & { schedule: string }>; baseline: 
 
 /** The corpus files in the order fixtures/teacher/train-teacher.sh passes them (same split as the teacher's). */
 function corpusFiles(dir: string, only?: string[]): string[] {
-  const txt = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+  const txt = readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort();
   const all = [...txt, 'proverbs.jsonl'];
   return (only ?? all).map((f) => path.join(dir, f));
 }
@@ -105,7 +141,10 @@ function prepareOut(out: string, force: boolean): void {
   const parts = ['data', 'cache', 'runs', 'report'];
   const present = existsSync(out) ? parts.filter((p) => existsSync(path.join(out, p))) : [];
   if (present.length && !force) {
-    throw new DistillError('E_USAGE', `${out} already holds a demo (${present.join(', ')})`, { subject: out, hint: 'pass --force to replace it, or choose another --out' });
+    throw new DistillError('E_USAGE', `${out} already holds a demo (${present.join(', ')})`, {
+      subject: out,
+      hint: 'pass --force to replace it, or choose another --out',
+    });
   }
   for (const p of present) rmSync(path.join(out, p), { recursive: true, force: true });
   mkdirSync(path.join(out, 'data'), { recursive: true });
@@ -114,13 +153,17 @@ function prepareOut(out: string, force: boolean): void {
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now();
   const budget = opts.budget ?? 'full';
-  if (budget !== 'small' && budget !== 'full') throw new DistillError('E_USAGE', `unknown demo budget "${String(budget)}"`, { expected: 'small or full' });
+  if (budget !== 'small' && budget !== 'full')
+    throw new DistillError('E_USAGE', `unknown demo budget "${String(budget)}"`, { expected: 'small or full' });
   const plan = RECIPE[budget];
   const root = packageRoot();
   const teacherModel = path.join(root, 'fixtures', 'teacher', 'model.onnx');
   const corpus = path.join(root, 'fixtures', 'corpus');
   if (!existsSync(teacherModel) || !existsSync(corpus)) {
-    throw new DistillError('E_NOT_FOUND', 'the embedded demo fixtures are missing', { expected: `${teacherModel} and ${corpus}/`, hint: 'run the demo from a full checkout or package' });
+    throw new DistillError('E_NOT_FOUND', 'the embedded demo fixtures are missing', {
+      expected: `${teacherModel} and ${corpus}/`,
+      hint: 'run the demo from a full checkout or package',
+    });
   }
   const out = path.resolve(opts.out);
   prepareOut(out, opts.force ?? false);
@@ -131,7 +174,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     phaseNo += 1;
     const label = `[${phaseNo}/${phaseCount}] ${name}`;
     const t0 = performance.now();
-    const progress: ProgressFn | undefined = opts.progress ? (ev) => opts.progress!({ ...ev, phase: `${label}: ${ev.phase}` }) : undefined;
+    const progress: ProgressFn | undefined = opts.progress
+      ? (ev) => opts.progress!({ ...ev, phase: `${label}: ${ev.phase}` })
+      : undefined;
     const r = await fn(progress);
     phases[name] = (performance.now() - t0) / 1000;
     return r;
@@ -139,28 +184,47 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
   // 1. Data: the same files, order, T and split fraction as the teacher's training, so its held-out split is ours.
   const trainPath = path.join(out, 'data', 'corpus.arrow');
-  const prep = await phase('prepare', (progress) => prepareDataset({
-    text: corpusFiles(corpus, plan.files), tokenizer: 'byte', seqLen: RECIPE.seqLen, out: trainPath, valFraction: RECIPE.valFraction, ...(progress ? { onProgress: progress } : {}),
-  }));
+  const prep = await phase('prepare', (progress) =>
+    prepareDataset({
+      text: corpusFiles(corpus, plan.files),
+      tokenizer: 'byte',
+      seqLen: RECIPE.seqLen,
+      out: trainPath,
+      valFraction: RECIPE.valFraction,
+      ...(progress ? { onProgress: progress } : {}),
+    }),
+  );
   const valPath = prep.val?.path ?? valPathFor(trainPath);
-  if (!prep.val || prep.val.numSequences === 0) throw new DistillError('E_DATA', 'the demo corpus produced an empty held-out split', { subject: corpus });
+  if (!prep.val || prep.val.numSequences === 0)
+    throw new DistillError('E_DATA', 'the demo corpus produced an empty held-out split', { subject: corpus });
 
   // 2. The teacher's top-k over the training split. The trainer reads a cache shard by shard (shards in a
   // shuffled order, sequences inside one in order), so the default of a few large shards would feed each
   // batch consecutive passages of one book; two sequences per shard keeps the batches close to a shuffle.
   const cacheDir = path.join(out, 'cache');
-  const cache = await phase('teacher cache', (progress) => runTeacher({
-    model: teacherModel, data: trainPath, out: cacheDir, topK: RECIPE.topK, workers: 1, shards: Math.max(1, Math.floor(prep.train.numSequences / RECIPE.sequencesPerShard)),
-    ...(progress ? { onProgress: progress } : {}),
-  }));
+  const cache = await phase('teacher cache', (progress) =>
+    runTeacher({
+      model: teacherModel,
+      data: trainPath,
+      out: cacheDir,
+      topK: RECIPE.topK,
+      workers: 1,
+      shards: Math.max(1, Math.floor(prep.train.numSequences / RECIPE.sequencesPerShard)),
+      ...(progress ? { onProgress: progress } : {}),
+    }),
+  );
 
   // 3. Distilled students, one pass over the cache; 4. the CE-only baseline, same steps/batch/lr/seed.
   const { kd, baseline } = students();
   const common = { data: trainPath, steps: plan.steps, batchSize: plan.batchSize, lr: RECIPE.lr, seed: RECIPE.seed };
   const kdDir = path.join(out, 'runs', 'kd');
   const baseDir = path.join(out, 'runs', 'baseline');
-  await phase('distill', (progress) => trainStudents({ ...common, students: kd, cache: cacheDir, out: kdDir, ...(progress ? { progress } : {}) }));
-  await phase('baseline', (progress) => trainStudents({ ...common, students: [baseline], out: baseDir, ...(progress ? { progress } : {}) }));
+  await phase('distill', (progress) =>
+    trainStudents({ ...common, students: kd, cache: cacheDir, out: kdDir, ...(progress ? { progress } : {}) }),
+  );
+  await phase('baseline', (progress) =>
+    trainStudents({ ...common, students: [baseline], out: baseDir, ...(progress ? { progress } : {}) }),
+  );
 
   // 5. Held-out evaluation: the teacher's pass once, then each student against it.
   const evals = await phase('evaluate', async (progress) => {
@@ -168,31 +232,85 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const teacher = await teacherHeldOut(teacherModel, val, { k: RECIPE.topK, ...(progress ? { progress } : {}) });
     const res: Array<{ r: EvaluateResult; schedule: string | null }> = [];
     const cacheInfo = { uri: cache.uri, bytesPerPosition: cache.rows ? cache.bytes / cache.rows : NaN };
-    for (const s of kd) res.push({ r: await evaluateCheckpoint({ checkpoint: path.join(kdDir, s.name), data: valPath, teacher, baseline: false, cacheInfo, ...(progress ? { progress } : {}) }), schedule: s.schedule });
-    res.push({ r: await evaluateCheckpoint({ checkpoint: path.join(baseDir, baseline.name), data: valPath, teacher, baseline: true, ...(progress ? { progress } : {}) }), schedule: null });
+    for (const s of kd)
+      res.push({
+        r: await evaluateCheckpoint({
+          checkpoint: path.join(kdDir, s.name),
+          data: valPath,
+          teacher,
+          baseline: false,
+          cacheInfo,
+          ...(progress ? { progress } : {}),
+        }),
+        schedule: s.schedule,
+      });
+    res.push({
+      r: await evaluateCheckpoint({
+        checkpoint: path.join(baseDir, baseline.name),
+        data: valPath,
+        teacher,
+        baseline: true,
+        ...(progress ? { progress } : {}),
+      }),
+      schedule: null,
+    });
     return res;
   });
 
   // 6. The report over both run folders.
   const reportDir = path.join(out, 'report');
-  const rep = await phase('report', (progress) => writeReport([kdDir, baseDir], reportDir, { title: `Distillery demo (${budget} budget)`, ...(progress ? { progress } : {}) }));
+  const rep = await phase('report', (progress) =>
+    writeReport([kdDir, baseDir], reportDir, {
+      title: `Distillery demo (${budget} budget)`,
+      ...(progress ? { progress } : {}),
+    }),
+  );
 
   const rows: DemoStudentRow[] = evals.map(({ r, schedule }) => ({
-    name: r.name, baseline: r.baseline, schedule, params: r.params, heldOutCE: r.heldOutCE, perplexity: r.perplexity,
-    agreement: r.agreement, klToTeacher: r.klToTeacher, ece: r.ece, dir: r.checkpoint,
+    name: r.name,
+    baseline: r.baseline,
+    schedule,
+    params: r.params,
+    heldOutCE: r.heldOutCE,
+    perplexity: r.perplexity,
+    agreement: r.agreement,
+    klToTeacher: r.klToTeacher,
+    ece: r.ece,
+    dir: r.checkpoint,
   }));
   const bestOf = (xs: DemoStudentRow[]) => xs.reduce((a, b) => (b.heldOutCE < a.heldOutCE ? b : a));
   const bestKd = bestOf(rows.filter((r) => !r.baseline));
   const bestBase = bestOf(rows.filter((r) => r.baseline));
   const t = evals[0]!.r.teacher!;
   return {
-    out, budget, seconds: (performance.now() - started) / 1000, phases,
-    data: { train: trainPath, val: valPath, trainSequences: prep.train.numSequences, valSequences: prep.val.numSequences, seqLen: RECIPE.seqLen },
+    out,
+    budget,
+    seconds: (performance.now() - started) / 1000,
+    phases,
+    data: {
+      train: trainPath,
+      val: valPath,
+      trainSequences: prep.train.numSequences,
+      valSequences: prep.val.numSequences,
+      seqLen: RECIPE.seqLen,
+    },
     cache: { uri: cache.uri, k: cache.k, positions: cache.rows, bytes: cache.bytes },
-    recipe: { steps: plan.steps, batchSize: plan.batchSize, lr: RECIPE.lr, seed: RECIPE.seed, loss: RECIPE.loss, temperature: RECIPE.temperature },
+    recipe: {
+      steps: plan.steps,
+      batchSize: plan.batchSize,
+      lr: RECIPE.lr,
+      seed: RECIPE.seed,
+      loss: RECIPE.loss,
+      temperature: RECIPE.temperature,
+    },
     teacher: { model: teacherModel, heldOutCE: t.heldOutCE, perplexity: t.perplexity },
     students: rows,
-    best: { distilled: bestKd.name, baseline: bestBase.name, ceGainOverBaseline: bestBase.heldOutCE - bestKd.heldOutCE, distillationWins: bestKd.heldOutCE < bestBase.heldOutCE },
+    best: {
+      distilled: bestKd.name,
+      baseline: bestBase.name,
+      ceGainOverBaseline: bestBase.heldOutCE - bestKd.heldOutCE,
+      distillationWins: bestKd.heldOutCE < bestBase.heldOutCE,
+    },
     report: rep.files,
   };
 }

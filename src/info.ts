@@ -22,5 +22,11 @@ export function systemInfo(): SystemInfo {
   } catch (err) {
     native = { error: (err as Error).message };
   }
-  return { version, node: process.version, platform: `${os.platform()}-${os.arch()}`, cpus: os.availableParallelism(), native };
+  return {
+    version,
+    node: process.version,
+    platform: `${os.platform()}-${os.arch()}`,
+    cpus: os.availableParallelism(),
+    native,
+  };
 }

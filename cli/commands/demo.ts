@@ -6,7 +6,8 @@ import { fmtNum } from '../../src/eval/report/summary.js';
 import { BaseCommand } from '../base.js';
 
 export default class Demo extends BaseCommand<typeof Demo> {
-  static override description = 'Run the whole distillation pipeline on the embedded corpus and teacher, and report whether distillation beats the CE-only baseline';
+  static override description =
+    'Run the whole distillation pipeline on the embedded corpus and teacher, and report whether distillation beats the CE-only baseline';
   static override examples = [
     '<%= config.bin %> demo --out distill-demo',
     '<%= config.bin %> demo --out /tmp/demo --budget small --json',
@@ -14,25 +15,45 @@ export default class Demo extends BaseCommand<typeof Demo> {
 
   static override flags = {
     out: Flags.string({ description: 'output folder (data/, cache/, runs/, report/)', default: 'distill-demo' }),
-    budget: Flags.string({ description: 'full: the whole corpus (≤ 10 minutes on 2 cores); small: two short books and a few steps (about a minute)', options: ['full', 'small'], default: 'full' }),
+    budget: Flags.string({
+      description:
+        'full: the whole corpus (≤ 10 minutes on 2 cores); small: two short books and a few steps (about a minute)',
+      options: ['full', 'small'],
+      default: 'full',
+    }),
     force: Flags.boolean({ description: 'replace a previous demo in --out', default: false }),
   };
 
   async run(): Promise<DemoResult> {
     const f = this.flags;
-    const res = await runDemo({ out: f.out, budget: f.budget as 'full' | 'small', force: f.force, progress: this.progress() });
+    const res = await runDemo({
+      out: f.out,
+      budget: f.budget as 'full' | 'small',
+      force: f.force,
+      progress: this.progress(),
+    });
     this.log('');
-    this.log(`${'student'.padEnd(22)} ${'kind'.padEnd(26)} ${'params'.padStart(8)} ${'held-out CE'.padStart(11)} ${'ppl'.padStart(7)} ${'agree'.padStart(6)} ${'KL'.padStart(7)}`);
+    this.log(
+      `${'student'.padEnd(22)} ${'kind'.padEnd(26)} ${'params'.padStart(8)} ${'held-out CE'.padStart(11)} ${'ppl'.padStart(7)} ${'agree'.padStart(6)} ${'KL'.padStart(7)}`,
+    );
     for (const s of res.students) {
       const kind = s.baseline ? 'CE-only baseline' : `distilled, ${s.schedule}`;
-      this.log(`${s.name.padEnd(22)} ${kind.padEnd(26)} ${String(s.params).padStart(8)} ${fmtNum(s.heldOutCE).padStart(11)} ${fmtNum(s.perplexity, 2).padStart(7)} ${fmtNum(s.agreement, 3).padStart(6)} ${fmtNum(s.klToTeacher).padStart(7)}`);
+      this.log(
+        `${s.name.padEnd(22)} ${kind.padEnd(26)} ${String(s.params).padStart(8)} ${fmtNum(s.heldOutCE).padStart(11)} ${fmtNum(s.perplexity, 2).padStart(7)} ${fmtNum(s.agreement, 3).padStart(6)} ${fmtNum(s.klToTeacher).padStart(7)}`,
+      );
     }
-    this.log(`${'teacher'.padEnd(22)} ${'reference'.padEnd(26)} ${''.padStart(8)} ${fmtNum(res.teacher.heldOutCE).padStart(11)} ${fmtNum(res.teacher.perplexity, 2).padStart(7)}`);
+    this.log(
+      `${'teacher'.padEnd(22)} ${'reference'.padEnd(26)} ${''.padStart(8)} ${fmtNum(res.teacher.heldOutCE).padStart(11)} ${fmtNum(res.teacher.perplexity, 2).padStart(7)}`,
+    );
     const b = res.best;
-    this.log(b.distillationWins
-      ? `distillation wins: ${b.distilled} beats ${b.baseline} by ${b.ceGainOverBaseline.toFixed(4)} nats/token of held-out cross-entropy`
-      : `distillation did NOT win: ${b.baseline} is ${(-b.ceGainOverBaseline).toFixed(4)} nats/token better than ${b.distilled}`);
-    this.log(`${res.budget} budget, ${res.seconds.toFixed(0)} s; report: ${res.report.html} (also ${res.report.markdown}, ${res.report.summary})`);
+    this.log(
+      b.distillationWins
+        ? `distillation wins: ${b.distilled} beats ${b.baseline} by ${b.ceGainOverBaseline.toFixed(4)} nats/token of held-out cross-entropy`
+        : `distillation did NOT win: ${b.baseline} is ${(-b.ceGainOverBaseline).toFixed(4)} nats/token better than ${b.distilled}`,
+    );
+    this.log(
+      `${res.budget} budget, ${res.seconds.toFixed(0)} s; report: ${res.report.html} (also ${res.report.markdown}, ${res.report.summary})`,
+    );
     return res;
   }
 }

@@ -11,7 +11,10 @@ export default class Info extends BaseCommand<typeof Info> {
     const n = info.native;
     this.log(`distillery ${info.version} on node ${info.node} (${info.platform}, ${info.cpus} CPUs)`);
     if ('error' in n) this.log(`native addon: NOT LOADED: ${n.error}`);
-    else this.log(`native addon: ${n.variant} variant (${n.file}), ${n.simd}, ${n.threads} threads, CUDA devices: ${n.cudaDevices.length ? n.cudaDevices.join(', ') : 'none'}`);
+    else
+      this.log(
+        `native addon: ${n.variant} variant (${n.file}), ${n.simd}, ${n.threads} threads, CUDA devices: ${n.cudaDevices.length ? n.cudaDevices.join(', ') : 'none'}`,
+      );
     return info;
   }
 }

@@ -14,7 +14,10 @@ export default class Report extends BaseCommand<typeof Report> {
   ];
 
   static override args = {
-    runs: Args.string({ description: 'run directories (each with eval.json and metrics.jsonl, or a folder of them)', required: true }),
+    runs: Args.string({
+      description: 'run directories (each with eval.json and metrics.jsonl, or a folder of them)',
+      required: true,
+    }),
   };
 
   static override flags = {
@@ -24,11 +27,17 @@ export default class Report extends BaseCommand<typeof Report> {
 
   async run(): Promise<ReportResult> {
     const { argv } = await this.parse(Report);
-    const res = await writeReport(argv as string[], this.flags.out, { title: this.flags.title, progress: this.progress() });
+    const res = await writeReport(argv as string[], this.flags.out, {
+      title: this.flags.title,
+      progress: this.progress(),
+    });
     for (const s of res.summary.students) {
-      this.log(`${s.name.padEnd(24)} ${s.baseline ? 'baseline ' : 'distilled'}  held-out CE ${fmtNum(s.heldOutCE)}  agreement ${fmtNum(s.agreement, 3)}`);
+      this.log(
+        `${s.name.padEnd(24)} ${s.baseline ? 'baseline ' : 'distilled'}  held-out CE ${fmtNum(s.heldOutCE)}  agreement ${fmtNum(s.agreement, 3)}`,
+      );
     }
-    if (res.summary.teacher) this.log(`${'teacher'.padEnd(24)} reference  held-out CE ${fmtNum(res.summary.teacher.heldOutCE)}`);
+    if (res.summary.teacher)
+      this.log(`${'teacher'.padEnd(24)} reference  held-out CE ${fmtNum(res.summary.teacher.heldOutCE)}`);
     this.log(`wrote ${res.files.html}, ${res.files.markdown}, ${res.files.summary}`);
     return res;
   }

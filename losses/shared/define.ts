@@ -17,7 +17,13 @@ export interface LossParams {
  * finite where the probabilities underflow). Adds nothing for zero-mass terms; returns the term
  * and H = dL/dq (the reference and the native kernels turn H into dL/ds).
  */
-export type DivergenceTerm = (p: number, lp: number, q: number, lq: number, params: LossParams) => { loss: number; H: number };
+export type DivergenceTerm = (
+  p: number,
+  lp: number,
+  q: number,
+  lq: number,
+  params: LossParams,
+) => { loss: number; H: number };
 
 export interface LossDefinition extends Registered<Partial<LossParams>> {
   id: LossKind;

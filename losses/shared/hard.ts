@@ -9,7 +9,10 @@ import type { TeacherInput } from './prepare.js';
 export function teacherTop1Labels(teacher: TeacherInput, n: number, mask?: Int32Array): Int32Array {
   const { ids, logprobs, k } = teacher;
   if (!Number.isInteger(k) || k <= 0 || ids.length !== n * k || logprobs.length !== n * k) {
-    throw new DistillError('E_USAGE', 'teacher top-k has the wrong shape', { expected: `n × k = ${n} × ${k} ids and log-probabilities`, found: `${ids.length} ids, ${logprobs.length} log-probabilities` });
+    throw new DistillError('E_USAGE', 'teacher top-k has the wrong shape', {
+      expected: `n × k = ${n} × ${k} ids and log-probabilities`,
+      found: `${ids.length} ids, ${logprobs.length} log-probabilities`,
+    });
   }
   const out = new Int32Array(n);
   for (let r = 0; r < n; r++) {

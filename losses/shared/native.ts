@@ -16,9 +16,46 @@ type NP = Record<string, number>;
 type I32 = Int32Array | null;
 type F32 = Float32Array | null;
 
-export type LossRowsFn = (p: NP, n: number, v: number, logits: Float32Array, labels: I32, ids: I32, a: F32, k: number, denom: number, grad: Float32Array) => NativeSums;
-export type CudaLossRowsFn = (p: NP, n: number, v: number, dtype: number, logits: Float32Array, labels: I32, ids: I32, a: F32, k: number, denom: number, grad: Float32Array) => NativeSums;
-export type LmHeadFn = (p: NP, n: number, d: number, v: number, hidden: Float32Array, weight: Float32Array, labels: I32, ids: I32, a: F32, k: number, chunkRows: number, gradHidden: Float32Array, gradWeight: F32) => NativeSums;
+export type LossRowsFn = (
+  p: NP,
+  n: number,
+  v: number,
+  logits: Float32Array,
+  labels: I32,
+  ids: I32,
+  a: F32,
+  k: number,
+  denom: number,
+  grad: Float32Array,
+) => NativeSums;
+export type CudaLossRowsFn = (
+  p: NP,
+  n: number,
+  v: number,
+  dtype: number,
+  logits: Float32Array,
+  labels: I32,
+  ids: I32,
+  a: F32,
+  k: number,
+  denom: number,
+  grad: Float32Array,
+) => NativeSums;
+export type LmHeadFn = (
+  p: NP,
+  n: number,
+  d: number,
+  v: number,
+  hidden: Float32Array,
+  weight: Float32Array,
+  labels: I32,
+  ids: I32,
+  a: F32,
+  k: number,
+  chunkRows: number,
+  gradHidden: Float32Array,
+  gradWeight: F32,
+) => NativeSums;
 
 /** Runs a native call, turning its coded errors into DistillError. */
 export function callNative<R>(what: string, fn: () => R, logits?: Float32Array, v?: number): R {

@@ -50,35 +50,62 @@ function isInt(x: unknown): x is number {
 
 /** Validates `opts` for n rows of a V-word vocabulary with the given part weights. */
 export function prepare(
-  registry: Registry<LossDefinition>, opts: CommonOptions, n: number, v: number, hardWeight: number, softWeight: number,
+  registry: Registry<LossDefinition>,
+  opts: CommonOptions,
+  n: number,
+  v: number,
+  hardWeight: number,
+  softWeight: number,
 ): Prepared {
   const def = registry.get(opts.kind);
   const params = registry.parseParams<{ beta?: number; alpha?: number }>(
     def.id,
-    Object.fromEntries(Object.entries({ beta: opts.beta, alpha: opts.alpha }).filter(([key, val]) => val !== undefined && key in ((def.params as any).shape ?? {}))),
+    Object.fromEntries(
+      Object.entries({ beta: opts.beta, alpha: opts.alpha }).filter(
+        ([key, val]) => val !== undefined && key in ((def.params as any).shape ?? {}),
+      ),
+    ),
   );
   const T = opts.temperature ?? 1;
   if (!(T > 0) || !Number.isFinite(T)) {
-    throw new DistillError('E_PARAMS', `invalid temperature for loss "${def.id}"`, { expected: 'a finite number > 0', found: String(T) });
+    throw new DistillError('E_PARAMS', `invalid temperature for loss "${def.id}"`, {
+      expected: 'a finite number > 0',
+      found: String(T),
+    });
   }
-  for (const [name, x] of [['beta', opts.beta], ['alpha', opts.alpha]] as const) {
+  for (const [name, x] of [
+    ['beta', opts.beta],
+    ['alpha', opts.alpha],
+  ] as const) {
     if (x !== undefined && !(x >= 0 && x <= 1)) {
-      throw new DistillError('E_PARAMS', `invalid ${name} for loss "${def.id}"`, { expected: 'a number in [0, 1]', found: String(x) });
+      throw new DistillError('E_PARAMS', `invalid ${name} for loss "${def.id}"`, {
+        expected: 'a number in [0, 1]',
+        found: String(x),
+      });
     }
   }
-  if (!Number.isFinite(hardWeight)) throw new DistillError('E_PARAMS', 'hard weight must be finite', { found: String(hardWeight) });
-  if (!Number.isFinite(softWeight)) throw new DistillError('E_PARAMS', 'soft weight must be finite', { found: String(softWeight) });
+  if (!Number.isFinite(hardWeight))
+    throw new DistillError('E_PARAMS', 'hard weight must be finite', { found: String(hardWeight) });
+  if (!Number.isFinite(softWeight))
+    throw new DistillError('E_PARAMS', 'soft weight must be finite', { found: String(softWeight) });
   const support = opts.support ?? 'renormalize';
   if (support !== 'renormalize' && support !== 'bucket') {
-    throw new DistillError('E_PARAMS', 'unknown support', { expected: '"renormalize" or "bucket"', found: JSON.stringify(support) });
+    throw new DistillError('E_PARAMS', 'unknown support', {
+      expected: '"renormalize" or "bucket"',
+      found: JSON.stringify(support),
+    });
   }
   const useSoft = def.target !== 'hard' && softWeight !== 0;
   if (useSoft && def.target === 'soft' && support === 'bucket' && T !== 1) {
-    throw new DistillError('E_UNSUPPORTED', `support "bucket" with temperature ${T} is not supported (loss "${def.id}")`, {
-      expected: 'temperature 1 with support "bucket"',
-      found: `temperature ${T}`,
-      hint: 'temper the teacher when building the cache (teacher run --temperature), or use support "renormalize"',
-    });
+    throw new DistillError(
+      'E_UNSUPPORTED',
+      `support "bucket" with temperature ${T} is not supported (loss "${def.id}")`,
+      {
+        expected: 'temperature 1 with support "bucket"',
+        found: `temperature ${T}`,
+        hint: 'temper the teacher when building the cache (teacher run --temperature), or use support "renormalize"',
+      },
+    );
   }
 
   let labels: Int32Array | undefined;
@@ -86,20 +113,28 @@ export function prepare(
   if (opts.labels !== undefined) {
     labels = opts.labels;
     if (!(labels instanceof Int32Array) || labels.length !== n) {
-      throw new DistillError('E_USAGE', 'labels have the wrong shape', { expected: `an Int32Array of ${n} labels (one per row)`, found: labels instanceof Int32Array ? `${labels.length}` : typeof labels });
+      throw new DistillError('E_USAGE', 'labels have the wrong shape', {
+        expected: `an Int32Array of ${n} labels (one per row)`,
+        found: labels instanceof Int32Array ? `${labels.length}` : typeof labels,
+      });
     }
     counted = 0;
     for (let r = 0; r < n; r++) {
       const y = labels[r]!;
       if (y === -100) continue;
       if (y < 0 || y >= v) {
-        throw new DistillError('E_USAGE', `label at row ${r} is out of range`, { expected: `an id in [0, ${v}) or -100 (ignored)`, found: String(y) });
+        throw new DistillError('E_USAGE', `label at row ${r} is out of range`, {
+          expected: `an id in [0, ${v}) or -100 (ignored)`,
+          found: String(y),
+        });
       }
       counted++;
     }
   }
   if (hardWeight !== 0 && !labels) {
-    throw new DistillError('E_USAGE', `loss "${def.id}" has a hard (ce) part but no labels were given`, { hint: 'pass labels (Int32Array, -100 = ignored)' });
+    throw new DistillError('E_USAGE', `loss "${def.id}" has a hard (ce) part but no labels were given`, {
+      hint: 'pass labels (Int32Array, -100 = ignored)',
+    });
   }
 
   let ids: Int32Array | undefined;
@@ -107,7 +142,10 @@ export function prepare(
   let k = 0;
   const src = def.target === 'sampled' ? opts.samples : opts.teacher;
   if (useSoft && !src) {
-    throw new DistillError('E_USAGE', `loss "${def.id}" needs ${def.target === 'sampled' ? 'teacher samples (samples: { ids, counts, k })' : 'a teacher top-k (teacher: { ids, logprobs, k })'}`);
+    throw new DistillError(
+      'E_USAGE',
+      `loss "${def.id}" needs ${def.target === 'sampled' ? 'teacher samples (samples: { ids, counts, k })' : 'a teacher top-k (teacher: { ids, logprobs, k })'}`,
+    );
   }
   if (src) {
     k = src.k;
@@ -123,16 +161,23 @@ export function prepare(
     for (let i = 0; i < n * k; i++) {
       const id = src.ids[i]!;
       if (id < 0 || id >= v) {
-        throw new DistillError('E_USAGE', `teacher id at row ${Math.floor(i / k)}, entry ${i % k} is out of range`, { expected: `an id in [0, ${v})`, found: String(id) });
+        throw new DistillError('E_USAGE', `teacher id at row ${Math.floor(i / k)}, entry ${i % k} is out of range`, {
+          expected: `an id in [0, ${v})`,
+          found: String(id),
+        });
       }
       const x = a[i]!;
       const ok = def.target === 'sampled' ? Number.isFinite(x) && x >= 0 : !Number.isNaN(x) && x !== Infinity;
       if (!ok) {
-        throw new DistillError('E_NON_FINITE', `invalid teacher ${def.target === 'sampled' ? 'count' : 'log-probability'} at row ${Math.floor(i / k)}, entry ${i % k}`, {
-          expected: def.target === 'sampled' ? 'a finite count ≥ 0' : 'a finite log-probability or -inf (padding)',
-          found: String(x),
-          hint: 'the cache shard is corrupt: re-run the teacher for it',
-        });
+        throw new DistillError(
+          'E_NON_FINITE',
+          `invalid teacher ${def.target === 'sampled' ? 'count' : 'log-probability'} at row ${Math.floor(i / k)}, entry ${i % k}`,
+          {
+            expected: def.target === 'sampled' ? 'a finite count ≥ 0' : 'a finite log-probability or -inf (padding)',
+            found: String(x),
+            hint: 'the cache shard is corrupt: re-run the teacher for it',
+          },
+        );
       }
     }
   }
@@ -140,11 +185,25 @@ export function prepare(
   const alpha = params.alpha ?? 0.1;
   const scaleT2 = opts.scaleByTemperatureSquared ?? true;
   const P: RowParams = {
-    kind: def.id, term: def.term, support, temperature: T, beta, alpha, scaleT2, hardWeight, softWeight: def.target === 'hard' ? 0 : softWeight,
+    kind: def.id,
+    term: def.term,
+    support,
+    temperature: T,
+    beta,
+    alpha,
+    scaleT2,
+    hardWeight,
+    softWeight: def.target === 'hard' ? 0 : softWeight,
   };
   const native = {
-    kind: def.nativeKind, support: support === 'bucket' ? 1 : 0, temperature: T, beta, alpha,
-    scaleT2: scaleT2 ? 1 : 0, hardWeight, softWeight: P.softWeight,
+    kind: def.nativeKind,
+    support: support === 'bucket' ? 1 : 0,
+    temperature: T,
+    beta,
+    alpha,
+    scaleT2: scaleT2 ? 1 : 0,
+    hardWeight,
+    softWeight: P.softWeight,
   };
   return { def, P, n, v, labels, ids, a, k, counted, denom: Math.max(counted, 1), native };
 }

@@ -41,7 +41,11 @@ export function entryValid(kind: LossKind, a: number): boolean {
 }
 
 /** Soft part of one row: teacher values a[k], student log σ_T at the ids s[k] → L, g = dL/ds, G = Σg. */
-export function softRow(P: RowParams, a: ArrayLike<number>, s: ArrayLike<number>): { loss: number; g: Float64Array; G: number } {
+export function softRow(
+  P: RowParams,
+  a: ArrayLike<number>,
+  s: ArrayLike<number>,
+): { loss: number; g: Float64Array; G: number } {
   const k = a.length;
   const g = new Float64Array(k);
   const valid = Array.from({ length: k }, (_, j) => entryValid(P.kind, a[j]!));
@@ -131,8 +135,15 @@ export function nonFiniteLogit(row: number, col: number, x: number | string, wha
  * sampled); denom: the number of counted rows of the whole batch. Returns sums and grad (N × V).
  */
 export function referenceLossRows(
-  P: RowParams, n: number, v: number, logits: ArrayLike<number>, labels: ArrayLike<number> | undefined,
-  ids: ArrayLike<number> | undefined, a: ArrayLike<number> | undefined, k: number, denom: number,
+  P: RowParams,
+  n: number,
+  v: number,
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number> | undefined,
+  ids: ArrayLike<number> | undefined,
+  a: ArrayLike<number> | undefined,
+  k: number,
+  denom: number,
 ): RowSums & { grad: Float64Array } {
   const grad = new Float64Array(n * v);
   const sums: RowSums = { totalSum: 0, hardSum: 0, softSum: 0, counted: 0, agree: 0 };
@@ -140,7 +151,8 @@ export function referenceLossRows(
   const scale = P.scaleT2 ? T * T : 1;
   const useSoft = P.kind !== 'ce' && P.softWeight !== 0;
   const useHard = P.hardWeight !== 0;
-  for (let i = 0; i < n * v; i++) if (!Number.isFinite(logits[i]!)) throw nonFiniteLogit(Math.floor(i / v), i % v, logits[i]!);
+  for (let i = 0; i < n * v; i++)
+    if (!Number.isFinite(logits[i]!)) throw nonFiniteLogit(Math.floor(i / v), i % v, logits[i]!);
   for (let r = 0; r < n; r++) {
     if (labels && labels[r] === -100) continue;
     sums.counted++;
@@ -168,7 +180,8 @@ export function referenceLossRows(
     }
     if (a && ids && k > 0) {
       let best = -1;
-      for (let j = 0; j < k; j++) if (entryValid(P.kind, a[r * k + j]!) && (best < 0 || a[r * k + j]! > a[r * k + best]!)) best = j;
+      for (let j = 0; j < k; j++)
+        if (entryValid(P.kind, a[r * k + j]!) && (best < 0 || a[r * k + j]! > a[r * k + best]!)) best = j;
       let top = 0;
       for (let c = 1; c < v; c++) if (z[c]! > z[top]!) top = c;
       if (best >= 0 && ids[r * k + best] === top) sums.agree++;

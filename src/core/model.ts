@@ -30,17 +30,22 @@ export function parseModelConfig(raw: unknown, source = 'model config'): ModelCo
   const c = res.data;
   if (c.dModel % c.nHeads !== 0) {
     throw new DistillError('E_CONFIG', `invalid ${source}: nHeads must divide dModel`, {
-      expected: `dModel divisible by nHeads`, found: `dModel=${c.dModel}, nHeads=${c.nHeads}`, subject: source,
+      expected: `dModel divisible by nHeads`,
+      found: `dModel=${c.dModel}, nHeads=${c.nHeads}`,
+      subject: source,
     });
   }
   if (c.nHeads % c.nKvHeads !== 0) {
     throw new DistillError('E_CONFIG', `invalid ${source}: nKvHeads must divide nHeads`, {
-      expected: 'nHeads divisible by nKvHeads', found: `nHeads=${c.nHeads}, nKvHeads=${c.nKvHeads}`, subject: source,
+      expected: 'nHeads divisible by nKvHeads',
+      found: `nHeads=${c.nHeads}, nKvHeads=${c.nKvHeads}`,
+      subject: source,
     });
   }
   if ((c.dModel / c.nHeads) % 2 !== 0) {
     throw new DistillError('E_CONFIG', `invalid ${source}: the head dimension must be even for RoPE`, {
-      found: `dModel/nHeads=${c.dModel / c.nHeads}`, subject: source,
+      found: `dModel/nHeads=${c.dModel / c.nHeads}`,
+      subject: source,
     });
   }
   return c;

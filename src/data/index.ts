@@ -1,7 +1,13 @@
 // Public surface of src/data: tokenizers and token datasets.
 export { loadTokenizer, byteTokenizer, BYTE_EOT_ID, BYTE_VOCAB_SIZE, BYTE_TOKENIZER_DESCRIPTOR } from './tokenizer.js';
 export type { Tokenizer } from './tokenizer.js';
-export { openTokenDataset, writeTokenDataset, tokenDatasetHash, TOKEN_DATASET_FORMAT, TOKEN_DATASET_VERSION } from './dataset.js';
+export {
+  openTokenDataset,
+  writeTokenDataset,
+  tokenDatasetHash,
+  TOKEN_DATASET_FORMAT,
+  TOKEN_DATASET_VERSION,
+} from './dataset.js';
 export type { TokenDataset, TokenDatasetHeader } from './dataset.js';
 export { prepareDataset, valPathFor } from './prepare.js';
 export type { PrepareOptions, PrepareResult, PreparedSplit } from './prepare.js';

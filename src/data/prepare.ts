@@ -46,7 +46,8 @@ export function valPathFor(out: string): string {
 }
 
 function readDocuments(file: string, textField: string): string[] {
-  if (!existsSync(file) || !statSync(file).isFile()) throw new DistillError('E_NOT_FOUND', `text file not found: ${file}`, { subject: file });
+  if (!existsSync(file) || !statSync(file).isFile())
+    throw new DistillError('E_NOT_FOUND', `text file not found: ${file}`, { subject: file });
   const raw = readFileSync(file, 'utf8');
   if (!/\.(jsonl|ndjson)$/i.test(file)) return raw.length ? [raw] : [];
   const docs: string[] = [];
@@ -58,11 +59,19 @@ function readDocuments(file: string, textField: string): string[] {
     try {
       rec = JSON.parse(line);
     } catch (e) {
-      throw new DistillError('E_DATA', `invalid JSON on line ${i + 1} of ${file}`, { found: (e as Error).message, subject: `${file}:${i + 1}` });
+      throw new DistillError('E_DATA', `invalid JSON on line ${i + 1} of ${file}`, {
+        found: (e as Error).message,
+        subject: `${file}:${i + 1}`,
+      });
     }
     const t = rec?.[textField];
     if (typeof t !== 'string') {
-      throw new DistillError('E_DATA', `line ${i + 1} of ${file} has no text field "${textField}"`, { expected: `a string field "${textField}"`, found: rec && typeof rec === 'object' ? `fields ${Object.keys(rec).join(', ')}` : typeof rec, hint: 'pass --text-field <name>', subject: `${file}:${i + 1}` });
+      throw new DistillError('E_DATA', `line ${i + 1} of ${file} has no text field "${textField}"`, {
+        expected: `a string field "${textField}"`,
+        found: rec && typeof rec === 'object' ? `fields ${Object.keys(rec).join(', ')}` : typeof rec,
+        hint: 'pass --text-field <name>',
+        subject: `${file}:${i + 1}`,
+      });
     }
     if (t.length) docs.push(t);
   }
@@ -72,11 +81,18 @@ function readDocuments(file: string, textField: string): string[] {
 export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResult> {
   const T = opts.seqLen;
   const f = opts.valFraction ?? 0;
-  if (!Number.isInteger(T) || T < 2) throw new DistillError('E_USAGE', 'invalid sequence length', { expected: 'an integer ≥ 2', found: String(T) });
-  if (!(f >= 0 && f < 1)) throw new DistillError('E_USAGE', 'invalid validation fraction', { expected: '0 ≤ f < 1', found: String(f) });
-  if (!opts.text.length) throw new DistillError('E_USAGE', 'no text files given', { expected: 'at least one --text file' });
+  if (!Number.isInteger(T) || T < 2)
+    throw new DistillError('E_USAGE', 'invalid sequence length', { expected: 'an integer ≥ 2', found: String(T) });
+  if (!(f >= 0 && f < 1))
+    throw new DistillError('E_USAGE', 'invalid validation fraction', { expected: '0 ≤ f < 1', found: String(f) });
+  if (!opts.text.length)
+    throw new DistillError('E_USAGE', 'no text files given', { expected: 'at least one --text file' });
   const outDir = path.dirname(path.resolve(opts.out));
-  if (!existsSync(outDir)) throw new DistillError('E_IO', `output folder does not exist: ${outDir}`, { hint: 'create it first', subject: opts.out });
+  if (!existsSync(outDir))
+    throw new DistillError('E_IO', `output folder does not exist: ${outDir}`, {
+      hint: 'create it first',
+      subject: opts.out,
+    });
   const tok = await loadTokenizer(opts.tokenizer);
   const field = opts.textField ?? 'text';
 
@@ -94,7 +110,12 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   }
   const nSeq = Math.floor(stream.length / T);
   if (nSeq === 0) {
-    throw new DistillError('E_DATA', 'the corpus is too small for one sequence', { expected: `at least ${T} tokens`, found: `${stream.length} tokens from ${totalDocs} documents`, hint: 'add text or lower --seq-len', subject: opts.text.join(', ') });
+    throw new DistillError('E_DATA', 'the corpus is too small for one sequence', {
+      expected: `at least ${T} tokens`,
+      found: `${stream.length} tokens from ${totalDocs} documents`,
+      hint: 'add text or lower --seq-len',
+      subject: opts.text.join(', '),
+    });
   }
   const every = f > 0 ? Math.max(2, Math.round(1 / f)) : 0;
   const isVal = (s: number): boolean => every > 0 && s % every === every - 1;
@@ -108,7 +129,12 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
     if (isVal(s)) val.set(src, vi++ * T);
     else train.set(src, ti++ * T);
   }
-  const header = { seqLen: T, vocabSize: tok.vocabSize, eotId: tok.eotId, tokenizer: { name: tok.name, sha256: tok.sha256 } };
+  const header = {
+    seqLen: T,
+    vocabSize: tok.vocabSize,
+    eotId: tok.eotId,
+    tokenizer: { name: tok.name, sha256: tok.sha256 },
+  };
   const trainW = writeTokenDataset(opts.out, { ...header, split: 'train' }, train);
   const result: PrepareResult = {
     train: { path: opts.out, ...trainW },

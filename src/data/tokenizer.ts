@@ -19,7 +19,12 @@ export interface Tokenizer {
 }
 
 /** The descriptor a model folder's tokenizer.json holds when the model uses the byte-level tokenizer. */
-export const BYTE_TOKENIZER_DESCRIPTOR = { distillery_tokenizer: 'byte', version: 1, vocab_size: 257, eot_id: 256 } as const;
+export const BYTE_TOKENIZER_DESCRIPTOR = {
+  distillery_tokenizer: 'byte',
+  version: 1,
+  vocab_size: 257,
+  eot_id: 256,
+} as const;
 export const BYTE_EOT_ID = 256;
 export const BYTE_VOCAB_SIZE = 257;
 
@@ -62,11 +67,19 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new DistillError('E_TOKENIZER', `cannot parse tokenizer file ${file}`, { expected: 'a JSON tokenizer.json', found: (e as Error).message, subject: file });
+    throw new DistillError('E_TOKENIZER', `cannot parse tokenizer file ${file}`, {
+      expected: 'a JSON tokenizer.json',
+      found: (e as Error).message,
+      subject: file,
+    });
   }
   if (json?.distillery_tokenizer === 'byte') return byteTokenizer();
   if (!json || typeof json !== 'object' || !json.model) {
-    throw new DistillError('E_TOKENIZER', `${file} is not a Hugging Face tokenizer.json`, { expected: 'an object with a "model" field', found: `keys ${Object.keys(json ?? {}).join(', ') || 'none'}`, subject: file });
+    throw new DistillError('E_TOKENIZER', `${file} is not a Hugging Face tokenizer.json`, {
+      expected: 'an object with a "model" field',
+      found: `keys ${Object.keys(json ?? {}).join(', ') || 'none'}`,
+      subject: file,
+    });
   }
   const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
   const tokenizerConfig = existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, 'utf8')) : {};
@@ -74,7 +87,11 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
   try {
     tok = TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig });
   } catch (e) {
-    throw new DistillError('E_TOKENIZER', `cannot load tokenizer ${file}`, { found: (e as Error).message, subject: file, cause: e });
+    throw new DistillError('E_TOKENIZER', `cannot load tokenizer ${file}`, {
+      found: (e as Error).message,
+      subject: file,
+      cause: e,
+    });
   }
   // Vocabulary size = the largest id the tokenizer can emit + 1 (model vocab plus added tokens).
   const vocab: Record<string, number> | Array<[string, number]> = json.model.vocab ?? {};
@@ -85,11 +102,18 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
   for (const t of added) if (t.id > maxId) maxId = t.id;
   const byContent = new Map<string, number>();
   for (const t of added) byContent.set(t.content, t.id);
-  if (!Array.isArray(vocab)) for (const c of EOT_CANDIDATES) if (vocab[c] !== undefined && !byContent.has(c)) byContent.set(c, vocab[c]!);
-  const cfgEos = typeof tokenizerConfig.eos_token === 'string' ? tokenizerConfig.eos_token : tokenizerConfig.eos_token?.content;
+  if (!Array.isArray(vocab))
+    for (const c of EOT_CANDIDATES) if (vocab[c] !== undefined && !byContent.has(c)) byContent.set(c, vocab[c]!);
+  const cfgEos =
+    typeof tokenizerConfig.eos_token === 'string' ? tokenizerConfig.eos_token : tokenizerConfig.eos_token?.content;
   const eotName = [cfgEos, ...EOT_CANDIDATES].find((c) => c !== undefined && byContent.has(c));
   if (eotName === undefined) {
-    throw new DistillError('E_TOKENIZER', `${file} has no end-of-text token`, { expected: `one of ${EOT_CANDIDATES.join(' ')} among its tokens`, found: 'none', hint: 'documents are separated by an end-of-text token; add one to the tokenizer', subject: file });
+    throw new DistillError('E_TOKENIZER', `${file} has no end-of-text token`, {
+      expected: `one of ${EOT_CANDIDATES.join(' ')} among its tokens`,
+      found: 'none',
+      hint: 'documents are separated by an end-of-text token; add one to the tokenizer',
+      subject: file,
+    });
   }
   return {
     name: `hf:${path.basename(path.dirname(path.resolve(file)))}/${path.basename(file)}`,
@@ -108,14 +132,23 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
 export async function loadTokenizer(spec: string): Promise<Tokenizer> {
   if (spec === 'byte') return byteTokenizer();
   if (!existsSync(spec)) {
-    throw new DistillError('E_TOKENIZER', `tokenizer not found: ${spec}`, { expected: '"byte", a tokenizer.json file, or a model folder containing tokenizer.json', found: 'no such file or folder', subject: spec });
+    throw new DistillError('E_TOKENIZER', `tokenizer not found: ${spec}`, {
+      expected: '"byte", a tokenizer.json file, or a model folder containing tokenizer.json',
+      found: 'no such file or folder',
+      subject: spec,
+    });
   }
   let file = spec;
   if (statSync(spec).isDirectory() || !spec.endsWith('.json')) {
     const dir = statSync(spec).isDirectory() ? spec : path.dirname(spec);
     file = path.join(dir, 'tokenizer.json');
     if (!existsSync(file)) {
-      throw new DistillError('E_TOKENIZER', `model folder ${dir} has no tokenizer.json`, { expected: `${file}`, found: 'missing', hint: 'pass --tokenizer byte or the tokenizer.json the model was trained with', subject: dir });
+      throw new DistillError('E_TOKENIZER', `model folder ${dir} has no tokenizer.json`, {
+        expected: `${file}`,
+        found: 'missing',
+        hint: 'pass --tokenizer byte or the tokenizer.json the model was trained with',
+        subject: dir,
+      });
     }
   }
   return hfTokenizer(file, readFileSync(file));

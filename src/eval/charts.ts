@@ -49,7 +49,18 @@ export interface BarChartOptions {
 }
 
 /** A fixed palette with enough contrast against white for the charts' series. */
-export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
+export const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#9467bd',
+  '#ff7f0e',
+  '#17becf',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+];
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -63,7 +74,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return out;
 }
 
@@ -92,8 +104,14 @@ function frame(title: string, w: number, h: number, yLabel?: string, xLabel?: st
     `<rect x="0" y="0" width="${w}" height="${h}" fill="#ffffff"/>`,
     `<text x="${w / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
   ];
-  if (yLabel) parts.push(`<text transform="translate(14 ${(MARGIN.top + h - MARGIN.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yLabel)}</text>`);
-  if (xLabel) parts.push(`<text x="${(MARGIN.left + w - MARGIN.right) / 2}" y="${h - 6}" text-anchor="middle">${escapeXml(xLabel)}</text>`);
+  if (yLabel)
+    parts.push(
+      `<text transform="translate(14 ${(MARGIN.top + h - MARGIN.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yLabel)}</text>`,
+    );
+  if (xLabel)
+    parts.push(
+      `<text x="${(MARGIN.left + w - MARGIN.right) / 2}" y="${h - 6}" text-anchor="middle">${escapeXml(xLabel)}</text>`,
+    );
   return parts;
 }
 
@@ -105,7 +123,10 @@ export function lineChartSvg(o: LineChartOptions): string {
   const maxPoints = o.maxPoints ?? 1000;
   const series = o.series.map((s) => ({ ...s, points: thin(s.points, maxPoints) }));
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
-  const ys = [...series.flatMap((s) => s.points.map((p) => p[1])), ...(o.refLines ?? []).map((r) => r.y).filter(Number.isFinite)];
+  const ys = [
+    ...series.flatMap((s) => s.points.map((p) => p[1])),
+    ...(o.refLines ?? []).map((r) => r.y).filter(Number.isFinite),
+  ];
   const parts = frame(o.title, w, h, o.yLabel, o.xLabel);
   const pw = w - MARGIN.left - MARGIN.right - legendW;
   const ph = h - MARGIN.top - MARGIN.bottom;
@@ -134,25 +155,35 @@ export function lineChartSvg(o: LineChartOptions): string {
     parts.push(`<text x="${MARGIN.left - 6}" y="${r(Y(t) + 4)}" text-anchor="end" fill="#444">${fmtTick(t)}</text>`);
   }
   for (const t of niceTicks(x0, x1, 6)) {
-    parts.push(`<text x="${r(X(t))}" y="${MARGIN.top + ph + 16}" text-anchor="middle" fill="#444">${fmtTick(t)}</text>`);
+    parts.push(
+      `<text x="${r(X(t))}" y="${MARGIN.top + ph + 16}" text-anchor="middle" fill="#444">${fmtTick(t)}</text>`,
+    );
   }
   parts.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   for (const ref of o.refLines ?? []) {
     if (!Number.isFinite(ref.y) || ref.y < y0 || ref.y > y1) continue;
-    parts.push(`<line class="ref" data-ref="${escapeXml(ref.label)}" x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${r(Y(ref.y))}" y2="${r(Y(ref.y))}" stroke="${ref.color}" stroke-width="2" stroke-dasharray="8 4"/>`);
-    parts.push(`<text x="${MARGIN.left + pw - 4}" y="${r(Y(ref.y) - 4)}" text-anchor="end" fill="${ref.color}">${escapeXml(ref.label)}</text>`);
+    parts.push(
+      `<line class="ref" data-ref="${escapeXml(ref.label)}" x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${r(Y(ref.y))}" y2="${r(Y(ref.y))}" stroke="${ref.color}" stroke-width="2" stroke-dasharray="8 4"/>`,
+    );
+    parts.push(
+      `<text x="${MARGIN.left + pw - 4}" y="${r(Y(ref.y) - 4)}" text-anchor="end" fill="${ref.color}">${escapeXml(ref.label)}</text>`,
+    );
   }
   for (const s of series) {
     if (s.points.length === 0) continue;
     const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${r(X(x))} ${r(Y(y))}`).join(' ');
     const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
-    parts.push(`<path class="series" data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5"${dash}/>`);
+    parts.push(
+      `<path class="series" data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5"${dash}/>`,
+    );
   }
   // Legend: top-left inside the plot area, or in the reserved column on the right.
   const lx = legendW ? MARGIN.left + pw + 12 : MARGIN.left + 8;
   series.forEach((s, i) => {
     const ly = MARGIN.top + 14 + i * 16;
-    parts.push(`<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+    );
     parts.push(`<text x="${lx + 26}" y="${ly}" fill="#222">${escapeXml(s.name)}</text>`);
   });
   parts.push('</svg>');
@@ -188,14 +219,24 @@ export function barChartSvg(o: BarChartOptions): string {
     const cx = MARGIN.left + slot * (i + 0.5);
     const top = Y(Math.max(b.value, 0));
     const bottom = Y(Math.min(b.value, 0));
-    parts.push(`<rect class="bar" data-bar="${escapeXml(b.label)}" x="${r(cx - bw / 2)}" y="${r(top)}" width="${r(bw)}" height="${r(Math.max(1, bottom - top))}" fill="${b.color}"/>`);
-    parts.push(`<text x="${r(cx)}" y="${r(top - 4)}" text-anchor="middle" fill="#222">${b.value.toFixed(digits)}</text>`);
-    parts.push(`<text x="${r(cx)}" y="${MARGIN.top + ph + 16}" text-anchor="middle" fill="#222">${escapeXml(b.label)}</text>`);
+    parts.push(
+      `<rect class="bar" data-bar="${escapeXml(b.label)}" x="${r(cx - bw / 2)}" y="${r(top)}" width="${r(bw)}" height="${r(Math.max(1, bottom - top))}" fill="${b.color}"/>`,
+    );
+    parts.push(
+      `<text x="${r(cx)}" y="${r(top - 4)}" text-anchor="middle" fill="#222">${b.value.toFixed(digits)}</text>`,
+    );
+    parts.push(
+      `<text x="${r(cx)}" y="${MARGIN.top + ph + 16}" text-anchor="middle" fill="#222">${escapeXml(b.label)}</text>`,
+    );
   });
   parts.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   for (const ref of refs) {
-    parts.push(`<line class="ref" data-ref="${escapeXml(ref.label)}" x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${r(Y(ref.y))}" y2="${r(Y(ref.y))}" stroke="${ref.color}" stroke-width="2" stroke-dasharray="8 4"/>`);
-    parts.push(`<text x="${MARGIN.left + pw - 4}" y="${r(Y(ref.y) - 4)}" text-anchor="end" fill="${ref.color}">${escapeXml(ref.label)}</text>`);
+    parts.push(
+      `<line class="ref" data-ref="${escapeXml(ref.label)}" x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${r(Y(ref.y))}" y2="${r(Y(ref.y))}" stroke="${ref.color}" stroke-width="2" stroke-dasharray="8 4"/>`,
+    );
+    parts.push(
+      `<text x="${MARGIN.left + pw - 4}" y="${r(Y(ref.y) - 4)}" text-anchor="end" fill="${ref.color}">${escapeXml(ref.label)}</text>`,
+    );
   }
   parts.push('</svg>');
   return parts.join('\n');

@@ -70,7 +70,14 @@ export interface EvaluateResult extends EvalReport {
 }
 
 /** logits [N × V] = hidden [N × d] · head[V × d]ᵀ (float32 accumulation in a float64 register). */
-function lmHeadLogits(hidden: Float32Array, head: Float32Array, n: number, d: number, V: number, out: Float32Array): void {
+function lmHeadLogits(
+  hidden: Float32Array,
+  head: Float32Array,
+  n: number,
+  d: number,
+  V: number,
+  out: Float32Array,
+): void {
   for (let i = 0; i < n; i++) {
     const h = i * d;
     for (let v = 0; v < V; v++) {
@@ -83,8 +90,13 @@ function lmHeadLogits(hidden: Float32Array, head: Float32Array, n: number, d: nu
 }
 
 /** The cache's top-k over a held-out dataset, indexed by (seq, pos): ids/logp [S·T·k]. */
-async function readCacheSupport(uri: string, dataset: TokenDataset): Promise<{ k: number; ids: Uint32Array; logp: Float32Array; bytesPerPosition: number }> {
-  const reader = await openCache(uri, { expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 } });
+async function readCacheSupport(
+  uri: string,
+  dataset: TokenDataset,
+): Promise<{ k: number; ids: Uint32Array; logp: Float32Array; bytesPerPosition: number }> {
+  const reader = await openCache(uri, {
+    expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 },
+  });
   try {
     checkCacheMatchesDataset(reader.manifest, dataset, uri);
     const k = reader.manifest.inputs.k;
@@ -98,8 +110,18 @@ async function readCacheSupport(uri: string, dataset: TokenDataset): Promise<{ k
       seen[s.seq] = 1;
     }
     const missing = seen.indexOf(0);
-    if (missing >= 0) throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${uri} lacks sequence ${missing} of ${dataset.path}`, { subject: uri, hint: 'finish the teacher run on this dataset' });
-    return { k, ids, logp, bytesPerPosition: reader.manifest.rows ? reader.manifest.bytes / reader.manifest.rows : NaN };
+    if (missing >= 0)
+      throw new DistillError(
+        'E_CACHE_INCOMPLETE',
+        `the logit cache ${uri} lacks sequence ${missing} of ${dataset.path}`,
+        { subject: uri, hint: 'finish the teacher run on this dataset' },
+      );
+    return {
+      k,
+      ids,
+      logp,
+      bytesPerPosition: reader.manifest.rows ? reader.manifest.bytes / reader.manifest.rows : NaN,
+    };
   } finally {
     await reader.close();
   }
@@ -121,26 +143,48 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
   const dataset = await openTokenDataset(opts.data);
   const c = ck.config;
   if (c.vocabSize !== dataset.vocabSize) {
-    throw new DistillError('E_CONFIG', `checkpoint ${opts.checkpoint} has another vocabulary than ${opts.data}`, { expected: `V = ${dataset.vocabSize} (tokenizer ${dataset.tokenizer.name})`, found: `V = ${c.vocabSize}`, subject: opts.checkpoint });
+    throw new DistillError('E_CONFIG', `checkpoint ${opts.checkpoint} has another vocabulary than ${opts.data}`, {
+      expected: `V = ${dataset.vocabSize} (tokenizer ${dataset.tokenizer.name})`,
+      found: `V = ${c.vocabSize}`,
+      subject: opts.checkpoint,
+    });
   }
   if (dataset.seqLen > c.contextLength) {
-    throw new DistillError('E_CONFIG', `the sequences of ${opts.data} are longer than the student's context`, { expected: `T ≤ ${c.contextLength}`, found: `T = ${dataset.seqLen}`, subject: opts.data });
+    throw new DistillError('E_CONFIG', `the sequences of ${opts.data} are longer than the student's context`, {
+      expected: `T ≤ ${c.contextLength}`,
+      found: `T = ${dataset.seqLen}`,
+      subject: opts.data,
+    });
   }
-  if (dataset.numSequences === 0) throw new DistillError('E_DATA', `${opts.data} holds no sequences`, { subject: opts.data, hint: 'prepare a held-out split with `distill data prepare --val-fraction`' });
+  if (dataset.numSequences === 0)
+    throw new DistillError('E_DATA', `${opts.data} holds no sequences`, {
+      subject: opts.data,
+      hint: 'prepare a held-out split with `distill data prepare --val-fraction`',
+    });
   const state = readTrainerState(opts.checkpoint);
   const baseline = opts.baseline ?? (state ? state.run?.cache === null || state.run?.cache === undefined : false);
 
   const cache = opts.cache ? await readCacheSupport(opts.cache, dataset) : undefined;
   let teacher: TeacherHeldOut | undefined;
   if (typeof opts.teacher === 'string') {
-    teacher = await teacherHeldOut(opts.teacher, dataset, { k: cache?.k ?? opts.topK ?? 32, ...(opts.progress ? { progress: opts.progress } : {}) });
+    teacher = await teacherHeldOut(opts.teacher, dataset, {
+      k: cache?.k ?? opts.topK ?? 32,
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    });
   } else if (opts.teacher) {
     teacher = opts.teacher;
     if (teacher.datasetSha256 !== dataset.sha256 || teacher.seqLen !== dataset.seqLen) {
-      throw new DistillError('E_USAGE', `the teacher pass was computed on another dataset than ${opts.data}`, { expected: dataset.sha256, found: teacher.datasetSha256 });
+      throw new DistillError('E_USAGE', `the teacher pass was computed on another dataset than ${opts.data}`, {
+        expected: dataset.sha256,
+        found: teacher.datasetSha256,
+      });
     }
   }
-  const support = cache ? { k: cache.k, ids: cache.ids, logp: cache.logp, source: 'cache' as const } : teacher ? { k: teacher.k, ids: teacher.ids, logp: teacher.logp, source: 'teacher' as const } : undefined;
+  const support = cache
+    ? { k: cache.k, ids: cache.ids, logp: cache.logp, source: 'cache' as const }
+    : teacher
+      ? { k: teacher.k, ids: teacher.ids, logp: teacher.logp, source: 'teacher' as const }
+      : undefined;
 
   const T = dataset.seqLen;
   const V = c.vocabSize;
@@ -164,7 +208,13 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
       lmHeadLogits(hidden, head, n, c.dModel, V, z);
       studentSeconds += (performance.now() - t0) / 1000;
       const lo = s0 * T;
-      const sup = support ? { ids: support.ids.subarray(lo * support.k, (lo + n) * support.k), logp: support.logp.subarray(lo * support.k, (lo + n) * support.k), k: support.k } : undefined;
+      const sup = support
+        ? {
+            ids: support.ids.subarray(lo * support.k, (lo + n) * support.k),
+            logp: support.logp.subarray(lo * support.k, (lo + n) * support.k),
+            k: support.k,
+          }
+        : undefined;
       const arrays = positionArraysFromLogits(z, n, V, labels, sup);
       if (teacher) {
         arrays.teacherLabelLogp = teacher.labelLogp.subarray(lo, lo + n);
@@ -172,7 +222,13 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
         if (!cache) arrays.teacherTop1 = teacher.top1.subarray(lo, lo + n);
       }
       acc.add(arrays);
-      opts.progress?.({ phase: 'eval', done: (s0 + nb) * T, total: S * T, unit: 'tokens', message: path.basename(opts.checkpoint) });
+      opts.progress?.({
+        phase: 'eval',
+        done: (s0 + nb) * T,
+        total: S * T,
+        unit: 'tokens',
+        message: path.basename(opts.checkpoint),
+      });
     }
   } finally {
     engine.dispose();
@@ -190,9 +246,15 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
     positions: m.positions,
     params: ck.params.length,
     tokensPerSecond: (S * T) / Math.max(studentSeconds, 1e-9),
-    ...(teacher && m.teacher ? { teacher: { ...m.teacher, model: teacher.model, tokensPerSecond: teacher.tokensPerSecond } } : {}),
+    ...(teacher && m.teacher
+      ? { teacher: { ...m.teacher, model: teacher.model, tokensPerSecond: teacher.tokensPerSecond } }
+      : {}),
     ...(support ? { support: { source: support.source, k: support.k } } : {}),
-    ...(cache && opts.cache ? { cache: { uri: opts.cache, bytesPerPosition: cache.bytesPerPosition } } : opts.cacheInfo ? { cache: opts.cacheInfo } : {}),
+    ...(cache && opts.cache
+      ? { cache: { uri: opts.cache, bytesPerPosition: cache.bytesPerPosition } }
+      : opts.cacheInfo
+        ? { cache: opts.cacheInfo }
+        : {}),
     calibration: acc.calibration(),
     data: opts.data,
     checkpoint: opts.checkpoint,

@@ -95,7 +95,11 @@ export function eceBin(confidence: number, bins = ECE_BINS): number {
 }
 
 function check(name: string, arr: Num | undefined, n: number): void {
-  if (arr && arr.length !== n) throw new DistillError('E_EVAL', `evaluation input ${name} has the wrong length`, { expected: String(n), found: String(arr.length) });
+  if (arr && arr.length !== n)
+    throw new DistillError('E_EVAL', `evaluation input ${name} has the wrong length`, {
+      expected: String(n),
+      found: String(arr.length),
+    });
 }
 
 /** Streams batches of per-position arrays into running sums; `result()` gives the metrics so far. */
@@ -117,11 +121,22 @@ export class EvalAccumulator {
 
   add(b: PositionArrays): void {
     const n = b.labelLogp.length;
-    for (const [name, arr] of [['studentTop1', b.studentTop1], ['confidence', b.confidence], ['labels', b.labels], ['teacherTop1', b.teacherTop1], ['teacherLabelLogp', b.teacherLabelLogp], ['mask', b.mask]] as const) check(name, arr, n);
+    for (const [name, arr] of [
+      ['studentTop1', b.studentTop1],
+      ['confidence', b.confidence],
+      ['labels', b.labels],
+      ['teacherTop1', b.teacherTop1],
+      ['teacherLabelLogp', b.teacherLabelLogp],
+      ['mask', b.mask],
+    ] as const)
+      check(name, arr, n);
     const k = b.k ?? 0;
     const hasTopK = b.teacherLogp !== undefined && b.studentLogpAtTeacher !== undefined;
     if (hasTopK) {
-      if (!(k > 0)) throw new DistillError('E_EVAL', 'evaluation input k is missing', { expected: 'k > 0 with teacherLogp and studentLogpAtTeacher' });
+      if (!(k > 0))
+        throw new DistillError('E_EVAL', 'evaluation input k is missing', {
+          expected: 'k > 0 with teacherLogp and studentLogpAtTeacher',
+        });
       check('teacherLogp', b.teacherLogp, n * k);
       check('studentLogpAtTeacher', b.studentLogpAtTeacher, n * k);
     }
@@ -166,9 +181,13 @@ export class EvalAccumulator {
   }
 
   result(): EvalMetrics {
-    if (this.n === 0) throw new DistillError('E_EVAL', 'no positions to evaluate', { hint: 'the held-out split is empty or fully masked' });
+    if (this.n === 0)
+      throw new DistillError('E_EVAL', 'no positions to evaluate', {
+        hint: 'the held-out split is empty or fully masked',
+      });
     let ece = 0;
-    for (const b of this.bins) if (b.count) ece += (b.count / this.n) * Math.abs(b.correct / b.count - b.conf / b.count);
+    for (const b of this.bins)
+      if (b.count) ece += (b.count / this.n) * Math.abs(b.correct / b.count - b.conf / b.count);
     const ce = this.nll / this.n;
     const out: EvalMetrics = {
       positions: this.n,
@@ -263,7 +282,11 @@ export function positionArraysFromLogits(
   labels: Num,
   teacher?: { ids: Num; logp: Num; k: number },
 ): PositionArrays {
-  if (logits.length !== n * vocabSize) throw new DistillError('E_EVAL', 'logits have the wrong size', { expected: `${n}×${vocabSize}`, found: String(logits.length) });
+  if (logits.length !== n * vocabSize)
+    throw new DistillError('E_EVAL', 'logits have the wrong size', {
+      expected: `${n}×${vocabSize}`,
+      found: String(logits.length),
+    });
   const labelLogp = new Float64Array(n);
   const top1 = new Int32Array(n);
   const confidence = new Float64Array(n);
@@ -289,9 +312,17 @@ export function positionArraysFromLogits(
     labelLogp[i] = mask[i] ? logits[o + y]! - lse : NaN;
     top1[i] = arg;
     confidence[i] = Math.exp(m - lse);
-    if (teacher && atTeacher) for (let j = 0; j < teacher.k; j++) atTeacher[i * teacher.k + j] = logits[o + teacher.ids[i * teacher.k + j]!]! - lse;
+    if (teacher && atTeacher)
+      for (let j = 0; j < teacher.k; j++)
+        atTeacher[i * teacher.k + j] = logits[o + teacher.ids[i * teacher.k + j]!]! - lse;
   }
   const out: PositionArrays = { labelLogp, studentTop1: top1, confidence, labels, mask };
-  if (teacher && atTeacher) Object.assign(out, { teacherIds: teacher.ids, teacherLogp: teacher.logp, studentLogpAtTeacher: atTeacher, k: teacher.k });
+  if (teacher && atTeacher)
+    Object.assign(out, {
+      teacherIds: teacher.ids,
+      teacherLogp: teacher.logp,
+      studentLogpAtTeacher: atTeacher,
+      k: teacher.k,
+    });
   return out;
 }

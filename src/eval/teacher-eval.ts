@@ -53,17 +53,36 @@ function topK(z: ArrayLike<number>, o: number, V: number, k: number, ids: Int32A
   }
 }
 
-export async function teacherHeldOut(model: string, dataset: TokenDatasetLike, opts: TeacherHeldOutOptions): Promise<TeacherHeldOut> {
-  if (!existsSync(model)) throw new DistillError('E_NOT_FOUND', `teacher model ${model} not found`, { subject: model, hint: 'pass an ONNX file under the teacher contract (input_ids → logits)' });
+export async function teacherHeldOut(
+  model: string,
+  dataset: TokenDatasetLike,
+  opts: TeacherHeldOutOptions,
+): Promise<TeacherHeldOut> {
+  if (!existsSync(model))
+    throw new DistillError('E_NOT_FOUND', `teacher model ${model} not found`, {
+      subject: model,
+      hint: 'pass an ONNX file under the teacher contract (input_ids → logits)',
+    });
   const bytes = readFileSync(model);
   const contract = checkTeacherContract(decodeModel(bytes, model), model);
   const V = dataset.vocabSize;
   if (contract.vocabSize !== null && contract.vocabSize !== V) {
-    throw new DistillError('E_CONFIG', `teacher ${model} has another vocabulary than the token dataset`, { expected: `V = ${V}`, found: `V = ${contract.vocabSize}`, subject: model });
+    throw new DistillError('E_CONFIG', `teacher ${model} has another vocabulary than the token dataset`, {
+      expected: `V = ${V}`,
+      found: `V = ${contract.vocabSize}`,
+      subject: model,
+    });
   }
   const k = opts.k;
-  if (!Number.isInteger(k) || k < 1 || k > V) throw new DistillError('E_USAGE', 'invalid top-k for the teacher support', { expected: `an integer 1 ≤ k ≤ ${V}`, found: String(k) });
-  const session = await createSession(bytes, model, { device: { kind: 'cpu' }, ...(opts.threads ? { threads: opts.threads } : {}) });
+  if (!Number.isInteger(k) || k < 1 || k > V)
+    throw new DistillError('E_USAGE', 'invalid top-k for the teacher support', {
+      expected: `an integer 1 ≤ k ≤ ${V}`,
+      found: String(k),
+    });
+  const session = await createSession(bytes, model, {
+    device: { kind: 'cpu' },
+    ...(opts.threads ? { threads: opts.threads } : {}),
+  });
   const T = dataset.seqLen;
   const S = dataset.numSequences;
   const N = S * T;
@@ -82,7 +101,11 @@ export async function teacherHeldOut(model: string, dataset: TokenDatasetLike, o
       const out = await session.run({ input_ids: new ort.Tensor('int64', int64Ids(tokens), [seqs.length, T]) });
       const t = out[LOGITS_NAME]!;
       if (t.dims.length !== 3 || Number(t.dims[2]) !== V) {
-        throw new DistillError('E_MODEL', `teacher ${model} returned logits of the wrong shape`, { expected: `[${seqs.length}, ${T}, ${V}]`, found: `[${t.dims.join(', ')}]`, subject: model });
+        throw new DistillError('E_MODEL', `teacher ${model} returned logits of the wrong shape`, {
+          expected: `[${seqs.length}, ${T}, ${V}]`,
+          found: `[${t.dims.join(', ')}]`,
+          subject: model,
+        });
       }
       const z = t.data as Float32Array;
       for (let r = 0; r < seqs.length * T; r++) {
@@ -108,5 +131,18 @@ export async function teacherHeldOut(model: string, dataset: TokenDatasetLike, o
     await session.release().catch(() => undefined);
   }
   const seconds = (performance.now() - started) / 1000;
-  return { model, datasetSha256: (dataset as { sha256: string }).sha256, vocabSize: V, seqLen: T, k, labelLogp, top1, ids, logp, positions: N, seconds, tokensPerSecond: N / Math.max(seconds, 1e-9) };
+  return {
+    model,
+    datasetSha256: (dataset as { sha256: string }).sha256,
+    vocabSize: V,
+    seqLen: T,
+    k,
+    labelLogp,
+    top1,
+    ids,
+    logp,
+    positions: N,
+    seconds,
+    tokensPerSecond: N / Math.max(seconds, 1e-9),
+  };
 }

@@ -6,7 +6,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
-import { defineSchedule, progressOf, schedules, type ScheduleDefinition, type ScheduleState, type ScheduleWeights } from '../../schedules/index.js';
+import {
+  defineSchedule,
+  progressOf,
+  schedules,
+  type ScheduleDefinition,
+  type ScheduleState,
+  type ScheduleWeights,
+} from '../../schedules/index.js';
 
 export interface LoadScheduleOptions {
   /** Base folder for relative plugin paths and for finding packages in node_modules (default: process.cwd()). */
@@ -27,7 +34,8 @@ export interface Schedule<P = unknown> {
 }
 
 const ID_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
-const HINT_SHAPE = 'default-export defineSchedule({ id, params, weights(state, params) }) or a plain object of that shape (see docs/plugins.md)';
+const HINT_SHAPE =
+  'default-export defineSchedule({ id, params, weights(state, params) }) or a plain object of that shape (see docs/plugins.md)';
 
 /** Paths start with ./ ../ / file: (or end in a JS extension); anything else is a built-in id or a package name. */
 export function isPathSpec(spec: string): boolean {
@@ -52,13 +60,20 @@ function resolvePackage(spec: string, cwd: string): string | undefined {
       try {
         pkg = JSON.parse(readFileSync(pkgJson, 'utf8'));
       } catch (err) {
-        throw new DistillError('E_PLUGIN', `schedule plugin package ${name} has an unreadable package.json`, { subject: pkgJson, found: (err as Error).message });
+        throw new DistillError('E_PLUGIN', `schedule plugin package ${name} has an unreadable package.json`, {
+          subject: pkgJson,
+          found: (err as Error).message,
+        });
       }
       const pick = (e: unknown): string | undefined => {
         if (typeof e === 'string') return e;
         if (Array.isArray(e)) return e.map(pick).find((x) => x !== undefined);
         if (e && typeof e === 'object') {
-          for (const c of ['import', 'node', 'default']) if (c in e) { const r = pick((e as Record<string, unknown>)[c]); if (r) return r; }
+          for (const c of ['import', 'node', 'default'])
+            if (c in e) {
+              const r = pick((e as Record<string, unknown>)[c]);
+              if (r) return r;
+            }
         }
         return undefined;
       };
@@ -66,14 +81,22 @@ function resolvePackage(spec: string, cwd: string): string | undefined {
       const key = sub ? `./${sub}` : '.';
       let entry: string | undefined;
       if (exp !== undefined) {
-        const mapped = exp && typeof exp === 'object' && !Array.isArray(exp) && Object.keys(exp).some((k) => k.startsWith('.'));
+        const mapped =
+          exp && typeof exp === 'object' && !Array.isArray(exp) && Object.keys(exp).some((k) => k.startsWith('.'));
         entry = mapped ? pick((exp as Record<string, unknown>)[key]) : sub ? undefined : pick(exp);
       }
       if (!entry && sub) entry = sub;
-      entry ??= (typeof pkg.module === 'string' ? pkg.module : undefined) ?? (typeof pkg.main === 'string' ? pkg.main : undefined) ?? 'index.js';
+      entry ??=
+        (typeof pkg.module === 'string' ? pkg.module : undefined) ??
+        (typeof pkg.main === 'string' ? pkg.main : undefined) ??
+        'index.js';
       const file = path.resolve(pkgDir, entry);
       if (existsSync(file) && statSync(file).isFile()) return file;
-      throw new DistillError('E_PLUGIN', `schedule plugin package ${spec}: its entry file is missing`, { subject: pkgJson, expected: 'the file named by "exports", "module" or "main"', found: `${file} (not found)` });
+      throw new DistillError('E_PLUGIN', `schedule plugin package ${spec}: its entry file is missing`, {
+        subject: pkgJson,
+        expected: 'the file named by "exports", "module" or "main"',
+        found: `${file} (not found)`,
+      });
     }
     if (path.dirname(dir) === dir) break;
   }
@@ -91,8 +114,16 @@ async function importPlugin(file: string, label: string): Promise<ScheduleDefini
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
     const e = err as Error & { code?: string };
-    const hint = e.code === 'ERR_UNKNOWN_FILE_EXTENSION' ? 'Node runs JavaScript plugins: compile it to .js/.mjs first' : 'fix the module so that `node` can import it';
-    throw new DistillError('E_PLUGIN', `schedule plugin ${label} failed to load`, { subject: file, found: `${e.name}: ${e.message}`, hint, cause: err });
+    const hint =
+      e.code === 'ERR_UNKNOWN_FILE_EXTENSION'
+        ? 'Node runs JavaScript plugins: compile it to .js/.mjs first'
+        : 'fix the module so that `node` can import it';
+    throw new DistillError('E_PLUGIN', `schedule plugin ${label} failed to load`, {
+      subject: file,
+      found: `${e.name}: ${e.message}`,
+      hint,
+      cause: err,
+    });
   }
   const def = mod.default;
   if (def === undefined || def === null) {
@@ -107,26 +138,44 @@ async function importPlugin(file: string, label: string): Promise<ScheduleDefini
   try {
     out = defineSchedule(def as never);
   } catch (err) {
-    throw new DistillError('E_PLUGIN', `schedule plugin ${label} is not a valid schedule`, { subject: file, found: (err as Error).message, hint: HINT_SHAPE });
+    throw new DistillError('E_PLUGIN', `schedule plugin ${label} is not a valid schedule`, {
+      subject: file,
+      found: (err as Error).message,
+      hint: HINT_SHAPE,
+    });
   }
   if (!ID_PATTERN.test(out.id)) {
-    throw new DistillError('E_PLUGIN', `schedule plugin ${label} has an invalid id`, { subject: file, expected: 'lower-case words joined by "-" (e.g. "my-curriculum")', found: JSON.stringify(out.id) });
+    throw new DistillError('E_PLUGIN', `schedule plugin ${label} has an invalid id`, {
+      subject: file,
+      expected: 'lower-case words joined by "-" (e.g. "my-curriculum")',
+      found: JSON.stringify(out.id),
+    });
   }
   return out;
 }
 
 /** The definition behind a spec and where it came from ('built-in' or the plugin file). */
-export async function loadScheduleDefinition(spec: string, opts: LoadScheduleOptions = {}): Promise<{ definition: ScheduleDefinition; source: string }> {
+export async function loadScheduleDefinition(
+  spec: string,
+  opts: LoadScheduleOptions = {},
+): Promise<{ definition: ScheduleDefinition; source: string }> {
   const cwd = opts.cwd ?? process.cwd();
   if (typeof spec !== 'string' || spec.trim() === '') {
-    throw new DistillError('E_USAGE', 'empty schedule', { expected: `a built-in id (${knownIds()}), a path to an ES module, or a package name` });
+    throw new DistillError('E_USAGE', 'empty schedule', {
+      expected: `a built-in id (${knownIds()}), a path to an ES module, or a package name`,
+    });
   }
   if (!isPathSpec(spec) && schedules.has(spec)) return { definition: schedules.get(spec), source: 'built-in' };
   let file: string | undefined;
   if (isPathSpec(spec)) {
     file = spec.startsWith('file:') ? new URL(spec).pathname : path.resolve(cwd, spec);
     if (!existsSync(file) || !statSync(file).isFile()) {
-      throw new DistillError('E_PLUGIN', `schedule plugin ${spec} not found`, { subject: spec, expected: 'an ES module file', found: `nothing at ${file}`, hint: 'check the path (relative paths start from the current folder)' });
+      throw new DistillError('E_PLUGIN', `schedule plugin ${spec} not found`, {
+        subject: spec,
+        expected: 'an ES module file',
+        found: `nothing at ${file}`,
+        hint: 'check the path (relative paths start from the current folder)',
+      });
     }
   } else {
     file = resolvePackage(spec, cwd);
@@ -173,7 +222,11 @@ export function parseScheduleParams<P>(definition: ScheduleDefinition<P>, params
     const got = i.path.length ? ` (got ${fmt(valueAt(input, i.path))})` : '';
     return `${where}: ${i.message}${got}`;
   });
-  throw new DistillError('E_PARAMS', `invalid params for ${label}`, { subject: label, found: fmt(input), hint: issues.join('; ') });
+  throw new DistillError('E_PARAMS', `invalid params for ${label}`, {
+    subject: label,
+    found: fmt(input),
+    hint: issues.join('; '),
+  });
 }
 
 function describeValue(w: unknown): string {
@@ -183,15 +236,29 @@ function describeValue(w: unknown): string {
 }
 
 /** Calls the definition and checks the result: finite hard/soft ≥ 0, temperature (if any) finite and > 0. */
-function checkedWeights<P>(def: ScheduleDefinition<P>, params: P, label: string, state: ScheduleState): ScheduleWeights {
+function checkedWeights<P>(
+  def: ScheduleDefinition<P>,
+  params: P,
+  label: string,
+  state: ScheduleState,
+): ScheduleWeights {
   let w: unknown;
   try {
     w = def.weights(state, params);
   } catch (err) {
-    throw new DistillError('E_SCHEDULE', `${label} threw at step ${state.step}`, { subject: label, found: `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`, hint: 'fix the schedule\'s weights()', cause: err });
+    throw new DistillError('E_SCHEDULE', `${label} threw at step ${state.step}`, {
+      subject: label,
+      found: `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`,
+      hint: "fix the schedule's weights()",
+      cause: err,
+    });
   }
   if (w === null || typeof w !== 'object') {
-    throw new DistillError('E_SCHEDULE', `${label} returned an invalid value at step ${state.step}`, { subject: label, expected: '{ hard, soft, temperature? }', found: describeValue(w) });
+    throw new DistillError('E_SCHEDULE', `${label} returned an invalid value at step ${state.step}`, {
+      subject: label,
+      expected: '{ hard, soft, temperature? }',
+      found: describeValue(w),
+    });
   }
   const o = w as Record<string, unknown>;
   for (const k of ['hard', 'soft'] as const) {
@@ -199,7 +266,9 @@ function checkedWeights<P>(def: ScheduleDefinition<P>, params: P, label: string,
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
       const why = typeof v !== 'number' ? 'not a number' : !Number.isFinite(v) ? 'non-finite' : 'negative';
       throw new DistillError('E_SCHEDULE', `${label} returned a ${why} ${k} weight at step ${state.step}`, {
-        subject: label, expected: `a finite ${k} weight ≥ 0`, found: `${k}=${fmt(v)} in ${describeValue(w)}`,
+        subject: label,
+        expected: `a finite ${k} weight ≥ 0`,
+        found: `${k}=${fmt(v)} in ${describeValue(w)}`,
       });
     }
   }
@@ -207,7 +276,11 @@ function checkedWeights<P>(def: ScheduleDefinition<P>, params: P, label: string,
   if (o.temperature !== undefined) {
     const t = o.temperature;
     if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) {
-      throw new DistillError('E_SCHEDULE', `${label} returned an invalid temperature at step ${state.step}`, { subject: label, expected: 'a finite temperature > 0', found: `temperature=${fmt(t)}` });
+      throw new DistillError('E_SCHEDULE', `${label} returned an invalid temperature at step ${state.step}`, {
+        subject: label,
+        expected: 'a finite temperature > 0',
+        found: `temperature=${fmt(t)}`,
+      });
     }
     out.temperature = t;
   }
@@ -233,7 +306,11 @@ export function bindSchedule<P>(definition: ScheduleDefinition<P>, params: unkno
  * Loads a schedule by built-in id, file path or package name and validates its params.
  * Errors: E_PLUGIN (missing, unloadable, malformed), E_PARAMS (params fail the schema).
  */
-export async function resolveSchedule(spec: string, params?: unknown, opts: LoadScheduleOptions = {}): Promise<Schedule> {
+export async function resolveSchedule(
+  spec: string,
+  params?: unknown,
+  opts: LoadScheduleOptions = {},
+): Promise<Schedule> {
   const { definition, source } = await loadScheduleDefinition(spec, opts);
   return bindSchedule(definition, params, source);
 }
@@ -243,5 +320,17 @@ export const loadSchedule = resolveSchedule;
 
 /** A full ScheduleState with placeholder metrics, for callers that do not track any (plots, tests). */
 export function bareState(step: number, totalSteps: number, tokensSeen = 0): ScheduleState {
-  return { step, totalSteps, tokensSeen, progress: progressOf(step, totalSteps), hardLoss: 0, softLoss: 0, agreement: 0, hardLossEma: 0, softLossEma: 0, agreementEma: 0, observed: 0 };
+  return {
+    step,
+    totalSteps,
+    tokensSeen,
+    progress: progressOf(step, totalSteps),
+    hardLoss: 0,
+    softLoss: 0,
+    agreement: 0,
+    hardLossEma: 0,
+    softLossEma: 0,
+    agreementEma: 0,
+    observed: 0,
+  };
 }

@@ -34,16 +34,21 @@ export interface SchedulePlot {
 export function readStepMetrics(file: string): StepMetricsInput[] {
   if (!existsSync(file)) throw new DistillError('E_NOT_FOUND', `metrics file ${file} not found`, { subject: file });
   const out: StepMetricsInput[] = [];
-  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(line);
-    } catch (err) {
-      throw new DistillError('E_DATA', `${file} line ${i + 1} is not JSON`, { subject: file, found: (err as Error).message });
-    }
-    out.push({ hardLoss: Number(o.hardLoss), softLoss: Number(o.softLoss), agreement: Number(o.agreement) });
-  });
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(line);
+      } catch (err) {
+        throw new DistillError('E_DATA', `${file} line ${i + 1} is not JSON`, {
+          subject: file,
+          found: (err as Error).message,
+        });
+      }
+      out.push({ hardLoss: Number(o.hardLoss), softLoss: Number(o.softLoss), agreement: Number(o.agreement) });
+    });
   return out;
 }
 
@@ -58,7 +63,11 @@ export async function plotSchedule(spec: string, opts: PlotScheduleOptions): Pro
   const points: SchedulePoint[] = [];
   for (let step = 0; step < opts.steps; step++) {
     const w = runner.weights({ step, totalSteps: opts.steps, tokensSeen: step * (opts.tokensPerStep ?? 0) });
-    points.push(w.temperature === undefined ? { step, hard: w.hard, soft: w.soft } : { step, hard: w.hard, soft: w.soft, temperature: w.temperature });
+    points.push(
+      w.temperature === undefined
+        ? { step, hard: w.hard, soft: w.soft }
+        : { step, hard: w.hard, soft: w.soft, temperature: w.temperature },
+    );
     const m = metrics[step];
     if (m) runner.observe(m);
   }
@@ -72,7 +81,10 @@ interface TermSeries {
 }
 
 /** A character-cell chart: one column per sampled step, marks for each series ('*' where they meet). */
-export function terminalChart(series: TermSeries[], opts: { width?: number; height?: number; title?: string; fromZero?: boolean } = {}): string {
+export function terminalChart(
+  series: TermSeries[],
+  opts: { width?: number; height?: number; title?: string; fromZero?: boolean } = {},
+): string {
   const n = Math.max(0, ...series.map((s) => s.values.length));
   const width = Math.max(8, Math.min(opts.width ?? 64, n || 8));
   const height = Math.max(4, opts.height ?? 12);
@@ -102,7 +114,9 @@ export function terminalChart(series: TermSeries[], opts: { width?: number; heig
   lines.push(`${' '.repeat(8)} └${'─'.repeat(width)}`);
   const last = String(Math.max(0, n - 1));
   lines.push(`${' '.repeat(10)}0${last.padStart(width - 1)}  (step)`);
-  lines.push(`${' '.repeat(10)}${series.map((s) => `${s.mark} ${s.name}`).join('   ')}${series.length > 1 ? '   * overlap' : ''}`);
+  lines.push(
+    `${' '.repeat(10)}${series.map((s) => `${s.mark} ${s.name}`).join('   ')}${series.length > 1 ? '   * overlap' : ''}`,
+  );
   return lines.join('\n');
 }
 
@@ -119,7 +133,14 @@ export function renderPlotText(plot: SchedulePlot, width = 64): string {
     ),
   ];
   if (pts.some((p) => p.temperature !== undefined)) {
-    out.push(terminalChart([{ name: 'temperature', mark: 't', values: pts.map((p) => p.temperature ?? NaN) }], { width, height: 6, title: 'temperature', fromZero: false }));
+    out.push(
+      terminalChart([{ name: 'temperature', mark: 't', values: pts.map((p) => p.temperature ?? NaN) }], {
+        width,
+        height: 6,
+        title: 'temperature',
+        fromZero: false,
+      }),
+    );
   }
   return out.join('\n\n');
 }
@@ -146,7 +167,13 @@ export function renderPlotSvg(plot: SchedulePlot): string {
     yLabel: 'T',
     height: 220,
     legend: 'right',
-    series: [{ name: 'temperature', color: PALETTE[2]!, points: pts.filter((p) => p.temperature !== undefined).map((p) => [p.step, p.temperature!]) }],
+    series: [
+      {
+        name: 'temperature',
+        color: PALETTE[2]!,
+        points: pts.filter((p) => p.temperature !== undefined).map((p) => [p.step, p.temperature!]),
+      },
+    ],
   });
   // Two charts stacked in one document.
   const inner = (svg: string, y: number) => svg.replace('<svg ', `<svg y="${y}" `);

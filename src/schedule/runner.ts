@@ -39,9 +39,16 @@ export class ScheduleRunner {
     agreement: { raw: 0, count: 0 },
   };
 
-  constructor(readonly schedule: Schedule, opts: ScheduleRunnerOptions = {}) {
+  constructor(
+    readonly schedule: Schedule,
+    opts: ScheduleRunnerOptions = {},
+  ) {
     const d = opts.emaDecay ?? 0.9;
-    if (!(d >= 0 && d < 1)) throw new DistillError('E_USAGE', 'invalid schedule EMA decay', { expected: 'a number in [0, 1)', found: String(d) });
+    if (!(d >= 0 && d < 1))
+      throw new DistillError('E_USAGE', 'invalid schedule EMA decay', {
+        expected: 'a number in [0, 1)',
+        found: String(d),
+      });
     this.emaDecay = d;
   }
 
@@ -96,7 +103,11 @@ export class ScheduleRunner {
       emaDecay: this.emaDecay,
       observed: this.observed,
       last: { ...this.last },
-      ema: { hardLoss: { ...this.ema.hardLoss }, softLoss: { ...this.ema.softLoss }, agreement: { ...this.ema.agreement } },
+      ema: {
+        hardLoss: { ...this.ema.hardLoss },
+        softLoss: { ...this.ema.softLoss },
+        agreement: { ...this.ema.agreement },
+      },
     };
   }
 
@@ -105,18 +116,40 @@ export class ScheduleRunner {
     if (saved === null || saved === undefined) return;
     const s = saved as Partial<ScheduleRunnerState>;
     const ok =
-      s.version === 1 && typeof s.observed === 'number' && typeof s.emaDecay === 'number' && s.last && s.ema &&
-      METRICS.every((k) => typeof s.last![k] === 'number' && typeof s.ema![k]?.raw === 'number' && typeof s.ema![k]?.count === 'number');
-    if (!ok) throw new DistillError('E_CHECKPOINT', `the saved state of ${this.schedule.label} is malformed`, { expected: 'a ScheduleRunnerState (version 1)', found: JSON.stringify(saved).slice(0, 200) });
+      s.version === 1 &&
+      typeof s.observed === 'number' &&
+      typeof s.emaDecay === 'number' &&
+      s.last &&
+      s.ema &&
+      METRICS.every(
+        (k) =>
+          typeof s.last![k] === 'number' && typeof s.ema![k]?.raw === 'number' && typeof s.ema![k]?.count === 'number',
+      );
+    if (!ok)
+      throw new DistillError('E_CHECKPOINT', `the saved state of ${this.schedule.label} is malformed`, {
+        expected: 'a ScheduleRunnerState (version 1)',
+        found: JSON.stringify(saved).slice(0, 200),
+      });
     if (s.id !== this.id) {
-      throw new DistillError('E_CHECKPOINT', `the checkpoint was trained with schedule "${s.id}", not "${this.id}"`, { subject: this.schedule.label, hint: 'resume with the same schedule, or start a new run' });
+      throw new DistillError('E_CHECKPOINT', `the checkpoint was trained with schedule "${s.id}", not "${this.id}"`, {
+        subject: this.schedule.label,
+        hint: 'resume with the same schedule, or start a new run',
+      });
     }
     if (s.emaDecay !== this.emaDecay) {
-      throw new DistillError('E_CHECKPOINT', `the checkpoint's schedule EMA decay differs`, { expected: String(this.emaDecay), found: String(s.emaDecay), subject: this.schedule.label });
+      throw new DistillError('E_CHECKPOINT', `the checkpoint's schedule EMA decay differs`, {
+        expected: String(this.emaDecay),
+        found: String(s.emaDecay),
+        subject: this.schedule.label,
+      });
     }
     this.observed = s.observed!;
     this.last = { ...s.last! };
-    this.ema = { hardLoss: { ...s.ema!.hardLoss }, softLoss: { ...s.ema!.softLoss }, agreement: { ...s.ema!.agreement } };
+    this.ema = {
+      hardLoss: { ...s.ema!.hardLoss },
+      softLoss: { ...s.ema!.softLoss },
+      agreement: { ...s.ema!.agreement },
+    };
   }
 }
 

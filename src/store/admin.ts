@@ -1,7 +1,19 @@
 // Cache maintenance behind `distill cache inspect|verify|gc|export`: summaries, full integrity
 // checks naming each bad shard, garbage collection of orphaned attempts, and Parquet export.
 import { createRequire } from 'node:module';
-import { Field, FixedSizeList, Float32, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Uint32, type Data } from 'apache-arrow';
+import {
+  Field,
+  FixedSizeList,
+  Float32,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableToIPC,
+  Uint32,
+  type Data,
+} from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
 import type { CommitRecord, S3Options } from './api.js';
@@ -68,7 +80,10 @@ export interface VerifyResult {
 }
 
 /** Checks every shard of the manifest (size, SHA-256, Arrow footer, schema, row count); never throws for a bad shard. */
-export async function verifyCache(uri: string, opts: { s3?: S3Options; progress?: ProgressFn; concurrency?: number } = {}): Promise<VerifyResult> {
+export async function verifyCache(
+  uri: string,
+  opts: { s3?: S3Options; progress?: ProgressFn; concurrency?: number } = {},
+): Promise<VerifyResult> {
   const { store, manifest, layout } = await readManifest(uri, opts);
   const bad: BadShard[] = [];
   let done = 0;
@@ -108,7 +123,10 @@ export interface GcResult {
  * older than minAgeMs. An attempt of a shard that has no commit yet may be an upload in progress,
  * so it is only removed once older than minAgeMs (default one hour). Dry run by default.
  */
-export async function gcCache(uri: string, opts: { dryRun?: boolean; minAgeMs?: number; s3?: S3Options; now?: Date } = {}): Promise<GcResult> {
+export async function gcCache(
+  uri: string,
+  opts: { dryRun?: boolean; minAgeMs?: number; s3?: S3Options; now?: Date } = {},
+): Promise<GcResult> {
   const dryRun = opts.dryRun ?? true;
   const minAge = opts.minAgeMs ?? 3_600_000;
   const now = (opts.now ?? new Date()).getTime();
@@ -131,7 +149,8 @@ export async function gcCache(uri: string, opts: { dryRun?: boolean; minAgeMs?: 
   const manifest = await store.get(MANIFEST_KEY);
   if (manifest) {
     try {
-      for (const s of (JSON.parse(new TextDecoder().decode(manifest)) as { shards: CommitRecord[] }).shards) referenced.add(s.key);
+      for (const s of (JSON.parse(new TextDecoder().decode(manifest)) as { shards: CommitRecord[] }).shards)
+        referenced.add(s.key);
     } catch {
       /* readManifest reports a broken manifest elsewhere */
     }
@@ -141,11 +160,18 @@ export async function gcCache(uri: string, opts: { dryRun?: boolean; minAgeMs?: 
   for (const b of await store.list('shards/')) {
     if (referenced.has(b.key)) continue;
     const shard = shardOfKey(b.key);
-    if (committed.has(shard)) orphans.push({ key: b.key, bytes: b.size, reason: `shard ${shard} was committed by another attempt` });
-    else if (old(b.modified)) orphans.push({ key: b.key, bytes: b.size, reason: `uncommitted attempt older than ${Math.round(minAge / 60000)} min` });
+    if (committed.has(shard))
+      orphans.push({ key: b.key, bytes: b.size, reason: `shard ${shard} was committed by another attempt` });
+    else if (old(b.modified))
+      orphans.push({
+        key: b.key,
+        bytes: b.size,
+        reason: `uncommitted attempt older than ${Math.round(minAge / 60000)} min`,
+      });
   }
   for (const c of commits) {
-    if (c.key.endsWith('.tmp') && old(c.modified)) orphans.push({ key: c.key, bytes: c.size, reason: 'leftover temporary file' });
+    if (c.key.endsWith('.tmp') && old(c.modified))
+      orphans.push({ key: c.key, bytes: c.size, reason: 'leftover temporary file' });
   }
   const uploads = (await store.staleUploads('')).filter((u) => old(u.initiated));
   if (!dryRun) {
@@ -180,7 +206,11 @@ function parquetWasm(): ParquetWasm {
  * Writes every shard as one Parquet file (`part-<shard>.parquet`, zstd) with decoded columns:
  * seq, pos uint32; ids list<uint32>; logp list<float32> (dequantized); tail float32.
  */
-export async function exportParquet(uri: string, outUri: string, opts: { s3?: S3Options; progress?: ProgressFn } = {}): Promise<ExportResult> {
+export async function exportParquet(
+  uri: string,
+  outUri: string,
+  opts: { s3?: S3Options; progress?: ProgressFn } = {},
+): Promise<ExportResult> {
   const { store, manifest, layout } = await readManifest(uri, opts);
   const out: BlobStore = await openStore(outUri, opts.s3);
   const pq = parquetWasm();
@@ -206,7 +236,10 @@ export async function exportParquet(uri: string, outUri: string, opts: { s3?: S3
     const raw = await store.get(rec.key);
     const batches = checkShardBytes(raw, rec, manifest, layout);
     if (typeof batches === 'string') {
-      throw new DistillError('E_CACHE_INTEGRITY', `shard ${rec.shard} failed its integrity check: ${batches}`, { subject: store.describe(rec.key), hint: 'run `distill cache verify` first' });
+      throw new DistillError('E_CACHE_INTEGRITY', `shard ${rec.shard} failed its integrity check: ${batches}`, {
+        subject: store.describe(rec.key),
+        hint: 'run `distill cache verify` first',
+      });
     }
     const rbs = batches.map((b) => {
       const r = decodeBatch(b, layout);
@@ -214,8 +247,16 @@ export async function exportParquet(uri: string, outUri: string, opts: { s3?: S3
       const children: Data[] = [
         makeData({ type: new Uint32(), length: n, data: r.seq }),
         makeData({ type: new Uint32(), length: n, data: r.pos }),
-        makeData({ type: item(new Uint32()), length: n, child: makeData({ type: new Uint32(), length: n * k, data: r.ids }) }),
-        makeData({ type: item(new Float32()), length: n, child: makeData({ type: new Float32(), length: n * k, data: r.logp }) }),
+        makeData({
+          type: item(new Uint32()),
+          length: n,
+          child: makeData({ type: new Uint32(), length: n * k, data: r.ids }),
+        }),
+        makeData({
+          type: item(new Float32()),
+          length: n,
+          child: makeData({ type: new Float32(), length: n * k, data: r.logp }),
+        }),
         makeData({ type: new Float32(), length: n, data: r.tail }),
       ];
       return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: n, children }));

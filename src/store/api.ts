@@ -45,7 +45,8 @@ export interface CommitRecord {
 }
 
 /** The result of offering one shard: ours won, or another writer had already committed it. */
-export type ShardOutcome = { status: 'committed'; record: CommitRecord } | { status: 'lost-race'; record: CommitRecord };
+export type ShardOutcome =
+  { status: 'committed'; record: CommitRecord } | { status: 'lost-race'; record: CommitRecord };
 
 export interface ExpectedInputs {
   tokenizerSha256?: string;

@@ -186,7 +186,15 @@ function isNotFound(err: unknown): boolean {
 function ioError(op: string, where: string, err: unknown): DistillError {
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'EACCES' || code === 'EPERM') {
-    return new DistillError('E_STORE_DENIED', `permission denied to ${op} ${where}`, { subject: where, hint: 'check the directory permissions', cause: err });
+    return new DistillError('E_STORE_DENIED', `permission denied to ${op} ${where}`, {
+      subject: where,
+      hint: 'check the directory permissions',
+      cause: err,
+    });
   }
-  return new DistillError('E_IO', `cannot ${op} ${where}`, { found: String((err as Error)?.message ?? err), subject: where, cause: err });
+  return new DistillError('E_IO', `cannot ${op} ${where}`, {
+    found: String((err as Error)?.message ?? err),
+    subject: where,
+    cause: err,
+  });
 }

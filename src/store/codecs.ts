@@ -17,7 +17,10 @@ let zstdReady: Promise<void> | undefined;
 /** Registers the codec a compression needs, once per process (zstd-codec's module loads asynchronously, so only on demand). */
 export async function ensureCodecs(compression: BodyCompression): Promise<void> {
   if (compression === 'lz4' && !lz4Ready) {
-    const lz4 = require('lz4js') as { compress(b: Uint8Array): Uint8Array | number[]; decompress(b: Uint8Array): Uint8Array | number[] };
+    const lz4 = require('lz4js') as {
+      compress(b: Uint8Array): Uint8Array | number[];
+      decompress(b: Uint8Array): Uint8Array | number[];
+    };
     compressionRegistry.set(CompressionType.LZ4_FRAME, {
       encode: (data) => asBytes(lz4.compress(data)),
       decode: (data) => asBytes(lz4.decompress(data)),
@@ -27,9 +30,10 @@ export async function ensureCodecs(compression: BodyCompression): Promise<void> 
   if (compression === 'zstd') {
     zstdReady ??= (async () => {
       const { ZstdCodec } = require('zstd-codec') as { ZstdCodec: { run(cb: (z: any) => void): void } };
-      const simple = await new Promise<{ compress(d: Uint8Array, level?: number): Uint8Array | null; decompress(d: Uint8Array): Uint8Array | null }>(
-        (resolve) => ZstdCodec.run((z) => resolve(new z.Simple())),
-      );
+      const simple = await new Promise<{
+        compress(d: Uint8Array, level?: number): Uint8Array | null;
+        decompress(d: Uint8Array): Uint8Array | null;
+      }>((resolve) => ZstdCodec.run((z) => resolve(new z.Simple())));
       compressionRegistry.set(CompressionType.ZSTD, {
         encode: (data) => {
           const out = simple.compress(data, 3);
@@ -38,7 +42,8 @@ export async function ensureCodecs(compression: BodyCompression): Promise<void> 
         },
         decode: (data) => {
           const out = simple.decompress(data);
-          if (!out) throw new DistillError('E_CACHE_INTEGRITY', 'zstd decompression failed (corrupt compressed buffer)');
+          if (!out)
+            throw new DistillError('E_CACHE_INTEGRITY', 'zstd decompression failed (corrupt compressed buffer)');
           return out;
         },
       });
@@ -86,7 +91,11 @@ export class SpecRecordBatchFileWriter extends RecordBatchFileWriter {
 
   protected override _compressBodyBuffers(buffers: ArrayBufferView[]) {
     const codec = compressionRegistry.get(this._compression!.type);
-    if (typeof codec?.encode !== 'function') throw new DistillError('E_IO', `no encoder registered for Arrow compression ${CompressionType[this._compression!.type]}`);
+    if (typeof codec?.encode !== 'function')
+      throw new DistillError(
+        'E_IO',
+        `no encoder registered for Arrow compression ${CompressionType[this._compression!.type]}`,
+      );
     const keep = 1 - SpecRecordBatchFileWriter.minSavings;
     const out: ArrayBufferView[] = [];
     const bufferRegions: BufferRegion[] = [];

@@ -1,7 +1,22 @@
 // Row encodings: CacheRows (n positions, ids/logp n × k) ⇄ Arrow record batches. Format v1: ids uint16
 // (V ≤ 65536) or uint32; logp float32, float16, or uint8 affine-quantized per row. Format v2 adds `packed`:
 // one bitstream per row (packed.ts), the row's top-1 log-probability beside it.
-import { Binary, type Data, Field, FixedSizeList, Float16, Float32, makeData, RecordBatch, Schema, Struct, Uint16, Uint32, Uint8, type DataType } from 'apache-arrow';
+import {
+  Binary,
+  type Data,
+  Field,
+  FixedSizeList,
+  Float16,
+  Float32,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Uint16,
+  Uint32,
+  Uint8,
+  type DataType,
+} from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 import type { CacheLayout, CacheRows } from './api.js';
 import { sha256Hex } from './blob.js';
@@ -36,11 +51,19 @@ function list(type: DataType, size: number): FixedSizeList {
 export function cacheSchema(layout: CacheLayout, metadata: Record<string, string>): Schema {
   const { k, samples, encodings } = layout;
   const fields: Field[] = [new Field('seq', new Uint32(), false), new Field('pos', new Uint32(), false)];
-  if (encodings.ids === 'packed') fields.push(new Field('topk', new Binary(), false), new Field('logp_ref', new Float32(), false));
+  if (encodings.ids === 'packed')
+    fields.push(new Field('topk', new Binary(), false), new Field('logp_ref', new Float32(), false));
   else {
     fields.push(
       new Field('ids', list(encodings.ids === 'uint16' ? new Uint16() : new Uint32(), k), false),
-      new Field('logp', list(encodings.logp === 'float32' ? new Float32() : encodings.logp === 'float16' ? new Float16() : new Uint8(), k), false),
+      new Field(
+        'logp',
+        list(
+          encodings.logp === 'float32' ? new Float32() : encodings.logp === 'float16' ? new Float16() : new Uint8(),
+          k,
+        ),
+        false,
+      ),
     );
   }
   if (encodings.logp === 'uint8') {
@@ -48,7 +71,10 @@ export function cacheSchema(layout: CacheLayout, metadata: Record<string, string
   }
   fields.push(new Field('tail', new Float32(), false));
   if (samples > 0) {
-    fields.push(new Field('samples', list(new Uint32(), samples), false), new Field('sample_counts', list(new Uint16(), samples), false));
+    fields.push(
+      new Field('samples', list(new Uint32(), samples), false),
+      new Field('sample_counts', list(new Uint16(), samples), false),
+    );
   }
   return new Schema(fields, new Map(Object.entries(metadata)));
 }
@@ -57,7 +83,8 @@ export function cacheSchema(layout: CacheLayout, metadata: Record<string, string
 export function packedMetadata(code: PackedCode): Record<string, string> {
   return {
     ...codeMetadata(code),
-    'distillery.packed_quantization': 'level = round(levels * sqrt(p / p_top1)); logp = logp_ref + 2 ln(level / levels), level 0: logp_ref + 2 ln(1 / (4 levels))',
+    'distillery.packed_quantization':
+      'level = round(levels * sqrt(p / p_top1)); logp = logp_ref + 2 ln(level / levels), level 0: logp_ref + 2 ln(1 / (4 levels))',
   };
 }
 
@@ -84,14 +111,27 @@ export function layoutMetadata(layout: CacheLayout, fingerprint: string): Record
     'distillery.ids': layout.encodings.ids,
     'distillery.logp': layout.encodings.logp,
     'distillery.compression': layout.encodings.compression,
-    ...(layout.encodings.logp === 'uint8' ? { 'distillery.logp_quantization': 'logp = logp_ref - q * logp_step; q = 255 means -inf' } : {}),
+    ...(layout.encodings.logp === 'uint8'
+      ? { 'distillery.logp_quantization': 'logp = logp_ref - q * logp_step; q = 255 means -inf' }
+      : {}),
   };
 }
 
 /** Hash of the column layout: two shards with equal schema hashes decode the same way. */
 export function schemaHash(layout: CacheLayout): string {
   const { formatVersion, vocabSize, k, seqLen, samples, encodings } = layout;
-  return sha256Hex(JSON.stringify({ formatVersion, vocabSize, k, seqLen, samples, ids: encodings.ids, logp: encodings.logp, compression: encodings.compression }));
+  return sha256Hex(
+    JSON.stringify({
+      formatVersion,
+      vocabSize,
+      k,
+      seqLen,
+      samples,
+      ids: encodings.ids,
+      logp: encodings.logp,
+      compression: encodings.compression,
+    }),
+  );
 }
 
 // float32 ⇄ float16 (IEEE binary16, round to nearest even). Decoding goes through a 64K-entry table.
@@ -140,11 +180,20 @@ export function halfToFloatTable(): Float32Array {
 export function inShard(err: unknown, shard: number): unknown {
   if (!(err instanceof DistillError)) return err;
   const summary = err.details.cause instanceof Error ? err.details.cause.message : err.message;
-  return new DistillError(err.code, `shard ${shard}: ${summary}`, { expected: err.details.expected, subject: `shard ${shard}`, hint: 'fix the rows handed to writeShard', cause: err });
+  return new DistillError(err.code, `shard ${shard}: ${summary}`, {
+    expected: err.details.expected,
+    subject: `shard ${shard}`,
+    hint: 'fix the rows handed to writeShard',
+    cause: err,
+  });
 }
 
 function shardError(shard: number, summary: string, d: { expected?: string; found?: string }): DistillError {
-  return new DistillError('E_CACHE_FORMAT', `shard ${shard}: ${summary}`, { ...d, subject: `shard ${shard}`, hint: 'fix the rows handed to writeShard' });
+  return new DistillError('E_CACHE_FORMAT', `shard ${shard}: ${summary}`, {
+    ...d,
+    subject: `shard ${shard}`,
+    hint: 'fix the rows handed to writeShard',
+  });
 }
 
 /** Checks one CacheRows chunk's array lengths against the layout; returns n. */
@@ -158,17 +207,28 @@ export function checkRows(rows: CacheRows, layout: CacheLayout, shard: number): 
     ['tail', rows.tail.length, n],
   ];
   if (samples > 0) {
-    if (!rows.samples || !rows.sampleCounts) throw shardError(shard, 'rows lack samples/sampleCounts', { expected: `${samples} samples per position` });
+    if (!rows.samples || !rows.sampleCounts)
+      throw shardError(shard, 'rows lack samples/sampleCounts', { expected: `${samples} samples per position` });
     want.push(['samples', rows.samples.length, n * samples], ['sampleCounts', rows.sampleCounts.length, n * samples]);
   }
   for (const [name, got, exp] of want) {
-    if (got !== exp) throw shardError(shard, `column ${name} has the wrong length for ${n} rows`, { expected: String(exp), found: String(got) });
+    if (got !== exp)
+      throw shardError(shard, `column ${name} has the wrong length for ${n} rows`, {
+        expected: String(exp),
+        found: String(got),
+      });
   }
   return n;
 }
 
 /** Encodes n rows (already validated) into one record batch of `schema`. */
-export function encodeBatch(schema: Schema, layout: CacheLayout, rows: CacheRows, n: number, shard: number): RecordBatch {
+export function encodeBatch(
+  schema: Schema,
+  layout: CacheLayout,
+  rows: CacheRows,
+  n: number,
+  shard: number,
+): RecordBatch {
   const { k, vocabSize, samples, encodings } = layout;
   const nk = n * k;
   const ids = rows.ids.subarray(0, nk);
@@ -187,7 +247,11 @@ export function encodeBatch(schema: Schema, layout: CacheLayout, rows: CacheRows
     for (let i = 0; i < nk; i++) if (ids[i]! >= vocabSize) badId = i;
     idsValues = ids;
   }
-  if (badId >= 0) throw shardError(shard, `token id out of the vocabulary at row ${Math.floor(badId / k)}`, { expected: `< ${vocabSize}`, found: String(ids[badId]) });
+  if (badId >= 0)
+    throw shardError(shard, `token id out of the vocabulary at row ${Math.floor(badId / k)}`, {
+      expected: `< ${vocabSize}`,
+      found: String(ids[badId]),
+    });
 
   const logp = rows.logp.subarray(0, nk);
   const children: Data[] = [
@@ -195,7 +259,13 @@ export function encodeBatch(schema: Schema, layout: CacheLayout, rows: CacheRows
     makeData({ type: new Uint32(), length: n, data: rows.pos.subarray(0, n) }),
   ];
   const idsType = schema.fields[2]!.type as FixedSizeList;
-  children.push(makeData({ type: idsType, length: n, child: makeData({ type: idsType.children[0]!.type, length: nk, data: idsValues }) }));
+  children.push(
+    makeData({
+      type: idsType,
+      length: n,
+      child: makeData({ type: idsType.children[0]!.type, length: nk, data: idsValues }),
+    }),
+  );
   const logpType = schema.fields[3]!.type as FixedSizeList;
   let logpValues: Float32Array | Uint16Array | Uint8Array;
   let ref: Float32Array | undefined;
@@ -208,9 +278,18 @@ export function encodeBatch(schema: Schema, layout: CacheLayout, rows: CacheRows
   } else {
     ({ q: logpValues, ref, step } = quantizeU8(logp, n, k));
   }
-  children.push(makeData({ type: logpType, length: n, child: makeData({ type: logpType.children[0]!.type, length: nk, data: logpValues }) }));
+  children.push(
+    makeData({
+      type: logpType,
+      length: n,
+      child: makeData({ type: logpType.children[0]!.type, length: nk, data: logpValues }),
+    }),
+  );
   if (ref && step) {
-    children.push(makeData({ type: new Float32(), length: n, data: ref }), makeData({ type: new Float32(), length: n, data: step }));
+    children.push(
+      makeData({ type: new Float32(), length: n, data: ref }),
+      makeData({ type: new Float32(), length: n, data: step }),
+    );
   }
   children.push(makeData({ type: new Float32(), length: n, data: rows.tail.subarray(0, n) }));
   children.push(...sampleColumns(schema, rows, n, samples));
@@ -223,15 +302,30 @@ function sampleColumns(schema: Schema, rows: CacheRows, n: number, samples: numb
   const st = schema.fields[schema.fields.length - 2]!.type as FixedSizeList;
   const ct = schema.fields[schema.fields.length - 1]!.type as FixedSizeList;
   return [
-    makeData({ type: st, length: n, child: makeData({ type: new Uint32(), length: n * samples, data: rows.samples!.subarray(0, n * samples) }) }),
-    makeData({ type: ct, length: n, child: makeData({ type: new Uint16(), length: n * samples, data: rows.sampleCounts!.subarray(0, n * samples) }) }),
+    makeData({
+      type: st,
+      length: n,
+      child: makeData({ type: new Uint32(), length: n * samples, data: rows.samples!.subarray(0, n * samples) }),
+    }),
+    makeData({
+      type: ct,
+      length: n,
+      child: makeData({ type: new Uint16(), length: n * samples, data: rows.sampleCounts!.subarray(0, n * samples) }),
+    }),
   ];
 }
 
-function encodePackedBatch(schema: Schema, layout: CacheLayout, rows: CacheRows, n: number, shard: number): RecordBatch {
+function encodePackedBatch(
+  schema: Schema,
+  layout: CacheLayout,
+  rows: CacheRows,
+  n: number,
+  shard: number,
+): RecordBatch {
   const { k, vocabSize, samples } = layout;
   const code = schemaCode(schema, layout);
-  if (typeof code === 'string') throw new Error(`internal invariant violated: packed schema without code tables (${code})`);
+  if (typeof code === 'string')
+    throw new Error(`internal invariant violated: packed schema without code tables (${code})`);
   let packed;
   try {
     packed = encodePacked(rows.ids.subarray(0, n * k), rows.logp.subarray(0, n * k), n, k, vocabSize, code);
@@ -253,7 +347,11 @@ function encodePackedBatch(schema: Schema, layout: CacheLayout, rows: CacheRows,
  * Per-row affine uint8 quantization relative to the row's top-1: q = round((ref − x) / step) with
  * ref = max finite x, step = fround((ref − min finite x) / 254). |decoded − x| ≤ step / 2 (+ float32 rounding).
  */
-export function quantizeU8(logp: Float32Array, n: number, k: number): { q: Uint8Array; ref: Float32Array; step: Float32Array } {
+export function quantizeU8(
+  logp: Float32Array,
+  n: number,
+  k: number,
+): { q: Uint8Array; ref: Float32Array; step: Float32Array } {
   const q = new Uint8Array(n * k);
   const ref = new Float32Array(n);
   const step = new Float32Array(n);
@@ -264,7 +362,10 @@ export function quantizeU8(logp: Float32Array, n: number, k: number): { q: Uint8
     for (let j = 0; j < k; j++) {
       const x = logp[o + j]!;
       if (x === -Infinity) continue;
-      if (Number.isNaN(x) || x === Infinity) throw new DistillError('E_NON_FINITE', `logp holds ${x} at row ${r}, entry ${j}`, { expected: 'finite log-probabilities or -Infinity' });
+      if (Number.isNaN(x) || x === Infinity)
+        throw new DistillError('E_NON_FINITE', `logp holds ${x} at row ${r}, entry ${j}`, {
+          expected: 'finite log-probabilities or -Infinity',
+        });
       if (x > hi) hi = x;
       if (x < lo) lo = x;
     }
@@ -304,7 +405,8 @@ export function decodeBatch(batch: RecordBatch, layout: CacheLayout, into?: Deco
   const k = layout.k;
   const col = (name: string) => {
     const c = batch.getChild(name);
-    if (!c || c.data.length !== 1) throw new DistillError('E_CACHE_FORMAT', `column ${name} missing or chunked`, { expected: `a ${name} column` });
+    if (!c || c.data.length !== 1)
+      throw new DistillError('E_CACHE_FORMAT', `column ${name} missing or chunked`, { expected: `a ${name} column` });
     return c.data[0]!;
   };
   const flat = (name: string) => col(name).values.subarray(col(name).offset, col(name).offset + n);
@@ -322,7 +424,15 @@ export function decodeBatch(batch: RecordBatch, layout: CacheLayout, into?: Deco
     if (typeof code === 'string') throw new DistillError('E_CACHE_INTEGRITY', `${where}: ${code}`, { subject: where });
     const d = col('topk');
     const offsets = d.valueOffsets.subarray(d.offset, d.offset + n + 1) as Int32Array;
-    ({ ids, logp } = decodePacked({ offsets, data: d.values as Uint8Array, ref: flat('logp_ref') as Float32Array }, n, k, layout.vocabSize, code, where, into));
+    ({ ids, logp } = decodePacked(
+      { offsets, data: d.values as Uint8Array, ref: flat('logp_ref') as Float32Array },
+      n,
+      k,
+      layout.vocabSize,
+      code,
+      where,
+      into,
+    ));
     return withCommon(ids, logp);
   }
   const idsRaw = inner('ids', k) as Uint16Array | Uint32Array;
@@ -356,7 +466,13 @@ export function decodeBatch(batch: RecordBatch, layout: CacheLayout, into?: Deco
   return withCommon(ids, logp);
 
   function withCommon(ids: Uint32Array, logp: Float32Array): CacheRows {
-    const out: CacheRows = { seq: flat('seq') as Uint32Array, pos: flat('pos') as Uint32Array, ids, logp, tail: flat('tail') as Float32Array };
+    const out: CacheRows = {
+      seq: flat('seq') as Uint32Array,
+      pos: flat('pos') as Uint32Array,
+      ids,
+      logp,
+      tail: flat('tail') as Float32Array,
+    };
     if (layout.samples > 0) {
       out.samples = inner('samples', layout.samples) as Uint32Array;
       out.sampleCounts = inner('sample_counts', layout.samples) as Uint16Array;

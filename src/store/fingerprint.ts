@@ -7,7 +7,8 @@ import { formatVersionFor } from './encode.js';
 
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') {
-    if (typeof v === 'number' && !Number.isFinite(v)) throw new DistillError('E_CONFIG', `cannot fingerprint the non-finite number ${v}`);
+    if (typeof v === 'number' && !Number.isFinite(v))
+      throw new DistillError('E_CONFIG', `cannot fingerprint the non-finite number ${v}`);
     return JSON.stringify(v);
   }
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
@@ -43,7 +44,11 @@ const SHA = /^[0-9a-f]{64}$/;
 /** Validates writer inputs once, at the door. */
 export function validateInputs(inputs: CacheInputs): CacheLayout {
   const bad = (what: string, expected: string, found: unknown) =>
-    new DistillError('E_CONFIG', `invalid cache input ${what}`, { expected, found: JSON.stringify(found), subject: what });
+    new DistillError('E_CONFIG', `invalid cache input ${what}`, {
+      expected,
+      found: JSON.stringify(found),
+      subject: what,
+    });
   if (!inputs || typeof inputs !== 'object') throw bad('inputs', 'an object', inputs);
   for (const [what, v] of [
     ['teacher.sha256', inputs.teacher?.sha256],
@@ -53,23 +58,46 @@ export function validateInputs(inputs: CacheInputs): CacheLayout {
     if (typeof v !== 'string' || !SHA.test(v)) throw bad(what, 'a lowercase hex SHA-256 (64 characters)', v);
   }
   const posInt = (what: string, v: unknown, max = 2 ** 32 - 1) => {
-    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw bad(what, `an integer in [1, ${max}]`, v);
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max)
+      throw bad(what, `an integer in [1, ${max}]`, v);
   };
   posInt('vocabSize', inputs.vocabSize);
   posInt('k', inputs.k, 65536);
   posInt('dataset.seqLen', inputs.dataset.seqLen);
-  if (!Number.isInteger(inputs.dataset.sequences) || inputs.dataset.sequences < 0) throw bad('dataset.sequences', 'an integer ≥ 0', inputs.dataset.sequences);
-  if (!(inputs.temperature > 0) || !Number.isFinite(inputs.temperature)) throw bad('temperature', 'a finite number > 0', inputs.temperature);
+  if (!Number.isInteger(inputs.dataset.sequences) || inputs.dataset.sequences < 0)
+    throw bad('dataset.sequences', 'an integer ≥ 0', inputs.dataset.sequences);
+  if (!(inputs.temperature > 0) || !Number.isFinite(inputs.temperature))
+    throw bad('temperature', 'a finite number > 0', inputs.temperature);
   const e = inputs.encodings ?? ({} as CacheInputs['encodings']);
-  if (e.ids !== 'uint16' && e.ids !== 'uint32' && e.ids !== 'packed') throw bad('encodings.ids', 'uint16, uint32 or packed', e.ids);
-  if (e.ids === 'uint16' && inputs.vocabSize > 65536) throw bad('encodings.ids', 'uint32 or packed for a vocabulary larger than 65536', `uint16 with vocabSize ${inputs.vocabSize}`);
-  if (e.logp !== 'float32' && e.logp !== 'float16' && e.logp !== 'uint8' && e.logp !== 'packed') throw bad('encodings.logp', 'float32, float16, uint8 or packed', e.logp);
-  if ((e.ids === 'packed') !== (e.logp === 'packed')) throw bad('encodings', 'ids and logp both packed, or neither (packed ids and levels share one bitstream)', { ids: e.ids, logp: e.logp });
-  if (e.ids === 'packed' && inputs.k > inputs.vocabSize) throw bad('k', `at most the vocabulary size ${inputs.vocabSize} with packed ids (ids are distinct)`, inputs.k);
-  if (e.compression !== 'none' && e.compression !== 'zstd' && e.compression !== 'lz4') throw bad('encodings.compression', 'none, zstd or lz4', e.compression);
+  if (e.ids !== 'uint16' && e.ids !== 'uint32' && e.ids !== 'packed')
+    throw bad('encodings.ids', 'uint16, uint32 or packed', e.ids);
+  if (e.ids === 'uint16' && inputs.vocabSize > 65536)
+    throw bad(
+      'encodings.ids',
+      'uint32 or packed for a vocabulary larger than 65536',
+      `uint16 with vocabSize ${inputs.vocabSize}`,
+    );
+  if (e.logp !== 'float32' && e.logp !== 'float16' && e.logp !== 'uint8' && e.logp !== 'packed')
+    throw bad('encodings.logp', 'float32, float16, uint8 or packed', e.logp);
+  if ((e.ids === 'packed') !== (e.logp === 'packed'))
+    throw bad('encodings', 'ids and logp both packed, or neither (packed ids and levels share one bitstream)', {
+      ids: e.ids,
+      logp: e.logp,
+    });
+  if (e.ids === 'packed' && inputs.k > inputs.vocabSize)
+    throw bad('k', `at most the vocabulary size ${inputs.vocabSize} with packed ids (ids are distinct)`, inputs.k);
+  if (e.compression !== 'none' && e.compression !== 'zstd' && e.compression !== 'lz4')
+    throw bad('encodings.compression', 'none, zstd or lz4', e.compression);
   const samples = inputs.samples ?? 0;
   if (!Number.isInteger(samples) || samples < 0) throw bad('samples', 'an integer ≥ 0', samples);
-  return { formatVersion: formatVersionFor(e), vocabSize: inputs.vocabSize, k: inputs.k, seqLen: inputs.dataset.seqLen, samples, encodings: { ...e } };
+  return {
+    formatVersion: formatVersionFor(e),
+    vocabSize: inputs.vocabSize,
+    k: inputs.k,
+    seqLen: inputs.dataset.seqLen,
+    samples,
+    encodings: { ...e },
+  };
 }
 
 /** The default ids encoding for a vocabulary. */

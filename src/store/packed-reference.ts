@@ -41,11 +41,19 @@ class Bits {
 }
 
 /** One row: ids and log-probabilities (any order) → { bytes, ref }. */
-export function encodeRowReference(ids: ArrayLike<number>, logp: ArrayLike<number>, vocab: number, code: PackedCode): { bytes: Uint8Array; ref: number } {
+export function encodeRowReference(
+  ids: ArrayLike<number>,
+  logp: ArrayLike<number>,
+  vocab: number,
+  code: PackedCode,
+): { bytes: Uint8Array; ref: number } {
   const k = ids.length;
   let ref = -Infinity;
   for (let j = 0; j < k; j++) ref = Math.max(ref, logp[j]!);
-  const entries = Array.from({ length: k }, (_, j) => ({ id: ids[j]!, level: levelOf(logp[j]!, ref, code.levels) })).sort((a, b) => a.id - b.id);
+  const entries = Array.from({ length: k }, (_, j) => ({
+    id: ids[j]!,
+    level: levelOf(logp[j]!, ref, code.levels),
+  })).sort((a, b) => a.id - b.id);
   const w = escapeWidth(vocab);
   // The 2k symbols: the gaps with their Rice parameters b_j, then the level ranks with c.
   const symbols: Array<{ value: number; b: number; escapeBits: number }> = [];
@@ -55,7 +63,8 @@ export function encodeRowReference(ids: ArrayLike<number>, logp: ArrayLike<numbe
     symbols.push({ value: id - prev - 1, b: code.rice[j]!, escapeBits: w });
     prev = id;
   }
-  for (const { level } of entries) symbols.push({ value: code.order.indexOf(level), b: code.levelRice, escapeBits: PACKED_RANK_ESCAPE_BITS });
+  for (const { level } of entries)
+    symbols.push({ value: code.order.indexOf(level), b: code.levelRice, escapeBits: PACKED_RANK_ESCAPE_BITS });
   const quotient = (s: { value: number; b: number }) => Math.floor(s.value / 2 ** s.b);
   const bits = new Bits();
   for (const s of symbols) bits.put(s.value % 2 ** s.b, s.b); // 1. fixed block: remainders
@@ -69,7 +78,13 @@ export function encodeRowReference(ids: ArrayLike<number>, logp: ArrayLike<numbe
 }
 
 /** One row back: ids and log-probabilities in probability order (levels descending, ties by ascending id). */
-export function decodeRowReference(bytes: Uint8Array, ref: number, k: number, vocab: number, code: PackedCode): { ids: number[]; logp: number[] } {
+export function decodeRowReference(
+  bytes: Uint8Array,
+  ref: number,
+  k: number,
+  vocab: number,
+  code: PackedCode,
+): { ids: number[]; logp: number[] } {
   let pos = 0;
   const bit = (): number => {
     if (pos >= bytes.length * 8) throw new Error('stream ends early');

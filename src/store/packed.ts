@@ -34,9 +34,45 @@ export function escapeWidth(vocab: number): number {
 }
 
 type MaxRowBytesFn = (k: number, vocab: number) => number;
-type StatsFn = (n: number, k: number, vocab: number, levels: number, ids: Uint32Array, logp: Float32Array, hist: Uint32Array, rice: Uint8Array) => void;
-type EncodeFn = (n: number, k: number, vocab: number, levels: number, order: Uint8Array, levelRice: number, rice: Uint8Array, ids: Uint32Array, logp: Float32Array, offsets: Int32Array, data: Uint8Array, ref: Float32Array) => number;
-type DecodeFn = (n: number, k: number, vocab: number, levels: number, order: Uint8Array, levelRice: number, rice: Uint8Array, offsets: Int32Array, data: Uint8Array, ref: Float32Array, outIds: Uint32Array, outLogp: Float32Array, options: number) => void;
+type StatsFn = (
+  n: number,
+  k: number,
+  vocab: number,
+  levels: number,
+  ids: Uint32Array,
+  logp: Float32Array,
+  hist: Uint32Array,
+  rice: Uint8Array,
+) => void;
+type EncodeFn = (
+  n: number,
+  k: number,
+  vocab: number,
+  levels: number,
+  order: Uint8Array,
+  levelRice: number,
+  rice: Uint8Array,
+  ids: Uint32Array,
+  logp: Float32Array,
+  offsets: Int32Array,
+  data: Uint8Array,
+  ref: Float32Array,
+) => number;
+type DecodeFn = (
+  n: number,
+  k: number,
+  vocab: number,
+  levels: number,
+  order: Uint8Array,
+  levelRice: number,
+  rice: Uint8Array,
+  offsets: Int32Array,
+  data: Uint8Array,
+  ref: Float32Array,
+  outIds: Uint32Array,
+  outLogp: Float32Array,
+  options: number,
+) => void;
 
 /** Bits of a value v Rice-coded with parameter b, escapes included. */
 function riceBits(v: number, b: number, escapeBits: number): number {
@@ -49,7 +85,9 @@ function riceBits(v: number, b: number, escapeBits: number): number {
  * and the c in 0..8 that codes these counts' ranks in the fewest bits.
  */
 export function levelCode(counts: ArrayLike<number>): { order: Uint8Array; levelRice: number } {
-  const order = Uint8Array.from(Array.from({ length: counts.length }, (_, l) => l).sort((a, b) => counts[b]! - counts[a]! || a - b));
+  const order = Uint8Array.from(
+    Array.from({ length: counts.length }, (_, l) => l).sort((a, b) => counts[b]! - counts[a]! || a - b),
+  );
   let levelRice = 0;
   let best = Infinity;
   for (let c = 0; c <= PACKED_MAX_LEVEL_RICE; c++) {
@@ -74,7 +112,8 @@ export function codeMetadata(code: PackedCode): Record<string, string> {
 export function parseCode(meta: Map<string, string>, k: number, vocab: number): PackedCode | string {
   const levelsText = meta.get('distillery.packed_levels');
   const levels = Number(levelsText);
-  if (!Number.isInteger(levels) || levels < 1 || levels > 255) return `packed_levels ${levelsText} is not an integer in 1..255`;
+  if (!Number.isInteger(levels) || levels < 1 || levels > 255)
+    return `packed_levels ${levelsText} is not an integer in 1..255`;
   const ints = (key: string, count: number, max: number): Uint8Array | string => {
     const parts = (meta.get(`distillery.${key}`) ?? '').split(',');
     if (parts.length !== count) return `${key} has ${parts.length} values, expected ${count}`;
@@ -89,7 +128,8 @@ export function parseCode(meta: Map<string, string>, k: number, vocab: number): 
   if (new Set(order).size !== levels + 1) return `packed_level_order is not a permutation of the levels 0..${levels}`;
   const levelRiceText = meta.get('distillery.packed_level_rice');
   const levelRice = Number(levelRiceText);
-  if (!/^\d+$/.test(levelRiceText ?? '') || levelRice > PACKED_MAX_LEVEL_RICE) return `packed_level_rice ${levelRiceText} is not an integer in 0..${PACKED_MAX_LEVEL_RICE}`;
+  if (!/^\d+$/.test(levelRiceText ?? '') || levelRice > PACKED_MAX_LEVEL_RICE)
+    return `packed_level_rice ${levelRiceText} is not an integer in 0..${PACKED_MAX_LEVEL_RICE}`;
   const rice = ints('packed_rice', k, escapeWidth(vocab));
   if (typeof rice === 'string') return rice;
   return { levels, order, levelRice, rice };
@@ -99,13 +139,29 @@ export function parseCode(meta: Map<string, string>, k: number, vocab: number): 
  * A shard's code tables from its first rows: their levels ordered by frequency with the rank Rice parameter that
  * suits them (levelCode), and per gap position the Rice parameter that codes those rows' gaps in the fewest bits.
  */
-export function packedCodeFor(ids: Uint32Array, logp: Float32Array, n: number, k: number, vocab: number, levels = packedLevelsFor(k)): PackedCode {
+export function packedCodeFor(
+  ids: Uint32Array,
+  logp: Float32Array,
+  n: number,
+  k: number,
+  vocab: number,
+  levels = packedLevelsFor(k),
+): PackedCode {
   const hist = new Uint32Array(levels + 1);
   const rice = new Uint8Array(k);
   if (n === 0) rice.fill(Math.max(0, Math.floor(Math.log2(Math.max(1, vocab / k)))));
   else {
     try {
-      nativeFn<StatsFn>('packedStats')(n, k, vocab, levels, ids.subarray(0, n * k), logp.subarray(0, n * k), hist, rice);
+      nativeFn<StatsFn>('packedStats')(
+        n,
+        k,
+        vocab,
+        levels,
+        ids.subarray(0, n * k),
+        logp.subarray(0, n * k),
+        hist,
+        rice,
+      );
     } catch (err) {
       throw nativeRowError(err);
     }
@@ -117,7 +173,10 @@ export function packedCodeFor(ids: Uint32Array, logp: Float32Array, n: number, k
 function nativeRowError(err: unknown): DistillError & { badRow?: number } {
   const e = err as Error & { badRow?: number; code?: string };
   const out = new DistillError(e.code === 'E_NON_FINITE' ? 'E_NON_FINITE' : 'E_CACHE_FORMAT', e.message, {
-    expected: e.code === 'E_NON_FINITE' ? 'finite log-probabilities or -Infinity' : 'k distinct token ids below the vocabulary size per row',
+    expected:
+      e.code === 'E_NON_FINITE'
+        ? 'finite log-probabilities or -Infinity'
+        : 'k distinct token ids below the vocabulary size per row',
     cause: err,
   }) as DistillError & { badRow?: number };
   out.badRow = e.badRow;
@@ -133,14 +192,34 @@ export interface PackedRows {
 }
 
 /** Encodes n rows (ids/logp n × k in any order per row); bad rows fail with E_CACHE_FORMAT / E_NON_FINITE naming the row. */
-export function encodePacked(ids: Uint32Array, logp: Float32Array, n: number, k: number, vocab: number, code: PackedCode): PackedRows {
+export function encodePacked(
+  ids: Uint32Array,
+  logp: Float32Array,
+  n: number,
+  k: number,
+  vocab: number,
+  code: PackedCode,
+): PackedRows {
   const max = nativeFn<MaxRowBytesFn>('packedMaxRowBytes')(k, vocab) * Math.max(1, n);
   if (scratch.length < max) scratch = new Uint8Array(max);
   const offsets = new Int32Array(n + 1);
   const ref = new Float32Array(n);
   let used: number;
   try {
-    used = nativeFn<EncodeFn>('packedEncode')(n, k, vocab, code.levels, code.order, code.levelRice, code.rice, ids, logp, offsets, scratch, ref);
+    used = nativeFn<EncodeFn>('packedEncode')(
+      n,
+      k,
+      vocab,
+      code.levels,
+      code.order,
+      code.levelRice,
+      code.rice,
+      ids,
+      logp,
+      offsets,
+      scratch,
+      ref,
+    );
   } catch (err) {
     throw nativeRowError(err);
   }
@@ -151,18 +230,45 @@ export function encodePacked(ids: Uint32Array, logp: Float32Array, n: number, k:
  * Decodes n rows into probability order. Throws E_CACHE_INTEGRITY naming the malformed row. `portable` decodes every
  * row with the native code's scalar path instead of its SIMD path (the same values; for tests and benchmarks).
  */
-export function decodePacked(rows: PackedRows, n: number, k: number, vocab: number, code: PackedCode, where: string, into?: { ids: Uint32Array; logp: Float32Array }, portable = false): { ids: Uint32Array; logp: Float32Array } {
+export function decodePacked(
+  rows: PackedRows,
+  n: number,
+  k: number,
+  vocab: number,
+  code: PackedCode,
+  where: string,
+  into?: { ids: Uint32Array; logp: Float32Array },
+  portable = false,
+): { ids: Uint32Array; logp: Float32Array } {
   const ids = into ? into.ids.subarray(0, n * k) : new Uint32Array(n * k);
   const logp = into ? into.logp.subarray(0, n * k) : new Float32Array(n * k);
   try {
-    nativeFn<DecodeFn>('packedDecode')(n, k, vocab, code.levels, code.order, code.levelRice, code.rice, rows.offsets, rows.data, rows.ref, ids, logp, portable ? 1 : 0);
+    nativeFn<DecodeFn>('packedDecode')(
+      n,
+      k,
+      vocab,
+      code.levels,
+      code.order,
+      code.levelRice,
+      code.rice,
+      rows.offsets,
+      rows.data,
+      rows.ref,
+      ids,
+      logp,
+      portable ? 1 : 0,
+    );
   } catch (err) {
     const e = err as Error & { badRow?: number };
-    throw new DistillError('E_CACHE_INTEGRITY', `${where}: packed row ${e.badRow ?? '?'} cannot be decoded (${e.message})`, {
-      subject: where,
-      hint: 'run `distill cache verify` on the cache; the shard was written by a faulty writer',
-      cause: err,
-    });
+    throw new DistillError(
+      'E_CACHE_INTEGRITY',
+      `${where}: packed row ${e.badRow ?? '?'} cannot be decoded (${e.message})`,
+      {
+        subject: where,
+        hint: 'run `distill cache verify` on the cache; the shard was written by a faulty writer',
+        cause: err,
+      },
+    );
   }
   return { ids, logp };
 }

@@ -4,7 +4,18 @@
 import { createHash } from 'node:crypto';
 import { DistillError } from '../core/errors.js';
 import { mulberry32 } from '../core/random.js';
-import type { CacheLayout, CacheReader, CacheRows, CacheSequence, ExpectedInputs, Manifest, PositionedRows, ReadOptions, ResumeState, S3Options } from './api.js';
+import type {
+  CacheLayout,
+  CacheReader,
+  CacheRows,
+  CacheSequence,
+  ExpectedInputs,
+  Manifest,
+  PositionedRows,
+  ReadOptions,
+  ResumeState,
+  S3Options,
+} from './api.js';
 import { openStore, sha256Hex, type BlobStore } from './blob.js';
 import { ensureCodecs } from './codecs.js';
 import { decodeBatch, FORMAT_VERSION, sliceRows, type DecodeTarget } from './encode.js';
@@ -20,7 +31,10 @@ export interface OpenedCache {
 }
 
 /** Reads and checks manifest.json (present, parseable, a version we read, self-consistent fingerprint). */
-export async function readManifest(uri: string, opts: { s3?: S3Options; store?: BlobStore } = {}): Promise<OpenedCache> {
+export async function readManifest(
+  uri: string,
+  opts: { s3?: S3Options; store?: BlobStore } = {},
+): Promise<OpenedCache> {
   const store = opts.store ?? (await openStore(uri, opts.s3));
   const bytes = await store.get(MANIFEST_KEY);
   if (!bytes) {
@@ -33,10 +47,14 @@ export async function readManifest(uri: string, opts: { s3?: S3Options; store?: 
       } catch {
         /* the count is only for the message */
       }
-      throw new DistillError('E_CACHE_INCOMPLETE', `${store.describe('')} is an unfinished cache: no manifest.json (${commits} of ${total} shards committed)`, {
-        subject: store.describe(MANIFEST_KEY),
-        hint: 'finish the teacher run (rerunning skips committed shards), then `distill cache finalize <uri>`',
-      });
+      throw new DistillError(
+        'E_CACHE_INCOMPLETE',
+        `${store.describe('')} is an unfinished cache: no manifest.json (${commits} of ${total} shards committed)`,
+        {
+          subject: store.describe(MANIFEST_KEY),
+          hint: 'finish the teacher run (rerunning skips committed shards), then `distill cache finalize <uri>`',
+        },
+      );
     }
     throw new DistillError('E_NOT_FOUND', `no logit cache at ${store.describe('')}`, {
       expected: store.describe(MANIFEST_KEY),
@@ -49,41 +67,71 @@ export async function readManifest(uri: string, opts: { s3?: S3Options; store?: 
   try {
     manifest = JSON.parse(new TextDecoder().decode(bytes)) as Manifest;
   } catch (err) {
-    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} is not valid JSON`, { subject: store.describe(MANIFEST_KEY), cause: err });
-  }
-  if (!manifest || typeof manifest !== 'object' || !Number.isInteger(manifest.formatVersion) || manifest.formatVersion < 1) {
-    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} is not a cache manifest (no formatVersion)`, { subject: store.describe(MANIFEST_KEY) });
-  }
-  if (manifest.formatVersion > FORMAT_VERSION) {
-    throw new DistillError('E_CACHE_VERSION', `${store.describe(MANIFEST_KEY)} has cache format version ${manifest.formatVersion}, newer than this Distillery reads`, {
-      expected: `format version ≤ ${FORMAT_VERSION}`,
-      found: String(manifest.formatVersion),
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} is not valid JSON`, {
       subject: store.describe(MANIFEST_KEY),
-      hint: 'upgrade Distillery to read this cache',
+      cause: err,
     });
   }
+  if (
+    !manifest ||
+    typeof manifest !== 'object' ||
+    !Number.isInteger(manifest.formatVersion) ||
+    manifest.formatVersion < 1
+  ) {
+    throw new DistillError(
+      'E_CACHE_FORMAT',
+      `${store.describe(MANIFEST_KEY)} is not a cache manifest (no formatVersion)`,
+      { subject: store.describe(MANIFEST_KEY) },
+    );
+  }
+  if (manifest.formatVersion > FORMAT_VERSION) {
+    throw new DistillError(
+      'E_CACHE_VERSION',
+      `${store.describe(MANIFEST_KEY)} has cache format version ${manifest.formatVersion}, newer than this Distillery reads`,
+      {
+        expected: `format version ≤ ${FORMAT_VERSION}`,
+        found: String(manifest.formatVersion),
+        subject: store.describe(MANIFEST_KEY),
+        hint: 'upgrade Distillery to read this cache',
+      },
+    );
+  }
   if (!manifest.inputs || !Array.isArray(manifest.shards)) {
-    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} lacks inputs or shards`, { subject: store.describe(MANIFEST_KEY) });
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} lacks inputs or shards`, {
+      subject: store.describe(MANIFEST_KEY),
+    });
   }
   const layout = validateInputs(manifest.inputs);
   if (layout.formatVersion !== manifest.formatVersion) {
-    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)} says format version ${manifest.formatVersion}, but its encodings are those of version ${layout.formatVersion}`, {
-      expected: `formatVersion ${layout.formatVersion} for encodings ${JSON.stringify(layout.encodings)}`,
-      found: String(manifest.formatVersion),
-      subject: store.describe(MANIFEST_KEY),
-    });
+    throw new DistillError(
+      'E_CACHE_FORMAT',
+      `${store.describe(MANIFEST_KEY)} says format version ${manifest.formatVersion}, but its encodings are those of version ${layout.formatVersion}`,
+      {
+        expected: `formatVersion ${layout.formatVersion} for encodings ${JSON.stringify(layout.encodings)}`,
+        found: String(manifest.formatVersion),
+        subject: store.describe(MANIFEST_KEY),
+      },
+    );
   }
   await ensureCodecs(layout.encodings.compression);
   const fp = computeFingerprint(manifest.inputs);
   if (fp !== manifest.fingerprint) {
-    throw new DistillError('E_CACHE_INTEGRITY', `${store.describe(MANIFEST_KEY)}: the fingerprint does not match its inputs (edited by hand?)`, {
-      expected: fp,
-      found: manifest.fingerprint,
-      subject: store.describe(MANIFEST_KEY),
-    });
+    throw new DistillError(
+      'E_CACHE_INTEGRITY',
+      `${store.describe(MANIFEST_KEY)}: the fingerprint does not match its inputs (edited by hand?)`,
+      {
+        expected: fp,
+        found: manifest.fingerprint,
+        subject: store.describe(MANIFEST_KEY),
+      },
+    );
   }
   if (manifest.shards.length !== manifest.numShards || manifest.shards.some((s, i) => s.shard !== i)) {
-    throw new DistillError('E_CACHE_FORMAT', `${store.describe(MANIFEST_KEY)}: shard list is not 0..${manifest.numShards - 1} in order`, { subject: store.describe(MANIFEST_KEY) });
+    throw new DistillError(
+      'E_CACHE_FORMAT',
+      `${store.describe(MANIFEST_KEY)}: shard list is not 0..${manifest.numShards - 1} in order`,
+      { subject: store.describe(MANIFEST_KEY) },
+    );
   }
   return { store, manifest, manifestSha: sha256Hex(bytes), layout };
 }
@@ -98,16 +146,23 @@ export function checkExpected(manifest: Manifest, expect: ExpectedInputs | undef
   ];
   const bad = checks.filter(([, want, have]) => want !== undefined && want !== have);
   if (bad.length) {
-    throw new DistillError('E_FINGERPRINT_MISMATCH', `the cache at ${where} was made from a different ${bad.map((b) => b[0]).join(' and ')}`, {
-      expected: bad.map(([what, want]) => `${what} sha256 ${want}`).join(', '),
-      found: bad.map(([what, , have]) => `${what} sha256 ${have}`).join(', '),
-      subject: where,
-      hint: 'use the cache made for this dataset and tokenizer, or rerun the teacher on them',
-    });
+    throw new DistillError(
+      'E_FINGERPRINT_MISMATCH',
+      `the cache at ${where} was made from a different ${bad.map((b) => b[0]).join(' and ')}`,
+      {
+        expected: bad.map(([what, want]) => `${what} sha256 ${want}`).join(', '),
+        found: bad.map(([what, , have]) => `${what} sha256 ${have}`).join(', '),
+        subject: where,
+        hint: 'use the cache made for this dataset and tokenizer, or rerun the teacher on them',
+      },
+    );
   }
 }
 
-export async function openCache(uri: string, opts: { expect?: ExpectedInputs; s3?: S3Options; store?: BlobStore } = {}): Promise<CacheReader> {
+export async function openCache(
+  uri: string,
+  opts: { expect?: ExpectedInputs; s3?: S3Options; store?: BlobStore } = {},
+): Promise<CacheReader> {
   const opened = await readManifest(uri, opts);
   checkExpected(opened.manifest, opts.expect, opened.store.describe(''));
   return new Reader(uri, opened);
@@ -175,11 +230,15 @@ class Reader implements CacheReader {
 
   resume(state: ResumeState, extra: Omit<ReadOptions, 'seed' | 'epoch' | 'position'> = {}): ReadOptions {
     if (state.manifestSha !== this.manifestSha) {
-      throw new DistillError('E_FINGERPRINT_MISMATCH', `the resume state belongs to a different manifest than ${this.store.describe(MANIFEST_KEY)}`, {
-        expected: `manifest sha ${state.manifestSha}`,
-        found: `manifest sha ${this.manifestSha}`,
-        hint: 'resume with the cache the run started on, or start a fresh epoch',
-      });
+      throw new DistillError(
+        'E_FINGERPRINT_MISMATCH',
+        `the resume state belongs to a different manifest than ${this.store.describe(MANIFEST_KEY)}`,
+        {
+          expected: `manifest sha ${state.manifestSha}`,
+          found: `manifest sha ${this.manifestSha}`,
+          hint: 'resume with the cache the run started on, or start a fresh epoch',
+        },
+      );
     }
     return { ...extra, seed: state.seed, epoch: state.epoch, position: state.position };
   }
@@ -192,11 +251,17 @@ class Reader implements CacheReader {
   private async *pieces(opts: ReadOptions): AsyncGenerator<Piece> {
     const { seed, epoch } = opts;
     if (!Number.isInteger(seed) || !Number.isInteger(epoch) || epoch < 0) {
-      throw new DistillError('E_USAGE', 'invalid read options', { expected: 'integer seed and epoch ≥ 0', found: `seed ${seed}, epoch ${epoch}` });
+      throw new DistillError('E_USAGE', 'invalid read options', {
+        expected: 'integer seed and epoch ≥ 0',
+        found: `seed ${seed}, epoch ${epoch}`,
+      });
     }
     const start = opts.position ?? 0;
     if (!Number.isInteger(start) || start < 0 || start > this.rows) {
-      throw new DistillError('E_USAGE', 'resume position outside the epoch', { expected: `an integer in [0, ${this.rows}]`, found: String(start) });
+      throw new DistillError('E_USAGE', 'resume position outside the epoch', {
+        expected: `an integer in [0, ${this.rows}]`,
+        found: String(start),
+      });
     }
     const order = this.shardOrder(seed, epoch);
     const shards = this.manifest.shards;
@@ -219,7 +284,11 @@ class Reader implements CacheReader {
         const hashAfter = hashGate;
         let hashStarted!: () => void;
         hashGate = new Promise<void>((resolve) => (hashStarted = resolve));
-        const p = loadShard(this.store, shards[todo[next++]!]!, this.manifest, this.layout, { pool, hashAfter, hashStarted });
+        const p = loadShard(this.store, shards[todo[next++]!]!, this.manifest, this.layout, {
+          pool,
+          hashAfter,
+          hashStarted,
+        });
         p.catch(() => undefined); // surfaced when awaited, in order
         inflight.push(p);
       }
@@ -228,7 +297,9 @@ class Reader implements CacheReader {
     // With `reuse`, record batches decode alternately into two buffers: the one a consumer may still hold
     // (the batch just yielded, or a sequence's first part) is never the one being written.
     const k = this.layout.k;
-    const slots: DecodeTarget[] = opts.reuse ? [this.spareSlots.pop() ?? emptySlot(), this.spareSlots.pop() ?? emptySlot()] : [];
+    const slots: DecodeTarget[] = opts.reuse
+      ? [this.spareSlots.pop() ?? emptySlot(), this.spareSlots.pop() ?? emptySlot()]
+      : [];
     let turn = 0;
     const target = (n: number): DecodeTarget | undefined => {
       if (!opts.reuse) return undefined;
@@ -282,7 +353,10 @@ class Reader implements CacheReader {
     for await (const p of this.pieces(opts)) {
       for (let a = 0; a < p.n; a += max) {
         const b = Math.min(p.n, a + max);
-        yield Object.assign(a === 0 && b === p.n ? p.rows : sliceRows(p.rows, a, b, k, samples), { position: p.position + a, shard: p.shard });
+        yield Object.assign(a === 0 && b === p.n ? p.rows : sliceRows(p.rows, a, b, k, samples), {
+          position: p.position + a,
+          shard: p.shard,
+        });
       }
     }
   }

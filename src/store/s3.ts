@@ -29,8 +29,12 @@ export function resolveS3Options(opts: S3Options = {}): S3Options {
     endpoint,
     region: opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     // S3-compatible servers addressed by endpoint rarely support virtual-host buckets.
-    forcePathStyle: opts.forcePathStyle ?? (pathStyleEnv !== undefined ? pathStyleEnv === 'true' || pathStyleEnv === '1' : endpoint !== undefined),
-    checksums: opts.checksums ?? (checksumsEnv === 'WHEN_SUPPORTED' || checksumsEnv === 'WHEN_REQUIRED' ? checksumsEnv : undefined),
+    forcePathStyle:
+      opts.forcePathStyle ??
+      (pathStyleEnv !== undefined ? pathStyleEnv === 'true' || pathStyleEnv === '1' : endpoint !== undefined),
+    checksums:
+      opts.checksums ??
+      (checksumsEnv === 'WHEN_SUPPORTED' || checksumsEnv === 'WHEN_REQUIRED' ? checksumsEnv : undefined),
     credentials: opts.credentials,
     maxAttempts: opts.maxAttempts ?? 6,
   };
@@ -69,7 +73,11 @@ export function s3Client(opts: S3Options = {}): S3Client {
 export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(uri);
   if (!m || !m[1]) {
-    throw new DistillError('E_USAGE', `malformed S3 URI ${uri}`, { expected: 's3://bucket/prefix', found: uri, subject: uri });
+    throw new DistillError('E_USAGE', `malformed S3 URI ${uri}`, {
+      expected: 's3://bucket/prefix',
+      found: uri,
+      subject: uri,
+    });
   }
   const prefix = m[2]!.replace(/\/+$/, '');
   return { bucket: m[1], prefix: prefix ? `${prefix}/` : '' };
@@ -132,7 +140,9 @@ export class S3BlobStore implements BlobStore {
   async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: data, IfNoneMatch: '*' }));
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: data, IfNoneMatch: '*' }),
+        );
         return true;
       } catch (err) {
         const status = httpStatus(err);
@@ -159,7 +169,9 @@ export class S3BlobStore implements BlobStore {
     try {
       if (size < this.multipartBytes) {
         const { readFile } = await import('node:fs/promises');
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: await readFile(file) }));
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: await readFile(file) }),
+        );
         return;
       }
       const upload = new Upload({
@@ -185,7 +197,11 @@ export class S3BlobStore implements BlobStore {
           new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }),
         );
         for (const o of res.Contents ?? []) {
-          out.push({ key: o.Key!.slice(this.prefix.length), size: Number(o.Size ?? 0), modified: o.LastModified ?? new Date(0) });
+          out.push({
+            key: o.Key!.slice(this.prefix.length),
+            size: Number(o.Size ?? 0),
+            modified: o.LastModified ?? new Date(0),
+          });
         }
         token = res.IsTruncated ? res.NextContinuationToken : undefined;
       } while (token);
@@ -210,10 +226,19 @@ export class S3BlobStore implements BlobStore {
     try {
       do {
         const res = await this.client.send(
-          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.k(prefix), KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.k(prefix),
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
         );
         for (const u of res.Uploads ?? []) {
-          out.push({ key: u.Key!.slice(this.prefix.length), uploadId: u.UploadId!, initiated: u.Initiated ?? new Date(0) });
+          out.push({
+            key: u.Key!.slice(this.prefix.length),
+            uploadId: u.UploadId!,
+            initiated: u.Initiated ?? new Date(0),
+          });
         }
         keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
         uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
@@ -228,7 +253,9 @@ export class S3BlobStore implements BlobStore {
 
   async abortUpload(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), UploadId: uploadId }));
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.k(key), UploadId: uploadId }),
+      );
     } catch (err) {
       throw this.error('abort upload', key, err);
     }
@@ -240,30 +267,53 @@ export class S3BlobStore implements BlobStore {
     const name = errName(err);
     const msg = String((err as Error)?.message ?? err);
     if (isMissingBucket(err)) {
-      return new DistillError('E_STORE_UNREACHABLE', `bucket "${this.bucket}" does not exist (while trying to ${op} ${where})`, {
-        subject: `s3://${this.bucket}`,
-        hint: 'create the bucket or fix the URI; for an S3-compatible server, set --s3-endpoint or AWS_ENDPOINT_URL_S3',
-        cause: err,
-      });
+      return new DistillError(
+        'E_STORE_UNREACHABLE',
+        `bucket "${this.bucket}" does not exist (while trying to ${op} ${where})`,
+        {
+          subject: `s3://${this.bucket}`,
+          hint: 'create the bucket or fix the URI; for an S3-compatible server, set --s3-endpoint or AWS_ENDPOINT_URL_S3',
+          cause: err,
+        },
+      );
     }
-    if (status === 403 || status === 401 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden|ExpiredToken/.test(name)) {
-      return new DistillError('E_STORE_DENIED', `access to bucket "${this.bucket}" denied (while trying to ${op} ${where})`, {
-        found: `${name || status}: ${msg}`,
-        subject: `s3://${this.bucket}`,
-        hint: 'check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and that the policy allows s3:GetObject, s3:PutObject and s3:ListBucket on it',
-        cause: err,
-      });
+    if (
+      status === 403 ||
+      status === 401 ||
+      /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden|ExpiredToken/.test(name)
+    ) {
+      return new DistillError(
+        'E_STORE_DENIED',
+        `access to bucket "${this.bucket}" denied (while trying to ${op} ${where})`,
+        {
+          found: `${name || status}: ${msg}`,
+          subject: `s3://${this.bucket}`,
+          hint: 'check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and that the policy allows s3:GetObject, s3:PutObject and s3:ListBucket on it',
+          cause: err,
+        },
+      );
     }
     const code = (err as NodeJS.ErrnoException)?.code ?? name;
-    if (status === undefined || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|TimeoutError|NetworkingError/.test(String(code) + msg)) {
-      return new DistillError('E_STORE_UNREACHABLE', `cannot reach bucket "${this.bucket}" (while trying to ${op} ${where})`, {
-        found: msg,
-        subject: `s3://${this.bucket}`,
-        hint: 'check the network and the endpoint (--s3-endpoint / AWS_ENDPOINT_URL_S3) and region (AWS_REGION)',
-        cause: err,
-      });
+    if (
+      status === undefined ||
+      /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|TimeoutError|NetworkingError/.test(String(code) + msg)
+    ) {
+      return new DistillError(
+        'E_STORE_UNREACHABLE',
+        `cannot reach bucket "${this.bucket}" (while trying to ${op} ${where})`,
+        {
+          found: msg,
+          subject: `s3://${this.bucket}`,
+          hint: 'check the network and the endpoint (--s3-endpoint / AWS_ENDPOINT_URL_S3) and region (AWS_REGION)',
+          cause: err,
+        },
+      );
     }
-    return new DistillError('E_IO', `S3 ${op} ${where} failed`, { found: `${name} (${status}): ${msg}`, subject: where, cause: err });
+    return new DistillError('E_IO', `S3 ${op} ${where} failed`, {
+      found: `${name} (${status}): ${msg}`,
+      subject: where,
+      cause: err,
+    });
   }
 }
 

@@ -18,7 +18,12 @@ export interface LoadedShard {
 const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
 
 /** Checks bytes against a commit record; returns the record batches or a reason string. */
-export function checkShardBytes(bytes: Uint8Array | null, rec: CommitRecord, manifest: Manifest, layout: CacheLayout): RecordBatch[] | string {
+export function checkShardBytes(
+  bytes: Uint8Array | null,
+  rec: CommitRecord,
+  manifest: Manifest,
+  layout: CacheLayout,
+): RecordBatch[] | string {
   const size = checkShardSize(bytes && bytes.byteLength, rec);
   if (size) return size;
   return checkShardSha(sha256Hex(bytes!), rec) ?? parseShard(bytes!, rec, manifest, layout);
@@ -32,15 +37,22 @@ function checkShardSize(size: number | null, rec: CommitRecord): string | undefi
 }
 
 function checkShardSha(sha: string, rec: CommitRecord): string | undefined {
-  if (sha !== rec.sha256) return `SHA-256 ${sha.slice(0, 12)}…, expected ${rec.sha256.slice(0, 12)}… (corrupted or swapped)`;
+  if (sha !== rec.sha256)
+    return `SHA-256 ${sha.slice(0, 12)}…, expected ${rec.sha256.slice(0, 12)}… (corrupted or swapped)`;
   return undefined;
 }
 
 /** The checks after the hash: Arrow magic, footer and batches, schema metadata, code tables, row count. */
-function parseShard(bytes: Uint8Array, rec: CommitRecord, manifest: Manifest, layout: CacheLayout): RecordBatch[] | string {
+function parseShard(
+  bytes: Uint8Array,
+  rec: CommitRecord,
+  manifest: Manifest,
+  layout: CacheLayout,
+): RecordBatch[] | string {
   const n = bytes.byteLength;
   for (let i = 0; i < 6; i++) {
-    if (bytes[i] !== MAGIC[i] || bytes[n - 6 + i] !== MAGIC[i]) return 'not an Arrow IPC file (magic bytes missing at the start or end)';
+    if (bytes[i] !== MAGIC[i] || bytes[n - 6 + i] !== MAGIC[i])
+      return 'not an Arrow IPC file (magic bytes missing at the start or end)';
   }
   let batches: RecordBatch[];
   let meta: Map<string, string>;
@@ -53,9 +65,15 @@ function parseShard(bytes: Uint8Array, rec: CommitRecord, manifest: Manifest, la
   } catch (err) {
     return `Arrow footer or record batches unreadable (${(err as Error).message})`;
   }
-  if (meta.get('distillery.fingerprint') !== manifest.fingerprint) return `schema fingerprint ${meta.get('distillery.fingerprint')}, expected the manifest's ${manifest.fingerprint}`;
-  if (meta.get('distillery.shard') !== String(rec.shard)) return `file says it is shard ${meta.get('distillery.shard')} (swapped)`;
-  if (meta.get('distillery.ids') !== layout.encodings.ids || meta.get('distillery.logp') !== layout.encodings.logp || meta.get('distillery.k') !== String(layout.k)) {
+  if (meta.get('distillery.fingerprint') !== manifest.fingerprint)
+    return `schema fingerprint ${meta.get('distillery.fingerprint')}, expected the manifest's ${manifest.fingerprint}`;
+  if (meta.get('distillery.shard') !== String(rec.shard))
+    return `file says it is shard ${meta.get('distillery.shard')} (swapped)`;
+  if (
+    meta.get('distillery.ids') !== layout.encodings.ids ||
+    meta.get('distillery.logp') !== layout.encodings.logp ||
+    meta.get('distillery.k') !== String(layout.k)
+  ) {
     return 'encodings in the schema metadata differ from the manifest';
   }
   if (layout.encodings.ids === 'packed') {
@@ -103,7 +121,13 @@ export interface LoadOptions {
  * they are handed to it, so a reader that prefetches several shards chains them with `hashAfter`/`hashStarted`
  * to keep the shard it needs first at the head of that queue.
  */
-export async function loadShard(store: BlobStore, rec: CommitRecord, manifest: Manifest, layout: CacheLayout, opts: LoadOptions = {}): Promise<LoadedShard> {
+export async function loadShard(
+  store: BlobStore,
+  rec: CommitRecord,
+  manifest: Manifest,
+  layout: CacheLayout,
+  opts: LoadOptions = {},
+): Promise<LoadedShard> {
   const { pool } = opts;
   let reason = '';
   try {

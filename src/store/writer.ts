@@ -6,10 +6,28 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Schema } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
-import type { CacheInputs, CacheLayout, CacheRows, CacheWriter, CommitRecord, Manifest, S3Options, ShardOutcome } from './api.js';
+import type {
+  CacheInputs,
+  CacheLayout,
+  CacheRows,
+  CacheWriter,
+  CommitRecord,
+  Manifest,
+  S3Options,
+  ShardOutcome,
+} from './api.js';
 import { openStore, sha256Hex, type BlobStore } from './blob.js';
 import { compressionType, ensureCodecs, SpecRecordBatchFileWriter } from './codecs.js';
-import { bytesPerRow, cacheSchema, checkRows, encodeBatch, inShard, layoutMetadata, packedMetadata, schemaHash } from './encode.js';
+import {
+  bytesPerRow,
+  cacheSchema,
+  checkRows,
+  encodeBatch,
+  inShard,
+  layoutMetadata,
+  packedMetadata,
+  schemaHash,
+} from './encode.js';
 import { computeFingerprint, validateInputs } from './fingerprint.js';
 import { packedCodeFor } from './packed.js';
 import { attemptKey, commitKey, MANIFEST_KEY, RUN_KEY, shardName } from './keys.js';
@@ -24,15 +42,30 @@ interface RunRecord {
   inputs: CacheInputs;
 }
 
-export async function openCacheWriter(opts: { uri: string; inputs: CacheInputs; numShards: number; writer?: string; s3?: S3Options; store?: BlobStore }): Promise<CacheWriter> {
+export async function openCacheWriter(opts: {
+  uri: string;
+  inputs: CacheInputs;
+  numShards: number;
+  writer?: string;
+  s3?: S3Options;
+  store?: BlobStore;
+}): Promise<CacheWriter> {
   const layout = validateInputs(opts.inputs);
   if (!Number.isInteger(opts.numShards) || opts.numShards < 1) {
-    throw new DistillError('E_CONFIG', 'invalid shard count', { expected: 'an integer ≥ 1', found: String(opts.numShards) });
+    throw new DistillError('E_CONFIG', 'invalid shard count', {
+      expected: 'an integer ≥ 1',
+      found: String(opts.numShards),
+    });
   }
   await ensureCodecs(layout.encodings.compression);
   const store = opts.store ?? (await openStore(opts.uri, opts.s3));
   const fingerprint = computeFingerprint(opts.inputs);
-  const run: RunRecord = { formatVersion: layout.formatVersion, fingerprint, numShards: opts.numShards, inputs: opts.inputs };
+  const run: RunRecord = {
+    formatVersion: layout.formatVersion,
+    fingerprint,
+    numShards: opts.numShards,
+    inputs: opts.inputs,
+  };
   const body = new TextEncoder().encode(`${JSON.stringify(run, null, 2)}\n`);
   if (!(await store.putIfAbsent(RUN_KEY, body))) {
     const theirs = await readRun(store);
@@ -45,7 +78,15 @@ export async function openCacheWriter(opts: { uri: string; inputs: CacheInputs; 
       });
     }
   }
-  return new Writer(opts.uri, store, opts.inputs, layout, fingerprint, opts.numShards, opts.writer ?? `${os.hostname()}:${process.pid}`);
+  return new Writer(
+    opts.uri,
+    store,
+    opts.inputs,
+    layout,
+    fingerprint,
+    opts.numShards,
+    opts.writer ?? `${os.hostname()}:${process.pid}`,
+  );
 }
 
 /** `distill cache finalize <uri>`: writes the manifest of a cache whose every shard is committed. */
@@ -68,7 +109,10 @@ async function readRun(store: BlobStore): Promise<RunRecord> {
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as RunRecord;
   } catch (err) {
-    throw new DistillError('E_CACHE_FORMAT', `${store.describe(RUN_KEY)} is not valid JSON`, { subject: store.describe(RUN_KEY), cause: err });
+    throw new DistillError('E_CACHE_FORMAT', `${store.describe(RUN_KEY)} is not valid JSON`, {
+      subject: store.describe(RUN_KEY),
+      cause: err,
+    });
   }
 }
 
@@ -77,7 +121,13 @@ function describeDiff(a: CacheInputs, b: CacheInputs): string {
   if (a.teacher.sha256 !== b.teacher.sha256) diffs.push('teacher differs');
   if (a.tokenizer.sha256 !== b.tokenizer.sha256) diffs.push('tokenizer differs');
   if (a.dataset.sha256 !== b.dataset.sha256) diffs.push('dataset differs');
-  if (a.k !== b.k || a.temperature !== b.temperature || a.vocabSize !== b.vocabSize || (a.samples ?? 0) !== (b.samples ?? 0)) diffs.push('k/temperature/vocab/samples differ');
+  if (
+    a.k !== b.k ||
+    a.temperature !== b.temperature ||
+    a.vocabSize !== b.vocabSize ||
+    (a.samples ?? 0) !== (b.samples ?? 0)
+  )
+    diffs.push('k/temperature/vocab/samples differ');
   if (JSON.stringify(a.encodings) !== JSON.stringify(b.encodings)) diffs.push('encodings differ');
   return diffs.join(', ') || 'shard count differs';
 }
@@ -88,16 +138,29 @@ async function readCommit(store: BlobStore, index: number): Promise<CommitRecord
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as CommitRecord;
   } catch (err) {
-    throw new DistillError('E_CACHE_FORMAT', `commit record of shard ${index} is not valid JSON`, { subject: store.describe(commitKey(index)), cause: err });
+    throw new DistillError('E_CACHE_FORMAT', `commit record of shard ${index} is not valid JSON`, {
+      subject: store.describe(commitKey(index)),
+      cause: err,
+    });
   }
 }
 
-async function finalizeWith(store: BlobStore, inputs: CacheInputs, layout: CacheLayout, fingerprint: string, numShards: number): Promise<Manifest> {
+async function finalizeWith(
+  store: BlobStore,
+  inputs: CacheInputs,
+  layout: CacheLayout,
+  fingerprint: string,
+  numShards: number,
+): Promise<Manifest> {
   const existing = await store.get(MANIFEST_KEY);
   if (existing) {
     const m = JSON.parse(new TextDecoder().decode(existing)) as Manifest;
     if (m.fingerprint !== fingerprint) {
-      throw new DistillError('E_FINGERPRINT_MISMATCH', `${store.describe(MANIFEST_KEY)} belongs to a different cache`, { expected: fingerprint, found: m.fingerprint, subject: store.describe(MANIFEST_KEY) });
+      throw new DistillError('E_FINGERPRINT_MISMATCH', `${store.describe(MANIFEST_KEY)} belongs to a different cache`, {
+        expected: fingerprint,
+        found: m.fingerprint,
+        subject: store.describe(MANIFEST_KEY),
+      });
     }
     return m;
   }
@@ -106,10 +169,14 @@ async function finalizeWith(store: BlobStore, inputs: CacheInputs, layout: Cache
   for (let i = 0; i < numShards; i++) if (!listed.has(commitKey(i))) missing.push(i);
   if (missing.length) {
     const shown = missing.slice(0, 20).join(', ') + (missing.length > 20 ? `, … (${missing.length} in all)` : '');
-    throw new DistillError('E_CACHE_INCOMPLETE', `cannot finalize ${store.describe('')}: ${missing.length} of ${numShards} shards have no commit (shards ${shown})`, {
-      subject: store.describe(''),
-      hint: 'rerun the teacher (committed shards are skipped), then `distill cache finalize <uri>`',
-    });
+    throw new DistillError(
+      'E_CACHE_INCOMPLETE',
+      `cannot finalize ${store.describe('')}: ${missing.length} of ${numShards} shards have no commit (shards ${shown})`,
+      {
+        subject: store.describe(''),
+        hint: 'rerun the teacher (committed shards are skipped), then `distill cache finalize <uri>`',
+      },
+    );
   }
   const sh = schemaHash(layout);
   const records: CommitRecord[] = [];
@@ -126,12 +193,16 @@ async function finalizeWith(store: BlobStore, inputs: CacheInputs, layout: Cache
         }
         const head = await store.head(rec.key);
         if (!head || head.size !== rec.bytes) {
-          throw new DistillError('E_CACHE_INTEGRITY', `shard ${i + j}: committed object ${head ? 'has the wrong size' : 'is missing'}`, {
-            expected: `${rec.bytes} bytes`,
-            found: head ? `${head.size} bytes` : 'nothing',
-            subject: store.describe(rec.key),
-            hint: `delete ${store.describe(commitKey(i + j))} and rerun the teacher for that shard`,
-          });
+          throw new DistillError(
+            'E_CACHE_INTEGRITY',
+            `shard ${i + j}: committed object ${head ? 'has the wrong size' : 'is missing'}`,
+            {
+              expected: `${rec.bytes} bytes`,
+              found: head ? `${head.size} bytes` : 'nothing',
+              subject: store.describe(rec.key),
+              hint: `delete ${store.describe(commitKey(i + j))} and rerun the teacher for that shard`,
+            },
+          );
         }
         return rec;
       }),
@@ -179,7 +250,10 @@ class Writer implements CacheWriter {
 
   async writeShard(index: number, rows: AsyncIterable<CacheRows> | Iterable<CacheRows>): Promise<ShardOutcome> {
     if (!Number.isInteger(index) || index < 0 || index >= this.numShards) {
-      throw new DistillError('E_USAGE', `shard index ${index} is out of range`, { expected: `0..${this.numShards - 1}`, found: String(index) });
+      throw new DistillError('E_USAGE', `shard index ${index} is out of range`, {
+        expected: `0..${this.numShards - 1}`,
+        found: String(index),
+      });
     }
     const before = await readCommit(this.store, index);
     if (before) return { status: 'lost-race', record: before };
@@ -218,7 +292,10 @@ class Writer implements CacheWriter {
       return { status: 'committed', record };
     }
     const theirs = await readCommit(this.store, index);
-    if (!theirs) throw new DistillError('E_STORE_CONFLICT', `shard ${index}: commit refused but no commit record is readable`, { subject: this.store.describe(commitKey(index)) });
+    if (!theirs)
+      throw new DistillError('E_STORE_CONFLICT', `shard ${index}: commit refused but no commit record is readable`, {
+        subject: this.store.describe(commitKey(index)),
+      });
     return this.lost(theirs, key);
   }
 
@@ -236,7 +313,13 @@ class Writer implements CacheWriter {
  * Streams rows into an Arrow IPC file at `file`, re-chunked into record batches of about
  * TARGET_BATCH_BYTES; checks that rows come as whole sequences in (seq, pos) order.
  */
-async function writeArrowFile(file: string, shard: number, layout: CacheLayout, fingerprint: string, source: AsyncIterable<CacheRows> | Iterable<CacheRows>): Promise<{ bytes: number; rows: number; sha256: string }> {
+async function writeArrowFile(
+  file: string,
+  shard: number,
+  layout: CacheLayout,
+  fingerprint: string,
+  source: AsyncIterable<CacheRows> | Iterable<CacheRows>,
+): Promise<{ bytes: number; rows: number; sha256: string }> {
   const { k, samples, seqLen } = layout;
   // The schema goes out with the first batch: a packed shard's level code is built from that batch's rows.
   let schema: Schema | undefined;
@@ -296,12 +379,16 @@ async function writeArrowFile(file: string, shard: number, layout: CacheLayout, 
           const p = rows.pos[i]!;
           const ok = p === 0 ? prevPos === seqLen - 1 && s > prevSeq : s === prevSeq && p === prevPos + 1;
           if (!ok) {
-            throw new DistillError('E_CACHE_FORMAT', `shard ${shard}: rows are not whole sequences in (seq, pos) order at row ${total + i}`, {
-              expected: p === 0 ? `seq > ${prevSeq} after pos ${seqLen - 1}` : `(seq ${prevSeq}, pos ${prevPos + 1})`,
-              found: `(seq ${s}, pos ${p})${prevPos !== seqLen - 1 && p === 0 ? `; sequence ${prevSeq} stopped at pos ${prevPos}` : ''}`,
-              subject: `shard ${shard}`,
-              hint: `each sequence must contribute all ${seqLen} positions 0..${seqLen - 1}, sequences in increasing order`,
-            });
+            throw new DistillError(
+              'E_CACHE_FORMAT',
+              `shard ${shard}: rows are not whole sequences in (seq, pos) order at row ${total + i}`,
+              {
+                expected: p === 0 ? `seq > ${prevSeq} after pos ${seqLen - 1}` : `(seq ${prevSeq}, pos ${prevPos + 1})`,
+                found: `(seq ${s}, pos ${p})${prevPos !== seqLen - 1 && p === 0 ? `; sequence ${prevSeq} stopped at pos ${prevPos}` : ''}`,
+                subject: `shard ${shard}`,
+                hint: `each sequence must contribute all ${seqLen} positions 0..${seqLen - 1}, sequences in increasing order`,
+              },
+            );
           }
           prevSeq = s;
           prevPos = p;
@@ -325,10 +412,14 @@ async function writeArrowFile(file: string, shard: number, layout: CacheLayout, 
         }
       }
       if (prevPos !== seqLen - 1) {
-        throw new DistillError('E_CACHE_FORMAT', `shard ${shard}: the last sequence (${prevSeq}) stops at pos ${prevPos}`, {
-          expected: `all ${seqLen} positions`,
-          subject: `shard ${shard}`,
-        });
+        throw new DistillError(
+          'E_CACHE_FORMAT',
+          `shard ${shard}: the last sequence (${prevSeq}) stops at pos ${prevPos}`,
+          {
+            expected: `all ${seqLen} positions`,
+            subject: `shard ${shard}`,
+          },
+        );
       }
       // An empty shard still carries its schema in one zero-row batch.
       if (fill > 0 || total === 0) await flush();

@@ -8,30 +8,53 @@ import type { CacheSourceInfo } from './ports.js';
 import { assembleTokens, type Batch, type BatchSource, type DataCursor, type TokenDatasetLike } from './data.js';
 
 /** Refuses a cache made from other tokens or another tokenizer, naming what differs (before any training). */
-export function checkCacheMatchesDataset(manifest: Manifest, dataset: TokenDatasetLike & { path?: string }, uri: string): void {
+export function checkCacheMatchesDataset(
+  manifest: Manifest,
+  dataset: TokenDatasetLike & { path?: string },
+  uri: string,
+): void {
   const inp = manifest.inputs;
   const what = dataset.path ?? 'the token dataset';
   const diffs: string[] = [];
-  if (inp.dataset.sha256 !== dataset.sha256) diffs.push(`dataset sha256 ${inp.dataset.sha256} in the cache vs ${dataset.sha256} for ${what}`);
-  if (inp.tokenizer.sha256 !== dataset.tokenizer.sha256) diffs.push(`tokenizer sha256 ${inp.tokenizer.sha256} (${inp.tokenizer.name}) in the cache vs ${dataset.tokenizer.sha256} (${dataset.tokenizer.name})`);
+  if (inp.dataset.sha256 !== dataset.sha256)
+    diffs.push(`dataset sha256 ${inp.dataset.sha256} in the cache vs ${dataset.sha256} for ${what}`);
+  if (inp.tokenizer.sha256 !== dataset.tokenizer.sha256)
+    diffs.push(
+      `tokenizer sha256 ${inp.tokenizer.sha256} (${inp.tokenizer.name}) in the cache vs ${dataset.tokenizer.sha256} (${dataset.tokenizer.name})`,
+    );
   if (inp.dataset.seqLen !== dataset.seqLen) diffs.push(`sequence length ${inp.dataset.seqLen} vs ${dataset.seqLen}`);
-  if (inp.dataset.sequences !== dataset.numSequences) diffs.push(`${inp.dataset.sequences} sequences vs ${dataset.numSequences}`);
+  if (inp.dataset.sequences !== dataset.numSequences)
+    diffs.push(`${inp.dataset.sequences} sequences vs ${dataset.numSequences}`);
   if (diffs.length) {
     throw new DistillError('E_FINGERPRINT_MISMATCH', `the logit cache ${uri} was not made from ${what}`, {
-      found: diffs.join('; '), subject: uri, hint: 'pass the --data the teacher ran on, or rebuild the cache with `distill teacher run` on this dataset',
+      found: diffs.join('; '),
+      subject: uri,
+      hint: 'pass the --data the teacher ran on, or rebuild the cache with `distill teacher run` on this dataset',
     });
   }
 }
 
-export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, batchSize: number, start: DataCursor): BatchSource {
+export function cacheBatches(
+  reader: CacheReader,
+  dataset: TokenDatasetLike,
+  batchSize: number,
+  start: DataCursor,
+): BatchSource {
   const { seed } = start;
   let { epoch, position } = start;
   const k = reader.manifest.inputs.k;
   const T = dataset.seqLen;
   if (start.source?.manifestSha !== undefined && start.source.manifestSha !== reader.manifestSha) {
-    throw new DistillError('E_CHECKPOINT', 'cannot resume: the logit cache changed since the checkpoint', { expected: `manifest sha256 ${String(start.source.manifestSha)}`, found: reader.manifestSha, subject: reader.uri });
+    throw new DistillError('E_CHECKPOINT', 'cannot resume: the logit cache changed since the checkpoint', {
+      expected: `manifest sha256 ${String(start.source.manifestSha)}`,
+      found: reader.manifestSha,
+      subject: reader.uri,
+    });
   }
-  if (reader.rows === 0) throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${reader.uri} holds no rows`, { subject: reader.uri });
+  if (reader.rows === 0)
+    throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${reader.uri} holds no rows`, {
+      subject: reader.uri,
+    });
   let it: AsyncIterator<CacheSequence> | undefined;
   // Each sequence is copied into the batch before the next is requested, so the reader may recycle its buffers.
   const open = () => reader.sequences({ seed, epoch, position, reuse: true })[Symbol.asyncIterator]();
@@ -45,7 +68,11 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
       position = 0;
       it = undefined;
     }
-    throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${reader.uri} yielded no sequence for a whole epoch`, { subject: reader.uri });
+    throw new DistillError(
+      'E_CACHE_INCOMPLETE',
+      `the logit cache ${reader.uri} yielded no sequence for a whole epoch`,
+      { subject: reader.uri },
+    );
   };
 
   return {
@@ -62,12 +89,23 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
         const s = await nextSequence();
         const rows = s.rows;
         if (rows.pos.length !== T || s.seq >= dataset.numSequences) {
-          throw new DistillError('E_CACHE_FORMAT', `shard ${s.shard} of ${reader.uri}: sequence ${s.seq} does not fit the token dataset`, {
-            expected: `${T} rows of a sequence < ${dataset.numSequences}`, found: `${rows.pos.length} rows`, subject: reader.uri,
-          });
+          throw new DistillError(
+            'E_CACHE_FORMAT',
+            `shard ${s.shard} of ${reader.uri}: sequence ${s.seq} does not fit the token dataset`,
+            {
+              expected: `${T} rows of a sequence < ${dataset.numSequences}`,
+              found: `${rows.pos.length} rows`,
+              subject: reader.uri,
+            },
+          );
         }
         for (let t = 0; t < T; t++) {
-          if (rows.pos[t] !== t) throw new DistillError('E_CACHE_FORMAT', `shard ${s.shard} of ${reader.uri}: rows of sequence ${s.seq} are out of order`, { expected: `pos ${t}`, found: `pos ${rows.pos[t]}`, subject: reader.uri });
+          if (rows.pos[t] !== t)
+            throw new DistillError(
+              'E_CACHE_FORMAT',
+              `shard ${s.shard} of ${reader.uri}: rows of sequence ${s.seq} are out of order`,
+              { expected: `pos ${t}`, found: `pos ${rows.pos[t]}`, subject: reader.uri },
+            );
         }
         ids.set(rows.ids.subarray(0, T * k), b * T * k);
         logp.set(rows.logp.subarray(0, T * k), b * T * k);
@@ -79,7 +117,13 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
         seqs.push(s.seq);
         position = s.position + T;
       }
-      return { batch: batchSize, seqLen: T, seqs, ...assembleTokens(dataset, seqs), teacher: { k, ids, logp, tail, ...(sIds && sCounts ? { samples: { ids: sIds, counts: sCounts, k: S } } : {}) } };
+      return {
+        batch: batchSize,
+        seqLen: T,
+        seqs,
+        ...assembleTokens(dataset, seqs),
+        teacher: { k, ids, logp, tail, ...(sIds && sCounts ? { samples: { ids: sIds, counts: sCounts, k: S } } : {}) },
+      };
     },
     async close() {
       await it?.return?.();
@@ -93,9 +137,16 @@ export function cacheBatches(reader: CacheReader, dataset: TokenDatasetLike, bat
  * then the layout is checked against the dataset; returns the batch source with what the trainer reports.
  */
 export async function openCacheBatches(
-  uri: string, dataset: TokenDatasetLike & { path?: string }, batchSize: number, cursor: DataCursor, opts: { store?: BlobStore; s3?: S3Options } = {},
+  uri: string,
+  dataset: TokenDatasetLike & { path?: string },
+  batchSize: number,
+  cursor: DataCursor,
+  opts: { store?: BlobStore; s3?: S3Options } = {},
 ): Promise<BatchSource & { info: CacheSourceInfo }> {
-  const reader = await openCache(uri, { expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 }, ...opts });
+  const reader = await openCache(uri, {
+    expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 },
+    ...opts,
+  });
   try {
     checkCacheMatchesDataset(reader.manifest, dataset, uri);
   } catch (err) {
@@ -103,6 +154,12 @@ export async function openCacheBatches(
     throw err;
   }
   const inp = reader.manifest.inputs;
-  const info: CacheSourceInfo = { uri, fingerprint: reader.manifest.fingerprint, vocabSize: inp.vocabSize, k: inp.k, shardReads: () => reader.shardReads() };
+  const info: CacheSourceInfo = {
+    uri,
+    fingerprint: reader.manifest.fingerprint,
+    vocabSize: inp.vocabSize,
+    k: inp.k,
+    shardReads: () => reader.shardReads(),
+  };
   return Object.assign(cacheBatches(reader, dataset, batchSize, cursor), { info });
 }

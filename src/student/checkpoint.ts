@@ -62,7 +62,10 @@ function writeAtomic(file: string, data: Uint8Array | string): void {
 
 function readOrFail(file: string, what: string): Buffer {
   if (!existsSync(file)) {
-    throw new DistillError('E_NOT_FOUND', `checkpoint ${what} not found`, { subject: file, hint: 'pass a folder written by `distill student train` (it holds config.json and model.safetensors)' });
+    throw new DistillError('E_NOT_FOUND', `checkpoint ${what} not found`, {
+      subject: file,
+      hint: 'pass a folder written by `distill student train` (it holds config.json and model.safetensors)',
+    });
   }
   return readFileSync(file);
 }
@@ -73,23 +76,38 @@ export function saveCheckpoint(dir: string, input: SaveCheckpointInput): void {
   const layout = paramLayout(input.config);
   const total = layout.reduce((n, s) => n + s.size, 0);
   if (input.params.length !== total) {
-    throw new DistillError('E_CHECKPOINT', 'the parameter buffer does not match the model config', { expected: `${total} floats`, found: String(input.params.length) });
+    throw new DistillError('E_CHECKPOINT', 'the parameter buffer does not match the model config', {
+      expected: `${total} floats`,
+      found: String(input.params.length),
+    });
   }
-  const tensors = layout.map((s) => [s.name, { shape: s.shape, data: input.params.subarray(s.offset, s.offset + s.size) }] as [string, { shape: number[]; data: Float32Array }]);
+  const tensors = layout.map(
+    (s) =>
+      [s.name, { shape: s.shape, data: input.params.subarray(s.offset, s.offset + s.size) }] as [
+        string,
+        { shape: number[]; data: Float32Array },
+      ],
+  );
   const model = encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT, ...(input.metadata ?? {}) });
   writeAtomic(path.join(dir, 'model.safetensors'), model);
   writeAtomic(path.join(dir, 'config.json'), `${JSON.stringify(input.config, null, 2)}\n`);
   const files: Record<string, string> = { 'model.safetensors': sha256(model) };
   if (input.optimizer) {
-    const opt = encodeSafetensors([
-      ['m', { shape: [total], data: input.optimizer.m }],
-      ['v', { shape: [total], data: input.optimizer.v }],
-    ], { format: CHECKPOINT_FORMAT });
+    const opt = encodeSafetensors(
+      [
+        ['m', { shape: [total], data: input.optimizer.m }],
+        ['v', { shape: [total], data: input.optimizer.v }],
+      ],
+      { format: CHECKPOINT_FORMAT },
+    );
     writeAtomic(path.join(dir, 'optimizer.safetensors'), opt);
     files['optimizer.safetensors'] = sha256(opt);
   }
   if (input.trainerState) {
-    writeAtomic(path.join(dir, 'trainer-state.json'), `${JSON.stringify({ format: CHECKPOINT_FORMAT, ...input.trainerState, files }, null, 2)}\n`);
+    writeAtomic(
+      path.join(dir, 'trainer-state.json'),
+      `${JSON.stringify({ format: CHECKPOINT_FORMAT, ...input.trainerState, files }, null, 2)}\n`,
+    );
   }
 }
 
@@ -101,7 +119,10 @@ export function loadCheckpoint(dir: string, opts: { resume?: boolean } = {}): Lo
     rawCfg = JSON.parse(readOrFail(cfgFile, 'config.json').toString('utf8'));
   } catch (err) {
     if (err instanceof DistillError) throw err;
-    throw new DistillError('E_CHECKPOINT', 'checkpoint config.json is not valid JSON', { subject: cfgFile, found: (err as Error).message });
+    throw new DistillError('E_CHECKPOINT', 'checkpoint config.json is not valid JSON', {
+      subject: cfgFile,
+      found: (err as Error).message,
+    });
   }
   const config = parseModelConfig(rawCfg, cfgFile);
   const modelFile = path.join(dir, 'model.safetensors');
@@ -112,10 +133,18 @@ export function loadCheckpoint(dir: string, opts: { resume?: boolean } = {}): Lo
   for (const slot of layout) {
     const t = st.tensors.get(slot.name);
     if (!t) {
-      throw new DistillError('E_CHECKPOINT', `${modelFile} lacks tensor ${slot.name}`, { expected: `every weight of config.json (${layout.length} tensors)`, found: `${st.tensors.size} tensors`, subject: modelFile });
+      throw new DistillError('E_CHECKPOINT', `${modelFile} lacks tensor ${slot.name}`, {
+        expected: `every weight of config.json (${layout.length} tensors)`,
+        found: `${st.tensors.size} tensors`,
+        subject: modelFile,
+      });
     }
     if (t.shape.join(',') !== slot.shape.join(',') || !(t.data instanceof Float32Array)) {
-      throw new DistillError('E_CHECKPOINT', `${modelFile}: tensor ${slot.name} does not match config.json`, { expected: `float [${slot.shape.join(', ')}]`, found: `${t.dtype} [${t.shape.join(', ')}]`, subject: modelFile });
+      throw new DistillError('E_CHECKPOINT', `${modelFile}: tensor ${slot.name} does not match config.json`, {
+        expected: `float [${slot.shape.join(', ')}]`,
+        found: `${t.dtype} [${t.shape.join(', ')}]`,
+        subject: modelFile,
+      });
     }
     params.set(t.data, slot.offset);
   }
@@ -123,21 +152,41 @@ export function loadCheckpoint(dir: string, opts: { resume?: boolean } = {}): Lo
   if (!opts.resume) return out;
 
   const stateFile = path.join(dir, 'trainer-state.json');
-  const state = JSON.parse(readOrFail(stateFile, 'trainer-state.json (needed to resume)').toString('utf8')) as Record<string, unknown> & { files?: Record<string, string> };
+  const state = JSON.parse(readOrFail(stateFile, 'trainer-state.json (needed to resume)').toString('utf8')) as Record<
+    string,
+    unknown
+  > & { files?: Record<string, string> };
   const files = state.files ?? {};
   if (files['model.safetensors'] !== sha256(modelBytes)) {
-    throw new DistillError('E_CHECKPOINT', `${modelFile} does not match trainer-state.json`, { expected: `sha256 ${files['model.safetensors']}`, found: `sha256 ${sha256(modelBytes)}`, subject: modelFile, hint: 'the folder mixes files from different saves; resume from an intact checkpoint' });
+    throw new DistillError('E_CHECKPOINT', `${modelFile} does not match trainer-state.json`, {
+      expected: `sha256 ${files['model.safetensors']}`,
+      found: `sha256 ${sha256(modelBytes)}`,
+      subject: modelFile,
+      hint: 'the folder mixes files from different saves; resume from an intact checkpoint',
+    });
   }
   const optFile = path.join(dir, 'optimizer.safetensors');
   const optBytes = readOrFail(optFile, 'optimizer.safetensors (needed to resume)');
   if (files['optimizer.safetensors'] !== sha256(optBytes)) {
-    throw new DistillError('E_CHECKPOINT', `${optFile} does not match trainer-state.json`, { expected: `sha256 ${files['optimizer.safetensors']}`, found: `sha256 ${sha256(optBytes)}`, subject: optFile });
+    throw new DistillError('E_CHECKPOINT', `${optFile} does not match trainer-state.json`, {
+      expected: `sha256 ${files['optimizer.safetensors']}`,
+      found: `sha256 ${sha256(optBytes)}`,
+      subject: optFile,
+    });
   }
   const opt = decodeSafetensors(optBytes, optFile);
   const m = opt.tensors.get('m')?.data;
   const v = opt.tensors.get('v')?.data;
-  if (!(m instanceof Float32Array) || !(v instanceof Float32Array) || m.length !== params.length || v.length !== params.length) {
-    throw new DistillError('E_CHECKPOINT', `${optFile} does not hold moments for this model`, { expected: `m and v of ${params.length} floats`, subject: optFile });
+  if (
+    !(m instanceof Float32Array) ||
+    !(v instanceof Float32Array) ||
+    m.length !== params.length ||
+    v.length !== params.length
+  ) {
+    throw new DistillError('E_CHECKPOINT', `${optFile} does not hold moments for this model`, {
+      expected: `m and v of ${params.length} floats`,
+      subject: optFile,
+    });
   }
   out.optimizer = { m, v };
   out.trainerState = state;

@@ -29,21 +29,32 @@ export function loadStudentSpec(file: string, defaults: StudentDefaults = {}): S
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new DistillError('E_CONFIG', `student config ${file} is not valid JSON`, { subject: file, found: (err as Error).message });
+    throw new DistillError('E_CONFIG', `student config ${file} is not valid JSON`, {
+      subject: file,
+      found: (err as Error).message,
+    });
   }
   const name = path.basename(file).replace(/\.json$/i, '');
-  if (!/^[\w.-]+$/.test(name)) throw new DistillError('E_CONFIG', `student config file name ${name} cannot name an output folder`, { expected: 'letters, digits, ".", "_" or "-"', subject: file });
+  if (!/^[\w.-]+$/.test(name))
+    throw new DistillError('E_CONFIG', `student config file name ${name} cannot name an output folder`, {
+      expected: 'letters, digits, ".", "_" or "-"',
+      subject: file,
+    });
   const nested = raw && typeof raw === 'object' && 'model' in raw;
   const config = parseModelConfig(nested ? raw.model : raw, file);
   const spec: StudentSpec = { name, config, ...defaults };
   if (nested && raw.distill !== undefined) {
     const res = DistillSection.safeParse(raw.distill);
     if (!res.success) {
-      throw new DistillError('E_CONFIG', `invalid "distill" section in ${file}`, { subject: file, hint: res.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') });
+      throw new DistillError('E_CONFIG', `invalid "distill" section in ${file}`, {
+        subject: file,
+        hint: res.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+      });
     }
     const { params, schedule, ...rest } = res.data;
     Object.assign(spec, rest);
-    if (schedule !== undefined) spec.schedule = /^\.\.?\//.test(schedule) ? path.resolve(path.dirname(file), schedule) : schedule;
+    if (schedule !== undefined)
+      spec.schedule = /^\.\.?\//.test(schedule) ? path.resolve(path.dirname(file), schedule) : schedule;
     if (params !== undefined) spec.scheduleParams = params;
   }
   return spec;

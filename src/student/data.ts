@@ -50,7 +50,6 @@ export interface BatchSource {
   close?(): Promise<void>;
 }
 
-
 /** The epoch's visiting order of n sequences: a Fisher–Yates shuffle keyed by (seed, epoch). */
 export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
   const order = new Uint32Array(n);
@@ -72,11 +71,18 @@ export function assembleTokens(dataset: TokenDatasetLike, seqs: number[]): { tok
   const labels = new Int32Array(seqs.length * T);
   seqs.forEach((s, b) => {
     const row = dataset.sequence(s);
-    if (row.length !== T) throw new DistillError('E_DATA', `sequence ${s} has the wrong length`, { expected: String(T), found: String(row.length) });
+    if (row.length !== T)
+      throw new DistillError('E_DATA', `sequence ${s} has the wrong length`, {
+        expected: String(T),
+        found: String(row.length),
+      });
     for (let t = 0; t < T; t++) {
       const id = row[t]!;
       if (!(id >= 0 && id < dataset.vocabSize)) {
-        throw new DistillError('E_DATA', `sequence ${s} holds a token id outside the vocabulary`, { expected: `0 ≤ id < ${dataset.vocabSize}`, found: `${id} at position ${t}` });
+        throw new DistillError('E_DATA', `sequence ${s} holds a token id outside the vocabulary`, {
+          expected: `0 ≤ id < ${dataset.vocabSize}`,
+          found: `${id} at position ${t}`,
+        });
       }
       tokens[b * T + t] = id;
       labels[b * T + t] = t + 1 < T ? row[t + 1]! : IGNORE_INDEX;

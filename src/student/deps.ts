@@ -10,8 +10,10 @@ import type { TrainerDeps } from './ports.js';
 export function defaultDeps(): TrainerDeps {
   return {
     openDataset: openTokenDataset,
-    openCacheBatches: (uri, dataset, batchSize, cursor, s3) => openCacheBatches(uri, dataset, batchSize, cursor, s3 ? { s3 } : {}),
-    createEngine: (config, backend) => createEngine(config, backend === 'auto' ? {} : { backend: backend as EngineBackend }),
+    openCacheBatches: (uri, dataset, batchSize, cursor, s3) =>
+      openCacheBatches(uri, dataset, batchSize, cursor, s3 ? { s3 } : {}),
+    createEngine: (config, backend) =>
+      createEngine(config, backend === 'auto' ? {} : { backend: backend as EngineBackend }),
     initParams: (config, seed) => initParams(config, seed),
     lmHeadLoss,
     clipGradNorm,

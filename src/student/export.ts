@@ -40,17 +40,30 @@ function ropeTables(c: ModelConfig): { cos: Float32Array; sin: Float32Array; rot
 }
 
 /** Builds the ONNX model bytes for a config and its flat parameters (canonical order). */
-export function buildOnnxModel(config: ModelConfig, params: Float32Array, metadata: Record<string, string> = {}): Uint8Array {
+export function buildOnnxModel(
+  config: ModelConfig,
+  params: Float32Array,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const layout = paramLayout(config);
   const total = layout.reduce((n, s) => n + s.size, 0);
   if (params.length !== total) {
-    throw new DistillError('E_MODEL', 'the parameters do not match the model config', { expected: `${total} floats`, found: String(params.length) });
+    throw new DistillError('E_MODEL', 'the parameters do not match the model config', {
+      expected: `${total} floats`,
+      found: String(params.length),
+    });
   }
   // One protobuf message cannot exceed 2 GiB; the weights (plus transposed copies' overhead) must fit.
   if (total * 4 > 1.9 * 2 ** 30) {
-    throw new DistillError('E_UNSUPPORTED', 'the model is too large for a single-file ONNX export', { expected: 'at most ~475M parameters', found: `${total} parameters`, hint: 'external-data ONNX export is not implemented' });
+    throw new DistillError('E_UNSUPPORTED', 'the model is too large for a single-file ONNX export', {
+      expected: 'at most ~475M parameters',
+      found: `${total} parameters`,
+      hint: 'external-data ONNX export is not implemented',
+    });
   }
-  const w = new Map(layout.map((s) => [s.name, { shape: s.shape, data: params.subarray(s.offset, s.offset + s.size) }]));
+  const w = new Map(
+    layout.map((s) => [s.name, { shape: s.shape, data: params.subarray(s.offset, s.offset + s.size) }]),
+  );
   const get = (name: string) => w.get(name)!;
   const { dModel: d, nHeads: h, nKvHeads: g, vocabSize: V } = config;
   const hd = headDim(config);
@@ -67,7 +80,11 @@ export function buildOnnxModel(config: ModelConfig, params: Float32Array, metada
   const Tscalar = b.op('Squeeze', [T1, axes0]);
   const r = b.op('Range', [b.int64Init('zero_s', [0], []), Tscalar, b.int64Init('one_s', [1], [])]);
   const future = b.op('Greater', [b.op('Unsqueeze', [r, axes0]), b.op('Unsqueeze', [r, axes1])]);
-  const mask = b.op('Where', [future, b.floatInit('neg_big', [], new Float32Array([-1e9])), b.floatInit('zero_f', [], new Float32Array([0]))]);
+  const mask = b.op('Where', [
+    future,
+    b.floatInit('neg_big', [], new Float32Array([-1e9])),
+    b.floatInit('zero_f', [], new Float32Array([0])),
+  ]);
 
   const rope = ropeTables(config);
   const cos = b.op('Slice', [b.floatInit('rope_cos', [config.contextLength, hd], rope.cos), zero1, T1, axes0]);
@@ -84,12 +101,17 @@ export function buildOnnxModel(config: ModelConfig, params: Float32Array, metada
     const [out, inp] = get(weight).shape as [number, number];
     return b.op('MatMul', [x, b.floatInit(`${weight}.T`, [inp, out], transpose(get(weight).data, out, inp))]);
   };
-  const heads = (x: string, n: number): string => b.op('Transpose', [b.op('Reshape', [x, b.int64Init(b.name('shape'), [0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
-  const applyRope = (x: string): string => b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [b.op('MatMul', [x, rot]), sin])]);
+  const heads = (x: string, n: number): string =>
+    b.op('Transpose', [b.op('Reshape', [x, b.int64Init(b.name('shape'), [0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
+  const applyRope = (x: string): string =>
+    b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [b.op('MatMul', [x, rot]), sin])]);
   // [B, g, T, hd] → [B, h, T, hd]: query head i reads KV head floor(i / (h/g)).
   const repeatKv = (x: string): string => {
     if (g === h) return x;
-    const expanded = b.op('Expand', [b.op('Unsqueeze', [x, b.int64Init(b.name('axes'), [2])]), b.int64Init(b.name('rep'), [1, 1, h / g, 1, 1])]);
+    const expanded = b.op('Expand', [
+      b.op('Unsqueeze', [x, b.int64Init(b.name('axes'), [2])]),
+      b.int64Init(b.name('rep'), [1, 1, h / g, 1, 1]),
+    ]);
     return b.op('Reshape', [expanded, b.int64Init(b.name('shape'), [0, h, -1, hd])]);
   };
 
@@ -100,9 +122,15 @@ export function buildOnnxModel(config: ModelConfig, params: Float32Array, metada
     const q = applyRope(heads(linear(xn, `${p}wq`), h));
     const k = repeatKv(applyRope(heads(linear(xn, `${p}wk`), g)));
     const v = repeatKv(heads(linear(xn, `${p}wv`), g));
-    const scores = b.op('Add', [b.op('Mul', [b.op('MatMul', [q, b.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), scale]), mask]);
+    const scores = b.op('Add', [
+      b.op('Mul', [b.op('MatMul', [q, b.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), scale]),
+      mask,
+    ]);
     const att = b.op('MatMul', [b.op('Softmax', [scores], { axis: -1 }), v]);
-    const merged = b.op('Reshape', [b.op('Transpose', [att], { perm: [0, 2, 1, 3] }), b.int64Init(b.name('shape'), [0, 0, d])]);
+    const merged = b.op('Reshape', [
+      b.op('Transpose', [att], { perm: [0, 2, 1, 3] }),
+      b.int64Init(b.name('shape'), [0, 0, d]),
+    ]);
     x = b.op('Add', [x, linear(merged, `${p}wo`)]);
     const xf = rmsNorm(x, `${p}ffn_norm`);
     const gate = linear(xf, `${p}w1`);
@@ -111,10 +139,17 @@ export function buildOnnxModel(config: ModelConfig, params: Float32Array, metada
   }
   const xn = rmsNorm(x, 'norm');
   // Tied: transpose the shared embedding in-graph (ORT folds it once at load) instead of storing it twice.
-  const head = config.tieEmbeddings ? b.op('Transpose', ['embed'], { perm: [1, 0] }) : b.floatInit('lm_head.T', [d, V], transpose(get('lm_head').data, V, d));
+  const head = config.tieEmbeddings
+    ? b.op('Transpose', ['embed'], { perm: [1, 0] })
+    : b.floatInit('lm_head.T', [d, V], transpose(get('lm_head').data, V, d));
   b.node('MatMul', [xn, head], {}, ['logits']);
   b.output('logits', 'float', ['batch', 'seq', V]);
-  return b.encode({ graphName: 'distillery_student', opset: ONNX_OPSET, producer: 'distillery', metadata: { 'distillery.config': JSON.stringify(config), ...metadata } });
+  return b.encode({
+    graphName: 'distillery_student',
+    opset: ONNX_OPSET,
+    producer: 'distillery',
+    metadata: { 'distillery.config': JSON.stringify(config), ...metadata },
+  });
 }
 
 export interface OnnxExportResult {
@@ -133,7 +168,11 @@ export function exportOnnx(opts: { checkpoint: string; out: string }): OnnxExpor
     writeFileSync(tmp, bytes);
     renameSync(tmp, opts.out);
   } catch (err) {
-    throw new DistillError('E_IO', `could not write ${opts.out}`, { subject: opts.out, found: (err as Error).message, cause: err });
+    throw new DistillError('E_IO', `could not write ${opts.out}`, {
+      subject: opts.out,
+      found: (err as Error).message,
+      cause: err,
+    });
   }
   return { out: opts.out, bytes: bytes.length, config: ck.config, parameters: ck.params.length };
 }

@@ -10,15 +10,31 @@ export interface LrSchedule {
 }
 
 /** Defaults: warmup over 5% of the steps (at most 1000), decay to 10% of the peak. */
-export function makeLrSchedule(lr: number, totalSteps: number, opts: { warmupSteps?: number; minLr?: number } = {}): LrSchedule {
-  if (!(lr > 0) || !Number.isFinite(lr)) throw new DistillError('E_CONFIG', 'the learning rate must be a positive number', { found: String(lr), subject: '--lr' });
-  if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new DistillError('E_CONFIG', 'the number of steps must be a positive integer', { found: String(totalSteps), subject: '--steps' });
+export function makeLrSchedule(
+  lr: number,
+  totalSteps: number,
+  opts: { warmupSteps?: number; minLr?: number } = {},
+): LrSchedule {
+  if (!(lr > 0) || !Number.isFinite(lr))
+    throw new DistillError('E_CONFIG', 'the learning rate must be a positive number', {
+      found: String(lr),
+      subject: '--lr',
+    });
+  if (!Number.isInteger(totalSteps) || totalSteps < 1)
+    throw new DistillError('E_CONFIG', 'the number of steps must be a positive integer', {
+      found: String(totalSteps),
+      subject: '--steps',
+    });
   const warmupSteps = opts.warmupSteps ?? Math.min(1000, Math.floor(totalSteps * 0.05));
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0 || warmupSteps > totalSteps) {
-    throw new DistillError('E_CONFIG', 'warmup steps must be an integer between 0 and the number of steps', { found: String(warmupSteps), subject: 'warmupSteps' });
+    throw new DistillError('E_CONFIG', 'warmup steps must be an integer between 0 and the number of steps', {
+      found: String(warmupSteps),
+      subject: 'warmupSteps',
+    });
   }
   const minLr = opts.minLr ?? lr * 0.1;
-  if (!(minLr >= 0) || minLr > lr) throw new DistillError('E_CONFIG', 'minLr must be between 0 and lr', { found: String(minLr), subject: 'minLr' });
+  if (!(minLr >= 0) || minLr > lr)
+    throw new DistillError('E_CONFIG', 'minLr must be between 0 and lr', { found: String(minLr), subject: 'minLr' });
   return { lr, totalSteps, warmupSteps, minLr };
 }
 

@@ -20,25 +20,44 @@ export class OnnxGraphBuilder {
   }
 
   floatInit(name: string, dims: number[], data: Float32Array): string {
-    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dims,
+        dataType: onnx.TensorProto.DataType.FLOAT,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      }),
+    );
     return name;
   }
 
   int64Init(name: string, values: number[], dims: number[] = [values.length]): string {
     const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) }));
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dims,
+        dataType: onnx.TensorProto.DataType.INT64,
+        rawData: new Uint8Array(data.buffer),
+      }),
+    );
     return name;
   }
 
   /** Adds a node; returns its output names (one fresh name per output unless given). */
   node(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, outputs: string[] | number = 1): string[] {
-    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.name(opType.toLowerCase())) : outputs;
+    const outs =
+      typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.name(opType.toLowerCase())) : outputs;
     const attribute = Object.entries(attrs).map(([name, v]) => {
-      if (Array.isArray(v)) return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
-      if (typeof v === 'object') return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float });
+      if (Array.isArray(v))
+        return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
+      if (typeof v === 'object')
+        return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float });
       return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
     });
-    this.nodes.push(onnx.NodeProto.create({ opType, input: inputs, output: outs, name: this.name(`n_${opType}`), attribute }));
+    this.nodes.push(
+      onnx.NodeProto.create({ opType, input: inputs, output: outs, name: this.name(`n_${opType}`), attribute }),
+    );
     return outs;
   }
 
@@ -53,19 +72,25 @@ export class OnnxGraphBuilder {
       type: onnx.TypeProto.create({
         tensorType: onnx.TypeProto.Tensor.create({
           elemType,
-          shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }),
+          shape: onnx.TensorShapeProto.create({
+            dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+          }),
         }),
       }),
     });
   }
 
   input(name: string, type: 'int64' | 'float', dims: Dim[]): string {
-    this.inputs.push(this.valueInfo(name, type === 'int64' ? onnx.TensorProto.DataType.INT64 : onnx.TensorProto.DataType.FLOAT, dims));
+    this.inputs.push(
+      this.valueInfo(name, type === 'int64' ? onnx.TensorProto.DataType.INT64 : onnx.TensorProto.DataType.FLOAT, dims),
+    );
     return name;
   }
 
   output(name: string, type: 'int64' | 'float', dims: Dim[]): void {
-    this.outputs.push(this.valueInfo(name, type === 'int64' ? onnx.TensorProto.DataType.INT64 : onnx.TensorProto.DataType.FLOAT, dims));
+    this.outputs.push(
+      this.valueInfo(name, type === 'int64' ? onnx.TensorProto.DataType.INT64 : onnx.TensorProto.DataType.FLOAT, dims),
+    );
   }
 
   encode(opts: { graphName: string; opset: number; producer: string; metadata?: Record<string, string> }): Uint8Array {
@@ -74,7 +99,13 @@ export class OnnxGraphBuilder {
       producerName: opts.producer,
       opsetImport: [{ domain: '', version: opts.opset }],
       metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
-      graph: onnx.GraphProto.create({ name: opts.graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs }),
+      graph: onnx.GraphProto.create({
+        name: opts.graphName,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      }),
     });
     return onnx.ModelProto.encode(model).finish();
   }

@@ -43,7 +43,13 @@ export interface CacheSourceInfo {
 export interface TrainerDeps {
   openDataset(path: string): Promise<TokenDatasetLike>;
   /** Opens the cache, refusing one whose fingerprint does not match the dataset/tokenizer. */
-  openCacheBatches(uri: string, dataset: TokenDatasetLike, batchSize: number, cursor: DataCursor, s3?: S3Options): Promise<BatchSource & { info: CacheSourceInfo }>;
+  openCacheBatches(
+    uri: string,
+    dataset: TokenDatasetLike,
+    batchSize: number,
+    cursor: DataCursor,
+    s3?: S3Options,
+  ): Promise<BatchSource & { info: CacheSourceInfo }>;
   createEngine(config: ModelConfig, backend: string): ModelEngine;
   initParams(config: ModelConfig, seed: number): Float32Array;
   lmHeadLoss(input: LmHeadLossInput): LmHeadLossResult;

@@ -22,7 +22,10 @@ const BYTES: Record<SafeDType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64:
 const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Serializes tensors (in the given order) and string metadata to one safetensors buffer. */
-export function encodeSafetensors(tensors: Array<[string, { shape: number[]; data: Float32Array | Int32Array | BigInt64Array }]>, metadata: Record<string, string> = {}): Buffer {
+export function encodeSafetensors(
+  tensors: Array<[string, { shape: number[]; data: Float32Array | Int32Array | BigInt64Array }]>,
+  metadata: Record<string, string> = {},
+): Buffer {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
@@ -30,7 +33,8 @@ export function encodeSafetensors(tensors: Array<[string, { shape: number[]; dat
     if (name === '__metadata__') throw new DistillError('E_CHECKPOINT', 'a tensor may not be named __metadata__');
     if (numel(t.shape) !== t.data.length) {
       throw new DistillError('E_CHECKPOINT', `tensor ${name} has the wrong number of elements`, {
-        expected: `${numel(t.shape)} (shape [${t.shape.join(', ')}])`, found: String(t.data.length),
+        expected: `${numel(t.shape)} (shape [${t.shape.join(', ')}])`,
+        found: String(t.data.length),
       });
     }
     const dtype: SafeDType = t.data instanceof Float32Array ? 'F32' : t.data instanceof Int32Array ? 'I32' : 'I64';
@@ -66,7 +70,11 @@ function f16ToF32(h: number): number {
 /** Parses a safetensors buffer; `source` names the file in errors. Data is copied out of `buf`. */
 export function decodeSafetensors(buf: Uint8Array, source = 'safetensors file'): SafetensorsFile {
   const bad = (found: string): never => {
-    throw new DistillError('E_CHECKPOINT', `${source} is not a valid safetensors file`, { found, subject: source, hint: 'the file may be truncated or not a checkpoint; re-save it' });
+    throw new DistillError('E_CHECKPOINT', `${source} is not a valid safetensors file`, {
+      found,
+      subject: source,
+      hint: 'the file may be truncated or not a checkpoint; re-save it',
+    });
   };
   if (buf.length < 8) bad(`${buf.length} bytes`);
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -83,13 +91,23 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors file'):
   const tensors = new Map<string, SafeTensor>();
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const { dtype, shape, data_offsets: off } = info as { dtype: SafeDType; shape: number[]; data_offsets: [number, number] };
+    const {
+      dtype,
+      shape,
+      data_offsets: off,
+    } = info as { dtype: SafeDType; shape: number[]; data_offsets: [number, number] };
     if (!(dtype in BYTES)) {
-      throw new DistillError('E_UNSUPPORTED', `${source}: tensor ${name} has an unsupported dtype`, { expected: 'F32, F16, BF16, I32 or I64', found: String(dtype), subject: source });
+      throw new DistillError('E_UNSUPPORTED', `${source}: tensor ${name} has an unsupported dtype`, {
+        expected: 'F32, F16, BF16, I32 or I64',
+        found: String(dtype),
+        subject: source,
+      });
     }
-    if (!Array.isArray(off) || off.length !== 2 || off[0] > off[1] || off[1] > dataLen) bad(`tensor ${name} with data_offsets ${JSON.stringify(off)} beyond ${dataLen} data bytes`);
+    if (!Array.isArray(off) || off.length !== 2 || off[0] > off[1] || off[1] > dataLen)
+      bad(`tensor ${name} with data_offsets ${JSON.stringify(off)} beyond ${dataLen} data bytes`);
     const n = numel(shape);
-    if (off[1] - off[0] !== n * BYTES[dtype]) bad(`tensor ${name}: ${off[1] - off[0]} bytes for shape [${shape.join(', ')}] of ${dtype}`);
+    if (off[1] - off[0] !== n * BYTES[dtype])
+      bad(`tensor ${name}: ${off[1] - off[0]} bytes for shape [${shape.join(', ')}] of ${dtype}`);
     const bytes = view.subarray(base + off[0], base + off[1]);
     const copy = new Uint8Array(bytes.length);
     copy.set(bytes);

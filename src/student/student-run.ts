@@ -74,7 +74,10 @@ export class StudentRun {
   ) {
     this.layout = paramLayout(spec.config);
     if (engine.numParams !== params.length) {
-      throw new DistillError('E_TRAIN', `student ${spec.name}: the engine and the parameters disagree`, { expected: `${engine.numParams} floats`, found: String(params.length) });
+      throw new DistillError('E_TRAIN', `student ${spec.name}: the engine and the parameters disagree`, {
+        expected: `${engine.numParams} floats`,
+        found: String(params.length),
+      });
     }
     this.grads = new Float32Array(params.length);
     this.m = moments?.m ?? new Float32Array(params.length);
@@ -102,11 +105,24 @@ export class StudentRun {
     // Weights carry the 1/accum factor so the gradients average over micro-batches; the head's
     // gradient accumulates straight into its slice of this.grads.
     const r = this.deps.lmHeadLoss({
-      hidden, weight: head, n, dModel: c.dModel, vocabSize: c.vocabSize, labels: batch.labels,
-      ...(teacher ? ((this.spec.loss === 'sampled' && teacher.samples) ? { samples: teacher.samples } : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }) : {}),
-      kind: (teacher ? this.spec.loss ?? 'forward-kl' : 'ce') as LossKind, support: (this.spec.support ?? 'renormalize') as Support, temperature: w.temperature,
-      ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}), ...(this.spec.alpha !== undefined ? { alpha: this.spec.alpha } : {}),
-      hardWeight: w.hard * gradScale, softWeight: teacher ? w.soft * gradScale : 0,
+      hidden,
+      weight: head,
+      n,
+      dModel: c.dModel,
+      vocabSize: c.vocabSize,
+      labels: batch.labels,
+      ...(teacher
+        ? this.spec.loss === 'sampled' && teacher.samples
+          ? { samples: teacher.samples }
+          : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }
+        : {}),
+      kind: (teacher ? (this.spec.loss ?? 'forward-kl') : 'ce') as LossKind,
+      support: (this.spec.support ?? 'renormalize') as Support,
+      temperature: w.temperature,
+      ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}),
+      ...(this.spec.alpha !== undefined ? { alpha: this.spec.alpha } : {}),
+      hardWeight: w.hard * gradScale,
+      softWeight: teacher ? w.soft * gradScale : 0,
       gradWeight: this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size),
       backend: this.lossBackend,
     });
@@ -127,22 +143,54 @@ export class StudentRun {
   }
 
   /** Clip, AdamW, log; returns this step's metrics. `step` is the 0-based optimizer step just finished. */
-  optimizerStep(step: number, lr: number, w: Required<ScheduleWeights>, opt: { clipNorm: number; weightDecay: number; beta1: number; beta2: number; eps: number }, tokens: number, tokensSeen: number, sharedSeconds: number): StepMetrics {
+  optimizerStep(
+    step: number,
+    lr: number,
+    w: Required<ScheduleWeights>,
+    opt: { clipNorm: number; weightDecay: number; beta1: number; beta2: number; eps: number },
+    tokens: number,
+    tokensSeen: number,
+    sharedSeconds: number,
+  ): StepMetrics {
     const t0 = performance.now();
     const k = this.acc.micro;
     const metrics: StepMetrics = {
-      step: step + 1, loss: this.acc.loss / k, hardLoss: this.acc.hardLoss / k, softLoss: this.acc.softLoss / k,
-      hard: w.hard, soft: w.soft, lr, tokensPerSecond: 0, temperature: w.temperature, agreement: this.acc.agreement / k, gradNorm: 0, tokens: tokensSeen,
+      step: step + 1,
+      loss: this.acc.loss / k,
+      hardLoss: this.acc.hardLoss / k,
+      softLoss: this.acc.softLoss / k,
+      hard: w.hard,
+      soft: w.soft,
+      lr,
+      tokensPerSecond: 0,
+      temperature: w.temperature,
+      agreement: this.acc.agreement / k,
+      gradNorm: 0,
+      tokens: tokensSeen,
     };
     if (!Number.isFinite(metrics.loss)) {
       throw new DistillError('E_NON_FINITE', `student ${this.spec.name}: the loss is not finite at step ${step + 1}`, {
-        found: `loss=${metrics.loss} (hard ${metrics.hardLoss}, soft ${metrics.softLoss})`, subject: this.spec.name, hint: 'lower --lr or check the schedule weights; the last good checkpoint is left as it was',
+        found: `loss=${metrics.loss} (hard ${metrics.hardLoss}, soft ${metrics.softLoss})`,
+        subject: this.spec.name,
+        hint: 'lower --lr or check the schedule weights; the last good checkpoint is left as it was',
       });
     }
-    metrics.gradNorm = opt.clipNorm > 0 ? this.deps.clipGradNorm(this.grads, opt.clipNorm) : this.deps.gradNorm(this.grads);
-    this.deps.adamwStep(this.params, this.grads, { m: this.m, v: this.v }, {
-      lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, step: step + 1, layout: this.engine.layout,
-    });
+    metrics.gradNorm =
+      opt.clipNorm > 0 ? this.deps.clipGradNorm(this.grads, opt.clipNorm) : this.deps.gradNorm(this.grads);
+    this.deps.adamwStep(
+      this.params,
+      this.grads,
+      { m: this.m, v: this.v },
+      {
+        lr,
+        beta1: opt.beta1,
+        beta2: opt.beta2,
+        eps: opt.eps,
+        weightDecay: opt.weightDecay,
+        step: step + 1,
+        layout: this.engine.layout,
+      },
+    );
     this.grads.fill(0);
     const optSeconds = (performance.now() - t0) / 1000;
     this.timings.optimizer += optSeconds;
@@ -153,7 +201,11 @@ export class StudentRun {
     // skip those instead of pulling its running averages toward 0.
     const taught = this.acc.taught > 0;
     const hardMeasured = this.acc.hardMeasured > 0;
-    this.schedule?.observe({ hardLoss: hardMeasured ? metrics.hardLoss : NaN, softLoss: taught ? metrics.softLoss : NaN, agreement: taught ? metrics.agreement : NaN });
+    this.schedule?.observe({
+      hardLoss: hardMeasured ? metrics.hardLoss : NaN,
+      softLoss: taught ? metrics.softLoss : NaN,
+      agreement: taught ? metrics.agreement : NaN,
+    });
     this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, hardMeasured: 0, seconds: 0 };
     appendFileSync(this.metricsFile, `${JSON.stringify(metrics)}\n`);
     this.last = metrics;
@@ -169,22 +221,36 @@ export class StudentRun {
     let lines: string[] = [];
     const prev = resumeDir ? path.join(resumeDir, 'metrics.jsonl') : undefined;
     if (prev && existsSync(prev)) {
-      lines = readFileSync(prev, 'utf8').split('\n').filter((l) => {
-        if (!l.trim()) return false;
-        try {
-          return (JSON.parse(l) as StepMetrics).step <= step;
-        } catch {
-          return false;
-        }
-      });
+      lines = readFileSync(prev, 'utf8')
+        .split('\n')
+        .filter((l) => {
+          if (!l.trim()) return false;
+          try {
+            return (JSON.parse(l) as StepMetrics).step <= step;
+          } catch {
+            return false;
+          }
+        });
     }
     writeFileSync(this.metricsFile, lines.map((l) => `${l}\n`).join(''));
   }
 
   save(trainerState: Record<string, unknown>): void {
     saveCheckpoint(this.dir, {
-      config: this.spec.config, params: this.params, optimizer: { m: this.m, v: this.v },
-      trainerState: { ...trainerState, student: { name: this.spec.name, loss: this.spec.loss ?? 'forward-kl', support: this.spec.support ?? 'renormalize', temperature: this.spec.temperature ?? 1, schedule: this.schedule?.id ?? null }, schedule: this.schedule?.state() ?? null },
+      config: this.spec.config,
+      params: this.params,
+      optimizer: { m: this.m, v: this.v },
+      trainerState: {
+        ...trainerState,
+        student: {
+          name: this.spec.name,
+          loss: this.spec.loss ?? 'forward-kl',
+          support: this.spec.support ?? 'renormalize',
+          temperature: this.spec.temperature ?? 1,
+          schedule: this.schedule?.id ?? null,
+        },
+        schedule: this.schedule?.state() ?? null,
+      },
     });
   }
 }

@@ -34,7 +34,12 @@ ready.then(
 
 function serialize(e: unknown): unknown {
   const err = e as { name?: string; message?: string; code?: string; details?: unknown };
-  return { name: err.name, message: err.message, code: err.code, details: err.details ? { ...(err.details as object), cause: undefined } : undefined };
+  return {
+    name: err.name,
+    message: err.message,
+    code: err.code,
+    details: err.details ? { ...(err.details as object), cause: undefined } : undefined,
+  };
 }
 
 /**
@@ -42,7 +47,11 @@ function serialize(e: unknown): unknown {
  * is; anything else (a view into a larger or shared buffer) is copied first.
  */
 function movable<A extends Int32Array | Float32Array>(a: A, transfer: ArrayBuffer[]): A {
-  const own = a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !transfer.includes(a.buffer);
+  const own =
+    a.buffer instanceof ArrayBuffer &&
+    a.byteOffset === 0 &&
+    a.byteLength === a.buffer.byteLength &&
+    !transfer.includes(a.buffer);
   const out = own ? a : (a.slice() as A);
   transfer.push(out.buffer as ArrayBuffer);
   return out;
@@ -71,7 +80,14 @@ async function serve(msg: RunMsg): Promise<void> {
     for (let s = 0; s < msg.nSeq; s += msg.B) {
       const b = Math.min(msg.B, msg.nSeq - s);
       const r = await runTopK(session, init.outputs, msg.ids.subarray(s * msg.T, (s + b) * msg.T), b, msg.T);
-      parts.push({ ids: movable(r.ids, transfer), logp: movable(r.logp, transfer), tail: movable(r.tail, transfer), samples: r.samples && movable(r.samples, transfer), vocab: r.vocab, nSeq: b });
+      parts.push({
+        ids: movable(r.ids, transfer),
+        logp: movable(r.logp, transfer),
+        tail: movable(r.tail, transfer),
+        samples: r.samples && movable(r.samples, transfer),
+        vocab: r.vocab,
+        nSeq: b,
+      });
     }
     port.postMessage({ type: 'result', id: msg.id, result: { parts, input: msg.ids } }, transfer);
   } catch (e) {

@@ -7,8 +7,24 @@ import { DistillError } from '../core/errors.js';
 const { onnx } = onnxProto;
 export type ModelProto = onnxProto.onnx.ModelProto;
 
-export const ElemType = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13 } as const;
-const ELEM_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ElemType).map(([k, v]) => [v, k.toLowerCase()]));
+export const ElemType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
+} as const;
+const ELEM_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(ElemType).map(([k, v]) => [v, k.toLowerCase()]),
+);
 
 export interface TensorInfo {
   name: string;
@@ -20,17 +36,27 @@ export interface TensorInfo {
 }
 
 /** protobufjs returns int64 fields as number or Long depending on the build; normalise to number. */
-const num = (v: unknown): number => (typeof v === 'number' ? v : v && typeof (v as any).toNumber === 'function' ? (v as any).toNumber() : Number(v));
+const num = (v: unknown): number =>
+  typeof v === 'number' ? v : v && typeof (v as any).toNumber === 'function' ? (v as any).toNumber() : Number(v);
 
 export function decodeModel(bytes: Uint8Array, subject: string): ModelProto {
   let m: ModelProto;
   try {
     m = onnx.ModelProto.decode(bytes);
   } catch (e) {
-    throw new DistillError('E_MODEL', `cannot parse ONNX model ${subject}`, { expected: 'an ONNX ModelProto file', found: (e as Error).message, subject, cause: e });
+    throw new DistillError('E_MODEL', `cannot parse ONNX model ${subject}`, {
+      expected: 'an ONNX ModelProto file',
+      found: (e as Error).message,
+      subject,
+      cause: e,
+    });
   }
   if (!m.graph || !m.graph.node?.length || !m.graph.output?.length) {
-    throw new DistillError('E_MODEL', `${subject} is not an ONNX model with a graph`, { expected: 'a ModelProto with nodes and outputs', found: `${m.graph?.node?.length ?? 0} nodes, ${m.graph?.output?.length ?? 0} outputs`, subject });
+    throw new DistillError('E_MODEL', `${subject} is not an ONNX model with a graph`, {
+      expected: 'a ModelProto with nodes and outputs',
+      found: `${m.graph?.node?.length ?? 0} nodes, ${m.graph?.output?.length ?? 0} outputs`,
+      subject,
+    });
   }
   return m;
 }
@@ -44,7 +70,13 @@ export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(
 function info(v: onnxProto.onnx.IValueInfoProto): TensorInfo {
   const t = v.type?.tensorType;
   const elemType = t?.elemType ?? 0;
-  const dims = (t?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && num(d.dimValue) > 0 ? num(d.dimValue) : d.dimParam ? d.dimParam : null));
+  const dims = (t?.shape?.dim ?? []).map((d) =>
+    d.dimValue !== undefined && d.dimValue !== null && num(d.dimValue) > 0
+      ? num(d.dimValue)
+      : d.dimParam
+        ? d.dimParam
+        : null,
+  );
   return { name: v.name ?? '', elemType, type: ELEM_NAMES[elemType] ?? `type ${elemType}`, dims };
 }
 
@@ -78,7 +110,12 @@ function attribute(name: string, v: AttrValue): onnxProto.onnx.AttributeProto {
 function valueInfo(name: string, elemType: number, dims: Array<number | string>): onnxProto.onnx.ValueInfoProto {
   return onnx.ValueInfoProto.create({
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   });
 }
 
@@ -102,7 +139,13 @@ export class GraphEditor {
       irVersion: 8,
       producerName: opts.producer ?? 'distillery',
       opsetImport: [{ domain: '', version: opts.opset ?? 17 }],
-      graph: onnx.GraphProto.create({ name: opts.graphName ?? 'graph', node: [], initializer: [], input: [], output: [] }),
+      graph: onnx.GraphProto.create({
+        name: opts.graphName ?? 'graph',
+        node: [],
+        initializer: [],
+        input: [],
+        output: [],
+      }),
     });
     return new GraphEditor(model, 'g');
   }
@@ -112,10 +155,22 @@ export class GraphEditor {
   }
 
   /** Adds a node; returns its outputs (fresh names unless given). */
-  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1): string[] {
-    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs;
+  node(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs: number | string[] = 1,
+  ): string[] {
+    const outs =
+      typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs;
     this.model.graph!.node!.push(
-      onnx.NodeProto.create({ opType, input: inputs, output: outs, name: this.fresh(`node_${opType}`), attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) }),
+      onnx.NodeProto.create({
+        opType,
+        input: inputs,
+        output: outs,
+        name: this.fresh(`node_${opType}`),
+        attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+      }),
     );
     return outs;
   }
@@ -125,13 +180,22 @@ export class GraphEditor {
   }
 
   floatTensor(dims: number[], data: Float32Array, name = this.fresh('const')): string {
-    this.model.graph!.initializer!.push(onnx.TensorProto.create({ name, dims, dataType: ElemType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+    this.model.graph!.initializer!.push(
+      onnx.TensorProto.create({
+        name,
+        dims,
+        dataType: ElemType.FLOAT,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      }),
+    );
     return name;
   }
 
   int64Tensor(dims: number[], values: number[], name = this.fresh('const')): string {
     const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-    this.model.graph!.initializer!.push(onnx.TensorProto.create({ name, dims, dataType: ElemType.INT64, rawData: new Uint8Array(data.buffer) }));
+    this.model.graph!.initializer!.push(
+      onnx.TensorProto.create({ name, dims, dataType: ElemType.INT64, rawData: new Uint8Array(data.buffer) }),
+    );
     return name;
   }
 

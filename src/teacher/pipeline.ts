@@ -55,7 +55,10 @@ function revive(e: any): Error {
 
 /** One ONNX Runtime session on its own thread; run() calls may overlap (the thread serves them in order). */
 export class InferenceThread {
-  private readonly pending = new Map<number, { resolve: (r: { parts: RunResult[]; input?: BigInt64Array }) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: { parts: RunResult[]; input?: BigInt64Array }) => void; reject: (e: Error) => void }
+  >();
   /** int64 input buffers back from the thread, reused by runTokens. */
   private readonly inputs: BigInt64Array[] = [];
   private nextId = 0;
@@ -82,7 +85,13 @@ export class InferenceThread {
   }
 
   /** Starts the thread; with `warmup` it runs batches of that shape before it is ready (see infer-thread.ts). */
-  static async start(model: Uint8Array, subject: string, outputs: SurgeryOutputs, session: SessionOptions, warmup?: { B: number; T: number }): Promise<InferenceThread> {
+  static async start(
+    model: Uint8Array,
+    subject: string,
+    outputs: SurgeryOutputs,
+    session: SessionOptions,
+    warmup?: { B: number; T: number },
+  ): Promise<InferenceThread> {
     const worker = newThread({ model, subject, outputs, session, warmup });
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: any) => {
@@ -116,7 +125,12 @@ export class InferenceThread {
     });
   }
 
-  private post(ids: BigInt64Array, nSeq: number, T: number, B: number): Promise<{ parts: RunResult[]; input?: BigInt64Array }> {
+  private post(
+    ids: BigInt64Array,
+    nSeq: number,
+    T: number,
+    B: number,
+  ): Promise<{ parts: RunResult[]; input?: BigInt64Array }> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -173,7 +187,13 @@ export function toRows(r: RunResult, firstSeq: number, T: number, k: number, S: 
   const n = nSeq * T;
   const seq = new Uint32Array(n);
   for (let s = 0; s < nSeq; s++) seq.fill(firstSeq + s, s * T, (s + 1) * T);
-  const rows: CacheRows = { seq, pos: posColumn(nSeq, T), ids: new Uint32Array(r.ids.buffer, r.ids.byteOffset, n * k), logp: r.logp, tail: r.tail };
+  const rows: CacheRows = {
+    seq,
+    pos: posColumn(nSeq, T),
+    ids: new Uint32Array(r.ids.buffer, r.ids.byteOffset, n * k),
+    logp: r.logp,
+    tail: r.tail,
+  };
   if (S > 0 && r.samples) {
     const c = countSamples(r.samples, n, S);
     rows.samples = c.samples;

@@ -15,14 +15,24 @@ export const MIN_DEFAULT_SHARDS = 16;
 
 /** The default shard count depends only on the dataset (never on workers), so reruns with other worker counts resume. */
 export function defaultShardCount(numSequences: number, seqLen: number): number {
-  return Math.min(numSequences, Math.max(MIN_DEFAULT_SHARDS, Math.ceil((numSequences * seqLen) / TARGET_ROWS_PER_SHARD)));
+  return Math.min(
+    numSequences,
+    Math.max(MIN_DEFAULT_SHARDS, Math.ceil((numSequences * seqLen) / TARGET_ROWS_PER_SHARD)),
+  );
 }
 
 export function planShards(numSequences: number, numShards: number): Shard[] {
   if (!Number.isInteger(numShards) || numShards < 1 || numShards > numSequences) {
-    throw new DistillError('E_USAGE', 'invalid --shards', { expected: `an integer in [1, ${numSequences}] (shards hold whole sequences)`, found: String(numShards) });
+    throw new DistillError('E_USAGE', 'invalid --shards', {
+      expected: `an integer in [1, ${numSequences}] (shards hold whole sequences)`,
+      found: String(numShards),
+    });
   }
-  return Array.from({ length: numShards }, (_, i) => ({ index: i, start: Math.floor((i * numSequences) / numShards), end: Math.floor(((i + 1) * numSequences) / numShards) }));
+  return Array.from({ length: numShards }, (_, i) => ({
+    index: i,
+    start: Math.floor((i * numSequences) / numShards),
+    end: Math.floor(((i + 1) * numSequences) / numShards),
+  }));
 }
 
 export interface WorkerSlot {
@@ -37,7 +47,10 @@ export interface WorkerSlot {
  * AWS_BATCH_JOB_ARRAY_INDEX or Kubernetes' JOB_COMPLETION_INDEX (with --num-workers, or
  * AWS_BATCH_JOB_ARRAY_SIZE / DISTILL_NUM_WORKERS), else the only worker.
  */
-export function resolveWorkerSlot(opts: { workerIndex?: number; numWorkers?: number }, env: NodeJS.ProcessEnv): WorkerSlot {
+export function resolveWorkerSlot(
+  opts: { workerIndex?: number; numWorkers?: number },
+  env: NodeJS.ProcessEnv,
+): WorkerSlot {
   const int = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined);
   let index = opts.workerIndex;
   let source: WorkerSlot['source'] = index !== undefined ? 'flags' : 'single';
@@ -48,14 +61,29 @@ export function resolveWorkerSlot(opts: { workerIndex?: number; numWorkers?: num
     index = int(env.JOB_COMPLETION_INDEX);
     source = 'JOB_COMPLETION_INDEX';
   }
-  const count = opts.numWorkers ?? int(env.DISTILL_NUM_WORKERS) ?? (source === 'AWS_BATCH_JOB_ARRAY_INDEX' ? int(env.AWS_BATCH_JOB_ARRAY_SIZE) : undefined);
+  const count =
+    opts.numWorkers ??
+    int(env.DISTILL_NUM_WORKERS) ??
+    (source === 'AWS_BATCH_JOB_ARRAY_INDEX' ? int(env.AWS_BATCH_JOB_ARRAY_SIZE) : undefined);
   if (index === undefined) {
-    if (count !== undefined && count !== 1) throw new DistillError('E_USAGE', '--num-workers needs a worker index', { expected: '--worker-index, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX', found: 'none' });
+    if (count !== undefined && count !== 1)
+      throw new DistillError('E_USAGE', '--num-workers needs a worker index', {
+        expected: '--worker-index, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX',
+        found: 'none',
+      });
     return { index: 0, count: 1, source: 'single' };
   }
-  if (count === undefined) throw new DistillError('E_USAGE', `worker index ${index} (from ${source === 'flags' ? '--worker-index' : source}) needs the number of workers`, { expected: '--num-workers (or DISTILL_NUM_WORKERS / AWS_BATCH_JOB_ARRAY_SIZE)', found: 'none' });
+  if (count === undefined)
+    throw new DistillError(
+      'E_USAGE',
+      `worker index ${index} (from ${source === 'flags' ? '--worker-index' : source}) needs the number of workers`,
+      { expected: '--num-workers (or DISTILL_NUM_WORKERS / AWS_BATCH_JOB_ARRAY_SIZE)', found: 'none' },
+    );
   if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count) {
-    throw new DistillError('E_USAGE', 'invalid worker index', { expected: `0 ≤ index < ${count}`, found: `index ${index} (from ${source})` });
+    throw new DistillError('E_USAGE', 'invalid worker index', {
+      expected: `0 ≤ index < ${count}`,
+      found: `index ${index} (from ${source})`,
+    });
   }
   return { index, count, source };
 }

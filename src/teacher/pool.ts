@@ -66,7 +66,11 @@ async function startProc(i: number, o: PoolOptions, all: Proc[]): Promise<Proc> 
     }
   });
   child.on('exit', (code, signal) => {
-    const e = new DistillError('E_DEVICE', `${proc.name} exited unexpectedly`, { found: signal ? `signal ${signal}` : `exit code ${code}`, hint: 'committed shards are kept; rerun to resume', subject: proc.name });
+    const e = new DistillError('E_DEVICE', `${proc.name} exited unexpectedly`, {
+      found: signal ? `signal ${signal}` : `exit code ${code}`,
+      hint: 'committed shards are kept; rerun to resume',
+      subject: proc.name,
+    });
     failed(e);
     for (const c of proc.current.values()) c.reject(e);
     proc.current.clear();

@@ -9,7 +9,16 @@ import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
 import { openTokenDataset, type TokenDataset } from '../data/index.js';
 import { loadTokenizer } from '../data/tokenizer.js';
-import { idsEncodingFor, openCacheWriter, sha256Hex, type BodyCompression, type CacheInputs, type CacheWriter, type LogpEncoding, type S3Options } from '../store/index.js';
+import {
+  idsEncodingFor,
+  openCacheWriter,
+  sha256Hex,
+  type BodyCompression,
+  type CacheInputs,
+  type CacheWriter,
+  type LogpEncoding,
+  type S3Options,
+} from '../store/index.js';
 import { defaultShardCount, planShards, resolveWorkerSlot, strideShards, type Shard, type WorkerSlot } from './plan.js';
 import { InferenceThread, shardRows } from './pipeline.js';
 import { checkDevice, createSession, deviceName, parseDevices, runTopK, type Device } from './session.js';
@@ -84,7 +93,11 @@ interface Prepared {
 }
 
 function readModel(file: string): Uint8Array {
-  if (!existsSync(file) || !statSync(file).isFile()) throw new DistillError('E_NOT_FOUND', `teacher model not found: ${file}`, { expected: 'an ONNX file', subject: file });
+  if (!existsSync(file) || !statSync(file).isFile())
+    throw new DistillError('E_NOT_FOUND', `teacher model not found: ${file}`, {
+      expected: 'an ONNX file',
+      subject: file,
+    });
   return new Uint8Array(readFileSync(file));
 }
 
@@ -93,12 +106,30 @@ async function prepare(opts: TeacherRunOptions, numShardsFixed?: number): Promis
   const temperature = opts.temperature ?? 1;
   const samples = opts.samples ?? 0;
   const batchSize = opts.batchSize ?? 8;
-  if (!Number.isInteger(samples) || samples < 0 || samples > 65535) throw new DistillError('E_USAGE', 'invalid --samples', { expected: 'an integer in [0, 65535]', found: String(opts.samples) });
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new DistillError('E_USAGE', 'invalid --batch-size', { expected: 'an integer ≥ 1', found: String(opts.batchSize) });
+  if (!Number.isInteger(samples) || samples < 0 || samples > 65535)
+    throw new DistillError('E_USAGE', 'invalid --samples', {
+      expected: 'an integer in [0, 65535]',
+      found: String(opts.samples),
+    });
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new DistillError('E_USAGE', 'invalid --batch-size', {
+      expected: 'an integer ≥ 1',
+      found: String(opts.batchSize),
+    });
   const model = readModel(opts.model);
-  const { bytes: surgered, outputs, contract } = appendTopK(model, opts.model, { k: opts.topK, temperature, samples, seed: opts.seed });
+  const {
+    bytes: surgered,
+    outputs,
+    contract,
+  } = appendTopK(model, opts.model, { k: opts.topK, temperature, samples, seed: opts.seed });
   const dataset = await openTokenDataset(opts.data);
-  if (dataset.numSequences === 0) throw new DistillError('E_DATA', `token dataset ${opts.data} is empty`, { expected: 'at least one sequence', found: '0 sequences', hint: 'prepare it from more text or a shorter --seq-len', subject: opts.data });
+  if (dataset.numSequences === 0)
+    throw new DistillError('E_DATA', `token dataset ${opts.data} is empty`, {
+      expected: 'at least one sequence',
+      found: '0 sequences',
+      hint: 'prepare it from more text or a shorter --seq-len',
+      subject: opts.data,
+    });
 
   let V = contract.vocabSize;
   if (V === null) {
@@ -106,7 +137,12 @@ async function prepare(opts: TeacherRunOptions, numShardsFixed?: number): Promis
     const sess = await createSession(surgered, opts.model, { device: { kind: 'cpu' }, threads: 1 });
     V = (await runTopK(sess, outputs, BigInt64Array.of(BigInt(dataset.tokens[0]!)), 1, 1)).vocab;
     await sess.release();
-    if (opts.topK > V) throw new DistillError('E_USAGE', `--top-k exceeds the teacher's vocabulary`, { expected: `k ≤ V = ${V}`, found: `k = ${opts.topK}`, subject: opts.model });
+    if (opts.topK > V)
+      throw new DistillError('E_USAGE', `--top-k exceeds the teacher's vocabulary`, {
+        expected: `k ≤ V = ${V}`,
+        found: `k = ${opts.topK}`,
+        subject: opts.model,
+      });
   }
   let maxAt = 0;
   for (let i = 1; i < dataset.tokens.length; i++) if (dataset.tokens[i]! > dataset.tokens[maxAt]!) maxAt = i;
@@ -122,7 +158,10 @@ async function prepare(opts: TeacherRunOptions, numShardsFixed?: number): Promis
     throw new DistillError('E_TOKENIZER', `the dataset's tokenizer and the teacher disagree on the vocabulary`, {
       expected: `V = ${V} (teacher ${path.basename(opts.model)})`,
       found: `V = ${dataset.vocabSize} (tokenizer ${dataset.tokenizer.name} of ${opts.data})`,
-      hint: V > dataset.vocabSize ? 'pass --allow-padded-vocab if the teacher only pads its embedding table' : 'prepare the dataset with the teacher’s tokenizer (--tokenizer <model folder>)',
+      hint:
+        V > dataset.vocabSize
+          ? 'pass --allow-padded-vocab if the teacher only pads its embedding table'
+          : 'prepare the dataset with the teacher’s tokenizer (--tokenizer <model folder>)',
       subject: opts.data,
     });
   }
@@ -148,7 +187,11 @@ async function prepare(opts: TeacherRunOptions, numShardsFixed?: number): Promis
     k: opts.topK,
     temperature,
     // packed logp packs the ids with them (format v2); otherwise the narrowest plain id type for V.
-    encodings: { ids: opts.logp === 'packed' ? 'packed' : idsEncodingFor(V), logp: opts.logp ?? 'float32', compression: opts.compression ?? 'none' },
+    encodings: {
+      ids: opts.logp === 'packed' ? 'packed' : idsEncodingFor(V),
+      logp: opts.logp ?? 'float32',
+      compression: opts.compression ?? 'none',
+    },
     ...(samples > 0 ? { samples } : {}),
   };
   const { onProgress: _p, env: _e, ...plain } = opts;
@@ -166,7 +209,13 @@ export interface ShardDone {
 }
 
 /** Runs one shard through the pipeline into the writer. */
-export async function runShard(p: { dataset: TokenDataset; run: ResolvedRun }, writer: CacheWriter, engine: InferenceThread, shard: Shard, onRows?: (n: number) => void): Promise<ShardDone> {
+export async function runShard(
+  p: { dataset: TokenDataset; run: ResolvedRun },
+  writer: CacheWriter,
+  engine: InferenceThread,
+  shard: Shard,
+  onRows?: (n: number) => void,
+): Promise<ShardDone> {
   const V = p.run.inputs.vocabSize;
   const out = await writer.writeShard(
     shard.index,
@@ -179,12 +228,22 @@ export async function runShard(p: { dataset: TokenDataset; run: ResolvedRun }, w
       k: p.run.k,
       samples: p.run.samples,
       onVocab: (v) => {
-        if (v !== V) throw new DistillError('E_MODEL', `teacher returned V = ${v} on shard ${shard.index}`, { expected: `V = ${V}`, found: String(v), subject: p.run.opts.model });
+        if (v !== V)
+          throw new DistillError('E_MODEL', `teacher returned V = ${v} on shard ${shard.index}`, {
+            expected: `V = ${V}`,
+            found: String(v),
+            subject: p.run.opts.model,
+          });
       },
       onRows,
     }),
   );
-  return { shard: shard.index, status: out.status, rows: out.status === 'committed' ? out.record.rows : 0, bytes: out.status === 'committed' ? out.record.bytes : 0 };
+  return {
+    shard: shard.index,
+    status: out.status,
+    rows: out.status === 'committed' ? out.record.rows : 0,
+    bytes: out.status === 'committed' ? out.record.bytes : 0,
+  };
 }
 
 /** The cache writer; file-system failures the store passes through raw become one-line E_IO errors naming the output. */
@@ -193,7 +252,12 @@ async function openWriter(uri: string, run: ResolvedRun, s3: S3Options | undefin
     return await openCacheWriter({ uri, inputs: run.inputs, numShards: run.numShards, s3 });
   } catch (e) {
     if (e instanceof DistillError) throw e;
-    throw new DistillError('E_IO', `cannot write the cache at ${uri}`, { found: (e as Error).message, hint: 'check that the path is a writable folder (or a reachable s3:// prefix)', subject: uri, cause: e });
+    throw new DistillError('E_IO', `cannot write the cache at ${uri}`, {
+      found: (e as Error).message,
+      hint: 'check that the path is a writable folder (or a reachable s3:// prefix)',
+      subject: uri,
+      cause: e,
+    });
   }
 }
 
@@ -204,7 +268,13 @@ const warmupShape = (d: TokenDataset, batchSize: number) => ({ B: Math.min(batch
 export async function openWorker(run: ResolvedRun, device: Device, threads: number | undefined) {
   const p = await prepare(run.opts as TeacherRunOptions, run.numShards);
   const writer = await openWriter(run.opts.out, run, run.opts.s3);
-  const engine = await InferenceThread.start(p.surgered, run.opts.model, p.outputs, { device, threads }, warmupShape(p.dataset, run.batchSize));
+  const engine = await InferenceThread.start(
+    p.surgered,
+    run.opts.model,
+    p.outputs,
+    { device, threads },
+    warmupShape(p.dataset, run.batchSize),
+  );
   return { ...p, writer, engine };
 }
 
@@ -214,7 +284,8 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
   const slot = resolveWorkerSlot({ workerIndex: opts.workerIndex, numWorkers: opts.numWorkers }, env);
   const devices = parseDevices(opts.device ?? 'cpu');
   const workers = opts.workers ?? devices.length;
-  if (!Number.isInteger(workers) || workers < 1) throw new DistillError('E_USAGE', 'invalid --workers', { expected: 'an integer ≥ 1', found: String(opts.workers) });
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new DistillError('E_USAGE', 'invalid --workers', { expected: 'an integer ≥ 1', found: String(opts.workers) });
   const p = await prepare(opts);
   // Device and store checks come before the first commit too: a missing CUDA provider or an
   // unreachable bucket fails here, with nothing written but the run descriptor.
@@ -234,12 +305,21 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
   };
   progress(0);
   // Once the sessions are up and warm: from here on the devices only run batches (benchmarks time from this event).
-  const started = () => opts.onProgress?.({ phase: 'teacher', done: positions, total, unit: 'positions', message: 'inference started' });
+  const started = () =>
+    opts.onProgress?.({ phase: 'teacher', done: positions, total, unit: 'positions', message: 'inference started' });
 
-  const threads = opts.threads ?? (devices[0]!.kind === 'cpu' ? Math.max(1, Math.floor(os.availableParallelism() / workers)) : undefined);
+  const threads =
+    opts.threads ??
+    (devices[0]!.kind === 'cpu' ? Math.max(1, Math.floor(os.availableParallelism() / workers)) : undefined);
   let results: ShardDone[] = [];
   if (todo.length && workers === 1) {
-    const engine = await InferenceThread.start(p.surgered, opts.model, p.outputs, { device: devices[0]!, threads }, warmupShape(p.dataset, p.run.batchSize));
+    const engine = await InferenceThread.start(
+      p.surgered,
+      opts.model,
+      p.outputs,
+      { device: devices[0]!, threads },
+      warmupShape(p.dataset, p.run.batchSize),
+    );
     started();
     try {
       // Two shards in flight: while one is being sealed (fsync, upload, commit) the other keeps the
@@ -264,7 +344,15 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
     }
   } else if (todo.length) {
     const { runPool } = await import('./pool.js');
-    results = await runPool({ run: p.run, shards: todo, devices, workers, threads, onRows: progress, onStarted: started });
+    results = await runPool({
+      run: p.run,
+      shards: todo,
+      devices,
+      workers,
+      threads,
+      onRows: progress,
+      onStarted: started,
+    });
   }
 
   let finalized = false;

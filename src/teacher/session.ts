@@ -16,7 +16,10 @@ export function parseDevices(spec: string): Device[] {
   const m = /^cuda:(.+)$/.exec(s);
   const ids = m ? m[1]!.split(',').map((x) => x.trim().replace(/^cuda:/, '')) : [];
   if (!m || !ids.length || ids.some((x) => !/^\d+$/.test(x))) {
-    throw new DistillError('E_USAGE', `invalid --device "${spec}"`, { expected: 'cpu, cuda:0 or a list such as cuda:0,1,2,3', found: spec });
+    throw new DistillError('E_USAGE', `invalid --device "${spec}"`, {
+      expected: 'cpu, cuda:0 or a list such as cuda:0,1,2,3',
+      found: spec,
+    });
   }
   return ids.map((x) => ({ kind: 'cuda', id: Number(x) }));
 }
@@ -33,14 +36,21 @@ function ortBinDir(): string {
 export function checkDevice(d: Device): void {
   if (d.kind === 'cpu') return;
   const dir = ortBinDir();
-  const lib = path.join(dir, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so');
+  const lib = path.join(
+    dir,
+    process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so',
+  );
   if (!existsSync(lib)) {
-    throw new DistillError('E_DEVICE', `device ${deviceName(d)} needs ONNX Runtime's CUDA execution provider, which is not installed`, {
-      expected: lib,
-      found: 'missing',
-      hint: 'install it with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` (needs CUDA 12 and cuDNN 9), or run with --device cpu',
-      subject: deviceName(d),
-    });
+    throw new DistillError(
+      'E_DEVICE',
+      `device ${deviceName(d)} needs ONNX Runtime's CUDA execution provider, which is not installed`,
+      {
+        expected: lib,
+        found: 'missing',
+        hint: 'install it with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` (needs CUDA 12 and cuDNN 9), or run with --device cpu',
+        subject: deviceName(d),
+      },
+    );
   }
 }
 
@@ -59,10 +69,17 @@ export interface SessionOptions {
   threads?: number;
 }
 
-export async function createSession(modelBytes: Uint8Array, subject: string, opts: SessionOptions): Promise<ort.InferenceSession> {
+export async function createSession(
+  modelBytes: Uint8Array,
+  subject: string,
+  opts: SessionOptions,
+): Promise<ort.InferenceSession> {
   checkDevice(opts.device);
   const so: ort.InferenceSession.SessionOptions = {
-    executionProviders: opts.device.kind === 'cpu' ? ['cpu'] : [{ name: 'cuda', deviceId: opts.device.id } as ort.InferenceSession.ExecutionProviderConfig],
+    executionProviders:
+      opts.device.kind === 'cpu'
+        ? ['cpu']
+        : [{ name: 'cuda', deviceId: opts.device.id } as ort.InferenceSession.ExecutionProviderConfig],
     graphOptimizationLevel: 'all',
   };
   if (opts.threads) so.intraOpNumThreads = opts.threads;
@@ -70,7 +87,13 @@ export async function createSession(modelBytes: Uint8Array, subject: string, opt
     return await ort.InferenceSession.create(modelBytes, so);
   } catch (e) {
     const msg = (e as Error).message;
-    if (opts.device.kind === 'cuda') throw new DistillError('E_DEVICE', `cannot start ONNX Runtime on ${deviceName(opts.device)}`, { found: msg, hint: 'check the device index, the CUDA 12/cuDNN 9 libraries and nvidia-smi', subject: deviceName(opts.device), cause: e });
+    if (opts.device.kind === 'cuda')
+      throw new DistillError('E_DEVICE', `cannot start ONNX Runtime on ${deviceName(opts.device)}`, {
+        found: msg,
+        hint: 'check the device index, the CUDA 12/cuDNN 9 libraries and nvidia-smi',
+        subject: deviceName(opts.device),
+        cause: e,
+      });
     throw new DistillError('E_MODEL', `ONNX Runtime cannot load teacher ${subject}`, { found: msg, subject, cause: e });
   }
 }
@@ -82,7 +105,13 @@ export function int64Ids(tokens: ArrayLike<number>): BigInt64Array {
 }
 
 /** Runs one batch through the surgered session; only the O(k) outputs are fetched. */
-export async function runTopK(session: ort.InferenceSession, outs: SurgeryOutputs, ids: BigInt64Array, B: number, T: number): Promise<TopKBatch & { vocab: number }> {
+export async function runTopK(
+  session: ort.InferenceSession,
+  outs: SurgeryOutputs,
+  ids: BigInt64Array,
+  B: number,
+  T: number,
+): Promise<TopKBatch & { vocab: number }> {
   const fetches = [outs.ids, outs.logp, outs.tail, outs.vocab, ...(outs.samples ? [outs.samples] : [])];
   const r = await session.run({ input_ids: new ort.Tensor('int64', ids, [B, T]) }, fetches);
   const res: TopKBatch & { vocab: number } = {

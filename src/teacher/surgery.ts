@@ -3,7 +3,16 @@
 // (float [B,T]), V (int64 [1]) and optionally Multinomial samples (int32 [B·T,S]), so only O(k) values
 // per position leave ONNX Runtime.
 import { DistillError } from '../core/errors.js';
-import { decodeModel, ElemType, GraphEditor, graphInputs, graphOutputs, opsetVersion, type ModelProto, type TensorInfo } from './onnx.js';
+import {
+  decodeModel,
+  ElemType,
+  GraphEditor,
+  graphInputs,
+  graphOutputs,
+  opsetVersion,
+  type ModelProto,
+  type TensorInfo,
+} from './onnx.js';
 
 export const INPUT_NAME = 'input_ids';
 export const LOGITS_NAME = 'logits';
@@ -22,18 +31,56 @@ export interface TeacherContract {
 export function checkTeacherContract(m: ModelProto, subject: string): TeacherContract {
   const inputs = graphInputs(m);
   const outputs = graphOutputs(m);
-  const describe = (ts: TensorInfo[]) => ts.map((t) => `${t.name} ${t.type} [${t.dims.map((d) => d ?? '?').join(', ')}]`).join('; ') || 'none';
-  const hint = 'a teacher takes input_ids (int64 [batch, seq]) and returns logits (float [batch, seq, vocab]); rename the graph input/output or re-export the model';
+  const describe = (ts: TensorInfo[]) =>
+    ts.map((t) => `${t.name} ${t.type} [${t.dims.map((d) => d ?? '?').join(', ')}]`).join('; ') || 'none';
+  const hint =
+    'a teacher takes input_ids (int64 [batch, seq]) and returns logits (float [batch, seq, vocab]); rename the graph input/output or re-export the model';
   const input = inputs.find((i) => i.name === INPUT_NAME);
-  if (!input) throw new DistillError('E_MODEL', `teacher ${subject} has no input "${INPUT_NAME}"`, { expected: `input ${INPUT_NAME} int64 [B, T]`, found: `inputs ${describe(inputs)}`, hint, subject });
-  if (input.elemType !== ElemType.INT64 || input.dims.length !== 2) throw new DistillError('E_MODEL', `teacher ${subject} has the wrong "${INPUT_NAME}"`, { expected: 'int64 [B, T]', found: describe([input]), hint, subject });
+  if (!input)
+    throw new DistillError('E_MODEL', `teacher ${subject} has no input "${INPUT_NAME}"`, {
+      expected: `input ${INPUT_NAME} int64 [B, T]`,
+      found: `inputs ${describe(inputs)}`,
+      hint,
+      subject,
+    });
+  if (input.elemType !== ElemType.INT64 || input.dims.length !== 2)
+    throw new DistillError('E_MODEL', `teacher ${subject} has the wrong "${INPUT_NAME}"`, {
+      expected: 'int64 [B, T]',
+      found: describe([input]),
+      hint,
+      subject,
+    });
   const others = inputs.filter((i) => i.name !== INPUT_NAME);
-  if (others.length) throw new DistillError('E_MODEL', `teacher ${subject} needs inputs besides "${INPUT_NAME}"`, { expected: `only ${INPUT_NAME}`, found: describe(others), hint, subject });
+  if (others.length)
+    throw new DistillError('E_MODEL', `teacher ${subject} needs inputs besides "${INPUT_NAME}"`, {
+      expected: `only ${INPUT_NAME}`,
+      found: describe(others),
+      hint,
+      subject,
+    });
   const logits = outputs.find((o) => o.name === LOGITS_NAME);
-  if (!logits) throw new DistillError('E_MODEL', `teacher ${subject} has no output "${LOGITS_NAME}"`, { expected: `output ${LOGITS_NAME} float [B, T, V]`, found: `outputs ${describe(outputs)}`, hint, subject });
-  if (logits.elemType !== ElemType.FLOAT || logits.dims.length !== 3) throw new DistillError('E_MODEL', `teacher ${subject} has the wrong "${LOGITS_NAME}"`, { expected: 'float [B, T, V]', found: describe([logits]), hint, subject });
+  if (!logits)
+    throw new DistillError('E_MODEL', `teacher ${subject} has no output "${LOGITS_NAME}"`, {
+      expected: `output ${LOGITS_NAME} float [B, T, V]`,
+      found: `outputs ${describe(outputs)}`,
+      hint,
+      subject,
+    });
+  if (logits.elemType !== ElemType.FLOAT || logits.dims.length !== 3)
+    throw new DistillError('E_MODEL', `teacher ${subject} has the wrong "${LOGITS_NAME}"`, {
+      expected: 'float [B, T, V]',
+      found: describe([logits]),
+      hint,
+      subject,
+    });
   const opset = opsetVersion(m);
-  if (opset < MIN_OPSET) throw new DistillError('E_MODEL', `teacher ${subject} uses an opset too old for the appended TopK`, { expected: `default-domain opset ≥ ${MIN_OPSET}`, found: String(opset), hint: 'convert the model to a newer opset (onnx.version_converter)', subject });
+  if (opset < MIN_OPSET)
+    throw new DistillError('E_MODEL', `teacher ${subject} uses an opset too old for the appended TopK`, {
+      expected: `default-domain opset ≥ ${MIN_OPSET}`,
+      found: String(opset),
+      hint: 'convert the model to a newer opset (onnx.version_converter)',
+      subject,
+    });
   const v = logits.dims[2];
   return { input, logits, vocabSize: typeof v === 'number' ? v : null, opset };
 }
@@ -56,20 +103,42 @@ export interface SurgeryOutputs {
 }
 
 /** Returns a new model (the input proto is not touched) whose only outputs are the O(k) tensors. */
-export function appendTopK(bytes: Uint8Array, subject: string, opts: SurgeryOptions): { bytes: Uint8Array; outputs: SurgeryOutputs; contract: TeacherContract } {
+export function appendTopK(
+  bytes: Uint8Array,
+  subject: string,
+  opts: SurgeryOptions,
+): { bytes: Uint8Array; outputs: SurgeryOutputs; contract: TeacherContract } {
   const m = decodeModel(bytes, subject);
   const contract = checkTeacherContract(m, subject);
-  if (!Number.isInteger(opts.k) || opts.k < 1) throw new DistillError('E_USAGE', 'invalid --top-k', { expected: 'an integer ≥ 1', found: String(opts.k) });
-  if (contract.vocabSize !== null && opts.k > contract.vocabSize) throw new DistillError('E_USAGE', `--top-k exceeds the teacher's vocabulary`, { expected: `k ≤ V = ${contract.vocabSize}`, found: `k = ${opts.k}`, subject });
-  if (!(opts.temperature > 0) || !Number.isFinite(opts.temperature)) throw new DistillError('E_USAGE', 'invalid --temperature', { expected: 'a finite number > 0', found: String(opts.temperature) });
+  if (!Number.isInteger(opts.k) || opts.k < 1)
+    throw new DistillError('E_USAGE', 'invalid --top-k', { expected: 'an integer ≥ 1', found: String(opts.k) });
+  if (contract.vocabSize !== null && opts.k > contract.vocabSize)
+    throw new DistillError('E_USAGE', `--top-k exceeds the teacher's vocabulary`, {
+      expected: `k ≤ V = ${contract.vocabSize}`,
+      found: `k = ${opts.k}`,
+      subject,
+    });
+  if (!(opts.temperature > 0) || !Number.isFinite(opts.temperature))
+    throw new DistillError('E_USAGE', 'invalid --temperature', {
+      expected: 'a finite number > 0',
+      found: String(opts.temperature),
+    });
   const g = new GraphEditor(m);
   let x = LOGITS_NAME;
   if (opts.temperature !== 1) x = g.op('Div', [x, g.floatScalar(opts.temperature)]);
   const logp = g.op('LogSoftmax', [x], { axis: -1 });
-  const [topLogp, topIds64] = g.node('TopK', [logp, g.int64Tensor([1], [opts.k])], { axis: -1, largest: 1, sorted: 1 }, [g.fresh('topk_logp'), g.fresh('topk_ids64')]);
+  const [topLogp, topIds64] = g.node(
+    'TopK',
+    [logp, g.int64Tensor([1], [opts.k])],
+    { axis: -1, largest: 1, sorted: 1 },
+    [g.fresh('topk_logp'), g.fresh('topk_ids64')],
+  );
   // int32 ids halve what leaves the session; every real vocabulary fits.
   const ids = g.op('Cast', [topIds64!], { to: ElemType.INT32 }, g.fresh('topk_ids'));
-  const mass = contract.opset >= 13 ? g.op('ReduceSum', [g.op('Exp', [topLogp!]), g.int64Tensor([1], [-1])], { keepdims: 0 }) : g.op('ReduceSum', [g.op('Exp', [topLogp!])], { axes: [-1], keepdims: 0 });
+  const mass =
+    contract.opset >= 13
+      ? g.op('ReduceSum', [g.op('Exp', [topLogp!]), g.int64Tensor([1], [-1])], { keepdims: 0 })
+      : g.op('ReduceSum', [g.op('Exp', [topLogp!])], { axes: [-1], keepdims: 0 });
   // Rounding can push Σ exp slightly above 1; clamp so the tail is −inf, never NaN.
   const rest = g.op('Max', [g.op('Sub', [g.floatScalar(1), mass]), g.floatScalar(0)]);
   const tail = g.op('Log', [rest], {}, g.fresh('tail_logp'));

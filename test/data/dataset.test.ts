@@ -15,7 +15,12 @@ describe('prepareDataset', () => {
     writeFileSync(path.join(dir, 'a.txt'), 'abcdef');
     writeFileSync(path.join(dir, 'b.jsonl'), '{"text":"gh"}\n\n{"text":"ijk","id":2}\n');
     const out = path.join(dir, 'tok.arrow');
-    const res = await prepareDataset({ text: [path.join(dir, 'a.txt'), path.join(dir, 'b.jsonl')], tokenizer: 'byte', seqLen: 4, out });
+    const res = await prepareDataset({
+      text: [path.join(dir, 'a.txt'), path.join(dir, 'b.jsonl')],
+      tokenizer: 'byte',
+      seqLen: 4,
+      out,
+    });
     // abcdef⏚ gh⏚ ijk⏚ = 14 tokens → 3 sequences, 2 dropped
     expect(res).toMatchObject({ documents: 3, tokens: 14, droppedTokens: 2, seqLen: 4 });
     const ds = await openTokenDataset(out);
@@ -25,7 +30,13 @@ describe('prepareDataset', () => {
     const c = (s: string) => [...Buffer.from(s)];
     expect(Array.from(ds.tokens)).toEqual([...c('abcdef'), E, ...c('gh'), E, ...c('ijk')].slice(0, 12));
     expect(Array.from(ds.sequence(1))).toEqual([...c('ef'), E, ...c('g')]);
-    expect(ds).toMatchObject({ seqLen: 4, vocabSize: 257, eotId: 256, tokenizer: { name: 'byte', sha256: byteTokenizer().sha256 }, split: 'train' });
+    expect(ds).toMatchObject({
+      seqLen: 4,
+      vocabSize: 257,
+      eotId: 256,
+      tokenizer: { name: 'byte', sha256: byteTokenizer().sha256 },
+      split: 'train',
+    });
   });
 
   it('holds out every ⌈1/f⌉-th sequence as <out>.val.arrow; hashes are stable across runs and differ between splits', async () => {
@@ -42,7 +53,13 @@ describe('prepareDataset', () => {
     expect(val.split).toBe('val');
     const bytes = readFileSync(corpus);
     expect(Buffer.from(Uint8Array.from(val.sequence(0))).equals(bytes.subarray(9 * 64, 10 * 64))).toBe(true);
-    const r2 = await prepareDataset({ text: [corpus], tokenizer: 'byte', seqLen: 64, out: path.join(dir, 'again.arrow'), valFraction: 0.1 });
+    const r2 = await prepareDataset({
+      text: [corpus],
+      tokenizer: 'byte',
+      seqLen: 64,
+      out: path.join(dir, 'again.arrow'),
+      valFraction: 0.1,
+    });
     expect(r2.train.sha256).toBe(r1.train.sha256);
     expect(r2.val!.sha256).not.toBe(r1.train.sha256);
   });
@@ -50,10 +67,31 @@ describe('prepareDataset', () => {
   it('fails clearly on a corpus too small for one sequence, a JSONL line without the field, and a missing file', async () => {
     const dir = tmp();
     writeFileSync(path.join(dir, 'tiny.txt'), 'ab');
-    await expect(prepareDataset({ text: [path.join(dir, 'tiny.txt')], tokenizer: 'byte', seqLen: 8, out: path.join(dir, 'o.arrow') })).rejects.toMatchObject({ code: 'E_DATA' });
+    await expect(
+      prepareDataset({
+        text: [path.join(dir, 'tiny.txt')],
+        tokenizer: 'byte',
+        seqLen: 8,
+        out: path.join(dir, 'o.arrow'),
+      }),
+    ).rejects.toMatchObject({ code: 'E_DATA' });
     writeFileSync(path.join(dir, 'x.jsonl'), '{"text":"fine"}\n{"body":"no"}\n');
-    await expect(prepareDataset({ text: [path.join(dir, 'x.jsonl')], tokenizer: 'byte', seqLen: 2, out: path.join(dir, 'o.arrow') })).rejects.toThrow(/line 2 of .*x\.jsonl has no text field "text"/);
-    await expect(prepareDataset({ text: [path.join(dir, 'missing.txt')], tokenizer: 'byte', seqLen: 2, out: path.join(dir, 'o.arrow') })).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(
+      prepareDataset({
+        text: [path.join(dir, 'x.jsonl')],
+        tokenizer: 'byte',
+        seqLen: 2,
+        out: path.join(dir, 'o.arrow'),
+      }),
+    ).rejects.toThrow(/line 2 of .*x\.jsonl has no text field "text"/);
+    await expect(
+      prepareDataset({
+        text: [path.join(dir, 'missing.txt')],
+        tokenizer: 'byte',
+        seqLen: 2,
+        out: path.join(dir, 'o.arrow'),
+      }),
+    ).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
   });
 });
 
@@ -62,7 +100,11 @@ describe('openTokenDataset', () => {
     const dir = tmp();
     const f = path.join(dir, 'd.arrow');
     const tokens = Uint32Array.from({ length: 32 }, (_, i) => i);
-    writeTokenDataset(f, { seqLen: 8, vocabSize: 257, eotId: 256, tokenizer: { name: 'byte', sha256: 'x' }, split: 'train' }, tokens);
+    writeTokenDataset(
+      f,
+      { seqLen: 8, vocabSize: 257, eotId: 256, tokenizer: { name: 'byte', sha256: 'x' }, split: 'train' },
+      tokens,
+    );
     const buf = readFileSync(f);
     const at = buf.indexOf(Buffer.from(Uint32Array.from([5, 6, 7]).buffer));
     expect(at).toBeGreaterThan(0);
@@ -78,13 +120,34 @@ describe('distill data prepare', () => {
   it('writes train and validation splits and prints a JSON summary', async () => {
     const dir = tmp();
     const out = path.join(dir, 'p.arrow');
-    const r = await distillAsync(['data', 'prepare', '--text', 'fixtures/corpus/proverbs.jsonl', '--seq-len', '128', '--out', out, '--val-fraction', '0.05', '--json']);
+    const r = await distillAsync([
+      'data',
+      'prepare',
+      '--text',
+      'fixtures/corpus/proverbs.jsonl',
+      '--seq-len',
+      '128',
+      '--out',
+      out,
+      '--val-fraction',
+      '0.05',
+      '--json',
+    ]);
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
     const j = r.json();
     expect(j.documents).toBe(31);
     expect(j.val.numSequences).toBeGreaterThan(0);
-    const bad = await distillAsync(['data', 'prepare', '--text', path.join(dir, 'none.txt'), '--seq-len', '8', '--out', out]);
+    const bad = await distillAsync([
+      'data',
+      'prepare',
+      '--text',
+      path.join(dir, 'none.txt'),
+      '--seq-len',
+      '8',
+      '--out',
+      out,
+    ]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/\[E_NOT_FOUND\] text file not found/);
     expect(bad.stderr).not.toMatch(/at .*\.js:\d+/);

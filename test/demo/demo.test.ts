@@ -13,14 +13,17 @@ describe('distill demo (small budget)', () => {
     expect(r.status, r.stderr).toBe(0);
     const res = r.json();
     expect(res.budget).toBe('small');
-    for (const f of ['html', 'markdown', 'summary'] as const) expect(existsSync(res.report[f]), res.report[f]).toBe(true);
+    for (const f of ['html', 'markdown', 'summary'] as const)
+      expect(existsSync(res.report[f]), res.report[f]).toBe(true);
     expect(res.report.html).toBe(path.join(out, 'report', 'report.html'));
 
     const summary = JSON.parse(readFileSync(res.report.summary, 'utf8'));
     expect(summary.students.length).toBeGreaterThanOrEqual(4);
     expect(summary.students.filter((s: any) => s.baseline)).toHaveLength(1);
     expect(res.students.filter((s: any) => !s.baseline).map((s: any) => s.schedule)).toContain('hard-to-soft');
-    expect(new Set(res.students.filter((s: any) => !s.baseline).map((s: any) => s.params)).size).toBeGreaterThanOrEqual(3);
+    expect(new Set(res.students.filter((s: any) => !s.baseline).map((s: any) => s.params)).size).toBeGreaterThanOrEqual(
+      3,
+    );
     for (const s of res.students) {
       const ev = JSON.parse(readFileSync(path.join(s.dir, 'eval.json'), 'utf8'));
       const row = summary.students.find((x: any) => x.name === s.name);

@@ -17,7 +17,18 @@ import { buildOnnxModel, saveCheckpoint } from '../../src/student/index.js';
 import { runTeacher } from '../../src/teacher/runner.js';
 import { distillAsync } from '../helpers/cli.js';
 
-const cfg: ModelConfig = { vocabSize: 257, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 32, contextLength: 32, tieEmbeddings: true, ropeTheta: 10000, normEps: 1e-5 };
+const cfg: ModelConfig = {
+  vocabSize: 257,
+  dModel: 16,
+  nLayers: 1,
+  nHeads: 2,
+  nKvHeads: 1,
+  ffnDim: 32,
+  contextLength: 32,
+  tieEmbeddings: true,
+  ropeTheta: 10000,
+  normEps: 1e-5,
+};
 
 let dir: string;
 let train: string;
@@ -26,7 +37,13 @@ let val: string;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'distill-eval-'));
   train = path.join(dir, 'tokens.arrow');
-  const r = await prepareDataset({ text: ['fixtures/corpus/ruth.txt'], tokenizer: 'byte', seqLen: 32, out: train, valFraction: 0.1 });
+  const r = await prepareDataset({
+    text: ['fixtures/corpus/ruth.txt'],
+    tokenizer: 'byte',
+    seqLen: 32,
+    out: train,
+    valFraction: 0.1,
+  });
   val = r.val!.path;
 });
 
@@ -68,7 +85,9 @@ describe('evaluateCheckpoint', () => {
     const session = await ort.InferenceSession.create(onnx);
     const seqs = Array.from({ length: ds.numSequences }, (_, i) => i);
     const { tokens, labels } = assembleTokens(ds, seqs);
-    const out = await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(tokens, BigInt)), [seqs.length, ds.seqLen]) });
+    const out = await session.run({
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(tokens, BigInt)), [seqs.length, ds.seqLen]),
+    });
     const want = evalMetrics(positionArraysFromLogits(out.logits!.data as Float32Array, tokens.length, 257, labels));
 
     const r = await evaluateCheckpoint({ checkpoint: ck, data: val, teacher: onnx, topK: 8, batchSize: 3 });
@@ -108,13 +127,19 @@ describe('evaluateCheckpoint', () => {
     writeFileSync(onnx, buildOnnxModel(cfg, params));
     const trainCache = path.join(dir, 'train-cache');
     await runTeacher({ model: onnx, data: train, out: trainCache, topK: 4, workers: 1 });
-    await expect(evaluateCheckpoint({ checkpoint: ck, data: val, cache: trainCache })).rejects.toMatchObject({ code: expect.stringMatching(/E_FINGERPRINT_MISMATCH|E_CACHE/) });
+    await expect(evaluateCheckpoint({ checkpoint: ck, data: val, cache: trainCache })).rejects.toMatchObject({
+      code: expect.stringMatching(/E_FINGERPRINT_MISMATCH|E_CACHE/),
+    });
     const short = { ...cfg, contextLength: 16 };
     const ck2 = checkpoint('short', initParams(short, 1), short);
     await expect(evaluateCheckpoint({ checkpoint: ck2, data: val })).rejects.toMatchObject({ code: 'E_CONFIG' });
     const t = await teacherHeldOut(onnx, await openTokenDataset(train), { k: 4 });
-    await expect(evaluateCheckpoint({ checkpoint: ck, data: val, teacher: t })).rejects.toMatchObject({ code: 'E_USAGE' });
-    await expect(evaluateCheckpoint({ checkpoint: path.join(dir, 'nope'), data: val })).rejects.toMatchObject({ code: expect.stringMatching(/^E_/) });
+    await expect(evaluateCheckpoint({ checkpoint: ck, data: val, teacher: t })).rejects.toMatchObject({
+      code: 'E_USAGE',
+    });
+    await expect(evaluateCheckpoint({ checkpoint: path.join(dir, 'nope'), data: val })).rejects.toMatchObject({
+      code: expect.stringMatching(/^E_/),
+    });
   });
 });
 
@@ -126,8 +151,41 @@ describe('distill eval (CLI)', () => {
     };
     writeFileSync(path.join(dir, 'kid.json'), JSON.stringify(cfg));
     const run = path.join(dir, 'run');
-    ok(await distillAsync(['student', 'train', '--config', path.join(dir, 'kid.json'), '--data', train, '--steps', '3', '--batch-size', '4', '--lr', '1e-2', '--seed', '1', '--out', run, '--json']));
-    const res = ok(await distillAsync(['eval', '--checkpoint', path.join(run, 'kid'), '--data', val, '--teacher', 'fixtures/teacher/model.onnx', '--top-k', '16', '--json']));
+    ok(
+      await distillAsync([
+        'student',
+        'train',
+        '--config',
+        path.join(dir, 'kid.json'),
+        '--data',
+        train,
+        '--steps',
+        '3',
+        '--batch-size',
+        '4',
+        '--lr',
+        '1e-2',
+        '--seed',
+        '1',
+        '--out',
+        run,
+        '--json',
+      ]),
+    );
+    const res = ok(
+      await distillAsync([
+        'eval',
+        '--checkpoint',
+        path.join(run, 'kid'),
+        '--data',
+        val,
+        '--teacher',
+        'fixtures/teacher/model.onnx',
+        '--top-k',
+        '16',
+        '--json',
+      ]),
+    );
     expect(res.baseline).toBe(true);
     expect(res.heldOutCE).toBeGreaterThan(0);
     expect(res.heldOutCE).toBeLessThan(Math.log(257) + 1);

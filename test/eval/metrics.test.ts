@@ -3,7 +3,16 @@
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
 import {
-  crossEntropy, eceBin, EvalAccumulator, evalMetrics, expectedCalibrationError, klToTeacher, perplexity, positionArraysFromLogits, supportKL, top1Agreement,
+  crossEntropy,
+  eceBin,
+  EvalAccumulator,
+  evalMetrics,
+  expectedCalibrationError,
+  klToTeacher,
+  perplexity,
+  positionArraysFromLogits,
+  supportKL,
+  top1Agreement,
 } from '../../src/eval/index.js';
 
 const ln = Math.log;
@@ -58,7 +67,7 @@ describe('eval metrics (hand-computed)', () => {
     expect(expectedCalibrationError([0.5, 0.5, 1, 1], [1, 0, 1, 1])).toBeCloseTo(0, 14);
   });
 
-  it('evalMetrics combines them, with the teacher\'s own CE', () => {
+  it("evalMetrics combines them, with the teacher's own CE", () => {
     const m = evalMetrics(tiny);
     expect(m.positions).toBe(3);
     expect(m.heldOutCE).toBeCloseTo(ln(10) / 3, 14);
@@ -72,7 +81,12 @@ describe('eval metrics (hand-computed)', () => {
     const { teacherTop1: _t, ...noTop1 } = tiny;
     expect(evalMetrics(noTop1).agreement).toBeCloseTo(2 / 3, 14);
     // Without a teacher: NaN, not a made-up number.
-    const bare = evalMetrics({ labels: tiny.labels, labelLogp: tiny.labelLogp, studentTop1: tiny.studentTop1, confidence: tiny.confidence });
+    const bare = evalMetrics({
+      labels: tiny.labels,
+      labelLogp: tiny.labelLogp,
+      studentTop1: tiny.studentTop1,
+      confidence: tiny.confidence,
+    });
     expect(bare.agreement).toBeNaN();
     expect(bare.klToTeacher).toBeNaN();
     expect(bare.teacher).toBeUndefined();
@@ -81,16 +95,27 @@ describe('eval metrics (hand-computed)', () => {
   it('accumulating batches equals one pass; masks skip positions; bad input is refused', () => {
     const acc = new EvalAccumulator();
     const slice = (a: number[], lo: number, hi: number, k = 1) => a.slice(lo * k, hi * k);
-    for (const [lo, hi] of [[0, 1], [1, 3]] as const) {
+    for (const [lo, hi] of [
+      [0, 1],
+      [1, 3],
+    ] as const) {
       acc.add({
-        labels: slice(tiny.labels, lo, hi), labelLogp: slice(tiny.labelLogp, lo, hi), studentTop1: slice(tiny.studentTop1, lo, hi), confidence: slice(tiny.confidence, lo, hi),
-        teacherTop1: slice(tiny.teacherTop1, lo, hi), k: 2, teacherIds: slice(tiny.teacherIds, lo, hi, 2), teacherLogp: slice(tiny.teacherLogp, lo, hi, 2),
-        studentLogpAtTeacher: slice(tiny.studentLogpAtTeacher, lo, hi, 2), teacherLabelLogp: slice(tiny.teacherLabelLogp, lo, hi),
+        labels: slice(tiny.labels, lo, hi),
+        labelLogp: slice(tiny.labelLogp, lo, hi),
+        studentTop1: slice(tiny.studentTop1, lo, hi),
+        confidence: slice(tiny.confidence, lo, hi),
+        teacherTop1: slice(tiny.teacherTop1, lo, hi),
+        k: 2,
+        teacherIds: slice(tiny.teacherIds, lo, hi, 2),
+        teacherLogp: slice(tiny.teacherLogp, lo, hi, 2),
+        studentLogpAtTeacher: slice(tiny.studentLogpAtTeacher, lo, hi, 2),
+        teacherLabelLogp: slice(tiny.teacherLabelLogp, lo, hi),
       });
     }
     const whole = evalMetrics(tiny);
     const parts = acc.result();
-    for (const key of ['heldOutCE', 'agreement', 'klToTeacher', 'ece', 'accuracy'] as const) expect(parts[key]).toBeCloseTo(whole[key], 14);
+    for (const key of ['heldOutCE', 'agreement', 'klToTeacher', 'ece', 'accuracy'] as const)
+      expect(parts[key]).toBeCloseTo(whole[key], 14);
     expect(acc.calibration()[9]).toMatchObject({ count: 2, accuracy: 0.5 });
     const masked = evalMetrics({ ...tiny, mask: [1, 1, 0] });
     expect(masked.positions).toBe(2);
@@ -102,7 +127,11 @@ describe('eval metrics (hand-computed)', () => {
   it('per-position arrays from logits: label log-prob, argmax, confidence, log-probs at the teacher ids', () => {
     // Row 0: probabilities (0.1, 0.2, 0.7) up to a shift; row 1: a padded position (label −100).
     const logits = [ln(1) + 3, ln(2) + 3, ln(7) + 3, 0, 0, 0];
-    const a = positionArraysFromLogits(logits, 2, 3, [1, -100], { ids: [2, 0, 1, 2], logp: [ln(0.7), ln(0.2), ln(0.5), ln(0.4)], k: 2 });
+    const a = positionArraysFromLogits(logits, 2, 3, [1, -100], {
+      ids: [2, 0, 1, 2],
+      logp: [ln(0.7), ln(0.2), ln(0.5), ln(0.4)],
+      k: 2,
+    });
     expect(a.labelLogp[0]).toBeCloseTo(ln(0.2), 12);
     expect(a.studentTop1[0]).toBe(2);
     expect(a.confidence[0]).toBeCloseTo(0.7, 12);

@@ -11,14 +11,27 @@ import { demoRuns } from './helpers/runs.js';
 import { countColor, decodePng } from './helpers/png.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-if (!CHROMIUM) console.warn('report-chromium: skipped, no chromium binary (install Debian\'s `chromium` package)');
+if (!CHROMIUM) console.warn("report-chromium: skipped, no chromium binary (install Debian's `chromium` package)");
 
 function chromium(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'distill-chromium-'));
-  const base = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`];
+  const base = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${profile}`,
+  ];
   return new Promise((resolve) => {
-    execFile(CHROMIUM!, [...base, ...args], { timeout: 150_000, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    execFile(
+      CHROMIUM!,
+      [...base, ...args],
+      { timeout: 150_000, maxBuffer: 64 << 20, encoding: 'utf8' },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
     );
   });
 }

@@ -28,9 +28,26 @@ describe('distill report', () => {
     const s = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
     expect(s.teacher).toEqual({ heldOutCE: 2.1, perplexity: Math.exp(2.1) });
     expect(s.cache).toEqual({ bytesPerPosition: 136 });
-    expect(s.students.map((x: { name: string }) => x.name)).toEqual(['baseline', 'medium-linear', 'small-const', 'small-h2s']);
+    expect(s.students.map((x: { name: string }) => x.name)).toEqual([
+      'baseline',
+      'medium-linear',
+      'small-const',
+      'small-h2s',
+    ]);
     const base = s.students[0];
-    expect(base).toMatchObject({ name: 'baseline', baseline: true, heldOutCE: 2.9, agreement: 0.41, klToTeacher: 0.9, ece: 0.04, params: 32000, tokensPerSecond: 12000, steps: 40, finalHard: 1, finalSoft: 0 });
+    expect(base).toMatchObject({
+      name: 'baseline',
+      baseline: true,
+      heldOutCE: 2.9,
+      agreement: 0.41,
+      klToTeacher: 0.9,
+      ece: 0.04,
+      params: 32000,
+      tokensPerSecond: 12000,
+      steps: 40,
+      finalHard: 1,
+      finalSoft: 0,
+    });
     expect(base.perplexity).toBeCloseTo(Math.exp(2.9), 12);
     expect(s.best.distilled).toBe('medium-linear');
     expect(s.best.baseline).toBe('baseline');
@@ -48,14 +65,29 @@ describe('distill report', () => {
     const { html } = renderReport(readRuns(dirs));
     expect(html).not.toMatch(/<script|<link|<img|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     expect((html.match(/<svg /g) ?? []).length).toBe(4 + 2 + 4);
-    for (const name of ['baseline', 'medium-linear', 'small-const', 'small-h2s']) expect(html).toContain(`data-series="${name}"`);
+    for (const name of ['baseline', 'medium-linear', 'small-const', 'small-h2s'])
+      expect(html).toContain(`data-series="${name}"`);
     expect(html).toMatch(/class="ref" data-ref="teacher held-out CE 2\.100"/);
     expect(html).toContain('data-bar="small-h2s"');
   });
 
   it('tolerates missing optional fields and a truncated last metrics line', () => {
     const root = makeRunsRoot();
-    const dir = writeRun(root, { name: 'sparse', heldOutCE: 3, evalExtra: { agreement: undefined, klToTeacher: null, ece: undefined, perplexity: undefined, params: undefined, tokensPerSecond: undefined, teacher: undefined, cache: undefined, baseline: undefined } });
+    const dir = writeRun(root, {
+      name: 'sparse',
+      heldOutCE: 3,
+      evalExtra: {
+        agreement: undefined,
+        klToTeacher: null,
+        ece: undefined,
+        perplexity: undefined,
+        params: undefined,
+        tokensPerSecond: undefined,
+        teacher: undefined,
+        cache: undefined,
+        baseline: undefined,
+      },
+    });
     appendFileSync(path.join(dir, 'metrics.jsonl'), '{"step": 41, "loss": 2.');
     const [run] = readRuns([dir]);
     expect(run!.skippedLines).toBe(1);
@@ -79,7 +111,11 @@ describe('distill report', () => {
     expect(fails(() => readRuns([noEval])).message).toMatch(/run .*no-eval has no eval\.json.*distill eval/);
     const noMetrics = writeRun(root, { name: 'no-metrics', heldOutCE: 3, omit: ['metrics.jsonl'] });
     expect(fails(() => readRuns([noMetrics])).message).toMatch(/no-metrics has no metrics\.jsonl/);
-    const badEval = writeRun(root, { name: 'bad-eval', heldOutCE: 3, evalExtra: { heldOutCE: 'low', agreement: 'high' } });
+    const badEval = writeRun(root, {
+      name: 'bad-eval',
+      heldOutCE: 3,
+      evalExtra: { heldOutCE: 'low', agreement: 'high' },
+    });
     const e = fails(() => readRuns([badEval]));
     expect(e.code).toBe('E_EVAL');
     expect(e.message).toMatch(/bad-eval.eval\.json is malformed.*heldOutCE.*agreement/);

@@ -23,7 +23,13 @@ export function distillAsync(args: string[], opts: CliOptions = {}): Promise<Cli
     execFile(
       process.execPath,
       [bin(), ...args],
-      { cwd: opts.cwd ?? process.cwd(), env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 300_000, encoding: 'utf8', maxBuffer: 256 << 20 },
+      {
+        cwd: opts.cwd ?? process.cwd(),
+        env: { ...process.env, ...opts.env },
+        timeout: opts.timeoutMs ?? 300_000,
+        encoding: 'utf8',
+        maxBuffer: 256 << 20,
+      },
       (err, stdout, stderr) => {
         const code = err ? (err as { code?: unknown }).code : 0;
         const status = typeof code === 'number' ? code : err ? -1 : 0;

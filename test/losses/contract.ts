@@ -7,7 +7,8 @@ import { DistillError } from '../../src/core/errors.js';
 import { expectClose, expectCloseScalar, makeCase, type Tolerance } from './helpers.js';
 
 export const SOFT_KINDS = ['forward-kl', 'reverse-kl', 'jsd', 'skew-kl', 'tvd'] as const;
-export const COMBOS: Array<{ kind: ComputeLossInput['kind']; support: 'renormalize' | 'bucket'; temperature: number }> = [];
+export const COMBOS: Array<{ kind: ComputeLossInput['kind']; support: 'renormalize' | 'bucket'; temperature: number }> =
+  [];
 for (const kind of ['ce', ...SOFT_KINDS] as const) {
   for (const support of ['renormalize', 'bucket'] as const) {
     for (const temperature of [1, 2.5]) {
@@ -18,7 +19,12 @@ for (const kind of ['ce', ...SOFT_KINDS] as const) {
   }
 }
 
-export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' | 'bf16' = 'f32', lossRtol = 1e-5): void {
+export function runContract(
+  backend: LossBackend,
+  tol: Tolerance,
+  dtype: 'f32' | 'bf16' = 'f32',
+  lossRtol = 1e-5,
+): void {
   const check = (label: string, input: ComputeLossInput): void => {
     const want = computeLoss({ ...input, backend: 'reference', logitsDtype: dtype });
     const got = computeLoss({ ...input, backend, logitsDtype: dtype });
@@ -32,13 +38,26 @@ export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' |
     const odd = makeCase(3, 101, 5, 7, 6, [1]);
     for (const c of COMBOS) {
       it(`${c.kind} / ${c.support} / T=${c.temperature} at N=3, V=101, k=5`, () => {
-        check(`${c.kind}/${c.support}/T=${c.temperature}`, { ...c, logits: odd.logits, vocabSize: odd.v, teacher: odd.teacher, labels: odd.labels });
+        check(`${c.kind}/${c.support}/T=${c.temperature}`, {
+          ...c,
+          logits: odd.logits,
+          vocabSize: odd.v,
+          teacher: odd.teacher,
+          labels: odd.labels,
+        });
       });
     }
 
     it('every kind at V = 128256 (N = 2, k = 64)', () => {
       const big = makeCase(2, 128256, 64, 11, 8);
-      for (const c of COMBOS) check(`V=128256 ${c.kind}/${c.support}/T=${c.temperature}`, { ...c, logits: big.logits, vocabSize: big.v, teacher: big.teacher, labels: big.labels });
+      for (const c of COMBOS)
+        check(`V=128256 ${c.kind}/${c.support}/T=${c.temperature}`, {
+          ...c,
+          logits: big.logits,
+          vocabSize: big.v,
+          teacher: big.teacher,
+          labels: big.labels,
+        });
     });
 
     it('beta, alpha and the T² switch reach the kernel', () => {
@@ -52,7 +71,15 @@ export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' |
     it('masked rows: zero gradient, excluded from the mean', () => {
       const c = makeCase(5, 29, 4, 5, 6, [0, 3]);
       for (const kind of ['ce', 'forward-kl', 'tvd'] as const) {
-        const res = computeLoss({ kind, logits: c.logits, vocabSize: c.v, teacher: c.teacher, labels: c.labels, backend, logitsDtype: dtype });
+        const res = computeLoss({
+          kind,
+          logits: c.logits,
+          vocabSize: c.v,
+          teacher: c.teacher,
+          labels: c.labels,
+          backend,
+          logitsDtype: dtype,
+        });
         expect(res.rows).toBe(3);
         for (const r of [0, 3]) expect(res.grad.subarray(r * c.v, (r + 1) * c.v).every((x) => x === 0)).toBe(true);
         check(`masked ${kind}`, { kind, logits: c.logits, vocabSize: c.v, teacher: c.teacher, labels: c.labels });
@@ -65,29 +92,47 @@ export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' |
       lp[4] = -Infinity;
       lp[8] = -Infinity;
       lp[9] = -Infinity;
-      for (const kind of SOFT_KINDS) for (const support of ['renormalize', 'bucket'] as const) {
-        const input: ComputeLossInput = { kind, support, logits: c.logits, vocabSize: c.v, teacher: { ...c.teacher, logprobs: lp } };
-        check(`-inf ${kind}/${support}`, input);
-        expect(Number.isFinite(computeLoss({ ...input, backend, logitsDtype: dtype }).loss)).toBe(true);
-      }
+      for (const kind of SOFT_KINDS)
+        for (const support of ['renormalize', 'bucket'] as const) {
+          const input: ComputeLossInput = {
+            kind,
+            support,
+            logits: c.logits,
+            vocabSize: c.v,
+            teacher: { ...c.teacher, logprobs: lp },
+          };
+          check(`-inf ${kind}/${support}`, input);
+          expect(Number.isFinite(computeLoss({ ...input, backend, logitsDtype: dtype }).loss)).toBe(true);
+        }
     });
 
     it('k = V', () => {
       const c = makeCase(2, 23, 23, 13);
-      for (const kind of SOFT_KINDS) for (const support of ['renormalize', 'bucket'] as const) {
-        check(`k=V ${kind}/${support}`, { kind, support, logits: c.logits, vocabSize: c.v, teacher: c.teacher });
-      }
+      for (const kind of SOFT_KINDS)
+        for (const support of ['renormalize', 'bucket'] as const) {
+          check(`k=V ${kind}/${support}`, { kind, support, logits: c.logits, vocabSize: c.v, teacher: c.teacher });
+        }
     });
 
     it('sampled: teacher samples with counts', () => {
       const c = makeCase(3, 41, 6, 17);
       const counts = Float32Array.from({ length: 18 }, (_, i) => (i * 7) % 5);
-      check('sampled', { kind: 'sampled', logits: c.logits, vocabSize: c.v, samples: { ids: c.teacher.ids, counts, k: 6 }, temperature: 1.5 });
+      check('sampled', {
+        kind: 'sampled',
+        logits: c.logits,
+        vocabSize: c.v,
+        samples: { ids: c.teacher.ids, counts, k: 6 },
+        temperature: 1.5,
+      });
     });
 
     it('a non-finite logit throws E_NON_FINITE naming the first bad position', () => {
       const c = makeCase(3, 50, 4, 19);
-      for (const [bad, name] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+      for (const [bad, name] of [
+        [NaN, 'NaN'],
+        [Infinity, 'Infinity'],
+        [-Infinity, '-Infinity'],
+      ] as const) {
         const logits = c.logits.slice();
         logits[2 * 50 + 9] = bad;
         logits[1 * 50 + 17] = bad;
@@ -106,7 +151,16 @@ export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' |
 
     it('gradOut: a reused buffer and the logits themselves (in place) get the same gradient', () => {
       const c = makeCase(4, 53, 5, 29, 6, [2]);
-      const input: ComputeLossInput = { kind: 'forward-kl', temperature: 2, logits: c.logits, vocabSize: c.v, teacher: c.teacher, labels: c.labels, backend, logitsDtype: dtype };
+      const input: ComputeLossInput = {
+        kind: 'forward-kl',
+        temperature: 2,
+        logits: c.logits,
+        vocabSize: c.v,
+        teacher: c.teacher,
+        labels: c.labels,
+        backend,
+        logitsDtype: dtype,
+      };
       const fresh = computeLoss(input);
       const out = new Float32Array(c.logits.length).fill(7);
       const reused = computeLoss({ ...input, gradOut: out });
@@ -122,15 +176,32 @@ export function runContract(backend: LossBackend, tol: Tolerance, dtype: 'f32' |
     });
 
     it('an empty batch (N = 0) is loss 0 with an empty gradient', () => {
-      const res = computeLoss({ kind: 'forward-kl', logits: new Float32Array(0), vocabSize: 10, teacher: { ids: new Int32Array(0), logprobs: new Float32Array(0), k: 4 }, backend, logitsDtype: dtype });
+      const res = computeLoss({
+        kind: 'forward-kl',
+        logits: new Float32Array(0),
+        vocabSize: 10,
+        teacher: { ids: new Int32Array(0), logprobs: new Float32Array(0), k: 4 },
+        backend,
+        logitsDtype: dtype,
+      });
       expect(res).toMatchObject({ loss: 0, rows: 0 });
       expect(res.grad.length).toBe(0);
     });
 
     it('bucket with T ≠ 1 throws E_UNSUPPORTED', () => {
       const c = makeCase(2, 20, 3, 23);
-      expect(() => computeLoss({ kind: 'jsd', support: 'bucket', temperature: 2, logits: c.logits, vocabSize: c.v, teacher: c.teacher, backend, logitsDtype: dtype }))
-        .toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
+      expect(() =>
+        computeLoss({
+          kind: 'jsd',
+          support: 'bucket',
+          temperature: 2,
+          logits: c.logits,
+          vocabSize: c.v,
+          teacher: c.teacher,
+          backend,
+          logitsDtype: dtype,
+        }),
+      ).toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
     });
   });
 }

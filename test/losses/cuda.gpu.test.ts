@@ -26,7 +26,14 @@ describe.skipIf(!gpu)('cuda loss kernels', () => {
 
   it('cuda matches cpu at N = 64, V = 128256, k = 64 (forward-kl, T = 2, masked rows)', () => {
     const c = makeCase(64, 128256, 64, 101, 10, [3, 17]);
-    const input = { kind: 'forward-kl' as const, temperature: 2, logits: c.logits, vocabSize: c.v, teacher: c.teacher, labels: c.labels };
+    const input = {
+      kind: 'forward-kl' as const,
+      temperature: 2,
+      logits: c.logits,
+      vocabSize: c.v,
+      teacher: c.teacher,
+      labels: c.labels,
+    };
     const cpu = computeLoss({ ...input, backend: 'cpu' });
     const cuda = computeLoss({ ...input, backend: 'cuda' });
     expectCloseScalar('loss', cuda.loss, cpu.loss, 1e-4);
@@ -38,7 +45,8 @@ describe.skipIf(!gpu)('cuda loss kernels', () => {
 describe.skipIf(gpu)('cuda loss backend without a GPU', () => {
   it('refuses with E_DEVICE and says what to do', () => {
     const c = makeCase(2, 11, 3, 5);
-    expect(() => computeLoss({ kind: 'tvd', logits: c.logits, vocabSize: 11, teacher: c.teacher, backend: 'cuda' }))
-      .toThrow(expect.objectContaining({ code: 'E_DEVICE' }));
+    expect(() =>
+      computeLoss({ kind: 'tvd', logits: c.logits, vocabSize: 11, teacher: c.teacher, backend: 'cuda' }),
+    ).toThrow(expect.objectContaining({ code: 'E_DEVICE' }));
   });
 });

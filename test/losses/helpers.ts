@@ -82,11 +82,14 @@ export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLik
     if (!ok && bad.length < 5) bad.push(`[${i}] want ${want[i]} got ${got[i]}`);
   }
   if (bad.length) {
-    expect.fail(`${what}: max |diff| ${worst} at [${worstAt}] (atol ${atol.toExponential(2)}, rtol ${tol.rtol}); first mismatches: ${bad.join('; ')}`);
+    expect.fail(
+      `${what}: max |diff| ${worst} at [${worstAt}] (atol ${atol.toExponential(2)}, rtol ${tol.rtol}); first mismatches: ${bad.join('; ')}`,
+    );
   }
 }
 
 export function expectCloseScalar(what: string, got: number, want: number, rtol: number, atol = 1e-9): void {
   const d = Math.abs(got - want);
-  if (!(d <= atol + rtol * Math.abs(want))) expect.fail(`${what}: want ${want}, got ${got} (|diff| ${d}, rtol ${rtol})`);
+  if (!(d <= atol + rtol * Math.abs(want)))
+    expect.fail(`${what}: want ${want}, got ${got} (|diff| ${d}, rtol ${rtol})`);
 }

@@ -7,7 +7,14 @@ import { referenceLossRows } from '../../losses/shared/reference.js';
 import { COMBOS, SOFT_KINDS } from './contract.js';
 import { expectClose, expectCloseScalar, logSoftmax, makeCase } from './helpers.js';
 
-function finiteDifferences(opts: CommonOptions, logits: Float64Array, n: number, v: number, hw: number, sw: number): { grad: Float64Array; fd: Float64Array } {
+function finiteDifferences(
+  opts: CommonOptions,
+  logits: Float64Array,
+  n: number,
+  v: number,
+  hw: number,
+  sw: number,
+): { grad: Float64Array; fd: Float64Array } {
   const prep = prepare(losses, opts, n, v, hw, sw);
   const f = (z: Float64Array): number => {
     const r = referenceLossRows(prep.P, n, v, z, prep.labels, prep.ids, prep.a, prep.k, prep.denom);
@@ -37,7 +44,14 @@ describe('reference gradients match finite differences', () => {
   for (const combo of COMBOS) {
     it(`${combo.kind} / ${combo.support} / T=${combo.temperature}`, () => {
       const hard = combo.kind === 'ce';
-      const { grad, fd } = finiteDifferences({ ...combo, teacher: c.teacher, labels: c.labels }, z, c.n, c.v, hard ? 1 : 0, hard ? 0 : 1);
+      const { grad, fd } = finiteDifferences(
+        { ...combo, teacher: c.teacher, labels: c.labels },
+        z,
+        c.n,
+        c.v,
+        hard ? 1 : 0,
+        hard ? 0 : 1,
+      );
       expectClose('d loss / d logits', grad, fd, FD);
     });
   }
@@ -49,7 +63,16 @@ describe('reference gradients match finite differences', () => {
       [{ ...base, kind: 'reverse-kl', scaleByTemperatureSquared: false }, 0, 1],
       [{ ...base, kind: 'forward-kl' }, 0.4, 0.6],
       [{ ...base, kind: 'tvd', support: 'renormalize' }, 0.5, 2],
-      [{ kind: 'sampled', labels: c.labels, temperature: 1.3, samples: { ids: c.teacher.ids, counts: Float32Array.from({ length: 12 }, (_, i) => 1 + (i % 3)), k: 4 } }, 0, 1],
+      [
+        {
+          kind: 'sampled',
+          labels: c.labels,
+          temperature: 1.3,
+          samples: { ids: c.teacher.ids, counts: Float32Array.from({ length: 12 }, (_, i) => 1 + (i % 3)), k: 4 },
+        },
+        0,
+        1,
+      ],
     ];
     for (const [opts, hw, sw] of cases) {
       const { grad, fd } = finiteDifferences(opts, z, c.n, c.v, hw, sw);
@@ -63,7 +86,14 @@ describe('loss properties (reference and cpu)', () => {
     it(`${backend}: loss ≥ 0 and gradient rows sum to zero`, () => {
       const c = makeCase(4, 47, 6, 37, 8, [2]);
       for (const combo of COMBOS) {
-        const res = computeLoss({ ...combo, logits: c.logits, vocabSize: c.v, teacher: c.teacher, labels: c.labels, backend });
+        const res = computeLoss({
+          ...combo,
+          logits: c.logits,
+          vocabSize: c.v,
+          teacher: c.teacher,
+          labels: c.labels,
+          backend,
+        });
         expect(res.loss, `${combo.kind}/${combo.support}`).toBeGreaterThanOrEqual(0);
         for (let r = 0; r < c.n; r++) {
           let s = 0;
@@ -72,7 +102,9 @@ describe('loss properties (reference and cpu)', () => {
             s += res.grad[r * c.v + j]!;
             m = Math.max(m, Math.abs(res.grad[r * c.v + j]!));
           }
-          expect(Math.abs(s), `${combo.kind}/${combo.support}/T=${combo.temperature} row ${r}`).toBeLessThanOrEqual(1e-6 * Math.max(m, 1e-3) * c.v);
+          expect(Math.abs(s), `${combo.kind}/${combo.support}/T=${combo.temperature} row ${r}`).toBeLessThanOrEqual(
+            1e-6 * Math.max(m, 1e-3) * c.v,
+          );
         }
       }
     });
@@ -86,15 +118,24 @@ describe('loss properties (reference and cpu)', () => {
           const z = c.logits.slice();
           for (let r = 0; r < c.n; r++) {
             if (kind === 'forward-kl') for (let j = 0; j < c.v; j++) z[r * c.v + j] = -1e4;
-            for (let j = 0; j < c.k; j++) z[r * c.v + c.teacher.ids[r * c.k + j]!] = c.teacher.logprobs[r * c.k + j]! + 3;
+            for (let j = 0; j < c.k; j++)
+              z[r * c.v + c.teacher.ids[r * c.k + j]!] = c.teacher.logprobs[r * c.k + j]! + 3;
           }
           const res = computeLoss({ kind, temperature, logits: z, vocabSize: c.v, teacher: c.teacher, backend });
           expect(Math.abs(res.loss), `${kind} renormalize T=${temperature}`).toBeLessThan(1e-5);
           // tvd has a kink at p = q: its (sub)gradient there depends on rounding, so only its loss is checked.
-          if (kind !== 'tvd') expect(Math.max(...res.grad.map(Math.abs)), `${kind} renormalize grad`).toBeLessThan(1e-5);
+          if (kind !== 'tvd')
+            expect(Math.max(...res.grad.map(Math.abs)), `${kind} renormalize grad`).toBeLessThan(1e-5);
         }
         // bucket: the student is the full teacher distribution (the tail matches too)
-        const res = computeLoss({ kind, support: 'bucket', logits: Float32Array.from(c.teacherLogits), vocabSize: c.v, teacher: c.teacher, backend });
+        const res = computeLoss({
+          kind,
+          support: 'bucket',
+          logits: Float32Array.from(c.teacherLogits),
+          vocabSize: c.v,
+          teacher: c.teacher,
+          backend,
+        });
         expect(Math.abs(res.loss), `${kind} bucket`).toBeLessThan(1e-5);
         if (kind !== 'tvd') expect(Math.max(...res.grad.map(Math.abs)), `${kind} bucket grad`).toBeLessThan(1e-5);
       }
@@ -108,7 +149,12 @@ describe('definitions', () => {
     let want = 0;
     for (const r of [0, 1]) want -= logSoftmax(c.logits.subarray(r * 17, (r + 1) * 17))[c.labels[r]!]!;
     for (const backend of ['reference', 'cpu'] as const) {
-      expectCloseScalar(`${backend} ce`, computeLoss({ kind: 'ce', temperature: 3, logits: c.logits, vocabSize: 17, labels: c.labels, backend }).loss, want / 2, 1e-6);
+      expectCloseScalar(
+        `${backend} ce`,
+        computeLoss({ kind: 'ce', temperature: 3, logits: c.logits, vocabSize: 17, labels: c.labels, backend }).loss,
+        want / 2,
+        1e-6,
+      );
     }
   });
 
@@ -121,7 +167,14 @@ describe('definitions', () => {
       for (let j = 0; j < 19; j++) want += Math.exp(p[j]!) * (p[j]! - q[j]!);
     }
     for (const support of ['renormalize', 'bucket'] as const) {
-      const res = computeLoss({ kind: 'forward-kl', support, logits: c.logits, vocabSize: 19, teacher: c.teacher, backend: 'cpu' });
+      const res = computeLoss({
+        kind: 'forward-kl',
+        support,
+        logits: c.logits,
+        vocabSize: 19,
+        teacher: c.teacher,
+        backend: 'cpu',
+      });
       expectCloseScalar(`forward-kl ${support}`, res.loss, want / 2, 1e-4, 1e-5);
     }
   });
@@ -138,15 +191,33 @@ describe('definitions', () => {
         want -= p * q[c.teacher.ids[r * 15 + j]!]!;
       }
     }
-    const res = computeLoss({ kind: 'sampled', logits: c.logits, vocabSize: 15, samples: { ids: c.teacher.ids, counts, k: 15 }, backend: 'cpu' });
+    const res = computeLoss({
+      kind: 'sampled',
+      logits: c.logits,
+      vocabSize: 15,
+      samples: { ids: c.teacher.ids, counts, k: 15 },
+      backend: 'cpu',
+    });
     expectCloseScalar('sampled', res.loss, want / 2, 1e-5);
   });
 
-  it('sampled takes the cache\'s Uint16Array counts as they come', () => {
+  it("sampled takes the cache's Uint16Array counts as they come", () => {
     const c = makeCase(3, 21, 4, 57);
     const counts16 = Uint16Array.from({ length: 12 }, (_, i) => (i * 5) % 7);
-    const a = computeLoss({ kind: 'sampled', logits: c.logits, vocabSize: 21, samples: { ids: c.teacher.ids, counts: counts16, k: 4 }, backend: 'cpu' });
-    const b = computeLoss({ kind: 'sampled', logits: c.logits, vocabSize: 21, samples: { ids: c.teacher.ids, counts: Float32Array.from(counts16), k: 4 }, backend: 'reference' });
+    const a = computeLoss({
+      kind: 'sampled',
+      logits: c.logits,
+      vocabSize: 21,
+      samples: { ids: c.teacher.ids, counts: counts16, k: 4 },
+      backend: 'cpu',
+    });
+    const b = computeLoss({
+      kind: 'sampled',
+      logits: c.logits,
+      vocabSize: 21,
+      samples: { ids: c.teacher.ids, counts: Float32Array.from(counts16), k: 4 },
+      backend: 'reference',
+    });
     expectCloseScalar('sampled uint16', a.loss, b.loss, 1e-6);
   });
 
@@ -154,11 +225,26 @@ describe('definitions', () => {
     const c = makeCase(1, 30, 6, 59);
     const lp = c.teacher.logprobs.slice();
     lp[5] = -Infinity;
-    for (const kind of SOFT_KINDS) for (const support of ['renormalize', 'bucket'] as const) {
-      const padded = computeLoss({ kind, support, logits: c.logits, vocabSize: 30, teacher: { ids: c.teacher.ids, logprobs: lp, k: 6 }, backend: 'reference' });
-      const cut = computeLoss({ kind, support, logits: c.logits, vocabSize: 30, teacher: { ids: c.teacher.ids.slice(0, 5), logprobs: c.teacher.logprobs.slice(0, 5), k: 5 }, backend: 'reference' });
-      expectCloseScalar(`${kind}/${support}`, padded.loss, cut.loss, 1e-12);
-    }
+    for (const kind of SOFT_KINDS)
+      for (const support of ['renormalize', 'bucket'] as const) {
+        const padded = computeLoss({
+          kind,
+          support,
+          logits: c.logits,
+          vocabSize: 30,
+          teacher: { ids: c.teacher.ids, logprobs: lp, k: 6 },
+          backend: 'reference',
+        });
+        const cut = computeLoss({
+          kind,
+          support,
+          logits: c.logits,
+          vocabSize: 30,
+          teacher: { ids: c.teacher.ids.slice(0, 5), logprobs: c.teacher.logprobs.slice(0, 5), k: 5 },
+          backend: 'reference',
+        });
+        expectCloseScalar(`${kind}/${support}`, padded.loss, cut.loss, 1e-12);
+      }
   });
 });
 
@@ -167,7 +253,9 @@ describe('hard distillation', () => {
     const ids = Int32Array.from([4, 2, 9, 1, 7, 3, 5, 6, 8]);
     const logprobs = Float32Array.from([-0.5, -1, -2, -Infinity, -3, -0.1, -Infinity, -Infinity, -Infinity]);
     expect(Array.from(teacherTop1Labels({ ids, logprobs, k: 3 }, 3))).toEqual([4, 3, -100]);
-    expect(Array.from(teacherTop1Labels({ ids, logprobs, k: 3 }, 3, Int32Array.from([-100, 0, 0])))).toEqual([-100, 3, -100]);
+    expect(Array.from(teacherTop1Labels({ ids, logprobs, k: 3 }, 3, Int32Array.from([-100, 0, 0])))).toEqual([
+      -100, 3, -100,
+    ]);
     const c = makeCase(2, 12, 3, 67);
     const hard = computeLoss({ kind: 'ce', logits: c.logits, vocabSize: 12, labels: teacherTop1Labels(c.teacher, 2) });
     expect(hard.loss).toBeGreaterThan(0);
@@ -177,17 +265,29 @@ describe('hard distillation', () => {
 describe('errors at the door', () => {
   const c = makeCase(2, 10, 3, 61);
   it('unknown kind lists the known ones', () => {
-    expect(() => computeLoss({ kind: 'kl' as never, logits: c.logits, vocabSize: 10, teacher: c.teacher })).toThrow(/unknown loss "kl".*ce, forward-kl, jsd/);
+    expect(() => computeLoss({ kind: 'kl' as never, logits: c.logits, vocabSize: 10, teacher: c.teacher })).toThrow(
+      /unknown loss "kl".*ce, forward-kl, jsd/,
+    );
   });
   it('shape, label, teacher and params mistakes', () => {
-    expect(() => computeLoss({ kind: 'ce', logits: c.logits, vocabSize: 7, labels: c.labels })).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(() => computeLoss({ kind: 'ce', logits: c.logits, vocabSize: 7, labels: c.labels })).toThrow(
+      expect.objectContaining({ code: 'E_USAGE' }),
+    );
     expect(() => computeLoss({ kind: 'ce', logits: c.logits, vocabSize: 10 })).toThrow(/no labels/);
-    expect(() => computeLoss({ kind: 'ce', logits: c.logits, vocabSize: 10, labels: Int32Array.from([3, 10]) })).toThrow(/label at row 1/);
+    expect(() =>
+      computeLoss({ kind: 'ce', logits: c.logits, vocabSize: 10, labels: Int32Array.from([3, 10]) }),
+    ).toThrow(/label at row 1/);
     expect(() => computeLoss({ kind: 'tvd', logits: c.logits, vocabSize: 10 })).toThrow(/needs a teacher/);
     const bad = c.teacher.logprobs.slice();
     bad[4] = NaN;
-    expect(() => computeLoss({ kind: 'tvd', logits: c.logits, vocabSize: 10, teacher: { ...c.teacher, logprobs: bad } })).toThrow(/row 1, entry 1/);
-    expect(() => computeLoss({ kind: 'jsd', beta: 1.5, logits: c.logits, vocabSize: 10, teacher: c.teacher })).toThrow(expect.objectContaining({ code: 'E_PARAMS' }));
-    expect(() => computeLoss({ kind: 'jsd', temperature: 0, logits: c.logits, vocabSize: 10, teacher: c.teacher })).toThrow(/temperature/);
+    expect(() =>
+      computeLoss({ kind: 'tvd', logits: c.logits, vocabSize: 10, teacher: { ...c.teacher, logprobs: bad } }),
+    ).toThrow(/row 1, entry 1/);
+    expect(() => computeLoss({ kind: 'jsd', beta: 1.5, logits: c.logits, vocabSize: 10, teacher: c.teacher })).toThrow(
+      expect.objectContaining({ code: 'E_PARAMS' }),
+    );
+    expect(() =>
+      computeLoss({ kind: 'jsd', temperature: 0, logits: c.logits, vocabSize: 10, teacher: c.teacher }),
+    ).toThrow(/temperature/);
   });
 });

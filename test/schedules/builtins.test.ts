@@ -2,9 +2,18 @@
 // each, param validation at the door, and the registry listing.
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
-import { bareState, describeSchedule, listSchedules, resolveSchedule, schedules, type Schedule, type ScheduleState } from '../../src/schedule/index.js';
+import {
+  bareState,
+  describeSchedule,
+  listSchedules,
+  resolveSchedule,
+  schedules,
+  type Schedule,
+  type ScheduleState,
+} from '../../src/schedule/index.js';
 
-const at = (s: Schedule, step: number, totalSteps: number, extra: Partial<ScheduleState> = {}) => s.weights({ ...bareState(step, totalSteps), ...extra });
+const at = (s: Schedule, step: number, totalSteps: number, extra: Partial<ScheduleState> = {}) =>
+  s.weights({ ...bareState(step, totalSteps), ...extra });
 
 async function sched(id: string, params?: unknown): Promise<Schedule> {
   return resolveSchedule(id, params);
@@ -57,15 +66,41 @@ describe('built-in schedules', () => {
     expect(at(s, 6, 10)).toEqual({ hard: 0.5, soft: 0.5 });
     expect(at(s, 7, 10)).toEqual({ hard: 0.1, soft: 0.9 });
     expect(at(s, 9, 10)).toEqual({ hard: 0.1, soft: 0.9 });
-    const bySteps = await sched('step', { unit: 'step', milestones: [5], values: [{ hard: 1, soft: 0 }, { hard: 0, soft: 2 }] });
+    const bySteps = await sched('step', {
+      unit: 'step',
+      milestones: [5],
+      values: [
+        { hard: 1, soft: 0 },
+        { hard: 0, soft: 2 },
+      ],
+    });
     expect(at(bySteps, 4, 1000)).toEqual({ hard: 1, soft: 0 });
     expect(at(bySteps, 5, 1000)).toEqual({ hard: 0, soft: 2 });
   });
 
   it('step: refuses mismatched values, decreasing milestones and fractions above 1', async () => {
-    await expect(sched('step', { milestones: [0.5], values: [{ hard: 1, soft: 0 }] })).rejects.toThrow(/values: needs 2 entries/);
-    await expect(sched('step', { milestones: [0.6, 0.4], values: [{ hard: 1, soft: 0 }, { hard: 1, soft: 0 }, { hard: 1, soft: 0 }] })).rejects.toThrow(/milestones must increase/);
-    await expect(sched('step', { milestones: [3], values: [{ hard: 1, soft: 0 }, { hard: 1, soft: 0 }] })).rejects.toThrow(/unit: "step"/);
+    await expect(sched('step', { milestones: [0.5], values: [{ hard: 1, soft: 0 }] })).rejects.toThrow(
+      /values: needs 2 entries/,
+    );
+    await expect(
+      sched('step', {
+        milestones: [0.6, 0.4],
+        values: [
+          { hard: 1, soft: 0 },
+          { hard: 1, soft: 0 },
+          { hard: 1, soft: 0 },
+        ],
+      }),
+    ).rejects.toThrow(/milestones must increase/);
+    await expect(
+      sched('step', {
+        milestones: [3],
+        values: [
+          { hard: 1, soft: 0 },
+          { hard: 1, soft: 0 },
+        ],
+      }),
+    ).rejects.toThrow(/unit: "step"/);
   });
 
   it('warmup: start pair at step 0, target pair from the end of warmup on', async () => {
@@ -106,7 +141,9 @@ describe('built-in schedules', () => {
     const jump = await sched('hard-to-soft', { holdFraction: 0.5, rampFraction: 0, curve: 'linear' });
     expect(at(jump, 49, 101).hard).toBeCloseTo(0.9, 12);
     expect(at(jump, 50, 101).hard).toBeCloseTo(0.1, 12);
-    await expect(sched('hard-to-soft', { holdFraction: 0.5, rampFraction: 0.6 })).rejects.toThrow(/holdFraction \+ rampFraction/);
+    await expect(sched('hard-to-soft', { holdFraction: 0.5, rampFraction: 0.6 })).rejects.toThrow(
+      /holdFraction \+ rampFraction/,
+    );
   });
 
   it('loss-balance: target split before any metrics, balances the weighted terms after', async () => {
@@ -160,6 +197,8 @@ describe('built-in schedules', () => {
       expect(s.description.length).toBeGreaterThan(0);
       expect(s.params.some((p) => p.name === 'temperature')).toBe(true);
     }
-    expect(describeSchedule(schedules.get('step')).params.find((p) => p.name === 'milestones')?.default).toEqual([0.3, 0.7]);
+    expect(describeSchedule(schedules.get('step')).params.find((p) => p.name === 'milestones')?.default).toEqual([
+      0.3, 0.7,
+    ]);
   });
 });

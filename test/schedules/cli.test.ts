@@ -15,7 +15,15 @@ describe('distill schedule', () => {
     const res = await distill(['schedule', 'list', '--json']);
     expect(res.status).toBe(0);
     const j = res.json();
-    expect(j.schedules.map((s: { id: string }) => s.id)).toEqual(['constant', 'cosine', 'hard-to-soft', 'linear', 'loss-balance', 'step', 'warmup']);
+    expect(j.schedules.map((s: { id: string }) => s.id)).toEqual([
+      'constant',
+      'cosine',
+      'hard-to-soft',
+      'linear',
+      'loss-balance',
+      'step',
+      'warmup',
+    ]);
     const constant = j.schedules.find((s: { id: string }) => s.id === 'constant');
     expect(constant.params.find((p: { name: string }) => p.name === 'hard').default).toBe(0.5);
   });
@@ -28,7 +36,16 @@ describe('distill schedule', () => {
   });
 
   it('plot --json: one point per step 0..N−1 with totalSteps = N', async () => {
-    const res = await distill(['schedule', 'plot', 'linear', '--steps', '5', '--params', '{"temperature":{"start":3,"end":1}}', '--json']);
+    const res = await distill([
+      'schedule',
+      'plot',
+      'linear',
+      '--steps',
+      '5',
+      '--params',
+      '{"temperature":{"start":3,"end":1}}',
+      '--json',
+    ]);
     expect(res.status).toBe(0);
     const j = res.json();
     expect(j.totalSteps).toBe(5);
@@ -43,7 +60,17 @@ describe('distill schedule', () => {
   it('plot draws a terminal chart and writes an SVG', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-plot-'));
     const svg = path.join(dir, 'h2s.svg');
-    const res = await distill(['schedule', 'plot', 'hard-to-soft', '--steps', '200', '--svg', svg, '--params', '{"temperature":2}']);
+    const res = await distill([
+      'schedule',
+      'plot',
+      'hard-to-soft',
+      '--steps',
+      '200',
+      '--svg',
+      svg,
+      '--params',
+      '{"temperature":2}',
+    ]);
     expect(res.status).toBe(0);
     expect(res.stdout).toContain('schedule hard-to-soft: weights over 200 steps');
     expect(res.stdout).toMatch(/h{5,}/);
@@ -59,15 +86,28 @@ describe('distill schedule', () => {
   it('plots a plugin by path, replaying a metrics.jsonl for adaptive schedules', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-plot-'));
     const metrics = path.join(dir, 'metrics.jsonl');
-    const lines = Array.from({ length: 10 }, (_, i) => JSON.stringify({ step: i + 1, hardLoss: 3, softLoss: 1, agreement: 0.5 }));
+    const lines = Array.from({ length: 10 }, (_, i) =>
+      JSON.stringify({ step: i + 1, hardLoss: 3, softLoss: 1, agreement: 0.5 }),
+    );
     writeFileSync(metrics, `${lines.join('\n')}\n`);
-    const res = await distill(['schedule', 'plot', plugin('agreement-ramp.mjs'), '--steps', '10', '--metrics', metrics, '--json']);
+    const res = await distill([
+      'schedule',
+      'plot',
+      plugin('agreement-ramp.mjs'),
+      '--steps',
+      '10',
+      '--metrics',
+      metrics,
+      '--json',
+    ]);
     expect(res.status).toBe(0);
     const pts = res.json().points;
     expect(pts[0].soft).toBeCloseTo(0.1, 12);
     // After one observation the agreement EMA is 0.5 = target: full soft weight.
     expect(pts[1].soft).toBeCloseTo(0.9, 12);
-    const lb = (await distill(['schedule', 'plot', 'loss-balance', '--steps', '3', '--metrics', metrics, '--json'])).json().points;
+    const lb = (
+      await distill(['schedule', 'plot', 'loss-balance', '--steps', '3', '--metrics', metrics, '--json'])
+    ).json().points;
     expect(lb[0]).toEqual({ step: 0, hard: 0.5, soft: 0.5 });
     expect(lb[1].soft / lb[1].hard).toBeCloseTo(3, 12);
   });
@@ -76,7 +116,9 @@ describe('distill schedule', () => {
     const res = await distill(['schedule', 'plot', plugin('bad/negative.mjs'), '--steps', '5']);
     expect(res.status).toBe(1);
     const err = unwrap(res.stderr);
-    expect(err).toMatch(/\[E_SCHEDULE\] schedule "negative-soft" \(.*negative\.mjs\) returned a negative soft weight at step 2/);
+    expect(err).toMatch(
+      /\[E_SCHEDULE\] schedule "negative-soft" \(.*negative\.mjs\) returned a negative soft weight at step 2/,
+    );
     expect(err).toContain('soft=-0.25');
     expect(res.stderr).not.toMatch(/\n\s+at /);
     const verbose = await distill(['schedule', 'plot', plugin('bad/negative.mjs'), '--steps', '5', '--verbose']);
@@ -86,11 +128,31 @@ describe('distill schedule', () => {
 
   // One spawn per case: the in-process suite (plugins.test.ts) covers every case's message in detail.
   it.each<[string, string[], RegExp]>([
-    ['a missing file', ['./nowhere/plugin.mjs', '--steps', '3'], /\[E_PLUGIN\] schedule plugin \.\/nowhere\/plugin\.mjs not found/],
-    ['a missing package', ['no-such-schedule-pkg', '--steps', '3'], /\[E_PLUGIN\] unknown schedule "no-such-schedule-pkg"/],
-    ['no default export', [plugin('bad/no-default.mjs'), '--steps', '3'], /\[E_PLUGIN\] .*no-default\.mjs has no default export/],
-    ['weights() throws', [plugin('bad/throws.mjs'), '--steps', '5'], /\[E_SCHEDULE\] schedule "throws-at-three" .* threw at step 3: got Error: cannot weight step 3/],
-    ['params failing the schema', [plugin('bad/strict-params.mjs'), '--steps', '3', '--params', '{"share":-1}'], /\[E_PARAMS\] invalid params for schedule "strict-params" .*share: .*\(got -1\)/],
+    [
+      'a missing file',
+      ['./nowhere/plugin.mjs', '--steps', '3'],
+      /\[E_PLUGIN\] schedule plugin \.\/nowhere\/plugin\.mjs not found/,
+    ],
+    [
+      'a missing package',
+      ['no-such-schedule-pkg', '--steps', '3'],
+      /\[E_PLUGIN\] unknown schedule "no-such-schedule-pkg"/,
+    ],
+    [
+      'no default export',
+      [plugin('bad/no-default.mjs'), '--steps', '3'],
+      /\[E_PLUGIN\] .*no-default\.mjs has no default export/,
+    ],
+    [
+      'weights() throws',
+      [plugin('bad/throws.mjs'), '--steps', '5'],
+      /\[E_SCHEDULE\] schedule "throws-at-three" .* threw at step 3: got Error: cannot weight step 3/,
+    ],
+    [
+      'params failing the schema',
+      [plugin('bad/strict-params.mjs'), '--steps', '3', '--params', '{"share":-1}'],
+      /\[E_PARAMS\] invalid params for schedule "strict-params" .*share: .*\(got -1\)/,
+    ],
   ])('%s: exit 1, one error line, no stack', async (_name, args, re) => {
     const res = await distill(['schedule', 'plot', ...args]);
     expect(res.status).toBe(1);

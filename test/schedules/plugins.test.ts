@@ -91,7 +91,10 @@ describe('loading plugins', () => {
   it('a package whose entry file is missing names the file', async () => {
     const dir = path.join(tmp, 'node_modules', 'broken-entry');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'broken-entry', type: 'module', main: 'gone.js' }));
+    writeFileSync(
+      path.join(dir, 'package.json'),
+      JSON.stringify({ name: 'broken-entry', type: 'module', main: 'gone.js' }),
+    );
     const err = await failure(resolveSchedule('broken-entry', undefined, { cwd: tmp }));
     expect(err.code).toBe('E_PLUGIN');
     expect(err.message).toContain(path.join(dir, 'gone.js'));
@@ -173,7 +176,15 @@ describe('ScheduleRunner', () => {
       expect(st.hardLossEma).toBeCloseTo(10 / 3, 12);
       expect(st.softLossEma).toBeCloseTo(1, 12);
       expect(st.agreementEma).toBeCloseTo((0.25 * 0.5 + 0.5 * 0.7) / 0.75, 12);
-      expect(st).toMatchObject({ step: 2, totalSteps: 4, tokensSeen: 64, hardLoss: 4, softLoss: 1, agreement: 0.7, observed: 2 });
+      expect(st).toMatchObject({
+        step: 2,
+        totalSteps: 4,
+        tokensSeen: 64,
+        hardLoss: 4,
+        softLoss: 1,
+        agreement: 0.7,
+        observed: 2,
+      });
       expect(st.progress).toBeCloseTo(2 / 3, 12);
       expect(w.soft / w.hard).toBeCloseTo(10 / 3, 12);
       expect(seen).toHaveLength(2);
@@ -206,7 +217,9 @@ describe('ScheduleRunner', () => {
     b.restore(null);
     expect(b.state()).toEqual(a.state());
     const other = await createScheduleRunner('constant');
-    expect((await failure(() => other.restore(saved))).message).toContain('trained with schedule "loss-balance", not "constant"');
+    expect((await failure(() => other.restore(saved))).message).toContain(
+      'trained with schedule "loss-balance", not "constant"',
+    );
     expect((await failure(() => other.restore({ version: 2 }))).code).toBe('E_CHECKPOINT');
   });
 

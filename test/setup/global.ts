@@ -9,7 +9,9 @@ export default async function setup(): Promise<() => Promise<void>> {
   const dir = process.env.DISTILLERY_NATIVE_DIR ?? path.resolve('cuda/build');
   const cpu = path.join(dir, 'Release', 'distillery_cpu.node');
   if (!existsSync(cpu)) {
-    throw new Error(`the native addon is not built (${cpu} is missing): run \`npm ci\` or \`npm run build:native\` first`);
+    throw new Error(
+      `the native addon is not built (${cpu} is missing): run \`npm ci\` or \`npm run build:native\` first`,
+    );
   }
   const stops: Array<() => Promise<void>> = [];
   for (const load of services) stops.push(await (await load()).start());

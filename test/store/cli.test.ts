@@ -14,7 +14,11 @@ let manifest: Manifest;
 
 beforeAll(async () => {
   dir = tmpDir('cli');
-  const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: 6, encodings: { ids: 'uint16', logp: 'uint8', compression: 'zstd' } }), numShards: 3 });
+  const w = await openCacheWriter({
+    uri: dir,
+    inputs: inputs({ sequences: 6, encodings: { ids: 'uint16', logp: 'uint8', compression: 'zstd' } }),
+    numShards: 3,
+  });
   for (let s = 0; s < 3; s++) await w.writeShard(s, [synthRows(s * 2, s * 2 + 2, T, k, 101, s)]);
   manifest = await w.finalize();
 });
@@ -60,7 +64,7 @@ describe('distill cache', () => {
     expect(res.stderr).not.toMatch(/\n\s+at /);
     const fin = await distillAsync(['cache', 'finalize', unfinished]);
     expect(fin.status).toBe(1);
-    expect(fin.stderr.replace(/\s*›\s*/g, " ").replace(/\s+/g, " ")).toMatch(/shards 1\)/);
+    expect(fin.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ')).toMatch(/shards 1\)/);
     await w.writeShard(1, [synthRows(1, 2, T, k, 101)]);
     const ok = await distillAsync(['cache', 'finalize', unfinished, '--json']);
     expect(ok.status).toBe(0);

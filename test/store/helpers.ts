@@ -81,7 +81,13 @@ export function synthRows(s0: number, s1: number, T: number, k: number, V: numbe
  */
 export function zipfRows(n: number, k: number, V: number, seed: number, T = 256): CacheRows {
   const r = rng(seed);
-  const rows: CacheRows = { seq: new Uint32Array(n), pos: new Uint32Array(n), ids: new Uint32Array(n * k), logp: new Float32Array(n * k), tail: new Float32Array(n) };
+  const rows: CacheRows = {
+    seq: new Uint32Array(n),
+    pos: new Uint32Array(n),
+    ids: new Uint32Array(n * k),
+    logp: new Float32Array(n * k),
+    tail: new Float32Array(n),
+  };
   const logH = Math.log(V + 10) - Math.log(10);
   const z = new Float64Array(k);
   const used = new Set<number>();
@@ -117,7 +123,12 @@ export function zipfRows(n: number, k: number, V: number, seed: number, T = 256)
  * matched by token id (a decoder may order tied entries differently). An id missing from the decoded row is a
  * test failure, reported as an infinite KL.
  */
-export function meanTopKKl(exact: { ids: Uint32Array; logp: Float32Array }, dec: { ids: Uint32Array; logp: Float32Array }, n: number, k: number): number {
+export function meanTopKKl(
+  exact: { ids: Uint32Array; logp: Float32Array },
+  dec: { ids: Uint32Array; logp: Float32Array },
+  n: number,
+  k: number,
+): number {
   let sum = 0;
   const at = new Map<number, number>();
   for (let i = 0; i < n; i++) {
@@ -156,21 +167,35 @@ export function* chunks(rows: CacheRows, size: number, k: number): Generator<Cac
       ids: rows.ids.subarray(a * k, b * k),
       logp: rows.logp.subarray(a * k, b * k),
       tail: rows.tail.subarray(a, b),
-      ...(rows.samples ? { samples: rows.samples.subarray(a * s, b * s), sampleCounts: rows.sampleCounts!.subarray(a * s, b * s) } : {}),
+      ...(rows.samples
+        ? { samples: rows.samples.subarray(a * s, b * s), sampleCounts: rows.sampleCounts!.subarray(a * s, b * s) }
+        : {}),
     };
   }
 }
 
 /** Rows [a, b) as views (samples omitted). */
 export function slice(rows: CacheRows, a: number, b: number, k: number): CacheRows {
-  return { seq: rows.seq.subarray(a, b), pos: rows.pos.subarray(a, b), ids: rows.ids.subarray(a * k, b * k), logp: rows.logp.subarray(a * k, b * k), tail: rows.tail.subarray(a, b) };
+  return {
+    seq: rows.seq.subarray(a, b),
+    pos: rows.pos.subarray(a, b),
+    ids: rows.ids.subarray(a * k, b * k),
+    logp: rows.logp.subarray(a * k, b * k),
+    tail: rows.tail.subarray(a, b),
+  };
 }
 
 /** Cheap incompressible rows for size-driven tests (ids random, not distinct; logp descending). */
 export function noiseRows(s0: number, s1: number, T: number, k: number, V: number, seed = 1): CacheRows {
   const n = (s1 - s0) * T;
   const r = rng(seed);
-  const rows: CacheRows = { seq: new Uint32Array(n), pos: new Uint32Array(n), ids: new Uint32Array(n * k), logp: new Float32Array(n * k), tail: new Float32Array(n) };
+  const rows: CacheRows = {
+    seq: new Uint32Array(n),
+    pos: new Uint32Array(n),
+    ids: new Uint32Array(n * k),
+    logp: new Float32Array(n * k),
+    tail: new Float32Array(n),
+  };
   for (let i = 0; i < n; i++) {
     rows.seq[i] = s0 + Math.floor(i / T);
     rows.pos[i] = i % T;

@@ -4,7 +4,15 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OFF_THREAD_MIN_BYTES, sha256OffThread } from '../../src/store/hasher.js';
-import { finalizeCache, openCache, openCacheWriter, openStore, sha256Hex, verifyCache, type Manifest } from '../../src/store/index.js';
+import {
+  finalizeCache,
+  openCache,
+  openCacheWriter,
+  openStore,
+  sha256Hex,
+  verifyCache,
+  type Manifest,
+} from '../../src/store/index.js';
 import { inputs, SHA, synthRows, tmpDir, caught } from './helpers.js';
 
 const T = 8;
@@ -120,18 +128,30 @@ describe('cache integrity', () => {
 
   it('refuses a cache made from another tokenizer or dataset, naming which', async () => {
     const { dir, manifest } = await makeCache(1);
-    const tok = await caught(openCache(dir, { expect: { tokenizerSha256: SHA('f'), datasetSha256: manifest.inputs.dataset.sha256 } }));
+    const tok = await caught(
+      openCache(dir, { expect: { tokenizerSha256: SHA('f'), datasetSha256: manifest.inputs.dataset.sha256 } }),
+    );
     expect(tok.code).toBe('E_FINGERPRINT_MISMATCH');
     expect(tok.message).toMatch(/different tokenizer/);
     expect(tok.message).not.toMatch(/dataset sha256/);
-    const both = await caught(openCache(dir, { expect: { tokenizerSha256: SHA('f'), datasetSha256: SHA('e'), teacherSha256: manifest.inputs.teacher.sha256 } }));
+    const both = await caught(
+      openCache(dir, {
+        expect: { tokenizerSha256: SHA('f'), datasetSha256: SHA('e'), teacherSha256: manifest.inputs.teacher.sha256 },
+      }),
+    );
     expect(both.message).toMatch(/different tokenizer and dataset/);
-    await expect(openCache(dir, { expect: { tokenizerSha256: manifest.inputs.tokenizer.sha256, datasetSha256: manifest.inputs.dataset.sha256 } })).resolves.toBeTruthy();
+    await expect(
+      openCache(dir, {
+        expect: { tokenizerSha256: manifest.inputs.tokenizer.sha256, datasetSha256: manifest.inputs.dataset.sha256 },
+      }),
+    ).resolves.toBeTruthy();
   });
 
   it('refuses a second writer with different inputs on the same prefix', async () => {
     const { dir } = await makeCache(1);
-    const err = await caught(openCacheWriter({ uri: dir, inputs: inputs({ tokenizer: { name: 'x', sha256: SHA('9') } }), numShards: 1 }));
+    const err = await caught(
+      openCacheWriter({ uri: dir, inputs: inputs({ tokenizer: { name: 'x', sha256: SHA('9') } }), numShards: 1 }),
+    );
     expect(err.code).toBe('E_FINGERPRINT_MISMATCH');
     expect(err.message).toMatch(/tokenizer differs/);
   });
@@ -140,7 +160,14 @@ describe('cache integrity', () => {
     const dir = tmpDir('order');
     const w = await openCacheWriter({ uri: dir, inputs: inputs(), numShards: 1 });
     const rows = synthRows(0, 2, T, k, 101);
-    const cut = { ...rows, seq: rows.seq.subarray(0, 12), pos: rows.pos.subarray(0, 12), ids: rows.ids.subarray(0, 60), logp: rows.logp.subarray(0, 60), tail: rows.tail.subarray(0, 12) };
+    const cut = {
+      ...rows,
+      seq: rows.seq.subarray(0, 12),
+      pos: rows.pos.subarray(0, 12),
+      ids: rows.ids.subarray(0, 60),
+      logp: rows.logp.subarray(0, 60),
+      tail: rows.tail.subarray(0, 12),
+    };
     const err = await caught(w.writeShard(0, [cut]));
     expect(err.code).toBe('E_CACHE_FORMAT');
     expect(err.message).toMatch(/last sequence \(1\) stops at pos 3/);
@@ -170,7 +197,8 @@ describe('cache integrity, shards hashed off the main thread', () => {
   async function makeBigCache(numShards = 3) {
     const dir = tmpDir('integrity-big');
     const w = await openCacheWriter({ uri: dir, inputs: inputs({ ...big, sequences: numShards * S }), numShards });
-    for (let s = 0; s < numShards; s++) await w.writeShard(s, [synthRows(s * S, (s + 1) * S, T, big.k, big.vocabSize, s + 1)]);
+    for (let s = 0; s < numShards; s++)
+      await w.writeShard(s, [synthRows(s * S, (s + 1) * S, T, big.k, big.vocabSize, s + 1)]);
     const manifest = await w.finalize();
     expect(manifest.shards.every((r) => r.bytes >= OFF_THREAD_MIN_BYTES)).toBe(true);
     return { dir, manifest, file: (s: number) => path.join(dir, manifest.shards[s]!.key) };
@@ -178,7 +206,13 @@ describe('cache integrity, shards hashed off the main thread', () => {
 
   it('hashes on the worker what it would hash on the calling thread, several at once', async () => {
     const a = new Uint8Array(OFF_THREAD_MIN_BYTES + 13).map((_, i) => (i * 2654435761) >>> 24);
-    const inputs = [a, a.subarray(7), new Uint8Array(3 * OFF_THREAD_MIN_BYTES), a.subarray(0, 100), a.slice().reverse()];
+    const inputs = [
+      a,
+      a.subarray(7),
+      new Uint8Array(3 * OFF_THREAD_MIN_BYTES),
+      a.subarray(0, 100),
+      a.slice().reverse(),
+    ];
     expect(await Promise.all(inputs.map((b) => sha256OffThread(b)))).toEqual(inputs.map((b) => sha256Hex(b)));
   });
 
@@ -233,17 +267,41 @@ describe('cache integrity, shards hashed off the main thread', () => {
   it('reads local packed shards on the worker: truncated, longer, missing and swapped files fail as on the calling thread', async () => {
     // Packed shards read into recycled buffers are read by the worker itself (src/store/shard.ts).
     const dir = tmpDir('integrity-packed');
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' }, sequences: 2 * S }), numShards: 2 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' }, sequences: 2 * S }),
+      numShards: 2,
+    });
     for (let s = 0; s < 2; s++) await w.writeShard(s, [synthRows(s * S, (s + 1) * S, T, 5, 101, s + 1)]);
     const manifest = await w.finalize();
     const file = (s: number) => path.join(dir, manifest.shards[s]!.key);
     const bytes = await fsp.readFile(file(0));
     const cases: Array<[string, () => Promise<void>, RegExp]> = [
-      ['truncated', () => fsp.writeFile(file(0), bytes.subarray(0, bytes.length - 5)), /size \d+ bytes, expected \d+ \(truncated or replaced\)/],
-      ['longer', () => fsp.writeFile(file(0), Buffer.concat([bytes, Buffer.alloc(3 * bytes.length)])), /size \d+ bytes, expected \d+/],
+      [
+        'truncated',
+        () => fsp.writeFile(file(0), bytes.subarray(0, bytes.length - 5)),
+        /size \d+ bytes, expected \d+ \(truncated or replaced\)/,
+      ],
+      [
+        'longer',
+        () => fsp.writeFile(file(0), Buffer.concat([bytes, Buffer.alloc(3 * bytes.length)])),
+        /size \d+ bytes, expected \d+/,
+      ],
       ['missing', () => fsp.rm(file(0)), /object is missing/],
-      ['swapped', () => fsp.copyFile(file(1), file(0)), /(size \d+ bytes, expected \d+|SHA-256 .* \(corrupted or swapped\))/],
-      ['bit-flipped', () => fsp.writeFile(file(0), Buffer.from(bytes).map((x, i) => (i === bytes.length >> 1 ? x ^ 4 : x))), /SHA-256 .* \(corrupted or swapped\)/],
+      [
+        'swapped',
+        () => fsp.copyFile(file(1), file(0)),
+        /(size \d+ bytes, expected \d+|SHA-256 .* \(corrupted or swapped\))/,
+      ],
+      [
+        'bit-flipped',
+        () =>
+          fsp.writeFile(
+            file(0),
+            Buffer.from(bytes).map((x, i) => (i === bytes.length >> 1 ? x ^ 4 : x)),
+          ),
+        /SHA-256 .* \(corrupted or swapped\)/,
+      ],
     ];
     for (const [name, damage, reason] of cases) {
       await damage();

@@ -10,7 +10,11 @@ const SHARDS = 7;
 
 async function cache(): Promise<string> {
   const dir = tmpDir('order');
-  const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: SHARDS * 3, encodings: { ids: 'uint16', logp: 'uint8', compression: 'lz4' } }), numShards: SHARDS });
+  const w = await openCacheWriter({
+    uri: dir,
+    inputs: inputs({ sequences: SHARDS * 3, encodings: { ids: 'uint16', logp: 'uint8', compression: 'lz4' } }),
+    numShards: SHARDS,
+  });
   // Uneven shards (1..3 sequences, one empty) so positions do not line up with shard boundaries.
   let s0 = 0;
   for (let s = 0; s < SHARDS; s++) {
@@ -40,7 +44,9 @@ describe('cache reading order', () => {
     const b = await openCache(await cache());
     expect(b.manifestSha).not.toBe(a.manifestSha);
     for (const epoch of [0, 1, 2]) expect(b.shardOrder(3, epoch)).toEqual(a.shardOrder(3, epoch));
-    expect(await keys(b, { seed: 3, epoch: 1, position: 0 })).toEqual(await keys(a, { seed: 3, epoch: 1, position: 0 }));
+    expect(await keys(b, { seed: 3, epoch: 1, position: 0 })).toEqual(
+      await keys(a, { seed: 3, epoch: 1, position: 0 }),
+    );
   });
 
   it('is deterministic per (seed, epoch), differs across them, and keeps sequences whole', async () => {
@@ -60,7 +66,9 @@ describe('cache reading order', () => {
     // Within the epoch every sequence appears as one contiguous run of pos 0..T-1.
     for (let i = 0; i < e0.length; i += T) {
       const seq = e0[i]!.split(':')[0];
-      expect(e0.slice(i, i + T).map((x) => x.split(':').slice(0, 2).join(':'))).toEqual([...Array(T).keys()].map((p) => `${seq}:${p}`));
+      expect(e0.slice(i, i + T).map((x) => x.split(':').slice(0, 2).join(':'))).toEqual(
+        [...Array(T).keys()].map((p) => `${seq}:${p}`),
+      );
     }
   });
 
@@ -74,8 +82,12 @@ describe('cache reading order', () => {
       const opts = again.resume(state, { maxRows: 4 });
       expect(await keys(again, opts)).toEqual(full.slice(pos));
     }
-    expect(() => r.resume({ manifestSha: '0'.repeat(64), seed: 11, epoch: 2, position: 0 })).toThrow(/different manifest/);
-    await expect(keys(r, { seed: 11, epoch: 2, position: full.length + 1 })).rejects.toThrow(/resume position outside the epoch/);
+    expect(() => r.resume({ manifestSha: '0'.repeat(64), seed: 11, epoch: 2, position: 0 })).toThrow(
+      /different manifest/,
+    );
+    await expect(keys(r, { seed: 11, epoch: 2, position: full.length + 1 })).rejects.toThrow(
+      /resume position outside the epoch/,
+    );
   });
 
   it('resumes after a consumer stops early, skipping the shards already read', async () => {
@@ -90,7 +102,8 @@ describe('cache reading order', () => {
     }
     const r2 = await openCache(dir);
     const rest: number[] = [];
-    for await (const b of r2.batches(r2.resume({ manifestSha: r.manifestSha, seed: 5, epoch: 0, position }))) rest.push(...b.seq);
+    for await (const b of r2.batches(r2.resume({ manifestSha: r.manifestSha, seed: 5, epoch: 0, position })))
+      rest.push(...b.seq);
     expect(seen.length + rest.length).toBe(r.rows);
     const whole: number[] = [];
     for await (const b of (await openCache(dir)).batches({ seed: 5, epoch: 0 })) whole.push(...b.seq);

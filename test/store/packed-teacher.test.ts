@@ -15,10 +15,28 @@ describe('packed rows of the fixture teacher', () => {
     const k = 32;
     mkdirSync(path.join(dir, 'data'));
     const data = path.join(dir, 'data', 'jonah.arrow');
-    const prep = await prepareDataset({ text: [path.resolve('fixtures/corpus/jonah.txt')], tokenizer: 'byte', seqLen: T, out: data });
+    const prep = await prepareDataset({
+      text: [path.resolve('fixtures/corpus/jonah.txt')],
+      tokenizer: 'byte',
+      seqLen: T,
+      out: data,
+    });
     const n = prep.train.numSequences * T;
-    await runTeacher({ model: path.resolve('fixtures/teacher/model.onnx'), data, out: path.join(dir, 'exact'), topK: k, workers: 1, shards: 1 });
-    const exact: CacheRows = { seq: new Uint32Array(n), pos: new Uint32Array(n), ids: new Uint32Array(n * k), logp: new Float32Array(n * k), tail: new Float32Array(n) };
+    await runTeacher({
+      model: path.resolve('fixtures/teacher/model.onnx'),
+      data,
+      out: path.join(dir, 'exact'),
+      topK: k,
+      workers: 1,
+      shards: 1,
+    });
+    const exact: CacheRows = {
+      seq: new Uint32Array(n),
+      pos: new Uint32Array(n),
+      ids: new Uint32Array(n * k),
+      logp: new Float32Array(n * k),
+      tail: new Float32Array(n),
+    };
     for await (const b of (await openCache(path.join(dir, 'exact'))).batches({ seed: 0, epoch: 0 })) {
       exact.seq.set(b.seq, b.position);
       exact.pos.set(b.pos, b.position);
@@ -28,7 +46,16 @@ describe('packed rows of the fixture teacher', () => {
     }
     // The same run, written packed by the runner (`distill teacher run --logp packed --compression zstd`).
     const packedDir = path.join(dir, 'packed');
-    await runTeacher({ model: path.resolve('fixtures/teacher/model.onnx'), data, out: packedDir, topK: k, workers: 1, shards: 1, logp: 'packed', compression: 'zstd' });
+    await runTeacher({
+      model: path.resolve('fixtures/teacher/model.onnx'),
+      data,
+      out: packedDir,
+      topK: k,
+      workers: 1,
+      shards: 1,
+      logp: 'packed',
+      compression: 'zstd',
+    });
     const m = (await openCache(packedDir)).manifest;
     expect(m.formatVersion).toBe(2);
     const dec = { ids: new Uint32Array(n * k), logp: new Float32Array(n * k) };

@@ -5,8 +5,24 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openCache, openCacheWriter, verifyCache, type BodyCompression, type CacheRows, type Manifest } from '../../src/store/index.js';
-import { codeMetadata, decodePacked, encodePacked, levelCode, packedCodeFor, parseCode, PACKED_RICE_QMAX, type PackedCode } from '../../src/store/packed.js';
+import {
+  openCache,
+  openCacheWriter,
+  verifyCache,
+  type BodyCompression,
+  type CacheRows,
+  type Manifest,
+} from '../../src/store/index.js';
+import {
+  codeMetadata,
+  decodePacked,
+  encodePacked,
+  levelCode,
+  packedCodeFor,
+  parseCode,
+  PACKED_RICE_QMAX,
+  type PackedCode,
+} from '../../src/store/packed.js';
 import { decodeRowReference, encodeRowReference, levelOf } from '../../src/store/packed-reference.js';
 import { caught, chunks, inputs, meanTopKKl, rng, synthRows, tmpDir, zipfRows } from './helpers.js';
 
@@ -37,7 +53,8 @@ describe('level order and rank Rice parameter', () => {
     expect(new Set(order).size).toBe(81);
     for (let s = 1; s < 81; s++) expect(counts[order[s]!]!).toBeLessThanOrEqual(counts[order[s - 1]!]!);
     const total = counts.reduce((a, b) => a + b, 0);
-    const bits = Array.from(order).reduce((acc, l, s) => acc + counts[l]! * ((s >> levelRice) + 1 + levelRice), 0) / total;
+    const bits =
+      Array.from(order).reduce((acc, l, s) => acc + counts[l]! * ((s >> levelRice) + 1 + levelRice), 0) / total;
     const h = -counts.reduce((acc, c) => acc + (c > 0 ? (c / total) * Math.log2(c / total) : 0), 0);
     expect(bits).toBeGreaterThanOrEqual(h);
     expect(bits).toBeLessThan(h * 1.03);
@@ -48,10 +65,19 @@ describe('level order and rank Rice parameter', () => {
     const code = packedCodeFor(rows.ids, rows.logp, 64, 16, 32000);
     const meta = new Map(Object.entries(codeMetadata(code)));
     expect(parseCode(meta, 16, 32000)).toEqual(code);
-    const twice = new Map(meta).set('distillery.packed_level_order', Array.from(code.order, (_, i) => (i === 1 ? code.order[0] : code.order[i])).join(','));
+    const twice = new Map(meta).set(
+      'distillery.packed_level_order',
+      Array.from(code.order, (_, i) => (i === 1 ? code.order[0] : code.order[i])).join(','),
+    );
     expect(parseCode(twice, 16, 32000)).toMatch(/not a permutation of the levels 0\.\.40/);
-    expect(parseCode(new Map(meta).set('distillery.packed_level_rice', '9'), 16, 32000)).toMatch(/packed_level_rice 9 is not an integer in 0\.\.8/);
-    const old = new Map([['distillery.packed_levels', '40'], ['distillery.packed_code', '4,4'], ['distillery.packed_rice', meta.get('distillery.packed_rice')!]]);
+    expect(parseCode(new Map(meta).set('distillery.packed_level_rice', '9'), 16, 32000)).toMatch(
+      /packed_level_rice 9 is not an integer in 0\.\.8/,
+    );
+    const old = new Map([
+      ['distillery.packed_levels', '40'],
+      ['distillery.packed_code', '4,4'],
+      ['distillery.packed_rice', meta.get('distillery.packed_rice')!],
+    ]);
     expect(parseCode(old, 16, 32000)).toMatch(/pre-release packed layout .* rerun the teacher/);
   });
 
@@ -81,7 +107,12 @@ describe('packed codec: native against the reference', () => {
     const code = packedCodeFor(rows.ids, rows.logp, n, k, V);
     const { packed, ids, logp } = roundTrip(rows, n, k, V, code);
     for (let r = 0; r < n; r++) {
-      const ref = encodeRowReference(rows.ids.subarray(r * k, r * k + k), rows.logp.subarray(r * k, r * k + k), V, code);
+      const ref = encodeRowReference(
+        rows.ids.subarray(r * k, r * k + k),
+        rows.logp.subarray(r * k, r * k + k),
+        V,
+        code,
+      );
       const bytes = packed.data.subarray(packed.offsets[r]!, packed.offsets[r + 1]!);
       expect(Array.from(bytes), `row ${r} bytes`).toEqual(Array.from(ref.bytes));
       expect(packed.ref[r]).toBe(ref.ref);
@@ -125,7 +156,9 @@ describe('packed codec: native against the reference', () => {
     expect(() => encodePacked(dup.ids, dup.logp, 4, 5, 101, code)).toThrow(/row 2: token id \d+ appears twice/);
     const big = { ...rows, ids: rows.ids.slice() };
     big.ids[3 * 5] = 101;
-    expect(() => encodePacked(big.ids, big.logp, 4, 5, 101, code)).toThrow(/row 3: token id 101 is outside the vocabulary of 101/);
+    expect(() => encodePacked(big.ids, big.logp, 4, 5, 101, code)).toThrow(
+      /row 3: token id 101 is outside the vocabulary of 101/,
+    );
     const nan = rows.logp.slice();
     nan[7] = NaN;
     expect(() => packedCodeFor(rows.ids, nan, 4, 5, 101)).toThrow(/row 1 holds NaN or \+inf/);
@@ -167,7 +200,12 @@ describe('packed codec: the SIMD decoder against the portable one', () => {
     ['V=2^25 k=48 uniform ids', 2 ** 25, 48, () => uniformRows(3000, 48, 2 ** 25, 34)],
     ['V=128256 k=128 Zipf', 128256, 128, () => zipfRows(1500, 128, 128256, 38)],
     ['V=32000 k=80 Zipf (portable only: k not a multiple of 16)', 32000, 80, () => zipfRows(500, 80, 32000, 39)],
-    ['V=2^25 k=128 uniform ids (portable only: k·V reaches 2^32)', 2 ** 25, 128, () => uniformRows(300, 128, 2 ** 25, 41)],
+    [
+      'V=2^25 k=128 uniform ids (portable only: k·V reaches 2^32)',
+      2 ** 25,
+      128,
+      () => uniformRows(300, 128, 2 ** 25, 41),
+    ],
   ];
 
   it.each(cases)('%s: the same ids and log-probabilities, escapes included', (_name, V, k, make) => {
@@ -217,48 +255,63 @@ describe('packed codec: the SIMD decoder against the portable one', () => {
     const rows = uniformRows(40, k, V, 37);
     const code: PackedCode = { ...packedCodeFor(rows.ids, rows.logp, 40, k, V), rice: new Uint8Array(k) };
     const packed = encodePacked(rows.ids, rows.logp, 40, k, V, code);
-    expect(packed.data.length / 40).toBeGreaterThan(k * (PACKED_RICE_QMAX + 1) / 8);
+    expect(packed.data.length / 40).toBeGreaterThan((k * (PACKED_RICE_QMAX + 1)) / 8);
     const { ids } = decodePacked(packed, 40, k, V, code, 'test');
-    for (let r = 0; r < 40; r++) expect(new Set(ids.subarray(r * k, r * k + k))).toEqual(new Set(rows.ids.subarray(r * k, r * k + k)));
+    for (let r = 0; r < 40; r++)
+      expect(new Set(ids.subarray(r * k, r * k + k))).toEqual(new Set(rows.ids.subarray(r * k, r * k + k)));
   });
 });
 
 describe('packed caches (format v2) through the writer and reader', () => {
-  it.each(['none', 'zstd', 'lz4'] as BodyCompression[])('round trip with compression %s, samples kept, format v2', async (compression) => {
-    const dir = tmpDir();
-    const T = 8;
-    const k = 5;
-    const V = 101;
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression }, sequences: 6, seqLen: T, samples: 3 }), numShards: 2 });
-    const exact = synthRows(0, 6, T, k, V, 3, 3);
-    for (let s = 0; s < 2; s++) {
-      const part: CacheRows = {
-        seq: exact.seq.subarray(s * 3 * T, (s + 1) * 3 * T),
-        pos: exact.pos.subarray(s * 3 * T, (s + 1) * 3 * T),
-        ids: exact.ids.subarray(s * 3 * T * k, (s + 1) * 3 * T * k),
-        logp: exact.logp.subarray(s * 3 * T * k, (s + 1) * 3 * T * k),
-        tail: exact.tail.subarray(s * 3 * T, (s + 1) * 3 * T),
-        samples: exact.samples!.subarray(s * 3 * T * 3, (s + 1) * 3 * T * 3),
-        sampleCounts: exact.sampleCounts!.subarray(s * 3 * T * 3, (s + 1) * 3 * T * 3),
-      };
-      expect((await w.writeShard(s, chunks(part, 5, k))).status).toBe('committed');
-    }
-    const m = await w.finalize();
-    expect(m.formatVersion).toBe(2);
-    const r = await openCache(dir);
-    const seen = new Set<number>();
-    for await (const b of r.batches({ seed: 1, epoch: 0 })) {
-      for (let i = 0; i < b.seq.length; i++) {
-        const row = b.seq[i]! * T + b.pos[i]!;
-        seen.add(row);
-        expect(b.tail[i]).toBe(exact.tail[row]);
-        expect(Array.from(b.samples!.subarray(i * 3, i * 3 + 3))).toEqual(Array.from(exact.samples!.subarray(row * 3, row * 3 + 3)));
-        expect(new Set(b.ids.subarray(i * k, i * k + k))).toEqual(new Set(exact.ids.subarray(row * k, row * k + k)));
-        expect(b.logp[i * k]).toBe(exact.logp[row * k]); // top-1 exact
+  it.each(['none', 'zstd', 'lz4'] as BodyCompression[])(
+    'round trip with compression %s, samples kept, format v2',
+    async (compression) => {
+      const dir = tmpDir();
+      const T = 8;
+      const k = 5;
+      const V = 101;
+      const w = await openCacheWriter({
+        uri: dir,
+        inputs: inputs({
+          encodings: { ids: 'packed', logp: 'packed', compression },
+          sequences: 6,
+          seqLen: T,
+          samples: 3,
+        }),
+        numShards: 2,
+      });
+      const exact = synthRows(0, 6, T, k, V, 3, 3);
+      for (let s = 0; s < 2; s++) {
+        const part: CacheRows = {
+          seq: exact.seq.subarray(s * 3 * T, (s + 1) * 3 * T),
+          pos: exact.pos.subarray(s * 3 * T, (s + 1) * 3 * T),
+          ids: exact.ids.subarray(s * 3 * T * k, (s + 1) * 3 * T * k),
+          logp: exact.logp.subarray(s * 3 * T * k, (s + 1) * 3 * T * k),
+          tail: exact.tail.subarray(s * 3 * T, (s + 1) * 3 * T),
+          samples: exact.samples!.subarray(s * 3 * T * 3, (s + 1) * 3 * T * 3),
+          sampleCounts: exact.sampleCounts!.subarray(s * 3 * T * 3, (s + 1) * 3 * T * 3),
+        };
+        expect((await w.writeShard(s, chunks(part, 5, k))).status).toBe('committed');
       }
-    }
-    expect(seen.size).toBe(6 * T);
-  });
+      const m = await w.finalize();
+      expect(m.formatVersion).toBe(2);
+      const r = await openCache(dir);
+      const seen = new Set<number>();
+      for await (const b of r.batches({ seed: 1, epoch: 0 })) {
+        for (let i = 0; i < b.seq.length; i++) {
+          const row = b.seq[i]! * T + b.pos[i]!;
+          seen.add(row);
+          expect(b.tail[i]).toBe(exact.tail[row]);
+          expect(Array.from(b.samples!.subarray(i * 3, i * 3 + 3))).toEqual(
+            Array.from(exact.samples!.subarray(row * 3, row * 3 + 3)),
+          );
+          expect(new Set(b.ids.subarray(i * k, i * k + k))).toEqual(new Set(exact.ids.subarray(row * k, row * k + k)));
+          expect(b.logp[i * k]).toBe(exact.logp[row * k]); // top-1 exact
+        }
+      }
+      expect(seen.size).toBe(6 * T);
+    },
+  );
 
   it('meets the size and fidelity goal at V = 128256, k = 64: ≤ 128 bytes/position, mean KL ≤ 1e-3', async () => {
     const dir = tmpDir();
@@ -267,7 +320,17 @@ describe('packed caches (format v2) through the writer and reader', () => {
     const V = 128256;
     const k = 64;
     const rows = zipfRows(n, k, V, V + k, T);
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: V, k, encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' }, sequences: 4, seqLen: T }), numShards: 1 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({
+        vocabSize: V,
+        k,
+        encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' },
+        sequences: 4,
+        seqLen: T,
+      }),
+      numShards: 1,
+    });
     await w.writeShard(0, [rows]);
     const m = await w.finalize();
     const dec = { ids: new Uint32Array(n * k), logp: new Float32Array(n * k) };
@@ -284,7 +347,11 @@ describe('packed caches (format v2) through the writer and reader', () => {
 
   it('a shard whose bitstreams are garbage under a valid hash (a faulty writer) fails verify and the read, naming it', async () => {
     const dir = tmpDir();
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression: 'none' }, sequences: 40 }), numShards: 1 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression: 'none' }, sequences: 40 }),
+      numShards: 1,
+    });
     await w.writeShard(0, [synthRows(0, 40, 8, 5, 101, 3)]);
     const m = await w.finalize();
     const file = path.join(dir, m.shards[0]!.key);
@@ -300,22 +367,34 @@ describe('packed caches (format v2) through the writer and reader', () => {
     expect(v.ok).toBe(false);
     expect(v.bad[0]!.reason).toMatch(/shard 0: packed row \d+ cannot be decoded/);
     const r = await openCache(dir);
-    const err = await caught((async () => {
-      for await (const _ of r.batches({ seed: 0, epoch: 0 })) void _;
-    })());
+    const err = await caught(
+      (async () => {
+        for await (const _ of r.batches({ seed: 0, epoch: 0 })) void _;
+      })(),
+    );
     expect(err.code).toBe('E_CACHE_INTEGRITY');
   });
 
   it('refuses packed ids with unpacked log-probabilities, and the reverse', async () => {
     const dir = tmpDir();
-    const err = await caught(openCacheWriter({ uri: dir, inputs: inputs({ encodings: { ids: 'packed', logp: 'uint8', compression: 'none' } }), numShards: 1 }));
+    const err = await caught(
+      openCacheWriter({
+        uri: dir,
+        inputs: inputs({ encodings: { ids: 'packed', logp: 'uint8', compression: 'none' } }),
+        numShards: 1,
+      }),
+    );
     expect(err.code).toBe('E_CONFIG');
     expect(err.message).toMatch(/encodings/);
   });
 
   it('refuses rows with a repeated id, naming the shard and the row', async () => {
     const dir = tmpDir();
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression: 'none' }, sequences: 1 }), numShards: 1 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({ encodings: { ids: 'packed', logp: 'packed', compression: 'none' }, sequences: 1 }),
+      numShards: 1,
+    });
     const rows = synthRows(0, 1, 8, 5, 101, 3);
     rows.ids[3 * 5 + 4] = rows.ids[3 * 5]!;
     const err = await caught(w.writeShard(0, [rows]));
@@ -331,20 +410,43 @@ describe('reading with recycled buffers (reuse)', () => {
     const k = 64;
     const V = 32000;
     const rows = zipfRows(3 * T, k, V, 21, T);
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: V, k, encodings: { ids: 'packed', logp: 'packed', compression: 'none' }, sequences: 3, seqLen: T }), numShards: 2 });
-    const part = (a: number, b: number): CacheRows => ({ seq: rows.seq.subarray(a * T, b * T), pos: rows.pos.subarray(a * T, b * T), ids: rows.ids.subarray(a * T * k, b * T * k), logp: rows.logp.subarray(a * T * k, b * T * k), tail: rows.tail.subarray(a * T, b * T) });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({
+        vocabSize: V,
+        k,
+        encodings: { ids: 'packed', logp: 'packed', compression: 'none' },
+        sequences: 3,
+        seqLen: T,
+      }),
+      numShards: 2,
+    });
+    const part = (a: number, b: number): CacheRows => ({
+      seq: rows.seq.subarray(a * T, b * T),
+      pos: rows.pos.subarray(a * T, b * T),
+      ids: rows.ids.subarray(a * T * k, b * T * k),
+      logp: rows.logp.subarray(a * T * k, b * T * k),
+      tail: rows.tail.subarray(a * T, b * T),
+    });
     await w.writeShard(0, [part(0, 2)]);
     await w.writeShard(1, [part(2, 3)]);
     await w.finalize();
     const r = await openCache(dir);
     const snapshot = async (opts: { reuse: boolean; position?: number; epoch: number }) => {
       const out: Array<{ seq: number; ids: number[]; logp: number[] }> = [];
-      for await (const s of r.sequences({ seed: 3, ...opts })) out.push({ seq: s.seq, ids: Array.from(s.rows.ids.subarray(0, 3 * k)), logp: Array.from(s.rows.logp.subarray(T * k - 3 * k)) });
+      for await (const s of r.sequences({ seed: 3, ...opts }))
+        out.push({
+          seq: s.seq,
+          ids: Array.from(s.rows.ids.subarray(0, 3 * k)),
+          logp: Array.from(s.rows.logp.subarray(T * k - 3 * k)),
+        });
       return out;
     };
     for (const epoch of [0, 1]) {
       expect(await snapshot({ reuse: true, epoch })).toEqual(await snapshot({ reuse: false, epoch }));
-      expect(await snapshot({ reuse: true, epoch, position: T })).toEqual(await snapshot({ reuse: false, epoch, position: T }));
+      expect(await snapshot({ reuse: true, epoch, position: T })).toEqual(
+        await snapshot({ reuse: false, epoch, position: T }),
+      );
     }
     let n = 0;
     for await (const b of r.batches({ seed: 3, epoch: 0, reuse: true, maxRows: 5000 })) {

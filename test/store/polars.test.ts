@@ -5,7 +5,13 @@ import path from 'node:path';
 import pl from 'nodejs-polars';
 import { describe, expect, it } from 'vitest';
 import { MessageHeader, MessageReader, RecordBatchFileReader, tableFromIPC } from 'apache-arrow';
-import { exportParquet, openCache, openCacheWriter, type BodyCompression, type LogpEncoding } from '../../src/store/index.js';
+import {
+  exportParquet,
+  openCache,
+  openCacheWriter,
+  type BodyCompression,
+  type LogpEncoding,
+} from '../../src/store/index.js';
 import { parseCode } from '../../src/store/packed.js';
 import { decodeRowReference } from '../../src/store/packed-reference.js';
 import { inputs, synthRows, tmpDir } from './helpers.js';
@@ -15,7 +21,11 @@ const k = 5;
 
 async function cache(logp: LogpEncoding, compression: BodyCompression) {
   const dir = tmpDir('polars');
-  const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: 3, encodings: { ids: 'uint16', logp, compression } }), numShards: 1 });
+  const w = await openCacheWriter({
+    uri: dir,
+    inputs: inputs({ sequences: 3, encodings: { ids: 'uint16', logp, compression } }),
+    numShards: 1,
+  });
   const rows = synthRows(0, 3, T, k, 101, 4);
   await w.writeShard(0, [rows]);
   const m = await w.finalize();
@@ -50,7 +60,9 @@ describe('shards read by nodejs-polars', () => {
     expect(df.getColumn('seq').toArray()).toEqual(Array.from(rows.seq));
     expect(df.getColumn('pos').toArray()).toEqual(Array.from(rows.pos));
     const ids = df.getColumn('ids').toArray() as unknown as number[][];
-    expect(ids.map((r) => Array.from(r))).toEqual(Array.from({ length: 3 * T }, (_, i) => Array.from(rows.ids.subarray(i * k, i * k + k))));
+    expect(ids.map((r) => Array.from(r))).toEqual(
+      Array.from({ length: 3 * T }, (_, i) => Array.from(rows.ids.subarray(i * k, i * k + k))),
+    );
     const lp = (df.getColumn('logp').toArray() as unknown as number[][]).map((r) => Array.from(r));
     if (logp === 'float32') {
       expect(lp.flat()).toEqual(Array.from(rows.logp));
@@ -58,42 +70,57 @@ describe('shards read by nodejs-polars', () => {
       // Dequantize with the documented formula from the file's own columns: logp = logp_ref − q · logp_step.
       const ref = df.getColumn('logp_ref').toArray() as number[];
       const step = df.getColumn('logp_step').toArray() as number[];
-      lp.forEach((q, i) => q.forEach((v, j) => expect(Math.abs(ref[i]! - v * step[i]! - rows.logp[i * k + j]!)).toBeLessThanOrEqual(step[i]! / 2 + 1e-6)));
+      lp.forEach((q, i) =>
+        q.forEach((v, j) =>
+          expect(Math.abs(ref[i]! - v * step[i]! - rows.logp[i * k + j]!)).toBeLessThanOrEqual(step[i]! / 2 + 1e-6),
+        ),
+      );
     }
     expect(df.getColumn('tail').toArray()).toEqual(Array.from(rows.tail));
   });
 
-  it.each(['none', 'zstd'] as const)('packed (format v2), compression %s: the bitstreams decode with the reference decoder', async (compression) => {
-    const dir = tmpDir('polars');
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: 3, encodings: { ids: 'packed', logp: 'packed', compression } }), numShards: 1 });
-    const rows = synthRows(0, 3, T, k, 101, 4);
-    await w.writeShard(0, [rows]);
-    const m = await w.finalize();
-    const bytes = await fsp.readFile(path.join(dir, m.shards[0]!.key));
-    const df = pl.readIPC(bytes);
-    expect(df.height).toBe(3 * T);
-    expect(df.getColumn('seq').toArray()).toEqual(Array.from(rows.seq));
-    // The code tables are schema metadata (read here with apache-arrow: polars does not expose it).
-    const reader = RecordBatchFileReader.from(bytes);
-    reader.open();
-    const meta = reader.schema.metadata;
-    const code = parseCode(meta, k, 101);
-    if (typeof code === 'string') throw new Error(code);
-    // polars cannot hand binary values to JavaScript: it writes its frame back as Arrow IPC, read here.
-    const back = tableFromIPC(df.select('topk', 'logp_ref').writeIPC());
-    const topk = back.getChild('topk')!.toArray() as Uint8Array[];
-    const ref = Array.from(back.getChild('logp_ref')!.toArray() as Float32Array);
-    topk.forEach((b, i) => {
-      const dec = decodeRowReference(Uint8Array.from(b), ref[i]!, k, 101, code);
-      expect(new Set(dec.ids)).toEqual(new Set(rows.ids.subarray(i * k, i * k + k)));
-      expect(dec.logp[0]).toBe(rows.logp[i * k]);
-    });
-  });
+  it.each(['none', 'zstd'] as const)(
+    'packed (format v2), compression %s: the bitstreams decode with the reference decoder',
+    async (compression) => {
+      const dir = tmpDir('polars');
+      const w = await openCacheWriter({
+        uri: dir,
+        inputs: inputs({ sequences: 3, encodings: { ids: 'packed', logp: 'packed', compression } }),
+        numShards: 1,
+      });
+      const rows = synthRows(0, 3, T, k, 101, 4);
+      await w.writeShard(0, [rows]);
+      const m = await w.finalize();
+      const bytes = await fsp.readFile(path.join(dir, m.shards[0]!.key));
+      const df = pl.readIPC(bytes);
+      expect(df.height).toBe(3 * T);
+      expect(df.getColumn('seq').toArray()).toEqual(Array.from(rows.seq));
+      // The code tables are schema metadata (read here with apache-arrow: polars does not expose it).
+      const reader = RecordBatchFileReader.from(bytes);
+      reader.open();
+      const meta = reader.schema.metadata;
+      const code = parseCode(meta, k, 101);
+      if (typeof code === 'string') throw new Error(code);
+      // polars cannot hand binary values to JavaScript: it writes its frame back as Arrow IPC, read here.
+      const back = tableFromIPC(df.select('topk', 'logp_ref').writeIPC());
+      const topk = back.getChild('topk')!.toArray() as Uint8Array[];
+      const ref = Array.from(back.getChild('logp_ref')!.toArray() as Float32Array);
+      topk.forEach((b, i) => {
+        const dec = decodeRowReference(Uint8Array.from(b), ref[i]!, k, 101, code);
+        expect(new Set(dec.ids)).toEqual(new Set(rows.ids.subarray(i * k, i * k + k)));
+        expect(dec.logp[0]).toBe(rows.logp[i * k]);
+      });
+    },
+  );
 
   it('reads a zstd shard whose incompressible buffers are stored raw (length prefix -1), as does our reader', async () => {
     const dir = tmpDir('polars');
     const S = 64;
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ sequences: S, encodings: { ids: 'uint16', logp: 'float32', compression: 'zstd' } }), numShards: 1 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({ sequences: S, encodings: { ids: 'uint16', logp: 'float32', compression: 'zstd' } }),
+      numShards: 1,
+    });
     const rows = synthRows(0, S, T, k, 101, 9);
     await w.writeShard(0, [rows]);
     const m = await w.finalize();
@@ -106,8 +133,12 @@ describe('shards read by nodejs-polars', () => {
     const df = pl.readIPC(bytes);
     expect(df.height).toBe(S * T);
     expect(df.getColumn('seq').toArray()).toEqual(Array.from(rows.seq));
-    expect((df.getColumn('ids').toArray() as unknown as number[][]).map((r) => Array.from(r)).flat()).toEqual(Array.from(rows.ids));
-    expect((df.getColumn('logp').toArray() as unknown as number[][]).map((r) => Array.from(r)).flat()).toEqual(Array.from(rows.logp));
+    expect((df.getColumn('ids').toArray() as unknown as number[][]).map((r) => Array.from(r)).flat()).toEqual(
+      Array.from(rows.ids),
+    );
+    expect((df.getColumn('logp').toArray() as unknown as number[][]).map((r) => Array.from(r)).flat()).toEqual(
+      Array.from(rows.logp),
+    );
     expect(df.getColumn('tail').toArray()).toEqual(Array.from(rows.tail));
     const reader = await openCache(dir);
     const got: number[] = [];

@@ -26,7 +26,9 @@ describe('racing writers on local disk', () => {
     // The loser's attempt is gone; the winner's is the one file left.
     expect(await fsp.readdir(path.join(dir, 'shards', '000000'))).toEqual([`${commit.attempt}.arrow`]);
     // A late writer skips the committed shard without writing anything.
-    const late = await (await openCacheWriter({ uri: dir, inputs: inputs(), numShards: 1, writer: 'C' })).writeShard(0, [rows]);
+    const late = await (
+      await openCacheWriter({ uri: dir, inputs: inputs(), numShards: 1, writer: 'C' })
+    ).writeShard(0, [rows]);
     expect(late).toEqual({ status: 'lost-race', record: commit });
     await a.finalize();
     expect((await openCache(dir)).rows).toBe(3 * T);
@@ -37,7 +39,9 @@ describe('racing writers on local disk', () => {
     const script = path.resolve('test/store/race-worker.ts');
     const run = (name: string) =>
       new Promise<string>((resolve, reject) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', script, dir, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const p = spawn(process.execPath, ['--import', 'tsx', script, dir, name], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         let out = '';
         p.stdout.on('data', (d) => (out += d));
         p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${name} exited ${code}`))));
@@ -67,7 +71,11 @@ describe('racing writers on local disk', () => {
     expect(young.orphans.map((o) => o.key)).toEqual(['shards/000000/zzz-crashed.arrow']);
     const dry = await gcCache(dir, { minAgeMs: 0 });
     expect(dry.dryRun).toBe(true);
-    expect(dry.orphans.map((o) => o.key).sort()).toEqual(['commits/000001.json.1.x.tmp', 'shards/000000/zzz-crashed.arrow', 'shards/000001/inflight.arrow']);
+    expect(dry.orphans.map((o) => o.key).sort()).toEqual([
+      'commits/000001.json.1.x.tmp',
+      'shards/000000/zzz-crashed.arrow',
+      'shards/000001/inflight.arrow',
+    ]);
     expect(dry.freedBytes).toBe(4);
     await fsp.stat(path.join(dir, 'shards', '000001', 'inflight.arrow'));
     const real = await gcCache(dir, { minAgeMs: 0, dryRun: false });

@@ -1,7 +1,14 @@
 // Round trips through every encoding (ids × logp × compression): exact where lossless, within the
 // documented bounds where lossy (float16: |x|·2^-11; uint8: step/2 per row).
 import { describe, expect, it } from 'vitest';
-import { openCache, openCacheWriter, type CacheRows, type IdsEncoding, type LogpEncoding, type BodyCompression } from '../../src/store/index.js';
+import {
+  openCache,
+  openCacheWriter,
+  type CacheRows,
+  type IdsEncoding,
+  type LogpEncoding,
+  type BodyCompression,
+} from '../../src/store/index.js';
 import { chunks, inputs, noiseRows, slice, synthRows, tmpDir } from './helpers.js';
 
 async function readAll(uri: string) {
@@ -17,11 +24,17 @@ describe('cache round trip', () => {
   const V = 101;
   const k = 5;
   const combos: Array<[IdsEncoding, LogpEncoding, BodyCompression]> = [];
-  for (const ids of ['uint16', 'uint32'] as const) for (const logp of ['float32', 'float16', 'uint8'] as const) for (const c of ['none', 'zstd', 'lz4'] as const) combos.push([ids, logp, c]);
+  for (const ids of ['uint16', 'uint32'] as const)
+    for (const logp of ['float32', 'float16', 'uint8'] as const)
+      for (const c of ['none', 'zstd', 'lz4'] as const) combos.push([ids, logp, c]);
 
   it.each(combos)('ids %s, logp %s, compression %s', async (ids, logp, compression) => {
     const dir = tmpDir();
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ encodings: { ids, logp, compression }, sequences: 9, seqLen: T }), numShards: 3 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({ encodings: { ids, logp, compression }, sequences: 9, seqLen: T }),
+      numShards: 3,
+    });
     const exact = synthRows(0, 9, T, k, V, 3);
     for (let s = 0; s < 3; s++) {
       // Odd chunk sizes: the writer re-chunks into record batches and must keep sequences whole.
@@ -60,7 +73,11 @@ describe('cache round trip', () => {
 
   it('keeps samples, -inf log-probabilities and an empty shard', async () => {
     const dir = tmpDir();
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ samples: 4, encodings: { ids: 'uint16', logp: 'uint8', compression: 'zstd' }, sequences: 2 }), numShards: 3 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({ samples: 4, encodings: { ids: 'uint16', logp: 'uint8', compression: 'zstd' }, sequences: 2 }),
+      numShards: 3,
+    });
     const rows = synthRows(0, 2, T, k, V, 5, 4);
     rows.logp[3] = -Infinity;
     rows.tail[0] = -Infinity;
@@ -84,7 +101,17 @@ describe('cache round trip', () => {
     const K = 2048;
     const T2 = 1000;
     // 12 + 2048 × 6 bytes per row → about 340 rows per 4 MiB batch, so each sequence spans 3–4 batches.
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: 4096, k: K, seqLen: T2, sequences: 2, encodings: { ids: 'uint16', logp: 'float32', compression: 'none' } }), numShards: 1 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({
+        vocabSize: 4096,
+        k: K,
+        seqLen: T2,
+        sequences: 2,
+        encodings: { ids: 'uint16', logp: 'float32', compression: 'none' },
+      }),
+      numShards: 1,
+    });
     const exact = noiseRows(0, 2, T2, K, 4096, 5);
     await w.writeShard(0, [exact]);
     await w.finalize();
@@ -95,7 +122,8 @@ describe('cache round trip', () => {
       // A plain loop: vitest's deep equality on 2M-element typed arrays takes minutes.
       const o = s.seq * T2 * K;
       let bad = -1;
-      for (let i = 0; i < T2 * K && bad < 0; i++) if (s.rows.ids[i] !== exact.ids[o + i] || s.rows.logp[i] !== exact.logp[o + i]) bad = i;
+      for (let i = 0; i < T2 * K && bad < 0; i++)
+        if (s.rows.ids[i] !== exact.ids[o + i] || s.rows.logp[i] !== exact.logp[o + i]) bad = i;
       expect(bad).toBe(-1);
       expect(s.rows.ids.length).toBe(T2 * K);
       got.push(s.seq);
@@ -108,7 +136,17 @@ describe('cache round trip', () => {
     const K = 64;
     const T2 = 512;
     // 48 sequences × 512 positions × ~330 B ≈ 8 MB: more than one 4 MB record batch, and sequences straddle batches.
-    const w = await openCacheWriter({ uri: dir, inputs: inputs({ vocabSize: 128256, k: K, seqLen: T2, sequences: 48, encodings: { ids: 'uint32', logp: 'uint8', compression: 'none' } }), numShards: 1 });
+    const w = await openCacheWriter({
+      uri: dir,
+      inputs: inputs({
+        vocabSize: 128256,
+        k: K,
+        seqLen: T2,
+        sequences: 48,
+        encodings: { ids: 'uint32', logp: 'uint8', compression: 'none' },
+      }),
+      numShards: 1,
+    });
     const exact = synthRows(0, 48, T2, K, 128256, 11);
     await w.writeShard(0, chunks(exact, 1000, K));
     await w.finalize();

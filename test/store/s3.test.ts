@@ -4,7 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { gcCache, inspectCache, openCache, openCacheWriter, verifyCache, type S3Options } from '../../src/store/index.js';
+import {
+  gcCache,
+  inspectCache,
+  openCache,
+  openCacheWriter,
+  verifyCache,
+  type S3Options,
+} from '../../src/store/index.js';
 import { S3BlobStore } from '../../src/store/s3.js';
 import { inputs, noiseRows, synthRows, caught } from './helpers.js';
 
@@ -13,23 +20,47 @@ const bucket = process.env.DISTILLERY_TEST_S3_BUCKET;
 if (!endpoint || !bucket) throw new Error('the s3rver test service did not start (test/setup/s3.ts)');
 
 const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-const s3: S3Options = { endpoint, region: 'us-east-1', forcePathStyle: true, checksums: 'WHEN_REQUIRED', credentials: creds };
+const s3: S3Options = {
+  endpoint,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  checksums: 'WHEN_REQUIRED',
+  credentials: creds,
+};
 const T = 8;
 const k = 5;
 const fresh = () => `s3://${bucket}/t-${randomBytes(4).toString('hex')}`;
 
 function client(maxAttempts = 3): S3Client {
-  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: creds, maxAttempts, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: creds,
+    maxAttempts,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 /** Makes PutObject calls matching `when` fail with an S3 error of `status`/`name` (before reaching the server). */
-function inject(c: S3Client, when: (input: Record<string, unknown>) => boolean, status: number, name: string, times = 1): { hits: number } {
+function inject(
+  c: S3Client,
+  when: (input: Record<string, unknown>) => boolean,
+  status: number,
+  name: string,
+  times = 1,
+): { hits: number } {
   const state = { hits: 0 };
   c.middlewareStack.add(
     (next, ctx) => async (args) => {
       if (ctx.commandName === 'PutObjectCommand' && when(args.input as Record<string, unknown>) && state.hits < times) {
         state.hits++;
-        throw Object.assign(new Error(name), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status } });
+        throw Object.assign(new Error(name), {
+          name,
+          $fault: status >= 500 ? 'server' : 'client',
+          $metadata: { httpStatusCode: status },
+        });
       }
       return next(args);
     },
@@ -52,7 +83,12 @@ describe('cache on S3 (s3rver)', () => {
       { step: 'initialize', name: 'count-multipart' },
     );
     const store = S3BlobStore.withClient(uri, c, 5 * 1024 * 1024);
-    const w = await openCacheWriter({ uri, inputs: inputs({ sequences: 8, seqLen: 1024, k: 256, vocabSize: 50000, encodings: enc }), numShards: 2, store });
+    const w = await openCacheWriter({
+      uri,
+      inputs: inputs({ sequences: 8, seqLen: 1024, k: 256, vocabSize: 50000, encodings: enc }),
+      numShards: 2,
+      store,
+    });
     // ~6 MB per shard (noise does not compress): above the 5 MB multipart threshold set here.
     const big = noiseRows(0, 4, 1024, 256, 50000, 1);
     await w.writeShard(0, [big]);
@@ -85,7 +121,9 @@ describe('cache on S3 (s3rver)', () => {
     expect(lost.record.writer).toBe('A');
     // Truly concurrent offers on a server that overwrites: whichever record is last stays, and it points at a whole shard.
     const uri2 = fresh();
-    const [c, d] = await Promise.all(['C', 'D'].map((w) => openCacheWriter({ uri: uri2, inputs: inputs(), numShards: 1, writer: w, s3 })));
+    const [c, d] = await Promise.all(
+      ['C', 'D'].map((w) => openCacheWriter({ uri: uri2, inputs: inputs(), numShards: 1, writer: w, s3 })),
+    );
     const outs = await Promise.all([c!.writeShard(0, [rows]), d!.writeShard(0, [rows])]);
     expect(outs.some((o) => o.status === 'committed')).toBe(true);
     await c!.finalize();
@@ -101,11 +139,21 @@ describe('cache on S3 (s3rver)', () => {
     const w = await openCacheWriter({ uri, inputs: inputs(), numShards: 1, writer: 'loser', store });
     let winnerRecord: unknown;
     // The winner commits while the loser uploads; the loser's conditional put then gets 412 as on AWS S3.
-    const hit = inject(c, (i) => i.IfNoneMatch === '*' && String(i.Key).endsWith('commits/000000.json'), 412, 'PreconditionFailed');
+    const hit = inject(
+      c,
+      (i) => i.IfNoneMatch === '*' && String(i.Key).endsWith('commits/000000.json'),
+      412,
+      'PreconditionFailed',
+    );
     c.middlewareStack.add(
       (next, ctx) => async (args) => {
         const input = args.input as Record<string, unknown>;
-        if (ctx.commandName === 'PutObjectCommand' && input.IfNoneMatch === '*' && String(input.Key).endsWith('commits/000000.json') && !winnerRecord) {
+        if (
+          ctx.commandName === 'PutObjectCommand' &&
+          input.IfNoneMatch === '*' &&
+          String(input.Key).endsWith('commits/000000.json') &&
+          !winnerRecord
+        ) {
           winnerRecord = (await winner.writeShard(0, [rows])).record;
         }
         return next(args);
@@ -123,7 +171,13 @@ describe('cache on S3 (s3rver)', () => {
     const uri = fresh();
     const c = client(4);
     const store = S3BlobStore.withClient(uri, c);
-    const conflict = inject(c, (i) => i.IfNoneMatch === '*' && String(i.Key).includes('commits/'), 409, 'ConditionalRequestConflict', 2);
+    const conflict = inject(
+      c,
+      (i) => i.IfNoneMatch === '*' && String(i.Key).includes('commits/'),
+      409,
+      'ConditionalRequestConflict',
+      2,
+    );
     const slow = inject(c, (i) => String(i.Key).includes('shards/'), 503, 'SlowDown', 2);
     const w = await openCacheWriter({ uri, inputs: inputs(), numShards: 1, store });
     const reset = { hits: 0 };
@@ -147,10 +201,14 @@ describe('cache on S3 (s3rver)', () => {
     const missing = await caught(openCache(`s3://no-such-bucket-${randomBytes(3).toString('hex')}/x`, { s3 }));
     expect(missing.code).toBe('E_STORE_UNREACHABLE');
     expect(missing.message).toMatch(/bucket "no-such-bucket-\w+" does not exist/);
-    const down = await caught(openCache(`s3://${bucket}/x`, { s3: { ...s3, endpoint: 'http://127.0.0.1:9', maxAttempts: 1 } }));
+    const down = await caught(
+      openCache(`s3://${bucket}/x`, { s3: { ...s3, endpoint: 'http://127.0.0.1:9', maxAttempts: 1 } }),
+    );
     expect(down.code).toBe('E_STORE_UNREACHABLE');
     expect(down.message).toMatch(new RegExp(`cannot reach bucket "${bucket}"`));
-    const denied = await caught(openCache(`s3://${bucket}/x`, { s3: { ...s3, credentials: { accessKeyId: 'WRONG', secretAccessKey: 'WRONG' } } }));
+    const denied = await caught(
+      openCache(`s3://${bucket}/x`, { s3: { ...s3, credentials: { accessKeyId: 'WRONG', secretAccessKey: 'WRONG' } } }),
+    );
     expect(denied.code).toBe('E_STORE_DENIED');
     expect(denied.message).toMatch(new RegExp(`access to bucket "${bucket}" denied.*AWS_ACCESS_KEY_ID`));
   });

@@ -11,14 +11,28 @@ import { learningRate, makeLrSchedule } from '../../src/student/lr.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/student/safetensors.js';
 import { randomParams } from './helpers/llama-ref.js';
 
-const cfg = parseModelConfig({ vocabSize: 11, dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, ffnDim: 12, contextLength: 4 });
+const cfg = parseModelConfig({
+  vocabSize: 11,
+  dModel: 8,
+  nLayers: 2,
+  nHeads: 2,
+  nKvHeads: 1,
+  ffnDim: 12,
+  contextLength: 4,
+});
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-ckpt-'));
 
 describe('safetensors', () => {
   it('round-trips tensors and metadata with an 8-aligned header', () => {
     const a = new Float32Array([1.5, -2, 3e-8]);
     const b = new Int32Array([7, -9]);
-    const buf = encodeSafetensors([['a', { shape: [3], data: a }], ['b.c', { shape: [1, 2], data: b }]], { k: 'v' });
+    const buf = encodeSafetensors(
+      [
+        ['a', { shape: [3], data: a }],
+        ['b.c', { shape: [1, 2], data: b }],
+      ],
+      { k: 'v' },
+    );
     expect(Number(buf.readBigUInt64LE(0)) % 8).toBe(0);
     const header = JSON.parse(buf.subarray(8, 8 + Number(buf.readBigUInt64LE(0))).toString());
     expect(header.a).toEqual({ dtype: 'F32', shape: [3], data_offsets: [0, 12] });
@@ -30,7 +44,10 @@ describe('safetensors', () => {
   });
 
   it('reads F16 and BF16 tensors written by other tools', () => {
-    const header = JSON.stringify({ h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] }, bf: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] } });
+    const header = JSON.stringify({
+      h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
+      bf: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] },
+    });
     const hb = Buffer.from(header);
     const buf = Buffer.alloc(8 + hb.length + 6);
     buf.writeBigUInt64LE(BigInt(hb.length));
@@ -45,7 +62,9 @@ describe('safetensors', () => {
 
   it('rejects truncated files with the file named', () => {
     const buf = encodeSafetensors([['a', { shape: [4], data: new Float32Array(4) }]]);
-    expect(() => decodeSafetensors(buf.subarray(0, buf.length - 3), 'x.safetensors')).toThrow(/x\.safetensors is not a valid safetensors file/);
+    expect(() => decodeSafetensors(buf.subarray(0, buf.length - 3), 'x.safetensors')).toThrow(
+      /x\.safetensors is not a valid safetensors file/,
+    );
     expect(() => decodeSafetensors(buf.subarray(0, 5), 'y.safetensors')).toThrow(DistillError);
   });
 });
@@ -54,7 +73,8 @@ describe('checkpoints', () => {
   it('saves and loads weights, optimizer moments and trainer state', () => {
     const dir = tmp();
     const params = randomParams(cfg, 4);
-    const m = randomParams(cfg, 5), v = randomParams(cfg, 6);
+    const m = randomParams(cfg, 5),
+      v = randomParams(cfg, 6);
     saveCheckpoint(dir, { config: cfg, params, optimizer: { m, v }, trainerState: { step: 12 } });
     const st = decodeSafetensors(readFileSync(path.join(dir, 'model.safetensors')));
     expect([...st.tensors.keys()]).toEqual(paramLayout(cfg).map((s) => s.name));
@@ -69,11 +89,18 @@ describe('checkpoints', () => {
 
   it('refuses to resume from a folder whose files come from different saves', () => {
     const dir = tmp();
-    saveCheckpoint(dir, { config: cfg, params: randomParams(cfg, 1), optimizer: { m: new Float32Array(parameterCount(cfg)), v: new Float32Array(parameterCount(cfg)) }, trainerState: { step: 1 } });
+    saveCheckpoint(dir, {
+      config: cfg,
+      params: randomParams(cfg, 1),
+      optimizer: { m: new Float32Array(parameterCount(cfg)), v: new Float32Array(parameterCount(cfg)) },
+      trainerState: { step: 1 },
+    });
     const other = tmp();
     saveCheckpoint(other, { config: cfg, params: randomParams(cfg, 2) });
     writeFileSync(path.join(dir, 'model.safetensors'), readFileSync(path.join(other, 'model.safetensors')));
-    expect(() => loadCheckpoint(dir, { resume: true })).toThrow(/model\.safetensors does not match trainer-state\.json/);
+    expect(() => loadCheckpoint(dir, { resume: true })).toThrow(
+      /model\.safetensors does not match trainer-state\.json/,
+    );
     expect(loadCheckpoint(dir).params).toEqual(randomParams(cfg, 2)); // the weights alone still load
   });
 

@@ -22,14 +22,28 @@ describe('loadStudentSpec', () => {
   });
 
   it('lets a nested config override the defaults and resolves a relative schedule path', () => {
-    const spec = loadStudentSpec(write('kd.json', { model, distill: { loss: 'jsd', beta: 0.3, schedule: './sched.js', params: { a: 1 } } }), { loss: 'forward-kl', temperature: 2, schedule: 'linear' });
-    expect(spec).toMatchObject({ name: 'kd', loss: 'jsd', beta: 0.3, temperature: 2, schedule: path.join(dir, 'sched.js'), scheduleParams: { a: 1 } });
+    const spec = loadStudentSpec(
+      write('kd.json', { model, distill: { loss: 'jsd', beta: 0.3, schedule: './sched.js', params: { a: 1 } } }),
+      { loss: 'forward-kl', temperature: 2, schedule: 'linear' },
+    );
+    expect(spec).toMatchObject({
+      name: 'kd',
+      loss: 'jsd',
+      beta: 0.3,
+      temperature: 2,
+      schedule: path.join(dir, 'sched.js'),
+      scheduleParams: { a: 1 },
+    });
   });
 
   it('names the file and the rule on bad input', () => {
-    expect(() => loadStudentSpec(write('heads.json', { ...model, nHeads: 3 }))).toThrow(/heads\.json: nHeads must divide dModel/);
+    expect(() => loadStudentSpec(write('heads.json', { ...model, nHeads: 3 }))).toThrow(
+      /heads\.json: nHeads must divide dModel/,
+    );
     expect(() => loadStudentSpec(write('broken.json', '{ nope'))).toThrow(/broken\.json is not valid JSON/);
-    expect(() => loadStudentSpec(write('extra.json', { model, distill: { lr: 1 } }))).toThrow(/invalid "distill" section in .*extra\.json/);
+    expect(() => loadStudentSpec(write('extra.json', { model, distill: { lr: 1 } }))).toThrow(
+      /invalid "distill" section in .*extra\.json/,
+    );
     expect(() => loadStudentSpec(path.join(dir, 'missing.json'))).toThrow(/missing\.json not found/);
   });
 });

@@ -12,10 +12,35 @@ import { buildOnnxModel, exportOnnx } from '../../src/student/export.js';
 import { paramLayout } from '../../src/student/checkpoint.js';
 import { randomParams, refLogits } from './helpers/llama-ref.js';
 
-const gqa = parseModelConfig({ vocabSize: 37, dModel: 24, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 40, contextLength: 16, ropeTheta: 500 });
-const tiedMha = parseModelConfig({ vocabSize: 29, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 2, ffnDim: 24, contextLength: 8, tieEmbeddings: true });
+const gqa = parseModelConfig({
+  vocabSize: 37,
+  dModel: 24,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 2,
+  ffnDim: 40,
+  contextLength: 16,
+  ropeTheta: 500,
+});
+const tiedMha = parseModelConfig({
+  vocabSize: 29,
+  dModel: 16,
+  nLayers: 1,
+  nHeads: 2,
+  nKvHeads: 2,
+  ffnDim: 24,
+  contextLength: 8,
+  tieEmbeddings: true,
+});
 
-async function maxDiff(cfg: typeof gqa, params: Float32Array, session: ort.InferenceSession, B: number, T: number, seed: number): Promise<number> {
+async function maxDiff(
+  cfg: typeof gqa,
+  params: Float32Array,
+  session: ort.InferenceSession,
+  B: number,
+  T: number,
+  seed: number,
+): Promise<number> {
   const tokens = Array.from({ length: B * T }, (_, i) => (i * 7 + seed * 13) % cfg.vocabSize);
   const out = await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [B, T]) });
   const logits = out.logits!;
@@ -29,14 +54,22 @@ async function maxDiff(cfg: typeof gqa, params: Float32Array, session: ort.Infer
 }
 
 describe('ONNX export', () => {
-  for (const [label, cfg] of [['GQA, untied', gqa], ['MHA, tied', tiedMha]] as const) {
+  for (const [label, cfg] of [
+    ['GQA, untied', gqa],
+    ['MHA, tied', tiedMha],
+  ] as const) {
     it(`matches the float64 forward (${label}) with dynamic batch and length`, async () => {
       const params = randomParams(cfg, 7);
       const session = await ort.InferenceSession.create(buildOnnxModel(cfg, params));
       expect(session.inputNames).toEqual(['input_ids']);
       expect(session.outputNames).toEqual(['logits']);
       let worst = 0;
-      for (const [B, T, seed] of [[1, 1, 0], [2, 5, 1], [3, cfg.contextLength, 2]] as const) worst = Math.max(worst, await maxDiff(cfg, params, session, B, T, seed));
+      for (const [B, T, seed] of [
+        [1, 1, 0],
+        [2, 5, 1],
+        [3, cfg.contextLength, 2],
+      ] as const)
+        worst = Math.max(worst, await maxDiff(cfg, params, session, B, T, seed));
       // float32 graph vs float64 reference on logits of magnitude ~1: the bound is a few ulps of accumulation.
       console.log(`ONNX export parity (${label}): max |logit diff| = ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(1e-4);
@@ -53,13 +86,19 @@ describe('ONNX export', () => {
       engine.dispose();
       const head = paramLayout(gqa).find((s) => s.name === 'lm_head')!;
       const session = await ort.InferenceSession.create(buildOnnxModel(gqa, params));
-      const got = (await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(tokens, BigInt)), [B, T]) })).logits!.data as Float32Array;
+      const got = (
+        await session.run({
+          input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(tokens, BigInt)), [B, T]),
+        })
+      ).logits!.data as Float32Array;
       let worst = 0;
-      for (let n = 0; n < B * T; n++) for (let v = 0; v < gqa.vocabSize; v++) {
-        let z = 0;
-        for (let j = 0; j < gqa.dModel; j++) z += hidden[n * gqa.dModel + j]! * params[head.offset + v * gqa.dModel + j]!;
-        worst = Math.max(worst, Math.abs(z - got[n * gqa.vocabSize + v]!));
-      }
+      for (let n = 0; n < B * T; n++)
+        for (let v = 0; v < gqa.vocabSize; v++) {
+          let z = 0;
+          for (let j = 0; j < gqa.dModel; j++)
+            z += hidden[n * gqa.dModel + j]! * params[head.offset + v * gqa.dModel + j]!;
+          worst = Math.max(worst, Math.abs(z - got[n * gqa.vocabSize + v]!));
+        }
       console.log(`ONNX export vs ${backend} engine: max |logit diff| = ${worst.toExponential(2)}`);
       expect(worst).toBeLessThan(1e-4);
     });
@@ -78,6 +117,8 @@ describe('ONNX export', () => {
   it('names the missing file when the checkpoint folder is wrong', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-export-'));
     writeFileSync(path.join(dir, 'config.json'), JSON.stringify(gqa));
-    expect(() => exportOnnx({ checkpoint: dir, out: path.join(dir, 'x.onnx') })).toThrow(/model\.safetensors not found/);
+    expect(() => exportOnnx({ checkpoint: dir, out: path.join(dir, 'x.onnx') })).toThrow(
+      /model\.safetensors not found/,
+    );
   });
 });

@@ -8,7 +8,10 @@ const json = (f: string) => JSON.parse(read(f));
 
 describe('docs/deploy', () => {
   it('Kubernetes: an Indexed Job whose completions equal --num-workers, then a finalize Job', () => {
-    const docs = [...parseAllDocuments(read('kubernetes/teacher-job.yaml')), ...parseAllDocuments(read('kubernetes/finalize-job.yaml'))];
+    const docs = [
+      ...parseAllDocuments(read('kubernetes/teacher-job.yaml')),
+      ...parseAllDocuments(read('kubernetes/finalize-job.yaml')),
+    ];
     for (const d of docs) expect(d.errors).toEqual([]);
     expect(docs).toHaveLength(2);
     const [job, fin] = docs.map((d) => d.toJSON());
@@ -39,7 +42,8 @@ describe('docs/deploy', () => {
     const cmd: string[] = def.containerProperties.command;
     expect(cmd.join(' ')).toMatch(/distill teacher run .*--num-workers "\$5".*--no-finalize/);
     // Every Ref:: the command uses has a default in the definition.
-    for (const ref of cmd.filter((x) => x.startsWith('Ref::'))) expect(def.parameters, ref).toHaveProperty(ref.slice(5));
+    for (const ref of cmd.filter((x) => x.startsWith('Ref::')))
+      expect(def.parameters, ref).toHaveProperty(ref.slice(5));
     expect(cmd.indexOf('Ref::numWorkers') - cmd.indexOf('Ref::model')).toBe(5);
     expect(def.containerProperties.resourceRequirements).toContainEqual({ type: 'GPU', value: '1' });
     expect(submit.parameters.out).toMatch(/^s3:\/\//);

@@ -16,7 +16,16 @@ describe('shardRows', () => {
     const engine = await InferenceThread.start(s.bytes, 'fixture', s.outputs, { device: { kind: 'cpu' }, threads: 1 });
     const got: { seq: number[]; pos: number[]; ids: number[] } = { seq: [], pos: [], ids: [] };
     const vocabs: number[] = [];
-    for await (const r of shardRows({ engine, source: { tokens, seqLen: T }, start: 2, end: 9, batchSize: 3, k: 4, samples: 0, onVocab: (v) => vocabs.push(v) })) {
+    for await (const r of shardRows({
+      engine,
+      source: { tokens, seqLen: T },
+      start: 2,
+      end: 9,
+      batchSize: 3,
+      k: 4,
+      samples: 0,
+      onVocab: (v) => vocabs.push(v),
+    })) {
       got.seq.push(...r.seq);
       got.pos.push(...r.pos);
       got.ids.push(...r.ids);
@@ -31,10 +40,21 @@ describe('shardRows', () => {
   });
 
   it('surfaces an inference failure as an error of the shard, not a hang', async () => {
-    const s = appendTopK(new Uint8Array(readFileSync('fixtures/teacher/model.onnx')), 'fixture', { k: 2, temperature: 1 });
+    const s = appendTopK(new Uint8Array(readFileSync('fixtures/teacher/model.onnx')), 'fixture', {
+      k: 2,
+      temperature: 1,
+    });
     const engine = await InferenceThread.start(s.bytes, 'fixture', s.outputs, { device: { kind: 'cpu' }, threads: 1 });
     const bad = Uint32Array.from([1, 2, 5000, 3]); // Gather index out of range inside ONNX Runtime
-    const it = shardRows({ engine, source: { tokens: bad, seqLen: 2 }, start: 0, end: 2, batchSize: 2, k: 2, samples: 0 });
+    const it = shardRows({
+      engine,
+      source: { tokens: bad, seqLen: 2 },
+      start: 0,
+      end: 2,
+      batchSize: 2,
+      k: 2,
+      samples: 0,
+    });
     await expect(it.next()).rejects.toThrow();
     await engine.close();
   });
@@ -42,10 +62,19 @@ describe('shardRows', () => {
 
 describe('InferenceThread', () => {
   it('runs one message as session runs of at most B sequences, one result per run, in order', async () => {
-    const s = appendTopK(new Uint8Array(readFileSync('fixtures/teacher/model.onnx')), 'fixture', { k: 3, temperature: 1 });
+    const s = appendTopK(new Uint8Array(readFileSync('fixtures/teacher/model.onnx')), 'fixture', {
+      k: 3,
+      temperature: 1,
+    });
     const T = 8;
     const tokens = Uint32Array.from(readFileSync('fixtures/corpus/ruth.txt').subarray(0, 7 * T));
-    const engine = await InferenceThread.start(s.bytes, 'fixture', s.outputs, { device: { kind: 'cpu' }, threads: 1 }, { B: 3, T });
+    const engine = await InferenceThread.start(
+      s.bytes,
+      'fixture',
+      s.outputs,
+      { device: { kind: 'cpu' }, threads: 1 },
+      { B: 3, T },
+    );
     const parts = await engine.runTokens(tokens, 7, T, 3);
     // The input buffer came back and is reused: a second message of the same size gives the same rows.
     const again = await engine.runTokens(tokens, 7, T, 3);
@@ -76,7 +105,12 @@ describe('countSamples', () => {
 describe('sharding plan', () => {
   it('covers every sequence once with whole sequences, independent of workers', () => {
     const plan = planShards(10, 4);
-    expect(plan.map((s) => [s.start, s.end])).toEqual([[0, 2], [2, 5], [5, 7], [7, 10]]);
+    expect(plan.map((s) => [s.start, s.end])).toEqual([
+      [0, 2],
+      [2, 5],
+      [5, 7],
+      [7, 10],
+    ]);
     expect(() => planShards(3, 4)).toThrow(/invalid --shards/);
     expect(defaultShardCount(1000, 64)).toBe(16);
     expect(defaultShardCount(5, 64)).toBe(5);

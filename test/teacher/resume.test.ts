@@ -19,19 +19,42 @@ function start(args: string[]) {
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((r) => child.on('exit', (code, signal) => r({ code, signal, stdout, stderr })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (r) => child.on('exit', (code, signal) => r({ code, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 
 // Only commit records count: a kill between a put-if-absent's temporary write and its cleanup leaves a .tmp beside them.
-const commits = (out: string) => (existsSync(path.join(out, 'commits')) ? readdirSync(path.join(out, 'commits')).filter((f) => /^\d+\.json$/.test(f)).length : 0);
+const commits = (out: string) =>
+  existsSync(path.join(out, 'commits'))
+    ? readdirSync(path.join(out, 'commits')).filter((f) => /^\d+\.json$/.test(f)).length
+    : 0;
 
 describe('teacher run crash safety', () => {
   it('SIGKILL mid-run, then rerun: the same rows and top-k as a clean run', async () => {
     const dir = tmp();
     const data = path.join(dir, 'd.arrow');
     corpusDataset(data, 120, 32);
-    const args = (out: string) => ['teacher', 'run', '--model', FIXTURE_MODEL, '--data', data, '--out', out, '--top-k', '5', '--shards', '30', '--batch-size', '1', '--threads', '1', '--json'];
+    const args = (out: string) => [
+      'teacher',
+      'run',
+      '--model',
+      FIXTURE_MODEL,
+      '--data',
+      data,
+      '--out',
+      out,
+      '--top-k',
+      '5',
+      '--shards',
+      '30',
+      '--batch-size',
+      '1',
+      '--threads',
+      '1',
+      '--json',
+    ];
     // The clean reference runs in-process (same flags through the API) to keep the suite fast.
     const clean = path.join(dir, 'clean');
     await runTeacher({ model: FIXTURE_MODEL, data, out: clean, topK: 5, shards: 30, batchSize: 1, threads: 1 });
@@ -39,7 +62,8 @@ describe('teacher run crash safety', () => {
     const crashed = path.join(dir, 'crashed');
     const run = start(args(crashed));
     while (commits(crashed) < 3) {
-      if (run.child.exitCode !== null) throw new Error(`run ended before it could be killed: ${(await run.done).stderr}`);
+      if (run.child.exitCode !== null)
+        throw new Error(`run ended before it could be killed: ${(await run.done).stderr}`);
       await new Promise((r) => setTimeout(r, 10));
     }
     run.child.kill('SIGKILL');
@@ -75,7 +99,26 @@ describe('teacher run crash safety', () => {
     const data = path.join(dir, 'd.arrow');
     corpusDataset(data, 32, 32);
     const out = path.join(dir, 'cache');
-    const args = ['teacher', 'run', '--model', FIXTURE_MODEL, '--data', data, '--out', out, '--top-k', '4', '--shards', '8', '--batch-size', '1', '--threads', '1', '--no-finalize', '--json'];
+    const args = [
+      'teacher',
+      'run',
+      '--model',
+      FIXTURE_MODEL,
+      '--data',
+      data,
+      '--out',
+      out,
+      '--top-k',
+      '4',
+      '--shards',
+      '8',
+      '--batch-size',
+      '1',
+      '--threads',
+      '1',
+      '--no-finalize',
+      '--json',
+    ];
     const [r1, r2] = await Promise.all([start(args).done, start(args).done]);
     expect(r1.code, r1.stderr).toBe(0);
     expect(r2.code, r2.stderr).toBe(0);

@@ -20,7 +20,12 @@ describe('runTeacher', () => {
     const events: number[] = [];
     const started: number[] = [];
     const s = await runTeacher({
-      model: FIXTURE_MODEL, data: path.join(dir, 'd.arrow'), out: path.join(dir, 'cache'), topK: k, shards: 5, batchSize: 2,
+      model: FIXTURE_MODEL,
+      data: path.join(dir, 'd.arrow'),
+      out: path.join(dir, 'cache'),
+      topK: k,
+      shards: 5,
+      batchSize: 2,
       onProgress: (e) => (e.message === 'inference started' ? started.push(events.length) : events.push(e.done)),
     });
     expect(s.shards).toEqual({ total: 5, assigned: 5, committed: 5, skipped: 0, lostRace: 0 });
@@ -32,7 +37,8 @@ describe('runTeacher', () => {
     expect(events[0]).toBe(0);
 
     const full = await ort.InferenceSession.create(new Uint8Array(readFileSync(FIXTURE_MODEL)));
-    const logits = (await full.run({ input_ids: new ort.Tensor('int64', int64Ids(tokens), [N, T]) })).logits!.data as Float32Array;
+    const logits = (await full.run({ input_ids: new ort.Tensor('int64', int64Ids(tokens), [N, T]) })).logits!
+      .data as Float32Array;
     const V = 257;
     const c = await dumpCache(path.join(dir, 'cache'));
     expect(c.rows).toBe(N * T);
@@ -60,7 +66,15 @@ describe('runTeacher', () => {
   it('with --samples stores S draws per position as distinct ids with counts summing to S', async () => {
     const dir = tmp();
     corpusDataset(path.join(dir, 'd.arrow'), 4, 16);
-    await runTeacher({ model: FIXTURE_MODEL, data: path.join(dir, 'd.arrow'), out: path.join(dir, 'cache'), topK: 4, samples: 8, seed: 3, shards: 2 });
+    await runTeacher({
+      model: FIXTURE_MODEL,
+      data: path.join(dir, 'd.arrow'),
+      out: path.join(dir, 'cache'),
+      topK: 4,
+      samples: 8,
+      seed: 3,
+      shards: 2,
+    });
     const c = await dumpCache(path.join(dir, 'cache'));
     for (let i = 0; i < c.rows; i++) {
       const counts = c.counts.slice(i * 8, (i + 1) * 8);
@@ -78,7 +92,15 @@ describe('runTeacher', () => {
     const data = path.join(dir, 'd.arrow');
     corpusDataset(data, 16, 16, 5000);
     const one = await runTeacher({ model: FIXTURE_MODEL, data, out: path.join(dir, 'one'), topK: 3, shards: 6 });
-    const two = await runTeacher({ model: FIXTURE_MODEL, data, out: path.join(dir, 'two'), topK: 3, shards: 6, workers: 2, threads: 1 });
+    const two = await runTeacher({
+      model: FIXTURE_MODEL,
+      data,
+      out: path.join(dir, 'two'),
+      topK: 3,
+      shards: 6,
+      workers: 2,
+      threads: 1,
+    });
     expect(two.workers).toBe(2);
     expect(two.shards.committed).toBe(6);
     expect(two.fingerprint).toBe(one.fingerprint);

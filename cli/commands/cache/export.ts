@@ -5,9 +5,12 @@ import { BaseCommand } from '../../base.js';
 import { s3Flags, s3Options } from '../../cache-flags.js';
 
 export default class CacheExport extends BaseCommand<typeof CacheExport> {
-  static override description = 'Export a logit cache as Parquet (one file per shard; ids and dequantized logp as lists)';
+  static override description =
+    'Export a logit cache as Parquet (one file per shard; ids and dequantized logp as lists)';
   static override examples = ['<%= config.bin %> cache export ./cache --format parquet --out ./cache-parquet'];
-  static override args = { uri: Args.string({ description: 'cache directory, file:// URL or s3://bucket/prefix', required: true }) };
+  static override args = {
+    uri: Args.string({ description: 'cache directory, file:// URL or s3://bucket/prefix', required: true }),
+  };
   static override flags = {
     format: Flags.string({ description: 'output format', options: ['parquet'], default: 'parquet' }),
     out: Flags.string({ description: 'output directory or s3://bucket/prefix', required: true }),
@@ -15,7 +18,10 @@ export default class CacheExport extends BaseCommand<typeof CacheExport> {
   };
 
   async run(): Promise<ExportResult> {
-    const r = await exportParquet(this.args.uri, this.flags.out, { s3: s3Options(this.flags), progress: this.progress() });
+    const r = await exportParquet(this.args.uri, this.flags.out, {
+      s3: s3Options(this.flags),
+      progress: this.progress(),
+    });
     this.log(`wrote ${r.files.length} Parquet files (${r.rows} rows, ${r.bytes} bytes) to ${r.out}`);
     return r;
   }

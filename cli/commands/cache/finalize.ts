@@ -13,9 +13,12 @@ interface FinalizeResult {
 }
 
 export default class CacheFinalize extends BaseCommand<typeof CacheFinalize> {
-  static override description = 'Write the manifest of a cache whose every shard is committed (fails naming the missing shards)';
+  static override description =
+    'Write the manifest of a cache whose every shard is committed (fails naming the missing shards)';
   static override examples = ['<%= config.bin %> cache finalize s3://bucket/run1'];
-  static override args = { uri: Args.string({ description: 'cache directory, file:// URL or s3://bucket/prefix', required: true }) };
+  static override args = {
+    uri: Args.string({ description: 'cache directory, file:// URL or s3://bucket/prefix', required: true }),
+  };
   static override flags = { ...s3Flags };
 
   async run(): Promise<FinalizeResult> {

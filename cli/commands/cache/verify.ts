@@ -6,8 +6,13 @@ import { s3Flags, s3Options } from '../../cache-flags.js';
 
 export default class CacheVerify extends BaseCommand<typeof CacheVerify> {
   static override description = 'Fully check a logit cache; exits 1 naming each bad shard and why';
-  static override examples = ['<%= config.bin %> cache verify ./cache', '<%= config.bin %> cache verify s3://bucket/run1 --json'];
-  static override args = { uri: Args.string({ description: 'cache directory, file:// URL or s3://bucket/prefix', required: true }) };
+  static override examples = [
+    '<%= config.bin %> cache verify ./cache',
+    '<%= config.bin %> cache verify s3://bucket/run1 --json',
+  ];
+  static override args = {
+    uri: Args.string({ description: 'cache directory, file:// URL or s3://bucket/prefix', required: true }),
+  };
   static override flags = { ...s3Flags };
 
   async run(): Promise<VerifyResult> {

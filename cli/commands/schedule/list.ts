@@ -11,11 +11,14 @@ export default class ScheduleList extends BaseCommand<typeof ScheduleList> {
     for (const s of all) {
       this.log(`${s.id} — ${s.description}`);
       for (const p of s.params) {
-        const def = p.default !== undefined ? ` = ${JSON.stringify(p.default)}` : p.required ? ' (required)' : ' (optional)';
+        const def =
+          p.default !== undefined ? ` = ${JSON.stringify(p.default)}` : p.required ? ' (required)' : ' (optional)';
         this.log(`    ${p.name}: ${p.type}${def}${p.description ? `  ${p.description}` : ''}`);
       }
     }
-    this.log('\nPlugins: pass a file path (./my-schedule.mjs) or a package name wherever a schedule id goes; see docs/plugins.md.');
+    this.log(
+      '\nPlugins: pass a file path (./my-schedule.mjs) or a package name wherever a schedule id goes; see docs/plugins.md.',
+    );
     return { schedules: all };
   }
 }

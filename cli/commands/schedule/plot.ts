@@ -17,15 +17,22 @@ export default class SchedulePlotCommand extends BaseCommand<typeof SchedulePlot
   ];
 
   static override args = {
-    schedule: Args.string({ description: 'built-in id, path to an ES module (./x.mjs), or package name', required: true }),
+    schedule: Args.string({
+      description: 'built-in id, path to an ES module (./x.mjs), or package name',
+      required: true,
+    }),
   };
 
   static override flags = {
     steps: Flags.integer({ description: 'total optimizer steps N (points for steps 0..N−1)', required: true, min: 1 }),
     params: Flags.string({ description: 'schedule params as JSON, e.g. \'{"hard":0.3,"soft":0.7}\'' }),
     svg: Flags.string({ description: 'also write the chart to this SVG file' }),
-    metrics: Flags.string({ description: 'replay a run\'s metrics.jsonl so adaptive schedules see real losses' }),
-    'tokens-per-step': Flags.integer({ description: 'tokens per step, for schedules that read tokensSeen', default: 0, min: 0 }),
+    metrics: Flags.string({ description: "replay a run's metrics.jsonl so adaptive schedules see real losses" }),
+    'tokens-per-step': Flags.integer({
+      description: 'tokens per step, for schedules that read tokensSeen',
+      default: 0,
+      min: 0,
+    }),
     width: Flags.integer({ description: 'terminal chart width in columns', default: 64, min: 8 }),
   };
 
@@ -36,7 +43,10 @@ export default class SchedulePlotCommand extends BaseCommand<typeof SchedulePlot
       try {
         params = JSON.parse(f.params);
       } catch (err) {
-        throw new DistillError('E_USAGE', 'invalid --params', { expected: 'a JSON object', found: `${f.params} (${(err as Error).message})` });
+        throw new DistillError('E_USAGE', 'invalid --params', {
+          expected: 'a JSON object',
+          found: `${f.params} (${(err as Error).message})`,
+        });
       }
     }
     const plot = await plotSchedule(this.args.schedule, {

@@ -8,14 +8,19 @@ import { BaseCommand } from '../../base.js';
 import { s3Flags, s3Options } from '../../cache-flags.js';
 
 export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
-  static override description = 'Train students on a token dataset, distilling from a logit cache when --cache is given (CE-only baseline otherwise)';
+  static override description =
+    'Train students on a token dataset, distilling from a logit cache when --cache is given (CE-only baseline otherwise)';
   static override examples = [
     '<%= config.bin %> student train --config small.json --data tokens.arrow --steps 200 --batch-size 8 --lr 3e-3 --seed 1 --out runs/ce',
     '<%= config.bin %> student train --config a.json --config b.json --data tokens.arrow --cache cache/ --schedule linear --steps 500 --batch-size 8 --lr 3e-3 --seed 1 --out runs/kd',
   ];
 
   static override flags = {
-    config: Flags.string({ description: 'student model config JSON (repeat for several students)', required: true, multiple: true }),
+    config: Flags.string({
+      description: 'student model config JSON (repeat for several students)',
+      required: true,
+      multiple: true,
+    }),
     data: Flags.string({ description: 'token dataset (Arrow) the cache was made from', required: true }),
     cache: Flags.string({ description: 'logit cache URI (directory or s3://bucket/prefix)' }),
     schedule: Flags.string({ description: 'weighting schedule id or plugin path' }),
@@ -45,7 +50,8 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     const num = (v: string | undefined, flag: string): number | undefined => {
       if (v === undefined) return undefined;
       const n = Number(v);
-      if (!Number.isFinite(n)) throw new DistillError('E_USAGE', `${flag} must be a number`, { found: v, subject: flag });
+      if (!Number.isFinite(n))
+        throw new DistillError('E_USAGE', `${flag} must be a number`, { found: v, subject: flag });
       return n;
     };
     let scheduleParams: Record<string, unknown> | undefined;
@@ -53,27 +59,50 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       try {
         scheduleParams = JSON.parse(f.params);
       } catch (err) {
-        throw new DistillError('E_USAGE', '--params is not valid JSON', { found: f.params, hint: (err as Error).message, subject: '--params' });
+        throw new DistillError('E_USAGE', '--params is not valid JSON', {
+          found: f.params,
+          hint: (err as Error).message,
+          subject: '--params',
+        });
       }
     }
     const defaults: StudentDefaults = {
-      loss: f.loss, support: f.support, temperature: num(f.temperature, '--temperature')!,
-      ...(f.schedule !== undefined ? { schedule: f.schedule } : {}), ...(scheduleParams ? { scheduleParams } : {}),
+      loss: f.loss,
+      support: f.support,
+      temperature: num(f.temperature, '--temperature')!,
+      ...(f.schedule !== undefined ? { schedule: f.schedule } : {}),
+      ...(scheduleParams ? { scheduleParams } : {}),
     };
     const students = f.config.map((file) => loadStudentSpec(file, defaults));
     const res = await trainStudents({
-      students, data: f.data, ...(f.cache ? { cache: f.cache, s3: s3Options(f) } : {}), steps: f.steps, batchSize: f['batch-size'], gradAccum: f['grad-accum'],
-      lr: num(f.lr, '--lr')!, ...(f['min-lr'] !== undefined ? { minLr: num(f['min-lr'], '--min-lr')! } : {}),
+      students,
+      data: f.data,
+      ...(f.cache ? { cache: f.cache, s3: s3Options(f) } : {}),
+      steps: f.steps,
+      batchSize: f['batch-size'],
+      gradAccum: f['grad-accum'],
+      lr: num(f.lr, '--lr')!,
+      ...(f['min-lr'] !== undefined ? { minLr: num(f['min-lr'], '--min-lr')! } : {}),
       ...(f['warmup-steps'] !== undefined ? { warmupSteps: f['warmup-steps'] } : {}),
-      weightDecay: num(f['weight-decay'], '--weight-decay')!, clipNorm: num(f.clip, '--clip')!, seed: f.seed, out: f.out,
-      ...(f.resume ? { resume: f.resume } : {}), ...(f['save-every'] ? { saveEvery: f['save-every'] } : {}), ...(f['stop-after'] ? { stopAfter: f['stop-after'] } : {}),
-      backend: f.backend, progress: this.progress(),
+      weightDecay: num(f['weight-decay'], '--weight-decay')!,
+      clipNorm: num(f.clip, '--clip')!,
+      seed: f.seed,
+      out: f.out,
+      ...(f.resume ? { resume: f.resume } : {}),
+      ...(f['save-every'] ? { saveEvery: f['save-every'] } : {}),
+      ...(f['stop-after'] ? { stopAfter: f['stop-after'] } : {}),
+      backend: f.backend,
+      progress: this.progress(),
     });
     for (const s of res.students) {
       const l = s.last;
-      this.log(`${s.name}: ${s.parameters} parameters, step ${res.step}/${res.totalSteps}${l ? `, loss ${l.loss.toFixed(4)} (hard ${l.hardLoss.toFixed(4)}, soft ${l.softLoss.toFixed(4)})` : ''} → ${s.dir}`);
+      this.log(
+        `${s.name}: ${s.parameters} parameters, step ${res.step}/${res.totalSteps}${l ? `, loss ${l.loss.toFixed(4)} (hard ${l.hardLoss.toFixed(4)}, soft ${l.softLoss.toFixed(4)})` : ''} → ${s.dir}`,
+      );
     }
-    this.log(`${res.tokens} tokens in ${res.seconds.toFixed(1)}s (${res.tokensPerSecond.toFixed(0)} tokens/s)${res.cache ? `, cache ${res.cache.uri}: ${res.cache.shardReads} shard reads` : ''}`);
+    this.log(
+      `${res.tokens} tokens in ${res.seconds.toFixed(1)}s (${res.tokensPerSecond.toFixed(0)} tokens/s)${res.cache ? `, cache ${res.cache.uri}: ${res.cache.shardReads} shard reads` : ''}`,
+    );
     return res;
   }
 }

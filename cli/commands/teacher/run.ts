@@ -4,7 +4,8 @@ import { runTeacher, type TeacherRunSummary } from '../../../src/teacher/index.j
 import { BaseCommand } from '../../base.js';
 
 export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
-  static override description = 'Run a teacher over a token dataset and write its top-k distributions to a logit cache (committed shards are skipped, so a rerun resumes)';
+  static override description =
+    'Run a teacher over a token dataset and write its top-k distributions to a logit cache (committed shards are skipped, so a rerun resumes)';
   static override examples = [
     '<%= config.bin %> teacher run --model fixtures/teacher/model.onnx --data tokens.arrow --out cache/ --top-k 16',
     '<%= config.bin %> teacher run --model teacher.onnx --data tokens.arrow --out s3://bucket/cache --top-k 32 --device cuda:0,1,2,3',
@@ -12,7 +13,10 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
   ];
 
   static override flags = {
-    model: Flags.string({ description: 'teacher ONNX model (input_ids int64 [B,T] → logits float [B,T,V])', required: true }),
+    model: Flags.string({
+      description: 'teacher ONNX model (input_ids int64 [B,T] → logits float [B,T,V])',
+      required: true,
+    }),
     data: Flags.string({ description: 'token dataset (.arrow from `distill data prepare`)', required: true }),
     out: Flags.string({ description: 'cache location: a folder, file://… or s3://bucket/prefix', required: true }),
     'top-k': Flags.integer({ description: 'token ids kept per position (k)', required: true }),
@@ -23,13 +27,32 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
     workers: Flags.integer({ description: 'local worker processes (default: one per device)' }),
     device: Flags.string({ description: 'cpu, or cuda:0,1,… (one worker per listed GPU)', default: 'cpu' }),
     'batch-size': Flags.integer({ description: 'sequences per inference call', default: 8 }),
-    'worker-index': Flags.integer({ description: 'this batch worker (default: AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX)' }),
-    'num-workers': Flags.integer({ description: 'batch workers in all (default: DISTILL_NUM_WORKERS or AWS_BATCH_JOB_ARRAY_SIZE)' }),
-    logp: Flags.string({ description: 'log-probability encoding; packed also packs the ids (cache format v2, ≈ 2 bytes per entry, docs/cache-format.md §3.2)', options: ['float32', 'float16', 'uint8', 'packed'], default: 'float32' }),
-    compression: Flags.string({ description: 'Arrow body compression', options: ['none', 'zstd', 'lz4'], default: 'none' }),
+    'worker-index': Flags.integer({
+      description: 'this batch worker (default: AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX)',
+    }),
+    'num-workers': Flags.integer({
+      description: 'batch workers in all (default: DISTILL_NUM_WORKERS or AWS_BATCH_JOB_ARRAY_SIZE)',
+    }),
+    logp: Flags.string({
+      description:
+        'log-probability encoding; packed also packs the ids (cache format v2, ≈ 2 bytes per entry, docs/cache-format.md §3.2)',
+      options: ['float32', 'float16', 'uint8', 'packed'],
+      default: 'float32',
+    }),
+    compression: Flags.string({
+      description: 'Arrow body compression',
+      options: ['none', 'zstd', 'lz4'],
+      default: 'none',
+    }),
     threads: Flags.integer({ description: 'ONNX Runtime threads per worker (default: cores / workers)' }),
-    'allow-padded-vocab': Flags.boolean({ description: 'accept a teacher whose V exceeds the tokenizer vocabulary', default: false }),
-    'no-finalize': Flags.boolean({ description: 'do not write the manifest even when every shard is committed', default: false }),
+    'allow-padded-vocab': Flags.boolean({
+      description: 'accept a teacher whose V exceeds the tokenizer vocabulary',
+      default: false,
+    }),
+    'no-finalize': Flags.boolean({
+      description: 'do not write the manifest even when every shard is committed',
+      default: false,
+    }),
   };
 
   async run(): Promise<TeacherRunSummary> {

@@ -8,7 +8,12 @@ const TEACHER_COLOR = '#111111';
 
 function table(t: { header: string[]; rows: string[][] }, cls = ''): string {
   const th = t.header.map((h) => `<th>${escapeXml(h)}</th>`).join('');
-  const rows = t.rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${escapeXml(c)}</th>` : `<td>${escapeXml(c)}</td>`)).join('')}</tr>`).join('\n');
+  const rows = t.rows
+    .map(
+      (r) =>
+        `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${escapeXml(c)}</th>` : `<td>${escapeXml(c)}</td>`)).join('')}</tr>`,
+    )
+    .join('\n');
   return `<table class="${cls}"><thead><tr>${th}</tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
@@ -19,9 +24,16 @@ export function runColors(runs: RunData[]): Map<string, string> {
 
 export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distillery report'): string {
   const colors = runColors(runs);
-  const teacherRef: RefLine[] = s.teacher ? [{ y: s.teacher.heldOutCE, label: `teacher held-out CE ${fmtNum(s.teacher.heldOutCE, 3)}`, color: TEACHER_COLOR }] : [];
+  const teacherRef: RefLine[] = s.teacher
+    ? [{ y: s.teacher.heldOutCE, label: `teacher held-out CE ${fmtNum(s.teacher.heldOutCE, 3)}`, color: TEACHER_COLOR }]
+    : [];
   const series = (pick: (r: RunData) => Array<[number, number]>, dashBaseline = false): LineSeries[] =>
-    runs.map((r) => ({ name: r.name, color: colors.get(r.name)!, points: pick(r), ...(dashBaseline && r.eval.baseline ? { dash: '6 3' } : {}) }));
+    runs.map((r) => ({
+      name: r.name,
+      color: colors.get(r.name)!,
+      points: pick(r),
+      ...(dashBaseline && r.eval.baseline ? { dash: '6 3' } : {}),
+    }));
 
   const charts: string[] = [];
   charts.push(
@@ -59,26 +71,64 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
       width: 490,
       height: 260,
       yMin: 0,
-      yMax: Math.max(1, ...r.metrics.map((m) => Math.max(m.hard, m.soft)).filter(Number.isFinite), ...(distinctT ? temps.map((m) => m.temperature!) : [])),
+      yMax: Math.max(
+        1,
+        ...r.metrics.map((m) => Math.max(m.hard, m.soft)).filter(Number.isFinite),
+        ...(distinctT ? temps.map((m) => m.temperature!) : []),
+      ),
       series: [
         { name: 'hard', color: c, points: r.metrics.map((m) => [m.step, m.hard]) },
         { name: 'soft', color: c, dash: '6 3', points: r.metrics.map((m) => [m.step, m.soft]) },
-        ...(distinctT ? [{ name: 'temperature', color: '#7f7f7f', dash: '2 3', points: temps.map((m): [number, number] => [m.step, m.temperature!]) }] : []),
+        ...(distinctT
+          ? [
+              {
+                name: 'temperature',
+                color: '#7f7f7f',
+                dash: '2 3',
+                points: temps.map((m): [number, number] => [m.step, m.temperature!]),
+              },
+            ]
+          : []),
       ],
     });
   });
   const bars = (pick: (st: ReportSummary['students'][number]) => number | null) =>
     s.students.map((st) => ({ label: st.name, value: pick(st) ?? NaN, color: colors.get(st.name)! }));
   const barCharts = [
-    barChartSvg({ title: 'Held-out cross-entropy (lower is better)', bars: bars((st) => st.heldOutCE), refLines: teacherRef, yLabel: 'nats', width: 440, height: 300 }),
-    barChartSvg({ title: 'Top-1 agreement with the teacher', bars: bars((st) => st.agreement), yLabel: 'fraction', width: 440, height: 300 }),
-    barChartSvg({ title: 'KL to the teacher on its support', bars: bars((st) => st.klToTeacher), yLabel: 'nats', width: 440, height: 300 }),
+    barChartSvg({
+      title: 'Held-out cross-entropy (lower is better)',
+      bars: bars((st) => st.heldOutCE),
+      refLines: teacherRef,
+      yLabel: 'nats',
+      width: 440,
+      height: 300,
+    }),
+    barChartSvg({
+      title: 'Top-1 agreement with the teacher',
+      bars: bars((st) => st.agreement),
+      yLabel: 'fraction',
+      width: 440,
+      height: 300,
+    }),
+    barChartSvg({
+      title: 'KL to the teacher on its support',
+      bars: bars((st) => st.klToTeacher),
+      yLabel: 'nats',
+      width: 440,
+      height: 300,
+    }),
     barChartSvg({ title: 'Expected calibration error (15 bins)', bars: bars((st) => st.ece), width: 440, height: 300 }),
   ];
 
-  const notes = runs.filter((r) => r.skippedLines > 0).map((r) => `<li>${escapeXml(r.name)}: ${r.skippedLines} truncated metrics line left out</li>`);
-  const teacherLine = s.teacher ? `Teacher held-out CE <b>${fmtNum(s.teacher.heldOutCE)}</b> nats (perplexity ${fmtNum(s.teacher.perplexity, 2)}).` : 'The teacher was not evaluated.';
-  const cacheLine = s.cache ? `Logit cache: <b>${fmtNum(s.cache.bytesPerPosition, 1)}</b> bytes per position.` : 'Logit cache size not recorded.';
+  const notes = runs
+    .filter((r) => r.skippedLines > 0)
+    .map((r) => `<li>${escapeXml(r.name)}: ${r.skippedLines} truncated metrics line left out</li>`);
+  const teacherLine = s.teacher
+    ? `Teacher held-out CE <b>${fmtNum(s.teacher.heldOutCE)}</b> nats (perplexity ${fmtNum(s.teacher.perplexity, 2)}).`
+    : 'The teacher was not evaluated.';
+  const cacheLine = s.cache
+    ? `Logit cache: <b>${fmtNum(s.cache.bytesPerPosition, 1)}</b> bytes per position.`
+    : 'Logit cache size not recorded.';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -20,7 +20,10 @@ export interface ReportResult {
 }
 
 /** Renders the three report files in memory (no file system access beyond reading the runs). */
-export function renderReport(runs: RunData[], title?: string): { html: string; markdown: string; summary: ReportSummary } {
+export function renderReport(
+  runs: RunData[],
+  title?: string,
+): { html: string; markdown: string; summary: ReportSummary } {
   const summary = buildSummary(runs);
   return { html: renderHtml(summary, runs, title), markdown: renderMarkdown(summary, title), summary };
 }
@@ -30,7 +33,11 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
   const runs = readRuns(runDirs);
   opts.progress?.({ phase: 'report', done: 1, total: 3, unit: 'steps', message: 'rendering' });
   const r = renderReport(runs, opts.title);
-  const files = { html: path.join(outDir, 'report.html'), markdown: path.join(outDir, 'report.md'), summary: path.join(outDir, 'summary.json') };
+  const files = {
+    html: path.join(outDir, 'report.html'),
+    markdown: path.join(outDir, 'report.md'),
+    summary: path.join(outDir, 'summary.json'),
+  };
   const contents: Array<[string, string]> = [
     [files.summary, `${JSON.stringify(r.summary, null, 2)}\n`],
     [files.markdown, r.markdown],
@@ -47,7 +54,10 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
     contents.forEach(([file], i) => renameSync(tmps[i]!, file));
   } catch (err) {
     for (const t of tmps) rmSync(t, { force: true });
-    throw new DistillError('E_IO', `cannot write the report to ${outDir}`, { subject: outDir, found: (err as Error).message });
+    throw new DistillError('E_IO', `cannot write the report to ${outDir}`, {
+      subject: outDir,
+      found: (err as Error).message,
+    });
   }
   opts.progress?.({ phase: 'report', done: 3, total: 3, unit: 'steps', message: 'written' });
   return { out: outDir, files, summary: r.summary };

@@ -68,7 +68,10 @@ function readJson(file: string, what: string): unknown {
   try {
     return JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new DistillError('E_EVAL', `${what} ${file} is not valid JSON`, { subject: file, found: (err as Error).message });
+    throw new DistillError('E_EVAL', `${what} ${file} is not valid JSON`, {
+      subject: file,
+      found: (err as Error).message,
+    });
   }
 }
 
@@ -82,10 +85,14 @@ function isRunDir(dir: string): boolean {
  * expanded into them, sorted by name.
  */
 export function expandRunDirs(dirs: string[]): string[] {
-  if (dirs.length === 0) throw new DistillError('E_USAGE', 'no run directories given', { hint: 'pass one or more folders written by `distill student train` and `distill eval`' });
+  if (dirs.length === 0)
+    throw new DistillError('E_USAGE', 'no run directories given', {
+      hint: 'pass one or more folders written by `distill student train` and `distill eval`',
+    });
   const out: string[] = [];
   for (const d of dirs) {
-    if (!existsSync(d) || !statSync(d).isDirectory()) throw new DistillError('E_NOT_FOUND', `run directory ${d} not found`, { subject: d });
+    if (!existsSync(d) || !statSync(d).isDirectory())
+      throw new DistillError('E_NOT_FOUND', `run directory ${d} not found`, { subject: d });
     if (isRunDir(d)) {
       out.push(d);
       continue;
@@ -123,15 +130,27 @@ function readMetrics(file: string): { rows: MetricRow[]; skipped: number } {
         skipped += 1;
         return;
       }
-      throw new DistillError('E_EVAL', `${file} line ${i + 1} is not valid JSON`, { subject: file, found: (err as Error).message });
+      throw new DistillError('E_EVAL', `${file} line ${i + 1} is not valid JSON`, {
+        subject: file,
+        found: (err as Error).message,
+      });
     }
     if (typeof o !== 'object' || o === null || typeof o.step !== 'number') {
-      throw new DistillError('E_EVAL', `${file} line ${i + 1} has no numeric "step"`, { subject: file, found: line.slice(0, 120) });
+      throw new DistillError('E_EVAL', `${file} line ${i + 1} has no numeric "step"`, {
+        subject: file,
+        found: line.slice(0, 120),
+      });
     }
     const num = (k: string) => (typeof o[k] === 'number' ? (o[k] as number) : NaN);
     const row: MetricRow = {
-      step: o.step as number, loss: num('loss'), hardLoss: num('hardLoss'), softLoss: num('softLoss'),
-      hard: num('hard'), soft: num('soft'), lr: num('lr'), tokensPerSecond: num('tokensPerSecond'),
+      step: o.step as number,
+      loss: num('loss'),
+      hardLoss: num('hardLoss'),
+      softLoss: num('softLoss'),
+      hard: num('hard'),
+      soft: num('soft'),
+      lr: num('lr'),
+      tokensPerSecond: num('tokensPerSecond'),
     };
     if (typeof o.temperature === 'number') row.temperature = o.temperature;
     if (typeof o.agreement === 'number') row.agreement = o.agreement;
@@ -146,10 +165,16 @@ export function readRun(dir: string): RunData {
   const metricsFile = path.join(dir, 'metrics.jsonl');
   const configFile = path.join(dir, 'config.json');
   if (!existsSync(evalFile)) {
-    throw new DistillError('E_NOT_FOUND', `run ${dir} has no eval.json`, { subject: evalFile, hint: 'evaluate the checkpoint first: distill eval --checkpoint <run> --data <held-out tokens.arrow>' });
+    throw new DistillError('E_NOT_FOUND', `run ${dir} has no eval.json`, {
+      subject: evalFile,
+      hint: 'evaluate the checkpoint first: distill eval --checkpoint <run> --data <held-out tokens.arrow>',
+    });
   }
   if (!existsSync(metricsFile)) {
-    throw new DistillError('E_NOT_FOUND', `run ${dir} has no metrics.jsonl`, { subject: metricsFile, hint: 'pass the folder `distill student train` wrote for this student' });
+    throw new DistillError('E_NOT_FOUND', `run ${dir} has no metrics.jsonl`, {
+      subject: metricsFile,
+      hint: 'pass the folder `distill student train` wrote for this student',
+    });
   }
   const res = EvalFileSchema.safeParse(readJson(evalFile, 'eval file'));
   if (!res.success) {
@@ -173,10 +198,20 @@ export function readRun(dir: string): RunData {
     ece: n(e.ece),
     params: typeof e.params === 'number' ? e.params : config ? parameterCount(config) : NaN,
     // Without a measured eval throughput, the training throughput's mean is the best available figure.
-    tokensPerSecond: typeof e.tokensPerSecond === 'number' ? e.tokensPerSecond : tps.length ? tps.reduce((a, b) => a + b, 0) / tps.length : NaN,
+    tokensPerSecond:
+      typeof e.tokensPerSecond === 'number'
+        ? e.tokensPerSecond
+        : tps.length
+          ? tps.reduce((a, b) => a + b, 0) / tps.length
+          : NaN,
   };
-  if (e.teacher) ev.teacher = { heldOutCE: e.teacher.heldOutCE, perplexity: typeof e.teacher.perplexity === 'number' ? e.teacher.perplexity : Math.exp(e.teacher.heldOutCE) };
-  if (e.cache && typeof e.cache.bytesPerPosition === 'number') ev.cache = { bytesPerPosition: e.cache.bytesPerPosition };
+  if (e.teacher)
+    ev.teacher = {
+      heldOutCE: e.teacher.heldOutCE,
+      perplexity: typeof e.teacher.perplexity === 'number' ? e.teacher.perplexity : Math.exp(e.teacher.heldOutCE),
+    };
+  if (e.cache && typeof e.cache.bytesPerPosition === 'number')
+    ev.cache = { bytesPerPosition: e.cache.bytesPerPosition };
   return { dir, name: ev.name, ...(config ? { config } : {}), eval: ev, metrics: rows, skippedLines: skipped };
 }
 

@@ -37,13 +37,29 @@ export function buildSummary(runs: RunData[]): ReportSummary {
     const e = r.eval;
     const last = r.metrics[r.metrics.length - 1];
     const s: StudentSummary = {
-      name: r.name, baseline: e.baseline, heldOutCE: fin(e.heldOutCE), perplexity: fin(e.perplexity), agreement: fin(e.agreement),
-      klToTeacher: fin(e.klToTeacher), ece: fin(e.ece), params: fin(e.params), tokensPerSecond: fin(e.tokensPerSecond),
-      steps: r.metrics.length, finalHard: fin(last?.hard), finalSoft: fin(last?.soft),
+      name: r.name,
+      baseline: e.baseline,
+      heldOutCE: fin(e.heldOutCE),
+      perplexity: fin(e.perplexity),
+      agreement: fin(e.agreement),
+      klToTeacher: fin(e.klToTeacher),
+      ece: fin(e.ece),
+      params: fin(e.params),
+      tokensPerSecond: fin(e.tokensPerSecond),
+      steps: r.metrics.length,
+      finalHard: fin(last?.hard),
+      finalSoft: fin(last?.soft),
     };
     if (r.config) {
       const c = r.config;
-      s.model = { dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, ffnDim: c.ffnDim, vocabSize: c.vocabSize };
+      s.model = {
+        dModel: c.dModel,
+        nLayers: c.nLayers,
+        nHeads: c.nHeads,
+        nKvHeads: c.nKvHeads,
+        ffnDim: c.ffnDim,
+        vocabSize: c.vocabSize,
+      };
     }
     return s;
   });
@@ -51,11 +67,17 @@ export function buildSummary(runs: RunData[]): ReportSummary {
   const distilled = students.filter((s) => !s.baseline && s.heldOutCE !== null).sort(byCE)[0];
   const baseline = students.filter((s) => s.baseline && s.heldOutCE !== null).sort(byCE)[0];
   return {
-    teacher: teacherRun ? { heldOutCE: teacherRun.eval.teacher!.heldOutCE, perplexity: teacherRun.eval.teacher!.perplexity } : null,
+    teacher: teacherRun
+      ? { heldOutCE: teacherRun.eval.teacher!.heldOutCE, perplexity: teacherRun.eval.teacher!.perplexity }
+      : null,
     cache: cacheRun ? { bytesPerPosition: cacheRun.eval.cache!.bytesPerPosition } : null,
     students,
     best: distilled
-      ? { distilled: distilled.name, baseline: baseline?.name ?? null, ceGainOverBaseline: baseline ? baseline.heldOutCE! - distilled.heldOutCE! : null }
+      ? {
+          distilled: distilled.name,
+          baseline: baseline?.name ?? null,
+          ceGainOverBaseline: baseline ? baseline.heldOutCE! - distilled.heldOutCE! : null,
+        }
       : null,
   };
 }
@@ -75,28 +97,63 @@ export function fmtCount(v: number | null | undefined): string {
 
 /** Rows of the held-out table as plain strings: shared by Markdown and HTML so both show the same numbers. */
 export function metricsTable(s: ReportSummary): { header: string[]; rows: string[][] } {
-  const header = ['student', 'kind', 'params', 'held-out CE', 'perplexity', 'agreement', 'KL to teacher', 'ECE', 'tokens/s'];
+  const header = [
+    'student',
+    'kind',
+    'params',
+    'held-out CE',
+    'perplexity',
+    'agreement',
+    'KL to teacher',
+    'ECE',
+    'tokens/s',
+  ];
   const rows = s.students.map((st) => [
-    st.name, st.baseline ? 'CE-only baseline' : 'distilled', fmtCount(st.params), fmtNum(st.heldOutCE), fmtNum(st.perplexity, 2),
-    fmtNum(st.agreement, 3), fmtNum(st.klToTeacher), fmtNum(st.ece, 4), fmtCount(st.tokensPerSecond),
+    st.name,
+    st.baseline ? 'CE-only baseline' : 'distilled',
+    fmtCount(st.params),
+    fmtNum(st.heldOutCE),
+    fmtNum(st.perplexity, 2),
+    fmtNum(st.agreement, 3),
+    fmtNum(st.klToTeacher),
+    fmtNum(st.ece, 4),
+    fmtCount(st.tokensPerSecond),
   ]);
-  if (s.teacher) rows.push(['teacher (reference)', 'teacher', '—', fmtNum(s.teacher.heldOutCE), fmtNum(s.teacher.perplexity, 2), '—', '—', '—', '—']);
+  if (s.teacher)
+    rows.push([
+      'teacher (reference)',
+      'teacher',
+      '—',
+      fmtNum(s.teacher.heldOutCE),
+      fmtNum(s.teacher.perplexity, 2),
+      '—',
+      '—',
+      '—',
+      '—',
+    ]);
   return { header, rows };
 }
 
 export function modelTable(s: ReportSummary): { header: string[]; rows: string[][] } {
   const header = ['student', 'params', 'd_model', 'layers', 'heads (kv)', 'ffn', 'vocab', 'steps', 'final hard / soft'];
   const rows = s.students.map((st) => [
-    st.name, fmtCount(st.params), st.model ? String(st.model.dModel) : '—', st.model ? String(st.model.nLayers) : '—',
-    st.model ? `${st.model.nHeads} (${st.model.nKvHeads})` : '—', st.model ? String(st.model.ffnDim) : '—', st.model ? String(st.model.vocabSize) : '—',
-    String(st.steps), `${fmtNum(st.finalHard, 3)} / ${fmtNum(st.finalSoft, 3)}`,
+    st.name,
+    fmtCount(st.params),
+    st.model ? String(st.model.dModel) : '—',
+    st.model ? String(st.model.nLayers) : '—',
+    st.model ? `${st.model.nHeads} (${st.model.nKvHeads})` : '—',
+    st.model ? String(st.model.ffnDim) : '—',
+    st.model ? String(st.model.vocabSize) : '—',
+    String(st.steps),
+    `${fmtNum(st.finalHard, 3)} / ${fmtNum(st.finalSoft, 3)}`,
   ]);
   return { header, rows };
 }
 
 export function verdict(s: ReportSummary): string {
   if (!s.best) return 'No distilled student with a held-out cross-entropy.';
-  if (s.best.baseline === null || s.best.ceGainOverBaseline === null) return `Best distilled student: ${s.best.distilled} (no CE-only baseline to compare with).`;
+  if (s.best.baseline === null || s.best.ceGainOverBaseline === null)
+    return `Best distilled student: ${s.best.distilled} (no CE-only baseline to compare with).`;
   const g = s.best.ceGainOverBaseline;
   return g > 0
     ? `Best distilled student ${s.best.distilled} beats the CE-only baseline (${s.best.baseline}) by ${g.toFixed(4)} nats of held-out cross-entropy.`
@@ -105,14 +162,43 @@ export function verdict(s: ReportSummary): string {
 
 function mdTable(t: { header: string[]; rows: string[][] }): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
-  return [`| ${t.header.map(esc).join(' | ')} |`, `|${t.header.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+  return [
+    `| ${t.header.map(esc).join(' | ')} |`,
+    `|${t.header.map(() => '---').join('|')}|`,
+    ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
 }
 
 export function renderMarkdown(s: ReportSummary, title = 'Distillery report'): string {
-  const parts = [`# ${title}`, '', verdict(s), '', '## Held-out metrics', '', mdTable(metricsTable(s)), '', '## Models', '', mdTable(modelTable(s)), ''];
+  const parts = [
+    `# ${title}`,
+    '',
+    verdict(s),
+    '',
+    '## Held-out metrics',
+    '',
+    mdTable(metricsTable(s)),
+    '',
+    '## Models',
+    '',
+    mdTable(modelTable(s)),
+    '',
+  ];
   parts.push('## Teacher and cache', '');
-  parts.push(s.teacher ? `- Teacher held-out CE ${fmtNum(s.teacher.heldOutCE)} nats (perplexity ${fmtNum(s.teacher.perplexity, 2)})` : '- Teacher: not evaluated');
-  parts.push(s.cache ? `- Logit cache: ${fmtNum(s.cache.bytesPerPosition, 1)} bytes per position` : '- Logit cache: size not recorded');
-  parts.push('', 'CE and KL are in nats per token; agreement is the student\'s top-1 against the teacher\'s; ECE uses 15 equal-width confidence bins.', '');
+  parts.push(
+    s.teacher
+      ? `- Teacher held-out CE ${fmtNum(s.teacher.heldOutCE)} nats (perplexity ${fmtNum(s.teacher.perplexity, 2)})`
+      : '- Teacher: not evaluated',
+  );
+  parts.push(
+    s.cache
+      ? `- Logit cache: ${fmtNum(s.cache.bytesPerPosition, 1)} bytes per position`
+      : '- Logit cache: size not recorded',
+  );
+  parts.push(
+    '',
+    "CE and KL are in nats per token; agreement is the student's top-1 against the teacher's; ECE uses 15 equal-width confidence bins.",
+    '',
+  );
   return parts.join('\n');
 }

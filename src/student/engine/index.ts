@@ -18,7 +18,9 @@ export function createEngine(config: ModelConfig, options: EngineOptions = {}): 
   const backend = options.backend ?? 'native';
   if (backend === 'reference') return new ReferenceEngine(c);
   if (backend === 'native') return new NativeEngine(c);
-  throw new DistillError('E_UNSUPPORTED', `unknown engine backend "${String(backend)}"`, { expected: "'native' or 'reference'" });
+  throw new DistillError('E_UNSUPPORTED', `unknown engine backend "${String(backend)}"`, {
+    expected: "'native' or 'reference'",
+  });
 }
 
 export { ReferenceEngine } from './reference.js';

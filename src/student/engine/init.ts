@@ -36,7 +36,10 @@ export class Rng {
   /** Uniform 32-bit integer. */
   nextU32(): number {
     const s = this.s;
-    let s0 = s[0]!, s1 = s[1]!, s2 = s[2]!, s3 = s[3]!;
+    let s0 = s[0]!,
+      s1 = s[1]!,
+      s2 = s[2]!,
+      s3 = s[3]!;
     const r = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0;
     const t = (s1 << 9) >>> 0;
     s2 = (s2 ^ s0) >>> 0;
@@ -45,7 +48,10 @@ export class Rng {
     s0 = (s0 ^ s3) >>> 0;
     s2 = (s2 ^ t) >>> 0;
     s3 = rotl(s3, 11);
-    s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
     return r;
   }
 
@@ -61,7 +67,8 @@ export class Rng {
       this.spare = undefined;
       return v;
     }
-    const u1 = this.uniform(), u2 = this.uniform();
+    const u1 = this.uniform(),
+      u2 = this.uniform();
     const r = Math.sqrt(-2 * Math.log(u1));
     this.spare = r * Math.sin(2 * Math.PI * u2);
     return r * Math.cos(2 * Math.PI * u2);

@@ -67,7 +67,8 @@ export class NativeEngine implements ModelEngine {
   }
 
   private live(): Handle {
-    if (!this.handle) throw new DistillError('E_MODEL', 'the engine was disposed', { hint: 'create a new engine with createEngine()' });
+    if (!this.handle)
+      throw new DistillError('E_MODEL', 'the engine was disposed', { hint: 'create a new engine with createEngine()' });
     return this.handle;
   }
 

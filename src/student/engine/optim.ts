@@ -29,16 +29,40 @@ export interface AdamWState {
   v: Float32Array;
 }
 
-type AdamwFn = (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, offset: number, size: number, lr: number, b1: number, b2: number, eps: number, wd: number, step: number) => void;
+type AdamwFn = (
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  offset: number,
+  size: number,
+  lr: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  wd: number,
+  step: number,
+) => void;
 
 function resolved(o: AdamWOptions): Required<Omit<AdamWOptions, 'layout'>> {
-  const r = { lr: o.lr, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.95, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0, step: o.step };
+  const r = {
+    lr: o.lr,
+    beta1: o.beta1 ?? 0.9,
+    beta2: o.beta2 ?? 0.95,
+    eps: o.eps ?? 1e-8,
+    weightDecay: o.weightDecay ?? 0,
+    step: o.step,
+  };
   for (const [k, v] of Object.entries(r)) {
-    if (!Number.isFinite(v)) throw new DistillError('E_PARAMS', `AdamW ${k} must be a finite number`, { found: String(v) });
+    if (!Number.isFinite(v))
+      throw new DistillError('E_PARAMS', `AdamW ${k} must be a finite number`, { found: String(v) });
   }
-  if (!Number.isInteger(r.step) || r.step < 1) throw new DistillError('E_PARAMS', 'AdamW step must be an integer ≥ 1', { found: String(r.step) });
+  if (!Number.isInteger(r.step) || r.step < 1)
+    throw new DistillError('E_PARAMS', 'AdamW step must be an integer ≥ 1', { found: String(r.step) });
   if (r.beta1 < 0 || r.beta1 >= 1 || r.beta2 < 0 || r.beta2 >= 1) {
-    throw new DistillError('E_PARAMS', 'AdamW betas must lie in [0, 1)', { found: `beta1=${r.beta1}, beta2=${r.beta2}` });
+    throw new DistillError('E_PARAMS', 'AdamW betas must lie in [0, 1)', {
+      found: `beta1=${r.beta1}, beta2=${r.beta2}`,
+    });
   }
   return r;
 }
@@ -58,9 +82,16 @@ function segments(n: number, layout: ParamView[] | undefined): Array<[number, nu
 
 function checkSizes(params: Float32Array, grads: Float32Array, state: AdamWState): void {
   const n = params.length;
-  for (const [name, a] of [['grads', grads], ['m', state.m], ['v', state.v]] as const) {
+  for (const [name, a] of [
+    ['grads', grads],
+    ['m', state.m],
+    ['v', state.v],
+  ] as const) {
     if (!(a instanceof Float32Array) || a.length !== n) {
-      throw new DistillError('E_PARAMS', `AdamW ${name} does not match the parameters`, { expected: `${n} floats`, found: a instanceof Float32Array ? `${a.length} floats` : typeof a });
+      throw new DistillError('E_PARAMS', `AdamW ${name} does not match the parameters`, {
+        expected: `${n} floats`,
+        found: a instanceof Float32Array ? `${a.length} floats` : typeof a,
+      });
     }
   }
 }
@@ -80,10 +111,16 @@ export function adamwStep(params: Float32Array, grads: Float32Array, state: Adam
 }
 
 /** The same step in float64 TypeScript (tests compare the native step with it). */
-export function adamwStepReference(params: Float32Array, grads: Float32Array, state: AdamWState, options: AdamWOptions): void {
+export function adamwStepReference(
+  params: Float32Array,
+  grads: Float32Array,
+  state: AdamWState,
+  options: AdamWOptions,
+): void {
   const o = resolved(options);
   checkSizes(params, grads, state);
-  const c1 = 1 / (1 - o.beta1 ** o.step), c2 = 1 / (1 - o.beta2 ** o.step);
+  const c1 = 1 / (1 - o.beta1 ** o.step),
+    c2 = 1 / (1 - o.beta2 ** o.step);
   for (const [off, size, decays] of segments(params.length, options.layout)) {
     const wd = decays ? o.weightDecay : 0;
     for (let i = off; i < off + size; i++) {
@@ -107,10 +144,14 @@ export function gradNorm(grads: Float32Array): number {
  * clipping. A non-finite norm is an error naming it (training would otherwise write NaN weights).
  */
 export function clipGradNorm(grads: Float32Array, maxNorm: number): number {
-  if (!(maxNorm > 0)) throw new DistillError('E_PARAMS', 'the gradient clipping norm must be positive', { found: String(maxNorm) });
+  if (!(maxNorm > 0))
+    throw new DistillError('E_PARAMS', 'the gradient clipping norm must be positive', { found: String(maxNorm) });
   const norm = gradNorm(grads);
   if (!Number.isFinite(norm)) {
-    throw new DistillError('E_NON_FINITE', 'the gradient norm is not finite', { found: String(norm), hint: 'lower the learning rate or check the data for bad tokens' });
+    throw new DistillError('E_NON_FINITE', 'the gradient norm is not finite', {
+      found: String(norm),
+      hint: 'lower the learning rate or check the data for bad tokens',
+    });
   }
   if (norm > maxNorm) nativeFn<(x: Float32Array, s: number) => void>('scaleInPlace')(grads, maxNorm / (norm + 1e-6));
   return norm;

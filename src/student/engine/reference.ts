@@ -9,12 +9,29 @@ import { checkBackward, checkForward, checkParams } from './validate.js';
 type F64 = Float64Array;
 
 interface LayerCache {
-  xIn: F64; r1: F64; h1: F64; q: F64; k: F64; v: F64; probs: F64; att: F64;
-  xMid: F64; r2: F64; h2: F64; a: F64; u: F64; m: F64;
+  xIn: F64;
+  r1: F64;
+  h1: F64;
+  q: F64;
+  k: F64;
+  v: F64;
+  probs: F64;
+  att: F64;
+  xMid: F64;
+  r2: F64;
+  h2: F64;
+  a: F64;
+  u: F64;
+  m: F64;
 }
 
 interface Saved {
-  B: number; T: number; tokens: Int32Array; layers: LayerCache[]; xFinal: F64; rFinal: F64;
+  B: number;
+  T: number;
+  tokens: Int32Array;
+  layers: LayerCache[];
+  xFinal: F64;
+  rFinal: F64;
 }
 
 /** y[N×out] = x[N×inp] · Wᵀ, W [out×inp] at offset wo of P. */
@@ -62,7 +79,8 @@ export class ReferenceEngine implements ModelEngine {
 
   private rms(x: F64, N: number, P: F64, wo: number): { r: F64; y: F64 } {
     const d = this.config.dModel;
-    const r = new Float64Array(N), y = new Float64Array(N * d);
+    const r = new Float64Array(N),
+      y = new Float64Array(N * d);
     for (let n = 0; n < N; n++) {
       let ss = 0;
       for (let i = 0; i < d; i++) ss += x[n * d + i]! ** 2;
@@ -91,15 +109,18 @@ export class ReferenceEngine implements ModelEngine {
 
   /** Rotate-half RoPE on rows [N × nh·hd] in place; sign −1 applies the inverse rotation (backward). */
   private rope(x: F64, N: number, T: number, nh: number, sign: 1 | -1): void {
-    const hd = headDim(this.config), half = hd / 2;
+    const hd = headDim(this.config),
+      half = hd / 2;
     for (let n = 0; n < N; n++) {
       const pos = n % T;
       for (let hh = 0; hh < nh; hh++) {
         for (let i = 0; i < half; i++) {
           const ang = pos * Math.pow(this.config.ropeTheta, (-2 * i) / hd);
-          const c = Math.cos(ang), s = sign * Math.sin(ang);
+          const c = Math.cos(ang),
+            s = sign * Math.sin(ang);
           const base = n * nh * hd + hh * hd;
-          const x1 = x[base + i]!, x2 = x[base + i + half]!;
+          const x1 = x[base + i]!,
+            x2 = x[base + i + half]!;
           x[base + i] = x1 * c - x2 * s;
           x[base + i + half] = x2 * c + x1 * s;
         }
@@ -115,8 +136,14 @@ export class ReferenceEngine implements ModelEngine {
   /** The forward in float64 on float64 parameters (used by finite-difference checks). */
   forward64(P: F64, tokens: Int32Array, B: number, T: number): F64 {
     const c = this.config;
-    const d = c.dModel, h = c.nHeads, g = c.nKvHeads, hd = headDim(c), f = c.ffnDim, N = B * T;
-    const rep = h / g, scale = 1 / Math.sqrt(hd);
+    const d = c.dModel,
+      h = c.nHeads,
+      g = c.nKvHeads,
+      hd = headDim(c),
+      f = c.ffnDim,
+      N = B * T;
+    const rep = h / g,
+      scale = 1 / Math.sqrt(hd);
     const emb = this.o('embed');
     let x = new Float64Array(N * d);
     for (let n = 0; n < N; n++) for (let i = 0; i < d; i++) x[n * d + i] = P[emb + tokens[n]! * d + i]!;
@@ -140,7 +167,8 @@ export class ReferenceEngine implements ModelEngine {
             let mx = -Infinity;
             for (let s = 0; s <= t; s++) {
               let dot = 0;
-              for (let i = 0; i < hd; i++) dot += q[(b * T + t) * h * hd + hh * hd + i]! * k[(b * T + s) * g * hd + kh * hd + i]!;
+              for (let i = 0; i < hd; i++)
+                dot += q[(b * T + t) * h * hd + hh * hd + i]! * k[(b * T + s) * g * hd + kh * hd + i]!;
               probs[pr + s] = dot * scale;
               mx = Math.max(mx, probs[pr + s]!);
             }
@@ -148,7 +176,8 @@ export class ReferenceEngine implements ModelEngine {
             for (let s = 0; s <= t; s++) z += probs[pr + s] = Math.exp(probs[pr + s]! - mx);
             for (let s = 0; s <= t; s++) {
               const pv = (probs[pr + s]! /= z);
-              for (let i = 0; i < hd; i++) att[(b * T + t) * h * hd + hh * hd + i] += pv * v[(b * T + s) * g * hd + kh * hd + i]!;
+              for (let i = 0; i < hd; i++)
+                att[(b * T + t) * h * hd + hh * hd + i] += pv * v[(b * T + s) * g * hd + kh * hd + i]!;
             }
           }
         }
@@ -187,10 +216,17 @@ export class ReferenceEngine implements ModelEngine {
 
   /** Float64 gradients of Σ dHidden ⊙ forward(params) w.r.t. every parameter (the LM head slot stays 0). */
   backward64(P: F64, dOut: F64): F64 {
-    const c = this.config, s = this.saved!;
+    const c = this.config,
+      s = this.saved!;
     const { B, T } = s;
-    const d = c.dModel, h = c.nHeads, g = c.nKvHeads, hd = headDim(c), f = c.ffnDim, N = B * T;
-    const rep = h / g, scale = 1 / Math.sqrt(hd);
+    const d = c.dModel,
+      h = c.nHeads,
+      g = c.nKvHeads,
+      hd = headDim(c),
+      f = c.ffnDim,
+      N = B * T;
+    const rep = h / g,
+      scale = 1 / Math.sqrt(hd);
     const G = new Float64Array(this.numParams);
     let dx = new Float64Array(N * d);
     this.rmsBack(dOut, s.xFinal, s.rFinal, N, P, G, this.o('norm'), dx);
@@ -200,9 +236,11 @@ export class ReferenceEngine implements ModelEngine {
       // x_out = xMid + (silu(a) ⊙ u) · W2ᵀ
       const dm = new Float64Array(N * f);
       linearBack(dx, L.m, N, f, P, G, this.o(`${p}w2`), d, dm);
-      const da = new Float64Array(N * f), du = new Float64Array(N * f);
+      const da = new Float64Array(N * f),
+        du = new Float64Array(N * f);
       for (let i = 0; i < dm.length; i++) {
-        const a = L.a[i]!, sg = 1 / (1 + Math.exp(-a));
+        const a = L.a[i]!,
+          sg = 1 / (1 + Math.exp(-a));
         du[i] = dm[i]! * a * sg;
         da[i] = dm[i]! * L.u[i]! * sg * (1 + a * (1 - sg));
       }
@@ -214,7 +252,9 @@ export class ReferenceEngine implements ModelEngine {
       // xMid = xIn + att · Woᵀ
       const datt = new Float64Array(N * h * hd);
       linearBack(dxMid, L.att, N, h * hd, P, G, this.o(`${p}wo`), d, datt);
-      const dq = new Float64Array(N * h * hd), dk = new Float64Array(N * g * hd), dv = new Float64Array(N * g * hd);
+      const dq = new Float64Array(N * h * hd),
+        dk = new Float64Array(N * g * hd),
+        dv = new Float64Array(N * g * hd);
       for (let b = 0; b < B; b++) {
         for (let hh = 0; hh < h; hh++) {
           const kh = Math.floor(hh / rep);

@@ -12,40 +12,61 @@ export function checkParams(numParams: number, params: Float32Array, what = 'par
   }
 }
 
-export function checkForward(config: ModelConfig, numParams: number, params: Float32Array, tokens: Int32Array, batch: number, seqLen: number): void {
+export function checkForward(
+  config: ModelConfig,
+  numParams: number,
+  params: Float32Array,
+  tokens: Int32Array,
+  batch: number,
+  seqLen: number,
+): void {
   checkParams(numParams, params);
   if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(seqLen) || seqLen < 1) {
-    throw new DistillError('E_MODEL', 'forward needs a positive batch size and sequence length', { found: `batch=${batch}, seqLen=${seqLen}` });
+    throw new DistillError('E_MODEL', 'forward needs a positive batch size and sequence length', {
+      found: `batch=${batch}, seqLen=${seqLen}`,
+    });
   }
   if (seqLen > config.contextLength) {
     throw new DistillError('E_MODEL', 'the sequence is longer than the model context', {
-      expected: `seqLen ≤ contextLength = ${config.contextLength}`, found: `seqLen=${seqLen}`,
+      expected: `seqLen ≤ contextLength = ${config.contextLength}`,
+      found: `seqLen=${seqLen}`,
       hint: 'shorten the sequences or raise contextLength in the model config',
     });
   }
   if (!(tokens instanceof Int32Array) || tokens.length !== batch * seqLen) {
     throw new DistillError('E_MODEL', 'the token buffer does not match batch × seqLen', {
-      expected: `an Int32Array of ${batch * seqLen} ids`, found: tokens instanceof Int32Array ? `${tokens.length} ids` : typeof tokens,
+      expected: `an Int32Array of ${batch * seqLen} ids`,
+      found: tokens instanceof Int32Array ? `${tokens.length} ids` : typeof tokens,
     });
   }
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
     if (t < 0 || t >= config.vocabSize) {
       throw new DistillError('E_MODEL', 'a token id is outside the model vocabulary', {
-        expected: `0 ≤ id < vocabSize = ${config.vocabSize}`, found: `id ${t} at position ${i}`,
+        expected: `0 ≤ id < vocabSize = ${config.vocabSize}`,
+        found: `id ${t} at position ${i}`,
         hint: 'the dataset was tokenized with a different vocabulary than this model config',
       });
     }
   }
 }
 
-export function checkBackward(numParams: number, rows: number | undefined, d: number, dHidden: Float32Array, grads: Float32Array): number {
+export function checkBackward(
+  numParams: number,
+  rows: number | undefined,
+  d: number,
+  dHidden: Float32Array,
+  grads: Float32Array,
+): number {
   if (rows === undefined) {
-    throw new DistillError('E_MODEL', 'backward was called before forward', { hint: 'call forward on the batch first; backward uses its activations' });
+    throw new DistillError('E_MODEL', 'backward was called before forward', {
+      hint: 'call forward on the batch first; backward uses its activations',
+    });
   }
   if (!(dHidden instanceof Float32Array) || dHidden.length !== rows * d) {
     throw new DistillError('E_MODEL', 'dHidden does not match the last forward', {
-      expected: `${rows * d} floats (N=${rows} × d=${d})`, found: dHidden instanceof Float32Array ? `${dHidden.length} floats` : typeof dHidden,
+      expected: `${rows * d} floats (N=${rows} × d=${d})`,
+      found: dHidden instanceof Float32Array ? `${dHidden.length} floats` : typeof dHidden,
     });
   }
   checkParams(numParams, grads, 'gradient buffer');

@@ -26,7 +26,8 @@ export function decodePng(buf: Buffer): Image {
       height = data.readUInt32BE(4);
       const depth = data[8];
       colorType = data[9]!;
-      if (depth !== 8 || (colorType !== 2 && colorType !== 6) || data[12] !== 0) throw new Error(`unsupported PNG (depth ${depth}, colour type ${colorType}, interlace ${data[12]})`);
+      if (depth !== 8 || (colorType !== 2 && colorType !== 6) || data[12] !== 0)
+        throw new Error(`unsupported PNG (depth ${depth}, colour type ${colorType}, interlace ${data[12]})`);
     } else if (type === 'IDAT') idat.push(data);
     else if (type === 'IEND') break;
     off += 12 + len;
@@ -78,7 +79,12 @@ export function countColor(img: Image, hex: string, tol = 8, y0 = 0, y1 = img.he
   for (let y = Math.max(0, y0); y < Math.min(img.height, y1); y++) {
     for (let x = 0; x < img.width; x++) {
       const o = (y * img.width + x) * 4;
-      if (Math.abs(img.pixels[o]! - r) <= tol && Math.abs(img.pixels[o + 1]! - g) <= tol && Math.abs(img.pixels[o + 2]! - b) <= tol) n++;
+      if (
+        Math.abs(img.pixels[o]! - r) <= tol &&
+        Math.abs(img.pixels[o + 1]! - g) <= tol &&
+        Math.abs(img.pixels[o + 2]! - b) <= tol
+      )
+        n++;
     }
   }
   return n;

@@ -32,12 +32,36 @@ export function writeRun(root: string, r: FixtureRun): string {
     const soft = r.baseline ? 0 : 1 - hard;
     const hardLoss = r.heldOutCE + 2.5 * Math.exp(-i / 8) + 0.05 * Math.sin(i);
     const softLoss = r.baseline ? 0 : 0.4 + 1.5 * Math.exp(-i / 10);
-    lines.push(JSON.stringify({ step: i + 1, loss: hard * hardLoss + soft * softLoss, hardLoss, softLoss, hard, soft, lr: 1e-3, tokensPerSecond: 5000 + i, temperature: 1, agreement: 0.2 + i / (2 * n), gradNorm: 1, tokens: i * 256 }));
+    lines.push(
+      JSON.stringify({
+        step: i + 1,
+        loss: hard * hardLoss + soft * softLoss,
+        hardLoss,
+        softLoss,
+        hard,
+        soft,
+        lr: 1e-3,
+        tokensPerSecond: 5000 + i,
+        temperature: 1,
+        agreement: 0.2 + i / (2 * n),
+        gradNorm: 1,
+        tokens: i * 256,
+      }),
+    );
   }
   const ev = {
-    name: r.name, baseline: r.baseline ?? false, heldOutCE: r.heldOutCE, perplexity: Math.exp(r.heldOutCE),
-    agreement: r.baseline ? 0.41 : 0.55, klToTeacher: r.baseline ? 0.9 : 0.35, ece: 0.04, params: 1000 * d, tokensPerSecond: 12000,
-    teacher: { heldOutCE: 2.1, perplexity: Math.exp(2.1) }, cache: { bytesPerPosition: 136 }, ...r.evalExtra,
+    name: r.name,
+    baseline: r.baseline ?? false,
+    heldOutCE: r.heldOutCE,
+    perplexity: Math.exp(r.heldOutCE),
+    agreement: r.baseline ? 0.41 : 0.55,
+    klToTeacher: r.baseline ? 0.9 : 0.35,
+    ece: 0.04,
+    params: 1000 * d,
+    tokensPerSecond: 12000,
+    teacher: { heldOutCE: 2.1, perplexity: Math.exp(2.1) },
+    cache: { bytesPerPosition: 136 },
+    ...r.evalExtra,
   };
   const omit = new Set(r.omit ?? []);
   if (!omit.has('config.json')) writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
@@ -50,7 +74,12 @@ export function writeRun(root: string, r: FixtureRun): string {
 export function demoRuns(): { root: string; dirs: string[] } {
   const root = makeRunsRoot();
   const dirs = [
-    writeRun(root, { name: 'small-h2s', heldOutCE: 2.6, dModel: 32, hard: (s, n) => (s < n * 0.1 ? 0.9 : s > n * 0.7 ? 0.1 : 0.9 - (0.8 * (s - n * 0.1)) / (n * 0.6)) }),
+    writeRun(root, {
+      name: 'small-h2s',
+      heldOutCE: 2.6,
+      dModel: 32,
+      hard: (s, n) => (s < n * 0.1 ? 0.9 : s > n * 0.7 ? 0.1 : 0.9 - (0.8 * (s - n * 0.1)) / (n * 0.6)),
+    }),
     writeRun(root, { name: 'small-const', heldOutCE: 2.75, dModel: 32, hard: () => 0.5 }),
     writeRun(root, { name: 'medium-linear', heldOutCE: 2.45, dModel: 48 }),
     writeRun(root, { name: 'baseline', heldOutCE: 2.9, dModel: 32, baseline: true }),

@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 const root = path.resolve(import.meta.dirname, '../../..');
 const cxx = process.env.CXX ?? 'g++';
 const haveCxx = spawnSync(cxx, ['--version']).status === 0;
-const run = (file: string, args: string[], env?: NodeJS.ProcessEnv) => promisify(execFile)(file, args, { encoding: 'utf8', env });
+const run = (file: string, args: string[], env?: NodeJS.ProcessEnv) =>
+  promisify(execFile)(file, args, { encoding: 'utf8', env });
 const cpuFlags = spawnSync('sh', ['-c', 'grep -m1 flags /proc/cpuinfo'], { encoding: 'utf8' }).stdout ?? '';
 
 describe.skipIf(!haveCxx)('dn_sgemm micro-kernels on every instruction set', () => {
@@ -22,13 +23,26 @@ describe.skipIf(!haveCxx)('dn_sgemm micro-kernels on every instruction set', () 
   ];
   for (const [name, flags, runnable] of targets) {
     // Asynchronous child processes: a compile blocking the worker's event loop can time out vitest's RPC.
-    it.skipIf(!runnable)(`${name} kernel matches a double-precision product on odd shapes and all transposes`, async () => {
-      const exe = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-gemm-isa-')), 'gemm_isa');
-      const build = await run(cxx, ['-O2', ...flags.split(' '), '-fopenmp', '-ffp-contract=fast', `-I${path.join(root, 'cuda/include')}`, `-I${path.join(root, 'cuda/cpu')}`, path.join(root, 'test/student/engine/gemm_isa.cpp'), '-o', exe]);
-      expect(build.stderr).toBe('');
-      const out = await run(exe, [], { ...process.env, OMP_NUM_THREADS: '2' });
-      console.log(`${name}: ${out.stdout.trim()}`);
-      expect(out.stdout).toMatch(/ ok$/m);
-    });
+    it.skipIf(!runnable)(
+      `${name} kernel matches a double-precision product on odd shapes and all transposes`,
+      async () => {
+        const exe = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-gemm-isa-')), 'gemm_isa');
+        const build = await run(cxx, [
+          '-O2',
+          ...flags.split(' '),
+          '-fopenmp',
+          '-ffp-contract=fast',
+          `-I${path.join(root, 'cuda/include')}`,
+          `-I${path.join(root, 'cuda/cpu')}`,
+          path.join(root, 'test/student/engine/gemm_isa.cpp'),
+          '-o',
+          exe,
+        ]);
+        expect(build.stderr).toBe('');
+        const out = await run(exe, [], { ...process.env, OMP_NUM_THREADS: '2' });
+        console.log(`${name}: ${out.stdout.trim()}`);
+        expect(out.stdout).toMatch(/ ok$/m);
+      },
+    );
   }
 });

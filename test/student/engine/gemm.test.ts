@@ -6,9 +6,32 @@ import { nativeFn } from '../../../src/native/loader.js';
 import { Rng } from '../../../src/student/engine/index.js';
 import { setThreads } from './helpers.js';
 
-type Sgemm = (ta: number, tb: number, m: number, n: number, k: number, alpha: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, beta: number, c: Float32Array, ldc: number) => void;
+type Sgemm = (
+  ta: number,
+  tb: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
 
-interface Case { ta: number; tb: number; m: number; n: number; k: number; alpha: number; beta: number; pad: number }
+interface Case {
+  ta: number;
+  tb: number;
+  m: number;
+  n: number;
+  k: number;
+  alpha: number;
+  beta: number;
+  pad: number;
+}
 
 function run(cs: Case, seed: number) {
   const sgemm = nativeFn<Sgemm>('sgemm');
@@ -16,7 +39,9 @@ function run(cs: Case, seed: number) {
   const { ta, tb, m, n, k, alpha, beta, pad } = cs;
   const [ar, ac] = ta ? [k, m] : [m, k];
   const [br, bc] = tb ? [n, k] : [k, n];
-  const lda = ac + pad, ldb = bc + pad, ldc = n + pad;
+  const lda = ac + pad,
+    ldb = bc + pad,
+    ldc = n + pad;
   const a = Float32Array.from({ length: ar * lda }, () => rng.normal());
   const b = Float32Array.from({ length: br * ldb }, () => rng.normal());
   const c0 = Float32Array.from({ length: m * ldc }, () => rng.normal());
@@ -26,7 +51,8 @@ function run(cs: Case, seed: number) {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let p = 0; p < k; p++) s += (ta ? a[p * lda + i]! : a[i * lda + p]!) * (tb ? b[j * ldb + p]! : b[p * ldb + j]!);
+      for (let p = 0; p < k; p++)
+        s += (ta ? a[p * lda + i]! : a[i * lda + p]!) * (tb ? b[j * ldb + p]! : b[p * ldb + j]!);
       const want = alpha * s + (beta === 0 ? 0 : beta * c0[i * ldc + j]!);
       // float32 accumulation over k terms of size ~1: error grows like √k ulps.
       const err = Math.abs(c[i * ldc + j]! - want) / (1 + Math.sqrt(k));
@@ -41,8 +67,13 @@ function run(cs: Case, seed: number) {
 
 describe('dn_sgemm', () => {
   const shapes: Array<[number, number, number]> = [
-    [1, 1, 1], [3, 5, 7], [13, 33, 17], // small path
-    [37, 45, 29], [25, 67, 341], [183, 31, 13], [3, 4100, 30], // blocked: edges of MR/NR, KC (256), MC (168)
+    [1, 1, 1],
+    [3, 5, 7],
+    [13, 33, 17], // small path
+    [37, 45, 29],
+    [25, 67, 341],
+    [183, 31, 13],
+    [3, 4100, 30], // blocked: edges of MR/NR, KC (256), MC (168)
     [5, 2100, 1100], // B packed in two column blocks (n·k > 2M floats)
   ];
   for (const ta of [0, 1]) {
@@ -50,8 +81,12 @@ describe('dn_sgemm', () => {
       it(`matches the naive product (transA=${ta}, transB=${tb})`, () => {
         let worst = 0;
         for (const [i, [m, n, k]] of shapes.entries()) {
-          const alpha = i % 2 ? 0.75 : 1, beta = [0, 1, -0.5][i % 3]!;
-          worst = Math.max(worst, run({ ta, tb, m, n, k, alpha, beta, pad: i % 2 ? 3 : 0 }, i + 10 * ta + 20 * tb).worst);
+          const alpha = i % 2 ? 0.75 : 1,
+            beta = [0, 1, -0.5][i % 3]!;
+          worst = Math.max(
+            worst,
+            run({ ta, tb, m, n, k, alpha, beta, pad: i % 2 ? 3 : 0 }, i + 10 * ta + 20 * tb).worst,
+          );
         }
         expect(worst).toBeLessThan(1e-5);
       });
@@ -60,7 +95,8 @@ describe('dn_sgemm', () => {
 
   it('overwrites NaN in C when beta = 0 and handles k = 0 (C = beta·C)', () => {
     const sgemm = nativeFn<Sgemm>('sgemm');
-    const a = new Float32Array(64 * 64).fill(1), b = new Float32Array(64 * 64).fill(2);
+    const a = new Float32Array(64 * 64).fill(1),
+      b = new Float32Array(64 * 64).fill(2);
     const c = new Float32Array(64 * 64).fill(NaN);
     sgemm(0, 0, 64, 64, 64, 1, a, 64, b, 64, 0, c, 64);
     expect(c.every((x) => x === 128)).toBe(true);
@@ -82,7 +118,11 @@ describe('dn_sgemm', () => {
 
   it('rejects arrays shorter than the shapes need', () => {
     const sgemm = nativeFn<Sgemm>('sgemm');
-    expect(() => sgemm(0, 0, 4, 4, 4, 1, new Float32Array(15), 4, new Float32Array(16), 4, 0, new Float32Array(16), 4)).toThrow(/a is too short/);
-    expect(() => sgemm(0, 0, 4, 4, 4, 1, new Float32Array(16), 4, new Float32Array(16), 4, 0, new Float32Array(16), 3)).toThrow(/ldc/);
+    expect(() =>
+      sgemm(0, 0, 4, 4, 4, 1, new Float32Array(15), 4, new Float32Array(16), 4, 0, new Float32Array(16), 4),
+    ).toThrow(/a is too short/);
+    expect(() =>
+      sgemm(0, 0, 4, 4, 4, 1, new Float32Array(16), 4, new Float32Array(16), 4, 0, new Float32Array(16), 3),
+    ).toThrow(/ldc/);
   });
 });

@@ -6,7 +6,16 @@ import { parseModelConfig, type ModelConfig } from '../../../src/core/model.js';
 import { createEngine, initParams, Rng } from '../../../src/student/engine/index.js';
 import { setThreads } from './helpers.js';
 
-const small = { vocabSize: 11, dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, ffnDim: 12, contextLength: 8, ropeTheta: 100 };
+const small = {
+  vocabSize: 11,
+  dModel: 8,
+  nLayers: 2,
+  nHeads: 2,
+  nKvHeads: 1,
+  ffnDim: 12,
+  contextLength: 8,
+  ropeTheta: 100,
+};
 const wider = { vocabSize: 97, dModel: 48, nLayers: 2, nHeads: 6, nKvHeads: 2, ffnDim: 72, contextLength: 160 };
 
 function setup(c: ModelConfig, B: number, T: number, seed = 1) {
@@ -18,10 +27,12 @@ function setup(c: ModelConfig, B: number, T: number, seed = 1) {
 }
 
 function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at: number; scale: number } {
-  let diff = 0, at = -1, scale = 0;
+  let diff = 0,
+    at = -1,
+    scale = 0;
   for (let i = 0; i < a.length; i++) {
     const e = Math.abs(a[i]! - b[i]!);
-    if (e > diff) (diff = e), (at = i);
+    if (e > diff) ((diff = e), (at = i));
     scale = Math.max(scale, Math.abs(b[i]!));
   }
   return { diff, at, scale };
@@ -31,13 +42,17 @@ function compare(label: string, c: ModelConfig, B: number, T: number) {
   const { params, tokens, dH } = setup(c, B, T);
   const ref = createEngine(c, { backend: 'reference' });
   const nat = createEngine(c, { backend: 'native' });
-  const yr = ref.forward(params, tokens, B, T), yn = nat.forward(params, tokens, B, T);
+  const yr = ref.forward(params, tokens, B, T),
+    yn = nat.forward(params, tokens, B, T);
   const f = maxAbs(yn, yr);
-  const gr = new Float32Array(params.length), gn = new Float32Array(params.length);
+  const gr = new Float32Array(params.length),
+    gn = new Float32Array(params.length);
   ref.backward(params, dH, gr);
   nat.backward(params, dH, gn);
   const g = maxAbs(gn, gr);
-  console.log(`native vs reference (${label}, B=${B} T=${T}): forward max |diff| ${f.diff.toExponential(2)} (|y| ≤ ${f.scale.toFixed(2)}), grads max |diff| ${g.diff.toExponential(2)} (|g| ≤ ${g.scale.toFixed(2)})`);
+  console.log(
+    `native vs reference (${label}, B=${B} T=${T}): forward max |diff| ${f.diff.toExponential(2)} (|y| ≤ ${f.scale.toFixed(2)}), grads max |diff| ${g.diff.toExponential(2)} (|g| ≤ ${g.scale.toFixed(2)})`,
+  );
   nat.dispose();
   return { f, g };
 }
@@ -52,7 +67,12 @@ describe('native engine', () => {
     // T > 64: several attention row/key blocks, and the blocked GEMM path inside attention.
     ['d=48 GQA 6:2, long', wider, 1, 150],
     // hd = 32 past 64 positions: the attention's per-head products take the unpacked GEMM path.
-    ['hd=32, long', { vocabSize: 61, dModel: 64, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 96, contextLength: 160 }, 1, 130],
+    [
+      'hd=32, long',
+      { vocabSize: 61, dModel: 64, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 96, contextLength: 160 },
+      1,
+      130,
+    ],
   ] as const) {
     it(`matches the float64 reference, forward and backward (${label})`, () => {
       const { f, g } = compare(label, parseModelConfig(raw), B, T);
@@ -91,7 +111,8 @@ describe('native engine', () => {
       e.dispose();
       return [Buffer.from(y.buffer), Buffer.from(g.buffer)];
     };
-    const [y1, g1] = run(), [y2, g2] = run();
+    const [y1, g1] = run(),
+      [y2, g2] = run();
     expect(y1!.equals(y2!)).toBe(true);
     expect(g1!.equals(g2!)).toBe(true);
     const restore = setThreads(1);
@@ -107,10 +128,18 @@ describe('native engine', () => {
   it('reuses one engine across batch shapes (grow, shrink) with the same results as fresh engines', () => {
     const c = parseModelConfig(wider);
     const e = createEngine(c);
-    for (const [B, T] of [[1, 3], [4, 40], [2, 7]] as const) {
+    for (const [B, T] of [
+      [1, 3],
+      [4, 40],
+      [2, 7],
+    ] as const) {
       const { params, tokens } = setup(c, B, T, B * 100 + T);
       const fresh = createEngine(c);
-      expect(Buffer.from(e.forward(params, tokens, B, T).buffer).equals(Buffer.from(fresh.forward(params, tokens, B, T).buffer))).toBe(true);
+      expect(
+        Buffer.from(e.forward(params, tokens, B, T).buffer).equals(
+          Buffer.from(fresh.forward(params, tokens, B, T).buffer),
+        ),
+      ).toBe(true);
       fresh.dispose();
     }
     e.dispose();

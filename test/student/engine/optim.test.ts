@@ -3,17 +3,36 @@
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../../src/core/errors.js';
 import { parseModelConfig } from '../../../src/core/model.js';
-import { adamwStep, adamwStepReference, clipGradNorm, engineLayout, gradNorm, initParams, layoutSize, Rng } from '../../../src/student/engine/index.js';
+import {
+  adamwStep,
+  adamwStepReference,
+  clipGradNorm,
+  engineLayout,
+  gradNorm,
+  initParams,
+  layoutSize,
+  Rng,
+} from '../../../src/student/engine/index.js';
 
-const cfg = parseModelConfig({ vocabSize: 53, dModel: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, ffnDim: 24, contextLength: 8 });
+const cfg = parseModelConfig({
+  vocabSize: 53,
+  dModel: 16,
+  nLayers: 2,
+  nHeads: 2,
+  nKvHeads: 1,
+  ffnDim: 24,
+  contextLength: 8,
+});
 
 describe('AdamW', () => {
   it('matches the float64 reference over several steps (norms not decayed)', () => {
     const layout = engineLayout(cfg);
     const n = layoutSize(layout);
     const rng = new Rng(2);
-    const p1 = initParams(cfg, 3, { std: 0.5 }), p2 = Float32Array.from(p1);
-    const s1 = { m: new Float32Array(n), v: new Float32Array(n) }, s2 = { m: new Float32Array(n), v: new Float32Array(n) };
+    const p1 = initParams(cfg, 3, { std: 0.5 }),
+      p2 = Float32Array.from(p1);
+    const s1 = { m: new Float32Array(n), v: new Float32Array(n) },
+      s2 = { m: new Float32Array(n), v: new Float32Array(n) };
     for (let step = 1; step <= 5; step++) {
       const g = Float32Array.from({ length: n }, () => rng.normal() * 0.1);
       const opts = { lr: 1e-2, weightDecay: 0.1, step, layout };
@@ -26,14 +45,20 @@ describe('AdamW', () => {
     // The norm weights started at 1 and are not decayed, so they moved by the Adam update alone.
     const norm = layout.find((v) => v.name === 'norm')!;
     const withDecay = Float32Array.from(p1);
-    adamwStep(withDecay, new Float32Array(n), { m: new Float32Array(n), v: new Float32Array(n) }, { lr: 0.5, weightDecay: 0.1, step: 1, layout });
+    adamwStep(
+      withDecay,
+      new Float32Array(n),
+      { m: new Float32Array(n), v: new Float32Array(n) },
+      { lr: 0.5, weightDecay: 0.1, step: 1, layout },
+    );
     expect(withDecay[norm.offset]).toBe(p1[norm.offset]);
     const emb = layout.find((v) => v.name === 'embed')!;
     expect(withDecay[emb.offset]).toBeCloseTo(p1[emb.offset]! * (1 - 0.05), 6);
   });
 
   it('takes the textbook first step: p −= lr · sign(g) when eps is tiny', () => {
-    const p = new Float32Array([1, 1, 1]), g = new Float32Array([3, -0.01, 0]);
+    const p = new Float32Array([1, 1, 1]),
+      g = new Float32Array([3, -0.01, 0]);
     adamwStep(p, g, { m: new Float32Array(3), v: new Float32Array(3) }, { lr: 0.1, eps: 1e-12, step: 1 });
     expect(p[0]).toBeCloseTo(0.9, 6);
     expect(p[1]).toBeCloseTo(1.1, 6);
@@ -42,9 +67,15 @@ describe('AdamW', () => {
 
   it('rejects mismatched buffers and bad hyperparameters', () => {
     const p = new Float32Array(4);
-    expect(() => adamwStep(p, new Float32Array(3), { m: new Float32Array(4), v: new Float32Array(4) }, { lr: 1, step: 1 })).toThrow(DistillError);
-    expect(() => adamwStep(p, p, { m: new Float32Array(4), v: new Float32Array(4) }, { lr: 1, step: 0 })).toThrow(/step/);
-    expect(() => adamwStep(p, p, { m: new Float32Array(4), v: new Float32Array(4) }, { lr: NaN, step: 1 })).toThrow(/lr/);
+    expect(() =>
+      adamwStep(p, new Float32Array(3), { m: new Float32Array(4), v: new Float32Array(4) }, { lr: 1, step: 1 }),
+    ).toThrow(DistillError);
+    expect(() => adamwStep(p, p, { m: new Float32Array(4), v: new Float32Array(4) }, { lr: 1, step: 0 })).toThrow(
+      /step/,
+    );
+    expect(() => adamwStep(p, p, { m: new Float32Array(4), v: new Float32Array(4) }, { lr: NaN, step: 1 })).toThrow(
+      /lr/,
+    );
   });
 });
 

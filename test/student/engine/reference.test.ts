@@ -5,26 +5,41 @@ import { DistillError } from '../../../src/core/errors.js';
 import { parseModelConfig, type ModelConfig } from '../../../src/core/model.js';
 import { ReferenceEngine, createEngine, engineLayout, initParams, Rng } from '../../../src/student/engine/index.js';
 
-const base = { vocabSize: 11, dModel: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, ffnDim: 12, contextLength: 6, ropeTheta: 100 };
+const base = {
+  vocabSize: 11,
+  dModel: 8,
+  nLayers: 2,
+  nHeads: 2,
+  nKvHeads: 1,
+  ffnDim: 12,
+  contextLength: 6,
+  ropeTheta: 100,
+};
 
 function fdCheck(c: ModelConfig): { worst: number; checked: number } {
-  const B = 2, T = 5, N = B * T;
+  const B = 2,
+    T = 5,
+    N = B * T;
   const eng = new ReferenceEngine(c);
   const rng = new Rng(3);
   // Larger than the usual 0.02 init so every path (attention softmax, SiLU curvature) carries signal.
   const P = Float64Array.from(initParams(c, 5, { std: 0.3 }));
-  for (const v of eng.layout) if (v.shape.length === 1) for (let i = 0; i < v.size; i++) P[v.offset + i] = 1 + 0.2 * rng.normal();
+  for (const v of eng.layout)
+    if (v.shape.length === 1) for (let i = 0; i < v.size; i++) P[v.offset + i] = 1 + 0.2 * rng.normal();
   const tokens = Int32Array.from({ length: N }, (_, i) => (i * 7 + 3) % c.vocabSize);
   const dH = Float64Array.from({ length: N * c.dModel }, () => rng.normal());
   const loss = (p: Float64Array) => eng.forward64(p, tokens, B, T).reduce((s, y, i) => s + y * dH[i]!, 0);
   loss(P);
   const G = eng.backward64(P, dH);
-  let worst = 0, checked = 0;
+  let worst = 0,
+    checked = 0;
   for (const v of eng.layout) {
     // Every element of small tensors, a spread of elements of the larger ones.
     const step = Math.max(1, Math.floor(v.size / 23));
     for (let i = 0; i < v.size; i += step) {
-      const j = v.offset + i, h = 1e-5, keep = P[j]!;
+      const j = v.offset + i,
+        h = 1e-5,
+        keep = P[j]!;
       P[j] = keep + h;
       const lp = loss(P);
       P[j] = keep - h;
@@ -45,7 +60,9 @@ describe('reference engine', () => {
   for (const tie of [false, true]) {
     it(`matches finite differences on every tensor (${tie ? 'tied' : 'untied'} embeddings, GQA 2:1)`, () => {
       const { worst, checked } = fdCheck(parseModelConfig({ ...base, tieEmbeddings: tie }));
-      console.log(`reference gradient check (${tie ? 'tied' : 'untied'}): ${checked} entries, max rel err ${worst.toExponential(2)}`);
+      console.log(
+        `reference gradient check (${tie ? 'tied' : 'untied'}): ${checked} entries, max rel err ${worst.toExponential(2)}`,
+      );
       expect(checked).toBeGreaterThan(150);
       expect(worst).toBeLessThan(1e-6);
     });
@@ -67,7 +84,9 @@ describe('reference engine', () => {
 
   it('initParams is deterministic, unit norms, std close to the requested one', () => {
     const c = parseModelConfig({ ...base, dModel: 32, ffnDim: 64, vocabSize: 200 });
-    const a = initParams(c, 42), b = initParams(c, 42), other = initParams(c, 43);
+    const a = initParams(c, 42),
+      b = initParams(c, 42),
+      other = initParams(c, 43);
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
     expect(Buffer.from(a.buffer).equals(Buffer.from(other.buffer))).toBe(false);
     const layout = engineLayout(c);
@@ -78,7 +97,8 @@ describe('reference engine', () => {
     expect(Math.abs(mean)).toBeLessThan(0.002);
     expect(std).toBeGreaterThan(0.019);
     expect(std).toBeLessThan(0.021);
-    for (const v of layout) if (v.shape.length === 1) expect(a.subarray(v.offset, v.offset + v.size).every((x) => x === 1)).toBe(true);
+    for (const v of layout)
+      if (v.shape.length === 1) expect(a.subarray(v.offset, v.offset + v.size).every((x) => x === 1)).toBe(true);
   });
 
   it('rejects bad shapes and ids with DistillError', () => {
@@ -89,6 +109,8 @@ describe('reference engine', () => {
     expect(() => eng.forward(p, Int32Array.from([1, 2, 3]), 1, 2)).toThrow(DistillError);
     expect(() => eng.forward(p, new Int32Array(7), 1, 7)).toThrow(/longer than the model context/);
     expect(() => eng.forward(p.subarray(1), new Int32Array(2), 1, 2)).toThrow(/does not match the model config/);
-    expect(() => createEngine(c, { backend: 'reference' }).backward(p, new Float32Array(8), new Float32Array(p.length))).toThrow(/before forward/);
+    expect(() =>
+      createEngine(c, { backend: 'reference' }).backward(p, new Float32Array(8), new Float32Array(p.length)),
+    ).toThrow(/before forward/);
   });
 });

@@ -11,7 +11,11 @@ export function corpusDataset(file: string, N: number, T: number, offset = 0): U
   const bytes = readFileSync('fixtures/corpus/genesis.txt').subarray(offset, offset + N * T);
   const tokens = Uint32Array.from(bytes);
   const tok = byteTokenizer();
-  writeTokenDataset(file, { seqLen: T, vocabSize: 257, eotId: 256, tokenizer: { name: tok.name, sha256: tok.sha256 }, split: 'train' }, tokens);
+  writeTokenDataset(
+    file,
+    { seqLen: T, vocabSize: 257, eotId: 256, tokenizer: { name: tok.name, sha256: tok.sha256 }, split: 'train' },
+    tokens,
+  );
   return tokens;
 }
 
@@ -31,7 +35,15 @@ export async function dumpCache(uri: string): Promise<CacheDump> {
   const r = await openCache(uri);
   const k = r.manifest.inputs.k;
   const S = r.manifest.inputs.samples ?? 0;
-  const all: Array<{ seq: number; pos: number; ids: number[]; logp: number[]; tail: number; samples: number[]; counts: number[] }> = [];
+  const all: Array<{
+    seq: number;
+    pos: number;
+    ids: number[];
+    logp: number[];
+    tail: number;
+    samples: number[];
+    counts: number[];
+  }> = [];
   for await (const b of r.batches({ seed: 0, epoch: 0 })) {
     for (let i = 0; i < b.seq.length; i++) {
       all.push({
