@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
-import { adamwStep, clipGradNorm, createEngine, initParams, NativeEngine, Rng } from '../src/student/engine/index.js';
+import { adamwStep, clipGradNorm, createEngine, initParams, NativeEngine, Rng } from '../src/engine/index.js';
 import { machineLine, recordSection, table } from './record.js';
 
 const { values } = parseArgs({

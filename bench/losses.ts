@@ -8,7 +8,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { computeLoss, lmHeadLoss } from '../losses/index.js';
-import { prepare } from '../losses/shared/prepare.js';
+import { prepare } from '../losses/runtime/prepare.js';
 import { mulberry32 } from '../src/core/random.js';
 import { losses } from '../losses/index.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';

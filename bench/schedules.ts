@@ -2,7 +2,7 @@
 // for each built-in and the example plugin, against the baseline of calling the bare weights function with a
 // prebuilt state, measured in the same run. Run: npx tsx bench/schedules.ts [--steps N] [--record]
 import path from 'node:path';
-import { bareState, createScheduleRunner, schedules } from '../src/schedule/index.js';
+import { bareState, createScheduleRunner, schedules } from '../schedules/index.js';
 import { machineLine, recordSection, table } from './record.js';
 
 const args = process.argv.slice(2);

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { lmHeadLoss } from '../losses/index.js';
 import { parseModelConfig } from '../src/core/model.js';
 import { loadNative } from '../src/native/loader.js';
-import { adamwStep, clipGradNorm, createEngine, initParams } from '../src/student/engine/index.js';
+import { adamwStep, clipGradNorm, createEngine, initParams } from '../src/engine/index.js';
 import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { makeCache, makeDataset } from '../test/student/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';

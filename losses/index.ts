@@ -1,9 +1,10 @@
-// The loss registry and the public loss API: computeLoss (explicit logits) and lmHeadLoss (fused
-// LM head). Built-in losses live one per folder (losses/<id>/index.ts); only this index imports them.
+// The loss registry and the public loss API: computeLoss (explicit logits) and lmHeadLoss (fused LM head),
+// the runtime (validation, float64 reference, native dispatch) bound to it.
+// Built-in losses live one per folder (losses/<id>/index.ts); only this index imports them.
 import { Registry } from '../src/core/registry.js';
-import type { LossDefinition } from './shared/define.js';
-import { computeLossWith, type ComputeLossInput, type ComputeLossResult } from './compute.js';
-import { lmHeadLossWith, type LmHeadLossInput, type LmHeadLossResult } from './lmhead.js';
+import type { LossDefinition } from './define.js';
+import { computeLossWith, type ComputeLossInput, type ComputeLossResult } from './runtime/compute.js';
+import { lmHeadLossWith, type LmHeadLossInput, type LmHeadLossResult } from './runtime/lmhead.js';
 import ce from './ce/index.js';
 import forwardKl from './forward-kl/index.js';
 import reverseKl from './reverse-kl/index.js';
@@ -25,10 +26,10 @@ export function lmHeadLoss(input: LmHeadLossInput): LmHeadLossResult {
   return lmHeadLossWith(losses, input);
 }
 
-export { roundToBf16 } from './compute.js';
-export { teacherTop1Labels } from './shared/hard.js';
-export { TAIL_FLOOR } from './shared/reference.js';
-export type { ComputeLossInput, ComputeLossResult, LossBackend } from './compute.js';
-export type { LmHeadLossInput, LmHeadLossResult } from './lmhead.js';
-export type { LossDefinition, LossKind, Support, LossParams, DivergenceTerm } from './shared/define.js';
-export type { TeacherInput, SamplesInput, CommonOptions } from './shared/prepare.js';
+export { roundToBf16 } from './runtime/compute.js';
+export { teacherTop1Labels } from './runtime/hard.js';
+export { TAIL_FLOOR } from './runtime/reference.js';
+export type { ComputeLossInput, ComputeLossResult, LossBackend } from './runtime/compute.js';
+export type { LmHeadLossInput, LmHeadLossResult } from './runtime/lmhead.js';
+export type { LossDefinition, LossKind, Support, LossParams, DivergenceTerm } from './define.js';
+export type { TeacherInput, SamplesInput, CommonOptions } from './runtime/prepare.js';

@@ -1,7 +1,7 @@
 // ce: hard-label cross-entropy, −log_softmax(z)[y], always at T = 1 and never scaled by T².
 // Gradient: softmax(z) − onehot(y). Hard distillation is ce on the teacher's top-1 id.
 import { z } from 'zod';
-import { defineLoss } from '../shared/define.js';
+import { defineLoss } from '../define.js';
 
 export default defineLoss({
   id: 'ce',

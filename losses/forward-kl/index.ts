@@ -3,7 +3,7 @@
 //   dL/du = σ_T·Σp − p scattered at the ids; bucket: over the k ids plus the tail bucket.
 // H = dL/dq_j = −p_j/q_j.
 import { z } from 'zod';
-import { defineLoss } from '../shared/define.js';
+import { defineLoss } from '../define.js';
 
 export default defineLoss({
   id: 'forward-kl',

@@ -1,7 +1,7 @@
 // jsd (β): m = β p + (1−β) q; L = β KL(p‖m) + (1−β) KL(q‖m).
 // H = dL/dq_j = (1−β)(log q_j − log m_j) (the other terms of the derivative cancel).
 import { z } from 'zod';
-import { defineLoss } from '../shared/define.js';
+import { defineLoss } from '../define.js';
 
 export default defineLoss({
   id: 'jsd',

@@ -1,7 +1,7 @@
 // reverse-kl: KL(q‖p) = Σ_j q_j (log q_j − log p_j), student q restricted to the support
 // (renormalized, or the k ids + tail bucket). H = dL/dq_j = log q_j − log p_j + 1.
 import { z } from 'zod';
-import { defineLoss } from '../shared/define.js';
+import { defineLoss } from '../define.js';
 
 export default defineLoss({
   id: 'reverse-kl',

@@ -1,7 +1,7 @@
 // skew-kl (α): KL(p ‖ α p + (1−α) q) = Σ_j p_j (log p_j − log m_j), m = α p + (1−α) q.
 // H = dL/dq_j = −(1−α) p_j / m_j. Bounded (≤ −log α) where forward-kl is not.
 import { z } from 'zod';
-import { defineLoss } from '../shared/define.js';
+import { defineLoss } from '../define.js';
 
 export default defineLoss({
   id: 'skew-kl',

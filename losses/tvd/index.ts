@@ -1,6 +1,6 @@
 // tvd: total variation ½ Σ_j |p_j − q_j|; H = dL/dq_j = ½ sign(q_j − p_j) (0 where equal).
 import { z } from 'zod';
-import { defineLoss } from '../shared/define.js';
+import { defineLoss } from '../define.js';
 
 export default defineLoss({
   id: 'tvd',

@@ -1,4 +1,5 @@
-// Public surface of src/data: tokenizers and token datasets.
+// Public surface of src/data: tokenizers, token datasets, their sequences as model input, and the
+// check that a logit cache was made from a dataset.
 export { loadTokenizer, byteTokenizer, BYTE_EOT_ID, BYTE_VOCAB_SIZE, BYTE_TOKENIZER_DESCRIPTOR } from './tokenizer.js';
 export type { Tokenizer } from './tokenizer.js';
 export {
@@ -11,3 +12,6 @@ export {
 export type { TokenDataset, TokenDatasetHeader } from './dataset.js';
 export { prepareDataset, valPathFor } from './prepare.js';
 export type { PrepareOptions, PrepareResult, PreparedSplit } from './prepare.js';
+export { assembleTokens } from './sequences.js';
+export type { TokenDatasetLike } from './sequences.js';
+export { checkCacheMatchesDataset } from './cache-match.js';

@@ -6,12 +6,9 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
-import { openTokenDataset, type TokenDataset } from '../data/index.js';
+import { assembleTokens, checkCacheMatchesDataset, openTokenDataset, type TokenDataset } from '../data/index.js';
+import { createEngine, loadCheckpoint, paramLayout, type EngineBackend } from '../engine/index.js';
 import { openCache } from '../store/index.js';
-import { checkCacheMatchesDataset } from '../student/cache-batches.js';
-import { loadCheckpoint, paramLayout } from '../student/checkpoint.js';
-import { assembleTokens } from '../student/data.js';
-import { createEngine, type EngineBackend } from '../student/engine/index.js';
 import { EvalAccumulator, positionArraysFromLogits, type CalibrationBin } from './metrics.js';
 import { teacherHeldOut, type TeacherHeldOut } from './teacher-eval.js';
 

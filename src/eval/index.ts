@@ -1,4 +1,4 @@
-// Evaluation: metric math from per-position arrays, server-side SVG charts, and the run report.
+// Evaluation: metric math from per-position arrays, the held-out evaluation, and the run report.
 export {
   ECE_BINS,
   EvalAccumulator,
@@ -13,8 +13,6 @@ export {
   positionArraysFromLogits,
 } from './metrics.js';
 export type { PositionArrays, EvalMetrics, CalibrationBin } from './metrics.js';
-export { lineChartSvg, barChartSvg, PALETTE } from './charts.js';
-export type { LineSeries, LineChartOptions, BarChartOptions, Bar, RefLine } from './charts.js';
 export {
   writeReport,
   renderReport,

@@ -5,7 +5,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
-import { assembleTokens, type TokenDatasetLike } from '../student/data.js';
+import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
 import { checkTeacherContract, createSession, decodeModel, int64Ids, LOGITS_NAME } from '../teacher/index.js';
 
 export interface TeacherHeldOut {

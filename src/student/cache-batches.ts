@@ -2,37 +2,12 @@
 // (seed, epoch, row position), tokens/labels from the token dataset, teacher ids/logp [B×T×k] and
 // tail [B×T] from the cache rows of the same positions. The cursor resumes at the next unread sequence.
 import { DistillError } from '../core/errors.js';
-import type { CacheReader, CacheSequence, Manifest, S3Options } from '../store/api.js';
+import { checkCacheMatchesDataset } from '../data/cache-match.js';
+import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
+import type { CacheReader, CacheSequence, S3Options } from '../store/api.js';
 import { openCache, type BlobStore } from '../store/index.js';
 import type { CacheSourceInfo } from './ports.js';
-import { assembleTokens, type Batch, type BatchSource, type DataCursor, type TokenDatasetLike } from './data.js';
-
-/** Refuses a cache made from other tokens or another tokenizer, naming what differs (before any training). */
-export function checkCacheMatchesDataset(
-  manifest: Manifest,
-  dataset: TokenDatasetLike & { path?: string },
-  uri: string,
-): void {
-  const inp = manifest.inputs;
-  const what = dataset.path ?? 'the token dataset';
-  const diffs: string[] = [];
-  if (inp.dataset.sha256 !== dataset.sha256)
-    diffs.push(`dataset sha256 ${inp.dataset.sha256} in the cache vs ${dataset.sha256} for ${what}`);
-  if (inp.tokenizer.sha256 !== dataset.tokenizer.sha256)
-    diffs.push(
-      `tokenizer sha256 ${inp.tokenizer.sha256} (${inp.tokenizer.name}) in the cache vs ${dataset.tokenizer.sha256} (${dataset.tokenizer.name})`,
-    );
-  if (inp.dataset.seqLen !== dataset.seqLen) diffs.push(`sequence length ${inp.dataset.seqLen} vs ${dataset.seqLen}`);
-  if (inp.dataset.sequences !== dataset.numSequences)
-    diffs.push(`${inp.dataset.sequences} sequences vs ${dataset.numSequences}`);
-  if (diffs.length) {
-    throw new DistillError('E_FINGERPRINT_MISMATCH', `the logit cache ${uri} was not made from ${what}`, {
-      found: diffs.join('; '),
-      subject: uri,
-      hint: 'pass the --data the teacher ran on, or rebuild the cache with `distill teacher run` on this dataset',
-    });
-  }
-}
+import type { Batch, BatchSource, DataCursor } from './data.js';
 
 export function cacheBatches(
   reader: CacheReader,

@@ -1,19 +1,8 @@
 // Training batches: B whole sequences of T tokens → tokens [B×T] (int32), next-token labels [B×T]
 // (−100 at each sequence's last position), and, with a logit cache, the teacher top-k of the same
 // positions (ids/logp [B×T×k], tail [B×T]). Order is a pure function of (seed, epoch, position).
-import { DistillError } from '../core/errors.js';
-import { IGNORE_INDEX } from '../core/types.js';
 import { mulberry32 } from '../core/random.js';
-
-/** What the trainer needs of a token dataset (src/data's `openTokenDataset` result satisfies it). */
-export interface TokenDatasetLike {
-  sha256: string;
-  seqLen: number;
-  numSequences: number;
-  vocabSize: number;
-  tokenizer: { name: string; sha256: string };
-  sequence(i: number): ArrayLike<number>;
-}
+import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
 
 export interface TeacherBatch {
   k: number;
@@ -62,33 +51,6 @@ export function epochOrder(n: number, seed: number, epoch: number): Uint32Array 
     order[j] = t;
   }
   return order;
-}
-
-/** Tokens and labels of B sequences, each checked against the vocabulary. */
-export function assembleTokens(dataset: TokenDatasetLike, seqs: number[]): { tokens: Int32Array; labels: Int32Array } {
-  const T = dataset.seqLen;
-  const tokens = new Int32Array(seqs.length * T);
-  const labels = new Int32Array(seqs.length * T);
-  seqs.forEach((s, b) => {
-    const row = dataset.sequence(s);
-    if (row.length !== T)
-      throw new DistillError('E_DATA', `sequence ${s} has the wrong length`, {
-        expected: String(T),
-        found: String(row.length),
-      });
-    for (let t = 0; t < T; t++) {
-      const id = row[t]!;
-      if (!(id >= 0 && id < dataset.vocabSize)) {
-        throw new DistillError('E_DATA', `sequence ${s} holds a token id outside the vocabulary`, {
-          expected: `0 ≤ id < ${dataset.vocabSize}`,
-          found: `${id} at position ${t}`,
-        });
-      }
-      tokens[b * T + t] = id;
-      labels[b * T + t] = t + 1 < T ? row[t + 1]! : IGNORE_INDEX;
-    }
-  });
-  return { tokens, labels };
 }
 
 /** CE-only batches straight from the token dataset, epoch after epoch. */

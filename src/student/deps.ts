@@ -1,10 +1,10 @@
-// Binds the trainer's ports (ports.ts) to the project's modules: the engine (src/student/engine),
+// Binds the trainer's ports (ports.ts) to the project's modules: the engine (src/engine),
 // AdamW and clipping (the engine's native kernels), the fused LM-head loss (losses/), schedules, token datasets and the cache.
 import { lmHeadLoss } from '../../losses/index.js';
 import { openTokenDataset } from '../data/index.js';
-import { createScheduleRunner } from '../schedule/index.js';
+import { createScheduleRunner } from '../../schedules/index.js';
 import { openCacheBatches } from './cache-batches.js';
-import { adamwStep, clipGradNorm, createEngine, gradNorm, initParams, type EngineBackend } from './engine/index.js';
+import { adamwStep, clipGradNorm, createEngine, gradNorm, initParams, type EngineBackend } from '../engine/index.js';
 import type { TrainerDeps } from './ports.js';
 
 export function defaultDeps(): TrainerDeps {

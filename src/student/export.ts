@@ -5,7 +5,7 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { DistillError } from '../core/errors.js';
 import { headDim, type ModelConfig } from '../core/model.js';
-import { loadCheckpoint, paramLayout } from './checkpoint.js';
+import { loadCheckpoint, paramLayout } from '../engine/index.js';
 import { OnnxGraphBuilder } from './onnx-builder.js';
 
 export const ONNX_OPSET = 17;

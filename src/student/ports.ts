@@ -1,12 +1,12 @@
 // The collaborators the trainer calls, as narrow interfaces: the model engine, the fused LM-head loss,
 // the optimizer, the weighting schedule, the token dataset and the cache-backed batch source.
-// `defaultDeps()` (deps.ts) binds them to src/student/engine, losses/, src/schedule, src/data, src/store.
+// `defaultDeps()` (deps.ts) binds them to src/engine, losses/, schedules/, src/data, src/store.
 import type { ModelConfig } from '../core/model.js';
 import type { S3Options } from '../store/api.js';
-import type { ModelEngine } from './engine-api.js';
-import type { AdamWOptions, AdamWState } from './engine/index.js';
+import type { TokenDatasetLike } from '../data/sequences.js';
+import type { AdamWOptions, AdamWState, ModelEngine } from '../engine/index.js';
 import type { LmHeadLossInput, LmHeadLossResult } from '../../losses/index.js';
-import type { BatchSource, DataCursor, TokenDatasetLike } from './data.js';
+import type { BatchSource, DataCursor } from './data.js';
 
 export type { LmHeadLossInput, LmHeadLossResult as LmHeadLossOutput } from '../../losses/index.js';
 

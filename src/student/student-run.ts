@@ -5,9 +5,8 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import path from 'node:path';
 import { DistillError } from '../core/errors.js';
 import type { ModelConfig } from '../core/model.js';
-import { paramLayout, saveCheckpoint, type TensorSlot } from './checkpoint.js';
+import { paramLayout, saveCheckpoint, type ModelEngine, type TensorSlot } from '../engine/index.js';
 import type { Batch } from './data.js';
-import type { ModelEngine } from './engine-api.js';
 import type { LossKind, Support } from '../../losses/index.js';
 import type { ScheduleRunnerLike, ScheduleWeights, TrainerDeps } from './ports.js';
 

@@ -8,7 +8,7 @@ import { DistillError } from '../core/errors.js';
 import { parameterCount } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
 import type { S3Options } from '../store/api.js';
-import { loadCheckpoint } from './checkpoint.js';
+import { loadCheckpoint } from '../engine/index.js';
 import { datasetBatches, type BatchSource, type DataCursor } from './data.js';
 import { defaultDeps } from './deps.js';
 import { learningRate, makeLrSchedule } from './lr.js';

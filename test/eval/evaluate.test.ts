@@ -11,9 +11,9 @@ import { openTokenDataset, prepareDataset } from '../../src/data/index.js';
 import { evaluateCheckpoint } from '../../src/eval/evaluate.js';
 import { evalMetrics, positionArraysFromLogits } from '../../src/eval/metrics.js';
 import { teacherHeldOut } from '../../src/eval/teacher-eval.js';
-import { assembleTokens } from '../../src/student/data.js';
-import { initParams } from '../../src/student/engine/index.js';
-import { buildOnnxModel, saveCheckpoint } from '../../src/student/index.js';
+import { assembleTokens } from '../../src/data/index.js';
+import { initParams, saveCheckpoint } from '../../src/engine/index.js';
+import { buildOnnxModel } from '../../src/student/index.js';
 import { runTeacher } from '../../src/teacher/runner.js';
 import { distillAsync } from '../helpers/cli.js';
 

@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PALETTE, writeReport } from '../../src/eval/index.js';
+import { PALETTE } from '../../src/charts/index.js';
+import { writeReport } from '../../src/eval/index.js';
 import { demoRuns } from './helpers/runs.js';
 import { countColor, decodePng } from './helpers/png.js';
 

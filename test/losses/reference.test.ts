@@ -2,8 +2,8 @@
 // support × temperature (and the weighted ce + soft mix), and the properties every loss must have.
 import { describe, expect, it } from 'vitest';
 import { computeLoss, losses, teacherTop1Labels } from '../../losses/index.js';
-import { prepare, type CommonOptions } from '../../losses/shared/prepare.js';
-import { referenceLossRows } from '../../losses/shared/reference.js';
+import { prepare, type CommonOptions } from '../../losses/runtime/prepare.js';
+import { referenceLossRows } from '../../losses/runtime/reference.js';
 import { COMBOS, SOFT_KINDS } from './contract.js';
 import { expectClose, expectCloseScalar, logSoftmax, makeCase } from './helpers.js';
 

@@ -10,7 +10,7 @@ import {
   schedules,
   type Schedule,
   type ScheduleState,
-} from '../../src/schedule/index.js';
+} from '../../schedules/index.js';
 
 const at = (s: Schedule, step: number, totalSteps: number, extra: Partial<ScheduleState> = {}) =>
   s.weights({ ...bareState(step, totalSteps), ...extra });

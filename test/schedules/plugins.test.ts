@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
-import { bareState, createScheduleRunner, resolveSchedule, ScheduleRunner } from '../../src/schedule/index.js';
+import { bareState, createScheduleRunner, resolveSchedule, ScheduleRunner } from '../../schedules/index.js';
 
 const fixtures = path.resolve('fixtures/plugins');
 const bad = (name: string) => path.join(fixtures, 'bad', name);

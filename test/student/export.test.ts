@@ -6,10 +6,8 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/core/model.js';
-import { saveCheckpoint } from '../../src/student/checkpoint.js';
-import { createEngine } from '../../src/student/engine/index.js';
+import { createEngine, paramLayout, saveCheckpoint } from '../../src/engine/index.js';
 import { buildOnnxModel, exportOnnx } from '../../src/student/export.js';
-import { paramLayout } from '../../src/student/checkpoint.js';
 import { randomParams, refLogits } from './helpers/llama-ref.js';
 
 const gqa = parseModelConfig({

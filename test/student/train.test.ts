@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
-import { loadCheckpoint } from '../../src/student/checkpoint.js';
+import { loadCheckpoint } from '../../src/engine/index.js';
 import { writeTokenDataset } from '../../src/data/index.js';
 import { trainStudents, type TrainOptions } from '../../src/student/train.js';
 

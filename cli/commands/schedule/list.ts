@@ -1,5 +1,5 @@
 // `distill schedule list`: the built-in weighting schedules with their params and defaults.
-import { listSchedules, type ScheduleInfo } from '../../../src/schedule/index.js';
+import { listSchedules, type ScheduleInfo } from '../../../schedules/index.js';
 import { BaseCommand } from '../../base.js';
 
 export default class ScheduleList extends BaseCommand<typeof ScheduleList> {

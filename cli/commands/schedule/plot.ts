@@ -4,7 +4,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { DistillError } from '../../../src/core/errors.js';
-import { plotSchedule, renderPlotSvg, renderPlotText, type SchedulePlot } from '../../../src/schedule/index.js';
+import { plotSchedule, renderPlotSvg, renderPlotText, type SchedulePlot } from '../../../schedules/index.js';
 import { BaseCommand } from '../../base.js';
 
 export default class SchedulePlotCommand extends BaseCommand<typeof SchedulePlotCommand> {

@@ -1,6 +1,6 @@
 // report.html: one self-contained page (inline CSS and server-drawn SVG, no scripts, no network) comparing
 // runs: loss curves per student, hard/soft weights over steps, held-out metrics, model sizes, cache size.
-import { barChartSvg, escapeXml, lineChartSvg, PALETTE, type LineSeries, type RefLine } from '../charts.js';
+import { barChartSvg, escapeXml, lineChartSvg, PALETTE, type LineSeries, type RefLine } from '../../charts/index.js';
 import type { RunData } from './read.js';
 import { fmtNum, metricsTable, modelTable, verdict, type ReportSummary } from './summary.js';
 

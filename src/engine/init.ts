@@ -1,6 +1,6 @@
 // Deterministic parameter initialization: every matrix ~ normal(0, std) from a seeded PRNG
 // (splitmix64-seeded xoshiro128**, Box–Muller), every norm weight = 1. Same seed → same bits on any machine.
-import type { ModelConfig } from '../../core/model.js';
+import type { ModelConfig } from '../core/model.js';
 import { engineLayout, layoutSize } from './layout.js';
 
 export interface InitOptions {

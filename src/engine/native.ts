@@ -1,9 +1,9 @@
 // The native engine: the addon's decoder kernels (dn_model.h) behind the ModelEngine contract.
 // Parameters, tokens and gradients are passed to C++ without copies; the output [N×d] buffer is reused.
-import { DistillError } from '../../core/errors.js';
-import type { ModelConfig } from '../../core/model.js';
-import { nativeFn } from '../../native/loader.js';
-import type { ModelEngine, ParamView } from '../engine-api.js';
+import { DistillError } from '../core/errors.js';
+import type { ModelConfig } from '../core/model.js';
+import { nativeFn } from '../native/loader.js';
+import type { ModelEngine, ParamView } from './api.js';
 import { engineLayout, layoutSize } from './layout.js';
 import { checkBackward, checkForward, checkParams } from './validate.js';
 

@@ -1,7 +1,7 @@
 // The shape of a registered loss: its id, native kind code, params schema (zod) and, for the soft
 // kinds, the float64 divergence term the reference backend sums over the support's outcomes.
 import type { z } from 'zod';
-import type { Registered } from '../../src/core/registry.js';
+import type { Registered } from '../src/core/registry.js';
 
 export type LossKind = 'ce' | 'forward-kl' | 'reverse-kl' | 'jsd' | 'skew-kl' | 'tvd' | 'sampled';
 export type Support = 'renormalize' | 'bucket';

@@ -2,8 +2,8 @@
 // on both sides of the small/blocked threshold and of the KC/MC/NC block edges, padded leading dimensions,
 // alpha/beta, beta = 0 overwriting NaN, and bit-identical results for 1 and 2 threads.
 import { describe, expect, it } from 'vitest';
-import { nativeFn } from '../../../src/native/loader.js';
-import { Rng } from '../../../src/student/engine/index.js';
+import { nativeFn } from '../../src/native/loader.js';
+import { Rng } from '../../src/engine/index.js';
 import { setThreads } from './helpers.js';
 
 type Sgemm = (

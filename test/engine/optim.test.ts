@@ -1,8 +1,8 @@
 // Native AdamW against the float64 reference step (with and without weight decay, norms excluded via
 // the layout, several steps for bias correction), and global-norm gradient clipping.
 import { describe, expect, it } from 'vitest';
-import { DistillError } from '../../../src/core/errors.js';
-import { parseModelConfig } from '../../../src/core/model.js';
+import { DistillError } from '../../src/core/errors.js';
+import { parseModelConfig } from '../../src/core/model.js';
 import {
   adamwStep,
   adamwStepReference,
@@ -12,7 +12,7 @@ import {
   initParams,
   layoutSize,
   Rng,
-} from '../../../src/student/engine/index.js';
+} from '../../src/engine/index.js';
 
 const cfg = parseModelConfig({
   vocabSize: 53,

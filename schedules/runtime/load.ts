@@ -5,15 +5,18 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { DistillError } from '../core/errors.js';
+import { DistillError } from '../../src/core/errors.js';
+import type { Registry } from '../../src/core/registry.js';
 import {
   defineSchedule,
   progressOf,
-  schedules,
   type ScheduleDefinition,
   type ScheduleState,
   type ScheduleWeights,
-} from '../../schedules/index.js';
+} from '../define.js';
+
+/** The registry the built-in ids resolve in (schedules/index.ts passes its own). */
+export type ScheduleRegistry = Registry<ScheduleDefinition>;
 
 export interface LoadScheduleOptions {
   /** Base folder for relative plugin paths and for finding packages in node_modules (default: process.cwd()). */
@@ -40,10 +43,6 @@ const HINT_SHAPE =
 /** Paths start with ./ ../ / file: (or end in a JS extension); anything else is a built-in id or a package name. */
 export function isPathSpec(spec: string): boolean {
   return /^(\.{1,2}[\\/]|[\\/]|file:|[A-Za-z]:[\\/])/.test(spec) || /\.(m?js|cjs|m?ts)$/i.test(spec);
-}
-
-function knownIds(): string {
-  return schedules.ids().join(', ');
 }
 
 /** Finds a package's ES entry by walking node_modules folders up from `cwd`, honouring "exports". */
@@ -155,17 +154,19 @@ async function importPlugin(file: string, label: string): Promise<ScheduleDefini
 }
 
 /** The definition behind a spec and where it came from ('built-in' or the plugin file). */
-export async function loadScheduleDefinition(
+export async function loadScheduleDefinitionWith(
+  registry: ScheduleRegistry,
   spec: string,
   opts: LoadScheduleOptions = {},
 ): Promise<{ definition: ScheduleDefinition; source: string }> {
   const cwd = opts.cwd ?? process.cwd();
+  const knownIds = (): string => registry.ids().join(', ');
   if (typeof spec !== 'string' || spec.trim() === '') {
     throw new DistillError('E_USAGE', 'empty schedule', {
       expected: `a built-in id (${knownIds()}), a path to an ES module, or a package name`,
     });
   }
-  if (!isPathSpec(spec) && schedules.has(spec)) return { definition: schedules.get(spec), source: 'built-in' };
+  if (!isPathSpec(spec) && registry.has(spec)) return { definition: registry.get(spec), source: 'built-in' };
   let file: string | undefined;
   if (isPathSpec(spec)) {
     file = spec.startsWith('file:') ? new URL(spec).pathname : path.resolve(cwd, spec);
@@ -306,17 +307,15 @@ export function bindSchedule<P>(definition: ScheduleDefinition<P>, params: unkno
  * Loads a schedule by built-in id, file path or package name and validates its params.
  * Errors: E_PLUGIN (missing, unloadable, malformed), E_PARAMS (params fail the schema).
  */
-export async function resolveSchedule(
+export async function resolveScheduleWith(
+  registry: ScheduleRegistry,
   spec: string,
   params?: unknown,
   opts: LoadScheduleOptions = {},
 ): Promise<Schedule> {
-  const { definition, source } = await loadScheduleDefinition(spec, opts);
+  const { definition, source } = await loadScheduleDefinitionWith(registry, spec, opts);
   return bindSchedule(definition, params, source);
 }
-
-/** Alias of resolveSchedule for callers that think of plugins as "loaded". */
-export const loadSchedule = resolveSchedule;
 
 /** A full ScheduleState with placeholder metrics, for callers that do not track any (plots, tests). */
 export function bareState(step: number, totalSteps: number, tokensSeen = 0): ScheduleState {

@@ -1,8 +1,8 @@
 // Float64 reference engine: the Llama-style decoder of src/core/model.ts written plainly, forward to the
 // final-norm hidden states [N×d] and backward from dHidden to every parameter. Obviously right, slow.
-import type { ModelConfig } from '../../core/model.js';
-import { headDim } from '../../core/model.js';
-import type { ModelEngine, ParamView } from '../engine-api.js';
+import type { ModelConfig } from '../core/model.js';
+import { headDim } from '../core/model.js';
+import type { ModelEngine, ParamView } from './api.js';
 import { engineLayout, layoutIndex, layoutSize } from './layout.js';
 import { checkBackward, checkForward, checkParams } from './validate.js';
 

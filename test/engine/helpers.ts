@@ -1,5 +1,5 @@
 // Test helpers for the engine suites: run with a given OpenMP thread count, then restore the default.
-import { loadNative } from '../../../src/native/loader.js';
+import { loadNative } from '../../src/native/loader.js';
 
 export function setThreads(n: number): () => void {
   const { addon } = loadNative();

@@ -1,9 +1,9 @@
 // The float64 reference engine against central finite differences on a tiny config (GQA, tied and
 // untied embeddings), plus its boundary errors. L(params) = Σ dH ⊙ forward(params) for a fixed random dH.
 import { describe, expect, it } from 'vitest';
-import { DistillError } from '../../../src/core/errors.js';
-import { parseModelConfig, type ModelConfig } from '../../../src/core/model.js';
-import { ReferenceEngine, createEngine, engineLayout, initParams, Rng } from '../../../src/student/engine/index.js';
+import { DistillError } from '../../src/core/errors.js';
+import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
+import { ReferenceEngine, createEngine, engineLayout, initParams, Rng } from '../../src/engine/index.js';
 
 const base = {
   vocabSize: 11,

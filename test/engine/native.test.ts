@@ -1,9 +1,9 @@
 // The native engine against the float64 reference: forward parity, backward gradients (tied and
 // untied, GQA and MHA, several batch shapes through one engine), bit-identical reruns, and errors.
 import { describe, expect, it } from 'vitest';
-import { DistillError } from '../../../src/core/errors.js';
-import { parseModelConfig, type ModelConfig } from '../../../src/core/model.js';
-import { createEngine, initParams, Rng } from '../../../src/student/engine/index.js';
+import { DistillError } from '../../src/core/errors.js';
+import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
+import { createEngine, initParams, Rng } from '../../src/engine/index.js';
 import { setThreads } from './helpers.js';
 
 const small = {

@@ -2,7 +2,7 @@
 // Simple and direct (three passes per row, everything in double); mirrors dn_loss_math.h, which the
 // native kernels share. Teacher entries with log-prob −inf (count 0 for sampled) are padding.
 import { DistillError } from '../../src/core/errors.js';
-import type { DivergenceTerm, LossKind, LossParams } from './define.js';
+import type { DivergenceTerm, LossKind, LossParams } from '../define.js';
 
 /** Bucket mode floors both tail masses (DN_TAIL_FLOOR in dn_loss_math.h). */
 export const TAIL_FLOOR = 1e-6;

@@ -1,15 +1,14 @@
 // Safetensors round trips (F32/I32, metadata, alignment), checkpoint folders with optimizer state and
-// their hash checks, corrupt files named in errors; and the warmup + cosine learning rate.
+// their hash checks, corrupt files named in errors.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
 import { parameterCount, parseModelConfig } from '../../src/core/model.js';
-import { loadCheckpoint, paramLayout, saveCheckpoint } from '../../src/student/checkpoint.js';
-import { learningRate, makeLrSchedule } from '../../src/student/lr.js';
-import { decodeSafetensors, encodeSafetensors } from '../../src/student/safetensors.js';
-import { randomParams } from './helpers/llama-ref.js';
+import { loadCheckpoint, paramLayout, saveCheckpoint } from '../../src/engine/checkpoint.js';
+import { decodeSafetensors, encodeSafetensors } from '../../src/engine/safetensors.js';
+import { randomParams } from '../student/helpers/llama-ref.js';
 
 const cfg = parseModelConfig({
   vocabSize: 11,
@@ -109,22 +108,5 @@ describe('checkpoints', () => {
     saveCheckpoint(dir, { config: cfg, params: randomParams(cfg, 1) });
     writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, ffnDim: 16 }));
     expect(() => loadCheckpoint(dir)).toThrow(/tensor layers\.0\.w1 does not match config\.json/);
-  });
-});
-
-describe('learning rate', () => {
-  it('warms up linearly and decays by cosine to minLr', () => {
-    const s = makeLrSchedule(1e-3, 100, { warmupSteps: 10, minLr: 1e-4 });
-    expect(learningRate(s, 0)).toBeCloseTo(1e-4, 12);
-    expect(learningRate(s, 9)).toBeCloseTo(1e-3, 12);
-    expect(learningRate(s, 10)).toBeCloseTo(1e-3, 12);
-    expect(learningRate(s, 55)).toBeCloseTo(5.5e-4, 12);
-    expect(learningRate(s, 100)).toBeCloseTo(1e-4, 12);
-    for (let i = 11; i < 100; i++) expect(learningRate(s, i)).toBeLessThanOrEqual(learningRate(s, i - 1));
-  });
-
-  it('rejects zero steps and a bad learning rate', () => {
-    expect(() => makeLrSchedule(1e-3, 0)).toThrow(/number of steps must be a positive integer/);
-    expect(() => makeLrSchedule(-1, 10)).toThrow(/learning rate must be a positive number/);
   });
 });

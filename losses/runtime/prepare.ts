@@ -2,7 +2,7 @@
 // Produces the normalized row parameters shared by every backend and the native params object.
 import { DistillError } from '../../src/core/errors.js';
 import type { Registry } from '../../src/core/registry.js';
-import type { LossDefinition, LossKind, Support } from './define.js';
+import type { LossDefinition, LossKind, Support } from '../define.js';
 import type { RowParams } from './reference.js';
 
 export interface TeacherInput {

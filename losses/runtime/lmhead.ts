@@ -1,12 +1,12 @@
 // lmHeadLoss: the trainer's fused LM head. hidden [N×d] · weightᵀ [d×V] → total = hardWeight·ce +
 // softWeight·soft, with dHidden [N×d] and dWeight [V×d], in row chunks so N × V logits never exist.
 // The reference backend does the same in float64 with the full N × V logits (for tests).
-import { DistillError } from '../src/core/errors.js';
-import type { Registry } from '../src/core/registry.js';
-import type { LossDefinition } from './shared/define.js';
-import { prepare, type CommonOptions } from './shared/prepare.js';
-import { referenceLossRows } from './shared/reference.js';
-import { callNative, lmHeadFn } from './shared/native.js';
+import { DistillError } from '../../src/core/errors.js';
+import type { Registry } from '../../src/core/registry.js';
+import type { LossDefinition } from '../define.js';
+import { prepare, type CommonOptions } from './prepare.js';
+import { referenceLossRows } from './reference.js';
+import { callNative, lmHeadFn } from './native.js';
 
 export interface LmHeadLossInput extends CommonOptions {
   /** N × d, row-major (the final-norm hidden states). */

@@ -1,7 +1,8 @@
 // Describes schedules for `distill schedule list`: id, description and each parameter's type, default
 // and meaning, read from the params schema (zod → JSON Schema), so the listing cannot drift from validation.
 import { z } from 'zod';
-import { schedules, type ScheduleDefinition } from '../../schedules/index.js';
+import type { ScheduleDefinition } from '../define.js';
+import type { ScheduleRegistry } from './load.js';
 
 export interface ScheduleParamInfo {
   name: string;
@@ -49,7 +50,7 @@ export function describeSchedule(def: ScheduleDefinition, source = 'built-in'): 
   return { id: def.id, description: def.description ?? '', source, params };
 }
 
-/** Every built-in schedule, sorted by id. */
-export function listSchedules(): ScheduleInfo[] {
-  return schedules.list().map((d) => describeSchedule(d));
+/** Every schedule of a registry, sorted by id. */
+export function listSchedulesWith(registry: ScheduleRegistry): ScheduleInfo[] {
+  return registry.list().map((d) => describeSchedule(d));
 }

@@ -1,12 +1,12 @@
 // computeLoss: fused KD loss + gradient over N × V student logits on the reference (float64 TS),
 // cpu (native C++) or cuda backend. loss = mean over rows whose label is not -100.
-import { DistillError } from '../src/core/errors.js';
-import { cudaAvailable } from '../src/native/loader.js';
-import type { Registry } from '../src/core/registry.js';
-import type { LossDefinition } from './shared/define.js';
-import { prepare, type CommonOptions } from './shared/prepare.js';
-import { referenceLossRows } from './shared/reference.js';
-import { callNative, cudaLossRowsFn, lossRowsFn } from './shared/native.js';
+import { DistillError } from '../../src/core/errors.js';
+import { cudaAvailable } from '../../src/native/loader.js';
+import type { Registry } from '../../src/core/registry.js';
+import type { LossDefinition } from '../define.js';
+import { prepare, type CommonOptions } from './prepare.js';
+import { referenceLossRows } from './reference.js';
+import { callNative, cudaLossRowsFn, lossRowsFn } from './native.js';
 
 export type LossBackend = 'reference' | 'cpu' | 'cuda';
 

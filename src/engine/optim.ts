@@ -1,8 +1,8 @@
 // AdamW with decoupled weight decay and global-norm gradient clipping over the flat parameter/gradient
 // buffers, run by the native addon (deterministic reductions); plus a float64 reference step for tests.
-import { DistillError } from '../../core/errors.js';
-import { nativeFn } from '../../native/loader.js';
-import type { ParamView } from '../engine-api.js';
+import { DistillError } from '../core/errors.js';
+import { nativeFn } from '../native/loader.js';
+import type { ParamView } from './api.js';
 import { nativeError } from './native.js';
 
 export interface AdamWOptions {

@@ -1,8 +1,9 @@
 // The model engine: createEngine picks a backend (native CPU/CUDA kernels, or the float64 reference)
-// behind the ModelEngine contract of src/student/engine-api.ts; plus init, optimizer and layout helpers.
-import { DistillError } from '../../core/errors.js';
-import { parseModelConfig, type ModelConfig } from '../../core/model.js';
-import type { ModelEngine } from '../engine-api.js';
+// behind the ModelEngine contract of api.ts; plus init, optimizer and layout helpers, and the checkpoint
+// folder (config.json, safetensors weights and moments, trainer-state.json) that the trainer writes and eval reads.
+import { DistillError } from '../core/errors.js';
+import { parseModelConfig, type ModelConfig } from '../core/model.js';
+import type { ModelEngine } from './api.js';
 import { NativeEngine } from './native.js';
 import { ReferenceEngine } from './reference.js';
 
@@ -31,3 +32,8 @@ export { NativeEngine } from './native.js';
 export type { OpTimings } from './native.js';
 export { adamwStep, adamwStepReference, clipGradNorm, gradNorm } from './optim.js';
 export type { AdamWOptions, AdamWState } from './optim.js';
+export type { ModelEngine, ParamView } from './api.js';
+export { saveCheckpoint, loadCheckpoint, paramLayout, CHECKPOINT_FORMAT } from './checkpoint.js';
+export type { LoadedCheckpoint, SaveCheckpointInput, OptimizerMoments, TensorSlot } from './checkpoint.js';
+export { encodeSafetensors, decodeSafetensors } from './safetensors.js';
+export type { SafeTensor, SafetensorsFile, SafeDType } from './safetensors.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
-const root = path.resolve(import.meta.dirname, '../../..');
+const root = path.resolve(import.meta.dirname, '../..');
 const cxx = process.env.CXX ?? 'g++';
 const haveCxx = spawnSync(cxx, ['--version']).status === 0;
 const run = (file: string, args: string[], env?: NodeJS.ProcessEnv) =>
@@ -34,7 +34,7 @@ describe.skipIf(!haveCxx)('dn_sgemm micro-kernels on every instruction set', () 
           '-ffp-contract=fast',
           `-I${path.join(root, 'cuda/include')}`,
           `-I${path.join(root, 'cuda/cpu')}`,
-          path.join(root, 'test/student/engine/gemm_isa.cpp'),
+          path.join(root, 'test/engine/gemm_isa.cpp'),
           '-o',
           exe,
         ]);

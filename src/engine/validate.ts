@@ -1,7 +1,7 @@
 // Boundary checks shared by every engine backend: parameter/gradient buffer sizes, token ids and
 // shapes [B×T], and the forward-before-backward order. Each failure is a DistillError naming the value.
-import { DistillError } from '../../core/errors.js';
-import type { ModelConfig } from '../../core/model.js';
+import { DistillError } from '../core/errors.js';
+import type { ModelConfig } from '../core/model.js';
 
 export function checkParams(numParams: number, params: Float32Array, what = 'parameter buffer'): void {
   if (!(params instanceof Float32Array) || params.length !== numParams) {

@@ -1,8 +1,8 @@
 // ScheduleRunner: what the trainer holds per student. It keeps the last metrics and their bias-corrected
 // EMAs, builds the full ScheduleState each step, returns validated weights, and saves/restores its state.
-import { DistillError } from '../core/errors.js';
-import { DEFAULT_SCHEDULE, progressOf, type ScheduleState, type ScheduleWeights } from '../../schedules/index.js';
-import { resolveSchedule, type LoadScheduleOptions, type Schedule } from './load.js';
+import { DistillError } from '../../src/core/errors.js';
+import { progressOf, type ScheduleState, type ScheduleWeights } from '../define.js';
+import { resolveScheduleWith, type LoadScheduleOptions, type Schedule, type ScheduleRegistry } from './load.js';
 
 export interface StepMetricsInput {
   hardLoss: number;
@@ -153,15 +153,13 @@ export class ScheduleRunner {
   }
 }
 
-/**
- * The trainer's entry point: resolves a spec (built-in id, file path or package name; undefined = the
- * default schedule) with its params and wraps it in a runner.
- */
-export async function createScheduleRunner(
-  spec: string | undefined,
+/** Resolves a spec (built-in id, file path or package name) with its params and wraps it in a runner. */
+export async function createScheduleRunnerWith(
+  registry: ScheduleRegistry,
+  spec: string,
   params?: unknown,
   opts: LoadScheduleOptions & ScheduleRunnerOptions = {},
 ): Promise<ScheduleRunner> {
-  const schedule = await resolveSchedule(spec ?? DEFAULT_SCHEDULE, params, opts);
+  const schedule = await resolveScheduleWith(registry, spec, params, opts);
   return new ScheduleRunner(schedule, opts);
 }

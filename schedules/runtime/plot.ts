@@ -1,9 +1,9 @@
 // Samples a schedule over steps 0..N−1 (optionally replaying a run's metrics.jsonl so adaptive schedules
 // see real losses) and draws the points as a terminal chart or an SVG.
 import { existsSync, readFileSync } from 'node:fs';
-import { DistillError } from '../core/errors.js';
-import { lineChartSvg, PALETTE } from '../eval/charts.js';
-import { resolveSchedule, type LoadScheduleOptions } from './load.js';
+import { lineChartSvg, PALETTE, terminalChart } from '../../src/charts/index.js';
+import { DistillError } from '../../src/core/errors.js';
+import { resolveScheduleWith, type LoadScheduleOptions, type ScheduleRegistry } from './load.js';
 import { ScheduleRunner, type StepMetricsInput } from './runner.js';
 
 export interface SchedulePoint {
@@ -53,11 +53,15 @@ export function readStepMetrics(file: string): StepMetricsInput[] {
 }
 
 /** Validated weights at every step 0..steps−1 with totalSteps = steps. */
-export async function plotSchedule(spec: string, opts: PlotScheduleOptions): Promise<SchedulePlot> {
+export async function plotScheduleWith(
+  registry: ScheduleRegistry,
+  spec: string,
+  opts: PlotScheduleOptions,
+): Promise<SchedulePlot> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1) {
     throw new DistillError('E_USAGE', 'invalid --steps', { expected: 'a whole number ≥ 1', found: String(opts.steps) });
   }
-  const schedule = await resolveSchedule(spec, opts.params, opts);
+  const schedule = await resolveScheduleWith(registry, spec, opts.params, opts);
   const runner = new ScheduleRunner(schedule);
   const metrics = opts.metricsFile ? readStepMetrics(opts.metricsFile) : [];
   const points: SchedulePoint[] = [];
@@ -72,52 +76,6 @@ export async function plotSchedule(spec: string, opts: PlotScheduleOptions): Pro
     if (m) runner.observe(m);
   }
   return { id: schedule.id, source: schedule.source, params: schedule.params, totalSteps: opts.steps, points };
-}
-
-interface TermSeries {
-  name: string;
-  mark: string;
-  values: number[];
-}
-
-/** A character-cell chart: one column per sampled step, marks for each series ('*' where they meet). */
-export function terminalChart(
-  series: TermSeries[],
-  opts: { width?: number; height?: number; title?: string; fromZero?: boolean } = {},
-): string {
-  const n = Math.max(0, ...series.map((s) => s.values.length));
-  const width = Math.max(8, Math.min(opts.width ?? 64, n || 8));
-  const height = Math.max(4, opts.height ?? 12);
-  const all = series.flatMap((s) => s.values).filter(Number.isFinite);
-  let lo = opts.fromZero === false ? Math.min(...all) : Math.min(0, ...all);
-  let hi = Math.max(...all, lo + 1e-12);
-  if (hi - lo < 1e-12) hi = lo + 1;
-  const grid = Array.from({ length: height }, () => Array<string>(width).fill(' '));
-  for (const s of series) {
-    for (let c = 0; c < width; c++) {
-      const idx = n <= 1 ? 0 : Math.round((c * (n - 1)) / (width - 1));
-      const v = s.values[idx];
-      if (v === undefined || !Number.isFinite(v)) continue;
-      const row = height - 1 - Math.round(((v - lo) / (hi - lo)) * (height - 1));
-      const cell = grid[row]![c]!;
-      grid[row]![c] = cell === ' ' || cell === s.mark ? s.mark : '*';
-    }
-  }
-  const label = (v: number) => v.toPrecision(3).padStart(8);
-  const lines: string[] = [];
-  if (opts.title) lines.push(opts.title);
-  grid.forEach((row, i) => {
-    const v = hi - ((hi - lo) * i) / (height - 1);
-    const showLabel = i === 0 || i === height - 1 || i === Math.floor((height - 1) / 2);
-    lines.push(`${showLabel ? label(v) : ' '.repeat(8)} │${row.join('')}`);
-  });
-  lines.push(`${' '.repeat(8)} └${'─'.repeat(width)}`);
-  const last = String(Math.max(0, n - 1));
-  lines.push(`${' '.repeat(10)}0${last.padStart(width - 1)}  (step)`);
-  lines.push(
-    `${' '.repeat(10)}${series.map((s) => `${s.mark} ${s.name}`).join('   ')}${series.length > 1 ? '   * overlap' : ''}`,
-  );
-  return lines.join('\n');
 }
 
 /** Terminal rendering of a schedule plot: weights, then the temperature if the schedule sets one. */

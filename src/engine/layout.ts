@@ -1,7 +1,7 @@
 // Flat parameter layout of the engine: every tensor of weightShapes(config), in canonical order, with its
 // offset (in floats) into the one Float32Array that holds parameters (and, with the same layout, gradients).
-import { weightShapes, type ModelConfig } from '../../core/model.js';
-import type { ParamView } from '../engine-api.js';
+import { weightShapes, type ModelConfig } from '../core/model.js';
+import type { ParamView } from './api.js';
 
 export function engineLayout(config: ModelConfig): ParamView[] {
   let offset = 0;
