@@ -1,7 +1,9 @@
 // The student/teacher model family shared by the engine, the trainer, checkpoints and ONNX export:
-// a Llama-style decoder. Shapes: V vocab, d = dModel, h = nHeads, g = nKvHeads, hd = d / h, f = ffnDim.
+// a Llama-style decoder, optionally with mixture-of-experts FFN layers (src/core/moe.ts).
+// Shapes: V vocab, d = dModel, h = nHeads, g = nKvHeads, hd = d / h, f = ffnDim (dense FFN layers).
 import { z } from 'zod';
 import { DistillError } from './errors.js';
+import { checkMoeConfig, isMoeLayer, moeActiveFfnParams, moeLayers, moeLayerShapes, MoeConfigSchema } from './moe.js';
 
 export const ModelConfigSchema = z
   .object({
@@ -15,6 +17,8 @@ export const ModelConfigSchema = z
     tieEmbeddings: z.boolean().default(false),
     ropeTheta: z.number().positive().default(10000),
     normEps: z.number().positive().default(1e-5),
+    /** Mixture-of-experts FFN layers; without it the model is dense. */
+    moe: MoeConfigSchema.optional(),
   })
   .strict();
 
@@ -48,6 +52,7 @@ export function parseModelConfig(raw: unknown, source = 'model config'): ModelCo
       subject: source,
     });
   }
+  if (c.moe) checkMoeConfig(c.moe, c.nLayers, source);
   return c;
 }
 
@@ -58,6 +63,7 @@ export const headDim = (c: ModelConfig): number => c.dModel / c.nHeads;
  * Linear layers follow the PyTorch convention y = x · Wᵀ with W stored [out, in], row-major.
  * RoPE rotates pairs (i, i + hd/2) of each head ("rotate half", as Hugging Face Llama).
  * The LM head is `lm_head` [V, d], or `embed` when tieEmbeddings is true.
+ * MoE layers (moeLayers) hold the tensors of moeLayerShapes instead of w1, w3, w2.
  */
 export function weightShapes(c: ModelConfig): Array<[name: string, shape: number[]]> {
   const hd = headDim(c);
@@ -71,10 +77,15 @@ export function weightShapes(c: ModelConfig): Array<[name: string, shape: number
       [`${p}wv`, [c.nKvHeads * hd, c.dModel]],
       [`${p}wo`, [c.dModel, c.nHeads * hd]],
       [`${p}ffn_norm`, [c.dModel]],
-      [`${p}w1`, [c.ffnDim, c.dModel]], // gate
-      [`${p}w3`, [c.ffnDim, c.dModel]], // up
-      [`${p}w2`, [c.dModel, c.ffnDim]], // down
     );
+    if (c.moe && isMoeLayer(l, c.moe)) out.push(...moeLayerShapes(p, c.dModel, c.moe));
+    else {
+      out.push(
+        [`${p}w1`, [c.ffnDim, c.dModel]], // gate
+        [`${p}w3`, [c.ffnDim, c.dModel]], // up
+        [`${p}w2`, [c.dModel, c.ffnDim]], // down
+      );
+    }
   }
   out.push(['norm', [c.dModel]]);
   if (!c.tieEmbeddings) out.push(['lm_head', [c.vocabSize, c.dModel]]);
@@ -83,4 +94,16 @@ export function weightShapes(c: ModelConfig): Array<[name: string, shape: number
 
 export function parameterCount(c: ModelConfig): number {
   return weightShapes(c).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
+}
+
+/**
+ * Parameters one token uses: every tensor of a dense model; in MoE layers only the router, the shared experts
+ * and `activeExperts` routed experts (the selection bias is not counted).
+ */
+export function activeParameterCount(c: ModelConfig): number {
+  const moe = c.moe;
+  if (!moe) return parameterCount(c);
+  const layers = moeLayers(c.nLayers, moe);
+  const moeTotal = moeLayerShapes('', c.dModel, moe).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
+  return parameterCount(c) - layers.length * (moeTotal - moeActiveFfnParams(c.dModel, moe));
 }
