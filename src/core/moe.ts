@@ -29,7 +29,14 @@ export const MoeConfigSchema = z
     expertFfnDim: z.number().int().min(1),
     /** Every `every`-th layer is MoE: layers every−1, 2·every−1, … (see moeLayers). */
     every: z.number().int().min(1).default(1),
-    /** Router score: 'sigmoid' of the chosen logits (Llama 4) or 'softmax' over the chosen logits (Mixtral). */
+    /**
+     * Router weight of a chosen expert: 'sigmoid' of its logit (Llama 4) or 'softmax' over the chosen logits
+     * (Mixtral). The weight multiplies the routed expert's INPUT, as Llama 4 does (transformers,
+     * models/llama4/modeling_llama4.py, Llama4TextMoe.forward: `routed_in = hidden_states * router_scores`
+     * before `self.experts(routed_in)`): out = shared(h) + Σ_j expert_j(w_j · h). Mixtral and DeepSeek multiply
+     * the expert's output instead; with SwiGLU experts the two differ, so a softmax-router model here is not a
+     * Mixtral model.
+     */
     router: z.enum(['sigmoid', 'softmax']).default('sigmoid'),
     balance: MoeBalanceSchema.default({ kind: 'aux-loss', coef: 0.01 }),
   })
