@@ -27,7 +27,7 @@ export type DivergenceTerm = (
 
 export interface LossDefinition extends Registered<Partial<LossParams>> {
   id: LossKind;
-  /** dn_loss_kind in cuda/include/dn_loss.h. */
+  /** dn_loss_kind in cuda/loss/dn_loss.h. */
   nativeKind: number;
   /** 'hard' needs labels; 'soft' a teacher top-k; 'sampled' teacher samples with counts. */
   target: 'hard' | 'soft' | 'sampled';

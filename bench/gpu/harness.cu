@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "dn_loss.h"
+#include "loss/dn_loss.h"
 
 namespace {
 

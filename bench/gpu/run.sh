@@ -17,10 +17,10 @@ ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 echo "== device: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) (sm_$ARCH), nvcc: $NVCC"
 
 echo "== build harness"
-"$NVCC" -std=c++17 -O3 -arch="sm_$ARCH" --use_fast_math -DDISTILLERY_WITH_CUDA=1 -Icuda/include \
+"$NVCC" -std=c++17 -O3 -arch="sm_$ARCH" --use_fast_math -DDISTILLERY_WITH_CUDA=1 -Icuda \
   -Xcompiler -fopenmp,-march=native,-O3,-fno-math-errno \
-  bench/gpu/harness.cu cuda/kernels/loss*.cu cuda/kernels/device.cu \
-  cuda/cpu/loss.cpp cuda/cpu/loss_common.cpp cuda/cpu/common.cpp -lgomp -o "$OUT/harness"
+  bench/gpu/harness.cu cuda/loss/cuda/*.cu cuda/common/cuda/device.cu \
+  cuda/loss/cpu/loss_rows.cpp cuda/loss/cpu/loss_common.cpp cuda/common/cpu/common.cpp -lgomp -o "$OUT/harness"
 
 status=0
 echo "== CUDA vs CPU kernel"

@@ -1,7 +1,7 @@
 // Addon entry: collects every registered binding and exposes build/device information.
 #include <napi.h>
 
-#include "dn_common.h"
+#include "common/dn_common.h"
 #include "registry.h"
 
 namespace {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "dn_loss.h"
+#include "loss/dn_loss.h"
 #include "registry.h"
 
 namespace {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/dn_common.h"
+
 namespace dn {
 using ExportFn = void (*)(Napi::Env env, Napi::Object exports);
 
@@ -43,6 +45,23 @@ T* typed(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t nee
   if (napi_get_typedarray_info(info.Env(), a, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok)
     throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " cannot be read");
   return static_cast<T*>(data);
+}
+
+// Argument i as a number (integral: truncated toward zero); anything else throws E_NATIVE_ARGUMENT.
+inline int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().Int64Value();
+}
+inline double num_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw_error(info.Env(), "E_NATIVE_ARGUMENT", std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+inline float* f32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
+  return typed<float, napi_float32_array>(info, i, name, need);
+}
+// A failed dn_* call as a JS error: E_DEVICE for memory, E_NATIVE_ARGUMENT otherwise, with dn_last_error().
+[[noreturn]] inline void fail_status(Napi::Env env, dn_status st) {
+  throw_error(env, st == DN_OUT_OF_MEMORY ? "E_DEVICE" : "E_NATIVE_ARGUMENT", dn_last_error());
 }
 }  // namespace dn
 

@@ -1,4 +1,4 @@
-// The native engine: the addon's decoder kernels (dn_model.h) behind the ModelEngine contract.
+// The native engine: the addon's decoder kernels (cuda/engine/dn_engine.h) behind the ModelEngine contract.
 // Parameters, tokens and gradients are passed to C++ without copies; the output [N×d] buffer is reused.
 import { DistillError } from '../core/errors.js';
 import type { ModelConfig } from '../core/model.js';

@@ -1,5 +1,5 @@
 // Reference implementation of the packed top-k row encoding (docs/cache-format.md §3.2) in plain TypeScript,
-// written for clarity, one row at a time: the native codec (cuda/cpu/packed.cpp) must match it bit for bit.
+// written for clarity, one row at a time: the native codec (cuda/codec/) must match it bit for bit.
 import { escapeWidth, PACKED_RANK_ESCAPE_BITS, PACKED_RICE_QMAX, type PackedCode } from './packed.js';
 
 /**

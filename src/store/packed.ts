@@ -1,5 +1,5 @@
 // The packed top-k encoding (format v2, docs/cache-format.md §3.2): per row one bitstream of Rice-coded id gaps and
-// Rice-coded ranks of sqrt-probability levels, encoded and decoded by the native addon (dn_packed.h). This file holds
+// Rice-coded ranks of sqrt-probability levels, encoded and decoded by the native addon (cuda/codec/dn_codec.h). This file holds
 // the shard's code tables (built from its first rows, stored as schema metadata) and the typed native calls.
 import { DistillError } from '../core/errors.js';
 import { nativeFn } from '../native/loader.js';

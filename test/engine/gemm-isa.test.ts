@@ -1,5 +1,5 @@
 // Every dn_sgemm micro-kernel (AVX-512 14×32, AVX2 6×16, portable 4×16) against a double-precision
-// product: gemm_isa.cpp includes cuda/cpu/gemm.cpp and is compiled here once per target, since the addon
+// product: gemm_isa.cpp includes cuda/gemm/cpu/gemm.cpp and is compiled here once per target, since the addon
 // itself only carries the one its build machine selects. Skips when no C++ compiler is on PATH.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -32,8 +32,7 @@ describe.skipIf(!haveCxx)('dn_sgemm micro-kernels on every instruction set', () 
           ...flags.split(' '),
           '-fopenmp',
           '-ffp-contract=fast',
-          `-I${path.join(root, 'cuda/include')}`,
-          `-I${path.join(root, 'cuda/cpu')}`,
+          `-I${path.join(root, 'cuda')}`,
           path.join(root, 'test/engine/gemm_isa.cpp'),
           '-o',
           exe,

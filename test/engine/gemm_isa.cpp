@@ -1,6 +1,6 @@
 // Compiled by gemm-isa.test.ts for AVX-512, AVX2 (haswell) and portable (x86-64) targets to check every
-// micro-kernel of cuda/cpu/gemm.cpp against a double-precision product, whatever the build machine picks.
-#include "gemm.cpp"
+// micro-kernel of cuda/gemm/cpu/gemm.cpp against a double-precision product, whatever the build machine picks.
+#include "gemm/cpu/gemm.cpp"
 #include <cstdio>
 #include <cmath>
 #include <vector>

@@ -1,0 +1,276 @@
+// The decoder engine (dn_engine.h): offsets of every tensor in the flat parameter buffer, activation
+// buffers kept from forward for backward (grown to the largest batch, then reused), and the forward and
+// backward passes as a sequence of GEMMs and the kernels of model_*.cpp. Shapes: N = B·T rows.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "gemm/dn_gemm.h"
+#include "engine/dn_engine.h"
+
+namespace {
+struct LayerOffsets {
+  int64_t attn_norm, wq, wk, wv, wo, ffn_norm, w1, w3, w2;
+};
+
+using Buf = std::vector<float>;
+
+inline float* ensure(Buf& b, int64_t n) {
+  if ((int64_t)b.size() < n) b.resize((size_t)n);
+  return b.data();
+}
+
+struct Timer {
+  double* slot;
+  double t0;
+  explicit Timer(double* s) : slot(s), t0(omp_get_wtime()) {}
+  ~Timer() { *slot += omp_get_wtime() - t0; }
+};
+}  // namespace
+
+struct dn_model {
+  dn_model_config c;
+  int64_t d, h, g, hd, f, V, L, qw, kw, qkvw;
+  int64_t embed, norm, lm_head, total;
+  std::vector<LayerOffsets> lo;  // wq|wk|wv and w1|w3 are adjacent: fused projections rely on it
+  Buf cos_t, sin_t;
+  // Forward state.
+  int64_t B = 0, T = 0;
+  bool have_forward = false;
+  std::vector<int32_t> tokens;
+  // qkv rows [q | k | v] (one GEMM: wq, wk, wv are adjacent in the layout); au rows [a | u] (w1, w3).
+  Buf res, xmid, r1, h1, qkv, probs, att, r2, h2, au, m, rf;
+  // Backward scratch.
+  Buf dres, dxmid, dh, datt, dqkv, dscores, dm, dau;
+  double secs[DN_OP_COUNT] = {0};
+};
+
+namespace {
+// y[N×out] (+)= x[N×in] · Wᵀ, W [out×in].
+dn_status linear(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float beta, float* y) {
+  return dn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, beta, y, out);
+}
+// dx[N×in] (+)= dy · W and dW[out×in] += dyᵀ · x.
+dn_status linear_back(const float* dy, const float* x, int64_t n, int64_t in, const float* w, int64_t out,
+                      float dx_beta, float* dx, float* dw) {
+  dn_status st = dn_sgemm(0, 0, n, in, out, 1.0f, dy, out, w, in, dx_beta, dx, in);
+  if (st != DN_OK) return st;
+  return dn_sgemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+}
+}  // namespace
+
+#define DN_TRY(expr)                     \
+  do {                                   \
+    dn_status _st = (expr);              \
+    if (_st != DN_OK) return _st;        \
+  } while (0)
+
+extern "C" dn_status dn_model_create(const dn_model_config* cfg, dn_model** out) {
+  const dn_model_config& c = *cfg;
+  if (c.vocab_size < 2 || c.d_model < 1 || c.n_layers < 1 || c.n_heads < 1 || c.n_kv_heads < 1 || c.ffn_dim < 1 ||
+      c.context_length < 1 || c.d_model % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0 ||
+      (c.d_model / c.n_heads) % 2 != 0 || !(c.rope_theta > 0) || !(c.norm_eps > 0)) {
+    return dn_fail(DN_INVALID_ARGUMENT, "dn_model_create: invalid model config (d=%d heads=%d kv=%d)", c.d_model, c.n_heads, c.n_kv_heads);
+  }
+  dn_model* m = new (std::nothrow) dn_model();
+  if (!m) return dn_fail(DN_OUT_OF_MEMORY, "dn_model_create: out of memory");
+  m->c = c;
+  m->d = c.d_model;
+  m->h = c.n_heads;
+  m->g = c.n_kv_heads;
+  m->hd = c.d_model / c.n_heads;
+  m->f = c.ffn_dim;
+  m->V = c.vocab_size;
+  m->L = c.n_layers;
+  m->qw = m->h * m->hd;
+  m->kw = m->g * m->hd;
+  m->qkvw = m->qw + 2 * m->kw;
+  int64_t off = 0;
+  m->embed = off;
+  off += m->V * m->d;
+  for (int64_t l = 0; l < m->L; ++l) {
+    LayerOffsets o;
+    o.attn_norm = off; off += m->d;
+    o.wq = off; off += m->qw * m->d;
+    o.wk = off; off += m->kw * m->d;
+    o.wv = off; off += m->kw * m->d;
+    o.wo = off; off += m->d * m->qw;
+    o.ffn_norm = off; off += m->d;
+    o.w1 = off; off += m->f * m->d;
+    o.w3 = off; off += m->f * m->d;
+    o.w2 = off; off += m->d * m->f;
+    m->lo.push_back(o);
+  }
+  m->norm = off;
+  off += m->d;
+  m->lm_head = c.tie_embeddings ? m->embed : off;
+  if (!c.tie_embeddings) off += m->V * m->d;
+  m->total = off;
+  // Angles in double (as the float64 reference), rounded once.
+  const int64_t half = m->hd / 2;
+  m->cos_t.resize((size_t)(c.context_length * half));
+  m->sin_t.resize((size_t)(c.context_length * half));
+  for (int64_t p = 0; p < c.context_length; ++p) {
+    for (int64_t i = 0; i < half; ++i) {
+      const double ang = (double)p * std::pow((double)c.rope_theta, -2.0 * (double)i / (double)m->hd);
+      m->cos_t[p * half + i] = (float)std::cos(ang);
+      m->sin_t[p * half + i] = (float)std::sin(ang);
+    }
+  }
+  *out = m;
+  return DN_OK;
+}
+
+extern "C" void dn_model_destroy(dn_model* m) { delete m; }
+extern "C" int64_t dn_model_num_params(const dn_model* m) { return m->total; }
+
+extern "C" void dn_model_op_seconds(const dn_model* m, double* out) {
+  for (int i = 0; i < DN_OP_COUNT; ++i) out[i] = m->secs[i];
+}
+extern "C" void dn_model_reset_timings(dn_model* m) {
+  for (double& s : m->secs) s = 0.0;
+}
+
+extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t* tokens, int64_t B, int64_t T,
+                                      float* out) {
+  if (B < 1 || T < 1 || T > m->c.context_length)
+    return dn_fail(DN_INVALID_ARGUMENT, "dn_model_forward: bad shape B=%lld T=%lld (context %d)", (long long)B, (long long)T, m->c.context_length);
+  const int64_t N = B * T, d = m->d, qw = m->qw, kw = m->kw, f = m->f, L = m->L, h = m->h, g = m->g, hd = m->hd;
+  const int64_t qkvw = m->qkvw;
+  for (int64_t i = 0; i < N; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= m->V)
+      return dn_fail(DN_INVALID_ARGUMENT, "dn_model_forward: token %d at %lld is outside the vocabulary (%lld)", tokens[i], (long long)i, (long long)m->V);
+  }
+  m->have_forward = false;
+  m->B = B;
+  m->T = T;
+  m->tokens.assign(tokens, tokens + N);
+  float* res = ensure(m->res, (L + 1) * N * d);
+  float* xmid = ensure(m->xmid, L * N * d);
+  float* r1 = ensure(m->r1, L * N);
+  float* h1 = ensure(m->h1, L * N * d);
+  float* qkv = ensure(m->qkv, L * N * qkvw);
+  float* probs = ensure(m->probs, L * B * h * T * T);
+  float* att = ensure(m->att, L * N * qw);
+  float* r2 = ensure(m->r2, L * N);
+  float* h2 = ensure(m->h2, L * N * d);
+  float* au = ensure(m->au, L * N * 2 * f);
+  float* mm = ensure(m->m, L * N * f);
+  float* rf = ensure(m->rf, N);
+  double* S = m->secs;
+  {
+    Timer t(&S[DN_OP_EMBED]);
+#pragma omp parallel for schedule(static) if (N * d > 16384)
+    for (int64_t n = 0; n < N; ++n) std::memcpy(res + n * d, P + m->embed + (int64_t)tokens[n] * d, sizeof(float) * d);
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    const LayerOffsets& o = m->lo[l];
+    float* x = res + l * N * d;
+    float* xm = xmid + l * N * d;
+    float* y = res + (l + 1) * N * d;
+    float *h1l = h1 + l * N * d, *ql = qkv + l * N * qkvw, *kl = ql + qw, *vl = ql + qw + kw;
+    float *attl = att + l * N * qw, *h2l = h2 + l * N * d;
+    float *aul = au + l * N * 2 * f, *ml = mm + l * N * f;
+    { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, x, P + o.attn_norm, m->c.norm_eps, h1l, r1 + l * N)); }
+    {
+      Timer t(&S[DN_OP_GEMM]);
+      DN_TRY(linear(h1l, N, d, P + o.wq, qkvw, 0.0f, ql));
+    }
+    {
+      Timer t(&S[DN_OP_ROPE]);
+      DN_TRY(dn_rope_apply(B, T, h, hd, m->cos_t.data(), m->sin_t.data(), ql, qkvw, 0));
+      DN_TRY(dn_rope_apply(B, T, g, hd, m->cos_t.data(), m->sin_t.data(), kl, qkvw, 0));
+    }
+    { Timer t(&S[DN_OP_ATTENTION]); DN_TRY(dn_attention_forward(B, T, h, g, hd, ql, qkvw, kl, vl, qkvw, probs + l * B * h * T * T, attl)); }
+    {
+      Timer t(&S[DN_OP_GEMM]);
+      std::memcpy(xm, x, sizeof(float) * N * d);
+      DN_TRY(linear(attl, N, qw, P + o.wo, d, 1.0f, xm));
+    }
+    { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, xm, P + o.ffn_norm, m->c.norm_eps, h2l, r2 + l * N)); }
+    {
+      Timer t(&S[DN_OP_GEMM]);
+      DN_TRY(linear(h2l, N, d, P + o.w1, 2 * f, 0.0f, aul));
+    }
+    { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_forward(N, f, aul, ml)); }
+    {
+      Timer t(&S[DN_OP_GEMM]);
+      std::memcpy(y, xm, sizeof(float) * N * d);
+      DN_TRY(linear(ml, N, f, P + o.w2, d, 1.0f, y));
+    }
+  }
+  { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, res + L * N * d, P + m->norm, m->c.norm_eps, out, rf)); }
+  m->have_forward = true;
+  return DN_OK;
+}
+
+extern "C" dn_status dn_model_backward(dn_model* m, const float* P, const float* dout, float* G) {
+  if (!m->have_forward) return dn_fail(DN_INVALID_ARGUMENT, "dn_model_backward: no forward to back-propagate");
+  const int64_t B = m->B, T = m->T, N = B * T, d = m->d, qw = m->qw, kw = m->kw, f = m->f, L = m->L;
+  const int64_t h = m->h, g = m->g, hd = m->hd, qkvw = m->qkvw;
+  float* dres = ensure(m->dres, N * d);
+  float* dxmid = ensure(m->dxmid, N * d);
+  float* dh = ensure(m->dh, N * d);
+  float* datt = ensure(m->datt, N * qw);
+  float* dqkv = ensure(m->dqkv, N * qkvw);
+  float* dscores = ensure(m->dscores, B * h * T * T);
+  float* dm = ensure(m->dm, N * f);
+  float* dau = ensure(m->dau, N * 2 * f);
+  double* S = m->secs;
+  const float* res = m->res.data();
+  { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_backward(N, d, dout, res + L * N * d, P + m->norm, m->rf.data(), dres, 0, G + m->norm)); }
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const LayerOffsets& o = m->lo[l];
+    const float* x = res + l * N * d;
+    const float* xm = m->xmid.data() + l * N * d;
+    const float *h1l = m->h1.data() + l * N * d, *ql = m->qkv.data() + l * N * qkvw, *kl = ql + qw, *vl = ql + qw + kw;
+    const float *attl = m->att.data() + l * N * qw, *h2l = m->h2.data() + l * N * d;
+    const float *aul = m->au.data() + l * N * 2 * f, *ml = m->m.data() + l * N * f;
+    const float* pl = m->probs.data() + l * B * h * T * T;
+    // res[l+1] = xmid + (silu(a) ⊙ u) · W2ᵀ
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dres, ml, N, f, P + o.w2, d, 0.0f, dm, G + o.w2)); }
+    { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_backward(N, f, dm, aul, dau)); }
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dau, h2l, N, d, P + o.w1, 2 * f, 0.0f, dh, G + o.w1)); }
+    {
+      Timer t(&S[DN_OP_NORM]);
+      std::memcpy(dxmid, dres, sizeof(float) * N * d);
+      DN_TRY(dn_rmsnorm_backward(N, d, dh, xm, P + o.ffn_norm, m->r2.data() + l * N, dxmid, 1, G + o.ffn_norm));
+    }
+    // xmid = res[l] + att · Woᵀ
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dxmid, attl, N, qw, P + o.wo, d, 0.0f, datt, G + o.wo)); }
+    { Timer t(&S[DN_OP_ATTENTION]); DN_TRY(dn_attention_backward(B, T, h, g, hd, datt, ql, qkvw, kl, vl, qkvw, pl, dscores, dqkv, dqkv + qw, dqkv + qw + kw)); }
+    {
+      Timer t(&S[DN_OP_ROPE]);
+      DN_TRY(dn_rope_apply(B, T, h, hd, m->cos_t.data(), m->sin_t.data(), dqkv, qkvw, 1));
+      DN_TRY(dn_rope_apply(B, T, g, hd, m->cos_t.data(), m->sin_t.data(), dqkv + qw, qkvw, 1));
+    }
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dqkv, h1l, N, d, P + o.wq, qkvw, 0.0f, dh, G + o.wq)); }
+    {
+      Timer t(&S[DN_OP_NORM]);
+      std::swap(dres, dxmid);
+      DN_TRY(dn_rmsnorm_backward(N, d, dh, x, P + o.attn_norm, m->r1.data() + l * N, dres, 1, G + o.attn_norm));
+    }
+  }
+  {
+    // Scatter-add into the embedding rows: threads own column slices, rows run in order (deterministic).
+    Timer t(&S[DN_OP_EMBED]);
+    const int32_t* tok = m->tokens.data();
+    float* ge = G + m->embed;
+    constexpr int64_t kCols = 16;
+    const int64_t slices = (d + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) if (N * d > 16384)
+    for (int64_t s = 0; s < slices; ++s) {
+      const int64_t c0 = s * kCols, c1 = std::min(d, c0 + kCols);
+      for (int64_t n = 0; n < N; ++n) {
+        float* row = ge + (int64_t)tok[n] * d;
+        const float* src = dres + n * d;
+        for (int64_t c = c0; c < c1; ++c) row[c] += src[c];
+      }
+    }
+  }
+  return DN_OK;
+}
