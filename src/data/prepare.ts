@@ -1,15 +1,20 @@
-// `data prepare`: text files (one document each) or JSONL (one document per line, in a text field)
-// → token stream doc₁ EOT doc₂ EOT … cut into fixed-length sequences of T tokens → Arrow datasets.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// `data prepare`: text, JSONL, Parquet or chat conversations → token stream doc₁ EOT doc₂ EOT … (with
+// per-token target flags for chat) cut into fixed-length sequences of T tokens → Arrow datasets.
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
+import { chatEncoder } from './chat.js';
 import { writeTokenDataset } from './dataset.js';
-import { loadTokenizer } from './tokenizer.js';
+import { packSequences, TokenStream } from './pack.js';
+import { defaultColumn, INPUT_FORMATS, readDocuments, type InputFormat } from './sources.js';
+import { loadTokenizer, type ChatTemplateSource } from './tokenizer.js';
 
 export interface PrepareOptions {
-  /** Input files: .jsonl/.ndjson are read line by line (field `textField`); anything else is one document. */
+  /** Input files: .jsonl/.ndjson one document per line, .parquet one per row, anything else one document. */
   text: string[];
+  /** "text" (default): documents are texts. "chat": documents are lists of messages, rendered by the chat template. */
+  format?: InputFormat;
   /** "byte", a tokenizer.json, or a model folder. */
   tokenizer: string;
   seqLen: number;
@@ -17,7 +22,12 @@ export interface PrepareOptions {
   out: string;
   /** Fraction of sequences held out for validation (every ⌈1/f⌉-th sequence), default 0. */
   valFraction?: number;
+  /** JSONL field / Parquet column holding each document: default "text", or "messages" for chat. */
+  column?: string;
+  /** @deprecated the former name of `column`. */
   textField?: string;
+  /** A Jinja chat template file used instead of the tokenizer's own. */
+  chatTemplate?: string;
   onProgress?: ProgressFn;
 }
 
@@ -26,18 +36,23 @@ export interface PreparedSplit {
   sha256: string;
   numSequences: number;
   bytes: number;
+  /** Positions whose prediction is scored (all N × T without a loss mask). */
+  scoredPositions: number;
 }
 
 export interface PrepareResult {
   train: PreparedSplit;
   val?: PreparedSplit;
   tokenizer: { name: string; sha256: string; vocabSize: number; eotId: number };
+  format: InputFormat;
   seqLen: number;
   documents: number;
   /** Tokens including one end-of-text per document. */
   tokens: number;
   /** Tokens after the last whole sequence, which are dropped. */
   droppedTokens: number;
+  /** Whether the datasets carry a loss mask (chat format). */
+  lossMask: boolean;
 }
 
 /** The validation split's path for a training split path. */
@@ -45,46 +60,16 @@ export function valPathFor(out: string): string {
   return out.endsWith('.arrow') ? `${out.slice(0, -'.arrow'.length)}.val.arrow` : `${out}.val.arrow`;
 }
 
-function readDocuments(file: string, textField: string): string[] {
-  if (!existsSync(file) || !statSync(file).isFile())
-    throw new DistillError('E_NOT_FOUND', `text file not found: ${file}`, { subject: file });
-  const raw = readFileSync(file, 'utf8');
-  if (!/\.(jsonl|ndjson)$/i.test(file)) return raw.length ? [raw] : [];
-  const docs: string[] = [];
-  const lines = raw.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (!line) continue;
-    let rec: any;
-    try {
-      rec = JSON.parse(line);
-    } catch (e) {
-      throw new DistillError('E_DATA', `invalid JSON on line ${i + 1} of ${file}`, {
-        found: (e as Error).message,
-        subject: `${file}:${i + 1}`,
-      });
-    }
-    const t = rec?.[textField];
-    if (typeof t !== 'string') {
-      throw new DistillError('E_DATA', `line ${i + 1} of ${file} has no text field "${textField}"`, {
-        expected: `a string field "${textField}"`,
-        found: rec && typeof rec === 'object' ? `fields ${Object.keys(rec).join(', ')}` : typeof rec,
-        hint: 'pass --text-field <name>',
-        subject: `${file}:${i + 1}`,
-      });
-    }
-    if (t.length) docs.push(t);
-  }
-  return docs;
-}
-
 export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResult> {
   const T = opts.seqLen;
   const f = opts.valFraction ?? 0;
+  const format = opts.format ?? 'text';
   if (!Number.isInteger(T) || T < 2)
     throw new DistillError('E_USAGE', 'invalid sequence length', { expected: 'an integer ≥ 2', found: String(T) });
   if (!(f >= 0 && f < 1))
     throw new DistillError('E_USAGE', 'invalid validation fraction', { expected: '0 ≤ f < 1', found: String(f) });
+  if (!INPUT_FORMATS.includes(format))
+    throw new DistillError('E_USAGE', 'unknown input format', { expected: INPUT_FORMATS.join(' or '), found: format });
   if (!opts.text.length)
     throw new DistillError('E_USAGE', 'no text files given', { expected: 'at least one --text file' });
   const outDir = path.dirname(path.resolve(opts.out));
@@ -94,40 +79,30 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
       subject: opts.out,
     });
   const tok = await loadTokenizer(opts.tokenizer);
-  const field = opts.textField ?? 'text';
+  const column = opts.column ?? opts.textField ?? defaultColumn(format);
+  const encodeChat = format === 'chat' ? chatEncoder(tok, chatTemplateFor(tok.chat, opts)) : undefined;
 
   // Read every input before encoding so a bad file fails before any work.
-  const perFile = opts.text.map((file) => readDocuments(file, field));
-  const totalDocs = perFile.reduce((a, d) => a + d.length, 0);
-  const stream: number[] = [];
+  const docs = opts.text.flatMap((file) => readDocuments(file, format, column));
+  const stream = new TokenStream(format === 'chat');
   let done = 0;
-  for (const docs of perFile) {
-    for (const doc of docs) {
-      for (const id of tok.encode(doc)) stream.push(id);
-      stream.push(tok.eotId);
-      opts.onProgress?.({ phase: 'tokenize', done: ++done, total: totalDocs, unit: 'docs' });
+  for (const doc of docs) {
+    if ('text' in doc) stream.push(tok.encode(doc.text));
+    else if (encodeChat) {
+      const c = encodeChat(doc.messages, doc.where);
+      stream.push(c.ids, c.targets);
     }
+    stream.push([tok.eotId]);
+    opts.onProgress?.({ phase: 'tokenize', done: ++done, total: docs.length, unit: 'docs' });
   }
-  const nSeq = Math.floor(stream.length / T);
-  if (nSeq === 0) {
+  const packed = packSequences(stream, T, f);
+  if (packed.numSequences === 0) {
     throw new DistillError('E_DATA', 'the corpus is too small for one sequence', {
       expected: `at least ${T} tokens`,
-      found: `${stream.length} tokens from ${totalDocs} documents`,
+      found: `${stream.length} tokens from ${docs.length} documents`,
       hint: 'add text or lower --seq-len',
       subject: opts.text.join(', '),
     });
-  }
-  const every = f > 0 ? Math.max(2, Math.round(1 / f)) : 0;
-  const isVal = (s: number): boolean => every > 0 && s % every === every - 1;
-  const nVal = every > 0 ? Math.floor(nSeq / every) : 0;
-  const train = new Uint32Array((nSeq - nVal) * T);
-  const val = new Uint32Array(nVal * T);
-  let ti = 0;
-  let vi = 0;
-  for (let s = 0; s < nSeq; s++) {
-    const src = stream.slice(s * T, (s + 1) * T);
-    if (isVal(s)) val.set(src, vi++ * T);
-    else train.set(src, ti++ * T);
   }
   const header = {
     seqLen: T,
@@ -135,18 +110,46 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
     eotId: tok.eotId,
     tokenizer: { name: tok.name, sha256: tok.sha256 },
   };
-  const trainW = writeTokenDataset(opts.out, { ...header, split: 'train' }, train);
+  const trainW = writeTokenDataset(opts.out, { ...header, split: 'train' }, packed.train.tokens, packed.train.mask);
   const result: PrepareResult = {
     train: { path: opts.out, ...trainW },
     tokenizer: { ...header.tokenizer, vocabSize: tok.vocabSize, eotId: tok.eotId },
+    format,
     seqLen: T,
-    documents: totalDocs,
+    documents: docs.length,
     tokens: stream.length,
-    droppedTokens: stream.length - nSeq * T,
+    droppedTokens: stream.length - packed.numSequences * T,
+    lossMask: packed.train.mask !== undefined,
   };
-  if (nVal > 0) {
+  if (packed.val) {
     const vp = valPathFor(opts.out);
-    result.val = { path: vp, ...writeTokenDataset(vp, { ...header, split: 'val' }, val) };
+    result.val = {
+      path: vp,
+      ...writeTokenDataset(vp, { ...header, split: 'val' }, packed.val.tokens, packed.val.mask),
+    };
   }
   return result;
+}
+
+/** The chat template: --chat-template's file, else the tokenizer's own. */
+function chatTemplateFor(own: ChatTemplateSource | undefined, opts: PrepareOptions): ChatTemplateSource {
+  if (opts.chatTemplate !== undefined) {
+    if (!existsSync(opts.chatTemplate))
+      throw new DistillError('E_NOT_FOUND', `chat template not found: ${opts.chatTemplate}`, {
+        subject: opts.chatTemplate,
+      });
+    return {
+      template: readFileSync(opts.chatTemplate, 'utf8'),
+      file: opts.chatTemplate,
+      specialTokens: own?.specialTokens ?? {},
+    };
+  }
+  if (!own)
+    throw new DistillError('E_TOKENIZER', `tokenizer ${opts.tokenizer} has no chat template`, {
+      expected: 'a chat_template in tokenizer_config.json or a chat_template.jinja beside tokenizer.json',
+      found: 'none',
+      hint: 'pass --chat-template <file.jinja>',
+      subject: opts.tokenizer,
+    });
+  return own;
 }

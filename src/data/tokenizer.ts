@@ -16,6 +16,19 @@ export interface Tokenizer {
   eotId: number;
   encode(text: string): number[];
   decode(ids: ArrayLike<number>): string;
+  /** Ids of the added special tokens (end-of-turn markers and the like); empty for the byte tokenizer. */
+  specialIds: ReadonlySet<number>;
+  /** The chat template of tokenizer_config.json (or chat_template.jinja beside it), with the tokens it refers to. */
+  chat?: ChatTemplateSource;
+}
+
+/** A chat template and the special-token strings transformers passes to it. */
+export interface ChatTemplateSource {
+  template: string;
+  /** Where the template came from, for error messages. */
+  file: string;
+  /** `bos_token`, `eos_token`, `unk_token`, `pad_token`, … as tokenizer_config.json names them. */
+  specialTokens: Record<string, string>;
 }
 
 /** The descriptor a model folder's tokenizer.json holds when the model uses the byte-level tokenizer. */
@@ -50,20 +63,38 @@ export function byteTokenizer(): Tokenizer {
     sha256: sha256(canonicalJson(BYTE_TOKENIZER_DESCRIPTOR)),
     vocabSize: BYTE_VOCAB_SIZE,
     eotId: BYTE_EOT_ID,
+    specialIds: new Set(),
     encode: (text) => Array.from(enc.encode(text)),
     decode(ids) {
       // End-of-text renders as a newline so decoded documents stay apart; other ids ≥ 256 cannot occur.
       const out: number[] = [];
-      for (let i = 0; i < ids.length; i++) out.push(ids[i]! === BYTE_EOT_ID ? 10 : ids[i]! & 0xff);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] ?? 0;
+        out.push(id === BYTE_EOT_ID ? 10 : id & 0xff);
+      }
       return dec.decode(Uint8Array.from(out));
     },
   };
 }
 
+/** A special token in tokenizer_config.json: a string or an AddedToken object `{content, …}`. */
+function tokenString(t: unknown): string | undefined {
+  if (typeof t === 'string') return t;
+  const content = (t as { content?: unknown } | null)?.content;
+  return typeof content === 'string' ? content : undefined;
+}
+
 const EOT_CANDIDATES = ['<|endoftext|>', '<|end_of_text|>', '<|eot_id|>', '</s>', '<eos>', '<|im_end|>', '[SEP]'];
 
+/** The parts of a tokenizer.json read here (the rest goes to @lenml/tokenizers as it is). */
+interface TokenizerJson {
+  distillery_tokenizer?: string;
+  model?: { vocab?: Record<string, number> | Array<[string, number]> };
+  added_tokens?: Array<{ id: number; content: string; special?: boolean }>;
+}
+
 function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
-  let json: any;
+  let json: TokenizerJson | null;
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
@@ -82,10 +113,12 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
     });
   }
   const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
-  const tokenizerConfig = existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, 'utf8')) : {};
-  let tok: any;
+  const tokenizerConfig: Record<string, unknown> = existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, 'utf8')) : {};
+  let tok: ReturnType<typeof TokenizerLoader.fromPreTrained>;
   try {
-    tok = TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig });
+    tok = TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig } as Parameters<
+      typeof TokenizerLoader.fromPreTrained
+    >[0]);
   } catch (e) {
     throw new DistillError('E_TOKENIZER', `cannot load tokenizer ${file}`, {
       found: (e as Error).message,
@@ -98,14 +131,16 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
   let maxId = -1;
   const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab);
   for (const id of ids) if (id > maxId) maxId = id;
-  const added: Array<{ id: number; content: string }> = json.added_tokens ?? [];
+  const added = json.added_tokens ?? [];
   for (const t of added) if (t.id > maxId) maxId = t.id;
   const byContent = new Map<string, number>();
   for (const t of added) byContent.set(t.content, t.id);
   if (!Array.isArray(vocab))
-    for (const c of EOT_CANDIDATES) if (vocab[c] !== undefined && !byContent.has(c)) byContent.set(c, vocab[c]!);
-  const cfgEos =
-    typeof tokenizerConfig.eos_token === 'string' ? tokenizerConfig.eos_token : tokenizerConfig.eos_token?.content;
+    for (const c of EOT_CANDIDATES) {
+      const id = vocab[c];
+      if (id !== undefined && !byContent.has(c)) byContent.set(c, id);
+    }
+  const cfgEos = tokenString(tokenizerConfig.eos_token);
   const eotName = [cfgEos, ...EOT_CANDIDATES].find((c) => c !== undefined && byContent.has(c));
   if (eotName === undefined) {
     throw new DistillError('E_TOKENIZER', `${file} has no end-of-text token`, {
@@ -115,14 +150,42 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
       subject: file,
     });
   }
+  const eotId = byContent.get(eotName);
+  if (eotId === undefined) throw new Error(`internal invariant violated: ${eotName} has no id`);
   return {
     name: `hf:${path.basename(path.dirname(path.resolve(file)))}/${path.basename(file)}`,
     sha256: sha256(bytes),
     vocabSize: maxId + 1,
-    eotId: byContent.get(eotName)!,
-    encode: (text) => tok.encode(text, { add_special_tokens: false }) as number[],
-    decode: (ids) => tok.decode(Array.from(ids), { skip_special_tokens: false }) as string,
+    eotId,
+    specialIds: new Set(added.filter((t) => t.special !== false).map((t) => t.id)),
+    chat: chatTemplateOf(path.dirname(file), tokenizerConfig),
+    encode: (text) => tok.encode(text, { add_special_tokens: false }),
+    decode: (ids) => tok.decode(Array.from(ids), { skip_special_tokens: false }),
   };
+}
+
+/**
+ * The chat template as transformers finds it (tokenization_utils_base.py, CHAT_TEMPLATE_FILE): a
+ * `chat_template.jinja` beside the tokenizer wins over tokenizer_config.json's `chat_template`, which is a
+ * string or a list of `{name, template}` of which apply_chat_template uses "default". The template also
+ * sees the special-token strings (apply_chat_template passes `**self.special_tokens_map`).
+ */
+function chatTemplateOf(dir: string, config: Record<string, unknown>): ChatTemplateSource | undefined {
+  const specialTokens: Record<string, string> = {};
+  for (const [k, v] of Object.entries(config)) {
+    const t = tokenString(v);
+    if (k.endsWith('_token') && t !== undefined) specialTokens[k] = t;
+  }
+  const sidecar = path.join(dir, 'chat_template.jinja');
+  if (existsSync(sidecar)) return { template: readFileSync(sidecar, 'utf8'), file: sidecar, specialTokens };
+  const file = path.join(dir, 'tokenizer_config.json');
+  const t = config.chat_template;
+  if (typeof t === 'string') return { template: t, file, specialTokens };
+  if (Array.isArray(t)) {
+    const named = t.find((e: { name?: unknown }) => e?.name === 'default') as { template?: unknown } | undefined;
+    if (typeof named?.template === 'string') return { template: named.template, file, specialTokens };
+  }
+  return undefined;
 }
 
 /**

@@ -4,7 +4,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { byteTokenizer, openTokenDataset, prepareDataset, writeTokenDataset } from '../../src/data/index.js';
+import { createHash } from 'node:crypto';
+import { tableFromIPC } from 'apache-arrow';
+import {
+  byteTokenizer,
+  openTokenDataset,
+  prepareDataset,
+  tokenDatasetHash,
+  writeTokenDataset,
+} from '../../src/data/index.js';
 import { distillAsync } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-data-'));
@@ -113,6 +121,56 @@ describe('openTokenDataset', () => {
     await expect(openTokenDataset(f)).rejects.toThrow(/does not match its recorded hash/);
     writeFileSync(f, 'not arrow');
     await expect(openTokenDataset(f)).rejects.toMatchObject({ code: 'E_DATA' });
+  });
+});
+
+describe('loss masks (version 2)', () => {
+  const header = { seqLen: 4, vocabSize: 257, eotId: 256, tokenizer: { name: 'byte', sha256: 'x' } };
+  const tokens = Uint32Array.from({ length: 8 }, (_, i) => 97 + i);
+  const canonical = (version: number) =>
+    `{"eotId":256,"format":"distillery.token-dataset","seqLen":4,"tokenizer":{"name":"byte","sha256":"x"},"version":${version},"vocabSize":257}`;
+
+  it('hashes as version 1 did without a mask, and covers the mask with one', () => {
+    const sha = (...parts: Uint8Array[]) => {
+      const h = createHash('sha256');
+      for (const p of parts) h.update(p);
+      return h.digest('hex');
+    };
+    const tokBytes = new Uint8Array(tokens.buffer);
+    expect(tokenDatasetHash(header, tokens)).toBe(sha(Buffer.from(canonical(1)), tokBytes));
+    const mask = Uint8Array.from([0, 0, 1, 1, 0, 1, 1, 0]);
+    expect(tokenDatasetHash(header, tokens, mask)).toBe(sha(Buffer.from(canonical(2)), tokBytes, mask));
+    const other = Uint8Array.from([0, 0, 1, 1, 0, 1, 0, 0]);
+    expect(tokenDatasetHash(header, tokens, other)).not.toBe(tokenDatasetHash(header, tokens, mask));
+  });
+
+  it('writes a loss_mask column and version 2, reads it back, and refuses a mask altered after writing', async () => {
+    const dir = tmp();
+    const f = path.join(dir, 'm.arrow');
+    const mask = Uint8Array.from([0, 0, 1, 1, 0, 1, 1, 0]);
+    const w = writeTokenDataset(f, { ...header, split: 'train' }, tokens, mask);
+    expect(w.scoredPositions).toBe(4);
+    const ds = await openTokenDataset(f);
+    expect(ds.sha256).toBe(w.sha256);
+    expect(Array.from(ds.lossMask!)).toEqual(Array.from(mask));
+    expect(Array.from(ds.sequenceMask(1)!)).toEqual([0, 1, 1, 0]);
+    expect(ds.scoredPositions).toBe(4);
+    const table = tableFromIPC(readFileSync(f));
+    expect(table.schema.metadata.get('distillery.version')).toBe('2');
+    expect(String(table.schema.fields[1]?.type)).toBe('FixedSizeList[4]<Uint8>');
+    const plain = await openTokenDataset(
+      (writeTokenDataset(path.join(dir, 'p.arrow'), { ...header, split: 'train' }, tokens), path.join(dir, 'p.arrow')),
+    );
+    expect(plain.lossMask).toBeUndefined();
+    expect(plain.sequenceMask(0)).toBeUndefined();
+    expect(plain.scoredPositions).toBe(8);
+    // Flip one mask byte in the file: the recorded hash no longer matches.
+    const buf = readFileSync(f);
+    const at = buf.indexOf(Buffer.from(mask));
+    expect(at).toBeGreaterThan(0);
+    buf[at] = 1;
+    writeFileSync(f, buf);
+    await expect(openTokenDataset(f)).rejects.toThrow(/does not match its recorded hash/);
   });
 });
 
