@@ -5,6 +5,7 @@
 // engine: forward returns the final-norm hidden states, the fused LM-head loss turns them into
 // loss + dHidden + dLmHead, and backward takes dHidden back to every other parameter.
 import type { ModelConfig } from '../core/model.js';
+import type { MoeLayerStats } from './moe/reference.js';
 
 export interface ParamView {
   name: string;
@@ -29,8 +30,12 @@ export interface ModelEngine {
    * Back-propagates dHidden [N×d] (the gradient w.r.t. forward's output) and ACCUMULATES into grads
    * (same layout as params) for every tensor except the LM head's own weight (the caller adds that).
    * With tied embeddings the caller adds dLmHead into the `embed` slice itself.
+   * MoE layers add the gradient of `auxWeight` × their aux balance loss (default 1; the trainer passes its
+   * micro-batch weight so the aux loss averages over micro-batches like the main loss).
    */
-  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array): void;
+  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array, auxWeight?: number): void;
+  /** Routing statistics of the last forward, one entry per MoE layer in layer order (empty for dense models). */
+  moeStats?(): MoeLayerStats[];
   /** Frees native memory; the engine is unusable afterwards. */
   dispose(): void;
 }

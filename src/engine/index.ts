@@ -17,10 +17,10 @@ export interface EngineOptions {
 export function createEngine(config: ModelConfig, options: EngineOptions = {}): ModelEngine {
   const c = parseModelConfig(config);
   const backend = options.backend ?? 'native';
-  if (c.moe) {
-    throw new DistillError('E_UNSUPPORTED', 'the engine does not run mixture-of-experts layers yet', {
+  if (c.moe && backend === 'native') {
+    throw new DistillError('E_UNSUPPORTED', 'the native engine does not run mixture-of-experts layers yet', {
       found: `a moe block (${c.moe.experts} experts)`,
-      hint: 'drop the moe block for a dense model',
+      hint: "use the float64 reference backend ('reference') or drop the moe block for a dense model",
     });
   }
   if (backend === 'reference') return new ReferenceEngine(c);
@@ -38,6 +38,8 @@ export { NativeEngine } from './native.js';
 export type { OpTimings } from './native.js';
 export { adamwStep, adamwStepReference, clipGradNorm, gradNorm } from './optim.js';
 export type { AdamWOptions, AdamWState } from './optim.js';
+export { mergeMoeStats, moeOffsets, updateRouterBias } from './moe/index.js';
+export type { MoeLayerStats, MoeStepStats } from './moe/index.js';
 export type { ModelEngine, ParamView } from './api.js';
 export { saveCheckpoint, loadCheckpoint, paramLayout, CHECKPOINT_FORMAT } from './checkpoint.js';
 export type { LoadedCheckpoint, SaveCheckpointInput, OptimizerMoments, TensorSlot } from './checkpoint.js';

@@ -7,8 +7,8 @@ export interface InitOptions {
   /** Standard deviation of the matrices (default 0.02, as GPT-2/Llama). */
   std?: number;
   /**
-   * Scale the output projections (wo, w2) by 1/√(2·nLayers) as GPT-2 does, so the residual stream's
-   * variance does not grow with depth (default true).
+   * Scale the output projections (wo, w2; in MoE layers shared_w2, experts_down) by 1/√(2·nLayers) as GPT-2
+   * does, so the residual stream's variance does not grow with depth (default true).
    */
   scaleResidual?: boolean;
 }
@@ -87,11 +87,12 @@ export function initParams(config: ModelConfig, seed: number, options: InitOptio
   const rng = new Rng(seed);
   for (const v of layout) {
     const out = params.subarray(v.offset, v.offset + v.size);
+    // The MoE selection bias starts at 0 (DeepSeek-V3); every other vector is an RMSNorm weight.
     if (v.shape.length === 1) {
-      out.fill(1);
+      out.fill(v.name.endsWith('.router_bias') ? 0 : 1);
       continue;
     }
-    const s = /\.(wo|w2)$/.test(v.name) ? std * residualScale : std;
+    const s = /\.(wo|w2|shared_w2|experts_down)$/.test(v.name) ? std * residualScale : std;
     for (let i = 0; i < out.length; i++) out[i] = s * rng.normal();
   }
   return params;

@@ -1,9 +1,13 @@
 // Float64 reference engine: the Llama-style decoder of src/core/model.ts written plainly, forward to the
 // final-norm hidden states [N×d] and backward from dHidden to every parameter. Obviously right, slow.
+// MoE layers run the float64 MoE FFN of ./moe/reference.ts.
 import type { ModelConfig } from '../core/model.js';
 import { headDim } from '../core/model.js';
+import { isMoeLayer } from '../core/moe.js';
 import type { ModelEngine, ParamView } from './api.js';
 import { engineLayout, layoutIndex, layoutSize } from './layout.js';
+import { moeOffsets } from './moe/index.js';
+import { moeBackward64, moeDims, moeForward64, type MoeLayerStats, type MoeSaved } from './moe/reference.js';
 import { checkBackward, checkForward, checkParams } from './validate.js';
 
 type F64 = Float64Array;
@@ -23,6 +27,8 @@ interface LayerCache {
   a: F64;
   u: F64;
   m: F64;
+  /** MoE layers: the MoE FFN's saved state (a, u, m are then empty). */
+  moe?: MoeSaved;
 }
 
 interface Saved {
@@ -66,6 +72,7 @@ export class ReferenceEngine implements ModelEngine {
   readonly numParams: number;
   private readonly off: Map<string, ParamView>;
   private saved: Saved | undefined;
+  private stats: MoeLayerStats[] = [];
 
   constructor(readonly config: ModelConfig) {
     this.layout = engineLayout(config);
@@ -148,6 +155,7 @@ export class ReferenceEngine implements ModelEngine {
     let x = new Float64Array(N * d);
     for (let n = 0; n < N; n++) for (let i = 0; i < d; i++) x[n * d + i] = P[emb + tokens[n]! * d + i]!;
     const layers: LayerCache[] = [];
+    const stats: MoeLayerStats[] = [];
     for (let l = 0; l < c.nLayers; l++) {
       const p = `layers.${l}.`;
       const xIn = x;
@@ -186,27 +194,51 @@ export class ReferenceEngine implements ModelEngine {
       const xMid = new Float64Array(N * d);
       for (let i = 0; i < xMid.length; i++) xMid[i] = xIn[i]! + ao[i]!;
       const { r: r2, y: h2 } = this.rms(xMid, N, P, this.o(`${p}ffn_norm`));
-      const a = linear(h2, N, d, P, this.o(`${p}w1`), f);
-      const u = linear(h2, N, d, P, this.o(`${p}w3`), f);
-      const m = new Float64Array(N * f);
-      for (let i = 0; i < m.length; i++) m[i] = (a[i]! / (1 + Math.exp(-a[i]!))) * u[i]!;
-      const fo = linear(m, N, f, P, this.o(`${p}w2`), d);
+      const none: F64 = new Float64Array(0);
+      let a = none,
+        u = none,
+        m = none,
+        fo: F64,
+        moe: MoeSaved | undefined;
+      if (c.moe && isMoeLayer(l, c.moe)) {
+        const r = moeForward64(moeDims(d, c.moe), P, moeOffsets(this.off, l), h2, N);
+        fo = r.out;
+        moe = r.saved;
+        stats.push(r.stats);
+      } else {
+        a = linear(h2, N, d, P, this.o(`${p}w1`), f);
+        u = linear(h2, N, d, P, this.o(`${p}w3`), f);
+        m = new Float64Array(N * f);
+        for (let i = 0; i < m.length; i++) m[i] = (a[i]! / (1 + Math.exp(-a[i]!))) * u[i]!;
+        fo = linear(m, N, f, P, this.o(`${p}w2`), d);
+      }
       x = new Float64Array(N * d);
       for (let i = 0; i < x.length; i++) x[i] = xMid[i]! + fo[i]!;
-      layers.push({ xIn, r1, h1, q, k, v, probs, att, xMid, r2, h2, a, u, m });
+      layers.push({ xIn, r1, h1, q, k, v, probs, att, xMid, r2, h2, a, u, m, ...(moe ? { moe } : {}) });
     }
     const { r: rFinal, y } = this.rms(x, N, P, this.o('norm'));
     this.saved = { B, T, tokens: Int32Array.from(tokens), layers, xFinal: x, rFinal };
+    this.stats = stats;
     return y;
   }
 
+  /** The experts chosen in the last forward, per MoE layer [N×k] (slots in selection order). */
+  moeRouting(): Int32Array[] {
+    return (this.saved?.layers ?? []).flatMap((L) => (L.moe ? [L.moe.sel] : []));
+  }
+
+  /** Routing statistics of the last forward, one entry per MoE layer in layer order (empty for dense models). */
+  moeStats(): MoeLayerStats[] {
+    return this.stats;
+  }
+
   /** Backward in float64; the result is added to grads (rounded once to float32 per element). */
-  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array): void {
+  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array, auxWeight = 1): void {
     const c = this.config;
     checkParams(this.numParams, params);
     const s = this.saved;
     checkBackward(this.numParams, s ? s.B * s.T : undefined, c.dModel, dHidden, grads);
-    const G = this.backward64(Float64Array.from(params), Float64Array.from(dHidden));
+    const G = this.backward64(Float64Array.from(params), Float64Array.from(dHidden), auxWeight);
     const lm = this.off.get('lm_head');
     for (let i = 0; i < G.length; i++) {
       if (lm && i >= lm.offset && i < lm.offset + lm.size) continue;
@@ -214,8 +246,11 @@ export class ReferenceEngine implements ModelEngine {
     }
   }
 
-  /** Float64 gradients of Σ dHidden ⊙ forward(params) w.r.t. every parameter (the LM head slot stays 0). */
-  backward64(P: F64, dOut: F64): F64 {
+  /**
+   * Float64 gradients of Σ dHidden ⊙ forward(params) + auxWeight · Σ_layers auxLoss w.r.t. every parameter
+   * (the LM head slot stays 0).
+   */
+  backward64(P: F64, dOut: F64, auxWeight = 1): F64 {
     const c = this.config,
       s = this.saved!;
     const { B, T } = s;
@@ -233,20 +268,24 @@ export class ReferenceEngine implements ModelEngine {
     for (let l = c.nLayers - 1; l >= 0; l--) {
       const p = `layers.${l}.`;
       const L = s.layers[l]!;
-      // x_out = xMid + (silu(a) ⊙ u) · W2ᵀ
-      const dm = new Float64Array(N * f);
-      linearBack(dx, L.m, N, f, P, G, this.o(`${p}w2`), d, dm);
-      const da = new Float64Array(N * f),
-        du = new Float64Array(N * f);
-      for (let i = 0; i < dm.length; i++) {
-        const a = L.a[i]!,
-          sg = 1 / (1 + Math.exp(-a));
-        du[i] = dm[i]! * a * sg;
-        da[i] = dm[i]! * L.u[i]! * sg * (1 + a * (1 - sg));
-      }
       const dh2 = new Float64Array(N * d);
-      linearBack(da, L.h2, N, d, P, G, this.o(`${p}w1`), f, dh2);
-      linearBack(du, L.h2, N, d, P, G, this.o(`${p}w3`), f, dh2);
+      if (L.moe && c.moe) {
+        moeBackward64(moeDims(d, c.moe), P, moeOffsets(this.off, l), L.moe, dx, G, dh2, auxWeight);
+      } else {
+        // x_out = xMid + (silu(a) ⊙ u) · W2ᵀ
+        const dm = new Float64Array(N * f);
+        linearBack(dx, L.m, N, f, P, G, this.o(`${p}w2`), d, dm);
+        const da = new Float64Array(N * f),
+          du = new Float64Array(N * f);
+        for (let i = 0; i < dm.length; i++) {
+          const a = L.a[i]!,
+            sg = 1 / (1 + Math.exp(-a));
+          du[i] = dm[i]! * a * sg;
+          da[i] = dm[i]! * L.u[i]! * sg * (1 + a * (1 - sg));
+        }
+        linearBack(da, L.h2, N, d, P, G, this.o(`${p}w1`), f, dh2);
+        linearBack(du, L.h2, N, d, P, G, this.o(`${p}w3`), f, dh2);
+      }
       const dxMid = Float64Array.from(dx);
       this.rmsBack(dh2, L.xMid, L.r2, N, P, G, this.o(`${p}ffn_norm`), dxMid);
       // xMid = xIn + att · Woᵀ
@@ -301,5 +340,6 @@ export class ReferenceEngine implements ModelEngine {
 
   dispose(): void {
     this.saved = undefined;
+    this.stats = [];
   }
 }
