@@ -22,8 +22,8 @@ const {
   idsEncodingFor,
 } = (await import(dist)) as typeof Api;
 const { InferenceThread } = (await import(
-  path.resolve('dist/src/teacher/pipeline.js')
-)) as typeof import('../src/teacher/pipeline.js');
+  path.resolve('dist/src/teacher/backends/index.js')
+)) as typeof import('../src/teacher/backends/index.js');
 
 const quick = process.argv.includes('--quick');
 const record = process.argv.includes('--record');

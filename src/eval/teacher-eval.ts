@@ -6,7 +6,7 @@ import ort from 'onnxruntime-node';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
 import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
-import { checkTeacherContract, createSession, decodeModel, int64Ids, LOGITS_NAME } from '../teacher/index.js';
+import { checkTeacherContract, createSession, decodeModel, int64Ids, LOGITS_NAME } from '../teacher/backends/index.js';
 
 export interface TeacherHeldOut {
   /** The model file it came from. */

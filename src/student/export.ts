@@ -6,7 +6,7 @@ import { writeFileSync, renameSync } from 'node:fs';
 import { DistillError } from '../core/errors.js';
 import { headDim, type ModelConfig } from '../core/model.js';
 import { loadCheckpoint, paramLayout } from '../engine/index.js';
-import { OnnxGraphBuilder } from './onnx-builder.js';
+import { OnnxGraph } from '../onnx/index.js';
 
 export const ONNX_OPSET = 17;
 
@@ -67,55 +67,62 @@ export function buildOnnxModel(
   const get = (name: string) => w.get(name)!;
   const { dModel: d, nHeads: h, nKvHeads: g, vocabSize: V } = config;
   const hd = headDim(config);
-  const b = new OnnxGraphBuilder();
+  const b = OnnxGraph.create({
+    graphName: 'distillery_student',
+    opset: ONNX_OPSET,
+    producer: 'distillery',
+    metadata: { 'distillery.config': JSON.stringify(config), ...metadata },
+  });
 
   const ids = b.input('input_ids', 'int64', ['batch', 'seq']);
   const T1 = b.op('Shape', [ids], { start: 1, end: 2 }); // [T] as a 1-element int64 tensor
-  const zero1 = b.int64Init('zero_1d', [0]);
-  const axes0 = b.int64Init('axes_0', [0]);
-  const axes1 = b.int64Init('axes_1', [1]);
-  const eps = b.floatInit('norm_eps', [], new Float32Array([config.normEps]));
+  const zero1 = b.int64Tensor([1], [0], 'zero_1d');
+  const axes0 = b.int64Tensor([1], [0], 'axes_0');
+  const axes1 = b.int64Tensor([1], [1], 'axes_1');
+  const eps = b.floatTensor([], new Float32Array([config.normEps]), 'norm_eps');
 
   // Causal mask [T, T]: −1e9 where the key position is after the query position.
   const Tscalar = b.op('Squeeze', [T1, axes0]);
-  const r = b.op('Range', [b.int64Init('zero_s', [0], []), Tscalar, b.int64Init('one_s', [1], [])]);
+  const r = b.op('Range', [b.int64Tensor([], [0], 'zero_s'), Tscalar, b.int64Tensor([], [1], 'one_s')]);
   const future = b.op('Greater', [b.op('Unsqueeze', [r, axes0]), b.op('Unsqueeze', [r, axes1])]);
   const mask = b.op('Where', [
     future,
-    b.floatInit('neg_big', [], new Float32Array([-1e9])),
-    b.floatInit('zero_f', [], new Float32Array([0])),
+    b.floatTensor([], new Float32Array([-1e9]), 'neg_big'),
+    b.floatTensor([], new Float32Array([0]), 'zero_f'),
   ]);
 
   const rope = ropeTables(config);
-  const cos = b.op('Slice', [b.floatInit('rope_cos', [config.contextLength, hd], rope.cos), zero1, T1, axes0]);
-  const sin = b.op('Slice', [b.floatInit('rope_sin', [config.contextLength, hd], rope.sin), zero1, T1, axes0]);
-  const rot = b.floatInit('rope_rotate_half', [hd, hd], rope.rot);
-  const scale = b.floatInit('attn_scale', [], new Float32Array([1 / Math.sqrt(hd)]));
+  const cos = b.op('Slice', [b.floatTensor([config.contextLength, hd], rope.cos, 'rope_cos'), zero1, T1, axes0]);
+  const sin = b.op('Slice', [b.floatTensor([config.contextLength, hd], rope.sin, 'rope_sin'), zero1, T1, axes0]);
+  const rot = b.floatTensor([hd, hd], rope.rot, 'rope_rotate_half');
+  const scale = b.floatTensor([], new Float32Array([1 / Math.sqrt(hd)]), 'attn_scale');
 
   const rmsNorm = (x: string, weight: string): string => {
     const ms = b.op('ReduceMean', [b.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const normed = b.op('Div', [x, b.op('Sqrt', [b.op('Add', [ms, eps])])]);
-    return b.op('Mul', [normed, b.floatInit(weight, get(weight).shape, get(weight).data)]);
+    return b.op('Mul', [normed, b.floatTensor(get(weight).shape, get(weight).data, weight)]);
   };
   const linear = (x: string, weight: string): string => {
     const [out, inp] = get(weight).shape as [number, number];
-    return b.op('MatMul', [x, b.floatInit(`${weight}.T`, [inp, out], transpose(get(weight).data, out, inp))]);
+    return b.op('MatMul', [x, b.floatTensor([inp, out], transpose(get(weight).data, out, inp), `${weight}.T`)]);
   };
   const heads = (x: string, n: number): string =>
-    b.op('Transpose', [b.op('Reshape', [x, b.int64Init(b.name('shape'), [0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
+    b.op('Transpose', [b.op('Reshape', [x, b.int64Tensor([4], [0, 0, n, hd], b.fresh('shape'))])], {
+      perm: [0, 2, 1, 3],
+    });
   const applyRope = (x: string): string =>
     b.op('Add', [b.op('Mul', [x, cos]), b.op('Mul', [b.op('MatMul', [x, rot]), sin])]);
   // [B, g, T, hd] → [B, h, T, hd]: query head i reads KV head floor(i / (h/g)).
   const repeatKv = (x: string): string => {
     if (g === h) return x;
     const expanded = b.op('Expand', [
-      b.op('Unsqueeze', [x, b.int64Init(b.name('axes'), [2])]),
-      b.int64Init(b.name('rep'), [1, 1, h / g, 1, 1]),
+      b.op('Unsqueeze', [x, b.int64Tensor([1], [2], b.fresh('axes'))]),
+      b.int64Tensor([5], [1, 1, h / g, 1, 1], b.fresh('rep')),
     ]);
-    return b.op('Reshape', [expanded, b.int64Init(b.name('shape'), [0, h, -1, hd])]);
+    return b.op('Reshape', [expanded, b.int64Tensor([4], [0, h, -1, hd], b.fresh('shape'))]);
   };
 
-  let x = b.op('Gather', [b.floatInit('embed', get('embed').shape, get('embed').data), ids], { axis: 0 });
+  let x = b.op('Gather', [b.floatTensor(get('embed').shape, get('embed').data, 'embed'), ids], { axis: 0 });
   for (let l = 0; l < config.nLayers; l++) {
     const p = `layers.${l}.`;
     const xn = rmsNorm(x, `${p}attn_norm`);
@@ -129,7 +136,7 @@ export function buildOnnxModel(
     const att = b.op('MatMul', [b.op('Softmax', [scores], { axis: -1 }), v]);
     const merged = b.op('Reshape', [
       b.op('Transpose', [att], { perm: [0, 2, 1, 3] }),
-      b.int64Init(b.name('shape'), [0, 0, d]),
+      b.int64Tensor([3], [0, 0, d], b.fresh('shape')),
     ]);
     x = b.op('Add', [x, linear(merged, `${p}wo`)]);
     const xf = rmsNorm(x, `${p}ffn_norm`);
@@ -141,15 +148,10 @@ export function buildOnnxModel(
   // Tied: transpose the shared embedding in-graph (ORT folds it once at load) instead of storing it twice.
   const head = config.tieEmbeddings
     ? b.op('Transpose', ['embed'], { perm: [1, 0] })
-    : b.floatInit('lm_head.T', [d, V], transpose(get('lm_head').data, V, d));
+    : b.floatTensor([d, V], transpose(get('lm_head').data, V, d), 'lm_head.T');
   b.node('MatMul', [xn, head], {}, ['logits']);
   b.output('logits', 'float', ['batch', 'seq', V]);
-  return b.encode({
-    graphName: 'distillery_student',
-    opset: ONNX_OPSET,
-    producer: 'distillery',
-    metadata: { 'distillery.config': JSON.stringify(config), ...metadata },
-  });
+  return b.encode();
 }
 
 export interface OnnxExportResult {

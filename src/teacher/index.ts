@@ -1,12 +1,46 @@
-// Public surface of src/teacher: ONNX tooling, graph surgery, sessions, the sharding plan and the runner.
-export { decodeModel, encodeModel, graphInputs, graphOutputs, opsetVersion, GraphEditor, ElemType } from './onnx.js';
-export type { ModelProto, TensorInfo } from './onnx.js';
-export { appendTopK, checkTeacherContract, INPUT_NAME, LOGITS_NAME } from './surgery.js';
-export type { SurgeryOptions, SurgeryOutputs, TeacherContract } from './surgery.js';
+// Public surface of src/teacher: the runner, the sharding plan, small teacher models, and the teacher
+// backends (registry, the ONNX backend's graph surgery and sessions) with the ONNX tooling they use.
+export {
+  decodeModel,
+  encodeModel,
+  graphInputs,
+  graphOutputs,
+  opsetVersion,
+  OnnxGraph,
+  ElemType,
+} from '../onnx/index.js';
+export type { ModelProto, TensorInfo } from '../onnx/index.js';
+export {
+  appendTopK,
+  backends,
+  checkDevice,
+  checkTeacherContract,
+  createSession,
+  defineBackend,
+  deviceName,
+  INPUT_NAME,
+  int64Ids,
+  LOGITS_NAME,
+  openBackend,
+  parseDevices,
+  runTopK,
+} from './backends/index.js';
+export type {
+  BackendDefinition,
+  BackendDescription,
+  BackendOptions,
+  Device,
+  ScoredPart,
+  ScoreRequest,
+  SessionOptions,
+  SurgeryOptions,
+  SurgeryOutputs,
+  TeacherBackend,
+  TeacherContract,
+  TopKBatch,
+} from './backends/index.js';
 export { buildNgramTeacher, buildSyntheticTeacher } from './models.js';
 export type { NgramTeacherOptions, SyntheticTeacherOptions } from './models.js';
-export { parseDevices, deviceName, checkDevice, createSession, runTopK, int64Ids } from './session.js';
-export type { Device, TopKBatch, SessionOptions } from './session.js';
 export { runTeacher } from './runner.js';
 export type { TeacherRunOptions, TeacherRunSummary } from './runner.js';
 export { planShards, defaultShardCount, resolveWorkerSlot, strideShards } from './plan.js';

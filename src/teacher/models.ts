@@ -2,7 +2,7 @@
 // logits float [B,T,V]): a count-based n-gram teacher (the fixture) and a synthetic Gather+MatMul
 // teacher of any V (benchmarks, large-vocabulary tests).
 import { mulberry32 } from '../core/random.js';
-import { ElemType, GraphEditor } from './onnx.js';
+import { ElemType, OnnxGraph } from '../onnx/index.js';
 
 export interface NgramTeacherOptions {
   vocabSize: number;
@@ -17,10 +17,11 @@ export interface NgramTeacherOptions {
 function logProbRows(counts: Float64Array, V: number, alpha: number, scale: number): Float32Array {
   const out = new Float32Array(V * V);
   for (let a = 0; a < V; a++) {
+    const row = counts.subarray(a * V, (a + 1) * V);
     let sum = 0;
-    for (let b = 0; b < V; b++) sum += counts[a * V + b]!;
+    for (const c of row) sum += c;
     const denom = sum + alpha * V;
-    for (let b = 0; b < V; b++) out[a * V + b] = scale * Math.log((counts[a * V + b]! + alpha) / denom);
+    row.forEach((c, b) => (out[a * V + b] = scale * Math.log((c + alpha) / denom)));
   }
   return out;
 }
@@ -35,11 +36,13 @@ export function buildNgramTeacher(stream: ArrayLike<number>, opts: NgramTeacherO
   const w = opts.skipWeight ?? 0.5;
   const bi = new Float64Array(V * V);
   const skip = new Float64Array(V * V);
+  const at = (i: number) => stream[i] ?? 0;
+  const count = (table: Float64Array, j: number) => (table[j] = (table[j] ?? 0) + 1);
   for (let i = 0; i + 1 < stream.length; i++) {
-    bi[stream[i]! * V + stream[i + 1]!]! += 1;
-    if (i >= 1) skip[stream[i - 1]! * V + stream[i + 1]!]! += 1;
+    count(bi, at(i) * V + at(i + 1));
+    if (i >= 1) count(skip, at(i - 1) * V + at(i + 1));
   }
-  const g = GraphEditor.create({ opset: 17, producer: 'distillery ngram teacher', graphName: 'ngram_teacher' });
+  const g = OnnxGraph.create({ opset: 17, producer: 'distillery ngram teacher', graphName: 'ngram_teacher' });
   g.input('input_ids', ElemType.INT64, ['batch', 'seq']);
   const biT = g.floatTensor([V, V], logProbRows(bi, V, alpha, 1), 'bigram_logp');
   const skT = g.floatTensor([V, V], logProbRows(skip, V, alpha, w), 'skip_logp_scaled');
@@ -80,7 +83,7 @@ export function buildSyntheticTeacher(opts: SyntheticTeacherOptions): Uint8Array
   const b = Float32Array.from({ length: V }, () => r());
   const input = opts.inputName ?? 'input_ids';
   const output = opts.outputName ?? 'logits';
-  const g = GraphEditor.create({ opset: 17, producer: 'distillery synthetic teacher', graphName: 'synthetic_teacher' });
+  const g = OnnxGraph.create({ opset: 17, producer: 'distillery synthetic teacher', graphName: 'synthetic_teacher' });
   g.input(input, ElemType.INT64, ['batch', 'seq']);
   const h = g.op('Gather', [g.floatTensor([V, d], E, 'embed'), input], { axis: 0 });
   g.op('Add', [g.op('MatMul', [h, g.floatTensor([d, V], W, 'lm_head')]), g.floatTensor([V], b, 'lm_bias')], {}, output);

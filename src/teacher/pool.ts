@@ -1,23 +1,42 @@
-// Local worker pool: one worker process per device slot (W processes over the listed devices), each
-// with its own session and cache writer; a p-queue hands shard indices to whichever worker is free.
+// The one shard scheduler: a p-queue hands shard indices to whichever worker has a free slot (each worker
+// holds SHARDS_IN_FLIGHT). A worker is the in-process one (a run of one worker) or a worker process
+// (worker-proc.ts) with its own backend and cache writer, one per device slot.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import PQueue from 'p-queue';
-import { DistillError, type ErrorCode } from '../core/errors.js';
+import { DistillError } from '../core/errors.js';
+import { deviceName, fromWireError, type Device, type WireError } from './backends/index.js';
 import type { Shard } from './plan.js';
-import { SHARDS_IN_FLIGHT, type ResolvedRun, type ShardDone } from './runner.js';
-import { deviceName, type Device } from './session.js';
+import type { ResolvedRun } from './prepare.js';
+import { runShard, SHARDS_IN_FLIGHT, type ShardDone, type WorkerContext } from './work.js';
 
-export interface PoolOptions {
-  run: ResolvedRun;
-  shards: Shard[];
-  devices: Device[];
-  workers: number;
-  threads?: number;
-  onRows?: (n: number) => void;
-  /** Called once every worker process has its session up (and warmed). */
-  onStarted?: () => void;
+export interface ShardWorker {
+  name: string;
+  run(shard: Shard, onRows: (n: number) => void): Promise<ShardDone>;
+  close(): Promise<void>;
 }
+
+/** The in-process worker: the run's own backend and writer. */
+export function localWorker(ctx: WorkerContext, name: string): ShardWorker {
+  return {
+    name,
+    run: (shard, onRows) => runShard(ctx, shard, onRows),
+    close: () => ctx.backend.close(),
+  };
+}
+
+/** Messages a worker process sends (worker-proc.ts). */
+export type ProcMessage =
+  | { type: 'ready' }
+  | { type: 'rows'; shard: number; n: number }
+  | { type: 'done'; result: ShardDone }
+  | { type: 'error'; shard?: number; error: WireError };
+
+/** Messages a worker process receives. */
+export type ProcCommand =
+  | { type: 'init'; run: ResolvedRun; device: Device; threads?: number }
+  | { type: 'shard'; shard: Shard }
+  | { type: 'exit' };
 
 function entry(): { file: string; execArgv: string[] } {
   const self = fileURLToPath(import.meta.url);
@@ -25,113 +44,138 @@ function entry(): { file: string; execArgv: string[] } {
   return { file: self.replace(/pool\.js$/, 'worker-proc.js'), execArgv: [] };
 }
 
-function revive(e: any, where: string): Error {
-  if (e?.code) {
-    const err = new DistillError(e.code as ErrorCode, '', e.details ?? {});
-    err.message = e.message;
-    return err;
-  }
-  return new Error(`${where}: ${e?.message ?? e}`);
+interface InFlight {
+  resolve: (d: ShardDone) => void;
+  reject: (e: Error) => void;
+  onRows: (n: number) => void;
 }
 
-interface Proc {
-  child: ChildProcess;
-  device: Device;
-  name: string;
-  /** Shards in flight on this process, by index. */
-  current: Map<number, { resolve: (d: ShardDone) => void; reject: (e: Error) => void }>;
-}
-
-async function startProc(i: number, o: PoolOptions, all: Proc[]): Promise<Proc> {
-  const device = o.devices[i % o.devices.length]!;
+/** A worker process, started and ready (its backend warm) when the promise resolves. */
+function startProcess(
+  i: number,
+  init: Omit<Extract<ProcCommand, { type: 'init' }>, 'type'>,
+  started: ChildProcess[],
+): Promise<ShardWorker> {
   const { file, execArgv } = entry();
   const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-  const proc: Proc = { child, device, name: `worker ${i} (${deviceName(device)})`, current: new Map() };
-  all.push(proc);
-  let ready!: () => void;
-  let failed!: (e: Error) => void;
-  const started = new Promise<void>((res, rej) => ((ready = res), (failed = rej)));
-  child.on('message', (m: any) => {
-    if (m.type === 'ready') ready();
-    else if (m.type === 'rows') o.onRows?.(m.n);
-    else if (m.type === 'done') {
-      proc.current.get(m.result.shard)?.resolve(m.result);
-      proc.current.delete(m.result.shard);
-    } else if (m.type === 'error') {
-      const e = revive(m.error, proc.name);
-      const c = m.shard !== undefined ? proc.current.get(m.shard) : undefined;
-      proc.current.delete(m.shard);
-      if (c) c.reject(e);
-      else failed(e);
-    }
-  });
-  child.on('exit', (code, signal) => {
-    const e = new DistillError('E_DEVICE', `${proc.name} exited unexpectedly`, {
-      found: signal ? `signal ${signal}` : `exit code ${code}`,
-      hint: 'committed shards are kept; rerun to resume',
-      subject: proc.name,
+  started.push(child);
+  const name = `worker ${i} (${deviceName(init.device)})`;
+  const current = new Map<number, InFlight>();
+  const send = (m: ProcCommand) => child.send(m);
+  return new Promise<ShardWorker>((ready, failed) => {
+    child.on('message', (m: ProcMessage) => {
+      if (m.type === 'ready') ready(worker);
+      else if (m.type === 'rows') current.get(m.shard)?.onRows(m.n);
+      else if (m.type === 'done') {
+        current.get(m.result.shard)?.resolve(m.result);
+        current.delete(m.result.shard);
+      } else {
+        const e = fromWireError(m.error, name);
+        const c = m.shard !== undefined ? current.get(m.shard) : undefined;
+        if (m.shard !== undefined) current.delete(m.shard);
+        if (c) c.reject(e);
+        else failed(e);
+      }
     });
-    failed(e);
-    for (const c of proc.current.values()) c.reject(e);
-    proc.current.clear();
+    child.on('exit', (code, signal) => {
+      const e = new DistillError('E_DEVICE', `${name} exited unexpectedly`, {
+        found: signal ? `signal ${signal}` : `exit code ${code}`,
+        hint: 'committed shards are kept; rerun to resume',
+        subject: name,
+      });
+      failed(e);
+      for (const c of current.values()) c.reject(e);
+      current.clear();
+    });
+    const worker: ShardWorker = {
+      name,
+      run: (shard, onRows) =>
+        new Promise<ShardDone>((resolve, reject) => {
+          current.set(shard.index, { resolve, reject, onRows });
+          send({ type: 'shard', shard });
+        }),
+      close: () => stopProcess(child),
+    };
+    send({ type: 'init', ...init });
   });
-  child.send({ type: 'init', run: o.run, device, threads: o.threads });
-  await started;
-  return proc;
 }
 
-export async function runPool(o: PoolOptions): Promise<ShardDone[]> {
-  const n = Math.min(o.workers, o.shards.length);
-  const procs: Proc[] = [];
-  // Every child, started or not, so a failed start is shut down too.
-  const all: Proc[] = [];
-  try {
-    const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => startProc(i, o, all)));
-    for (const s of started) if (s.status === 'fulfilled') procs.push(s.value);
-    const bad = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
-    if (bad) throw bad.reason;
-    o.onStarted?.();
-    // Each process holds SHARDS_IN_FLIGHT slots so its inference never waits on a shard's commit.
-    const idle = procs.flatMap((p) => Array.from({ length: SHARDS_IN_FLIGHT }, () => p));
-    const waiters: Array<(p: Proc) => void> = [];
-    const acquire = () => (idle.length ? Promise.resolve(idle.pop()!) : new Promise<Proc>((r) => waiters.push(r)));
-    const release = (p: Proc) => (waiters.length ? waiters.shift()!(p) : idle.push(p));
-    const queue = new PQueue({ concurrency: idle.length });
-    const results: ShardDone[] = [];
-    let firstError: Error | undefined;
-    for (const shard of o.shards) {
-      void queue.add(async () => {
-        if (firstError) return;
-        const p = await acquire();
-        try {
-          const r = await new Promise<ShardDone>((resolve, reject) => {
-            p.current.set(shard.index, { resolve, reject });
-            p.child.send({ type: 'shard', shard });
-          });
-          results.push(r);
-          release(p);
-        } catch (e) {
-          firstError ??= e as Error;
-        }
-      });
-    }
-    await queue.onIdle();
-    if (firstError) throw firstError;
-    return results.sort((a, b) => a.shard - b.shard);
-  } finally {
-    for (const p of all) {
-      p.child.removeAllListeners('exit');
-      if (p.child.connected) p.child.send({ type: 'exit' });
-    }
-    await Promise.all(
-      all.map((p) => {
-        if (p.child.exitCode !== null || p.child.signalCode !== null) return undefined;
-        return new Promise<void>((r) => {
-          // A child that does not leave within 10 s of being asked is killed: nothing of it is committed unless it said so.
-          const t = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-          p.child.once('exit', () => (clearTimeout(t), r()));
-        });
-      }),
-    );
+/** Asks a worker process to leave; one that has not left within 10 s is killed (nothing of it is committed unless it said so). */
+function stopProcess(child: ChildProcess): Promise<void> {
+  child.removeAllListeners('exit');
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (child.connected) child.send({ type: 'exit' } satisfies ProcCommand);
+  return new Promise<void>((r) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => (clearTimeout(t), r()));
+  });
+}
+
+/** Starts `n` worker processes (worker i on device i mod |devices|); if any fails to start, all are stopped. */
+export async function startProcessWorkers(o: {
+  run: ResolvedRun;
+  devices: Device[];
+  n: number;
+  threads?: number;
+}): Promise<ShardWorker[]> {
+  const children: ChildProcess[] = [];
+  const started = await Promise.allSettled(
+    Array.from({ length: o.n }, (_, i) =>
+      startProcess(
+        i,
+        { run: o.run, device: o.devices[i % o.devices.length] ?? { kind: 'cpu' }, threads: o.threads },
+        children,
+      ),
+    ),
+  );
+  const bad = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (bad) {
+    await Promise.all(children.map(stopProcess));
+    throw bad.reason;
   }
+  return started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+}
+
+/**
+ * Runs every shard on the workers, SHARDS_IN_FLIGHT at a time per worker, so a worker's backend never waits
+ * on a shard's commit. The first failure stops new shards from starting (those in flight finish and commit);
+ * it is thrown once the queue is idle. Results come back in shard order.
+ */
+export async function runPool(
+  workers: ShardWorker[],
+  shards: Shard[],
+  onRows: (n: number) => void,
+): Promise<ShardDone[]> {
+  const idle = workers.flatMap((w) => Array.from({ length: SHARDS_IN_FLIGHT }, () => w));
+  const waiters: Array<(w: ShardWorker) => void> = [];
+  const acquire = () => {
+    const w = idle.pop();
+    return w ? Promise.resolve(w) : new Promise<ShardWorker>((r) => waiters.push(r));
+  };
+  const release = (w: ShardWorker) => {
+    const next = waiters.shift();
+    if (next) next(w);
+    else idle.push(w);
+  };
+  const queue = new PQueue({ concurrency: Math.max(1, idle.length) });
+  const results: ShardDone[] = [];
+  let firstError: unknown;
+  let failed = false;
+  for (const shard of shards) {
+    void queue.add(async () => {
+      if (failed) return;
+      const w = await acquire();
+      try {
+        results.push(await w.run(shard, onRows));
+      } catch (e) {
+        if (!failed) firstError = e;
+        failed = true;
+      } finally {
+        release(w);
+      }
+    });
+  }
+  await queue.onIdle();
+  if (failed) throw firstError;
+  return results.sort((a, b) => a.shard - b.shard);
 }

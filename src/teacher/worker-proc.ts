@@ -1,42 +1,33 @@
-// Worker process entry for the local pool: opens its session on one device and a cache writer, then
-// runs the shard indices the parent sends, one at a time, reporting rows as they stream.
-import type { Shard } from './plan.js';
-import type { ResolvedRun } from './runner.js';
-import { openWorker, runShard } from './runner.js';
-import type { Device } from './session.js';
+// Worker process entry for the local pool: opens its backend on one device and a cache writer, then runs
+// the shard indices the parent sends (SHARDS_IN_FLIGHT at a time), reporting rows as they stream.
+import { toWireError } from './backends/index.js';
+import type { ProcCommand, ProcMessage } from './pool.js';
+import { openWorker, runShard, type WorkerContext } from './work.js';
 
-const serialize = (e: any) => ({
-  message: e?.message ?? String(e),
-  code: e?.code,
-  details: e?.details ? { ...e.details, cause: undefined } : undefined,
+const send = (m: ProcMessage) => {
+  if (!process.send) throw new Error('worker-proc.ts runs as a worker process (forked by the pool)');
+  process.send(m);
+};
+let ctx: WorkerContext | undefined;
+
+async function handle(m: ProcCommand): Promise<void> {
+  if (m.type === 'init') {
+    ctx = await openWorker(m.run, m.device, m.threads);
+    send({ type: 'ready' });
+  } else if (m.type === 'shard') {
+    if (!ctx) throw new Error('shard before init');
+    const shard = m.shard.index;
+    const result = await runShard(ctx, m.shard, (n) => send({ type: 'rows', shard, n }));
+    send({ type: 'done', result });
+  } else {
+    await ctx?.backend.close();
+    process.disconnect();
+    setImmediate(() => process.exit(0));
+  }
+}
+
+process.on('message', (m: ProcCommand) => {
+  handle(m).catch((e) =>
+    send({ type: 'error', shard: m.type === 'shard' ? m.shard.index : undefined, error: toWireError(e) }),
+  );
 });
-let ctx: Awaited<ReturnType<typeof openWorker>> | undefined;
-
-process.on(
-  'message',
-  async (
-    m:
-      | { type: 'init'; run: ResolvedRun; device: Device; threads?: number }
-      | { type: 'shard'; shard: Shard }
-      | { type: 'exit' },
-  ) => {
-    const shard = m.type === 'shard' ? m.shard.index : undefined;
-    try {
-      if (m.type === 'init') {
-        ctx = await openWorker(m.run, m.device, m.threads);
-        process.send!({ type: 'ready' });
-      } else if (m.type === 'shard') {
-        const result = await runShard(ctx!, ctx!.writer, ctx!.engine, m.shard, (n) =>
-          process.send!({ type: 'rows', n }),
-        );
-        process.send!({ type: 'done', result });
-      } else {
-        await ctx?.engine.close();
-        process.disconnect();
-        setImmediate(() => process.exit(0));
-      }
-    } catch (e) {
-      process.send!({ type: 'error', shard, error: serialize(e) });
-    }
-  },
-);

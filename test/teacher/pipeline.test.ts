@@ -1,9 +1,10 @@
-// The per-shard pipeline: rows produced through the inference thread equal a direct session run;
-// sample draws collapse into distinct ids with counts; the sharding plan and worker strides.
+// The per-shard pipeline: rows produced through the ONNX backend (its inference thread) equal a direct session
+// run; sample draws collapse into distinct ids with counts; the sharding plan and worker strides.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { appendTopK, createSession, int64Ids, runTopK } from '../../src/teacher/index.js';
-import { countSamples, InferenceThread, shardRows, toInt64 } from '../../src/teacher/pipeline.js';
+import { appendTopK, createSession, int64Ids, openBackend, runTopK } from '../../src/teacher/index.js';
+import { InferenceThread, toInt64 } from '../../src/teacher/backends/index.js';
+import { countSamples, shardRows } from '../../src/teacher/pipeline.js';
 import { defaultShardCount, planShards, resolveWorkerSlot, strideShards } from '../../src/teacher/plan.js';
 
 describe('shardRows', () => {
@@ -13,11 +14,16 @@ describe('shardRows', () => {
     const T = 16;
     const text = readFileSync('fixtures/corpus/ruth.txt').subarray(0, 10 * T);
     const tokens = Uint32Array.from(text);
-    const engine = await InferenceThread.start(s.bytes, 'fixture', s.outputs, { device: { kind: 'cpu' }, threads: 1 });
+    const backend = await openBackend(
+      'onnx',
+      { model: 'fixtures/teacher/model.onnx' },
+      { k: 4, temperature: 1, samples: 0, device: { kind: 'cpu' }, threads: 1 },
+    );
+    await backend.start({ B: 3, T });
     const got: { seq: number[]; pos: number[]; ids: number[] } = { seq: [], pos: [], ids: [] };
     const vocabs: number[] = [];
     for await (const r of shardRows({
-      engine,
+      backend,
       source: { tokens, seqLen: T },
       start: 2,
       end: 9,
@@ -30,7 +36,7 @@ describe('shardRows', () => {
       got.pos.push(...r.pos);
       got.ids.push(...r.ids);
     }
-    await engine.close();
+    await backend.close();
     expect(vocabs).toEqual([257, 257, 257]);
     expect(got.seq).toEqual(Array.from({ length: 7 * T }, (_, i) => 2 + Math.floor(i / T)));
     expect(got.pos).toEqual(Array.from({ length: 7 * T }, (_, i) => i % T));
@@ -40,14 +46,15 @@ describe('shardRows', () => {
   });
 
   it('surfaces an inference failure as an error of the shard, not a hang', async () => {
-    const s = appendTopK(new Uint8Array(readFileSync('fixtures/teacher/model.onnx')), 'fixture', {
-      k: 2,
-      temperature: 1,
-    });
-    const engine = await InferenceThread.start(s.bytes, 'fixture', s.outputs, { device: { kind: 'cpu' }, threads: 1 });
+    const backend = await openBackend(
+      'onnx',
+      { model: 'fixtures/teacher/model.onnx' },
+      { k: 2, temperature: 1, samples: 0, device: { kind: 'cpu' }, threads: 1 },
+    );
+    await backend.start({ B: 2, T: 2 });
     const bad = Uint32Array.from([1, 2, 5000, 3]); // Gather index out of range inside ONNX Runtime
     const it = shardRows({
-      engine,
+      backend,
       source: { tokens: bad, seqLen: 2 },
       start: 0,
       end: 2,
@@ -56,7 +63,7 @@ describe('shardRows', () => {
       samples: 0,
     });
     await expect(it.next()).rejects.toThrow();
-    await engine.close();
+    await backend.close();
   });
 });
 

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { DistillError } from '../core/errors.js';
+import { DistillError } from '../../../core/errors.js';
 import type { SurgeryOutputs } from './surgery.js';
 
 export type Device = { kind: 'cpu' } | { kind: 'cuda'; id: number };
@@ -14,7 +14,7 @@ export function parseDevices(spec: string): Device[] {
   const s = spec.trim();
   if (s === 'cpu') return [{ kind: 'cpu' }];
   const m = /^cuda:(.+)$/.exec(s);
-  const ids = m ? m[1]!.split(',').map((x) => x.trim().replace(/^cuda:/, '')) : [];
+  const ids = m?.[1] ? m[1].split(',').map((x) => x.trim().replace(/^cuda:/, '')) : [];
   if (!m || !ids.length || ids.some((x) => !/^\d+$/.test(x))) {
     throw new DistillError('E_USAGE', `invalid --device "${spec}"`, {
       expected: 'cpu, cuda:0 or a list such as cuda:0,1,2,3',
@@ -100,7 +100,7 @@ export async function createSession(
 
 export function int64Ids(tokens: ArrayLike<number>): BigInt64Array {
   const out = new BigInt64Array(tokens.length);
-  for (let i = 0; i < tokens.length; i++) out[i] = BigInt(tokens[i]!);
+  for (let i = 0; i < tokens.length; i++) out[i] = BigInt(tokens[i] ?? 0);
   return out;
 }
 
@@ -114,12 +114,17 @@ export async function runTopK(
 ): Promise<TopKBatch & { vocab: number }> {
   const fetches = [outs.ids, outs.logp, outs.tail, outs.vocab, ...(outs.samples ? [outs.samples] : [])];
   const r = await session.run({ input_ids: new ort.Tensor('int64', ids, [B, T]) }, fetches);
-  const res: TopKBatch & { vocab: number } = {
-    ids: r[outs.ids]!.data as Int32Array,
-    logp: r[outs.logp]!.data as Float32Array,
-    tail: r[outs.tail]!.data as Float32Array,
-    vocab: Number((r[outs.vocab]!.data as BigInt64Array)[0]),
+  const data = (name: string) => {
+    const t = r[name];
+    if (!t) throw new Error(`ONNX Runtime returned no "${name}" (fetched ${fetches.join(', ')})`);
+    return t.data;
   };
-  if (outs.samples) res.samples = r[outs.samples]!.data as Int32Array;
+  const res: TopKBatch & { vocab: number } = {
+    ids: data(outs.ids) as Int32Array,
+    logp: data(outs.logp) as Float32Array,
+    tail: data(outs.tail) as Float32Array,
+    vocab: Number((data(outs.vocab) as BigInt64Array)[0]),
+  };
+  if (outs.samples) res.samples = data(outs.samples) as Int32Array;
   return res;
 }

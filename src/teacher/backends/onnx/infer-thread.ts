@@ -3,6 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createSession, runTopK, type SessionOptions } from './session.js';
 import type { SurgeryOutputs } from './surgery.js';
+import { toWireError } from '../wire.js';
+import type { RunResult, ThreadMessage } from './thread.js';
 
 interface Init {
   model: Uint8Array;
@@ -18,7 +20,9 @@ interface Init {
 }
 
 const init = workerData as Init;
-const port = parentPort!;
+if (!parentPort) throw new Error('infer-thread.ts runs as a worker thread (started by InferenceThread)');
+const port = parentPort;
+const send = (m: ThreadMessage, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 const ready = (async () => {
   const session = await createSession(init.model, init.subject, init.session);
   if (init.warmup) {
@@ -28,19 +32,9 @@ const ready = (async () => {
   return session;
 })();
 ready.then(
-  () => port.postMessage({ type: 'ready' }),
-  (e) => port.postMessage({ type: 'error', id: -1, error: serialize(e) }),
+  () => send({ type: 'ready' }),
+  (e) => send({ type: 'error', id: -1, error: toWireError(e) }),
 );
-
-function serialize(e: unknown): unknown {
-  const err = e as { name?: string; message?: string; code?: string; details?: unknown };
-  return {
-    name: err.name,
-    message: err.message,
-    code: err.code,
-    details: err.details ? { ...(err.details as object), cause: undefined } : undefined,
-  };
-}
 
 /**
  * The binding returns each output in an ArrayBuffer of its own, which moves to the main thread as
@@ -74,7 +68,7 @@ interface RunMsg {
 async function serve(msg: RunMsg): Promise<void> {
   try {
     const session = await ready;
-    const parts: Array<Record<string, unknown>> = [];
+    const parts: RunResult[] = [];
     // The input buffer goes back too, for a later message.
     const transfer: ArrayBuffer[] = [msg.ids.buffer as ArrayBuffer];
     for (let s = 0; s < msg.nSeq; s += msg.B) {
@@ -84,14 +78,14 @@ async function serve(msg: RunMsg): Promise<void> {
         ids: movable(r.ids, transfer),
         logp: movable(r.logp, transfer),
         tail: movable(r.tail, transfer),
-        samples: r.samples && movable(r.samples, transfer),
+        ...(r.samples ? { samples: movable(r.samples, transfer) } : {}),
         vocab: r.vocab,
         nSeq: b,
       });
     }
-    port.postMessage({ type: 'result', id: msg.id, result: { parts, input: msg.ids } }, transfer);
+    send({ type: 'result', id: msg.id, result: { parts, input: msg.ids } }, transfer);
   } catch (e) {
-    port.postMessage({ type: 'error', id: msg.id, error: serialize(e) });
+    send({ type: 'error', id: msg.id, error: toWireError(e) });
   }
 }
 

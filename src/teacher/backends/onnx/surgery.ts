@@ -2,17 +2,18 @@
 // Div(T) → LogSoftmax → TopK(k) → ids (int32 [B,T,k]), logp (float [B,T,k]), tail log(1 − Σ exp logp)
 // (float [B,T]), V (int64 [1]) and optionally Multinomial samples (int32 [B·T,S]), so only O(k) values
 // per position leave ONNX Runtime.
-import { DistillError } from '../core/errors.js';
+import { DistillError } from '../../../core/errors.js';
 import {
   decodeModel,
+  describeTensors,
   ElemType,
-  GraphEditor,
   graphInputs,
   graphOutputs,
+  OnnxGraph,
   opsetVersion,
   type ModelProto,
   type TensorInfo,
-} from './onnx.js';
+} from '../../../onnx/index.js';
 
 export const INPUT_NAME = 'input_ids';
 export const LOGITS_NAME = 'logits';
@@ -31,8 +32,7 @@ export interface TeacherContract {
 export function checkTeacherContract(m: ModelProto, subject: string): TeacherContract {
   const inputs = graphInputs(m);
   const outputs = graphOutputs(m);
-  const describe = (ts: TensorInfo[]) =>
-    ts.map((t) => `${t.name} ${t.type} [${t.dims.map((d) => d ?? '?').join(', ')}]`).join('; ') || 'none';
+  const describe = describeTensors;
   const hint =
     'a teacher takes input_ids (int64 [batch, seq]) and returns logits (float [batch, seq, vocab]); rename the graph input/output or re-export the model';
   const input = inputs.find((i) => i.name === INPUT_NAME);
@@ -123,30 +123,27 @@ export function appendTopK(
       expected: 'a finite number > 0',
       found: String(opts.temperature),
     });
-  const g = new GraphEditor(m);
+  const g = OnnxGraph.edit(m);
   let x = LOGITS_NAME;
   if (opts.temperature !== 1) x = g.op('Div', [x, g.floatScalar(opts.temperature)]);
   const logp = g.op('LogSoftmax', [x], { axis: -1 });
-  const [topLogp, topIds64] = g.node(
-    'TopK',
-    [logp, g.int64Tensor([1], [opts.k])],
-    { axis: -1, largest: 1, sorted: 1 },
-    [g.fresh('topk_logp'), g.fresh('topk_ids64')],
-  );
+  const topLogp = g.fresh('topk_logp');
+  const topIds64 = g.fresh('topk_ids64');
+  g.node('TopK', [logp, g.int64Tensor([1], [opts.k])], { axis: -1, largest: 1, sorted: 1 }, [topLogp, topIds64]);
   // int32 ids halve what leaves the session; every real vocabulary fits.
-  const ids = g.op('Cast', [topIds64!], { to: ElemType.INT32 }, g.fresh('topk_ids'));
+  const ids = g.op('Cast', [topIds64], { to: ElemType.INT32 }, g.fresh('topk_ids'));
   const mass =
     contract.opset >= 13
-      ? g.op('ReduceSum', [g.op('Exp', [topLogp!]), g.int64Tensor([1], [-1])], { keepdims: 0 })
-      : g.op('ReduceSum', [g.op('Exp', [topLogp!])], { axes: [-1], keepdims: 0 });
+      ? g.op('ReduceSum', [g.op('Exp', [topLogp]), g.int64Tensor([1], [-1])], { keepdims: 0 })
+      : g.op('ReduceSum', [g.op('Exp', [topLogp])], { axes: [-1], keepdims: 0 });
   // Rounding can push Σ exp slightly above 1; clamp so the tail is −inf, never NaN.
   const rest = g.op('Max', [g.op('Sub', [g.floatScalar(1), mass]), g.floatScalar(0)]);
   const tail = g.op('Log', [rest], {}, g.fresh('tail_logp'));
   const shape = g.op('Shape', [LOGITS_NAME]);
   const vocab = g.op('Slice', [shape, g.int64Tensor([1], [2]), g.int64Tensor([1], [3])], {}, g.fresh('vocab'));
-  const outputs: SurgeryOutputs = { ids, logp: topLogp!, tail, vocab };
+  const outputs: SurgeryOutputs = { ids, logp: topLogp, tail, vocab };
   g.output(ids, ElemType.INT32, ['B', 'T', opts.k]);
-  g.output(topLogp!, ElemType.FLOAT, ['B', 'T', opts.k]);
+  g.output(topLogp, ElemType.FLOAT, ['B', 'T', opts.k]);
   g.output(tail, ElemType.FLOAT, ['B', 'T']);
   g.output(vocab, ElemType.INT64, [1]);
   const S = opts.samples ?? 0;
@@ -157,6 +154,6 @@ export function appendTopK(
     outputs.samples = g.op('Multinomial', [flat], attrs, g.fresh('samples'));
     g.output(outputs.samples, ElemType.INT32, ['BT', S]);
   }
-  g.keepOutputs([ids, topLogp!, tail, vocab, ...(outputs.samples ? [outputs.samples] : [])]);
+  g.keepOutputs([ids, topLogp, tail, vocab, ...(outputs.samples ? [outputs.samples] : [])]);
   return { bytes: g.encode(), outputs, contract };
 }

@@ -1,0 +1,98 @@
+// The teacher backend contract: describe() (V, longest sequence, identity for the fingerprint) and
+// score(sequences [n, T]) → per position top-k ids and log-probs over the full vocabulary [n·T·k], tail
+// mass log(1 − Σ exp logp) [n·T], and samples [n·T·S] where the backend draws them. defineBackend checks
+// a definition at the door, as defineSchedule and defineLoss do.
+import type { z } from 'zod';
+import type { Registered } from '../../core/registry.js';
+import type { TokenDataset } from '../../data/index.js';
+import type { Device } from './onnx/session.js';
+
+/** What goes into the cache fingerprint and manifest for the teacher: a display name and a SHA-256. */
+export interface TeacherIdentity {
+  name: string;
+  sha256: string;
+}
+
+export interface BackendDescription {
+  /** Registered backend id. */
+  kind: string;
+  /** How messages name the teacher ("model.onnx", "served model meta-llama/…"). */
+  label: string;
+  /** V: the log-probabilities are normalized over this many ids. */
+  vocabSize: number;
+  /** The longest sequence it scores; null when it states none. */
+  maxSeqLen: number | null;
+  identity: TeacherIdentity;
+  /** Temperature the log-probabilities are taken at (served engines return raw ones: 1). */
+  temperature: number;
+  /** Draws per position it returns (0 = none). */
+  samples: number;
+  /**
+   * Sequences it wants queued at once to stay busy: a session needs the next batch ready, a fleet with
+   * many requests in flight needs that many requests' worth.
+   */
+  queueSequences: number;
+}
+
+export interface ScoreRequest {
+  /** Token ids, nSeq × seqLen row-major. */
+  tokens: Uint32Array;
+  nSeq: number;
+  seqLen: number;
+  /** Dataset index of the first sequence (for messages). */
+  firstSeq: number;
+  /** Sequences per model call (a session run, a request). */
+  batchSize: number;
+}
+
+/** The distributions of `nSeq` consecutive sequences (one model call's worth); several per request in order. */
+export interface ScoredPart {
+  nSeq: number;
+  /** nSeq·T × k ids, each row by descending probability. */
+  ids: Int32Array;
+  logp: Float32Array;
+  /** nSeq·T: log of the mass outside the top k (−inf when none). */
+  tail: Float32Array;
+  /** nSeq·T × S draws, when the backend draws samples. */
+  samples?: Int32Array;
+  /** V as the model reported it for this call (checked against describe().vocabSize). */
+  vocab: number;
+}
+
+export interface TeacherBackend {
+  describe(): BackendDescription;
+  /** Checks that the dataset can be scored (tokenizer, sequence length); throws a DistillError otherwise. */
+  checkDataset(dataset: TokenDataset): Promise<void>;
+  /** Brings up whatever runs the model, warmed for batches of this shape, before the first score(). */
+  start(shape: { B: number; T: number }): Promise<void>;
+  score(req: ScoreRequest): Promise<ScoredPart[]>;
+  close(): Promise<void>;
+}
+
+/** The run's settings every backend receives; each reads what applies to it and refuses what it cannot honour. */
+export interface BackendOptions {
+  k: number;
+  temperature: number;
+  samples: number;
+  seed?: number;
+  /** The local device this worker runs on (ONNX sessions). */
+  device: Device;
+  /** Intra-op threads of a local session. */
+  threads?: number;
+}
+
+/** A registered backend: its id, its own parameters (validated by `params` at the door) and how it opens. */
+export interface BackendDefinition<P = unknown> extends Registered<P> {
+  id: string;
+  description: string;
+  params: z.ZodType<P>;
+  /** True when it runs on the local devices (one worker per --device); false for remote servers. */
+  usesDevices: boolean;
+  /** Validates the teacher and opens it; nothing heavy starts before start(). */
+  open(params: P, options: BackendOptions): Promise<TeacherBackend>;
+}
+
+export function defineBackend<P>(def: BackendDefinition<P>): BackendDefinition<P> {
+  if (typeof def.open !== 'function') throw new TypeError(`backend "${def.id}": open must be a function`);
+  return def;
+}

@@ -1,0 +1,205 @@
+// A teacher run's options and their validation: the backend is opened (teacher checks), the token dataset
+// read and checked against it, and the cache inputs resolved, all before anything is written. Each worker
+// process repeats this from the same plain options, so every one of them runs the same checks.
+import { DistillError } from '../core/errors.js';
+import type { ProgressFn } from '../core/types.js';
+import { openTokenDataset, type TokenDataset } from '../data/index.js';
+import {
+  idsEncodingFor,
+  type BodyCompression,
+  type CacheInputs,
+  type LogpEncoding,
+  type S3Options,
+} from '../store/index.js';
+import { DEFAULT_BACKEND, openBackend, type Device, type TeacherBackend } from './backends/index.js';
+import { defaultShardCount, planShards } from './plan.js';
+
+export interface TeacherRunOptions {
+  /** Registered teacher backend (default onnx). */
+  backend?: string;
+  /** ONNX teacher file (backend onnx). */
+  model?: string;
+  data: string;
+  /** Cache URI: a path, file://… or s3://bucket/prefix. */
+  out: string;
+  topK: number;
+  temperature?: number;
+  /** Multinomial draws per position (0 = none). */
+  samples?: number;
+  seed?: number;
+  /** Shard count; default from the dataset size only (see defaultShardCount). */
+  shards?: number;
+  /** Local worker processes (default: one per device). */
+  workers?: number;
+  /** "cpu" or "cuda:0,1,…" (default cpu). */
+  device?: string;
+  /** Sequences per model call: session.run or request (default 8). */
+  batchSize?: number;
+  workerIndex?: number;
+  numWorkers?: number;
+  logp?: LogpEncoding;
+  compression?: BodyCompression;
+  /** ONNX Runtime intra-op threads per worker (default: cores / workers on CPU). */
+  threads?: number;
+  /** Accept a teacher whose V exceeds the tokenizer's (padded embedding tables). */
+  allowPaddedVocab?: boolean;
+  /** Write the manifest when every shard is committed (default true). */
+  finalize?: boolean;
+  s3?: S3Options;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: ProgressFn;
+}
+
+/** The options as they travel to worker processes (no callbacks, no environment). */
+export type PlainRunOptions = Omit<TeacherRunOptions, 'onProgress' | 'env'>;
+
+/** Everything a worker needs, resolved and validated once (serializable to worker processes). */
+export interface ResolvedRun {
+  opts: PlainRunOptions;
+  inputs: CacheInputs;
+  numShards: number;
+  batchSize: number;
+  k: number;
+  samples: number;
+  /** Groups of sequences each shard keeps in flight (see pipelineDepth). */
+  queueSequences: number;
+}
+
+export interface Prepared {
+  run: ResolvedRun;
+  dataset: TokenDataset;
+  /** Opened and checked, not started. */
+  backend: TeacherBackend;
+}
+
+/** Run options that are a backend's parameters, and the flags users know them by. */
+const BACKEND_PARAMS = { model: '--model' } as const satisfies Partial<Record<keyof TeacherRunOptions, string>>;
+
+/** The backend id and its own parameters out of the run options. */
+export function backendParams(opts: PlainRunOptions): { id: string; params: Record<string, unknown> } {
+  const params: Record<string, unknown> = {};
+  for (const key of Object.keys(BACKEND_PARAMS) as Array<keyof typeof BACKEND_PARAMS>)
+    if (opts[key] !== undefined) params[key] = opts[key];
+  return { id: opts.backend ?? DEFAULT_BACKEND, params };
+}
+
+function checkRunSettings(opts: PlainRunOptions): { samples: number; batchSize: number; temperature: number } {
+  const temperature = opts.temperature ?? 1;
+  const samples = opts.samples ?? 0;
+  const batchSize = opts.batchSize ?? 8;
+  if (!Number.isInteger(samples) || samples < 0 || samples > 65535)
+    throw new DistillError('E_USAGE', 'invalid --samples', {
+      expected: 'an integer in [0, 65535]',
+      found: String(opts.samples),
+    });
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new DistillError('E_USAGE', 'invalid --batch-size', {
+      expected: 'an integer ≥ 1',
+      found: String(opts.batchSize),
+    });
+  return { samples, batchSize, temperature };
+}
+
+/** Opens the dataset and checks it against the teacher's vocabulary: not empty, every id < V, the same V. */
+async function checkedDataset(opts: PlainRunOptions, backend: TeacherBackend): Promise<TokenDataset> {
+  const dataset = await openTokenDataset(opts.data);
+  if (dataset.numSequences === 0)
+    throw new DistillError('E_DATA', `token dataset ${opts.data} is empty`, {
+      expected: 'at least one sequence',
+      found: '0 sequences',
+      hint: 'prepare it from more text or a shorter --seq-len',
+      subject: opts.data,
+    });
+  const { vocabSize: V, label } = backend.describe();
+  let maxAt = 0;
+  let max = 0;
+  for (let i = 0; i < dataset.tokens.length; i++) {
+    const t = dataset.tokens[i] ?? 0;
+    if (t > max) {
+      max = t;
+      maxAt = i;
+    }
+  }
+  if (max >= V) {
+    throw new DistillError('E_DATA', `token dataset ${opts.data} holds ids the teacher cannot embed`, {
+      expected: `ids < V = ${V} (the teacher's vocabulary)`,
+      found: `${max} at sequence ${Math.floor(maxAt / dataset.seqLen)}, position ${maxAt % dataset.seqLen}`,
+      hint: 'prepare the dataset with the tokenizer the teacher was trained with',
+      subject: opts.data,
+    });
+  }
+  if (dataset.vocabSize !== V && !(opts.allowPaddedVocab && V > dataset.vocabSize)) {
+    throw new DistillError('E_TOKENIZER', `the dataset's tokenizer and the teacher disagree on the vocabulary`, {
+      expected: `V = ${V} (teacher ${label})`,
+      found: `V = ${dataset.vocabSize} (tokenizer ${dataset.tokenizer.name} of ${opts.data})`,
+      hint:
+        V > dataset.vocabSize
+          ? 'pass --allow-padded-vocab if the teacher only pads its embedding table'
+          : 'prepare the dataset with the teacher’s tokenizer (--tokenizer <model folder>)',
+      subject: opts.data,
+    });
+  }
+  const maxLen = backend.describe().maxSeqLen;
+  if (maxLen !== null && dataset.seqLen > maxLen)
+    throw new DistillError('E_DATA', `the dataset's sequences are longer than the teacher takes`, {
+      expected: `T ≤ ${maxLen} (teacher ${label})`,
+      found: `T = ${dataset.seqLen}`,
+      hint: 'prepare the dataset with a shorter --seq-len',
+      subject: opts.data,
+    });
+  await backend.checkDataset(dataset);
+  return dataset;
+}
+
+/** Validates inputs in the order a user would fix them (teacher, dataset, the two together); nothing is written. */
+export async function prepare(
+  opts: PlainRunOptions,
+  device: Device,
+  threads: number | undefined,
+  numShardsFixed?: number,
+): Promise<Prepared> {
+  const { samples, batchSize, temperature } = checkRunSettings(opts);
+  const { id, params } = backendParams(opts);
+  const backend = await openBackend(id, params, {
+    k: opts.topK,
+    temperature,
+    samples,
+    seed: opts.seed,
+    device,
+    threads,
+  });
+  try {
+    const dataset = await checkedDataset(opts, backend);
+    const numShards = numShardsFixed ?? opts.shards ?? defaultShardCount(dataset.numSequences, dataset.seqLen);
+    planShards(dataset.numSequences, numShards);
+    const d = backend.describe();
+    const inputs: CacheInputs = {
+      teacher: d.identity,
+      tokenizer: dataset.tokenizer,
+      dataset: { sha256: dataset.sha256, sequences: dataset.numSequences, seqLen: dataset.seqLen },
+      vocabSize: d.vocabSize,
+      k: opts.topK,
+      temperature: d.temperature,
+      // packed logp packs the ids with them (format v2); otherwise the narrowest plain id type for V.
+      encodings: {
+        ids: opts.logp === 'packed' ? 'packed' : idsEncodingFor(d.vocabSize),
+        logp: opts.logp ?? 'float32',
+        compression: opts.compression ?? 'none',
+      },
+      ...(d.samples > 0 ? { samples: d.samples } : {}),
+    };
+    const run: ResolvedRun = {
+      opts,
+      inputs,
+      numShards,
+      batchSize,
+      k: opts.topK,
+      samples: d.samples,
+      queueSequences: d.queueSequences,
+    };
+    return { run, dataset, backend };
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
+}
