@@ -12,8 +12,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/dn_simd.h"
 #include "engine/dn_engine.h"
-#include "engine_math.h"
 #include "gemm/dn_gemm.h"
 
 namespace {

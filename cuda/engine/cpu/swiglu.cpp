@@ -5,8 +5,8 @@
 #pragma GCC optimize("no-trapping-math")
 #include <omp.h>
 
+#include "common/dn_simd.h"
 #include "engine/dn_engine.h"
-#include "engine_math.h"
 
 namespace {
 // Row kernels with restrict pointers: the vectorizer then needs no alias checks.

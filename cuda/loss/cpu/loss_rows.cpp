@@ -1,6 +1,7 @@
 // CPU kernels for the fused distillation losses (dn_loss.h): N rows × V logits → loss sums and
 // d total / d logits, two passes per row (online log-sum-exp; then gradient), OpenMP over rows,
-// AVX2 where the build machine has it. The k-entry teacher math is dn_loss_math.h, in double.
+// AVX-512 or AVX2 where the build machine has it (common/dn_simd.h). The k-entry teacher math is
+// dn_loss_math.h, in double.
 #include <omp.h>
 
 #include <algorithm>
@@ -8,109 +9,17 @@
 #include <cstring>
 #include <vector>
 
+#include "common/dn_simd.h"
 #include "loss/dn_loss.h"
 #include "loss/dn_loss_math.h"
-
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
 
 namespace {
 
 // Rows are walked in blocks that stay in L1, so the online max/sum touches memory once.
 constexpr int64_t kBlock = 1024;
 
-// One SIMD width per build: AVX-512, else AVX2+FMA, else scalar. Cephes-style expf (max relative
-// error ~2 ulp), exactly 0 below the float range.
-#if defined(__AVX512F__)
-#define DN_LOSS_SIMD 1
-struct Isa {
-  using F = __m512;
-  static constexpr int W = 16;
-  static F load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, F x) { _mm512_storeu_ps(p, x); }
-  static void stream(float* p, F x) { _mm512_stream_ps(p, x); }
-  static F set1(float x) { return _mm512_set1_ps(x); }
-  static F add(F a, F b) { return _mm512_add_ps(a, b); }
-  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
-  static F max(F a, F b) { return _mm512_max_ps(a, b); }
-  static F min(F a, F b) { return _mm512_min_ps(a, b); }
-  static float rmax(F a) { return _mm512_reduce_max_ps(a); }
-  static float rmin(F a) { return _mm512_reduce_min_ps(a); }
-  static float rsum(F a) { return _mm512_reduce_add_ps(a); }
-  static bool anynan(F a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) != 0; }
-  static F exp(F x) {
-    const F lo = set1(-87.33654475f);
-    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    x = max(min(x, set1(88.0f)), lo);
-    F fx = _mm512_roundscale_ps(mul(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(fx, set1(0.693359375f), x);
-    x = _mm512_fnmadd_ps(fx, set1(-2.12194440e-4f), x);
-    F y = poly(x);
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps((__mmask16)~under, y, _mm512_castsi512_ps(e));
-  }
-  static F poly(F x) {
-    F z = mul(x, x);
-    F y = set1(1.9875691500e-4f);
-    y = fma(y, x, set1(1.3981999507e-3f));
-    y = fma(y, x, set1(8.3334519073e-3f));
-    y = fma(y, x, set1(4.1665795894e-2f));
-    y = fma(y, x, set1(1.6666665459e-1f));
-    y = fma(y, x, set1(5.0000001201e-1f));
-    return fma(y, z, add(x, set1(1.0f)));
-  }
-};
-#elif defined(__AVX2__) && defined(__FMA__)
-#define DN_LOSS_SIMD 1
-struct Isa {
-  using F = __m256;
-  static constexpr int W = 8;
-  static F load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, F x) { _mm256_storeu_ps(p, x); }
-  static void stream(float* p, F x) { _mm256_stream_ps(p, x); }
-  static F set1(float x) { return _mm256_set1_ps(x); }
-  static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F max(F a, F b) { return _mm256_max_ps(a, b); }
-  static F min(F a, F b) { return _mm256_min_ps(a, b); }
-  static float rmax(F v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
-  }
-  static float rmin(F v) {
-    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps(m, m, 1)));
-  }
-  static float rsum(F v) {
-    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_add_ss(m, _mm_shuffle_ps(m, m, 1)));
-  }
-  static bool anynan(F a) { return _mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)) != 0; }
-  static F exp(F x) {
-    const F lo = set1(-87.33654475f);
-    const F under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = max(min(x, set1(88.0f)), lo);
-    F fx = _mm256_round_ps(mul(x, set1(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, set1(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, set1(-2.12194440e-4f), x);
-    F z = mul(x, x);
-    F y = set1(1.9875691500e-4f);
-    y = fma(y, x, set1(1.3981999507e-3f));
-    y = fma(y, x, set1(8.3334519073e-3f));
-    y = fma(y, x, set1(4.1665795894e-2f));
-    y = fma(y, x, set1(1.6666665459e-1f));
-    y = fma(y, x, set1(5.0000001201e-1f));
-    y = fma(y, z, add(x, set1(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, mul(y, _mm256_castsi256_ps(e)));
-  }
-};
+#ifdef DN_SIMD
+using dn_simd::Isa;
 #endif
 
 struct BlockStats {
@@ -122,7 +31,7 @@ inline BlockStats block_minmax(const float* z, int64_t len) {
   int64_t i = 0;
   float mx = -INFINITY, mn = INFINITY;
   bool nan = false;
-#ifdef DN_LOSS_SIMD
+#ifdef DN_SIMD
   typename Isa::F vmx = Isa::set1(-INFINITY), vmn = Isa::set1(INFINITY);
   for (; i + Isa::W <= len; i += Isa::W) {
     typename Isa::F x = Isa::load(z + i);
@@ -146,7 +55,7 @@ inline BlockStats block_minmax(const float* z, int64_t len) {
 inline double block_sumexp(const float* z, int64_t len, float scale, float bias) {
   int64_t i = 0;
   double s = 0;
-#ifdef DN_LOSS_SIMD
+#ifdef DN_SIMD
   const typename Isa::F vs = Isa::set1(scale), vb = Isa::set1(bias);
   typename Isa::F acc0 = Isa::set1(0.0f), acc1 = Isa::set1(0.0f);
   for (; i + 2 * Isa::W <= len; i += 2 * Isa::W) {
@@ -175,7 +84,7 @@ inline void row_gradient(const float* z, float* grad, int64_t v, float c1, float
     grad[i] = g;
   };
   int64_t i = 0;
-#ifdef DN_LOSS_SIMD
+#ifdef DN_SIMD
   const bool stream = grad != z;
   if (stream) {
     while (i < v && (reinterpret_cast<uintptr_t>(grad + i) % (sizeof(float) * Isa::W)) != 0) scalar(i++);

@@ -23,7 +23,7 @@ constexpr size_t kMaxSmem = 200 * 1024;
 struct CtaShared {
   Online part;              // this CTA's slice statistics
   unsigned long long bad;   // first non-finite column of this slice (row-relative), ~0 if none
-  float coef[4];            // CTA 0: c1, −lse1, cT, −lseT
+  Coef coef;                // CTA 0: the row's gradient coefficients
   int state;                // CTA 0: 0 = compute, 1 = non-finite row, 2 = ignored row
 };
 
@@ -63,25 +63,14 @@ __global__ void loss_cluster_kernel(dn_loss_params P, int64_t v, int64_t chunk, 
       if ((unsigned long long)(c0 + i) < my_bad) my_bad = c0 + i;
       continue;
     }
-    if (x > acc.m) {
-      const float d = acc.m - x;
-      acc.s1 = acc.s1 * __expf(d) + 1.0f;
-      if (!sameT) acc.sT = acc.sT * __expf(d * invT) + 1.0f;
-      acc.m = x;
-      acc.arg = c0 + i;
-    } else {
-      acc.s1 += __expf(x - acc.m);
-      if (!sameT) acc.sT += __expf((x - acc.m) * invT);
-    }
+    online_push(acc, x, c0 + i, invT, sameT);
   }
   if (my_bad != ~0ull) atomicMin(&cs.bad, my_bad);
-  for (int off = 16; off > 0; off >>= 1) combine(acc, shfl_online(acc, off), invT, sameT);
+  warp_online(acc, invT, sameT);
   if ((tid & 31) == 0) warp_acc[tid >> 5] = acc;
   __syncthreads();
   if (tid == 0) {
-    Online tot = warp_acc[0];
-    for (int w = 1; w < (int)(blockDim.x / 32); ++w) combine(tot, warp_acc[w], invT, sameT);
-    cs.part = tot;
+    cs.part = block_online(warp_acc, (int)(blockDim.x / 32), invT, sameT);
   }
   cluster.sync();
 
@@ -102,7 +91,7 @@ __global__ void loss_cluster_kernel(dn_loss_params P, int64_t v, int64_t chunk, 
       rows[r] = RowOut{0, 0, 0, 0, 0};
       cs.state = 2;
     } else {
-      rows[r] = row_teacher_part<T>(P, r, z, tot, labels, ids, a_all, k, denom, s, g, cs.coef);
+      rows[r] = row_teacher_part<T>(P, r, z, tot, labels, ids, a_all, k, denom, s, g, &cs.coef);
       cs.state = 0;
     }
   }
@@ -114,14 +103,8 @@ __global__ void loss_cluster_kernel(dn_loss_params P, int64_t v, int64_t chunk, 
   if (state == 2) {
     for (int64_t i = tid; i < len; i += blockDim.x) gr[c0 + i] = from_f<T>(0.0f);
   } else if (state == 0) {
-    const float c1 = lead->coef[0], b1 = lead->coef[1], cT = lead->coef[2], bT = lead->coef[3];
-    for (int64_t i = tid; i < len; i += blockDim.x) {
-      const float x = to_f(slice[i]);
-      float out = 0.0f;
-      if (c1 != 0.0f) out += c1 * __expf(x + b1);
-      if (cT != 0.0f) out += cT * __expf(x * invT + bT);
-      gr[c0 + i] = from_f<T>(out);
-    }
+    const Coef cf = lead->coef;
+    for (int64_t i = tid; i < len; i += blockDim.x) gr[c0 + i] = from_f<T>(grad_at(to_f(slice[i]), cf, invT));
     __syncthreads();
     if (tid == 0) {
       const bool soft = P.kind != DN_LOSS_CE && P.soft_weight != 0.0f;

@@ -1,6 +1,7 @@
 // Device helpers shared by the CUDA loss kernels (loss_rows.cu: one block per row; loss_cluster.cu: one
-// thread-block cluster per row on sm_90): dtype conversion, the online (max, Σexp) pair and its
-// reductions, and the per-row teacher part that turns a row's statistics into loss + coefficients.
+// thread-block cluster per row on sm_90): dtype conversion, the online (max, Σexp) pair with its update and
+// reductions, the per-row teacher part that turns a row's statistics into loss + coefficients, and the
+// gradient at one logit from those coefficients.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -22,6 +23,11 @@ __device__ inline __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2
 struct RowOut {
   double total, hard, soft;
   int counted, agree;
+};
+
+// A row's gradient coefficients (row_teacher_part): c1, b1 = −lse1, cT, bT = −lseT.
+struct Coef {
+  float c1, b1, cT, bT;
 };
 
 // (max, Σexp(x − max)) pairs combine associatively; ties in max keep the smaller index.
@@ -58,14 +64,48 @@ __device__ inline Online shfl_online(const Online& o, int offset) {
   return r;
 }
 
+// Adds the finite logit x at column col to a thread's running statistics.
+__device__ inline void online_push(Online& acc, float x, int64_t col, float invT, bool sameT) {
+  if (x > acc.m) {
+    const float d = acc.m - x;  // −inf on the first element: exp → 0
+    acc.s1 = acc.s1 * __expf(d) + 1.0f;
+    if (!sameT) acc.sT = acc.sT * __expf(d * invT) + 1.0f;
+    acc.m = x;
+    acc.arg = col;
+  } else {
+    acc.s1 += __expf(x - acc.m);
+    if (!sameT) acc.sT += __expf((x - acc.m) * invT);
+  }
+}
+
+// Combines the statistics of a warp's 32 threads into lane 0's.
+__device__ inline void warp_online(Online& acc, float invT, bool sameT) {
+  for (int off = 16; off > 0; off >>= 1) combine(acc, shfl_online(acc, off), invT, sameT);
+}
+
+// The block's statistics from its warps' (warp_acc[0 .. warps − 1]), in warp order.
+__device__ inline Online block_online(const Online* warp_acc, int warps, float invT, bool sameT) {
+  Online tot = warp_acc[0];
+  for (int w = 1; w < warps; ++w) combine(tot, warp_acc[w], invT, sameT);
+  return tot;
+}
+
+// The full-vocabulary part of d total / d z at one logit: c1·exp(x + b1) + cT·exp(x/T + bT).
+__device__ inline float grad_at(float x, const Coef& c, float invT) {
+  float out = 0.0f;
+  if (c.c1 != 0.0f) out += c.c1 * __expf(x + c.b1);
+  if (c.cT != 0.0f) out += c.cT * __expf(x * invT + c.bT);
+  return out;
+}
+
 
 // Thread 0's work between the passes: log-sum-exps from the row statistics, ce, the k-entry soft
-// part (s, g: k floats of scratch), agreement; writes c1, −lse1, cT, −lseT to coef and returns the
+// part (s, g: k floats of scratch), agreement; writes the gradient coefficients to coef and returns the
 // row's sums. z is the row in global memory (the label and teacher ids are gathered from it).
 template <typename T>
 __device__ inline RowOut row_teacher_part(const dn_loss_params& P, int64_t r, const T* z, const Online& tot,
                                           const int32_t* labels, const int32_t* ids, const float* a_all, int64_t k,
-                                          double denom, float* s, float* g, float* coef) {
+                                          double denom, float* s, float* g, Coef* coef) {
   const bool soft = P.kind != DN_LOSS_CE && P.soft_weight != 0.0f;
   const bool hard = P.hard_weight != 0.0f;
   const float T_ = P.temperature, invT = 1.0f / T_;
@@ -101,10 +141,7 @@ __device__ inline RowOut row_teacher_part(const dn_loss_params& P, int64_t r, co
     c1 += cT;
     cT = 0.0f;
   }
-  coef[0] = c1;
-  coef[1] = -lse1;
-  coef[2] = cT;
-  coef[3] = -lseT;
+  *coef = Coef{c1, -lse1, cT, -lseT};
   return RowOut{P.hard_weight * ce + (double)P.soft_weight * scale * L, ce, (double)scale * L, 1, agree};
 }
 

@@ -24,7 +24,7 @@ __global__ void loss_rows_kernel(dn_loss_params P, int64_t v, const T* __restric
                                  RowOut* rows, unsigned long long* bad_flat) {
   extern __shared__ float shmem[];
   __shared__ Online warp_acc[kThreads / 32];
-  __shared__ float coef[4];  // c1, b1, cT, bT
+  __shared__ Coef coef;
   __shared__ unsigned long long row_bad;
   const int64_t r = blockIdx.x;
   const T* z = logits + r * ld;
@@ -48,22 +48,10 @@ __global__ void loss_rows_kernel(dn_loss_params P, int64_t v, const T* __restric
       if ((unsigned long long)i < my_bad) my_bad = i;
       continue;
     }
-    if (x > acc.m) {
-      const float d = acc.m - x;  // −inf on the first element: exp → 0
-      acc.s1 = acc.s1 * __expf(d) + 1.0f;
-      if (!sameT) acc.sT = acc.sT * __expf(d * invT) + 1.0f;
-      acc.m = x;
-      acc.arg = i;
-    } else {
-      acc.s1 += __expf(x - acc.m);
-      if (!sameT) acc.sT += __expf((x - acc.m) * invT);
-    }
+    online_push(acc, x, i, invT, sameT);
   }
   if (my_bad != ~0ull) atomicMin(&row_bad, my_bad);
-  for (int off = 16; off > 0; off >>= 1) {
-    Online o = shfl_online(acc, off);
-    combine(acc, o, invT, sameT);
-  }
+  warp_online(acc, invT, sameT);
   if ((tid & 31) == 0) warp_acc[tid >> 5] = acc;
   __syncthreads();
   if (row_bad != ~0ull) {
@@ -83,21 +71,14 @@ __global__ void loss_rows_kernel(dn_loss_params P, int64_t v, const T* __restric
   float* s = shmem;
   float* g = shmem + (k > 0 ? k : 1);
   if (tid == 0) {
-    Online tot = warp_acc[0];
-    for (int w = 1; w < (int)(blockDim.x / 32); ++w) combine(tot, warp_acc[w], invT, sameT);
-    rows[r] = row_teacher_part<T>(P, r, z, tot, labels, ids, a_all, k, denom, s, g, coef);
+    const Online tot = block_online(warp_acc, (int)(blockDim.x / 32), invT, sameT);
+    rows[r] = row_teacher_part<T>(P, r, z, tot, labels, ids, a_all, k, denom, s, g, &coef);
   }
   __syncthreads();
 
   // Pass 2: the full-vocabulary part of the gradient.
-  const float c1 = coef[0], b1 = coef[1], cT = coef[2], bT = coef[3];
-  for (int64_t i = tid; i < v; i += blockDim.x) {
-    const float x = to_f(z[i]);
-    float out = 0.0f;
-    if (c1 != 0.0f) out += c1 * __expf(x + b1);
-    if (cT != 0.0f) out += cT * __expf(x * invT + bT);
-    gr[i] = from_f<T>(out);
-  }
+  const Coef cf = coef;
+  for (int64_t i = tid; i < v; i += blockDim.x) gr[i] = from_f<T>(grad_at(to_f(z[i]), cf, invT));
   __syncthreads();
   // Scatter the label and teacher entries serially (ids may repeat).
   if (tid == 0) {

@@ -1,0 +1,135 @@
+// Vector math shared by the CPU kernels (internal, not part of the C ABI): one SIMD width per build (`Isa`: AVX-512,
+// else AVX2 + FMA, else none) with the lane operations the row kernels use, and the Cephes single-precision exp in
+// its two forms: on whole registers (Isa::exp, exactly 0 below the float range) and as a scalar function that
+// `omp simd` loops vectorize (dn_fast_exp; libm's expf is a call no loop vectorizes). Both are ~2 ulp.
+#pragma once
+#include <cstdint>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+namespace dn_simd {
+
+// Cephes expf: n = round(x·log2 e), r = x − n·kLn2Hi − n·kLn2Lo (ln 2 split in two so that n·kLn2Hi is exact),
+// e^r ≈ 1 + r + r²·P(r) with P of degree 5 (kExpPoly, highest power first), exp(x) = 2^n · e^r.
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f;
+constexpr float kLn2Lo = -2.12194440e-4f;
+constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+// Below kExpUnder the result is not a normal float: Isa::exp returns 0 there.
+constexpr float kExpUnder = -87.33654475f;
+constexpr float kExpOver = 88.0f;
+
+// 1 + r + r²·P(r) on whole registers, for |r| ≤ ln 2 / 2.
+template <typename Isa>
+inline typename Isa::F exp_poly(typename Isa::F x) {
+  typename Isa::F z = Isa::mul(x, x);
+  typename Isa::F y = Isa::set1(kExpPoly[0]);
+  y = Isa::fma(y, x, Isa::set1(kExpPoly[1]));
+  y = Isa::fma(y, x, Isa::set1(kExpPoly[2]));
+  y = Isa::fma(y, x, Isa::set1(kExpPoly[3]));
+  y = Isa::fma(y, x, Isa::set1(kExpPoly[4]));
+  y = Isa::fma(y, x, Isa::set1(kExpPoly[5]));
+  return Isa::fma(y, z, Isa::add(x, Isa::set1(1.0f)));
+}
+
+#if defined(__AVX512F__)
+#define DN_SIMD 1
+struct Isa {
+  using F = __m512;
+  static constexpr int W = 16;
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F x) { _mm512_storeu_ps(p, x); }
+  static void stream(float* p, F x) { _mm512_stream_ps(p, x); }
+  static F set1(float x) { return _mm512_set1_ps(x); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static float rmax(F a) { return _mm512_reduce_max_ps(a); }
+  static float rmin(F a) { return _mm512_reduce_min_ps(a); }
+  static float rsum(F a) { return _mm512_reduce_add_ps(a); }
+  static bool anynan(F a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) != 0; }
+  static F exp(F x) {
+    const F lo = set1(kExpUnder);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = max(min(x, set1(kExpOver)), lo);
+    F fx = _mm512_roundscale_ps(mul(x, set1(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, set1(kLn2Hi), x);
+    x = _mm512_fnmadd_ps(fx, set1(kLn2Lo), x);
+    F y = exp_poly<Isa>(x);
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps((__mmask16)~under, y, _mm512_castsi512_ps(e));
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+#define DN_SIMD 1
+struct Isa {
+  using F = __m256;
+  static constexpr int W = 8;
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F x) { _mm256_storeu_ps(p, x); }
+  static void stream(float* p, F x) { _mm256_stream_ps(p, x); }
+  static F set1(float x) { return _mm256_set1_ps(x); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static float rmax(F v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+  static float rmin(F v) {
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+  static float rsum(F v) {
+    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_add_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+  static bool anynan(F a) { return _mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)) != 0; }
+  static F exp(F x) {
+    const F lo = set1(kExpUnder);
+    const F under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = max(min(x, set1(kExpOver)), lo);
+    F fx = _mm256_round_ps(mul(x, set1(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, set1(kLn2Hi), x);
+    x = _mm256_fnmadd_ps(fx, set1(kLn2Lo), x);
+    F y = exp_poly<Isa>(x);
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, mul(y, _mm256_castsi256_ps(e)));
+  }
+};
+#endif
+
+}  // namespace dn_simd
+
+// The scalar form, written for `omp simd` loops (the caller's vectorizer turns it into Isa-width code): the clamp to
+// [-87, 88] replaces Isa::exp's zero below the range, rounding goes through an integer conversion (std::floor does not
+// vectorize without -ffast-math), and the polynomial ends as p·r·r + r + 1. Its results therefore differ from
+// Isa::exp in the last bit at times; each kernel keeps the one its tests were measured with.
+inline float dn_fast_exp(float x) {
+  using namespace dn_simd;
+  x = x < -87.0f ? -87.0f : (x > kExpOver ? kExpOver : x);
+  const float t = x * kLog2e;
+  const int32_t ni = (int32_t)(t + (t >= 0.0f ? 0.5f : -0.5f));
+  const float n = (float)ni;
+  float r = x - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  float p = kExpPoly[0];
+  p = p * r + kExpPoly[1];
+  p = p * r + kExpPoly[2];
+  p = p * r + kExpPoly[3];
+  p = p * r + kExpPoly[4];
+  p = p * r + kExpPoly[5];
+  const float y = p * r * r + r + 1.0f;
+  const int32_t bits = (ni + 127) << 23;
+  return y * __builtin_bit_cast(float, bits);
+}
