@@ -25,6 +25,9 @@ export interface ScheduleState {
   observed: number;
 }
 
+/** Where a run stands: what the trainer (or a plot) tells a runner each step; the runner adds the metrics. */
+export type ScheduleClock = Pick<ScheduleState, 'step' | 'totalSteps'> & Partial<Pick<ScheduleState, 'tokensSeen'>>;
+
 export interface ScheduleWeights {
   hard: number;
   soft: number;

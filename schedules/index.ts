@@ -70,6 +70,7 @@ export type {
   ScheduleDefinition,
   ScheduleDefinitionInput,
   ScheduleState,
+  ScheduleClock,
   ScheduleWeights,
   ParamDescriptor,
   ParamsSchemaLike,
@@ -78,8 +79,8 @@ export { TemperatureOption, temperatureAt, lerp, ramp } from './curves.js';
 export type { Curve } from './curves.js';
 export { bindSchedule, parseScheduleParams, bareState, isPathSpec } from './runtime/load.js';
 export type { Schedule, LoadScheduleOptions, ScheduleRegistry } from './runtime/load.js';
-export { ScheduleRunner } from './runtime/runner.js';
+export { ScheduleRunner, ScheduleRunnerStateSchema } from './runtime/runner.js';
 export type { ScheduleRunnerState, ScheduleRunnerOptions, StepMetricsInput } from './runtime/runner.js';
-export { renderPlotText, renderPlotSvg, readStepMetrics } from './runtime/plot.js';
+export { renderPlotText, renderPlotSvg } from './runtime/plot.js';
 export type { SchedulePoint, SchedulePlot, PlotScheduleOptions } from './runtime/plot.js';
 export type { ScheduleInfo, ScheduleParamInfo } from './runtime/describe.js';

@@ -1,10 +1,10 @@
 // Samples a schedule over steps 0..N−1 (optionally replaying a run's metrics.jsonl so adaptive schedules
 // see real losses) and draws the points as a terminal chart or an SVG.
-import { existsSync, readFileSync } from 'node:fs';
 import { lineChartSvg, PALETTE, terminalChart } from '../../src/charts/index.js';
 import { DistillError } from '../../src/core/errors.js';
+import { readMetricsLog } from '../../src/data/metrics-log.js';
 import { resolveScheduleWith, type LoadScheduleOptions, type ScheduleRegistry } from './load.js';
-import { ScheduleRunner, type StepMetricsInput } from './runner.js';
+import { ScheduleRunner } from './runner.js';
 
 export interface SchedulePoint {
   step: number;
@@ -30,28 +30,6 @@ export interface SchedulePlot {
   points: SchedulePoint[];
 }
 
-/** Reads { hardLoss, softLoss, agreement } from each line of a metrics.jsonl. */
-export function readStepMetrics(file: string): StepMetricsInput[] {
-  if (!existsSync(file)) throw new DistillError('E_NOT_FOUND', `metrics file ${file} not found`, { subject: file });
-  const out: StepMetricsInput[] = [];
-  readFileSync(file, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      if (!line.trim()) return;
-      let o: Record<string, unknown>;
-      try {
-        o = JSON.parse(line);
-      } catch (err) {
-        throw new DistillError('E_DATA', `${file} line ${i + 1} is not JSON`, {
-          subject: file,
-          found: (err as Error).message,
-        });
-      }
-      out.push({ hardLoss: Number(o.hardLoss), softLoss: Number(o.softLoss), agreement: Number(o.agreement) });
-    });
-  return out;
-}
-
 /** Validated weights at every step 0..steps−1 with totalSteps = steps. */
 export async function plotScheduleWith(
   registry: ScheduleRegistry,
@@ -63,7 +41,7 @@ export async function plotScheduleWith(
   }
   const schedule = await resolveScheduleWith(registry, spec, opts.params, opts);
   const runner = new ScheduleRunner(schedule);
-  const metrics = opts.metricsFile ? readStepMetrics(opts.metricsFile) : [];
+  const metrics = opts.metricsFile ? readMetricsLog(opts.metricsFile).rows : [];
   const points: SchedulePoint[] = [];
   for (let step = 0; step < opts.steps; step++) {
     const w = runner.weights({ step, totalSteps: opts.steps, tokensSeen: step * (opts.tokensPerStep ?? 0) });

@@ -1,28 +1,30 @@
 // ScheduleRunner: what the trainer holds per student. It keeps the last metrics and their bias-corrected
 // EMAs, builds the full ScheduleState each step, returns validated weights, and saves/restores its state.
+import { z } from 'zod';
 import { DistillError } from '../../src/core/errors.js';
-import { progressOf, type ScheduleState, type ScheduleWeights } from '../define.js';
+import type { MetricsRow } from '../../src/data/metrics-log.js';
+import { progressOf, type ScheduleClock, type ScheduleState, type ScheduleWeights } from '../define.js';
 import { resolveScheduleWith, type LoadScheduleOptions, type Schedule, type ScheduleRegistry } from './load.js';
 
-export interface StepMetricsInput {
-  hardLoss: number;
-  softLoss: number;
-  agreement: number;
-}
+/** What a runner observes after each step: these fields of the step's metrics.jsonl row (NaN = not measured). */
+export type StepMetricsInput = Pick<MetricsRow, 'hardLoss' | 'softLoss' | 'agreement'>;
 
 const METRICS = ['hardLoss', 'softLoss', 'agreement'] as const;
 type Metric = (typeof METRICS)[number];
 
-/** Saved with checkpoints so a resumed run sees the same EMAs. */
-export interface ScheduleRunnerState {
-  version: 1;
-  id: string;
-  emaDecay: number;
-  observed: number;
-  last: Record<Metric, number>;
+const perMetric = <T extends z.ZodType>(t: T) => z.object({ hardLoss: t, softLoss: t, agreement: t });
+
+/** Saved with checkpoints (trainer-state.json's `schedule`) so a resumed run sees the same EMAs. */
+export const ScheduleRunnerStateSchema = z.object({
+  version: z.literal(1),
+  id: z.string(),
+  emaDecay: z.number(),
+  observed: z.number(),
+  last: perMetric(z.number()),
   /** Raw (uncorrected) EMA and how many finite values went into it, per metric. */
-  ema: Record<Metric, { raw: number; count: number }>;
-}
+  ema: perMetric(z.object({ raw: z.number(), count: z.number() })),
+});
+export type ScheduleRunnerState = z.infer<typeof ScheduleRunnerStateSchema>;
 
 export interface ScheduleRunnerOptions {
   /** EMA decay per observed step (default 0.9: about ten steps of memory). */
@@ -62,7 +64,7 @@ export class ScheduleRunner {
   }
 
   /** The state a schedule sees at this step. */
-  stateAt(s: { step: number; totalSteps: number; tokensSeen?: number }): ScheduleState {
+  stateAt(s: ScheduleClock): ScheduleState {
     return {
       step: s.step,
       totalSteps: s.totalSteps,
@@ -79,7 +81,7 @@ export class ScheduleRunner {
   }
 
   /** Validated weights for a step (DistillError E_SCHEDULE naming the schedule, step and value otherwise). */
-  weights(s: { step: number; totalSteps: number; tokensSeen?: number }): ScheduleWeights {
+  weights(s: ScheduleClock): ScheduleWeights {
     return this.schedule.weights(this.stateAt(s));
   }
 
@@ -114,22 +116,13 @@ export class ScheduleRunner {
   /** Restores a saved state; null/undefined (a checkpoint without one) keeps the fresh state. */
   restore(saved: unknown): void {
     if (saved === null || saved === undefined) return;
-    const s = saved as Partial<ScheduleRunnerState>;
-    const ok =
-      s.version === 1 &&
-      typeof s.observed === 'number' &&
-      typeof s.emaDecay === 'number' &&
-      s.last &&
-      s.ema &&
-      METRICS.every(
-        (k) =>
-          typeof s.last![k] === 'number' && typeof s.ema![k]?.raw === 'number' && typeof s.ema![k]?.count === 'number',
-      );
-    if (!ok)
+    const res = ScheduleRunnerStateSchema.safeParse(saved);
+    if (!res.success)
       throw new DistillError('E_CHECKPOINT', `the saved state of ${this.schedule.label} is malformed`, {
         expected: 'a ScheduleRunnerState (version 1)',
         found: JSON.stringify(saved).slice(0, 200),
       });
+    const s = res.data;
     if (s.id !== this.id) {
       throw new DistillError('E_CHECKPOINT', `the checkpoint was trained with schedule "${s.id}", not "${this.id}"`, {
         subject: this.schedule.label,
@@ -143,12 +136,12 @@ export class ScheduleRunner {
         subject: this.schedule.label,
       });
     }
-    this.observed = s.observed!;
-    this.last = { ...s.last! };
+    this.observed = s.observed;
+    this.last = { ...s.last };
     this.ema = {
-      hardLoss: { ...s.ema!.hardLoss },
-      softLoss: { ...s.ema!.softLoss },
-      agreement: { ...s.ema!.agreement },
+      hardLoss: { ...s.ema.hardLoss },
+      softLoss: { ...s.ema.softLoss },
+      agreement: { ...s.ema.agreement },
     };
   }
 }

@@ -5,3 +5,4 @@ export * from './types.js';
 export * from './model.js';
 export * from './moe.js';
 export * from './random.js';
+export * from './schema.js';

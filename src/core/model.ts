@@ -1,9 +1,11 @@
 // The student/teacher model family shared by the engine, the trainer, checkpoints and ONNX export:
-// a Llama-style decoder, optionally with mixture-of-experts FFN layers (src/core/moe.ts).
+// a Llama-style decoder, optionally with mixture-of-experts FFN layers (src/core/moe.ts), and the one flat
+// layout of its weights (parameters, gradients, moments, checkpoints).
 // Shapes: V vocab, d = dModel, h = nHeads, g = nKvHeads, hd = d / h, f = ffnDim (dense FFN layers).
 import { z } from 'zod';
-import { DistillError } from './errors.js';
+import { DistillError, invariant } from './errors.js';
 import { checkMoeConfig, isMoeLayer, moeActiveFfnParams, moeLayers, moeLayerShapes, MoeConfigSchema } from './moe.js';
+import { formatIssues } from './schema.js';
 
 export const ModelConfigSchema = z
   .object({
@@ -28,8 +30,7 @@ export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export function parseModelConfig(raw: unknown, source = 'model config'): ModelConfig {
   const res = ModelConfigSchema.safeParse(raw);
   if (!res.success) {
-    const issues = res.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new DistillError('E_CONFIG', `invalid ${source}`, { hint: issues, subject: source });
+    throw new DistillError('E_CONFIG', `invalid ${source}`, { hint: formatIssues(res.error.issues), subject: source });
   }
   const c = res.data;
   if (c.dModel % c.nHeads !== 0) {
@@ -106,4 +107,32 @@ export function activeParameterCount(c: ModelConfig): number {
   const layers = moeLayers(c.nLayers, moe);
   const moeTotal = moeLayerShapes('', c.dModel, moe).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
   return parameterCount(c) - layers.length * (moeTotal - moeActiveFfnParams(c.dModel, moe));
+}
+
+/** Where one weight tensor lives in the flat parameter buffer (gradients and AdamW moments share the layout). */
+export interface TensorSlot {
+  name: string;
+  shape: number[];
+  /** Offset (in floats) into the flat buffer. */
+  offset: number;
+  size: number;
+}
+
+/** Every tensor of weightShapes(config), in canonical order, with its offset into the flat buffer. */
+export function paramLayout(c: ModelConfig): TensorSlot[] {
+  let offset = 0;
+  return weightShapes(c).map(([name, shape]) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const slot = { name, shape, offset, size };
+    offset += size;
+    return slot;
+  });
+}
+
+/** The tensor the LM head reads, [V × d]: `lm_head`, or `embed` when embeddings are tied. */
+export function lmHeadSlot(c: ModelConfig): TensorSlot {
+  const name = c.tieEmbeddings ? 'embed' : 'lm_head';
+  const slot = paramLayout(c).find((s) => s.name === name);
+  invariant(slot, `weightShapes lists the ${name} tensor`);
+  return slot;
 }

@@ -2,6 +2,7 @@
 // and an unknown id lists the known ones. Losses and schedules each have one.
 import type { z } from 'zod';
 import { DistillError } from './errors.js';
+import { formatIssues } from './schema.js';
 
 export interface Registered<P = unknown> {
   id: string;
@@ -61,10 +62,9 @@ export class Registry<T extends Registered<any>> {
     if (!item.params) return (params ?? {}) as P;
     const res = item.params.safeParse(params ?? {});
     if (!res.success) {
-      const issues = res.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
       throw new DistillError('E_PARAMS', `invalid params for ${this.kind} "${id}"`, {
         found: JSON.stringify(params ?? {}),
-        hint: issues,
+        hint: formatIssues(res.error.issues),
       });
     }
     return res.data as P;

@@ -1,5 +1,5 @@
 // Public surface of src/data: tokenizers, input readers (text, JSONL, Parquet, chat), token datasets, their
-// sequences as model input, and the check that a logit cache was made from a dataset.
+// sequences as model input, the check that a logit cache was made from a dataset, and a run's metrics log.
 export { loadTokenizer, byteTokenizer, BYTE_EOT_ID, BYTE_VOCAB_SIZE, BYTE_TOKENIZER_DESCRIPTOR } from './tokenizer.js';
 export type { Tokenizer, ChatTemplateSource } from './tokenizer.js';
 export {
@@ -20,3 +20,5 @@ export type { PrepareOptions, PrepareResult, PreparedSplit } from './prepare.js'
 export { assembleTokens } from './sequences.js';
 export type { TokenDatasetLike } from './sequences.js';
 export { checkCacheMatchesDataset } from './cache-match.js';
+export { MetricsRowSchema, readMetricsLog, writeMetricsLog, appendMetricsRow } from './metrics-log.js';
+export type { MetricsRow, MetricsLog } from './metrics-log.js';

@@ -1,26 +1,18 @@
 // The contract between the trainer and a model engine (native CPU/CUDA or the float64 reference).
 // Shapes: B sequences × T positions, N = B·T rows, d = dModel, V = vocabSize.
-// Parameters live in one flat Float32Array in the canonical order of weightShapes(config)
-// (src/core/model.ts); gradients use the same layout. The LM head and the loss are NOT part of the
+// Parameters live in one flat Float32Array laid out by paramLayout(config) (src/core/model.ts);
+// gradients use the same layout. The LM head and the loss are NOT part of the
 // engine: forward returns the final-norm hidden states, the fused LM-head loss turns them into
 // loss + dHidden + dLmHead, and backward takes dHidden back to every other parameter.
-import type { ModelConfig } from '../core/model.js';
+import type { ModelConfig, TensorSlot } from '../core/model.js';
 import type { MoeLayerStats } from './moe/reference.js';
-
-export interface ParamView {
-  name: string;
-  shape: number[];
-  /** Offset (in floats) into the flat parameter / gradient buffers. */
-  offset: number;
-  size: number;
-}
 
 export interface ModelEngine {
   readonly config: ModelConfig;
   /** Total number of parameters (floats in the flat buffers). */
   readonly numParams: number;
   /** Where each named tensor lives in the flat buffers. */
-  readonly layout: ParamView[];
+  readonly layout: TensorSlot[];
   /**
    * Runs the decoder on tokens [B×T] (int32 ids < V, T ≤ contextLength) and returns the final RMSNorm
    * output [N×d]. Keeps the activations needed by backward until the next forward.

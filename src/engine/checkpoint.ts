@@ -1,32 +1,18 @@
 // Student checkpoints: a folder with `config.json` (ModelConfig), `model.safetensors` (every weight in
 // canonical order, F32), and, for resumable runs, `optimizer.safetensors` (AdamW moments m, v [P]) and
 // `trainer-state.json` (written last, holding the SHA-256 of the other files: it is the commit).
+// The one reader and writer of each file; the trainer, evaluation, reports and export all go through here.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
-import { parseModelConfig, weightShapes, type ModelConfig } from '../core/model.js';
+import { paramLayout, parameterCount, parseModelConfig, type ModelConfig } from '../core/model.js';
+import { formatIssues } from '../core/schema.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import { CHECKPOINT_FORMAT, TrainerStateSchema, type TrainerState, type TrainerStateInput } from './trainer-state.js';
 
-export const CHECKPOINT_FORMAT = 'distillery-student/1';
-
-export interface TensorSlot {
-  name: string;
-  shape: number[];
-  offset: number;
-  size: number;
-}
-
-/** Where each canonical weight lives in the flat parameter buffer (the engine uses the same order). */
-export function paramLayout(config: ModelConfig): TensorSlot[] {
-  let offset = 0;
-  return weightShapes(config).map(([name, shape]) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const slot = { name, shape, offset, size };
-    offset += size;
-    return slot;
-  });
-}
+export { CHECKPOINT_FORMAT } from './trainer-state.js';
 
 export interface OptimizerMoments {
   m: Float32Array;
@@ -37,8 +23,8 @@ export interface SaveCheckpointInput {
   config: ModelConfig;
   params: Float32Array;
   optimizer?: OptimizerMoments;
-  /** Anything JSON the trainer needs to continue; `files` is filled in here. */
-  trainerState?: Record<string, unknown>;
+  /** What the trainer needs to continue; the format and the file hashes are added here. */
+  trainerState?: TrainerStateInput;
   metadata?: Record<string, string>;
 }
 
@@ -47,7 +33,7 @@ export interface LoadedCheckpoint {
   config: ModelConfig;
   params: Float32Array;
   optimizer?: OptimizerMoments;
-  trainerState?: Record<string, unknown>;
+  trainerState?: TrainerState;
   metadata: Record<string, string>;
 }
 
@@ -70,24 +56,55 @@ function readOrFail(file: string, what: string): Buffer {
   return readFileSync(file);
 }
 
+function parseJson(bytes: Buffer, file: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new DistillError('E_CHECKPOINT', `${file} is not valid JSON`, {
+      subject: file,
+      found: (err as Error).message,
+    });
+  }
+}
+
+/** Reads and validates a model config.json (a checkpoint's, or any run folder's). */
+export function readModelConfig(file: string): ModelConfig {
+  return parseModelConfig(parseJson(readOrFail(file, 'config.json'), file), file);
+}
+
+function parseTrainerState(bytes: Buffer, file: string): TrainerState {
+  const res = TrainerStateSchema.safeParse(parseJson(bytes, file));
+  if (!res.success) {
+    throw new DistillError('E_CHECKPOINT', `${file} is malformed`, {
+      subject: file,
+      found: formatIssues(res.error.issues),
+      hint: 'resume from a folder written by `distill student train`',
+    });
+  }
+  return res.data;
+}
+
+/** The trainer state of a checkpoint folder, or undefined when it has none (a plain weights folder). */
+export function readTrainerState(dir: string): TrainerState | undefined {
+  const file = path.join(dir, 'trainer-state.json');
+  return existsSync(file) ? parseTrainerState(readFileSync(file), file) : undefined;
+}
+
 /** Writes (or overwrites) a checkpoint folder; trainer-state.json goes last and records the other files' hashes. */
 export function saveCheckpoint(dir: string, input: SaveCheckpointInput): void {
   mkdirSync(dir, { recursive: true });
   const layout = paramLayout(input.config);
-  const total = layout.reduce((n, s) => n + s.size, 0);
+  const total = parameterCount(input.config);
   if (input.params.length !== total) {
     throw new DistillError('E_CHECKPOINT', 'the parameter buffer does not match the model config', {
       expected: `${total} floats`,
       found: String(input.params.length),
     });
   }
-  const tensors = layout.map(
-    (s) =>
-      [s.name, { shape: s.shape, data: input.params.subarray(s.offset, s.offset + s.size) }] as [
-        string,
-        { shape: number[]; data: Float32Array },
-      ],
-  );
+  const tensors = layout.map((s): [string, { shape: number[]; data: Float32Array }] => [
+    s.name,
+    { shape: s.shape, data: input.params.subarray(s.offset, s.offset + s.size) },
+  ]);
   const model = encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT, ...(input.metadata ?? {}) });
   writeAtomic(path.join(dir, 'model.safetensors'), model);
   writeAtomic(path.join(dir, 'config.json'), `${JSON.stringify(input.config, null, 2)}\n`);
@@ -104,32 +121,20 @@ export function saveCheckpoint(dir: string, input: SaveCheckpointInput): void {
     files['optimizer.safetensors'] = sha256(opt);
   }
   if (input.trainerState) {
-    writeAtomic(
-      path.join(dir, 'trainer-state.json'),
-      `${JSON.stringify({ format: CHECKPOINT_FORMAT, ...input.trainerState, files }, null, 2)}\n`,
-    );
+    const state: z.input<typeof TrainerStateSchema> = { format: CHECKPOINT_FORMAT, ...input.trainerState, files };
+    writeAtomic(path.join(dir, 'trainer-state.json'), `${JSON.stringify(state, null, 2)}\n`);
   }
 }
 
-/** Reads a checkpoint folder; with `resume` the optimizer moments and trainer state must be present and match their hashes. */
-export function loadCheckpoint(dir: string, opts: { resume?: boolean } = {}): LoadedCheckpoint {
-  const cfgFile = path.join(dir, 'config.json');
-  let rawCfg: unknown;
-  try {
-    rawCfg = JSON.parse(readOrFail(cfgFile, 'config.json').toString('utf8'));
-  } catch (err) {
-    if (err instanceof DistillError) throw err;
-    throw new DistillError('E_CHECKPOINT', 'checkpoint config.json is not valid JSON', {
-      subject: cfgFile,
-      found: (err as Error).message,
-    });
-  }
-  const config = parseModelConfig(rawCfg, cfgFile);
-  const modelFile = path.join(dir, 'model.safetensors');
-  const modelBytes = readOrFail(modelFile, 'model.safetensors');
+/** The weights of model.safetensors in the flat layout of config.json, each tensor checked against it. */
+function readWeights(
+  modelFile: string,
+  modelBytes: Buffer,
+  config: ModelConfig,
+): { params: Float32Array; metadata: Record<string, string> } {
   const st = decodeSafetensors(modelBytes, modelFile);
   const layout = paramLayout(config);
-  const params = new Float32Array(layout.reduce((n, s) => n + s.size, 0));
+  const params = new Float32Array(parameterCount(config));
   for (const slot of layout) {
     const t = st.tensors.get(slot.name);
     if (!t) {
@@ -148,47 +153,56 @@ export function loadCheckpoint(dir: string, opts: { resume?: boolean } = {}): Lo
     }
     params.set(t.data, slot.offset);
   }
-  const out: LoadedCheckpoint = { dir, config, params, metadata: st.metadata };
+  return { params, metadata: st.metadata };
+}
+
+/** Fails unless `bytes` hash to what trainer-state.json recorded for `name`. */
+function checkRecorded(state: TrainerState, name: string, file: string, bytes: Buffer, hint?: string): void {
+  const want = state.files[name];
+  const got = sha256(bytes);
+  if (want !== got) {
+    throw new DistillError('E_CHECKPOINT', `${file} does not match trainer-state.json`, {
+      expected: `sha256 ${want}`,
+      found: `sha256 ${got}`,
+      subject: file,
+      ...(hint ? { hint } : {}),
+    });
+  }
+}
+
+/** Reads a checkpoint folder; with `resume` the optimizer moments and trainer state must be present and match their hashes. */
+export function loadCheckpoint(dir: string, opts: { resume?: boolean } = {}): LoadedCheckpoint {
+  const config = readModelConfig(path.join(dir, 'config.json'));
+  const modelFile = path.join(dir, 'model.safetensors');
+  const modelBytes = readOrFail(modelFile, 'model.safetensors');
+  const out: LoadedCheckpoint = { dir, config, ...readWeights(modelFile, modelBytes, config) };
   if (!opts.resume) return out;
 
   const stateFile = path.join(dir, 'trainer-state.json');
-  const state = JSON.parse(readOrFail(stateFile, 'trainer-state.json (needed to resume)').toString('utf8')) as Record<
-    string,
-    unknown
-  > & { files?: Record<string, string> };
-  const files = state.files ?? {};
-  if (files['model.safetensors'] !== sha256(modelBytes)) {
-    throw new DistillError('E_CHECKPOINT', `${modelFile} does not match trainer-state.json`, {
-      expected: `sha256 ${files['model.safetensors']}`,
-      found: `sha256 ${sha256(modelBytes)}`,
-      subject: modelFile,
-      hint: 'the folder mixes files from different saves; resume from an intact checkpoint',
-    });
-  }
+  const state = parseTrainerState(readOrFail(stateFile, 'trainer-state.json (needed to resume)'), stateFile);
+  checkRecorded(
+    state,
+    'model.safetensors',
+    modelFile,
+    modelBytes,
+    'the folder mixes files from different saves; resume from an intact checkpoint',
+  );
   const optFile = path.join(dir, 'optimizer.safetensors');
   const optBytes = readOrFail(optFile, 'optimizer.safetensors (needed to resume)');
-  if (files['optimizer.safetensors'] !== sha256(optBytes)) {
-    throw new DistillError('E_CHECKPOINT', `${optFile} does not match trainer-state.json`, {
-      expected: `sha256 ${files['optimizer.safetensors']}`,
-      found: `sha256 ${sha256(optBytes)}`,
-      subject: optFile,
-    });
-  }
+  checkRecorded(state, 'optimizer.safetensors', optFile, optBytes);
   const opt = decodeSafetensors(optBytes, optFile);
   const m = opt.tensors.get('m')?.data;
   const v = opt.tensors.get('v')?.data;
   if (
     !(m instanceof Float32Array) ||
     !(v instanceof Float32Array) ||
-    m.length !== params.length ||
-    v.length !== params.length
+    m.length !== out.params.length ||
+    v.length !== out.params.length
   ) {
     throw new DistillError('E_CHECKPOINT', `${optFile} does not hold moments for this model`, {
-      expected: `m and v of ${params.length} floats`,
+      expected: `m and v of ${out.params.length} floats`,
       subject: optFile,
     });
   }
-  out.optimizer = { m, v };
-  out.trainerState = state;
-  return out;
+  return { ...out, optimizer: { m, v }, trainerState: state };
 }

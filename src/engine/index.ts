@@ -1,5 +1,5 @@
 // The model engine: createEngine picks a backend (native CPU/CUDA kernels, or the float64 reference)
-// behind the ModelEngine contract of api.ts; plus init, optimizer and layout helpers, and the checkpoint
+// behind the ModelEngine contract of api.ts; plus init and optimizer helpers, and the checkpoint
 // folder (config.json, safetensors weights and moments, trainer-state.json) that the trainer writes and eval reads.
 import { DistillError } from '../core/errors.js';
 import { parseModelConfig, type ModelConfig } from '../core/model.js';
@@ -33,15 +33,16 @@ export function createEngine(config: ModelConfig, options: EngineOptions = {}): 
 export { ReferenceEngine } from './reference.js';
 export { initParams, Rng } from './init.js';
 export type { InitOptions } from './init.js';
-export { engineLayout, layoutIndex, layoutSize, lmHeadName } from './layout.js';
 export { NativeEngine } from './native.js';
 export type { OpTimings } from './native.js';
 export { adamwStep, adamwStepReference, clipGradNorm, gradNorm } from './optim.js';
 export type { AdamWOptions, AdamWState } from './optim.js';
 export { mergeMoeStats, moeOffsets, updateRouterBias } from './moe/index.js';
 export type { MoeLayerStats, MoeStepStats } from './moe/index.js';
-export type { ModelEngine, ParamView } from './api.js';
-export { saveCheckpoint, loadCheckpoint, paramLayout, CHECKPOINT_FORMAT } from './checkpoint.js';
-export type { LoadedCheckpoint, SaveCheckpointInput, OptimizerMoments, TensorSlot } from './checkpoint.js';
+export type { ModelEngine } from './api.js';
+export { saveCheckpoint, loadCheckpoint, readModelConfig, readTrainerState, CHECKPOINT_FORMAT } from './checkpoint.js';
+export type { LoadedCheckpoint, SaveCheckpointInput, OptimizerMoments } from './checkpoint.js';
+export { TrainerStateSchema } from './trainer-state.js';
+export type { TrainerState, TrainerStateInput, RunSignature } from './trainer-state.js';
 export { encodeSafetensors, decodeSafetensors } from './safetensors.js';
 export type { SafeTensor, SafetensorsFile, SafeDType } from './safetensors.js';

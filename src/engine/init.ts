@@ -1,7 +1,6 @@
 // Deterministic parameter initialization: every matrix ~ normal(0, std) from a seeded PRNG
 // (splitmix64-seeded xoshiro128**, Box–Muller), every norm weight = 1. Same seed → same bits on any machine.
-import type { ModelConfig } from '../core/model.js';
-import { engineLayout, layoutSize } from './layout.js';
+import { paramLayout, parameterCount, type ModelConfig } from '../core/model.js';
 
 export interface InitOptions {
   /** Standard deviation of the matrices (default 0.02, as GPT-2/Llama). */
@@ -82,8 +81,8 @@ function rotl(x: number, k: number): number {
 export function initParams(config: ModelConfig, seed: number, options: InitOptions = {}): Float32Array {
   const std = options.std ?? 0.02;
   const residualScale = options.scaleResidual === false ? 1 : 1 / Math.sqrt(2 * config.nLayers);
-  const layout = engineLayout(config);
-  const params = new Float32Array(layoutSize(layout));
+  const layout = paramLayout(config);
+  const params = new Float32Array(parameterCount(config));
   const rng = new Rng(seed);
   for (const v of layout) {
     const out = params.subarray(v.offset, v.offset + v.size);

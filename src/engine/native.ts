@@ -1,10 +1,9 @@
 // The native engine: the addon's decoder kernels (cuda/engine/dn_engine.h) behind the ModelEngine contract.
 // Parameters, tokens and gradients are passed to C++ without copies; the output [N×d] buffer is reused.
 import { DistillError } from '../core/errors.js';
-import type { ModelConfig } from '../core/model.js';
+import { paramLayout, parameterCount, type ModelConfig, type TensorSlot } from '../core/model.js';
 import { nativeFn } from '../native/loader.js';
-import type { ModelEngine, ParamView } from './api.js';
-import { engineLayout, layoutSize } from './layout.js';
+import type { ModelEngine } from './api.js';
 import { checkBackward, checkForward, checkParams } from './validate.js';
 
 /** Seconds spent per op kind since the last reset (forward and backward together). */
@@ -50,14 +49,14 @@ export function nativeError(err: unknown, what: string): DistillError {
 }
 
 export class NativeEngine implements ModelEngine {
-  readonly layout: ParamView[];
+  readonly layout: TensorSlot[];
   readonly numParams: number;
   private handle: Handle | undefined;
   private rows: number | undefined;
 
   constructor(readonly config: ModelConfig) {
-    this.layout = engineLayout(config);
-    this.numParams = layoutSize(this.layout);
+    this.layout = paramLayout(config);
+    this.numParams = parameterCount(config);
     const f = native();
     try {
       this.handle = f.create(config);

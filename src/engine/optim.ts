@@ -2,7 +2,7 @@
 // buffers, run by the native addon (deterministic reductions); plus a float64 reference step for tests.
 import { DistillError } from '../core/errors.js';
 import { nativeFn } from '../native/loader.js';
-import type { ParamView } from './api.js';
+import type { TensorSlot } from '../core/model.js';
 import { nativeError } from './native.js';
 
 export interface AdamWOptions {
@@ -21,7 +21,7 @@ export interface AdamWOptions {
    * With a layout, 1-D tensors (the RMSNorm weights) get no weight decay, as is usual; without one,
    * every element decays.
    */
-  layout?: ParamView[];
+  layout?: TensorSlot[];
 }
 
 export interface AdamWState {
@@ -68,7 +68,7 @@ function resolved(o: AdamWOptions): Required<Omit<AdamWOptions, 'layout'>> {
 }
 
 /** Segments [offset, size, decays] merging neighbouring tensors that share the decay choice. */
-function segments(n: number, layout: ParamView[] | undefined): Array<[number, number, boolean]> {
+function segments(n: number, layout: TensorSlot[] | undefined): Array<[number, number, boolean]> {
   if (!layout) return [[0, n, true]];
   const out: Array<[number, number, boolean]> = [];
   for (const v of layout) {

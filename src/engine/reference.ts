@@ -1,11 +1,9 @@
 // Float64 reference engine: the Llama-style decoder of src/core/model.ts written plainly, forward to the
 // final-norm hidden states [N×d] and backward from dHidden to every parameter. Obviously right, slow.
 // MoE layers run the float64 MoE FFN of ./moe/reference.ts.
-import type { ModelConfig } from '../core/model.js';
-import { headDim } from '../core/model.js';
+import { headDim, paramLayout, parameterCount, type ModelConfig, type TensorSlot } from '../core/model.js';
 import { isMoeLayer } from '../core/moe.js';
-import type { ModelEngine, ParamView } from './api.js';
-import { engineLayout, layoutIndex, layoutSize } from './layout.js';
+import type { ModelEngine } from './api.js';
 import { moeOffsets } from './moe/index.js';
 import { moeBackward64, moeDims, moeForward64, type MoeLayerStats, type MoeSaved } from './moe/reference.js';
 import { checkBackward, checkForward, checkParams } from './validate.js';
@@ -68,16 +66,16 @@ function linearBack(dy: F64, x: F64, N: number, inp: number, P: F64, G: F64, wo:
 }
 
 export class ReferenceEngine implements ModelEngine {
-  readonly layout: ParamView[];
+  readonly layout: TensorSlot[];
   readonly numParams: number;
-  private readonly off: Map<string, ParamView>;
+  private readonly off: Map<string, TensorSlot>;
   private saved: Saved | undefined;
   private stats: MoeLayerStats[] = [];
 
   constructor(readonly config: ModelConfig) {
-    this.layout = engineLayout(config);
-    this.numParams = layoutSize(this.layout);
-    this.off = layoutIndex(this.layout);
+    this.layout = paramLayout(config);
+    this.numParams = parameterCount(config);
+    this.off = new Map(this.layout.map((s) => [s.name, s]));
   }
 
   private o(name: string): number {

@@ -2,14 +2,21 @@
 // gives final-norm hidden states [B·T × d] per batch; the LM head (tied embedding or lm_head [V × d]) turns
 // them into logits [B·T × V] one batch at a time. Metrics come from src/eval/metrics.ts; the teacher's side
 // from its ONNX model (teacher-eval.ts) and/or its logit cache. Writes <checkpoint>/eval.json (docs/reports.md).
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../core/errors.js';
+import { lmHeadSlot } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
 import { assembleTokens, checkCacheMatchesDataset, openTokenDataset, type TokenDataset } from '../data/index.js';
-import { createEngine, loadCheckpoint, paramLayout, type EngineBackend } from '../engine/index.js';
+import {
+  createEngine,
+  loadCheckpoint,
+  readTrainerState,
+  type EngineBackend,
+  type LoadedCheckpoint,
+} from '../engine/index.js';
 import { openCache } from '../store/index.js';
-import { EvalAccumulator, positionArraysFromLogits, type CalibrationBin } from './metrics.js';
+import { writeEvalFile, type EvalReport } from './eval-file.js';
+import { EvalAccumulator, positionArraysFromLogits } from './metrics.js';
 import { teacherHeldOut, type TeacherHeldOut } from './teacher-eval.js';
 
 export interface EvaluateOptions {
@@ -37,34 +44,13 @@ export interface EvaluateOptions {
   progress?: ProgressFn;
 }
 
-/** The content of eval.json. NaN metrics (no teacher) are written as null. */
-export interface EvalReport {
+export type EvaluateResult = EvalReport & {
   name: string;
-  baseline: boolean;
-  heldOutCE: number;
-  perplexity: number;
-  agreement: number;
-  klToTeacher: number;
-  ece: number;
-  accuracy: number;
-  positions: number;
-  params: number;
-  /** Held-out positions per second through the student (forward + LM head). */
-  tokensPerSecond: number;
-  teacher?: { heldOutCE: number; perplexity: number; model: string; tokensPerSecond: number };
-  /** Where the teacher support came from, and its size. */
-  support?: { source: 'cache' | 'teacher'; k: number };
-  cache?: { uri: string; bytesPerPosition: number };
-  calibration: CalibrationBin[];
   data: string;
   checkpoint: string;
-  seconds: number;
-}
-
-export interface EvaluateResult extends EvalReport {
   /** Path of eval.json when written. */
   file?: string;
-}
+};
 
 /** logits [N × V] = hidden [N × d] · head[V × d]ᵀ (float32 accumulation in a float64 register). */
 function lmHeadLogits(
@@ -124,18 +110,18 @@ async function readCacheSupport(
   }
 }
 
-function readTrainerState(dir: string): Record<string, any> | undefined {
-  const f = path.join(dir, 'trainer-state.json');
-  if (!existsSync(f)) return undefined;
-  try {
-    return JSON.parse(readFileSync(f, 'utf8'));
-  } catch {
-    return undefined;
-  }
+/** The teacher top-k the KL is measured on: ids/logp [S·T·k], from the cache or the teacher's own pass. */
+interface Support {
+  source: 'cache' | 'teacher';
+  k: number;
+  ids: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> };
+  logp: Float32Array;
 }
 
-export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<EvaluateResult> {
-  const started = performance.now();
+type CacheSupport = Awaited<ReturnType<typeof readCacheSupport>>;
+
+/** The checkpoint and the held-out dataset, refused when they do not fit each other. */
+async function openInputs(opts: EvaluateOptions): Promise<{ ck: LoadedCheckpoint; dataset: TokenDataset }> {
   const ck = loadCheckpoint(opts.checkpoint);
   const dataset = await openTokenDataset(opts.data);
   const c = ck.config;
@@ -158,41 +144,54 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
       subject: opts.data,
       hint: 'prepare a held-out split with `distill data prepare --val-fraction`',
     });
-  const state = readTrainerState(opts.checkpoint);
-  const baseline = opts.baseline ?? (state ? state.run?.cache === null || state.run?.cache === undefined : false);
+  return { ck, dataset };
+}
 
-  const cache = opts.cache ? await readCacheSupport(opts.cache, dataset) : undefined;
-  let teacher: TeacherHeldOut | undefined;
+/** The teacher's pass over the dataset: run now from an ONNX file, or one computed earlier (checked to match). */
+async function teacherPass(
+  opts: EvaluateOptions,
+  dataset: TokenDataset,
+  cache: CacheSupport | undefined,
+): Promise<TeacherHeldOut | undefined> {
   if (typeof opts.teacher === 'string') {
-    teacher = await teacherHeldOut(opts.teacher, dataset, {
+    return teacherHeldOut(opts.teacher, dataset, {
       k: cache?.k ?? opts.topK ?? 32,
       ...(opts.progress ? { progress: opts.progress } : {}),
     });
-  } else if (opts.teacher) {
-    teacher = opts.teacher;
-    if (teacher.datasetSha256 !== dataset.sha256 || teacher.seqLen !== dataset.seqLen) {
-      throw new DistillError('E_USAGE', `the teacher pass was computed on another dataset than ${opts.data}`, {
-        expected: dataset.sha256,
-        found: teacher.datasetSha256,
-      });
-    }
   }
-  const support = cache
-    ? { k: cache.k, ids: cache.ids, logp: cache.logp, source: 'cache' as const }
-    : teacher
-      ? { k: teacher.k, ids: teacher.ids, logp: teacher.logp, source: 'teacher' as const }
-      : undefined;
+  const teacher = opts.teacher;
+  if (teacher && (teacher.datasetSha256 !== dataset.sha256 || teacher.seqLen !== dataset.seqLen)) {
+    throw new DistillError('E_USAGE', `the teacher pass was computed on another dataset than ${opts.data}`, {
+      expected: dataset.sha256,
+      found: teacher.datasetSha256,
+    });
+  }
+  return teacher;
+}
 
+/**
+ * The student over every sequence, B at a time: forward, LM head, per-position arrays into the accumulator.
+ * Returns the accumulator and the seconds spent in the student (forward + LM head).
+ */
+function runStudent(
+  ck: LoadedCheckpoint,
+  dataset: TokenDataset,
+  support: Support | undefined,
+  teacher: TeacherHeldOut | undefined,
+  cacheTop1: boolean,
+  opts: EvaluateOptions,
+): { acc: EvalAccumulator; seconds: number } {
+  const c = ck.config;
   const T = dataset.seqLen;
   const V = c.vocabSize;
   const S = dataset.numSequences;
   const B = opts.batchSize ?? 16;
-  const slot = paramLayout(c).find((s) => s.name === (c.tieEmbeddings ? 'embed' : 'lm_head'))!;
+  const slot = lmHeadSlot(c);
   const head = ck.params.subarray(slot.offset, slot.offset + slot.size);
   const engine = createEngine(c, opts.backend ? { backend: opts.backend } : {});
   const acc = new EvalAccumulator();
   const logits = new Float32Array(B * T * V);
-  let studentSeconds = 0;
+  let seconds = 0;
   try {
     for (let s0 = 0; s0 < S; s0 += B) {
       const nb = Math.min(B, S - s0);
@@ -203,7 +202,7 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
       const hidden = engine.forward(ck.params, tokens, nb, T);
       const z = logits.subarray(0, n * V);
       lmHeadLogits(hidden, head, n, c.dModel, V, z);
-      studentSeconds += (performance.now() - t0) / 1000;
+      seconds += (performance.now() - t0) / 1000;
       const lo = s0 * T;
       const sup = support
         ? {
@@ -216,7 +215,7 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
       if (teacher) {
         arrays.teacherLabelLogp = teacher.labelLogp.subarray(lo, lo + n);
         // With a cache the agreement is against its top-1 (the first cached id), as docs/reports.md defines it.
-        if (!cache) arrays.teacherTop1 = teacher.top1.subarray(lo, lo + n);
+        if (!cacheTop1) arrays.teacherTop1 = teacher.top1.subarray(lo, lo + n);
       }
       acc.add(arrays);
       opts.progress?.({
@@ -230,8 +229,27 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
   } finally {
     engine.dispose();
   }
-  const m = acc.result();
-  const report: EvalReport = {
+  return { acc, seconds };
+}
+
+export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<EvaluateResult> {
+  const started = performance.now();
+  const { ck, dataset } = await openInputs(opts);
+  // Detected from the training run: trained without a cache means the CE-only baseline.
+  const state = readTrainerState(opts.checkpoint);
+  const baseline = opts.baseline ?? (state ? state.run.cache === null : false);
+  const cache = opts.cache ? await readCacheSupport(opts.cache, dataset) : undefined;
+  const teacher = await teacherPass(opts, dataset, cache);
+  const support: Support | undefined = cache
+    ? { source: 'cache', k: cache.k, ids: cache.ids, logp: cache.logp }
+    : teacher
+      ? { source: 'teacher', k: teacher.k, ids: teacher.ids, logp: teacher.logp }
+      : undefined;
+  const student = runStudent(ck, dataset, support, teacher, cache !== undefined, opts);
+
+  const m = student.acc.result();
+  const positions = dataset.numSequences * dataset.seqLen;
+  const report: EvaluateResult = {
     name: opts.name ?? path.basename(path.resolve(opts.checkpoint)),
     baseline,
     heldOutCE: m.heldOutCE,
@@ -242,7 +260,7 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
     accuracy: m.accuracy,
     positions: m.positions,
     params: ck.params.length,
-    tokensPerSecond: (S * T) / Math.max(studentSeconds, 1e-9),
+    tokensPerSecond: positions / Math.max(student.seconds, 1e-9),
     ...(teacher && m.teacher
       ? { teacher: { ...m.teacher, model: teacher.model, tokensPerSecond: teacher.tokensPerSecond } }
       : {}),
@@ -252,19 +270,13 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
       : opts.cacheInfo
         ? { cache: opts.cacheInfo }
         : {}),
-    calibration: acc.calibration(),
+    calibration: student.acc.calibration(),
     data: opts.data,
     checkpoint: opts.checkpoint,
     seconds: (performance.now() - started) / 1000,
   };
   if (opts.write === false) return report;
   const file = path.join(opts.checkpoint, 'eval.json');
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
-    renameSync(tmp, file);
-  } catch (err) {
-    throw new DistillError('E_IO', `cannot write ${file}`, { subject: file, found: (err as Error).message });
-  }
+  writeEvalFile(file, report);
   return { ...report, file };
 }

@@ -12,7 +12,9 @@ export {
   eceBin,
   positionArraysFromLogits,
 } from './metrics.js';
-export type { PositionArrays, EvalMetrics, CalibrationBin } from './metrics.js';
+export type { PositionArrays, EvalMetrics } from './metrics.js';
+export { EvalFileSchema, readEvalFile, writeEvalFile } from './eval-file.js';
+export type { EvalReport, CalibrationBin } from './eval-file.js';
 export {
   writeReport,
   renderReport,
@@ -23,16 +25,8 @@ export {
   renderMarkdown,
   renderHtml,
 } from './report/index.js';
-export type {
-  ReportOptions,
-  ReportResult,
-  RunData,
-  RunEval,
-  MetricRow,
-  ReportSummary,
-  StudentSummary,
-} from './report/index.js';
+export type { ReportOptions, ReportResult, RunData, RunEval, ReportSummary, StudentSummary } from './report/index.js';
 export { evaluateCheckpoint } from './evaluate.js';
-export type { EvaluateOptions, EvalReport, EvaluateResult } from './evaluate.js';
+export type { EvaluateOptions, EvaluateResult } from './evaluate.js';
 export { teacherHeldOut } from './teacher-eval.js';
 export type { TeacherHeldOut, TeacherHeldOutOptions } from './teacher-eval.js';

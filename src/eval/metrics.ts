@@ -2,6 +2,7 @@
 // cross-entropy and perplexity, top-1 agreement with the teacher, KL(teacher ‖ student) on the teacher's
 // cached support, and expected calibration error with 15 equal-width confidence bins.
 import { DistillError } from '../core/errors.js';
+import type { CalibrationBin } from './eval-file.js';
 
 export const ECE_BINS = 15;
 
@@ -44,15 +45,6 @@ export interface EvalMetrics {
   /** Student top-1 accuracy against the labels. */
   accuracy: number;
   teacher?: { heldOutCE: number; perplexity: number };
-}
-
-/** Per-bin counts behind the ECE, for reliability diagrams. */
-export interface CalibrationBin {
-  lo: number;
-  hi: number;
-  count: number;
-  accuracy: number;
-  confidence: number;
 }
 
 function logSumExp(xs: number[]): number {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
 import { parseModelConfig } from '../core/model.js';
+import { formatIssues } from '../core/schema.js';
 import type { StudentSpec } from './student-run.js';
 
 const DistillSection = z
@@ -48,7 +49,7 @@ export function loadStudentSpec(file: string, defaults: StudentDefaults = {}): S
     if (!res.success) {
       throw new DistillError('E_CONFIG', `invalid "distill" section in ${file}`, {
         subject: file,
-        hint: res.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+        hint: formatIssues(res.error.issues),
       });
     }
     const { params, schedule, ...rest } = res.data;

@@ -3,6 +3,10 @@
 // positions (ids/logp [B×T×k], tail [B×T]). Order is a pure function of (seed, epoch, position).
 import { mulberry32 } from '../core/random.js';
 import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
+import type { DataCursor } from '../engine/trainer-state.js';
+
+/** Where the next batch starts; saved in trainer-state.json so a resumed run reads the same batches. */
+export type { DataCursor };
 
 export interface TeacherBatch {
   k: number;
@@ -21,15 +25,6 @@ export interface Batch {
   tokens: Int32Array;
   labels: Int32Array;
   teacher?: TeacherBatch;
-}
-
-/** Where the next batch starts; saved in trainer-state.json so a resumed run reads the same batches. */
-export interface DataCursor {
-  seed: number;
-  epoch: number;
-  position: number;
-  /** Extra state a cache reader needs to resume (manifest hash etc.), opaque here. */
-  source?: Record<string, unknown>;
 }
 
 export interface BatchSource {

@@ -4,8 +4,8 @@
 // repeated with Expand, SwiGLU, final RMSNorm, LM head (tied or not). Opset 17, plain ONNX ops only.
 import { writeFileSync, renameSync } from 'node:fs';
 import { DistillError } from '../core/errors.js';
-import { headDim, type ModelConfig } from '../core/model.js';
-import { loadCheckpoint, paramLayout } from '../engine/index.js';
+import { headDim, paramLayout, type ModelConfig } from '../core/model.js';
+import { loadCheckpoint } from '../engine/index.js';
 import { OnnxGraph } from '../onnx/index.js';
 
 export const ONNX_OPSET = 17;

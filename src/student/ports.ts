@@ -6,27 +6,16 @@ import type { S3Options } from '../store/api.js';
 import type { TokenDatasetLike } from '../data/sequences.js';
 import type { AdamWOptions, AdamWState, ModelEngine } from '../engine/index.js';
 import type { LmHeadLossInput, LmHeadLossResult } from '../../losses/index.js';
+import type { ScheduleClock, ScheduleWeights, StepMetricsInput } from '../../schedules/index.js';
 import type { BatchSource, DataCursor } from './data.js';
 
 export type { LmHeadLossInput, LmHeadLossResult as LmHeadLossOutput } from '../../losses/index.js';
 
-export interface ScheduleState {
-  step: number;
-  totalSteps: number;
-  tokensSeen: number;
-}
-
-export interface ScheduleWeights {
-  hard: number;
-  soft: number;
-  temperature?: number;
-}
-
 /** A resolved weighting schedule with its running metrics (EMAs); state() / restore() make resume exact. */
 export interface ScheduleRunnerLike {
   readonly id: string;
-  weights(state: ScheduleState): ScheduleWeights;
-  observe(metrics: { hardLoss: number; softLoss: number; agreement: number }): void;
+  weights(clock: ScheduleClock): ScheduleWeights;
+  observe(metrics: StepMetricsInput): void;
   state(): unknown;
   restore(state: unknown): void;
 }

@@ -1,14 +1,16 @@
 // One student inside a training pass: its engine, flat params/grads [P], AdamW moments, schedule runner,
 // and metrics.jsonl. Per micro-batch: forward → fused LM head + loss → backward (grads accumulate);
 // per optimizer step: clip → AdamW → log → let the schedule observe the step's metrics.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../core/errors.js';
-import type { ModelConfig } from '../core/model.js';
-import { paramLayout, saveCheckpoint, type ModelEngine, type TensorSlot } from '../engine/index.js';
+import { lmHeadSlot, paramLayout, type ModelConfig, type TensorSlot } from '../core/model.js';
+import { appendMetricsRow, readMetricsLog, writeMetricsLog, type MetricsRow } from '../data/metrics-log.js';
+import { saveCheckpoint, type ModelEngine, type TrainerStateInput } from '../engine/index.js';
 import type { Batch } from './data.js';
 import type { LossKind, Support } from '../../losses/index.js';
-import type { ScheduleRunnerLike, ScheduleWeights, TrainerDeps } from './ports.js';
+import type { ScheduleWeights } from '../../schedules/index.js';
+import type { ScheduleRunnerLike, TrainerDeps } from './ports.js';
 
 export interface StudentSpec {
   /** Subfolder of the output folder (the config file's base name on the CLI). */
@@ -25,20 +27,11 @@ export interface StudentSpec {
   scheduleParams?: Record<string, unknown>;
 }
 
-export interface StepMetrics {
-  step: number;
-  loss: number;
-  hardLoss: number;
-  softLoss: number;
-  hard: number;
-  soft: number;
-  lr: number;
-  tokensPerSecond: number;
-  temperature: number;
-  agreement: number;
-  gradNorm: number;
-  tokens: number;
-}
+/** One optimizer step's metrics: a row of metrics.jsonl. */
+export type StepMetrics = MetricsRow;
+
+/** AdamW and clipping settings of the pass (saved in trainer-state.json). */
+export type OptimizerSettings = TrainerStateInput['optimizer'];
 
 export interface PhaseTimings {
   forward: number;
@@ -81,7 +74,7 @@ export class StudentRun {
     this.grads = new Float32Array(params.length);
     this.m = moments?.m ?? new Float32Array(params.length);
     this.v = moments?.v ?? new Float32Array(params.length);
-    this.headSlot = this.layout.find((s) => s.name === (spec.config.tieEmbeddings ? 'embed' : 'lm_head'))!;
+    this.headSlot = lmHeadSlot(spec.config);
   }
 
   /** The weights for this step; no schedule (CE-only baseline) means hard = 1, soft = 0. */
@@ -146,7 +139,7 @@ export class StudentRun {
     step: number,
     lr: number,
     w: Required<ScheduleWeights>,
-    opt: { clipNorm: number; weightDecay: number; beta1: number; beta2: number; eps: number },
+    opt: OptimizerSettings,
     tokens: number,
     tokensSeen: number,
     sharedSeconds: number,
@@ -206,7 +199,7 @@ export class StudentRun {
       agreement: taught ? metrics.agreement : NaN,
     });
     this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, hardMeasured: 0, seconds: 0 };
-    appendFileSync(this.metricsFile, `${JSON.stringify(metrics)}\n`);
+    appendMetricsRow(this.metricsFile, metrics);
     this.last = metrics;
     return metrics;
   }
@@ -215,26 +208,15 @@ export class StudentRun {
     return path.join(this.dir, 'metrics.jsonl');
   }
 
-  /** Starts metrics.jsonl: empty for a fresh run; for a resume, the earlier lines up to `step` (a crashed tail is dropped). */
+  /** Starts metrics.jsonl: empty for a fresh run; for a resume, the earlier rows up to `step` (a torn last line is dropped). */
   initMetrics(resumeDir: string | undefined, step: number): void {
-    let lines: string[] = [];
     const prev = resumeDir ? path.join(resumeDir, 'metrics.jsonl') : undefined;
-    if (prev && existsSync(prev)) {
-      lines = readFileSync(prev, 'utf8')
-        .split('\n')
-        .filter((l) => {
-          if (!l.trim()) return false;
-          try {
-            return (JSON.parse(l) as StepMetrics).step <= step;
-          } catch {
-            return false;
-          }
-        });
-    }
-    writeFileSync(this.metricsFile, lines.map((l) => `${l}\n`).join(''));
+    const kept = prev && existsSync(prev) ? readMetricsLog(prev).rows.filter((r) => r.step <= step) : [];
+    writeMetricsLog(this.metricsFile, kept);
   }
 
-  save(trainerState: Record<string, unknown>): void {
+  /** Writes this student's checkpoint with the pass's shared state; the student and schedule parts are added here. */
+  save(trainerState: Omit<TrainerStateInput, 'student' | 'schedule'>): void {
     saveCheckpoint(this.dir, {
       config: this.spec.config,
       params: this.params,

@@ -4,16 +4,23 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { losses } from '../../losses/index.js';
-import { DistillError } from '../core/errors.js';
+import { DistillError, invariant } from '../core/errors.js';
 import { parameterCount } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
+import type { TokenDatasetLike } from '../data/sequences.js';
+import { loadCheckpoint, type LoadedCheckpoint, type RunSignature, type TrainerState } from '../engine/index.js';
 import type { S3Options } from '../store/api.js';
-import { loadCheckpoint } from '../engine/index.js';
 import { datasetBatches, type BatchSource, type DataCursor } from './data.js';
 import { defaultDeps } from './deps.js';
-import { learningRate, makeLrSchedule } from './lr.js';
+import { learningRate, makeLrSchedule, type LrSchedule } from './lr.js';
 import type { CacheSourceInfo, TrainerDeps } from './ports.js';
-import { StudentRun, type PhaseTimings, type StepMetrics, type StudentSpec } from './student-run.js';
+import {
+  StudentRun,
+  type OptimizerSettings,
+  type PhaseTimings,
+  type StepMetrics,
+  type StudentSpec,
+} from './student-run.js';
 
 export type { StudentSpec, StepMetrics, PhaseTimings } from './student-run.js';
 
@@ -86,39 +93,30 @@ const positiveInt = (v: number | undefined, flag: string, min = 1): void => {
     throw new DistillError('E_CONFIG', `${flag} must be an integer ≥ ${min}`, { found: String(v), subject: flag });
 };
 
-/** The run settings that must not change across a resume (anything else may). */
-function runSignature(o: TrainOptions, datasetSha: string, fingerprint: string | null) {
-  return {
-    steps: o.steps,
-    batchSize: o.batchSize,
-    gradAccum: o.gradAccum ?? 1,
-    seed: o.seed,
-    dataset: datasetSha,
-    cache: fingerprint,
-  };
+/** The settings every student of the pass shares, with their defaults filled in. */
+interface RunSettings {
+  lrs: LrSchedule;
+  accum: number;
+  adam: OptimizerSettings;
 }
 
-function checkResumeState(
-  name: string,
-  state: Record<string, any>,
-  sig: ReturnType<typeof runSignature>,
-  stateFile: string,
-): void {
-  for (const [key, want] of Object.entries(sig)) {
-    const had = state.run?.[key];
-    if (had !== want) {
-      throw new DistillError('E_CHECKPOINT', `cannot resume student ${name}: ${key} differs from the interrupted run`, {
-        expected: JSON.stringify(had),
-        found: JSON.stringify(want),
-        subject: stateFile,
-        hint: `pass the same ${key} as the run being resumed`,
-      });
-    }
-  }
+/** A student continued from a checkpoint, with the trainer state that checkpoint committed. */
+interface Resumed {
+  spec: StudentSpec;
+  ck: LoadedCheckpoint;
+  state: TrainerState;
 }
 
-export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
-  const deps: TrainerDeps = { ...defaultDeps(), ...opts.deps };
+/** Where the pass starts: fresh (step 0 at the seed's first batch) or where every resumed student stopped. */
+interface StartPoint {
+  resumed: Resumed[];
+  cursor: DataCursor;
+  step: number;
+  tokensSeen: number;
+}
+
+/** Checks the options that need no file and fills in the defaults. */
+function checkOptions(opts: TrainOptions): RunSettings {
   if (!opts.students.length)
     throw new DistillError('E_USAGE', 'no student to train', { hint: 'pass at least one --config' });
   positiveInt(opts.steps, '--steps');
@@ -138,17 +136,21 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     ...(opts.warmupSteps !== undefined ? { warmupSteps: opts.warmupSteps } : {}),
     ...(opts.minLr !== undefined ? { minLr: opts.minLr } : {}),
   });
-  const accum = opts.gradAccum ?? 1;
-  const adam = {
-    clipNorm: opts.clipNorm ?? 1,
-    weightDecay: opts.weightDecay ?? 0.1,
-    beta1: opts.beta1 ?? 0.9,
-    beta2: opts.beta2 ?? 0.95,
-    eps: opts.eps ?? 1e-8,
+  return {
+    lrs,
+    accum: opts.gradAccum ?? 1,
+    adam: {
+      clipNorm: opts.clipNorm ?? 1,
+      weightDecay: opts.weightDecay ?? 0.1,
+      beta1: opts.beta1 ?? 0.9,
+      beta2: opts.beta2 ?? 0.95,
+      eps: opts.eps ?? 1e-8,
+    },
   };
+}
 
-  // Everything that can be refused is checked before a single step runs.
-  const dataset = await deps.openDataset(opts.data);
+/** Refuses students whose vocabulary or context does not fit the dataset, or whose KD settings are unknown. */
+function checkStudents(opts: TrainOptions, dataset: TokenDatasetLike): void {
   for (const s of opts.students) {
     if (s.config.vocabSize !== dataset.vocabSize) {
       throw new DistillError('E_CONFIG', `student ${s.name}: vocabSize does not match the token dataset`, {
@@ -189,164 +191,256 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
         hint: 'soft/hard schedules need teacher logits: pass --cache, or drop --schedule for the CE-only baseline',
       });
   }
+}
 
+/** Reads every student's checkpoint from the resume folder; they must stand at the same step and cursor. */
+function loadStartPoint(opts: TrainOptions): StartPoint {
+  const fresh: StartPoint = { resumed: [], cursor: { seed: opts.seed, epoch: 0, position: 0 }, step: 0, tokensSeen: 0 };
   const resumeDir = opts.resume;
-  const loaded = resumeDir
-    ? opts.students.map((s) => ({ s, ck: loadCheckpoint(path.join(resumeDir, s.name), { resume: true }) }))
-    : [];
-  let cursor: DataCursor = { seed: opts.seed, epoch: 0, position: 0 };
-  let startStep = 0;
-  let tokensSeen = 0;
-  let source: BatchSource;
-  let cacheInfo: CacheSourceInfo | undefined;
-  if (loaded.length) {
-    const st = loaded[0]!.ck.trainerState as Record<string, any>;
-    cursor = st.cursor as DataCursor;
-    startStep = st.step as number;
-    tokensSeen = st.tokensSeen as number;
-    for (const { s, ck } of loaded) {
-      const other = ck.trainerState as Record<string, any>;
-      if (other.step !== startStep || JSON.stringify(other.cursor) !== JSON.stringify(cursor)) {
+  if (resumeDir === undefined) return fresh;
+  const resumed = opts.students.map((spec): Resumed => {
+    const ck = loadCheckpoint(path.join(resumeDir, spec.name), { resume: true });
+    invariant(ck.trainerState, 'a checkpoint loaded to resume carries its trainer state');
+    return { spec, ck, state: ck.trainerState };
+  });
+  const first = resumed[0];
+  if (!first) return fresh;
+  const { step, cursor, tokensSeen } = first.state;
+  for (const { spec, ck, state } of resumed) {
+    if (state.step !== step || JSON.stringify(state.cursor) !== JSON.stringify(cursor)) {
+      throw new DistillError(
+        'E_CHECKPOINT',
+        `cannot resume: student ${spec.name} was saved at another step than ${first.spec.name}`,
+        { expected: `step ${step}`, found: `step ${state.step}`, subject: path.join(resumeDir, spec.name) },
+      );
+    }
+    if (JSON.stringify(ck.config) !== JSON.stringify(spec.config)) {
+      throw new DistillError(
+        'E_CHECKPOINT',
+        `cannot resume student ${spec.name}: its config differs from the checkpoint's config.json`,
+        {
+          subject: path.join(resumeDir, spec.name, 'config.json'),
+          expected: JSON.stringify(ck.config),
+          found: JSON.stringify(spec.config),
+        },
+      );
+    }
+  }
+  return { resumed, cursor, step, tokensSeen };
+}
+
+/** The run settings that must not change across a resume (anything else may). */
+function runSignature(o: TrainOptions, datasetSha: string, fingerprint: string | null): RunSignature {
+  return {
+    steps: o.steps,
+    batchSize: o.batchSize,
+    gradAccum: o.gradAccum ?? 1,
+    seed: o.seed,
+    dataset: datasetSha,
+    cache: fingerprint,
+  };
+}
+
+/**
+ * Refuses what would spoil a run once the batch source is open: a student whose vocabulary differs from the
+ * cache's, a resume with other run settings or with no step left, and an output folder that already holds
+ * a run this invocation does not continue.
+ */
+function checkRunTarget(opts: TrainOptions, start: StartPoint, sig: RunSignature, cache?: CacheSourceInfo): void {
+  for (const s of opts.students) {
+    if (cache && s.config.vocabSize !== cache.vocabSize) {
+      throw new DistillError('E_CONFIG', `student ${s.name}: vocabSize does not match the logit cache`, {
+        expected: `${cache.vocabSize} (${opts.cache})`,
+        found: String(s.config.vocabSize),
+        subject: s.name,
+      });
+    }
+  }
+  for (const { spec, ck, state } of start.resumed) {
+    for (const [key, want] of Object.entries(sig)) {
+      const had = state.run[key as keyof RunSignature];
+      if (had !== want) {
         throw new DistillError(
           'E_CHECKPOINT',
-          `cannot resume: student ${s.name} was saved at another step than ${loaded[0]!.s.name}`,
-          { expected: `step ${startStep}`, found: `step ${other.step}`, subject: path.join(resumeDir!, s.name) },
-        );
-      }
-      if (JSON.stringify(ck.config) !== JSON.stringify(s.config)) {
-        throw new DistillError(
-          'E_CHECKPOINT',
-          `cannot resume student ${s.name}: its config differs from the checkpoint's config.json`,
+          `cannot resume student ${spec.name}: ${key} differs from the interrupted run`,
           {
-            subject: path.join(resumeDir!, s.name, 'config.json'),
-            expected: JSON.stringify(ck.config),
-            found: JSON.stringify(s.config),
+            expected: JSON.stringify(had),
+            found: JSON.stringify(want),
+            subject: path.join(ck.dir, 'trainer-state.json'),
+            hint: `pass the same ${key} as the run being resumed`,
           },
         );
       }
     }
   }
+  if (start.step >= opts.steps) {
+    throw new DistillError(
+      'E_USAGE',
+      `nothing to do: the run in ${opts.resume} already finished all ${opts.steps} steps`,
+      {
+        hint: 'raise --steps only with a new run (the LR schedule spans --steps)',
+      },
+    );
+  }
+  // Never clobber a run by accident: a folder holding a checkpoint is only written again to continue it.
+  const continuing = opts.resume !== undefined && path.resolve(opts.resume) === path.resolve(opts.out);
+  for (const s of opts.students) {
+    const state = path.join(opts.out, s.name, 'trainer-state.json');
+    if (!continuing && existsSync(state)) {
+      throw new DistillError('E_USAGE', `${path.join(opts.out, s.name)} already holds a training run`, {
+        subject: state,
+        hint: `continue it with --resume ${opts.out}, or choose another --out`,
+      });
+    }
+  }
+}
+
+/** One StudentRun per student: its folder, engine, parameters (initialized or resumed) and schedule. */
+async function createRuns(opts: TrainOptions, deps: TrainerDeps, start: StartPoint, runs: StudentRun[]): Promise<void> {
+  for (const [i, s] of opts.students.entries()) {
+    const dir = path.join(opts.out, s.name);
+    mkdirSync(dir, { recursive: true });
+    const resumed = start.resumed.find((r) => r.spec === s);
+    const schedule = opts.cache ? await deps.resolveSchedule(s.schedule, s.scheduleParams) : undefined;
+    if (schedule && resumed) schedule.restore(resumed.state.schedule);
+    const engine = deps.createEngine(s.config, opts.backend ?? 'auto');
+    // Each student gets its own init stream so adding a student does not change the others.
+    const params = resumed ? resumed.ck.params : deps.initParams(s.config, (opts.seed * 1000003 + i) >>> 0);
+    const run = new StudentRun(
+      s,
+      dir,
+      engine,
+      params,
+      schedule,
+      deps,
+      opts.backend === 'reference' ? 'reference' : 'cpu',
+      resumed?.ck.optimizer,
+    );
+    // Pushed before its metrics file is started, so the caller disposes its engine if that fails.
+    runs.push(run);
+    run.initMetrics(opts.resume ? path.join(opts.resume, s.name) : undefined, start.step);
+  }
+}
+
+/** Seconds spent in the loop: waiting for batches, and writing checkpoints. */
+interface LoopTimes {
+  read: number;
+  save: number;
+}
+
+/**
+ * The optimizer steps from start.step to endStep: each micro-batch is read once and given to every student;
+ * checkpoints every `saveEvery` steps and at the end.
+ */
+async function trainLoop(
+  opts: TrainOptions,
+  settings: RunSettings,
+  runs: StudentRun[],
+  source: BatchSource,
+  sig: RunSignature,
+  start: StartPoint,
+  endStep: number,
+  tokensPerStep: number,
+): Promise<LoopTimes> {
+  const { lrs, accum, adam } = settings;
+  const times: LoopTimes = { read: 0, save: 0 };
+  let tokensSeen = start.tokensSeen;
+  const report = (step: number) =>
+    opts.progress?.({
+      phase: 'train',
+      done: (step - start.step) * tokensPerStep,
+      total: (endStep - start.step) * tokensPerStep,
+      unit: 'tokens',
+      message: `step ${step}/${opts.steps}${runs.map((r) => (r.last ? ` ${r.spec.name} loss ${r.last.loss.toFixed(4)}` : '')).join('')}`,
+    });
+  const saveAll = (step: number) => {
+    const t0 = performance.now();
+    const state = {
+      step,
+      totalSteps: opts.steps,
+      run: sig,
+      cursor: source.cursor(),
+      tokensSeen,
+      lr: { lr: lrs.lr, minLr: lrs.minLr, warmupSteps: lrs.warmupSteps },
+      optimizer: adam,
+    };
+    for (const r of runs) r.save(state);
+    times.save += (performance.now() - t0) / 1000;
+  };
+  report(start.step);
+  for (let step = start.step; step < endStep; step++) {
+    const lr = learningRate(lrs, step);
+    const weights = runs.map((r) => r.weights(step, opts.steps, tokensSeen));
+    let readSeconds = 0;
+    for (let micro = 0; micro < accum; micro++) {
+      const t0 = performance.now();
+      const batch = await source.next();
+      readSeconds += (performance.now() - t0) / 1000;
+      runs.forEach((r, i) => r.microStep(batch, weightsOf(weights, i), 1 / accum));
+    }
+    times.read += readSeconds;
+    tokensSeen += tokensPerStep;
+    runs.forEach((r, i) =>
+      r.optimizerStep(step, lr, weightsOf(weights, i), adam, tokensPerStep, tokensSeen, readSeconds / runs.length),
+    );
+    if (opts.saveEvery && (step + 1) % opts.saveEvery === 0 && step + 1 < endStep) saveAll(step + 1);
+    report(step + 1);
+  }
+  saveAll(endStep);
+  return times;
+}
+
+/** The i-th student's weights of this step (one entry per run, made by the same map). */
+function weightsOf<T>(weights: T[], i: number): T {
+  const w = weights[i];
+  invariant(w !== undefined, `schedule weights for student ${i}`);
+  return w;
+}
+
+/** What a student reports: its folder, size, last metrics and phase timings (with per-op seconds when known). */
+function studentResult(r: StudentRun): StudentResult {
+  const ops = (r.engine as { timings?: () => Record<string, number> }).timings?.();
+  return {
+    name: r.spec.name,
+    dir: r.dir,
+    parameters: parameterCount(r.spec.config),
+    ...(r.last ? { last: r.last } : {}),
+    timings: { ...r.timings, ...(ops ? { ops: { ...ops } } : {}) },
+  };
+}
+
+export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
+  const deps: TrainerDeps = { ...defaultDeps(), ...opts.deps };
+  const settings = checkOptions(opts);
+  // Everything that can be refused is checked before a single step runs.
+  const dataset = await deps.openDataset(opts.data);
+  checkStudents(opts, dataset);
+  const start = loadStartPoint(opts);
+  let source: BatchSource;
+  let cacheInfo: CacheSourceInfo | undefined;
   if (opts.cache) {
-    const src = await deps.openCacheBatches(opts.cache, dataset, opts.batchSize, cursor, opts.s3);
+    const src = await deps.openCacheBatches(opts.cache, dataset, opts.batchSize, start.cursor, opts.s3);
     cacheInfo = src.info;
     source = src;
   } else {
-    source = datasetBatches(dataset, opts.batchSize, cursor);
+    source = datasetBatches(dataset, opts.batchSize, start.cursor);
   }
   const runs: StudentRun[] = [];
   try {
-    for (const s of opts.students) {
-      if (cacheInfo && s.config.vocabSize !== cacheInfo.vocabSize) {
-        throw new DistillError('E_CONFIG', `student ${s.name}: vocabSize does not match the logit cache`, {
-          expected: `${cacheInfo.vocabSize} (${opts.cache})`,
-          found: String(s.config.vocabSize),
-          subject: s.name,
-        });
-      }
-    }
     const sig = runSignature(opts, dataset.sha256, cacheInfo?.fingerprint ?? null);
-    for (const { s, ck } of loaded)
-      checkResumeState(
-        s.name,
-        ck.trainerState as Record<string, any>,
-        sig,
-        path.join(resumeDir!, s.name, 'trainer-state.json'),
-      );
-    if (startStep >= opts.steps) {
-      throw new DistillError(
-        'E_USAGE',
-        `nothing to do: the run in ${resumeDir} already finished all ${opts.steps} steps`,
-        { hint: 'raise --steps only with a new run (the LR schedule spans --steps)' },
-      );
-    }
+    checkRunTarget(opts, start, sig, cacheInfo);
+    await createRuns(opts, deps, start, runs);
 
-    // Never clobber a run by accident: a folder holding a checkpoint is only written again to continue it.
-    for (const s of opts.students) {
-      const state = path.join(opts.out, s.name, 'trainer-state.json');
-      const continuing = resumeDir !== undefined && path.resolve(resumeDir) === path.resolve(opts.out);
-      if (!continuing && existsSync(state)) {
-        throw new DistillError('E_USAGE', `${path.join(opts.out, s.name)} already holds a training run`, {
-          subject: state,
-          hint: `continue it with --resume ${opts.out}, or choose another --out`,
-        });
-      }
-    }
-    for (const [i, s] of opts.students.entries()) {
-      const dir = path.join(opts.out, s.name);
-      mkdirSync(dir, { recursive: true });
-      const ck = loaded.find((l) => l.s === s)?.ck;
-      const schedule = opts.cache ? await deps.resolveSchedule(s.schedule, s.scheduleParams) : undefined;
-      if (schedule && ck) schedule.restore((ck.trainerState as Record<string, any>).schedule);
-      const engine = deps.createEngine(s.config, opts.backend ?? 'auto');
-      // Each student gets its own init stream so adding a student does not change the others.
-      const params = ck ? ck.params : deps.initParams(s.config, (opts.seed * 1000003 + i) >>> 0);
-      const run = new StudentRun(
-        s,
-        dir,
-        engine,
-        params,
-        schedule,
-        deps,
-        opts.backend === 'reference' ? 'reference' : 'cpu',
-        ck?.optimizer,
-      );
-      run.initMetrics(resumeDir ? path.join(resumeDir, s.name) : undefined, startStep);
-      runs.push(run);
-    }
-
-    const endStep = Math.min(opts.steps, startStep + (opts.stopAfter ?? opts.steps));
-    const tokensPerStep = opts.batchSize * dataset.seqLen * accum;
+    const endStep = Math.min(opts.steps, start.step + (opts.stopAfter ?? opts.steps));
+    const tokensPerStep = opts.batchSize * dataset.seqLen * settings.accum;
     const started = performance.now();
-    let totalReadSeconds = 0;
     for (const r of runs) (r.engine as { resetTimings?: () => void }).resetTimings?.();
-    const report = (step: number) =>
-      opts.progress?.({
-        phase: 'train',
-        done: (step - startStep) * tokensPerStep,
-        total: (endStep - startStep) * tokensPerStep,
-        unit: 'tokens',
-        message: `step ${step}/${opts.steps}${runs.map((r) => (r.last ? ` ${r.spec.name} loss ${r.last.loss.toFixed(4)}` : '')).join('')}`,
-      });
-    let saveSeconds = 0;
-    const saveAll = (step: number) => {
-      const t0 = performance.now();
-      const state = {
-        step,
-        totalSteps: opts.steps,
-        run: sig,
-        cursor: source.cursor(),
-        tokensSeen,
-        lr: { lr: lrs.lr, minLr: lrs.minLr, warmupSteps: lrs.warmupSteps },
-        optimizer: adam,
-      };
-      for (const r of runs) r.save(state);
-      saveSeconds += (performance.now() - t0) / 1000;
-    };
-    report(startStep);
-    for (let step = startStep; step < endStep; step++) {
-      const lr = learningRate(lrs, step);
-      const weights = runs.map((r) => r.weights(step, opts.steps, tokensSeen));
-      let readSeconds = 0;
-      for (let micro = 0; micro < accum; micro++) {
-        const t0 = performance.now();
-        const batch = await source.next();
-        readSeconds += (performance.now() - t0) / 1000;
-        totalReadSeconds += (performance.now() - t0) / 1000;
-        runs.forEach((r, i) => r.microStep(batch, weights[i]!, 1 / accum));
-      }
-      tokensSeen += tokensPerStep;
-      runs.forEach((r, i) =>
-        r.optimizerStep(step, lr, weights[i]!, adam, tokensPerStep, tokensSeen, readSeconds / runs.length),
-      );
-      if (opts.saveEvery && (step + 1) % opts.saveEvery === 0 && step + 1 < endStep) saveAll(step + 1);
-      report(step + 1);
-    }
-    saveAll(endStep);
+    const times = await trainLoop(opts, settings, runs, source, sig, start, endStep, tokensPerStep);
     const seconds = (performance.now() - started) / 1000;
-    const tokens = (endStep - startStep) * tokensPerStep;
+    const tokens = (endStep - start.step) * tokensPerStep;
     return {
       out: opts.out,
-      startStep,
+      startStep: start.step,
       step: endStep,
       totalSteps: opts.steps,
       tokens,
@@ -355,18 +449,9 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
       ...(cacheInfo
         ? { cache: { uri: cacheInfo.uri, fingerprint: cacheInfo.fingerprint, shardReads: cacheInfo.shardReads() } }
         : {}),
-      readSeconds: totalReadSeconds,
-      saveSeconds,
-      students: runs.map((r) => {
-        const ops = (r.engine as { timings?: () => Record<string, number> }).timings?.();
-        return {
-          name: r.spec.name,
-          dir: r.dir,
-          parameters: parameterCount(r.spec.config),
-          ...(r.last ? { last: r.last } : {}),
-          timings: { ...r.timings, ...(ops ? { ops: { ...ops } } : {}) },
-        };
-      }),
+      readSeconds: times.read,
+      saveSeconds: times.save,
+      students: runs.map(studentResult),
     };
   } finally {
     for (const r of runs) r.engine.dispose();

@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
-import { parameterCount, parseModelConfig } from '../../src/core/model.js';
-import { loadCheckpoint, paramLayout, saveCheckpoint } from '../../src/engine/checkpoint.js';
+import { paramLayout, parameterCount, parseModelConfig } from '../../src/core/model.js';
+import { loadCheckpoint, readTrainerState, saveCheckpoint } from '../../src/engine/checkpoint.js';
+import type { TrainerStateInput } from '../../src/engine/trainer-state.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/engine/safetensors.js';
 import { randomParams } from '../student/helpers/llama-ref.js';
 
@@ -20,6 +21,19 @@ const cfg = parseModelConfig({
   contextLength: 4,
 });
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-ckpt-'));
+
+/** A trainer state as the trainer writes it, at `step`. */
+const trainerState = (step: number): TrainerStateInput => ({
+  step,
+  totalSteps: 20,
+  run: { steps: 20, batchSize: 2, gradAccum: 1, seed: 1, dataset: 'd'.repeat(64), cache: null },
+  cursor: { seed: 1, epoch: 0, position: 2 * step },
+  tokensSeen: 16 * step,
+  lr: { lr: 1e-3, minLr: 1e-4, warmupSteps: 1 },
+  optimizer: { clipNorm: 1, weightDecay: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8 },
+  student: { name: 's', loss: 'forward-kl', support: 'renormalize', temperature: 1, schedule: null },
+  schedule: null,
+});
 
 describe('safetensors', () => {
   it('round-trips tensors and metadata with an 8-aligned header', () => {
@@ -74,7 +88,7 @@ describe('checkpoints', () => {
     const params = randomParams(cfg, 4);
     const m = randomParams(cfg, 5),
       v = randomParams(cfg, 6);
-    saveCheckpoint(dir, { config: cfg, params, optimizer: { m, v }, trainerState: { step: 12 } });
+    saveCheckpoint(dir, { config: cfg, params, optimizer: { m, v }, trainerState: trainerState(12) });
     const st = decodeSafetensors(readFileSync(path.join(dir, 'model.safetensors')));
     expect([...st.tensors.keys()]).toEqual(paramLayout(cfg).map((s) => s.name));
     expect(st.tensors.get('layers.1.wk')!.shape).toEqual([4, 8]);
@@ -83,6 +97,8 @@ describe('checkpoints', () => {
     expect(back.optimizer!.m).toEqual(m);
     expect(back.optimizer!.v).toEqual(v);
     expect(back.trainerState!.step).toBe(12);
+    expect(back.trainerState).toMatchObject({ format: 'distillery-student/1', ...trainerState(12) });
+    expect(readTrainerState(dir)).toEqual(back.trainerState);
     expect(back.params.length).toBe(parameterCount(cfg));
   });
 
@@ -92,7 +108,7 @@ describe('checkpoints', () => {
       config: cfg,
       params: randomParams(cfg, 1),
       optimizer: { m: new Float32Array(parameterCount(cfg)), v: new Float32Array(parameterCount(cfg)) },
-      trainerState: { step: 1 },
+      trainerState: trainerState(1),
     });
     const other = tmp();
     saveCheckpoint(other, { config: cfg, params: randomParams(cfg, 2) });
@@ -108,5 +124,31 @@ describe('checkpoints', () => {
     saveCheckpoint(dir, { config: cfg, params: randomParams(cfg, 1) });
     writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, ffnDim: 16 }));
     expect(() => loadCheckpoint(dir)).toThrow(/tensor layers\.0\.w1 does not match config\.json/);
+  });
+
+  it('refuses a trainer-state.json that is not JSON or lacks a field, naming the file', () => {
+    const dir = tmp();
+    saveCheckpoint(dir, {
+      config: cfg,
+      params: randomParams(cfg, 1),
+      optimizer: { m: new Float32Array(parameterCount(cfg)), v: new Float32Array(parameterCount(cfg)) },
+      trainerState: trainerState(3),
+    });
+    const file = path.join(dir, 'trainer-state.json');
+    const good = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, '{"step": 3,');
+    expect(() => loadCheckpoint(dir, { resume: true })).toThrow(/trainer-state\.json is not valid JSON/);
+    writeFileSync(file, JSON.stringify({ ...good, cursor: undefined }));
+    const err = (() => {
+      try {
+        readTrainerState(dir);
+      } catch (e) {
+        return e as DistillError;
+      }
+      throw new Error('readTrainerState accepted a state without a cursor');
+    })();
+    expect(err.code).toBe('E_CHECKPOINT');
+    expect(err.message).toMatch(/trainer-state\.json is malformed.*cursor/);
+    expect(readTrainerState(tmp())).toBeUndefined();
   });
 });

@@ -2,17 +2,8 @@
 // the layout, several steps for bias correction), and global-norm gradient clipping.
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
-import { parseModelConfig } from '../../src/core/model.js';
-import {
-  adamwStep,
-  adamwStepReference,
-  clipGradNorm,
-  engineLayout,
-  gradNorm,
-  initParams,
-  layoutSize,
-  Rng,
-} from '../../src/engine/index.js';
+import { paramLayout, parameterCount, parseModelConfig } from '../../src/core/model.js';
+import { adamwStep, adamwStepReference, clipGradNorm, gradNorm, initParams, Rng } from '../../src/engine/index.js';
 
 const cfg = parseModelConfig({
   vocabSize: 53,
@@ -26,8 +17,8 @@ const cfg = parseModelConfig({
 
 describe('AdamW', () => {
   it('matches the float64 reference over several steps (norms not decayed)', () => {
-    const layout = engineLayout(cfg);
-    const n = layoutSize(layout);
+    const layout = paramLayout(cfg);
+    const n = parameterCount(cfg);
     const rng = new Rng(2);
     const p1 = initParams(cfg, 3, { std: 0.5 }),
       p2 = Float32Array.from(p1);

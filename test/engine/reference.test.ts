@@ -2,8 +2,8 @@
 // untied embeddings), plus its boundary errors. L(params) = Σ dH ⊙ forward(params) for a fixed random dH.
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
-import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
-import { ReferenceEngine, createEngine, engineLayout, initParams, Rng } from '../../src/engine/index.js';
+import { paramLayout, parseModelConfig, type ModelConfig } from '../../src/core/model.js';
+import { ReferenceEngine, createEngine, initParams, Rng } from '../../src/engine/index.js';
 
 const base = {
   vocabSize: 11,
@@ -89,7 +89,7 @@ describe('reference engine', () => {
       other = initParams(c, 43);
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
     expect(Buffer.from(a.buffer).equals(Buffer.from(other.buffer))).toBe(false);
-    const layout = engineLayout(c);
+    const layout = paramLayout(c);
     const emb = layout.find((v) => v.name === 'embed')!;
     const e = a.subarray(emb.offset, emb.offset + emb.size);
     const mean = e.reduce((s, x) => s + x, 0) / e.length;

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../src/core/model.js';
-import { createEngine, paramLayout, saveCheckpoint } from '../../src/engine/index.js';
+import { paramLayout, parseModelConfig } from '../../src/core/model.js';
+import { createEngine, saveCheckpoint } from '../../src/engine/index.js';
 import { buildOnnxModel, exportOnnx } from '../../src/student/export.js';
 import { randomParams, refLogits } from './helpers/llama-ref.js';
 

@@ -3,14 +3,14 @@
 import { DistillError } from '../../core/errors.js';
 import type { ModelConfig } from '../../core/model.js';
 import { moeLayers } from '../../core/moe.js';
-import type { ParamView } from '../api.js';
+import type { TensorSlot } from '../../core/model.js';
 import type { MoeLayerStats, MoeOffsets } from './reference.js';
 
 export { moeBackward64, moeDims, moeForward64, route64, topK } from './reference.js';
 export type { MoeDims, MoeLayerStats, MoeOffsets, MoeSaved } from './reference.js';
 
 /** Offsets of the MoE tensors of layer `layer` in a layout (by name, so any canonical layout works). */
-export function moeOffsets(index: Map<string, ParamView>, layer: number): MoeOffsets {
+export function moeOffsets(index: Map<string, TensorSlot>, layer: number): MoeOffsets {
   const p = `layers.${layer}.`;
   const need = (name: string): number => {
     const v = index.get(p + name);
@@ -88,7 +88,7 @@ export function mergeMoeStats(config: ModelConfig, batches: MoeLayerStats[][]): 
  */
 export function updateRouterBias(
   config: ModelConfig,
-  index: Map<string, ParamView>,
+  index: Map<string, TensorSlot>,
   params: Float32Array,
   stats: MoeStepStats[],
 ): void {

@@ -62,7 +62,8 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
   // Weights: one small chart per student (all on one chart the hard/soft pairs tangle).
   const weightCharts = runs.map((r) => {
     const c = colors.get(r.name)!;
-    const temps = r.metrics.filter((m) => m.temperature !== undefined);
+    // A log without temperatures (older runs) reads them as NaN: such rows draw no temperature.
+    const temps = r.metrics.filter((m) => Number.isFinite(m.temperature));
     const distinctT = new Set(temps.map((m) => m.temperature)).size > 1;
     return lineChartSvg({
       title: `${r.name}: hard / soft weights${distinctT ? ' (and temperature)' : ''}`,
@@ -74,7 +75,7 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
       yMax: Math.max(
         1,
         ...r.metrics.map((m) => Math.max(m.hard, m.soft)).filter(Number.isFinite),
-        ...(distinctT ? temps.map((m) => m.temperature!) : []),
+        ...(distinctT ? temps.map((m) => m.temperature) : []),
       ),
       series: [
         { name: 'hard', color: c, points: r.metrics.map((m) => [m.step, m.hard]) },
@@ -85,7 +86,7 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
                 name: 'temperature',
                 color: '#7f7f7f',
                 dash: '2 3',
-                points: temps.map((m): [number, number] => [m.step, m.temperature!]),
+                points: temps.map((m): [number, number] => [m.step, m.temperature]),
               },
             ]
           : []),

@@ -64,7 +64,7 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
 }
 
 export { readRun, readRuns, expandRunDirs } from './read.js';
-export type { RunData, RunEval, MetricRow } from './read.js';
+export type { RunData, RunEval } from './read.js';
 export { buildSummary, renderMarkdown } from './summary.js';
 export type { ReportSummary, StudentSummary } from './summary.js';
 export { renderHtml } from './html.js';

@@ -1,7 +1,7 @@
 // A plain float64 Llama forward for tests: tokens [B×T] → logits [B×T×V], written from the model
 // definition in src/core/model.ts (rotate-half RoPE, grouped KV heads, SwiGLU, RMSNorm), no shortcuts.
 import { headDim, type ModelConfig } from '../../../src/core/model.js';
-import { paramLayout } from '../../../src/engine/index.js';
+import { paramLayout } from '../../../src/core/model.js';
 
 export function refLogits(
   c: ModelConfig,
