@@ -13,11 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { RecordBatchFileReader } from 'apache-arrow';
 import { loadNative } from '../src/native/loader.js';
-import { ensureCodecs, SpecRecordBatchFileWriter } from '../src/store/codecs.js';
-import { decodeBatch, schemaCode } from '../src/store/encode.js';
-import { decodePacked, type PackedCode } from '../src/store/packed.js';
-import { setOffThreadHashing, sha256OffThread } from '../src/store/hasher.js';
-import { openCache, openCacheWriter, readManifest, sha256Hex } from '../src/store/index.js';
+import { decodeBatch } from '../src/store/format/columns.js';
+import { ensureCodecs, MIN_SAVINGS } from '../src/store/format/compression.js';
+import { decodePacked, type PackedCode } from '../src/store/format/packed.js';
+import { schemaCode } from '../src/store/format/schema.js';
+import { openCache, openCacheWriter, readManifest, sha256Hex, ShardHasher } from '../src/store/index.js';
 import { inputs, zipfRows } from '../test/store/helpers.js';
 import { machineLine, recordSection, table } from './record.js';
 
@@ -58,10 +58,8 @@ const part = (s: number) => ({
   tail: rows.tail.subarray(s * n, (s + 1) * n),
 });
 /** A packed + zstd cache of `shards` × n rows, its buffers stored raw below `minSavings` (the writer's rule). */
-async function writeCache(name: string, shards: number, minSavings = SpecRecordBatchFileWriter.minSavings) {
+async function writeCache(name: string, shards: number, minSavings = MIN_SAVINGS) {
   const dir = path.join(base, name);
-  const saved = SpecRecordBatchFileWriter.minSavings;
-  SpecRecordBatchFileWriter.minSavings = minSavings;
   const w = await openCacheWriter({
     uri: dir,
     inputs: inputs({
@@ -72,9 +70,9 @@ async function writeCache(name: string, shards: number, minSavings = SpecRecordB
       encodings: { ids: 'packed', logp: 'packed', compression: 'zstd' },
     }),
     numShards: shards,
+    minSavings,
   });
   for (let s = 0; s < shards; s++) await w.writeShard(s, [part(s)]);
-  SpecRecordBatchFileWriter.minSavings = saved;
   return { dir, m: await w.finalize() };
 }
 const { dir, m } = await writeCache('one', 1);
@@ -102,7 +100,9 @@ async function offThread(f: () => Promise<unknown>): Promise<[number, number]> {
   }
   return [main, total];
 }
-const [workerMain, workerTotal] = await offThread(() => sha256OffThread(bytes));
+const hasher = new ShardHasher();
+const [workerMain, workerTotal] = await offThread(() => hasher.sha256(bytes));
+await hasher.close();
 const [subtleMain, subtleTotal] = await offThread(() => webcrypto.subtle.digest('SHA-256', bytes));
 const parsedFrom = (b: Uint8Array) => () => {
   const r = RecordBatchFileReader.from(b);
@@ -143,26 +143,31 @@ const decodePortable = best(() =>
 native.addon.setNumThreads(os.availableParallelism());
 const readAll = async (uri: string, reuse: boolean) => {
   const reader = await openCache(uri);
-  return bestAsync(async () => {
+  const ms = await bestAsync(async () => {
     for await (const b of reader.batches({ seed: 0, epoch: 0, reuse, maxRows: 1 << 20 })) void b;
   });
+  await reader.close();
+  return ms;
 };
 const readReuse = await readAll(dir, true);
 const readFresh = await readAll(dir, false);
-// The multi-shard read, epochs alternating between hashing on the main thread and on the worker thread (MANY_REPS
-// each after a warm-up epoch of each), so that both see the same state of this shared machine: best and median.
+// The multi-shard read, epochs alternating between a reader that hashes on the main thread and one that hashes on
+// its hashing thread (MANY_REPS each after a warm-up epoch of each), so that both see the same state of this shared
+// machine: best and median.
 const MANY_REPS = 11;
 const [readManyMain, readManyWorker] = await (async () => {
-  const reader = await openCache(many.dir);
+  const inline = await openCache(many.dir, { hashing: 'inline' });
+  const threaded = await openCache(many.dir, { hashing: 'worker' });
   const out: [number[], number[]] = [[], []];
   for (let i = 0; i < 2 * MANY_REPS + 2; i++) {
     const worker = i % 2;
-    setOffThreadHashing(worker === 1);
     const t = performance.now();
+    const reader = worker ? threaded : inline;
     for await (const b of reader.batches({ seed: 0, epoch: i, reuse: true, maxRows: 1 << 20 })) void b;
     if (i >= 2) out[worker].push(performance.now() - t);
   }
-  setOffThreadHashing(true);
+  await inline.close();
+  await threaded.close();
   return out.map((times) => {
     const sorted = [...times].sort((a, b) => a - b);
     return { best: sorted[0]!, median: sorted[sorted.length >> 1]! };
@@ -196,7 +201,7 @@ const steps: Array<Array<string | number>> = [
     '',
   ],
   [
-    `Arrow parse, zstd, buffers raw when compression saves < ${SpecRecordBatchFileWriter.minSavings * 100}% (${(m.bytes / n).toFixed(1)} bytes/position)`,
+    `Arrow parse, zstd, buffers raw when compression saves < ${MIN_SAVINGS * 100}% (${(m.bytes / n).toFixed(1)} bytes/position)`,
     perRow(parse).toFixed(0),
     '',
   ],

@@ -116,6 +116,7 @@ async function measure(dir: string, rows: CacheRows, n: number, k: number, input
     }
     if (epoch > 0) readS = Math.min(readS, (performance.now() - t1) / 1000);
   }
+  await r.close();
   // memcpy baseline: one in-memory copy of the same shard bytes (best of REPS × 2), into memory already mapped.
   const bytes = await Promise.all(m.shards.map((sh) => fsp.readFile(path.join(dir, sh.key))));
   const into = bytes.map((b) => new Uint8Array(b.length));

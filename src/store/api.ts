@@ -1,7 +1,6 @@
-// The logit cache's contracts (format v1), shared by the teacher runner (writer side) and the
-// student trainer (reader side). Rows are token positions; a shard holds whole sequences, rows
+// The logit cache's contracts (formats v1 plain and v2 packed, docs/cache-format.md), shared by the teacher runner
+// (writer side) and the student trainer (reader side). Rows are token positions; a shard holds whole sequences, rows
 // ordered by (seq, pos), every position 0..T-1 of each sequence (pos predicts token pos+1).
-import type { ProgressFn } from '../core/types.js';
 
 /** 'packed' (format v2) goes with logp 'packed': ids and levels share one bitstream per row. */
 export type IdsEncoding = 'uint16' | 'uint32' | 'packed';
@@ -149,5 +148,6 @@ export interface CacheReader {
   resume(state: ResumeState, extra?: Omit<ReadOptions, 'seed' | 'epoch' | 'position'>): ReadOptions;
   /** Shard fetches so far (each verified shard counts once). */
   shardReads(): number;
+  /** Stops reads in progress at their next shard and ends the hashing thread the reader started, if any. */
   close(): Promise<void>;
 }

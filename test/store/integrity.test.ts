@@ -1,9 +1,11 @@
 // Bad input: truncated, bit-flipped, missing and swapped shards; a newer manifest version; no manifest;
 // a cache made from another tokenizer/dataset; rows that are not whole sequences; finalize too early.
+import { execFileSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { OFF_THREAD_MIN_BYTES, sha256OffThread } from '../../src/store/hasher.js';
+import { OFF_THREAD_MIN_BYTES, ShardHasher } from '../../src/store/read/hasher.js';
 import {
   finalizeCache,
   openCache,
@@ -188,8 +190,8 @@ describe('cache integrity', () => {
   });
 });
 
-// Shards of 1 MiB and more are hashed on the worker thread (src/store/hasher.ts): the same checks, in the same
-// order, with the same failures. 256 sequences × 8 positions × (k = 64 uint32 ids + float32 logp) ≈ 1.05 MB each.
+// Shards of 1 MiB and more are hashed on the reader's hashing thread (src/store/read/hasher.ts): the same checks, in
+// the same order, with the same failures. 256 sequences × 8 positions × (k = 64 uint32 ids + float32 logp) ≈ 1.05 MB each.
 describe('cache integrity, shards hashed off the main thread', () => {
   const big = { k: 64, vocabSize: 70000, encodings: { ids: 'uint32', logp: 'float32', compression: 'none' } } as const;
   const S = 256;
@@ -204,7 +206,7 @@ describe('cache integrity, shards hashed off the main thread', () => {
     return { dir, manifest, file: (s: number) => path.join(dir, manifest.shards[s]!.key) };
   }
 
-  it('hashes on the worker what it would hash on the calling thread, several at once', async () => {
+  it('hashes on the thread what it would hash on the calling thread, several at once, and on the caller once closed', async () => {
     const a = new Uint8Array(OFF_THREAD_MIN_BYTES + 13).map((_, i) => (i * 2654435761) >>> 24);
     const inputs = [
       a,
@@ -213,17 +215,56 @@ describe('cache integrity, shards hashed off the main thread', () => {
       a.subarray(0, 100),
       a.slice().reverse(),
     ];
-    expect(await Promise.all(inputs.map((b) => sha256OffThread(b)))).toEqual(inputs.map((b) => sha256Hex(b)));
+    const hasher = new ShardHasher();
+    expect(await Promise.all(inputs.map((b) => hasher.sha256(b)))).toEqual(inputs.map((b) => sha256Hex(b)));
+    // The thread (started from hash-thread.ts through the TypeScript loader here) took the large inputs it had
+    // buffers for; the small one and any beyond its two buffers ran on this thread.
+    expect(hasher.threadJobs).toBeGreaterThanOrEqual(2);
+    await hasher.close();
+    const jobs = hasher.threadJobs;
+    expect(await hasher.sha256(a)).toBe(sha256Hex(a));
+    expect(hasher.threadJobs).toBe(jobs);
   });
 
-  it('reads a healthy cache whole, with and without recycled buffers', async () => {
+  it('starts the hashing thread from compiled JavaScript (dist/)', async () => {
+    // The CLI and the package run dist/, where the thread is hash-thread.js beside hasher.js.
+    const compiled = pathToFileURL(path.resolve('dist/src/store/read/hasher.js')).href;
+    const script = path.join(tmpDir('hasher-dist'), 'hash.mjs');
+    await fsp.writeFile(
+      script,
+      `const { ShardHasher } = await import(${JSON.stringify(compiled)});
+      const h = new ShardHasher();
+      const sha = await h.sha256(new Uint8Array(${2 * OFF_THREAD_MIN_BYTES}));
+      await h.close();
+      console.log(JSON.stringify({ sha, threadJobs: h.threadJobs }));`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8' }));
+    expect(out).toEqual({ sha: sha256Hex(new Uint8Array(2 * OFF_THREAD_MIN_BYTES)), threadJobs: 1 });
+  });
+
+  it('reads a healthy cache whole, with and without recycled buffers, on the hashing thread or inline', async () => {
     const { dir, manifest } = await makeBigCache();
-    const r = await openCache(dir);
-    for (const reuse of [false, true, true]) {
-      let n = 0;
-      for await (const b of r.batches({ seed: 3, epoch: 0, reuse })) n += b.seq.length;
-      expect(n).toBe(manifest.rows);
+    const hasher = new ShardHasher();
+    const jobs: number[] = [];
+    for (const hashing of [hasher, 'inline'] as const) {
+      const r = await openCache(dir, { hashing });
+      for (const reuse of [false, true, true]) {
+        let n = 0;
+        for await (const b of r.batches({ seed: 3, epoch: 0, reuse })) n += b.seq.length;
+        expect(n).toBe(manifest.rows);
+      }
+      await r.close();
+      jobs.push(hasher.threadJobs);
     }
+    // The first reader's shards were hashed on the thread (at least one per read; a third shard in flight at once
+    // hashes on the reading thread), none of the inline one's; closing the reader left the hasher it was given running.
+    expect(jobs[0]).toBeGreaterThanOrEqual(3);
+    expect(jobs[1]).toBe(jobs[0]);
+    expect(await hasher.sha256(new Uint8Array(OFF_THREAD_MIN_BYTES))).toBe(
+      sha256Hex(new Uint8Array(OFF_THREAD_MIN_BYTES)),
+    );
+    expect(hasher.threadJobs).toBe((jobs[0] ?? 0) + 1);
+    await hasher.close();
   });
 
   it('refuses a bit-flipped shard, naming it, before yielding its rows', async () => {
@@ -243,6 +284,7 @@ describe('cache integrity, shards hashed off the main thread', () => {
     expect(err.details.subject).toContain(manifest.shards[1]!.key);
     expect(seen.has(1)).toBe(false);
     expect(r.shardReads()).toBeLessThan(3);
+    await r.close();
   });
 
   it('re-fetches a shard once before failing (a transient bad read passes)', async () => {
@@ -255,17 +297,18 @@ describe('cache integrity, shards hashed off the main thread', () => {
       if (key.startsWith('shards/') && bytes && corruptions-- > 0) bytes[100]! ^= 1;
       return bytes;
     };
-    // Not a local file: the shards come through get() (a local file would be read by the worker itself).
+    // Not a local file: the shards come through get() (a local file would be read by the hashing thread itself).
     flaky.localPath = () => null;
     const r = await openCache(dir, { store: flaky });
     let n = 0;
     for await (const b of r.batches({ seed: 0, epoch: 0, reuse: true })) n += b.seq.length;
     expect(n).toBe(manifest.rows);
     expect(corruptions).toBe(-2);
+    await r.close();
   });
 
-  it('reads local packed shards on the worker: truncated, longer, missing and swapped files fail as on the calling thread', async () => {
-    // Packed shards read into recycled buffers are read by the worker itself (src/store/shard.ts).
+  it('reads local packed shards on the hashing thread: truncated, longer, missing and swapped files fail as on the calling thread', async () => {
+    // Packed shards read into recycled buffers are read by the hashing thread itself (src/store/read/shard-loader.ts).
     const dir = tmpDir('integrity-packed');
     const w = await openCacheWriter({
       uri: dir,
@@ -303,9 +346,11 @@ describe('cache integrity, shards hashed off the main thread', () => {
         /SHA-256 .* \(corrupted or swapped\)/,
       ],
     ];
+    const hasher = new ShardHasher();
     for (const [name, damage, reason] of cases) {
       await damage();
-      const r = await openCache(dir);
+      const r = await openCache(dir, { hashing: hasher });
+      const jobs = hasher.threadJobs;
       const err = await caught(
         (async () => {
           for await (const _ of r.batches({ seed: 0, epoch: 0, reuse: true })) void _;
@@ -313,10 +358,16 @@ describe('cache integrity, shards hashed off the main thread', () => {
       );
       expect(err.code, name).toBe('E_CACHE_INTEGRITY');
       expect(err.message, name).toMatch(new RegExp(`shard 0 failed its integrity check: ${reason.source}`));
+      // Both fetches of the damaged shard were reads on the hashing thread.
+      expect(hasher.threadJobs - jobs, name).toBeGreaterThanOrEqual(2);
+      await r.close();
       await fsp.writeFile(file(0), bytes);
     }
+    const r = await openCache(dir, { hashing: hasher });
     let n = 0;
-    for await (const b of (await openCache(dir)).batches({ seed: 0, epoch: 0, reuse: true })) n += b.seq.length;
+    for await (const b of r.batches({ seed: 0, epoch: 0, reuse: true })) n += b.seq.length;
     expect(n).toBe(manifest.rows);
+    await r.close();
+    await hasher.close();
   });
 });

@@ -22,8 +22,8 @@ import {
   parseCode,
   PACKED_RICE_QMAX,
   type PackedCode,
-} from '../../src/store/packed.js';
-import { decodeRowReference, encodeRowReference, levelOf } from '../../src/store/packed-reference.js';
+} from '../../src/store/format/packed.js';
+import { decodeRowReference, encodeRowReference, levelOf } from '../../src/store/format/packed-reference.js';
 import { caught, chunks, inputs, meanTopKKl, rng, synthRows, tmpDir, zipfRows } from './helpers.js';
 
 /** Rows with distinct uniformly random ids (large gaps: the Rice escape path) and some −inf entries. */

@@ -12,8 +12,8 @@ import {
   type BodyCompression,
   type LogpEncoding,
 } from '../../src/store/index.js';
-import { parseCode } from '../../src/store/packed.js';
-import { decodeRowReference } from '../../src/store/packed-reference.js';
+import { parseCode } from '../../src/store/format/packed.js';
+import { decodeRowReference } from '../../src/store/format/packed-reference.js';
 import { inputs, synthRows, tmpDir } from './helpers.js';
 
 const T = 8;

@@ -12,7 +12,7 @@ import {
   verifyCache,
   type S3Options,
 } from '../../src/store/index.js';
-import { S3BlobStore } from '../../src/store/s3.js';
+import { S3BlobStore } from '../../src/store/backends/s3.js';
 import { inputs, noiseRows, synthRows, caught } from './helpers.js';
 
 const endpoint = process.env.DISTILLERY_TEST_S3_ENDPOINT;

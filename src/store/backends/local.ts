@@ -1,62 +1,9 @@
-// Blob stores by URL scheme: a plain path or file:// (local disk) and s3://bucket/prefix. Keys are
-// '/'-separated paths under the store's root; put-if-absent is the only primitive the commit protocol needs.
-import { createHash } from 'node:crypto';
+// The local-disk blob store (a plain path or file:// URI): put-if-absent by link(2) of a private temp file, so a
+// commit never overwrites another and readers never see a half-written one.
 import { promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DistillError } from '../core/errors.js';
-import type { S3Options } from './api.js';
-
-export interface BlobInfo {
-  key: string;
-  size: number;
-  modified: Date;
-}
-
-export interface BlobStore {
-  /** The root as the user wrote it, for messages. */
-  readonly uri: string;
-  /** The full location of one key, for messages. */
-  describe(key: string): string;
-  /** The object's bytes; a local store reads them into `alloc(size)` when given (a recycled buffer). */
-  get(key: string, alloc?: (size: number) => Uint8Array): Promise<Uint8Array | null>;
-  head(key: string): Promise<{ size: number } | null>;
-  /** Writes `data` only when nothing exists at `key`; true when this call created it. */
-  putIfAbsent(key: string, data: Uint8Array): Promise<boolean>;
-  /** Overwriting write, for outputs that are not part of a commit protocol (exports). */
-  put(key: string, data: Uint8Array): Promise<void>;
-  /** Uploads a finished local file to `key` (multipart where the store has it). */
-  putFile(key: string, file: string, size: number): Promise<void>;
-  /** Where a key lives on local disk, when the store is local (lets writers stream straight into place). */
-  localPath(key: string): string | null;
-  list(prefix: string): Promise<BlobInfo[]>;
-  delete(key: string): Promise<void>;
-  /** Unfinished multipart uploads under `prefix` (S3 only; local stores have none). */
-  staleUploads(prefix: string): Promise<Array<{ key: string; uploadId: string; initiated: Date }>>;
-  abortUpload(key: string, uploadId: string): Promise<void>;
-}
-
-export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** Opens the store a URI names: s3://bucket/prefix, file:///abs/dir, or a plain path. */
-export async function openStore(uri: string, s3?: S3Options): Promise<BlobStore> {
-  if (/^s3:\/\//i.test(uri)) {
-    const { S3BlobStore } = await import('./s3.js');
-    return S3BlobStore.open(uri, s3);
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !/^file:\/\//i.test(uri)) {
-    const scheme = uri.slice(0, uri.indexOf(':'));
-    throw new DistillError('E_USAGE', `unsupported store scheme "${scheme}://" in ${uri}`, {
-      expected: 'a local path, file:///dir or s3://bucket/prefix',
-      found: uri,
-      subject: uri,
-    });
-  }
-  const root = /^file:\/\//i.test(uri) ? fileURLToPath(uri) : path.resolve(uri);
-  return new LocalBlobStore(uri, root);
-}
+import { DistillError } from '../../core/errors.js';
+import { byKey, type BlobInfo, type BlobStore, type StaleUpload } from './blob-store.js';
 
 export class LocalBlobStore implements BlobStore {
   constructor(
@@ -73,7 +20,8 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async get(key: string, alloc?: (size: number) => Uint8Array): Promise<Uint8Array | null> {
-    // One read of the whole file: fsp.readFile reads in 512 KiB chunks, several times slower on shards.
+    // One read of the whole file: fsp.readFile reads in 512 KiB chunks, each a separate trip through the libuv
+    // thread pool, which adds up on shards of megabytes.
     let fh: fsp.FileHandle | undefined;
     try {
       fh = await fsp.open(this.localPath(key), 'r');
@@ -164,14 +112,14 @@ export class LocalBlobStore implements BlobStore {
     };
     const top = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     await walk(top ? this.localPath(top) : this.root, top);
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.sort(byKey);
   }
 
   async delete(key: string): Promise<void> {
     await fsp.rm(this.localPath(key), { force: true });
   }
 
-  async staleUploads(): Promise<Array<{ key: string; uploadId: string; initiated: Date }>> {
+  async staleUploads(): Promise<StaleUpload[]> {
     return [];
   }
 

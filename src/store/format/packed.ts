@@ -1,13 +1,14 @@
 // The packed top-k encoding (format v2, docs/cache-format.md §3.2): per row one bitstream of Rice-coded id gaps and
 // Rice-coded ranks of sqrt-probability levels, encoded and decoded by the native addon (cuda/codec/dn_codec.h). This file holds
 // the shard's code tables (built from its first rows, stored as schema metadata) and the typed native calls.
-import { DistillError } from '../core/errors.js';
-import { nativeFn } from '../native/loader.js';
+import { DistillError } from '../../core/errors.js';
+import { nativeFn } from '../../native/loader.js';
 
 /**
  * Levels N of the sqrt-probability quantizer (L = round(N·sqrt(p / p_top1)) in 0..N) for a top-k: 10·√k (80 at
  * k = 64). Each entry's error in sqrt-probability is uniform within ±1/(2N), so the KL of the renormalized top-k
- * grows like k/N²; scaling N with √k keeps it near 5e-4 nats on Zipf rows (8e-4 on the fixture teacher's) for every k.
+ * grows like k/N²; scaling N with √k keeps it at the same level for every k, under the 1e-3 nats fidelity goal
+ * (the measured values: docs/cache-format.md §3.2 and §9).
  */
 export function packedLevelsFor(k: number): number {
   return Math.min(255, Math.max(8, Math.round(10 * Math.sqrt(k))));
@@ -85,14 +86,13 @@ function riceBits(v: number, b: number, escapeBits: number): number {
  * and the c in 0..8 that codes these counts' ranks in the fewest bits.
  */
 export function levelCode(counts: ArrayLike<number>): { order: Uint8Array; levelRice: number } {
-  const order = Uint8Array.from(
-    Array.from({ length: counts.length }, (_, l) => l).sort((a, b) => counts[b]! - counts[a]! || a - b),
-  );
+  const count = Array.from(counts);
+  const order = Uint8Array.from(count.map((_, l) => l).sort((a, b) => (count[b] ?? 0) - (count[a] ?? 0) || a - b));
   let levelRice = 0;
   let best = Infinity;
   for (let c = 0; c <= PACKED_MAX_LEVEL_RICE; c++) {
     let bits = 0;
-    order.forEach((l, s) => (bits += counts[l]! * riceBits(s, c, PACKED_RANK_ESCAPE_BITS)));
+    order.forEach((l, s) => (bits += (count[l] ?? 0) * riceBits(s, c, PACKED_RANK_ESCAPE_BITS)));
     if (bits < best) [best, levelRice] = [bits, c];
   }
   return { order, levelRice };
@@ -183,6 +183,8 @@ function nativeRowError(err: unknown): DistillError & { badRow?: number } {
   return out;
 }
 
+// The encoder's output buffer, grown to the largest batch seen and reused: encodePacked is synchronous and copies
+// out the bytes it used, so no call sees another's data, and a writer's batches do not each fault in fresh memory.
 let scratch = new Uint8Array(0);
 
 export interface PackedRows {

@@ -1,9 +1,9 @@
-// The cache fingerprint: SHA-256 over canonical JSON (sorted keys) of every input that changes the
-// cache's content; names and timestamps are excluded so renaming a teacher file does not invalidate it.
-import { DistillError } from '../core/errors.js';
-import type { CacheInputs, CacheLayout } from './api.js';
-import { sha256Hex } from './blob.js';
-import { formatVersionFor } from './encode.js';
+// The cache fingerprint: SHA-256 over canonical JSON (sorted keys) of every input that changes the cache's content
+// (names and timestamps are excluded so renaming a teacher file does not invalidate it); and those inputs' checks.
+import { DistillError } from '../../core/errors.js';
+import type { CacheInputs, CacheLayout } from '../api.js';
+import { formatVersionFor } from '../format/schema.js';
+import { sha256Hex } from '../format/sha256.js';
 
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') {
@@ -41,55 +41,23 @@ export function computeFingerprint(inputs: CacheInputs): string {
 
 const SHA = /^[0-9a-f]{64}$/;
 
-/** Validates writer inputs once, at the door. */
+/** A refused cache input, naming it, what it must be and what it is. */
+function badInput(what: string, expected: string, found: unknown): DistillError {
+  return new DistillError('E_CONFIG', `invalid cache input ${what}`, {
+    expected,
+    found: JSON.stringify(found),
+    subject: what,
+  });
+}
+
+/** Validates writer inputs once, at the door; returns the layout they give the shards. */
 export function validateInputs(inputs: CacheInputs): CacheLayout {
-  const bad = (what: string, expected: string, found: unknown) =>
-    new DistillError('E_CONFIG', `invalid cache input ${what}`, {
-      expected,
-      found: JSON.stringify(found),
-      subject: what,
-    });
-  if (!inputs || typeof inputs !== 'object') throw bad('inputs', 'an object', inputs);
-  for (const [what, v] of [
-    ['teacher.sha256', inputs.teacher?.sha256],
-    ['tokenizer.sha256', inputs.tokenizer?.sha256],
-    ['dataset.sha256', inputs.dataset?.sha256],
-  ] as const) {
-    if (typeof v !== 'string' || !SHA.test(v)) throw bad(what, 'a lowercase hex SHA-256 (64 characters)', v);
-  }
-  const posInt = (what: string, v: unknown, max = 2 ** 32 - 1) => {
-    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max)
-      throw bad(what, `an integer in [1, ${max}]`, v);
-  };
-  posInt('vocabSize', inputs.vocabSize);
-  posInt('k', inputs.k, 65536);
-  posInt('dataset.seqLen', inputs.dataset.seqLen);
-  if (!Number.isInteger(inputs.dataset.sequences) || inputs.dataset.sequences < 0)
-    throw bad('dataset.sequences', 'an integer ≥ 0', inputs.dataset.sequences);
-  if (!(inputs.temperature > 0) || !Number.isFinite(inputs.temperature))
-    throw bad('temperature', 'a finite number > 0', inputs.temperature);
-  const e = inputs.encodings ?? ({} as CacheInputs['encodings']);
-  if (e.ids !== 'uint16' && e.ids !== 'uint32' && e.ids !== 'packed')
-    throw bad('encodings.ids', 'uint16, uint32 or packed', e.ids);
-  if (e.ids === 'uint16' && inputs.vocabSize > 65536)
-    throw bad(
-      'encodings.ids',
-      'uint32 or packed for a vocabulary larger than 65536',
-      `uint16 with vocabSize ${inputs.vocabSize}`,
-    );
-  if (e.logp !== 'float32' && e.logp !== 'float16' && e.logp !== 'uint8' && e.logp !== 'packed')
-    throw bad('encodings.logp', 'float32, float16, uint8 or packed', e.logp);
-  if ((e.ids === 'packed') !== (e.logp === 'packed'))
-    throw bad('encodings', 'ids and logp both packed, or neither (packed ids and levels share one bitstream)', {
-      ids: e.ids,
-      logp: e.logp,
-    });
-  if (e.ids === 'packed' && inputs.k > inputs.vocabSize)
-    throw bad('k', `at most the vocabulary size ${inputs.vocabSize} with packed ids (ids are distinct)`, inputs.k);
-  if (e.compression !== 'none' && e.compression !== 'zstd' && e.compression !== 'lz4')
-    throw bad('encodings.compression', 'none, zstd or lz4', e.compression);
+  if (!inputs || typeof inputs !== 'object') throw badInput('inputs', 'an object', inputs);
+  checkHashes(inputs);
+  checkSizes(inputs);
+  const e = checkEncodings(inputs);
   const samples = inputs.samples ?? 0;
-  if (!Number.isInteger(samples) || samples < 0) throw bad('samples', 'an integer ≥ 0', samples);
+  if (!Number.isInteger(samples) || samples < 0) throw badInput('samples', 'an integer ≥ 0', samples);
   return {
     formatVersion: formatVersionFor(e),
     vocabSize: inputs.vocabSize,
@@ -98,6 +66,54 @@ export function validateInputs(inputs: CacheInputs): CacheLayout {
     samples,
     encodings: { ...e },
   };
+}
+
+function checkHashes(inputs: CacheInputs): void {
+  for (const [what, v] of [
+    ['teacher.sha256', inputs.teacher?.sha256],
+    ['tokenizer.sha256', inputs.tokenizer?.sha256],
+    ['dataset.sha256', inputs.dataset?.sha256],
+  ] as const) {
+    if (typeof v !== 'string' || !SHA.test(v)) throw badInput(what, 'a lowercase hex SHA-256 (64 characters)', v);
+  }
+}
+
+function checkSizes(inputs: CacheInputs): void {
+  const posInt = (what: string, v: unknown, max = 2 ** 32 - 1) => {
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max)
+      throw badInput(what, `an integer in [1, ${max}]`, v);
+  };
+  posInt('vocabSize', inputs.vocabSize);
+  posInt('k', inputs.k, 65536);
+  posInt('dataset.seqLen', inputs.dataset.seqLen);
+  if (!Number.isInteger(inputs.dataset.sequences) || inputs.dataset.sequences < 0)
+    throw badInput('dataset.sequences', 'an integer ≥ 0', inputs.dataset.sequences);
+  if (!(inputs.temperature > 0) || !Number.isFinite(inputs.temperature))
+    throw badInput('temperature', 'a finite number > 0', inputs.temperature);
+}
+
+function checkEncodings(inputs: CacheInputs): CacheInputs['encodings'] {
+  const e = inputs.encodings ?? ({} as CacheInputs['encodings']);
+  if (e.ids !== 'uint16' && e.ids !== 'uint32' && e.ids !== 'packed')
+    throw badInput('encodings.ids', 'uint16, uint32 or packed', e.ids);
+  if (e.ids === 'uint16' && inputs.vocabSize > 65536)
+    throw badInput(
+      'encodings.ids',
+      'uint32 or packed for a vocabulary larger than 65536',
+      `uint16 with vocabSize ${inputs.vocabSize}`,
+    );
+  if (e.logp !== 'float32' && e.logp !== 'float16' && e.logp !== 'uint8' && e.logp !== 'packed')
+    throw badInput('encodings.logp', 'float32, float16, uint8 or packed', e.logp);
+  if ((e.ids === 'packed') !== (e.logp === 'packed'))
+    throw badInput('encodings', 'ids and logp both packed, or neither (packed ids and levels share one bitstream)', {
+      ids: e.ids,
+      logp: e.logp,
+    });
+  if (e.ids === 'packed' && inputs.k > inputs.vocabSize)
+    throw badInput('k', `at most the vocabulary size ${inputs.vocabSize} with packed ids (ids are distinct)`, inputs.k);
+  if (e.compression !== 'none' && e.compression !== 'zstd' && e.compression !== 'lz4')
+    throw badInput('encodings.compression', 'none, zstd or lz4', e.compression);
+  return e;
 }
 
 /** The default ids encoding for a vocabulary. */

@@ -1,17 +1,24 @@
-// Arrow IPC body compression codecs (LZ4_FRAME via lz4js, ZSTD via zstd-codec), registered with
-// apache-arrow's compression registry so shards are readable by pyarrow, polars and arrow-rs.
+// Arrow IPC body compression (docs/cache-format.md §3, "Body compression"): the LZ4_FRAME (lz4js) and ZSTD
+// (zstd-codec) codecs registered with apache-arrow's compression registry, and the file writer that stores each
+// body buffer compressed or raw, with the prefixes pyarrow, polars and arrow-rs expect.
 import { createRequire } from 'node:module';
 import { CompressionType, compressionRegistry, RecordBatchFileWriter } from 'apache-arrow';
 import { BufferRegion } from 'apache-arrow/ipc/metadata/message';
-import { DistillError } from '../core/errors.js';
-import type { BodyCompression } from './api.js';
+import { DistillError } from '../../core/errors.js';
+import type { BodyCompression } from '../api.js';
 
 const require = createRequire(import.meta.url);
 
-let lz4Ready = false;
-
 // lz4js returns Uint8Arrays (element-wise Uint8Array.from copies would dominate its cost).
 const asBytes = (x: Uint8Array | number[]): Uint8Array => (x instanceof Uint8Array ? x : Uint8Array.from(x));
+
+interface ZstdSimple {
+  compress(d: Uint8Array, level?: number): Uint8Array | null;
+  decompress(d: Uint8Array): Uint8Array | null;
+}
+
+// apache-arrow's codec registry is process-wide: each codec is registered there once, on first need.
+let lz4Ready = false;
 let zstdReady: Promise<void> | undefined;
 
 /** Registers the codec a compression needs, once per process (zstd-codec's module loads asynchronously, so only on demand). */
@@ -28,28 +35,28 @@ export async function ensureCodecs(compression: BodyCompression): Promise<void> 
     lz4Ready = true;
   }
   if (compression === 'zstd') {
-    zstdReady ??= (async () => {
-      const { ZstdCodec } = require('zstd-codec') as { ZstdCodec: { run(cb: (z: any) => void): void } };
-      const simple = await new Promise<{
-        compress(d: Uint8Array, level?: number): Uint8Array | null;
-        decompress(d: Uint8Array): Uint8Array | null;
-      }>((resolve) => ZstdCodec.run((z) => resolve(new z.Simple())));
-      compressionRegistry.set(CompressionType.ZSTD, {
-        encode: (data) => {
-          const out = simple.compress(data, 3);
-          if (!out) throw new DistillError('E_IO', 'zstd compression failed');
-          return out;
-        },
-        decode: (data) => {
-          const out = simple.decompress(data);
-          if (!out)
-            throw new DistillError('E_CACHE_INTEGRITY', 'zstd decompression failed (corrupt compressed buffer)');
-          return out;
-        },
-      });
-    })();
+    zstdReady ??= registerZstd();
     await zstdReady;
   }
+}
+
+async function registerZstd(): Promise<void> {
+  const { ZstdCodec } = require('zstd-codec') as {
+    ZstdCodec: { run(cb: (z: { Simple: new () => ZstdSimple }) => void): void };
+  };
+  const simple = await new Promise<ZstdSimple>((resolve) => ZstdCodec.run((z) => resolve(new z.Simple())));
+  compressionRegistry.set(CompressionType.ZSTD, {
+    encode: (data) => {
+      const out = simple.compress(data, 3);
+      if (!out) throw new DistillError('E_IO', 'zstd compression failed');
+      return out;
+    },
+    decode: (data) => {
+      const out = simple.decompress(data);
+      if (!out) throw new DistillError('E_CACHE_INTEGRITY', 'zstd decompression failed (corrupt compressed buffer)');
+      return out;
+    },
+  });
 }
 
 export function compressionType(c: BodyCompression): CompressionType | null {
@@ -60,16 +67,19 @@ export function compressionType(c: BodyCompression): CompressionType | null {
 const RAW = -1n;
 
 /**
- * A body buffer is stored compressed only when compression saves at least this fraction of its bytes, else raw.
- * zstd-codec (WebAssembly) decompresses at ≈ 0.45 GB/s here (≈ 2.2 ns per decompressed byte), so a buffer that
- * saves a fraction s costs 2.2/s ns of reading per byte saved: at s < 0.2 that is more than fetching the byte from
- * S3 at 100 MB/s (10 ns). Savings on the benchmark's Zipf rows (docs/cache-format.md, "Body compression"): raw are
- * the packed `topk` bitstreams (0%), their row offsets at V = 128256 (18–19%; 25–27% at V ≤ 32000), float32
- * columns (10–16%); compressed stay `seq`, `pos` (≥ 97%), uint32 ids (44%), float16 logp (28–44%) and uint8 logp
- * at k ≥ 64 (33–51%). At V = 128256, k = 64, packed + zstd: 124.4 instead of 122.8 bytes per position, Arrow
- * parsing ≈ 13 instead of ≈ 40 ns per position (`npx tsx bench/cache-read.ts`).
+ * The writer's default for `minSavings`: a body buffer is stored compressed only when compression saves at least
+ * this fraction of its bytes, else raw. Decompressing costs reading time per byte saved, inversely proportional to
+ * the fraction saved; below this fraction it costs more than fetching the saved bytes from S3 would. The per-column
+ * savings and the read times that chose it are in docs/cache-format.md, "Body compression".
  */
 export const MIN_SAVINGS = 0.2;
+
+export interface SpecWriterOptions {
+  /** Arrow body compression of the file (null: none). */
+  compressionType: CompressionType | null;
+  /** The least fraction of a buffer's bytes compression must save for the compressed form to be stored (MIN_SAVINGS). */
+  minSavings?: number;
+}
 
 /**
  * The Arrow IPC file writer for compressed shards, with two departures from apache-arrow 21's own writer:
@@ -83,20 +93,22 @@ export const MIN_SAVINGS = 0.2;
  *   almost no bytes. Readers handle the two kinds per buffer, so files mix them freely.
  */
 export class SpecRecordBatchFileWriter extends RecordBatchFileWriter {
-  /**
-   * The least fraction of a buffer's bytes that compression must save for the compressed form to be stored
-   * (docs/cache-format.md, "Body compression"; chosen with `npx tsx bench/cache-read.ts`).
-   */
-  static minSavings = MIN_SAVINGS;
+  readonly minSavings: number;
+
+  constructor(options: SpecWriterOptions = { compressionType: null }) {
+    super({ compressionType: options.compressionType });
+    this.minSavings = options.minSavings ?? MIN_SAVINGS;
+  }
 
   protected override _compressBodyBuffers(buffers: ArrayBufferView[]) {
-    const codec = compressionRegistry.get(this._compression!.type);
-    if (typeof codec?.encode !== 'function')
+    const type = this._compression?.type;
+    const codec = type === undefined ? undefined : compressionRegistry.get(type);
+    if (type === undefined || typeof codec?.encode !== 'function')
       throw new DistillError(
         'E_IO',
-        `no encoder registered for Arrow compression ${CompressionType[this._compression!.type]}`,
+        `no encoder registered for Arrow compression ${type === undefined ? 'none' : CompressionType[type]}`,
       );
-    const keep = 1 - SpecRecordBatchFileWriter.minSavings;
+    const keep = 1 - this.minSavings;
     const out: ArrayBufferView[] = [];
     const bufferRegions: BufferRegion[] = [];
     let offset = 0;

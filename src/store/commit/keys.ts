@@ -21,3 +21,9 @@ export function shardOfKey(key: string): number {
   const m = /^(?:commits|shards)\/(\d+)(?:\.json|\/)/.exec(key);
   return m ? Number(m[1]) : -1;
 }
+
+/** The shard index of a commit record's key (commits/<index>.json), or -1 for any other key. */
+export function commitOfKey(key: string): number {
+  const m = /^commits\/(\d+)\.json$/.exec(key);
+  return m ? Number(m[1]) : -1;
+}

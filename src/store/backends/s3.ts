@@ -13,9 +13,9 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { DistillError } from '../core/errors.js';
-import type { S3Options } from './api.js';
-import type { BlobInfo, BlobStore } from './blob.js';
+import { DistillError } from '../../core/errors.js';
+import type { S3Options } from '../api.js';
+import { byKey, type BlobInfo, type BlobStore, type StaleUpload } from './blob-store.js';
 
 const clients = new Map<string, S3Client>();
 
@@ -79,7 +79,7 @@ export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
       subject: uri,
     });
   }
-  const prefix = m[2]!.replace(/\/+$/, '');
+  const prefix = (m[2] ?? '').replace(/\/+$/, '');
   return { bucket: m[1], prefix: prefix ? `${prefix}/` : '' };
 }
 
@@ -120,11 +120,12 @@ export class S3BlobStore implements BlobStore {
   async get(key: string): Promise<Uint8Array | null> {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
-      return await res.Body!.transformToByteArray();
+      if (res.Body) return await res.Body.transformToByteArray();
     } catch (err) {
       if (isMissingKey(err)) return null;
       throw this.error('read', key, err);
     }
+    throw new DistillError('E_IO', `S3 read ${this.describe(key)} returned no body`, { subject: this.describe(key) });
   }
 
   async head(key: string): Promise<{ size: number } | null> {
@@ -197,8 +198,9 @@ export class S3BlobStore implements BlobStore {
           new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }),
         );
         for (const o of res.Contents ?? []) {
+          if (o.Key === undefined) continue;
           out.push({
-            key: o.Key!.slice(this.prefix.length),
+            key: o.Key.slice(this.prefix.length),
             size: Number(o.Size ?? 0),
             modified: o.LastModified ?? new Date(0),
           });
@@ -208,7 +210,7 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       throw this.error('list', prefix, err);
     }
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.sort(byKey);
   }
 
   async delete(key: string): Promise<void> {
@@ -219,8 +221,8 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async staleUploads(prefix: string): Promise<Array<{ key: string; uploadId: string; initiated: Date }>> {
-    const out: Array<{ key: string; uploadId: string; initiated: Date }> = [];
+  async staleUploads(prefix: string): Promise<StaleUpload[]> {
+    const out: StaleUpload[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     try {
@@ -234,9 +236,11 @@ export class S3BlobStore implements BlobStore {
           }),
         );
         for (const u of res.Uploads ?? []) {
+          // Without both, an upload can be neither named nor aborted.
+          if (u.Key === undefined || u.UploadId === undefined) continue;
           out.push({
-            key: u.Key!.slice(this.prefix.length),
-            uploadId: u.UploadId!,
+            key: u.Key.slice(this.prefix.length),
+            uploadId: u.UploadId,
             initiated: u.Initiated ?? new Date(0),
           });
         }

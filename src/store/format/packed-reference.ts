@@ -19,6 +19,13 @@ export function levelValue(l: number, ref: number, levels: number): number {
   return Math.fround(ref + d);
 }
 
+/** arr[i], which the caller knows exists: the reference fails loudly instead of reading undefined. */
+function at<T>(arr: ArrayLike<T>, i: number): T {
+  const v = arr[i];
+  if (v === undefined) throw new Error(`index ${i} outside 0..${arr.length - 1}`);
+  return v;
+}
+
 class Bits {
   readonly out: number[] = [];
   private acc = 0;
@@ -49,10 +56,10 @@ export function encodeRowReference(
 ): { bytes: Uint8Array; ref: number } {
   const k = ids.length;
   let ref = -Infinity;
-  for (let j = 0; j < k; j++) ref = Math.max(ref, logp[j]!);
+  for (let j = 0; j < k; j++) ref = Math.max(ref, at(logp, j));
   const entries = Array.from({ length: k }, (_, j) => ({
-    id: ids[j]!,
-    level: levelOf(logp[j]!, ref, code.levels),
+    id: at(ids, j),
+    level: levelOf(at(logp, j), ref, code.levels),
   })).sort((a, b) => a.id - b.id);
   const w = escapeWidth(vocab);
   // The 2k symbols: the gaps with their Rice parameters b_j, then the level ranks with c.
@@ -60,7 +67,7 @@ export function encodeRowReference(
   let prev = -1;
   for (const [j, { id }] of entries.entries()) {
     if (id === prev || id >= vocab) throw new Error(`bad id ${id}`);
-    symbols.push({ value: id - prev - 1, b: code.rice[j]!, escapeBits: w });
+    symbols.push({ value: id - prev - 1, b: at(code.rice, j), escapeBits: w });
     prev = id;
   }
   for (const { level } of entries)
@@ -88,7 +95,7 @@ export function decodeRowReference(
   let pos = 0;
   const bit = (): number => {
     if (pos >= bytes.length * 8) throw new Error('stream ends early');
-    const v = (bytes[pos >> 3]! >> (pos & 7)) & 1;
+    const v = (at(bytes, pos >> 3) >> (pos & 7)) & 1;
     pos++;
     return v;
   };
@@ -98,7 +105,7 @@ export function decodeRowReference(
     return v;
   };
   const w = escapeWidth(vocab);
-  const width = (i: number) => (i < k ? code.rice[i]! : code.levelRice);
+  const width = (i: number) => (i < k ? at(code.rice, i) : code.levelRice);
   const rem = Array.from({ length: 2 * k }, (_, i) => read(width(i)));
   const quo = Array.from({ length: 2 * k }, () => {
     let u = 0;
@@ -107,7 +114,7 @@ export function decodeRowReference(
   });
   for (let i = 0; i < 2 * k; i++) if (quo[i] === PACKED_RICE_QMAX) quo[i] = read(i < k ? w : PACKED_RANK_ESCAPE_BITS);
   if (Math.ceil(pos / 8) !== bytes.length) throw new Error('stream longer than its codes');
-  const value = (i: number) => quo[i]! * 2 ** width(i) + rem[i]!;
+  const value = (i: number) => at(quo, i) * 2 ** width(i) + at(rem, i);
   const ids: number[] = [];
   let prev = -1;
   for (let j = 0; j < k; j++) {
@@ -118,8 +125,8 @@ export function decodeRowReference(
   const levels = ids.map((_, j) => {
     const s = value(k + j);
     if (s > code.levels) throw new Error(`rank ${s} above the levels`);
-    return code.order[s]!;
+    return at(code.order, s);
   });
-  const order = ids.map((id, j) => ({ id, level: levels[j]! })).sort((a, b) => b.level - a.level || a.id - b.id);
+  const order = ids.map((id, j) => ({ id, level: at(levels, j) })).sort((a, b) => b.level - a.level || a.id - b.id);
   return { ids: order.map((e) => e.id), logp: order.map((e) => levelValue(e.level, ref, code.levels)) };
 }
