@@ -35,7 +35,8 @@ export function createProgress(
     const now = Date.now();
     let st = phases.get(ev.phase);
     if (!st) {
-      st = { start: now, last: 0 };
+      // The first line waits one interval too: a command that fails at once prints only its error.
+      st = { start: now, last: now };
       phases.set(ev.phase, st);
     }
     const elapsed = Math.max(1e-3, (now - st.start) / 1000);

@@ -35,7 +35,7 @@ export const TemperatureOption = z
   ])
   .optional()
   .describe(
-    "KD temperature: a number, or { start, end, curve: linear|cosine|exp } over training; omitted = the trainer's --temperature",
+    "KD temperature: a number, or { start, end, curve: linear|cosine|exp } over training; omitted = the trainer's temperature",
   );
 export type TemperatureOption = z.infer<typeof TemperatureOption>;
 

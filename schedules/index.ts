@@ -23,7 +23,7 @@ import lossBalance from './loss-balance.js';
 export const schedules = new Registry<ScheduleDefinition>('schedule');
 for (const def of [constant, linear, cosine, step, warmup, hardToSoft, lossBalance]) schedules.register(def);
 
-/** What a student with a cache but no --schedule uses. */
+/** What a student with a cache but no schedule uses. */
 export const DEFAULT_SCHEDULE = 'constant';
 
 /**

@@ -143,7 +143,7 @@ function prepareOut(out: string, force: boolean): void {
   if (present.length && !force) {
     throw new DistillError('E_USAGE', `${out} already holds a demo (${present.join(', ')})`, {
       subject: out,
-      hint: 'pass --force to replace it, or choose another --out',
+      hint: 'pass `force` to replace it, or choose another `out`',
     });
   }
   for (const p of present) rmSync(path.join(out, p), { recursive: true, force: true });

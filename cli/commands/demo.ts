@@ -21,7 +21,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
       options: ['full', 'small'],
       default: 'full',
     }),
-    force: Flags.boolean({ description: 'replace a previous demo in --out', default: false }),
+    force: Flags.boolean({ description: 'replace a previous demo in --out', default: false, allowNo: true }),
   };
 
   async run(): Promise<DemoResult> {

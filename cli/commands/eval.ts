@@ -4,6 +4,8 @@ import { Flags } from '@oclif/core';
 import { evaluateCheckpoint, type EvaluateResult } from '../../src/eval/evaluate.js';
 import { fmtNum } from '../../src/eval/report/summary.js';
 import { BaseCommand } from '../base.js';
+import { countFlag } from '../flags.js';
+import { s3Flags, s3Options } from '../s3-flags.js';
 
 export default class Eval extends BaseCommand<typeof Eval> {
   static override description =
@@ -23,18 +25,19 @@ export default class Eval extends BaseCommand<typeof Eval> {
     teacher: Flags.string({
       description: 'ONNX teacher (input_ids → logits): its CE on the same tokens, and its own top-k without --cache',
     }),
-    'top-k': Flags.integer({ description: 'teacher support size when no --cache is given', default: 32 }),
+    'top-k': countFlag({ description: 'teacher support size when no --cache is given', default: 32 }),
     name: Flags.string({ description: 'name in eval.json (default: the checkpoint folder name)' }),
     baseline: Flags.boolean({
       description: 'mark as the CE-only baseline (default: detected from the training run)',
       allowNo: true,
     }),
-    'batch-size': Flags.integer({ description: 'sequences per forward', default: 16 }),
+    'batch-size': countFlag({ description: 'sequences per forward', default: 16 }),
     backend: Flags.string({
       description: 'engine backend: native or reference',
       options: ['native', 'reference'],
       default: 'native',
     }),
+    ...s3Flags,
   };
 
   async run(): Promise<EvaluateResult> {
@@ -42,7 +45,7 @@ export default class Eval extends BaseCommand<typeof Eval> {
     const res = await evaluateCheckpoint({
       checkpoint: f.checkpoint,
       data: f.data,
-      ...(f.cache ? { cache: f.cache } : {}),
+      ...(f.cache ? { cache: f.cache, s3: s3Options(f) } : {}),
       ...(f.teacher ? { teacher: f.teacher } : {}),
       topK: f['top-k'],
       ...(f.name ? { name: f.name } : {}),

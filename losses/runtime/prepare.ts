@@ -103,7 +103,7 @@ export function prepare(
       {
         expected: 'temperature 1 with support "bucket"',
         found: `temperature ${T}`,
-        hint: 'temper the teacher when building the cache (teacher run --temperature), or use support "renormalize"',
+        hint: 'temper the teacher when building the cache (its temperature), or use support "renormalize"',
       },
     );
   }

@@ -37,7 +37,11 @@ export async function plotScheduleWith(
   opts: PlotScheduleOptions,
 ): Promise<SchedulePlot> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1) {
-    throw new DistillError('E_USAGE', 'invalid --steps', { expected: 'a whole number ≥ 1', found: String(opts.steps) });
+    throw new DistillError('E_USAGE', 'invalid `steps`', {
+      expected: 'a whole number ≥ 1',
+      found: String(opts.steps),
+      field: 'steps',
+    });
   }
   const schedule = await resolveScheduleWith(registry, spec, opts.params, opts);
   const runner = new ScheduleRunner(schedule);

@@ -44,18 +44,49 @@ export interface DistillErrorDetails {
   hint?: string;
   /** The object (file, shard, key, plugin) the error is about. */
   subject?: string;
+  /**
+   * The option field the error is about, as the library's options name it (`topK`, `s3.endpoint`).
+   * Messages write option fields in backticks (`topK`) so that a front end can rename them (the CLI
+   * shows --top-k); see renameFields.
+   */
+  field?: string;
   cause?: unknown;
 }
 
+/** An option field written in backticks inside a message: `topK`, `s3.endpoint`, `students[].lr`. */
+const FIELD_REF = /`([A-Za-z_$][\w$]*(?:\[\])?(?:\.[A-Za-z_$][\w$]*(?:\[\])?)*)`/g;
+
 export class DistillError extends Error {
   readonly code: ErrorCode;
+  /** The first part of the message, before the expected/found/hint details. */
+  readonly summary: string;
   readonly details: DistillErrorDetails;
 
   constructor(code: ErrorCode, summary: string, details: DistillErrorDetails = {}) {
     super(DistillError.format(summary, details), details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'DistillError';
     this.code = code;
+    this.summary = summary;
     this.details = details;
+  }
+
+  /**
+   * The same error with the option fields its text names in backticks renamed by `rename` (fields it
+   * returns undefined for keep their backticked name). The stack is kept.
+   */
+  renameFields(rename: (field: string) => string | undefined): DistillError {
+    const sub = (text: string | undefined): string | undefined =>
+      text?.replace(FIELD_REF, (whole, name: string) => rename(name) ?? whole);
+    const d = this.details;
+    const renamed = new DistillError(this.code, sub(this.summary) ?? this.summary, {
+      ...d,
+      ...(d.expected !== undefined ? { expected: sub(d.expected) } : {}),
+      ...(d.found !== undefined ? { found: sub(d.found) } : {}),
+      ...(d.hint !== undefined ? { hint: sub(d.hint) } : {}),
+      ...(d.subject !== undefined ? { subject: sub(d.subject) } : {}),
+    });
+    if (this.stack) renamed.stack = this.stack;
+    return renamed;
   }
 
   /** "summary: expected X, got Y. hint" on one line. */

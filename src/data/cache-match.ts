@@ -26,7 +26,7 @@ export function checkCacheMatchesDataset(
     throw new DistillError('E_FINGERPRINT_MISMATCH', `the logit cache ${uri} was not made from ${what}`, {
       found: diffs.join('; '),
       subject: uri,
-      hint: 'pass the --data the teacher ran on, or rebuild the cache with `distill teacher run` on this dataset',
+      hint: 'pass the `data` the teacher ran on, or rebuild the cache with `distill teacher run` on this dataset',
     });
   }
 }

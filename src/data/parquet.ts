@@ -32,7 +32,7 @@ export function readParquetColumn(file: string, bytes: Uint8Array, column: strin
     throw new DistillError('E_DATA', `Parquet file ${file} has no column "${column}"`, {
       expected: `a column "${column}"`,
       found: `columns ${names.join(', ') || 'none'}`,
-      hint: 'pass --column <name>',
+      hint: 'name it with `column`',
       subject: file,
     });
   const table = tableFromIPC(pq.readParquet(bytes, { columns: [column] }).intoIPCStream());

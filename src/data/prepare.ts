@@ -65,13 +65,24 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   const f = opts.valFraction ?? 0;
   const format = opts.format ?? 'text';
   if (!Number.isInteger(T) || T < 2)
-    throw new DistillError('E_USAGE', 'invalid sequence length', { expected: 'an integer ≥ 2', found: String(T) });
+    throw new DistillError('E_USAGE', 'invalid sequence length `seqLen`', {
+      expected: 'an integer ≥ 2',
+      found: String(T),
+      field: 'seqLen',
+    });
   if (!(f >= 0 && f < 1))
-    throw new DistillError('E_USAGE', 'invalid validation fraction', { expected: '0 ≤ f < 1', found: String(f) });
+    throw new DistillError('E_USAGE', 'invalid validation fraction `valFraction`', {
+      expected: '0 ≤ f < 1',
+      found: String(f),
+      field: 'valFraction',
+    });
   if (!INPUT_FORMATS.includes(format))
     throw new DistillError('E_USAGE', 'unknown input format', { expected: INPUT_FORMATS.join(' or '), found: format });
   if (!opts.text.length)
-    throw new DistillError('E_USAGE', 'no text files given', { expected: 'at least one --text file' });
+    throw new DistillError('E_USAGE', 'no text files given', {
+      expected: 'at least one file in `text`',
+      field: 'text',
+    });
   const outDir = path.dirname(path.resolve(opts.out));
   if (!existsSync(outDir))
     throw new DistillError('E_IO', `output folder does not exist: ${outDir}`, {
@@ -100,7 +111,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
     throw new DistillError('E_DATA', 'the corpus is too small for one sequence', {
       expected: `at least ${T} tokens`,
       found: `${stream.length} tokens from ${docs.length} documents`,
-      hint: 'add text or lower --seq-len',
+      hint: 'add text or lower `seqLen`',
       subject: opts.text.join(', '),
     });
   }
@@ -148,7 +159,7 @@ function chatTemplateFor(own: ChatTemplateSource | undefined, opts: PrepareOptio
     throw new DistillError('E_TOKENIZER', `tokenizer ${opts.tokenizer} has no chat template`, {
       expected: 'a chat_template in tokenizer_config.json or a chat_template.jinja beside tokenizer.json',
       found: 'none',
-      hint: 'pass --chat-template <file.jinja>',
+      hint: 'pass a Jinja template file as `chatTemplate`',
       subject: opts.tokenizer,
     });
   return own;

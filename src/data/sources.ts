@@ -29,7 +29,7 @@ function toDocument(
       throw new DistillError('E_DATA', `${where} has no messages field "${column}"`, {
         expected: `a list of messages in "${column}"`,
         found,
-        hint: 'pass --column <name>',
+        hint: 'name it with `column`',
         subject: where,
       });
     return { where, messages: toMessages(value, where) };
@@ -38,7 +38,7 @@ function toDocument(
     throw new DistillError('E_DATA', `${where} has no text field "${column}"`, {
       expected: `a string field "${column}"`,
       found,
-      hint: 'pass --column <name>',
+      hint: 'name it with `column`',
       subject: where,
     });
   return value.length ? { where, text: value } : null;

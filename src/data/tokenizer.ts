@@ -209,7 +209,7 @@ export async function loadTokenizer(spec: string): Promise<Tokenizer> {
       throw new DistillError('E_TOKENIZER', `model folder ${dir} has no tokenizer.json`, {
         expected: `${file}`,
         found: 'missing',
-        hint: 'pass --tokenizer byte or the tokenizer.json the model was trained with',
+        hint: 'pass `tokenizer` byte or the tokenizer.json the model was trained with',
         subject: dir,
       });
     }

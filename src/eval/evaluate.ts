@@ -14,7 +14,7 @@ import {
   type EngineBackend,
   type LoadedCheckpoint,
 } from '../engine/index.js';
-import { openCache } from '../store/index.js';
+import { openCache, type S3Options } from '../store/index.js';
 import { writeEvalFile, type EvalReport } from './eval-file.js';
 import { EvalAccumulator, positionArraysFromLogits } from './metrics.js';
 import { teacherHeldOut, type TeacherHeldOut } from './teacher-eval.js';
@@ -26,6 +26,8 @@ export interface EvaluateOptions {
   data: string;
   /** Logit cache made from `data`: the KL is measured on its top-k support, agreement against its top-1. */
   cache?: string;
+  /** S3 connection options for an s3:// cache. */
+  s3?: S3Options;
   /** ONNX teacher (its CE on the same tokens; its own top-k when no cache), or a pass already computed. */
   teacher?: string | TeacherHeldOut;
   /** Support size when the teacher's own top-k is used (default 32). */
@@ -37,7 +39,7 @@ export interface EvaluateOptions {
   /** Sequences per forward (default 16). */
   batchSize?: number;
   backend?: EngineBackend;
-  /** The training cache's size, recorded as eval.json's `cache` when no --cache is read here (the report shows it). */
+  /** The training cache's size, recorded as eval.json's `cache` when no `cache` is read here (the report shows it). */
   cacheInfo?: { uri: string; bytesPerPosition: number };
   /** Write <checkpoint>/eval.json (default true). */
   write?: boolean;
@@ -76,8 +78,10 @@ function lmHeadLogits(
 async function readCacheSupport(
   uri: string,
   dataset: TokenDataset,
+  s3: S3Options | undefined,
 ): Promise<{ k: number; ids: Uint32Array; logp: Float32Array; bytesPerPosition: number }> {
   const reader = await openCache(uri, {
+    s3,
     expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 },
   });
   try {
@@ -142,7 +146,7 @@ async function openInputs(opts: EvaluateOptions): Promise<{ ck: LoadedCheckpoint
   if (dataset.numSequences === 0)
     throw new DistillError('E_DATA', `${opts.data} holds no sequences`, {
       subject: opts.data,
-      hint: 'prepare a held-out split with `distill data prepare --val-fraction`',
+      hint: 'prepare a held-out split with `distill data prepare` and a validation fraction',
     });
   return { ck, dataset };
 }
@@ -238,7 +242,7 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
   // Detected from the training run: trained without a cache means the CE-only baseline.
   const state = readTrainerState(opts.checkpoint);
   const baseline = opts.baseline ?? (state ? state.run.cache === null : false);
-  const cache = opts.cache ? await readCacheSupport(opts.cache, dataset) : undefined;
+  const cache = opts.cache ? await readCacheSupport(opts.cache, dataset, opts.s3) : undefined;
   const teacher = await teacherPass(opts, dataset, cache);
   const support: Support | undefined = cache
     ? { source: 'cache', k: cache.k, ids: cache.ids, logp: cache.logp }

@@ -16,25 +16,25 @@ export function makeLrSchedule(
   opts: { warmupSteps?: number; minLr?: number } = {},
 ): LrSchedule {
   if (!(lr > 0) || !Number.isFinite(lr))
-    throw new DistillError('E_CONFIG', 'the learning rate must be a positive number', {
+    throw new DistillError('E_CONFIG', 'the learning rate must be a positive number (`lr`)', {
       found: String(lr),
-      subject: '--lr',
+      field: 'lr',
     });
   if (!Number.isInteger(totalSteps) || totalSteps < 1)
-    throw new DistillError('E_CONFIG', 'the number of steps must be a positive integer', {
+    throw new DistillError('E_CONFIG', 'the number of steps must be a positive integer (`steps`)', {
       found: String(totalSteps),
-      subject: '--steps',
+      field: 'steps',
     });
   const warmupSteps = opts.warmupSteps ?? Math.min(1000, Math.floor(totalSteps * 0.05));
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0 || warmupSteps > totalSteps) {
-    throw new DistillError('E_CONFIG', 'warmup steps must be an integer between 0 and the number of steps', {
+    throw new DistillError('E_CONFIG', '`warmupSteps` must be an integer between 0 and the number of steps', {
       found: String(warmupSteps),
-      subject: 'warmupSteps',
+      field: 'warmupSteps',
     });
   }
   const minLr = opts.minLr ?? lr * 0.1;
   if (!(minLr >= 0) || minLr > lr)
-    throw new DistillError('E_CONFIG', 'minLr must be between 0 and lr', { found: String(minLr), subject: 'minLr' });
+    throw new DistillError('E_CONFIG', '`minLr` must be between 0 and `lr`', { found: String(minLr), field: 'minLr' });
   return { lr, totalSteps, warmupSteps, minLr };
 }
 

@@ -164,7 +164,7 @@ export class StudentRun {
       throw new DistillError('E_NON_FINITE', `student ${this.spec.name}: the loss is not finite at step ${step + 1}`, {
         found: `loss=${metrics.loss} (hard ${metrics.hardLoss}, soft ${metrics.softLoss})`,
         subject: this.spec.name,
-        hint: 'lower --lr or check the schedule weights; the last good checkpoint is left as it was',
+        hint: 'lower `lr` or check the schedule weights; the last good checkpoint is left as it was',
       });
     }
     metrics.gradNorm =

@@ -49,7 +49,7 @@ export interface TrainOptions {
   clipNorm?: number;
   seed: number;
   out: string;
-  /** A previous --out folder to continue from (may equal out). */
+  /** A previous `out` folder to continue from (may equal out). */
   resume?: string;
   /** Stop (with a checkpoint) after this many optimizer steps in this invocation; the schedules still span `steps`. */
   stopAfter?: number;
@@ -87,10 +87,10 @@ export interface TrainResult {
   students: StudentResult[];
 }
 
-const positiveInt = (v: number | undefined, flag: string, min = 1): void => {
+const positiveInt = (v: number | undefined, field: string, min = 1): void => {
   if (v === undefined) return;
   if (!Number.isInteger(v) || v < min)
-    throw new DistillError('E_CONFIG', `${flag} must be an integer ≥ ${min}`, { found: String(v), subject: flag });
+    throw new DistillError('E_CONFIG', `\`${field}\` must be an integer ≥ ${min}`, { found: String(v), field });
 };
 
 /** The settings every student of the pass shares, with their defaults filled in. */
@@ -118,17 +118,20 @@ interface StartPoint {
 /** Checks the options that need no file and fills in the defaults. */
 function checkOptions(opts: TrainOptions): RunSettings {
   if (!opts.students.length)
-    throw new DistillError('E_USAGE', 'no student to train', { hint: 'pass at least one --config' });
-  positiveInt(opts.steps, '--steps');
-  positiveInt(opts.batchSize, '--batch-size');
-  positiveInt(opts.gradAccum, '--grad-accum');
-  positiveInt(opts.stopAfter, '--stop-after');
-  positiveInt(opts.saveEvery, '--save-every');
+    throw new DistillError('E_USAGE', 'no student to train', {
+      hint: 'pass at least one in `students`',
+      field: 'students',
+    });
+  positiveInt(opts.steps, 'steps');
+  positiveInt(opts.batchSize, 'batchSize');
+  positiveInt(opts.gradAccum, 'gradAccum');
+  positiveInt(opts.stopAfter, 'stopAfter');
+  positiveInt(opts.saveEvery, 'saveEvery');
   const names = new Set<string>();
   for (const s of opts.students) {
     if (names.has(s.name))
       throw new DistillError('E_USAGE', `two students are named ${s.name}`, {
-        hint: 'each --config needs its own file name (it names the output subfolder)',
+        hint: 'each of `students` needs its own name (it names the output subfolder)',
       });
     names.add(s.name);
   }
@@ -187,8 +190,9 @@ function checkStudents(opts: TrainOptions, dataset: TokenDatasetLike): void {
   if (!opts.cache) {
     const withSchedule = opts.students.find((s) => s.schedule !== undefined || s.scheduleParams !== undefined);
     if (withSchedule)
-      throw new DistillError('E_USAGE', `student ${withSchedule.name} has a schedule but no --cache was given`, {
-        hint: 'soft/hard schedules need teacher logits: pass --cache, or drop --schedule for the CE-only baseline',
+      throw new DistillError('E_USAGE', `student ${withSchedule.name} has a schedule but no \`cache\` was given`, {
+        field: 'cache',
+        hint: 'soft/hard schedules need teacher logits: pass `cache`, or drop `schedule` for the CE-only baseline',
       });
   }
 }
@@ -267,7 +271,8 @@ function checkRunTarget(opts: TrainOptions, start: StartPoint, sig: RunSignature
             expected: JSON.stringify(had),
             found: JSON.stringify(want),
             subject: path.join(ck.dir, 'trainer-state.json'),
-            hint: `pass the same ${key} as the run being resumed`,
+            hint: `pass the same \`${key}\` as the run being resumed`,
+            field: key,
           },
         );
       }
@@ -278,7 +283,8 @@ function checkRunTarget(opts: TrainOptions, start: StartPoint, sig: RunSignature
       'E_USAGE',
       `nothing to do: the run in ${opts.resume} already finished all ${opts.steps} steps`,
       {
-        hint: 'raise --steps only with a new run (the LR schedule spans --steps)',
+        hint: 'raise `steps` only with a new run (the LR schedule spans `steps`)',
+        field: 'steps',
       },
     );
   }
@@ -289,7 +295,7 @@ function checkRunTarget(opts: TrainOptions, start: StartPoint, sig: RunSignature
     if (!continuing && existsSync(state)) {
       throw new DistillError('E_USAGE', `${path.join(opts.out, s.name)} already holds a training run`, {
         subject: state,
-        hint: `continue it with --resume ${opts.out}, or choose another --out`,
+        hint: `continue it with \`resume\` ${opts.out}, or choose another \`out\``,
       });
     }
   }

@@ -23,7 +23,8 @@ export function defaultShardCount(numSequences: number, seqLen: number): number 
 
 export function planShards(numSequences: number, numShards: number): Shard[] {
   if (!Number.isInteger(numShards) || numShards < 1 || numShards > numSequences) {
-    throw new DistillError('E_USAGE', 'invalid --shards', {
+    throw new DistillError('E_USAGE', 'invalid `shards`', {
+      field: 'shards',
       expected: `an integer in [1, ${numSequences}] (shards hold whole sequences)`,
       found: String(numShards),
     });
@@ -67,8 +68,9 @@ export function resolveWorkerSlot(
     (source === 'AWS_BATCH_JOB_ARRAY_INDEX' ? int(env.AWS_BATCH_JOB_ARRAY_SIZE) : undefined);
   if (index === undefined) {
     if (count !== undefined && count !== 1)
-      throw new DistillError('E_USAGE', '--num-workers needs a worker index', {
-        expected: '--worker-index, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX',
+      throw new DistillError('E_USAGE', '`numWorkers` needs a worker index', {
+        field: 'numWorkers',
+        expected: '`workerIndex`, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX',
         found: 'none',
       });
     return { index: 0, count: 1, source: 'single' };
@@ -76,8 +78,12 @@ export function resolveWorkerSlot(
   if (count === undefined)
     throw new DistillError(
       'E_USAGE',
-      `worker index ${index} (from ${source === 'flags' ? '--worker-index' : source}) needs the number of workers`,
-      { expected: '--num-workers (or DISTILL_NUM_WORKERS / AWS_BATCH_JOB_ARRAY_SIZE)', found: 'none' },
+      `worker index ${index} (from ${source === 'flags' ? '`workerIndex`' : source}) needs the number of workers`,
+      {
+        expected: '`numWorkers` (or DISTILL_NUM_WORKERS / AWS_BATCH_JOB_ARRAY_SIZE)',
+        found: 'none',
+        field: 'numWorkers',
+      },
     );
   if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count) {
     throw new DistillError('E_USAGE', 'invalid worker index', {

@@ -72,8 +72,8 @@ export interface Prepared {
   backend: TeacherBackend;
 }
 
-/** Run options that are a backend's parameters, and the flags users know them by. */
-const BACKEND_PARAMS = { model: '--model' } as const satisfies Partial<Record<keyof TeacherRunOptions, string>>;
+/** Run options that are a backend's parameters (each names its option field, as errors do). */
+const BACKEND_PARAMS = { model: '`model`' } as const satisfies Partial<Record<keyof TeacherRunOptions, string>>;
 
 /** The backend id and its own parameters out of the run options. */
 export function backendParams(opts: PlainRunOptions): { id: string; params: Record<string, unknown> } {
@@ -88,12 +88,14 @@ function checkRunSettings(opts: PlainRunOptions): { samples: number; batchSize: 
   const samples = opts.samples ?? 0;
   const batchSize = opts.batchSize ?? 8;
   if (!Number.isInteger(samples) || samples < 0 || samples > 65535)
-    throw new DistillError('E_USAGE', 'invalid --samples', {
+    throw new DistillError('E_USAGE', 'invalid `samples`', {
+      field: 'samples',
       expected: 'an integer in [0, 65535]',
       found: String(opts.samples),
     });
   if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new DistillError('E_USAGE', 'invalid --batch-size', {
+    throw new DistillError('E_USAGE', 'invalid `batchSize`', {
+      field: 'batchSize',
       expected: 'an integer ≥ 1',
       found: String(opts.batchSize),
     });
@@ -107,7 +109,7 @@ async function checkedDataset(opts: PlainRunOptions, backend: TeacherBackend): P
     throw new DistillError('E_DATA', `token dataset ${opts.data} is empty`, {
       expected: 'at least one sequence',
       found: '0 sequences',
-      hint: 'prepare it from more text or a shorter --seq-len',
+      hint: 'prepare it from more text or with shorter sequences',
       subject: opts.data,
     });
   const { vocabSize: V, label } = backend.describe();
@@ -134,8 +136,8 @@ async function checkedDataset(opts: PlainRunOptions, backend: TeacherBackend): P
       found: `V = ${dataset.vocabSize} (tokenizer ${dataset.tokenizer.name} of ${opts.data})`,
       hint:
         V > dataset.vocabSize
-          ? 'pass --allow-padded-vocab if the teacher only pads its embedding table'
-          : 'prepare the dataset with the teacher’s tokenizer (--tokenizer <model folder>)',
+          ? 'set `allowPaddedVocab` if the teacher only pads its embedding table'
+          : 'prepare the dataset with the teacher’s tokenizer (its model folder)',
       subject: opts.data,
     });
   }
@@ -144,7 +146,7 @@ async function checkedDataset(opts: PlainRunOptions, backend: TeacherBackend): P
     throw new DistillError('E_DATA', `the dataset's sequences are longer than the teacher takes`, {
       expected: `T ≤ ${maxLen} (teacher ${label})`,
       found: `T = ${dataset.seqLen}`,
-      hint: 'prepare the dataset with a shorter --seq-len',
+      hint: 'prepare the dataset with shorter sequences',
       subject: opts.data,
     });
   await backend.checkDataset(dataset);

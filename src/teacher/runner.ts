@@ -51,7 +51,11 @@ function place(opts: TeacherRunOptions): Placement {
   const usesDevices = backends.get(backendParams(opts).id).usesDevices;
   const workers = opts.workers ?? (usesDevices ? devices.length : 1);
   if (!Number.isInteger(workers) || workers < 1)
-    throw new DistillError('E_USAGE', 'invalid --workers', { expected: 'an integer ≥ 1', found: String(opts.workers) });
+    throw new DistillError('E_USAGE', 'invalid `workers`', {
+      expected: 'an integer ≥ 1',
+      found: String(opts.workers),
+      field: 'workers',
+    });
   const first = devices[0] ?? { kind: 'cpu' };
   const threads =
     opts.threads ?? (first.kind === 'cpu' ? Math.max(1, Math.floor(os.availableParallelism() / workers)) : undefined);

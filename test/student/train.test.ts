@@ -144,7 +144,7 @@ for (const backend of ['reference', 'native'] as const)
         /config\.json not found/,
       );
       await expect(trainStudents(opts(backend, { out, steps: 4 }))).rejects.toThrow(
-        /already holds a training run.*--resume/,
+        /already holds a training run.*`resume`/,
       );
     });
 
@@ -152,7 +152,8 @@ for (const backend of ['reference', 'native'] as const)
       const out = tmp();
       await expect(trainStudents(opts(backend, { out, steps: 0 }))).rejects.toMatchObject({
         code: 'E_CONFIG',
-        message: expect.stringMatching(/--steps must be an integer ≥ 1/),
+        message: expect.stringMatching(/`steps` must be an integer ≥ 1/),
+        details: expect.objectContaining({ field: 'steps' }),
       });
       await expect(trainStudents(opts(backend, { out }, { ...tiny, vocabSize: 14 }))).rejects.toThrow(
         /student tiny: vocabSize does not match the token dataset: expected 13/,
@@ -162,7 +163,7 @@ for (const backend of ['reference', 'native'] as const)
       );
       await expect(
         trainStudents(opts(backend, { out, students: [{ name: 'a', config: tiny, schedule: 'constant' }] })),
-      ).rejects.toThrow(/has a schedule but no --cache/);
+      ).rejects.toThrow(/has a schedule but no `cache`/);
       await expect(
         trainStudents(opts(backend, { out, students: [{ name: 'a', config: tiny, loss: 'kl-typo' }] })),
       ).rejects.toMatchObject({ code: 'E_REGISTRY_UNKNOWN', message: expect.stringMatching(/forward-kl/) });

@@ -118,7 +118,7 @@ describe('sharding plan', () => {
       [5, 7],
       [7, 10],
     ]);
-    expect(() => planShards(3, 4)).toThrow(/invalid --shards/);
+    expect(() => planShards(3, 4)).toThrow(/invalid `shards`/);
     expect(defaultShardCount(1000, 64)).toBe(16);
     expect(defaultShardCount(5, 64)).toBe(5);
     expect(defaultShardCount(100_000, 512)).toBe(782);

@@ -2,7 +2,7 @@
 import { Args, Flags } from '@oclif/core';
 import { exportParquet, type ExportResult } from '../../../src/store/index.js';
 import { BaseCommand } from '../../base.js';
-import { s3Flags, s3Options } from '../../cache-flags.js';
+import { s3Flags, s3Options } from '../../s3-flags.js';
 
 export default class CacheExport extends BaseCommand<typeof CacheExport> {
   static override description =

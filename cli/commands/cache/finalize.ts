@@ -2,7 +2,7 @@
 import { Args } from '@oclif/core';
 import { finalizeCache, type Manifest } from '../../../src/store/index.js';
 import { BaseCommand } from '../../base.js';
-import { s3Flags, s3Options } from '../../cache-flags.js';
+import { s3Flags, s3Options } from '../../s3-flags.js';
 
 interface FinalizeResult {
   uri: string;

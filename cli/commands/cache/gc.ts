@@ -2,7 +2,8 @@
 import { Args, Flags } from '@oclif/core';
 import { gcCache, type GcResult } from '../../../src/store/index.js';
 import { BaseCommand } from '../../base.js';
-import { s3Flags, s3Options } from '../../cache-flags.js';
+import { intFlag } from '../../flags.js';
+import { s3Flags, s3Options } from '../../s3-flags.js';
 
 export default class CacheGc extends BaseCommand<typeof CacheGc> {
   static override description = 'Remove orphaned shard attempts and stale multipart uploads (dry run unless --delete)';
@@ -14,8 +15,12 @@ export default class CacheGc extends BaseCommand<typeof CacheGc> {
     uri: Args.string({ description: 'cache directory, file:// URL or s3://bucket/prefix', required: true }),
   };
   static override flags = {
-    delete: Flags.boolean({ description: 'actually delete (default: only list what would go)', default: false }),
-    'min-age': Flags.integer({
+    delete: Flags.boolean({
+      description: 'actually delete (default: only list what would go)',
+      default: false,
+      allowNo: true,
+    }),
+    'min-age': intFlag({
       description: 'minutes an uncommitted attempt or upload must be idle before it counts as orphaned',
       default: 60,
       min: 0,

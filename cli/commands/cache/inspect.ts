@@ -2,7 +2,7 @@
 import { Args } from '@oclif/core';
 import { inspectCache, type InspectResult } from '../../../src/store/index.js';
 import { BaseCommand } from '../../base.js';
-import { s3Flags, s3Options } from '../../cache-flags.js';
+import { s3Flags, s3Options } from '../../s3-flags.js';
 
 export default class CacheInspect extends BaseCommand<typeof CacheInspect> {
   static override description = 'Summarize a finalized logit cache from its manifest';

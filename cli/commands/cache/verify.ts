@@ -2,7 +2,7 @@
 import { Args } from '@oclif/core';
 import { verifyCache, type VerifyResult } from '../../../src/store/index.js';
 import { BaseCommand } from '../../base.js';
-import { s3Flags, s3Options } from '../../cache-flags.js';
+import { s3Flags, s3Options } from '../../s3-flags.js';
 
 export default class CacheVerify extends BaseCommand<typeof CacheVerify> {
   static override description = 'Fully check a logit cache; exits 1 naming each bad shard and why';

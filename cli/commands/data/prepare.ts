@@ -3,6 +3,7 @@
 import { Flags } from '@oclif/core';
 import { INPUT_FORMATS, prepareDataset, type PrepareResult } from '../../../src/data/index.js';
 import { BaseCommand } from '../../base.js';
+import { countFlag, fractionFlag } from '../../flags.js';
 
 export default class DataPrepare extends BaseCommand<typeof DataPrepare> {
   static override description =
@@ -33,9 +34,9 @@ export default class DataPrepare extends BaseCommand<typeof DataPrepare> {
     }),
     'chat-template': Flags.string({ description: 'a Jinja chat template file to use instead of the tokenizer’s own' }),
     tokenizer: Flags.string({ description: '"byte", a tokenizer.json file, or a model folder', default: 'byte' }),
-    'seq-len': Flags.integer({ description: 'tokens per sequence (T)', required: true }),
+    'seq-len': countFlag({ description: 'tokens per sequence (T)', required: true, min: 2 }),
     out: Flags.string({ description: 'output .arrow file (training split)', required: true }),
-    'val-fraction': Flags.string({ description: 'fraction of sequences held out as <out>.val.arrow', default: '0' }),
+    'val-fraction': fractionFlag({ description: 'fraction of sequences held out as <out>.val.arrow', default: 0 }),
   };
 
   async run(): Promise<PrepareResult> {
@@ -46,7 +47,7 @@ export default class DataPrepare extends BaseCommand<typeof DataPrepare> {
       tokenizer: f.tokenizer,
       seqLen: f['seq-len'],
       out: f.out,
-      valFraction: Number(f['val-fraction']),
+      valFraction: f['val-fraction'],
       ...(f.column !== undefined ? { column: f.column } : {}),
       ...(f['chat-template'] !== undefined ? { chatTemplate: f['chat-template'] } : {}),
       onProgress: this.progress(),

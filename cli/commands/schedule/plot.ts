@@ -6,6 +6,7 @@ import { Args, Flags } from '@oclif/core';
 import { DistillError } from '../../../src/core/errors.js';
 import { plotSchedule, renderPlotSvg, renderPlotText, type SchedulePlot } from '../../../schedules/index.js';
 import { BaseCommand } from '../../base.js';
+import { countFlag, intFlag } from '../../flags.js';
 
 export default class SchedulePlotCommand extends BaseCommand<typeof SchedulePlotCommand> {
   static override description = 'Plot a weighting schedule (built-in id, plugin file or package) over N steps';
@@ -24,16 +25,16 @@ export default class SchedulePlotCommand extends BaseCommand<typeof SchedulePlot
   };
 
   static override flags = {
-    steps: Flags.integer({ description: 'total optimizer steps N (points for steps 0..N−1)', required: true, min: 1 }),
+    steps: countFlag({ description: 'total optimizer steps N (points for steps 0..N−1)', required: true }),
     params: Flags.string({ description: 'schedule params as JSON, e.g. \'{"hard":0.3,"soft":0.7}\'' }),
     svg: Flags.string({ description: 'also write the chart to this SVG file' }),
     metrics: Flags.string({ description: "replay a run's metrics.jsonl so adaptive schedules see real losses" }),
-    'tokens-per-step': Flags.integer({
+    'tokens-per-step': intFlag({
       description: 'tokens per step, for schedules that read tokensSeen',
       default: 0,
       min: 0,
     }),
-    width: Flags.integer({ description: 'terminal chart width in columns', default: 64, min: 8 }),
+    width: intFlag({ description: 'terminal chart width in columns', default: 64, min: 8 }),
   };
 
   async run(): Promise<SchedulePlot> {

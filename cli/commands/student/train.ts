@@ -5,7 +5,8 @@ import { DistillError } from '../../../src/core/errors.js';
 import { loadStudentSpec, type StudentDefaults } from '../../../src/student/config.js';
 import { trainStudents, type TrainResult } from '../../../src/student/train.js';
 import { BaseCommand } from '../../base.js';
-import { s3Flags, s3Options } from '../../cache-flags.js';
+import { countFlag, intFlag, numberFlag, positiveFlag } from '../../flags.js';
+import { s3Flags, s3Options } from '../../s3-flags.js';
 
 export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
   static override description =
@@ -14,6 +15,9 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     '<%= config.bin %> student train --config small.json --data tokens.arrow --steps 200 --batch-size 8 --lr 3e-3 --seed 1 --out runs/ce',
     '<%= config.bin %> student train --config a.json --config b.json --data tokens.arrow --cache cache/ --schedule linear --steps 500 --batch-size 8 --lr 3e-3 --seed 1 --out runs/kd',
   ];
+
+  /** Library option fields that these flags feed under another name. */
+  static override fieldFlags = { students: 'config', clipNorm: 'clip' };
 
   static override flags = {
     config: Flags.string({
@@ -27,33 +31,26 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     params: Flags.string({ description: 'schedule params as JSON' }),
     loss: Flags.string({ description: 'soft loss id', default: 'forward-kl' }),
     support: Flags.string({ description: 'teacher support: renormalize or bucket', default: 'renormalize' }),
-    temperature: Flags.string({ description: 'distillation temperature (a schedule may override it)', default: '1' }),
-    steps: Flags.integer({ description: 'optimizer steps (the LR and weighting schedules span them)', required: true }),
-    'batch-size': Flags.integer({ description: 'sequences per micro-batch', required: true }),
-    'grad-accum': Flags.integer({ description: 'micro-batches per optimizer step', default: 1 }),
-    lr: Flags.string({ description: 'peak learning rate', required: true }),
-    'min-lr': Flags.string({ description: 'final learning rate of the cosine decay (default lr/10)' }),
-    'warmup-steps': Flags.integer({ description: 'linear warmup steps (default 5% of --steps)' }),
-    'weight-decay': Flags.string({ description: 'AdamW weight decay on matrices', default: '0.1' }),
-    clip: Flags.string({ description: 'global gradient-norm clip (0 disables)', default: '1' }),
-    seed: Flags.integer({ description: 'seed for initialization and data order', required: true }),
+    temperature: positiveFlag({ description: 'distillation temperature (a schedule may override it)', default: 1 }),
+    steps: countFlag({ description: 'optimizer steps (the LR and weighting schedules span them)', required: true }),
+    'batch-size': countFlag({ description: 'sequences per micro-batch', required: true }),
+    'grad-accum': countFlag({ description: 'micro-batches per optimizer step', default: 1 }),
+    lr: positiveFlag({ description: 'peak learning rate', required: true }),
+    'min-lr': numberFlag({ description: 'final learning rate of the cosine decay (default lr/10)', min: 0 }),
+    'warmup-steps': intFlag({ description: 'linear warmup steps (default 5% of --steps)', min: 0 }),
+    'weight-decay': numberFlag({ description: 'AdamW weight decay on matrices', default: 0.1, min: 0 }),
+    clip: numberFlag({ description: 'global gradient-norm clip (0 disables)', default: 1, min: 0 }),
+    seed: intFlag({ description: 'seed for initialization and data order', required: true }),
     out: Flags.string({ description: 'output folder (one subfolder per student)', required: true }),
     resume: Flags.string({ description: 'continue the run saved in this folder' }),
-    'save-every': Flags.integer({ description: 'checkpoint every N steps (always at the end)' }),
-    'stop-after': Flags.integer({ description: 'stop with a checkpoint after N steps of this invocation' }),
+    'save-every': countFlag({ description: 'checkpoint every N steps (always at the end)' }),
+    'stop-after': countFlag({ description: 'stop with a checkpoint after N steps of this invocation' }),
     backend: Flags.string({ description: 'engine backend: native or reference', default: 'native' }),
     ...s3Flags,
   };
 
   async run(): Promise<TrainResult> {
     const f = this.flags;
-    const num = (v: string | undefined, flag: string): number | undefined => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isFinite(n))
-        throw new DistillError('E_USAGE', `${flag} must be a number`, { found: v, subject: flag });
-      return n;
-    };
     let scheduleParams: Record<string, unknown> | undefined;
     if (f.params !== undefined) {
       try {
@@ -69,7 +66,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     const defaults: StudentDefaults = {
       loss: f.loss,
       support: f.support,
-      temperature: num(f.temperature, '--temperature')!,
+      temperature: f.temperature,
       ...(f.schedule !== undefined ? { schedule: f.schedule } : {}),
       ...(scheduleParams ? { scheduleParams } : {}),
     };
@@ -81,11 +78,11 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       steps: f.steps,
       batchSize: f['batch-size'],
       gradAccum: f['grad-accum'],
-      lr: num(f.lr, '--lr')!,
-      ...(f['min-lr'] !== undefined ? { minLr: num(f['min-lr'], '--min-lr')! } : {}),
+      lr: f.lr,
+      ...(f['min-lr'] !== undefined ? { minLr: f['min-lr'] } : {}),
       ...(f['warmup-steps'] !== undefined ? { warmupSteps: f['warmup-steps'] } : {}),
-      weightDecay: num(f['weight-decay'], '--weight-decay')!,
-      clipNorm: num(f.clip, '--clip')!,
+      weightDecay: f['weight-decay'],
+      clipNorm: f.clip,
       seed: f.seed,
       out: f.out,
       ...(f.resume ? { resume: f.resume } : {}),

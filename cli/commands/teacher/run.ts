@@ -2,6 +2,8 @@
 import { Flags } from '@oclif/core';
 import { runTeacher, type TeacherRunSummary } from '../../../src/teacher/index.js';
 import { BaseCommand } from '../../base.js';
+import { countFlag, intFlag, positiveFlag } from '../../flags.js';
+import { s3Flags, s3Options } from '../../s3-flags.js';
 
 export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
   static override description =
@@ -19,18 +21,19 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
     }),
     data: Flags.string({ description: 'token dataset (.arrow from `distill data prepare`)', required: true }),
     out: Flags.string({ description: 'cache location: a folder, file://… or s3://bucket/prefix', required: true }),
-    'top-k': Flags.integer({ description: 'token ids kept per position (k)', required: true }),
-    temperature: Flags.string({ description: 'softmax temperature applied to the logits', default: '1' }),
-    samples: Flags.integer({ description: 'Multinomial draws per position for sampled distillation', default: 0 }),
-    seed: Flags.integer({ description: 'seed of the Multinomial draws' }),
-    shards: Flags.integer({ description: 'number of shards (default from the dataset size)' }),
-    workers: Flags.integer({ description: 'local worker processes (default: one per device)' }),
+    'top-k': countFlag({ description: 'token ids kept per position (k)', required: true }),
+    temperature: positiveFlag({ description: 'softmax temperature applied to the logits', default: 1 }),
+    samples: intFlag({ description: 'Multinomial draws per position for sampled distillation', default: 0, min: 0 }),
+    seed: intFlag({ description: 'seed of the Multinomial draws' }),
+    shards: countFlag({ description: 'number of shards (default from the dataset size)' }),
+    workers: countFlag({ description: 'local worker processes (default: one per device)' }),
     device: Flags.string({ description: 'cpu, or cuda:0,1,… (one worker per listed GPU)', default: 'cpu' }),
-    'batch-size': Flags.integer({ description: 'sequences per inference call', default: 8 }),
-    'worker-index': Flags.integer({
+    'batch-size': countFlag({ description: 'sequences per inference call', default: 8 }),
+    'worker-index': intFlag({
       description: 'this batch worker (default: AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX)',
+      min: 0,
     }),
-    'num-workers': Flags.integer({
+    'num-workers': countFlag({
       description: 'batch workers in all (default: DISTILL_NUM_WORKERS or AWS_BATCH_JOB_ARRAY_SIZE)',
     }),
     logp: Flags.string({
@@ -44,15 +47,18 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
       options: ['none', 'zstd', 'lz4'],
       default: 'none',
     }),
-    threads: Flags.integer({ description: 'ONNX Runtime threads per worker (default: cores / workers)' }),
+    threads: countFlag({ description: 'ONNX Runtime threads per worker (default: cores / workers)' }),
     'allow-padded-vocab': Flags.boolean({
       description: 'accept a teacher whose V exceeds the tokenizer vocabulary',
       default: false,
+      allowNo: true,
     }),
-    'no-finalize': Flags.boolean({
-      description: 'do not write the manifest even when every shard is committed',
-      default: false,
+    finalize: Flags.boolean({
+      description: 'write the manifest once every shard is committed (--no-finalize leaves it to `cache finalize`)',
+      default: true,
+      allowNo: true,
     }),
+    ...s3Flags,
   };
 
   async run(): Promise<TeacherRunSummary> {
@@ -62,7 +68,7 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
       data: f.data,
       out: f.out,
       topK: f['top-k'],
-      temperature: Number(f.temperature),
+      temperature: f.temperature,
       samples: f.samples,
       seed: f.seed,
       shards: f.shards,
@@ -75,7 +81,8 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
       compression: f.compression as 'none' | 'zstd' | 'lz4',
       threads: f.threads,
       allowPaddedVocab: f['allow-padded-vocab'],
-      finalize: !f['no-finalize'],
+      finalize: f.finalize,
+      s3: s3Options(f),
       onProgress: this.progress(),
     });
     this.log(

@@ -62,7 +62,7 @@ export function expandRunDirs(dirs: string[]): string[] {
         subject: d,
         expected: 'a folder with eval.json and metrics.jsonl, or a folder of such folders',
         found: 'neither',
-        hint: 'train with `distill student train --out <dir>` and evaluate with `distill eval`',
+        hint: 'train with `distill student train` and evaluate with `distill eval`',
       });
     }
     out.push(...subs);
@@ -78,7 +78,7 @@ export function readRun(dir: string): RunData {
   if (!existsSync(evalFile)) {
     throw new DistillError('E_NOT_FOUND', `run ${dir} has no eval.json`, {
       subject: evalFile,
-      hint: 'evaluate the checkpoint first: distill eval --checkpoint <run> --data <held-out tokens.arrow>',
+      hint: 'evaluate the checkpoint first with `distill eval` on held-out tokens',
     });
   }
   if (!existsSync(metricsFile)) {

@@ -276,7 +276,7 @@ export class S3BlobStore implements BlobStore {
         `bucket "${this.bucket}" does not exist (while trying to ${op} ${where})`,
         {
           subject: `s3://${this.bucket}`,
-          hint: 'create the bucket or fix the URI; for an S3-compatible server, set --s3-endpoint or AWS_ENDPOINT_URL_S3',
+          hint: 'create the bucket or fix the URI; for an S3-compatible server, set `s3.endpoint` or AWS_ENDPOINT_URL_S3',
           cause: err,
         },
       );
@@ -308,7 +308,7 @@ export class S3BlobStore implements BlobStore {
         {
           found: msg,
           subject: `s3://${this.bucket}`,
-          hint: 'check the network and the endpoint (--s3-endpoint / AWS_ENDPOINT_URL_S3) and region (AWS_REGION)',
+          hint: 'check the network and the endpoint (`s3.endpoint` / AWS_ENDPOINT_URL_S3) and region (AWS_REGION)',
           cause: err,
         },
       );

@@ -54,7 +54,7 @@ class OnnxBackend implements TeacherBackend {
       throw new DistillError('E_TOKENIZER', `the dataset was tokenized with a different tokenizer than the teacher's`, {
         expected: `${own.name} (sha256 ${own.sha256.slice(0, 12)}…, ${tokFile})`,
         found: `${dataset.tokenizer.name} (sha256 ${dataset.tokenizer.sha256.slice(0, 12)}…)`,
-        hint: `prepare the dataset with --tokenizer ${path.dirname(this.model)}`,
+        hint: `prepare the dataset with the tokenizer ${path.dirname(this.model)}`,
         subject: dataset.path,
       });
     }
@@ -98,7 +98,8 @@ export default defineBackend<OnnxParams>({
     });
     const V = contract.vocabSize ?? (await probeVocab(surgered, p.model, outputs));
     if (o.k > V)
-      throw new DistillError('E_USAGE', `--top-k exceeds the teacher's vocabulary`, {
+      throw new DistillError('E_USAGE', "`topK` exceeds the teacher's vocabulary", {
+        field: 'topK',
         expected: `k ≤ V = ${V}`,
         found: `k = ${o.k}`,
         subject: p.model,

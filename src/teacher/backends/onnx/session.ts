@@ -16,7 +16,8 @@ export function parseDevices(spec: string): Device[] {
   const m = /^cuda:(.+)$/.exec(s);
   const ids = m?.[1] ? m[1].split(',').map((x) => x.trim().replace(/^cuda:/, '')) : [];
   if (!m || !ids.length || ids.some((x) => !/^\d+$/.test(x))) {
-    throw new DistillError('E_USAGE', `invalid --device "${spec}"`, {
+    throw new DistillError('E_USAGE', `invalid \`device\` "${spec}"`, {
+      field: 'device',
       expected: 'cpu, cuda:0 or a list such as cuda:0,1,2,3',
       found: spec,
     });
@@ -47,7 +48,7 @@ export function checkDevice(d: Device): void {
       {
         expected: lib,
         found: 'missing',
-        hint: 'install it with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` (needs CUDA 12 and cuDNN 9), or run with --device cpu',
+        hint: 'install it with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` (needs CUDA 12 and cuDNN 9), or run with `device` cpu',
         subject: deviceName(d),
       },
     );

@@ -111,15 +111,21 @@ export function appendTopK(
   const m = decodeModel(bytes, subject);
   const contract = checkTeacherContract(m, subject);
   if (!Number.isInteger(opts.k) || opts.k < 1)
-    throw new DistillError('E_USAGE', 'invalid --top-k', { expected: 'an integer ≥ 1', found: String(opts.k) });
+    throw new DistillError('E_USAGE', 'invalid `topK`', {
+      expected: 'an integer ≥ 1',
+      found: String(opts.k),
+      field: 'topK',
+    });
   if (contract.vocabSize !== null && opts.k > contract.vocabSize)
-    throw new DistillError('E_USAGE', `--top-k exceeds the teacher's vocabulary`, {
+    throw new DistillError('E_USAGE', "`topK` exceeds the teacher's vocabulary", {
+      field: 'topK',
       expected: `k ≤ V = ${contract.vocabSize}`,
       found: `k = ${opts.k}`,
       subject,
     });
   if (!(opts.temperature > 0) || !Number.isFinite(opts.temperature))
-    throw new DistillError('E_USAGE', 'invalid --temperature', {
+    throw new DistillError('E_USAGE', 'invalid `temperature`', {
+      field: 'temperature',
       expected: 'a finite number > 0',
       found: String(opts.temperature),
     });

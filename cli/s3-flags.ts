@@ -1,5 +1,5 @@
-// S3 connection flags shared by the `distill cache` commands (the teacher runner can reuse them);
-// anything unset falls back to the standard AWS environment variables.
+// S3 connection flags shared by every command that reads or writes an s3:// URI (cache commands,
+// teacher run, student train, eval); anything unset falls back to the standard AWS environment variables.
 import { Flags } from '@oclif/core';
 import type { S3Options } from '../src/store/index.js';
 
@@ -19,6 +19,14 @@ export const s3Flags = {
     options: ['WHEN_SUPPORTED', 'WHEN_REQUIRED'],
     helpGroup: 'S3',
   }),
+};
+
+/** The S3Options fields behind the flags, so that library errors naming `s3.endpoint` show --s3-endpoint. */
+export const s3FieldFlags: Record<string, string> = {
+  's3.endpoint': 's3-endpoint',
+  's3.region': 's3-region',
+  's3.forcePathStyle': 's3-path-style',
+  's3.checksums': 's3-checksums',
 };
 
 export function s3Options(flags: {

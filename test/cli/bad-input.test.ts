@@ -1,0 +1,231 @@
+// Bad invocations as a new user types them: each must end with exit status 1 and exactly one line on
+// stderr, `Error: [CODE] …`, naming what was expected — never a stack trace or the whole help text.
+// The commands run in this process (test/cli/in-process.ts) against a real dataset, cache and checkpoint.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { distillInProcess } from './in-process.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bad-input-'));
+const P = {
+  data: path.join(dir, 'tokens.arrow'),
+  val: path.join(dir, 'tokens.val.arrow'),
+  cache: path.join(dir, 'cache'),
+  run: path.join(dir, 'run'),
+  ckpt: path.join(dir, 'run', 'kid'),
+  kid: path.join(dir, 'kid.json'),
+  text: path.join(dir, 'doc.txt'),
+  file: path.join(dir, 'a-file'),
+  teacher: 'fixtures/teacher/model.onnx',
+};
+
+/** A command line with the fixture paths above in it. */
+type Row = [label: string, args: string[], code: string, match?: RegExp];
+
+/** `cmd` with `base` flags, each replaced by `over` (oclif refuses a repeated flag); over[flag] = null drops it. */
+function line(cmd: string[], base: Record<string, string>, over: Record<string, string | null> = {}): string[] {
+  const flags = { ...base, ...over };
+  return [
+    ...cmd,
+    ...Object.entries(flags).flatMap(([k, v]) => (v === null ? [] : v === '' ? [`--${k}`] : [`--${k}`, v])),
+  ];
+}
+const trainFlags = (out: string, steps: string) => ({
+  config: P.kid,
+  data: P.data,
+  steps,
+  'batch-size': '2',
+  lr: '1e-3',
+  seed: '1',
+  out,
+});
+/** A valid `student train` line but for `over`. */
+const train = (over: Record<string, string | null> = {}) =>
+  line(['student', 'train'], trainFlags(path.join(dir, 'out-train'), '2'), over);
+/** A valid `teacher run` line but for `over`. */
+const teacher = (over: Record<string, string | null> = {}) =>
+  line(['teacher', 'run'], { model: P.teacher, data: P.data, out: path.join(dir, 'out-cache'), 'top-k': '4' }, over);
+
+const rows: Row[] = [
+  // Flags: unknown, misspelled, missing, wrong type, out of range.
+  ['misspelled flag', teacher({ topk: '4' }), 'E_USAGE', /unknown flag --topk.*did you mean --top-k\?/],
+  ['misspelled boolean', ['demo', '--forse'], 'E_USAGE', /did you mean --force\?/],
+  [
+    'unknown flag without a near one',
+    ['info', '--zzzzzzzz'],
+    'E_USAGE',
+    /unknown flag --zzzzzzzz.*distill info --help/,
+  ],
+  [
+    'word for an integer',
+    ['schedule', 'plot', 'linear', '--steps', 'ten'],
+    'E_USAGE',
+    /invalid --steps: expected an integer ≥ 1, got "ten"/,
+  ],
+  ['zero steps', train({ steps: '0' }), 'E_USAGE', /invalid --steps: expected an integer ≥ 1, got "0"/],
+  ['fractional batch', train({ 'batch-size': '1.5' }), 'E_USAGE', /--batch-size: expected an integer ≥ 1/],
+  ['negative lr', train({ lr: '-1' }), 'E_USAGE', /--lr: expected a number > 0/],
+  ['lr as a word', train({ lr: 'fast' }), 'E_USAGE', /--lr: expected a number > 0, got "fast"/],
+  ['negative clip', train({ clip: '-0.5' }), 'E_USAGE', /--clip: expected a number ≥ 0/],
+  ['temperature 0', teacher({ temperature: '0' }), 'E_USAGE', /--temperature: expected a number > 0/],
+  ['top-k 0', teacher({ 'top-k': '0' }), 'E_USAGE', /--top-k: expected an integer ≥ 1/],
+  ['samples negative', teacher({ samples: '-2' }), 'E_USAGE', /--samples: expected an integer ≥ 0/],
+  [
+    'val fraction 1',
+    ['data', 'prepare', '--text', P.text, '--seq-len', '8', '--out', path.join(dir, 'x.arrow'), '--val-fraction', '1'],
+    'E_USAGE',
+    /--val-fraction: expected a number in \[0, 1\)/,
+  ],
+  [
+    'seq-len 1',
+    ['data', 'prepare', '--text', P.text, '--seq-len', '1', '--out', path.join(dir, 'x.arrow')],
+    'E_USAGE',
+    /--seq-len: expected an integer ≥ 2/,
+  ],
+  [
+    'width too small',
+    ['schedule', 'plot', 'linear', '--steps', '5', '--width', '3'],
+    'E_USAGE',
+    /--width: expected an integer ≥ 8/,
+  ],
+  [
+    'missing required flags',
+    ['teacher', 'run', '--model', P.teacher],
+    'E_USAGE',
+    /missing required flags --data, --out, --top-k/,
+  ],
+  ['missing argument', ['cache', 'inspect'], 'E_USAGE', /missing required argument <uri>/],
+  ['extra argument', ['cache', 'inspect', P.cache, 'extra'], 'E_USAGE', /unexpected argument extra/],
+  [
+    'option typo',
+    teacher({ logp: 'floa32' }),
+    'E_USAGE',
+    /invalid --logp: expected one of float32, .*did you mean float32\?/,
+  ],
+  [
+    'option of another flag',
+    teacher({ compression: 'gzip' }),
+    'E_USAGE',
+    /invalid --compression: expected one of none, zstd, lz4/,
+  ],
+  ['flag without its value', ['schedule', 'plot', 'linear', '--steps'], 'E_USAGE', /--steps/],
+  ['bad JSON params', ['schedule', 'plot', 'linear', '--steps', '5', '--params', '{x'], 'E_USAGE', /--params/],
+  [
+    'unknown schedule',
+    ['schedule', 'plot', 'linearr', '--steps', '5'],
+    'E_PLUGIN',
+    /unknown schedule "linearr".*linear/,
+  ],
+  // Library checks named by their flags.
+  ['bad device', teacher({ device: 'gpu0' }), 'E_USAGE', /invalid --device "gpu0"/],
+  ['more shards than sequences', teacher({ shards: '100000' }), 'E_USAGE', /invalid --shards/],
+  [
+    'num-workers without an index',
+    teacher({ 'num-workers': '4' }),
+    'E_USAGE',
+    /--num-workers needs a worker index.*--worker-index/,
+  ],
+  ['worker index past the count', teacher({ 'worker-index': '5', 'num-workers': '2' }), 'E_USAGE', /worker index/],
+  ['top-k above the vocabulary', teacher({ 'top-k': '100000' }), 'E_USAGE', /--top-k exceeds the teacher's vocabulary/],
+  [
+    'schedule without cache',
+    train({ schedule: 'linear' }),
+    'E_USAGE',
+    /no --cache was given.*pass --cache, or drop --schedule/,
+  ],
+  // Files that are not there or not what they should be.
+  [
+    'missing teacher',
+    [
+      'teacher',
+      'run',
+      '--model',
+      path.join(dir, 'nope.onnx'),
+      '--data',
+      P.data,
+      '--out',
+      path.join(dir, 'c2'),
+      '--top-k',
+      '4',
+    ],
+    'E_NOT_FOUND',
+  ],
+  ['missing dataset', ['eval', '--checkpoint', P.ckpt, '--data', path.join(dir, 'nope.arrow')], 'E_NOT_FOUND'],
+  ['missing cache', ['cache', 'inspect', path.join(dir, 'no-cache')], 'E_NOT_FOUND'],
+  [
+    'missing text',
+    ['data', 'prepare', '--text', path.join(dir, 'nope.txt'), '--seq-len', '8', '--out', path.join(dir, 'y.arrow')],
+    'E_NOT_FOUND',
+  ],
+  [
+    'missing checkpoint',
+    ['student', 'export', '--checkpoint', path.join(dir, 'nope'), '--out', path.join(dir, 'm.onnx')],
+    'E_NOT_FOUND',
+  ],
+  ['report of nothing', ['report', path.join(dir, 'nope'), '--out', path.join(dir, 'rep')], 'E_NOT_FOUND'],
+];
+
+describe('bad invocations: one line, a code, no stack', () => {
+  beforeAll(async () => {
+    writeFileSync(P.text, 'In the beginning was the word. '.repeat(40));
+    writeFileSync(P.file, 'not a folder');
+    writeFileSync(
+      P.kid,
+      JSON.stringify({ vocabSize: 257, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 32, contextLength: 32 }),
+    );
+    const ok = async (args: string[]) => {
+      const r = await distillInProcess(args);
+      if (r.status !== 0) throw new Error(`setup failed: distill ${args.join(' ')}\n${r.stderr}`);
+    };
+    await ok([
+      'data',
+      'prepare',
+      '--text',
+      'fixtures/corpus/jonah.txt',
+      '--seq-len',
+      '32',
+      '--out',
+      P.data,
+      '--val-fraction',
+      '0.2',
+    ]);
+    await ok([
+      'teacher',
+      'run',
+      '--model',
+      P.teacher,
+      '--data',
+      P.data,
+      '--out',
+      P.cache,
+      '--top-k',
+      '4',
+      '--workers',
+      '1',
+    ]);
+    mkdirSync(P.run, { recursive: true });
+    await ok(line(['student', 'train'], trainFlags(P.run, '1')));
+  });
+
+  it.each(rows)('%s', async (_label, args, code, match) => {
+    const res = await distillInProcess(args);
+    const lines = res.stderr.trimEnd().split('\n');
+    expect(res.status, res.stderr).toBe(1);
+    expect(lines, res.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^Error: \[E_[A-Z_]+\] \S/);
+    expect(lines[0]).toContain(`[${code}]`);
+    expect(res.stderr).not.toMatch(/\n\s+at |^USAGE|^FLAGS/m);
+    expect(res.stdout).toBe('');
+    if (match) expect(lines[0]).toMatch(match);
+  });
+
+  it('prints the error as JSON with --json, field renamed to its flag', async () => {
+    const res = await distillInProcess([...teacher({ shards: '100000' }), '--json']);
+    expect(res.status).toBe(1);
+    const j = res.json();
+    expect(j.error.code).toBe('E_USAGE');
+    expect(j.error.message).toMatch(/invalid --shards/);
+    expect(j.error.field).toBe('shards');
+  });
+});
