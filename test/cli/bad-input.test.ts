@@ -21,7 +21,7 @@ const P = {
 };
 
 /** A command line with the fixture paths above in it. */
-type Row = [label: string, args: string[], code: string, match?: RegExp];
+type Row = [label: string, args: string[], code: string, match?: RegExp, status?: number];
 
 /** `cmd` with `base` flags, each replaced by `over` (oclif refuses a repeated flag); over[flag] = null drops it. */
 function line(cmd: string[], base: Record<string, string>, over: Record<string, string | null> = {}): string[] {
@@ -163,6 +163,14 @@ const rows: Row[] = [
     ['student', 'export', '--checkpoint', path.join(dir, 'nope'), '--out', path.join(dir, 'm.onnx')],
     'E_NOT_FOUND',
   ],
+  [
+    'unknown command',
+    ['teacher', 'rn', '--model', P.teacher],
+    'E_USAGE',
+    /unknown command `teacher rn`.*`distill teacher run`/,
+    2,
+  ],
+  ['unknown topic', ['tacher', 'run'], 'E_USAGE', /did you mean `distill teacher run`\?/, 2],
   ['report of nothing', ['report', path.join(dir, 'nope'), '--out', path.join(dir, 'rep')], 'E_NOT_FOUND'],
 ];
 
@@ -208,10 +216,10 @@ describe('bad invocations: one line, a code, no stack', () => {
     await ok(line(['student', 'train'], trainFlags(P.run, '1')));
   });
 
-  it.each(rows)('%s', async (_label, args, code, match) => {
+  it.each(rows)('%s', async (_label, args, code, match, status = 1) => {
     const res = await distillInProcess(args);
     const lines = res.stderr.trimEnd().split('\n');
-    expect(res.status, res.stderr).toBe(1);
+    expect(res.status, res.stderr).toBe(status);
     expect(lines, res.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(/^Error: \[E_[A-Z_]+\] \S/);
     expect(lines[0]).toContain(`[${code}]`);
