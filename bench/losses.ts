@@ -8,24 +8,13 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { computeLoss, lmHeadLoss } from '../losses/index.js';
+import { lossRowsFn } from '../losses/runtime/native.js';
 import { prepare } from '../losses/runtime/prepare.js';
 import { mulberry32 } from '../src/core/random.js';
 import { losses } from '../losses/index.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
 
-type LossRows = (
-  p: Record<string, number>,
-  n: number,
-  v: number,
-  logits: Float32Array,
-  labels: Int32Array | null,
-  ids: Int32Array | null,
-  a: Float32Array | null,
-  k: number,
-  denom: number,
-  grad: Float32Array,
-) => unknown;
 type Sgemm = (
   ta: number,
   tb: number,
@@ -155,14 +144,14 @@ const logits = Float32Array.from({ length: n * V }, () => (r() - 0.5) * 10);
 const t = teacher(n, V, K, 2);
 const dst = new Float32Array(n * V);
 const grad = new Float32Array(n * V);
-const lossRows = nativeFn<LossRows>('lossRows');
+const lossRows = lossRowsFn();
 const prep = prepare(losses, { kind: 'forward-kl', teacher: t }, n, V, 0, 1);
 
 const memcpy = bestOf(reps, () => dst.set(logits));
 const memcpyCpu = lastCpuMs;
 const kernelAt = (th: number) => {
   loadNative().addon.setNumThreads(th);
-  return bestOf(reps, () => lossRows(prep.native, n, V, logits, null, prep.ids!, prep.a!, K, n, grad));
+  return bestOf(reps, () => lossRows(prep.P, n, V, logits, null, prep.ids!, prep.a!, K, n, grad));
 };
 const k1 = kernelAt(1);
 const k1Cpu = lastCpuMs;

@@ -1,5 +1,5 @@
-// The shape of a registered loss: its id, native kind code, params schema (zod) and, for the soft
-// kinds, the float64 divergence term the reference backend sums over the support's outcomes.
+// The shape of a registered loss: its id (also its name in the native enum dn_loss_kind), params schema (zod) and,
+// for the soft kinds, the float64 divergence term the reference backend sums over the support's outcomes.
 import type { z } from 'zod';
 import type { Registered } from '../src/core/registry.js';
 
@@ -27,8 +27,6 @@ export type DivergenceTerm = (
 
 export interface LossDefinition extends Registered<Partial<LossParams>> {
   id: LossKind;
-  /** dn_loss_kind in cuda/loss/dn_loss.h. */
-  nativeKind: number;
   /** 'hard' needs labels; 'soft' a teacher top-k; 'sampled' teacher samples with counts. */
   target: 'hard' | 'soft' | 'sampled';
   params: z.ZodType<Partial<LossParams>>;

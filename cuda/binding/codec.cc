@@ -1,5 +1,6 @@
 // N-API bindings for the packed cache encoding (dn_codec.h): packedMaxRowBytes, packedStats, packedEncode,
-// packedDecode. Array types and lengths are checked here; a malformed row or bad input carries badRow.
+// packedDecode, and the enum packedDecodeOption. Array types and lengths are checked here; a malformed row or bad
+// input carries badRow.
 #include <napi.h>
 
 #include "codec/dn_codec.h"
@@ -85,6 +86,7 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("packedStats", Napi::Function::New(env, Stats));
   exports.Set("packedEncode", Napi::Function::New(env, Encode));
   exports.Set("packedDecode", Napi::Function::New(env, Decode));
+  dn::export_enum(env, exports, "packedDecodeOption", {DN_PACKED_DECODE_OPTION_LIST(DN_ENUM_FIELD)});
 }
 
 }  // namespace

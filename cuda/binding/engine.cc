@@ -93,8 +93,9 @@ Napi::Value ModelTimings(const Napi::CallbackInfo& info) {
   double s[DN_OP_COUNT];
   dn_model_op_seconds(m, s);
   Napi::Object o = Napi::Object::New(info.Env());
-  const char* names[DN_OP_COUNT] = {"gemm", "attention", "norm", "rope", "swiglu", "embed"};
-  for (int i = 0; i < DN_OP_COUNT; ++i) o.Set(names[i], s[i]);
+#define DN_TIMING_FIELD(name, value, ts_name) o.Set(ts_name, s[name]);
+  DN_MODEL_OP_LIST(DN_TIMING_FIELD)
+#undef DN_TIMING_FIELD
   return o;
 }
 

@@ -1,4 +1,5 @@
-// N-API bindings for the loss kernels (dn_loss.h): lossRows, lmHeadLoss, cudaLossRows.
+// N-API bindings for the loss kernels (dn_loss.h): lossRows, lmHeadLoss, cudaLossRows, and the enums
+// lossKind, lossSupport, dtype.
 // Typed arrays are checked for type and length here; errors carry a stable code and, for a
 // non-finite logit, badRow/badCol.
 #include <napi.h>
@@ -122,6 +123,9 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("lossRows", Napi::Function::New(env, LossRows));
   exports.Set("lmHeadLoss", Napi::Function::New(env, LmHeadLoss));
   exports.Set("cudaLossRows", Napi::Function::New(env, CudaLossRows));
+  dn::export_enum(env, exports, "lossKind", {DN_LOSS_KIND_LIST(DN_ENUM_FIELD)});
+  dn::export_enum(env, exports, "lossSupport", {DN_LOSS_SUPPORT_LIST(DN_ENUM_FIELD)});
+  dn::export_enum(env, exports, "dtype", {DN_DTYPE_LIST(DN_ENUM_FIELD)});
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
-// Self-registration for N-API bindings: each binding/*.cc registers its exports with
-// DN_REGISTER_EXPORTS, so adding a kernel family never edits a shared file.
+// Self-registration for N-API bindings: each binding/*.cc registers its exports (functions and its C enums) with
+// DN_REGISTER_EXPORTS, so adding a kernel family never edits a shared file; and the argument checks they share.
 #pragma once
 #include <napi.h>
 
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/dn_common.h"
@@ -58,6 +60,19 @@ inline double num_arg(const Napi::CallbackInfo& info, size_t i, const char* name
 }
 inline float* f32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
   return typed<float, napi_float32_array>(info, i, name, need);
+}
+// Adds exports.enums[group] = { TypeScript name: value } for one C enum, from its list macro:
+// dn::export_enum(env, exports, "lossKind", {DN_LOSS_KIND_LIST(DN_ENUM_FIELD)}).
+#define DN_ENUM_FIELD(name, value, ts_name) {ts_name, (int)(name)},
+inline void export_enum(Napi::Env env, Napi::Object exports, const char* group,
+                        std::initializer_list<std::pair<const char*, int>> fields) {
+  Napi::Value existing = exports.Get("enums");
+  Napi::Object enums = existing.IsObject() ? existing.As<Napi::Object>() : Napi::Object::New(env);
+  Napi::Object table = Napi::Object::New(env);
+  for (const auto& [name, value] : fields) table.Set(name, value);
+  table.Freeze();
+  enums.Set(group, table);
+  exports.Set("enums", enums);
 }
 // A failed dn_* call as a JS error: E_DEVICE for memory, E_NATIVE_ARGUMENT otherwise, with dn_last_error().
 [[noreturn]] inline void fail_status(Napi::Env env, dn_status st) {

@@ -12,7 +12,8 @@
  * Every field of the fixed block sits at a position known from the shard's parameters alone, so a decoder extracts
  * them all at once; the unary block is a bitmap whose one-bits end the quotients.
  * Decoding restores probability order: levels descending, ties by ascending id; log p = ref + 2 ln(L / N) for L ≥ 1,
- * ref + 2 ln(1 / (4N)) for L = 0, where ref is the row's top-1. */
+ * ref + 2 ln(1 / (4N)) for L = 0, where ref is the row's top-1.
+ * Reference: src/store/packed-reference.ts (TypeScript, matched bit for bit); tests in test/store/packed.test.ts. */
 #ifndef DN_CODEC_H
 #define DN_CODEC_H
 #include "common/dn_common.h"
@@ -26,9 +27,10 @@ extern "C" {
 #define DN_PACKED_MAX_LEVEL_RICE 8
 #define DN_PACKED_RANK_ESCAPE_BITS 8
 
-/* Decode options: DN_PACKED_PORTABLE decodes every row with the portable scalar path (the SIMD path, when the CPU and
- * the shape allow it, decodes the same rows to the same values; tests compare the two). */
-#define DN_PACKED_PORTABLE 1
+/* Decode options (bit flags): DN_PACKED_PORTABLE decodes every row with the portable scalar path (the SIMD path, when
+ * the CPU and the shape allow it, decodes the same rows to the same values; tests compare the two). */
+#define DN_PACKED_DECODE_OPTION_LIST(X) X(DN_PACKED_PORTABLE, 1, "portable")
+typedef enum { DN_PACKED_DECODE_OPTION_LIST(DN_ENUM_ENTRY) } dn_packed_decode_option;
 
 /* A shard's code tables. order: levels + 1 bytes, a permutation of 0..levels (order[s] is the level of rank s);
  * level_rice: c in 0..8; rice: k Rice parameters, each ≤ W. */

@@ -9,6 +9,11 @@
 extern "C" {
 #endif
 
+/* Enums whose values TypeScript passes in are written once, as a list X(C name, value, "TypeScript name"): the list
+ * expands to the C enum with DN_ENUM_ENTRY, and binding/ exports the same list as `enums.<group>` (name → value), so
+ * the TypeScript side looks values up by name instead of repeating them (cuda/README.md, "Enums"). */
+#define DN_ENUM_ENTRY(name, value, ts_name) name = value,
+
 /* Every entry point returns a status; 0 is success. The message of the last failure on the calling
  * thread is available from dn_last_error(). */
 typedef enum {

@@ -3,7 +3,8 @@
  * Shapes: B sequences × T positions, N = B·T rows, d model width, h heads, g KV heads, hd = d/h,
  * f FFN width. Linear weights are [out × in] row-major (y = x·Wᵀ); parameters and gradients use the
  * flat canonical layout of src/core/model.ts weightShapes(). All CPU kernels are deterministic: the
- * result does not depend on the number of threads. */
+ * result does not depend on the number of threads.
+ * Reference: src/engine/reference.ts (float64 TypeScript); tests in test/engine/. */
 #ifndef DN_ENGINE_H
 #define DN_ENGINE_H
 #include "common/dn_common.h"
@@ -20,16 +21,16 @@ typedef struct {
 
 typedef struct dn_model dn_model;
 
-/* Per-op wall time (seconds) accumulated over forward and backward since the last reset. */
-typedef enum {
-  DN_OP_GEMM = 0,
-  DN_OP_ATTENTION = 1,
-  DN_OP_NORM = 2,
-  DN_OP_ROPE = 3,
-  DN_OP_SWIGLU = 4,
-  DN_OP_EMBED = 5, /* embedding gather/scatter and residual adds */
-  DN_OP_COUNT = 6
-} dn_model_op;
+/* Per-op wall time (seconds) accumulated over forward and backward since the last reset. DN_OP_EMBED is the
+ * embedding gather/scatter and the residual adds. */
+#define DN_MODEL_OP_LIST(X)             \
+  X(DN_OP_GEMM, 0, "gemm")              \
+  X(DN_OP_ATTENTION, 1, "attention")    \
+  X(DN_OP_NORM, 2, "norm")              \
+  X(DN_OP_ROPE, 3, "rope")              \
+  X(DN_OP_SWIGLU, 4, "swiglu")          \
+  X(DN_OP_EMBED, 5, "embed")
+typedef enum { DN_MODEL_OP_LIST(DN_ENUM_ENTRY) DN_OP_COUNT = 6 } dn_model_op;
 
 dn_status dn_model_create(const dn_model_config* cfg, dn_model** out);
 void dn_model_destroy(dn_model* m);

@@ -1,6 +1,7 @@
 /* Distillery native C ABI: fused distillation losses with their gradient w.r.t. the student logits,
  * and the fused LM-head loss (hidden [N×d] · weightᵀ [d×V] → loss, dHidden, dWeight) in row chunks.
- * Shapes: N rows (token positions), V vocabulary, k cached teacher entries per row, d model width. */
+ * Shapes: N rows (token positions), V vocabulary, k cached teacher entries per row, d model width.
+ * Reference: losses/runtime/reference.ts (float64 TypeScript); tests in test/losses/. */
 #ifndef DN_LOSS_H
 #define DN_LOSS_H
 #include "common/dn_common.h"
@@ -9,22 +10,30 @@
 extern "C" {
 #endif
 
-/* Soft loss kinds (losses/<id>/ documents each one's math). DN_LOSS_CE means "no soft part". */
-typedef enum {
-  DN_LOSS_CE = 0,
-  DN_LOSS_FORWARD_KL = 1,
-  DN_LOSS_REVERSE_KL = 2,
-  DN_LOSS_JSD = 3,
-  DN_LOSS_SKEW_KL = 4,
-  DN_LOSS_TVD = 5,
-  /* teacher_logp holds sample counts (>= 0) instead of log-probabilities: unbiased
-   * teacher-weighted cross-entropy −Σ c_j s[id_j] / Σ c_j. */
-  DN_LOSS_SAMPLED = 6
-} dn_loss_kind;
+/* Soft loss kinds, named by their loss id (losses/<id>/ documents each one's math). DN_LOSS_CE means "no soft
+ * part". With DN_LOSS_SAMPLED, teacher_logp holds sample counts (>= 0) instead of log-probabilities: the unbiased
+ * teacher-weighted cross-entropy −Σ c_j s[id_j] / Σ c_j. */
+#define DN_LOSS_KIND_LIST(X)              \
+  X(DN_LOSS_CE, 0, "ce")                  \
+  X(DN_LOSS_FORWARD_KL, 1, "forward-kl")  \
+  X(DN_LOSS_REVERSE_KL, 2, "reverse-kl")  \
+  X(DN_LOSS_JSD, 3, "jsd")                \
+  X(DN_LOSS_SKEW_KL, 4, "skew-kl")        \
+  X(DN_LOSS_TVD, 5, "tvd")                \
+  X(DN_LOSS_SAMPLED, 6, "sampled")
+typedef enum { DN_LOSS_KIND_LIST(DN_ENUM_ENTRY) } dn_loss_kind;
 
-typedef enum { DN_SUPPORT_RENORMALIZE = 0, DN_SUPPORT_BUCKET = 1 } dn_loss_support;
+/* The teacher's support: its k entries renormalized, or k + 1 outcomes with the tail as one bucket. */
+#define DN_LOSS_SUPPORT_LIST(X)                   \
+  X(DN_SUPPORT_RENORMALIZE, 0, "renormalize")     \
+  X(DN_SUPPORT_BUCKET, 1, "bucket")
+typedef enum { DN_LOSS_SUPPORT_LIST(DN_ENUM_ENTRY) } dn_loss_support;
 
-typedef enum { DN_DTYPE_F32 = 0, DN_DTYPE_BF16 = 1 } dn_dtype;
+/* Element type of device logits and gradients (dn_cuda_loss_rows). */
+#define DN_DTYPE_LIST(X)           \
+  X(DN_DTYPE_F32, 0, "f32")        \
+  X(DN_DTYPE_BF16, 1, "bf16")
+typedef enum { DN_DTYPE_LIST(DN_ENUM_ENTRY) } dn_dtype;
 
 /* total_row = hard_weight · ce_row + soft_weight · scale · soft_row, scale = T² when scale_t2. */
 typedef struct {

@@ -1,7 +1,7 @@
 /* The per-row soft-loss math shared by the CPU (Real = double) and CUDA (Real = float) kernels:
  * k teacher entries + the student's log-probabilities at those ids → loss, dL/ds_j and G = Σ_j dL/ds_j.
  * The full-vocabulary gradient is then dL/du_v = g scattered at ids − σ_T(v) · G (u = z / T).
- * Mirrors losses/shared/reference.ts (float64 TypeScript) line for line. */
+ * Mirrors losses/runtime/reference.ts (float64 TypeScript) line for line. */
 #ifndef DN_LOSS_MATH_H
 #define DN_LOSS_MATH_H
 #include <math.h>

@@ -6,7 +6,6 @@ import { defineLoss } from '../define.js';
 export default defineLoss({
   id: 'ce',
   description: 'cross-entropy against hard labels (-100 = ignored), T = 1',
-  nativeKind: 0,
   target: 'hard',
   params: z.object({}).strict(),
 });

@@ -8,7 +8,6 @@ import { defineLoss } from '../define.js';
 export default defineLoss({
   id: 'forward-kl',
   description: 'KL(teacher ‖ student) on the cached top-k support',
-  nativeKind: 1,
   target: 'soft',
   params: z.object({}).strict(),
   term: (p, lp, q, lq) => ({ loss: p > 0 ? p * (lp - lq) : 0, H: q > 0 ? -p / q : 0 }),

@@ -6,7 +6,6 @@ import { defineLoss } from '../define.js';
 export default defineLoss({
   id: 'jsd',
   description: 'generalized Jensen-Shannon divergence with weight beta on the teacher',
-  nativeKind: 3,
   target: 'soft',
   params: z.object({ beta: z.number().min(0).max(1).default(0.5) }).strict(),
   term: (p, lp, q, lq, { beta }) => {

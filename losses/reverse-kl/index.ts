@@ -6,7 +6,6 @@ import { defineLoss } from '../define.js';
 export default defineLoss({
   id: 'reverse-kl',
   description: 'KL(student ‖ teacher) on the cached top-k support (mode-seeking)',
-  nativeKind: 2,
   target: 'soft',
   params: z.object({}).strict(),
   term: (p, lp, q, lq) => ({ loss: q > 0 ? q * (lq - lp) : 0, H: lq - lp + 1 }),

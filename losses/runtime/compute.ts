@@ -100,8 +100,7 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
     const fn = lossRowsFn();
     const sums = callNative(
       `loss "${prep.def.id}" (cpu)`,
-      () =>
-        fn(prep.native, n, v, logits, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, prep.denom, grad),
+      () => fn(prep.P, n, v, logits, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, prep.denom, grad),
       logits,
       v,
     );
@@ -119,10 +118,10 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
       `loss "${prep.def.id}" (cuda)`,
       () =>
         fn(
-          prep.native,
+          prep.P,
           n,
           v,
-          dtype === 'bf16' ? 1 : 0,
+          dtype,
           logits,
           prep.labels ?? null,
           prep.ids ?? null,

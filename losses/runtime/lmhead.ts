@@ -101,7 +101,7 @@ export function lmHeadLossWith(registry: Registry<LossDefinition>, input: LmHead
     const fn = lmHeadFn();
     sums = callNative('lmHeadLoss (cpu)', () =>
       fn(
-        prep.native,
+        prep.P,
         n,
         d,
         v,

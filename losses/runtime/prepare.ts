@@ -1,5 +1,5 @@
 // Validation at the door for computeLoss / lmHeadLoss: shapes, labels, teacher top-k, params.
-// Produces the normalized row parameters shared by every backend and the native params object.
+// Produces the normalized row parameters shared by every backend (the native ones take them too).
 import { DistillError } from '../../src/core/errors.js';
 import type { Registry } from '../../src/core/registry.js';
 import type { LossDefinition, LossKind, Support } from '../define.js';
@@ -41,7 +41,6 @@ export interface Prepared {
   k: number;
   counted: number;
   denom: number;
-  native: Record<string, number>;
 }
 
 function isInt(x: unknown): x is number {
@@ -62,7 +61,7 @@ export function prepare(
     def.id,
     Object.fromEntries(
       Object.entries({ beta: opts.beta, alpha: opts.alpha }).filter(
-        ([key, val]) => val !== undefined && key in ((def.params as any).shape ?? {}),
+        ([key, val]) => val !== undefined && key in ((def.params as { shape?: Record<string, unknown> }).shape ?? {}),
       ),
     ),
   );
@@ -195,15 +194,5 @@ export function prepare(
     hardWeight,
     softWeight: def.target === 'hard' ? 0 : softWeight,
   };
-  const native = {
-    kind: def.nativeKind,
-    support: support === 'bucket' ? 1 : 0,
-    temperature: T,
-    beta,
-    alpha,
-    scaleT2: scaleT2 ? 1 : 0,
-    hardWeight,
-    softWeight: P.softWeight,
-  };
-  return { def, P, n, v, labels, ids, a, k, counted, denom: Math.max(counted, 1), native };
+  return { def, P, n, v, labels, ids, a, k, counted, denom: Math.max(counted, 1) };
 }

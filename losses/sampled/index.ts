@@ -7,7 +7,6 @@ import { defineLoss } from '../define.js';
 export default defineLoss({
   id: 'sampled',
   description: 'cross-entropy against teacher samples weighted by their counts (unbiased)',
-  nativeKind: 6,
   target: 'sampled',
   params: z.object({}).strict(),
 });

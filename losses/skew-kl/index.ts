@@ -6,7 +6,6 @@ import { defineLoss } from '../define.js';
 export default defineLoss({
   id: 'skew-kl',
   description: 'skew KL(teacher ‖ alpha·teacher + (1-alpha)·student)',
-  nativeKind: 4,
   target: 'soft',
   params: z.object({ alpha: z.number().min(0).max(1).default(0.1) }).strict(),
   term: (p, lp, q, _lq, { alpha }) => {

@@ -5,7 +5,6 @@ import { defineLoss } from '../define.js';
 export default defineLoss({
   id: 'tvd',
   description: 'total variation distance on the cached top-k support',
-  nativeKind: 5,
   target: 'soft',
   params: z.object({}).strict(),
   term: (p, _lp, q) => ({ loss: 0.5 * Math.abs(q - p), H: q > p ? 0.5 : q < p ? -0.5 : 0 }),

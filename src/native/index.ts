@@ -1,3 +1,3 @@
 // Public face of the native layer: the loader and device queries.
-export { loadNative, nativeFn, cudaAvailable, packageRoot } from './loader.js';
-export type { NativeAddon, NativeInfo, LoadedNative } from './loader.js';
+export { loadNative, nativeFn, nativeEnum, cudaAvailable, packageRoot } from './loader.js';
+export type { NativeAddon, NativeInfo, LoadedNative, NativeEnums, NativeEnumGroup } from './loader.js';

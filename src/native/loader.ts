@@ -13,10 +13,27 @@ export interface NativeInfo {
   simd: string;
 }
 
+/**
+ * The C enums whose values TypeScript passes to the addon, as the addon exports them (name → value), one table per
+ * enum: cuda/README.md, "Enums". The names are the TypeScript names (loss ids, support and dtype names).
+ */
+export interface NativeEnums {
+  /** dn_loss_kind (cuda/loss/dn_loss.h), by loss id. */
+  lossKind: Readonly<Record<string, number>>;
+  /** dn_loss_support. */
+  lossSupport: Readonly<Record<string, number>>;
+  /** dn_dtype: logits and gradients on the device. */
+  dtype: Readonly<Record<string, number>>;
+  /** dn_packed_decode_option (cuda/codec/dn_codec.h), bit flags. */
+  packedDecodeOption: Readonly<Record<string, number>>;
+}
+export type NativeEnumGroup = keyof NativeEnums;
+
 /** The untyped addon; each kernel family wraps the functions it needs with types (see `nativeFn`). */
 export interface NativeAddon {
   info(): NativeInfo;
   setNumThreads(n: number): void;
+  enums?: Partial<NativeEnums>;
   [name: string]: unknown;
 }
 
@@ -110,7 +127,7 @@ export function loadNative(): LoadedNative {
 }
 
 /** A typed handle to one exported native function; a missing export is a build mismatch. */
-export function nativeFn<F extends (...args: any[]) => any>(name: string): F {
+export function nativeFn<F extends (...args: never[]) => unknown>(name: string): F {
   const { addon, file } = loadNative();
   const fn = addon[name];
   if (typeof fn !== 'function') {
@@ -120,6 +137,25 @@ export function nativeFn<F extends (...args: any[]) => any>(name: string): F {
     });
   }
   return fn as F;
+}
+
+/**
+ * The value the loaded addon gives `name` in the C enum `group` (e.g. `nativeEnum('lossKind', 'forward-kl')`), so that
+ * no number of a C enum is written in TypeScript. A missing one is a build mismatch.
+ */
+export function nativeEnum(group: NativeEnumGroup, name: string): number {
+  const { addon, file } = loadNative();
+  const table = addon.enums?.[group];
+  const value = table && Object.hasOwn(table, name) ? table[name] : undefined;
+  if (typeof value !== 'number') {
+    throw new DistillError('E_NATIVE_LOAD', `the native addon has no value "${name}" in its enum ${group}`, {
+      subject: file,
+      expected: table ? `one of ${Object.keys(table).join(', ')}` : `an enums.${group} table`,
+      found: JSON.stringify(name),
+      hint: 'the addon is older than the TypeScript code: run `npm run build:native`',
+    });
+  }
+  return value;
 }
 
 /** True when the loaded addon is the CUDA variant and sees at least one device. */

@@ -2,7 +2,7 @@
 // Rice-coded ranks of sqrt-probability levels, encoded and decoded by the native addon (cuda/codec/dn_codec.h). This file holds
 // the shard's code tables (built from its first rows, stored as schema metadata) and the typed native calls.
 import { DistillError } from '../../core/errors.js';
-import { nativeFn } from '../../native/loader.js';
+import { nativeEnum, nativeFn } from '../../native/loader.js';
 
 /**
  * Levels N of the sqrt-probability quantizer (L = round(N·sqrt(p / p_top1)) in 0..N) for a top-k: 10·√k (80 at
@@ -244,6 +244,7 @@ export function decodePacked(
 ): { ids: Uint32Array; logp: Float32Array } {
   const ids = into ? into.ids.subarray(0, n * k) : new Uint32Array(n * k);
   const logp = into ? into.logp.subarray(0, n * k) : new Float32Array(n * k);
+  const options = portable ? nativeEnum('packedDecodeOption', 'portable') : 0;
   try {
     nativeFn<DecodeFn>('packedDecode')(
       n,
@@ -258,7 +259,7 @@ export function decodePacked(
       rows.ref,
       ids,
       logp,
-      portable ? 1 : 0,
+      options,
     );
   } catch (err) {
     const e = err as Error & { badRow?: number };
