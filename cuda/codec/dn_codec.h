@@ -13,7 +13,8 @@
  * them all at once; the unary block is a bitmap whose one-bits end the quotients.
  * Decoding restores probability order: levels descending, ties by ascending id; log p = ref + 2 ln(L / N) for L ≥ 1,
  * ref + 2 ln(1 / (4N)) for L = 0, where ref is the row's top-1.
- * Reference: src/store/packed-reference.ts (TypeScript, matched bit for bit); tests in test/store/packed.test.ts. */
+ * Reference: src/store/format/packed-reference.ts (TypeScript, matched bit for bit); tests: test/store/packed.test.ts.
+ */
 #ifndef DN_CODEC_H
 #define DN_CODEC_H
 #include "common/dn_common.h"
