@@ -55,7 +55,7 @@ export interface ParamsSchemaLike<P = unknown> {
 }
 
 /** What `defineSchedule` accepts and what a plugin's default export must look like. */
-export interface ScheduleDefinitionInput<P = any> {
+export interface ScheduleDefinitionInput<P = unknown> {
   id: string;
   description?: string;
   /** A zod schema (or anything with safeParse), or a record of ParamDescriptor. */
@@ -64,7 +64,7 @@ export interface ScheduleDefinitionInput<P = any> {
 }
 
 /** A validated schedule definition: the params are always a schema object. */
-export interface ScheduleDefinition<P = any> extends Registered<P> {
+export interface ScheduleDefinition<P = unknown> extends Registered<P> {
   id: string;
   description?: string;
   params: z.ZodType<P>;
@@ -105,7 +105,7 @@ function isSchemaLike(x: unknown): x is ParamsSchemaLike {
  * the same plain object (the loader passes it through here). Throws TypeError on a malformed definition;
  * the plugin loader turns that into a DistillError naming the file.
  */
-export function defineSchedule<P = any>(def: ScheduleDefinitionInput<P>): ScheduleDefinition<P> {
+export function defineSchedule<P = unknown>(def: ScheduleDefinitionInput<P>): ScheduleDefinition<P> {
   if (typeof def !== 'object' || def === null)
     throw new TypeError(`a schedule must be an object, got ${def === null ? 'null' : typeof def}`);
   if (typeof def.id !== 'string' || def.id.length === 0)

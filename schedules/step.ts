@@ -1,6 +1,7 @@
 // step: piecewise-constant weights. `milestones` (fractions of training, or steps) split the run into
 // milestones.length + 1 stages; stage i uses values[i]. Stage i+1 starts at the first step ≥ milestone i.
 import { z } from 'zod';
+import { invariant } from '../src/core/errors.js';
 import { defineSchedule } from './define.js';
 import { TemperatureOption, WeightPair, withTemperature } from './curves.js';
 
@@ -31,10 +32,11 @@ const Params = z
         message: `needs ${p.milestones.length + 1} entries (milestones + 1), got ${p.values.length}`,
       });
     }
-    for (let i = 1; i < p.milestones.length; i++) {
-      if (!(p.milestones[i]! > p.milestones[i - 1]!))
+    p.milestones.forEach((m, i) => {
+      const prev = p.milestones[i - 1];
+      if (prev !== undefined && !(m > prev))
         ctx.addIssue({ code: 'custom', path: ['milestones', i], message: 'milestones must increase' });
-    }
+    });
     if (p.unit === 'fraction' && p.milestones.some((m) => m > 1))
       ctx.addIssue({
         code: 'custom',
@@ -49,8 +51,10 @@ export default defineSchedule<z.infer<typeof Params>>({
   params: Params,
   weights: (s, p) => {
     const scale = p.unit === 'fraction' ? s.totalSteps : 1;
-    let stage = 0;
-    while (stage < p.milestones.length && s.step >= p.milestones[stage]! * scale) stage++;
-    return withTemperature(p.values[stage]!, p.temperature, s.progress);
+    // The stage is the number of milestones already reached; the schema makes values one longer than milestones.
+    const stage = p.milestones.filter((m) => s.step >= m * scale).length;
+    const w = p.values[stage];
+    invariant(w, 'the params schema gives one value per stage');
+    return withTemperature(w, p.temperature, s.progress);
   },
 });

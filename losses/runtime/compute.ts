@@ -4,9 +4,9 @@ import { DistillError } from '../../src/core/errors.js';
 import { cudaAvailable } from '../../src/native/loader.js';
 import type { Registry } from '../../src/core/registry.js';
 import type { LossDefinition } from '../define.js';
-import { prepare, type CommonOptions } from './prepare.js';
+import { prepare, type CommonOptions, type Prepared } from './prepare.js';
 import { referenceLossRows } from './reference.js';
-import { callNative, cudaLossRowsFn, lossRowsFn } from './native.js';
+import { callNative, cudaLossRowsFn, lossRowsFn, type LogitsDtype, type NativeSums } from './native.js';
 
 export type LossBackend = 'reference' | 'cpu' | 'cuda';
 
@@ -41,16 +41,16 @@ export function roundToBf16(x: Float32Array): Float32Array {
   const out = new Float32Array(x.length);
   const u = new Uint32Array(out.buffer);
   const src = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  for (let i = 0; i < x.length; i++) {
-    const b = src[i]!;
+  src.forEach((b, i) => {
     if ((b & 0x7f800000) === 0x7f800000)
       u[i] = b; // inf / NaN unchanged
     else u[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
-  }
+  });
   return out;
 }
 
-export function computeLossWith(registry: Registry<LossDefinition>, input: ComputeLossInput): ComputeLossResult {
+/** Checks V, the logits [N × V] and gradOut; returns N. */
+function checkLogits(input: ComputeLossInput): number {
   const v = input.vocabSize;
   if (!Number.isInteger(v) || v <= 0) {
     throw new DistillError('E_USAGE', 'vocabSize must be a positive integer', { found: String(v) });
@@ -62,6 +62,37 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
     });
   }
   const n = input.logits.length / v;
+  if (input.gradOut !== undefined && (!(input.gradOut instanceof Float32Array) || input.gradOut.length !== n * v)) {
+    throw new DistillError('E_USAGE', 'gradOut has the wrong shape', {
+      expected: `a Float32Array of N × V = ${n * v} values`,
+      found: input.gradOut instanceof Float32Array ? `${input.gradOut.length} values` : typeof input.gradOut,
+    });
+  }
+  return n;
+}
+
+/** The CUDA rows kernel (logits uploaded as bf16 when asked); refused where no CUDA device is visible. */
+function cudaRows(prep: Prepared, logits: Float32Array, dtype: LogitsDtype, grad: Float32Array): NativeSums {
+  if (!cudaAvailable()) {
+    throw new DistillError('E_DEVICE', 'the cuda loss backend needs a CUDA device', {
+      found: 'no CUDA device visible to the loaded addon',
+      hint: 'use backend "cpu", or build the CUDA variant (npm run build:native with nvcc) on a machine with an NVIDIA GPU',
+    });
+  }
+  const fn = cudaLossRowsFn();
+  const { n, v } = prep;
+  return callNative(
+    `loss "${prep.def.id}" (cuda)`,
+    () =>
+      fn(prep.P, n, v, dtype, logits, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, prep.denom, grad),
+    logits,
+    v,
+  );
+}
+
+export function computeLossWith(registry: Registry<LossDefinition>, input: ComputeLossInput): ComputeLossResult {
+  const n = checkLogits(input);
+  const v = input.vocabSize;
   const isHard = input.kind === 'ce';
   const prep = prepare(registry, input, n, v, isHard ? 1 : 0, isHard ? 0 : 1);
   const backend = input.backend ?? 'cpu';
@@ -82,20 +113,12 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
     rows: sums.counted,
     agreement: sums.counted > 0 ? sums.agree / sums.counted : 0,
   });
-
-  if (input.gradOut !== undefined && (!(input.gradOut instanceof Float32Array) || input.gradOut.length !== n * v)) {
-    throw new DistillError('E_USAGE', 'gradOut has the wrong shape', {
-      expected: `a Float32Array of N × V = ${n * v} values`,
-      found: input.gradOut instanceof Float32Array ? `${input.gradOut.length} values` : typeof input.gradOut,
-    });
-  }
+  const grad = input.gradOut ?? new Float32Array(n * v);
   if (backend === 'reference') {
     const res = referenceLossRows(prep.P, n, v, logits, prep.labels, prep.ids, prep.a, prep.k, prep.denom);
-    const out = input.gradOut ?? new Float32Array(n * v);
-    out.set(res.grad);
-    return finish(res, out);
+    grad.set(res.grad);
+    return finish(res, grad);
   }
-  const grad = input.gradOut ?? new Float32Array(n * v);
   if (backend === 'cpu') {
     const fn = lossRowsFn();
     const sums = callNative(
@@ -106,35 +129,7 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
     );
     return finish(sums, grad);
   }
-  if (backend === 'cuda') {
-    if (!cudaAvailable()) {
-      throw new DistillError('E_DEVICE', 'the cuda loss backend needs a CUDA device', {
-        found: 'no CUDA device visible to the loaded addon',
-        hint: 'use backend "cpu", or build the CUDA variant (npm run build:native with nvcc) on a machine with an NVIDIA GPU',
-      });
-    }
-    const fn = cudaLossRowsFn();
-    const sums = callNative(
-      `loss "${prep.def.id}" (cuda)`,
-      () =>
-        fn(
-          prep.P,
-          n,
-          v,
-          dtype,
-          logits,
-          prep.labels ?? null,
-          prep.ids ?? null,
-          prep.a ?? null,
-          prep.k,
-          prep.denom,
-          grad,
-        ),
-      logits,
-      v,
-    );
-    return finish(sums, grad);
-  }
+  if (backend === 'cuda') return finish(cudaRows(prep, logits, dtype, grad), grad);
   throw new DistillError('E_PARAMS', 'unknown loss backend', {
     expected: '"reference", "cpu" or "cuda"',
     found: JSON.stringify(backend),

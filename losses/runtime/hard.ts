@@ -1,4 +1,5 @@
 // Hard distillation targets: the teacher's most probable cached id per row (N), for `ce`.
+import { at } from '../../src/core/arrays.js';
 import { DistillError } from '../../src/core/errors.js';
 import type { TeacherInput } from './prepare.js';
 
@@ -18,10 +19,10 @@ export function teacherTop1Labels(teacher: TeacherInput, n: number, mask?: Int32
   for (let r = 0; r < n; r++) {
     let best = -1;
     for (let j = 0; j < k; j++) {
-      const a = logprobs[r * k + j]!;
-      if (a > -Infinity && (best < 0 || a > logprobs[r * k + best]!)) best = j;
+      const a = at(logprobs, r * k + j);
+      if (a > -Infinity && (best < 0 || a > at(logprobs, r * k + best))) best = j;
     }
-    out[r] = (mask && mask[r] === -100) || best < 0 ? -100 : ids[r * k + best]!;
+    out[r] = (mask && mask[r] === -100) || best < 0 ? -100 : at(ids, r * k + best);
   }
   return out;
 }

@@ -1,12 +1,13 @@
 // lmHeadLoss: the trainer's fused LM head. hidden [N×d] · weightᵀ [d×V] → total = hardWeight·ce +
 // softWeight·soft, with dHidden [N×d] and dWeight [V×d], in row chunks so N × V logits never exist.
 // The reference backend does the same in float64 with the full N × V logits (for tests).
+import { add, at } from '../../src/core/arrays.js';
 import { DistillError } from '../../src/core/errors.js';
 import type { Registry } from '../../src/core/registry.js';
 import type { LossDefinition } from '../define.js';
-import { prepare, type CommonOptions } from './prepare.js';
+import { callNative, lmHeadFn, type NativeSums } from './native.js';
+import { prepare, type CommonOptions, type Prepared } from './prepare.js';
 import { referenceLossRows } from './reference.js';
-import { callNative, lmHeadFn } from './native.js';
 
 export interface LmHeadLossInput extends CommonOptions {
   /** N × d, row-major (the final-norm hidden states). */
@@ -41,7 +42,8 @@ export interface LmHeadLossResult {
 
 const CHUNK_BYTES = 64 * 1024 * 1024;
 
-export function lmHeadLossWith(registry: Registry<LossDefinition>, input: LmHeadLossInput): LmHeadLossResult {
+/** Checks n, d, V and the shapes of hidden [N×d], weight [V×d] and gradWeight [V×d]. */
+function checkShapes(input: LmHeadLossInput): void {
   const { n, dModel: d, vocabSize: v } = input;
   for (const [name, x] of [
     ['n', n],
@@ -67,6 +69,36 @@ export function lmHeadLossWith(registry: Registry<LossDefinition>, input: LmHead
   shape('hidden', input.hidden, n * d, `N × d = ${n} × ${d}`);
   shape('weight', input.weight, v * d, `V × d = ${v} × ${d}`);
   if (input.gradWeight !== undefined) shape('gradWeight', input.gradWeight, v * d, `V × d = ${v} × ${d}`);
+}
+
+/** The float64 path: all N × V logits, the reference loss rows, then dHidden and dWeight through the head. */
+function referenceLmHead(prep: Prepared, input: LmHeadLossInput, gradHidden: Float32Array, gradWeight: Float32Array) {
+  const { n, dModel: d, vocabSize: v } = input;
+  const logits = new Float64Array(n * v);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < v; c++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += at(input.hidden, r * d + j) * at(input.weight, c * d + j);
+      logits[r * v + c] = s;
+    }
+  }
+  const res = referenceLossRows(prep.P, n, v, logits, prep.labels, prep.ids, prep.a, prep.k, prep.denom);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < v; c++) {
+      const g = at(res.grad, r * v + c);
+      if (g === 0) continue;
+      for (let j = 0; j < d; j++) {
+        add(gradHidden, r * d + j, g * at(input.weight, c * d + j));
+        add(gradWeight, c * d + j, g * at(input.hidden, r * d + j));
+      }
+    }
+  }
+  return res;
+}
+
+export function lmHeadLossWith(registry: Registry<LossDefinition>, input: LmHeadLossInput): LmHeadLossResult {
+  checkShapes(input);
+  const { n, dModel: d, vocabSize: v } = input;
   const prep = prepare(registry, input, n, v, input.hardWeight, input.softWeight);
   const gradWeight = input.gradWeight ?? new Float32Array(v * d);
   const gradHidden = new Float32Array(n * d);
@@ -75,28 +107,9 @@ export function lmHeadLossWith(registry: Registry<LossDefinition>, input: LmHead
     throw new DistillError('E_USAGE', 'lmHeadLoss: chunkSize must be a positive integer', { found: String(chunk) });
   }
   const backend = input.backend ?? 'cpu';
-  let sums: { totalSum: number; hardSum: number; softSum: number; counted: number; agree: number };
+  let sums: NativeSums;
   if (backend === 'reference') {
-    const logits = new Float64Array(n * v);
-    for (let r = 0; r < n; r++) {
-      for (let c = 0; c < v; c++) {
-        let s = 0;
-        for (let j = 0; j < d; j++) s += input.hidden[r * d + j]! * input.weight[c * d + j]!;
-        logits[r * v + c] = s;
-      }
-    }
-    const res = referenceLossRows(prep.P, n, v, logits, prep.labels, prep.ids, prep.a, prep.k, prep.denom);
-    for (let r = 0; r < n; r++) {
-      for (let c = 0; c < v; c++) {
-        const g = res.grad[r * v + c]!;
-        if (g === 0) continue;
-        for (let j = 0; j < d; j++) {
-          gradHidden[r * d + j] += g * input.weight[c * d + j]!;
-          gradWeight[c * d + j] += g * input.hidden[r * d + j]!;
-        }
-      }
-    }
-    sums = res;
+    sums = referenceLmHead(prep, input, gradHidden, gradWeight);
   } else if (backend === 'cpu') {
     const fn = lmHeadFn();
     sums = callNative('lmHeadLoss (cpu)', () =>

@@ -1,5 +1,6 @@
 // Validation at the door for computeLoss / lmHeadLoss: shapes, labels, teacher top-k, params.
 // Produces the normalized row parameters shared by every backend (the native ones take them too).
+import { at } from '../../src/core/arrays.js';
 import { DistillError } from '../../src/core/errors.js';
 import type { Registry } from '../../src/core/registry.js';
 import type { LossDefinition, LossKind, Support } from '../define.js';
@@ -47,21 +48,21 @@ function isInt(x: unknown): x is number {
   return typeof x === 'number' && Number.isInteger(x);
 }
 
-/** Validates `opts` for n rows of a V-word vocabulary with the given part weights. */
-export function prepare(
+/** The loss's scalar settings: its params (beta, alpha), temperature, support and part weights, each checked. */
+function checkSettings(
   registry: Registry<LossDefinition>,
+  def: LossDefinition,
   opts: CommonOptions,
-  n: number,
-  v: number,
   hardWeight: number,
   softWeight: number,
-): Prepared {
-  const def = registry.get(opts.kind);
+): { T: number; support: Support; beta: number; alpha: number } {
+  // Only the params a loss declares reach its schema (the others keep their defaults below).
+  const declared = (def.params as { shape?: Record<string, unknown> }).shape ?? {};
   const params = registry.parseParams<{ beta?: number; alpha?: number }>(
     def.id,
     Object.fromEntries(
       Object.entries({ beta: opts.beta, alpha: opts.alpha }).filter(
-        ([key, val]) => val !== undefined && key in ((def.params as { shape?: Record<string, unknown> }).shape ?? {}),
+        ([key, val]) => val !== undefined && key in declared,
       ),
     ),
   );
@@ -106,39 +107,95 @@ export function prepare(
       },
     );
   }
+  return { T, support, beta: params.beta ?? 0.5, alpha: params.alpha ?? 0.1 };
+}
 
-  let labels: Int32Array | undefined;
-  let counted = n;
-  if (opts.labels !== undefined) {
-    labels = opts.labels;
-    if (!(labels instanceof Int32Array) || labels.length !== n) {
-      throw new DistillError('E_USAGE', 'labels have the wrong shape', {
-        expected: `an Int32Array of ${n} labels (one per row)`,
-        found: labels instanceof Int32Array ? `${labels.length}` : typeof labels,
+/** The labels [n] (ids < V or −100) and how many rows count; without labels every row counts. */
+function checkLabels(labels: Int32Array | undefined, n: number, v: number): number {
+  if (labels === undefined) return n;
+  if (!(labels instanceof Int32Array) || labels.length !== n) {
+    throw new DistillError('E_USAGE', 'labels have the wrong shape', {
+      expected: `an Int32Array of ${n} labels (one per row)`,
+      found: labels instanceof Int32Array ? `${labels.length}` : typeof labels,
+    });
+  }
+  let counted = 0;
+  labels.forEach((y, r) => {
+    if (y === -100) return;
+    if (y < 0 || y >= v) {
+      throw new DistillError('E_USAGE', `label at row ${r} is out of range`, {
+        expected: `an id in [0, ${v}) or -100 (ignored)`,
+        found: String(y),
       });
     }
-    counted = 0;
-    for (let r = 0; r < n; r++) {
-      const y = labels[r]!;
-      if (y === -100) continue;
-      if (y < 0 || y >= v) {
-        throw new DistillError('E_USAGE', `label at row ${r} is out of range`, {
-          expected: `an id in [0, ${v}) or -100 (ignored)`,
-          found: String(y),
-        });
-      }
-      counted++;
+    counted++;
+  });
+  return counted;
+}
+
+/** The teacher's top-k (or samples) as int32 ids and float32 values [n × k], every id and value checked. */
+function checkTeacher(
+  def: LossDefinition,
+  src: TeacherInput | SamplesInput,
+  n: number,
+  v: number,
+): { ids: Int32Array; a: Float32Array; k: number } {
+  const k = src.k;
+  const values = 'logprobs' in src ? src.logprobs : src.counts;
+  if (!isInt(k) || k <= 0 || src.ids.length !== n * k || values.length !== n * k) {
+    throw new DistillError('E_USAGE', 'teacher top-k has the wrong shape', {
+      expected: `k > 0 and ids, values of n × k = ${n} × ${k} entries`,
+      found: `k = ${k}, ${src.ids.length} ids, ${values.length} values`,
+    });
+  }
+  const ids =
+    src.ids instanceof Int32Array ? src.ids : new Int32Array(src.ids.buffer, src.ids.byteOffset, src.ids.length);
+  const a = values instanceof Float32Array ? values : Float32Array.from(values);
+  const sampled = def.target === 'sampled';
+  for (let i = 0; i < n * k; i++) {
+    const id = at(src.ids, i);
+    if (id < 0 || id >= v) {
+      throw new DistillError('E_USAGE', `teacher id at row ${Math.floor(i / k)}, entry ${i % k} is out of range`, {
+        expected: `an id in [0, ${v})`,
+        found: String(id),
+      });
+    }
+    const x = at(a, i);
+    const ok = sampled ? Number.isFinite(x) && x >= 0 : !Number.isNaN(x) && x !== Infinity;
+    if (!ok) {
+      throw new DistillError(
+        'E_NON_FINITE',
+        `invalid teacher ${sampled ? 'count' : 'log-probability'} at row ${Math.floor(i / k)}, entry ${i % k}`,
+        {
+          expected: sampled ? 'a finite count ≥ 0' : 'a finite log-probability or -inf (padding)',
+          found: String(x),
+          hint: 'the cache shard is corrupt: re-run the teacher for it',
+        },
+      );
     }
   }
+  return { ids, a, k };
+}
+
+/** Validates `opts` for n rows of a V-word vocabulary with the given part weights. */
+export function prepare(
+  registry: Registry<LossDefinition>,
+  opts: CommonOptions,
+  n: number,
+  v: number,
+  hardWeight: number,
+  softWeight: number,
+): Prepared {
+  const def = registry.get(opts.kind);
+  const { T, support, beta, alpha } = checkSettings(registry, def, opts, hardWeight, softWeight);
+  const useSoft = def.target !== 'hard' && softWeight !== 0;
+  const labels = opts.labels;
+  const counted = checkLabels(labels, n, v);
   if (hardWeight !== 0 && !labels) {
     throw new DistillError('E_USAGE', `loss "${def.id}" has a hard (ce) part but no labels were given`, {
       hint: 'pass labels (Int32Array, -100 = ignored)',
     });
   }
-
-  let ids: Int32Array | undefined;
-  let a: Float32Array | undefined;
-  let k = 0;
   const src = def.target === 'sampled' ? opts.samples : opts.teacher;
   if (useSoft && !src) {
     throw new DistillError(
@@ -146,42 +203,7 @@ export function prepare(
       `loss "${def.id}" needs ${def.target === 'sampled' ? 'teacher samples (samples: { ids, counts, k })' : 'a teacher top-k (teacher: { ids, logprobs, k })'}`,
     );
   }
-  if (src) {
-    k = src.k;
-    const values = 'logprobs' in src ? src.logprobs : (src as SamplesInput).counts;
-    if (!isInt(k) || k <= 0 || src.ids.length !== n * k || values.length !== n * k) {
-      throw new DistillError('E_USAGE', 'teacher top-k has the wrong shape', {
-        expected: `k > 0 and ids, values of n × k = ${n} × ${k} entries`,
-        found: `k = ${k}, ${src.ids.length} ids, ${values.length} values`,
-      });
-    }
-    ids = src.ids instanceof Int32Array ? src.ids : new Int32Array(src.ids.buffer, src.ids.byteOffset, src.ids.length);
-    a = values instanceof Float32Array ? values : Float32Array.from(values);
-    for (let i = 0; i < n * k; i++) {
-      const id = src.ids[i]!;
-      if (id < 0 || id >= v) {
-        throw new DistillError('E_USAGE', `teacher id at row ${Math.floor(i / k)}, entry ${i % k} is out of range`, {
-          expected: `an id in [0, ${v})`,
-          found: String(id),
-        });
-      }
-      const x = a[i]!;
-      const ok = def.target === 'sampled' ? Number.isFinite(x) && x >= 0 : !Number.isNaN(x) && x !== Infinity;
-      if (!ok) {
-        throw new DistillError(
-          'E_NON_FINITE',
-          `invalid teacher ${def.target === 'sampled' ? 'count' : 'log-probability'} at row ${Math.floor(i / k)}, entry ${i % k}`,
-          {
-            expected: def.target === 'sampled' ? 'a finite count ≥ 0' : 'a finite log-probability or -inf (padding)',
-            found: String(x),
-            hint: 'the cache shard is corrupt: re-run the teacher for it',
-          },
-        );
-      }
-    }
-  }
-  const beta = params.beta ?? 0.5;
-  const alpha = params.alpha ?? 0.1;
+  const teacher = src ? checkTeacher(def, src, n, v) : undefined;
   const scaleT2 = opts.scaleByTemperatureSquared ?? true;
   const P: RowParams = {
     kind: def.id,
@@ -194,5 +216,15 @@ export function prepare(
     hardWeight,
     softWeight: def.target === 'hard' ? 0 : softWeight,
   };
-  return { def, P, n, v, labels, ids, a, k, counted, denom: Math.max(counted, 1) };
+  return {
+    def,
+    P,
+    n,
+    v,
+    ...(labels ? { labels } : {}),
+    ...(teacher ?? {}),
+    k: teacher?.k ?? 0,
+    counted,
+    denom: Math.max(counted, 1),
+  };
 }

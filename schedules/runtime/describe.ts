@@ -20,9 +20,25 @@ export interface ScheduleInfo {
   params: ScheduleParamInfo[];
 }
 
-function typeText(s: Record<string, any>): string {
+/** The parts of a JSON Schema (as zod writes one) that a listing shows. */
+interface JsonSchemaNode {
+  type?: string;
+  anyOf?: JsonSchemaNode[];
+  enum?: unknown[];
+  items?: JsonSchemaNode;
+  minimum?: number;
+  exclusiveMinimum?: number;
+  maximum?: number;
+  exclusiveMaximum?: number;
+  default?: unknown;
+  description?: string;
+  properties?: Record<string, JsonSchemaNode>;
+  required?: string[];
+}
+
+function typeText(s: JsonSchemaNode): string {
   if (Array.isArray(s.anyOf)) return s.anyOf.map(typeText).join(' | ');
-  if (Array.isArray(s.enum)) return s.enum.map((v: unknown) => JSON.stringify(v)).join(' | ');
+  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
   let t = String(s.type ?? 'any');
   if (t === 'array' && s.items) t = `${typeText(s.items)}[]`;
   const bounds: string[] = [];
@@ -36,9 +52,9 @@ function typeText(s: Record<string, any>): string {
 export function describeSchedule(def: ScheduleDefinition, source = 'built-in'): ScheduleInfo {
   let params: ScheduleParamInfo[] = [];
   try {
-    const js = z.toJSONSchema(def.params, { io: 'input', unrepresentable: 'any' }) as Record<string, any>;
+    const js = z.toJSONSchema(def.params, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
     const required = new Set<string>(js.required ?? []);
-    params = Object.entries((js.properties ?? {}) as Record<string, Record<string, any>>).map(([name, p]) => {
+    params = Object.entries(js.properties ?? {}).map(([name, p]) => {
       const info: ScheduleParamInfo = { name, type: typeText(p), required: required.has(name) };
       if (p.default !== undefined) info.default = p.default;
       if (p.description) info.description = p.description;
