@@ -5,6 +5,7 @@ export { systemInfo } from './info.js';
 export type { SystemInfo } from './info.js';
 export * from './charts/index.js';
 export * from './engine/index.js';
+export * from './engine/hf/index.js';
 export * from '../losses/index.js';
 export * from '../schedules/index.js';
 export * from './data/index.js';

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TokenizerLoader } from '@lenml/tokenizers';
 import { DistillError } from '../core/errors.js';
+import { BYTE_EOT_ID, BYTE_VOCAB_SIZE, byteTokenizerJson } from './byte-level.js';
 
 export interface Tokenizer {
   /** "byte" for the built-in tokenizer, "hf:<file>" for a tokenizer.json. */
@@ -38,8 +39,7 @@ export const BYTE_TOKENIZER_DESCRIPTOR = {
   vocab_size: 257,
   eot_id: 256,
 } as const;
-export const BYTE_EOT_ID = 256;
-export const BYTE_VOCAB_SIZE = 257;
+export { BYTE_EOT_ID, BYTE_VOCAB_SIZE };
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
@@ -93,6 +93,13 @@ interface TokenizerJson {
   added_tokens?: Array<{ id: number; content: string; special?: boolean }>;
 }
 
+function isByteTokenizerJson(json: TokenizerJson | null): boolean {
+  const merges = (json?.model as { merges?: unknown[] } | undefined)?.merges;
+  // Cheap checks first: real tokenizers have merges or more than one added token.
+  if (!Array.isArray(merges) || merges.length !== 0 || json?.added_tokens?.length !== 1) return false;
+  return canonicalJson(json) === canonicalJson(byteTokenizerJson());
+}
+
 function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
   let json: TokenizerJson | null;
   try {
@@ -104,7 +111,9 @@ function hfTokenizer(file: string, bytes: Buffer): Tokenizer {
       subject: file,
     });
   }
-  if (json?.distillery_tokenizer === 'byte') return byteTokenizer();
+  // The byte descriptor, or the byte tokenizer as Hugging Face files (a Hugging Face export of a byte-level
+  // student): the same ids, so the same tokenizer and hash.
+  if (json?.distillery_tokenizer === 'byte' || isByteTokenizerJson(json)) return byteTokenizer();
   if (!json || typeof json !== 'object' || !json.model) {
     throw new DistillError('E_TOKENIZER', `${file} is not a Hugging Face tokenizer.json`, {
       expected: 'an object with a "model" field',

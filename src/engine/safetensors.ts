@@ -1,6 +1,7 @@
 // The safetensors container: 8-byte little-endian header length, a JSON header mapping each tensor name
 // to { dtype, shape, data_offsets: [begin, end) } (plus optional string `__metadata__`), then raw data.
-// Only F32 (and I32/I64 for bookkeeping tensors) are written; reading also accepts F16/BF16 weights.
+// Float tensors are written as F32, or rounded to F16/BF16 on request (Hugging Face exports); I32/I64 for
+// bookkeeping tensors. Reading accepts F32, F16 and BF16 weights (widened to float32).
 import { DistillError } from '../core/errors.js';
 
 export type SafeDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
@@ -21,14 +22,76 @@ const BYTES: Record<SafeDType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64:
 
 const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/** A tensor to write; float data is stored as `dtype` (default F32), rounded to nearest even for F16/BF16. */
+export interface TensorInput {
+  shape: number[];
+  data: Float32Array | Int32Array | BigInt64Array;
+  dtype?: 'F32' | 'F16' | 'BF16';
+}
+
+const f32Bits = new Uint32Array(1);
+const f32View = new Float32Array(f32Bits.buffer);
+
+/** float32 → bfloat16 bits, round to nearest even (NaN stays a quiet NaN), as torch's .to(torch.bfloat16). */
+export function f32ToBf16(x: number): number {
+  f32View[0] = x;
+  const u = f32Bits[0] ?? 0;
+  if ((u & 0x7fffffff) > 0x7f800000) return ((u >>> 16) | 0x40) & 0xffff;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** float32 → IEEE half bits, round to nearest even; overflow → ±inf, tiny values → subnormals or ±0. */
+export function f32ToF16(x: number): number {
+  f32View[0] = x;
+  const u = f32Bits[0] ?? 0;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const man = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    // Subnormal: shift the mantissa (with its implicit one) right, rounding to nearest even.
+    const m = man | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rem = m & ((1 << shift) - 1);
+    let r = m >>> shift;
+    if (rem > half || (rem === half && r & 1)) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (man >>> 13);
+  const rem = man & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++; // a carry into the exponent is still correct (up to inf)
+  return sign | r;
+}
+
+/** The bytes of one tensor as stored, and its safetensors dtype. */
+function storedBytes(name: string, t: TensorInput): { dtype: SafeDType; bytes: Uint8Array } {
+  const raw = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (!(t.data instanceof Float32Array)) {
+    if (t.dtype !== undefined && t.dtype !== 'F32')
+      throw new Error(`internal invariant violated: integer tensor ${name} cannot be stored as ${t.dtype}`);
+    return { dtype: t.data instanceof Int32Array ? 'I32' : 'I64', bytes: raw(t.data) };
+  }
+  const dtype = t.dtype ?? 'F32';
+  if (dtype === 'F32') return { dtype, bytes: raw(t.data) };
+  const conv = dtype === 'BF16' ? f32ToBf16 : f32ToF16;
+  const h = new Uint16Array(t.data.length);
+  for (let i = 0; i < h.length; i++) h[i] = conv(t.data[i] ?? 0);
+  return { dtype, bytes: raw(h) };
+}
+
 /** Serializes tensors (in the given order) and string metadata to one safetensors buffer. */
 export function encodeSafetensors(
-  tensors: Array<[string, { shape: number[]; data: Float32Array | Int32Array | BigInt64Array }]>,
+  tensors: Array<[string, TensorInput]>,
   metadata: Record<string, string> = {},
 ): Buffer {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
+  const stored: Uint8Array[] = [];
   for (const [name, t] of tensors) {
     if (name === '__metadata__') throw new DistillError('E_CHECKPOINT', 'a tensor may not be named __metadata__');
     if (numel(t.shape) !== t.data.length) {
@@ -37,10 +100,10 @@ export function encodeSafetensors(
         found: String(t.data.length),
       });
     }
-    const dtype: SafeDType = t.data instanceof Float32Array ? 'F32' : t.data instanceof Int32Array ? 'I32' : 'I64';
-    const bytes = t.data.byteLength;
-    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
+    const { dtype, bytes } = storedBytes(name, t);
+    stored.push(bytes);
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    offset += bytes.byteLength;
   }
   let json = JSON.stringify(header);
   // The spec allows trailing spaces; padding to 8 keeps every tensor's data aligned for zero-copy views.
@@ -51,9 +114,9 @@ export function encodeSafetensors(
   out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
   headerBytes.copy(out, 8);
   let pos = 8 + headerBytes.length;
-  for (const [, t] of tensors) {
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, pos);
-    pos += t.data.byteLength;
+  for (const bytes of stored) {
+    out.set(bytes, pos);
+    pos += bytes.byteLength;
   }
   return out;
 }
@@ -80,7 +143,7 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors file'):
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const hlen = Number(view.readBigUInt64LE(0));
   if (hlen <= 0 || 8 + hlen > buf.length) bad(`a header length of ${hlen} in a ${buf.length}-byte file`);
-  let header: Record<string, any>;
+  let header: Record<string, unknown>;
   try {
     header = JSON.parse(view.subarray(8, 8 + hlen).toString('utf8'));
   } catch (err) {
@@ -118,10 +181,10 @@ export function decodeSafetensors(buf: Uint8Array, source = 'safetensors file'):
     else {
       const h = new Uint16Array(copy.buffer);
       const f = new Float32Array(n);
-      if (dtype === 'F16') for (let i = 0; i < n; i++) f[i] = f16ToF32(h[i]!);
+      if (dtype === 'F16') for (let i = 0; i < n; i++) f[i] = f16ToF32(h[i] ?? 0);
       else {
         const u = new Uint32Array(f.buffer);
-        for (let i = 0; i < n; i++) u[i] = h[i]! << 16;
+        for (let i = 0; i < n; i++) u[i] = (h[i] ?? 0) << 16;
       }
       data = f;
     }
