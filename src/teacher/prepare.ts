@@ -11,7 +11,8 @@ import {
   type LogpEncoding,
   type S3Options,
 } from '../store/index.js';
-import { DEFAULT_BACKEND, openBackend, type Device, type TeacherBackend } from './backends/index.js';
+import { z } from 'zod';
+import { backends, DEFAULT_BACKEND, openBackend, type Device, type TeacherBackend } from './backends/index.js';
 import { defaultShardCount, planShards } from './plan.js';
 
 export interface TeacherRunOptions {
@@ -19,6 +20,24 @@ export interface TeacherRunOptions {
   backend?: string;
   /** ONNX teacher file (backend onnx). */
   model?: string;
+  /** Server base URLs (backends vllm and sglang), e.g. http://teacher:8000. */
+  endpoints?: string[];
+  /** The model name the servers serve (GET /v1/models). */
+  servedModel?: string;
+  /** The served model's revision, recorded in the fingerprint (the server cannot be asked for it). */
+  teacherRevision?: string;
+  /** The served model's tokenizer (file or folder): its hash must equal the dataset's. */
+  tokenizer?: string;
+  /** V of a served model whose logits pad the tokenizer's vocabulary (default: the dataset's). */
+  vocabSize?: number;
+  /** Requests in flight over all endpoints (default 8 per endpoint). */
+  maxInFlight?: number;
+  /** Retries of a failing request before its shard fails (default 8). */
+  maxRetries?: number;
+  /** Seconds a request may take (default 600). */
+  requestTimeout?: number;
+  /** Backoff base in ms (default 500): retry n waits a uniform draw from [0, base · 2^n], at most 30 s. */
+  retryBaseMs?: number;
   data: string;
   /** Cache URI: a path, file://… or s3://bucket/prefix. */
   out: string;
@@ -61,7 +80,7 @@ export interface ResolvedRun {
   batchSize: number;
   k: number;
   samples: number;
-  /** Groups of sequences each shard keeps in flight (see pipelineDepth). */
+  /** Sequences the run keeps queued for the backend (twice its calls in flight), shared by the shards in flight. */
   queueSequences: number;
 }
 
@@ -72,15 +91,41 @@ export interface Prepared {
   backend: TeacherBackend;
 }
 
-/** Run options that are a backend's parameters (each names its option field, as errors do). */
-const BACKEND_PARAMS = { model: '`model`' } as const satisfies Partial<Record<keyof TeacherRunOptions, string>>;
+/** Run options that are a backend's parameters, and the parameter each one is (errors name the option field). */
+const BACKEND_PARAMS: Partial<Record<keyof TeacherRunOptions, string>> = {
+  model: 'model',
+  endpoints: 'endpoints',
+  servedModel: 'servedModel',
+  teacherRevision: 'revision',
+  tokenizer: 'tokenizer',
+  vocabSize: 'vocabSize',
+  maxInFlight: 'maxInFlight',
+  maxRetries: 'maxRetries',
+  requestTimeout: 'requestTimeout',
+  retryBaseMs: 'retryBaseMs',
+};
 
-/** The backend id and its own parameters out of the run options. */
+/** The backend id and its own parameters out of the run options; an option the backend does not take is refused. */
 export function backendParams(opts: PlainRunOptions): { id: string; params: Record<string, unknown> } {
+  const id = opts.backend ?? DEFAULT_BACKEND;
+  const schema = backends.get(id).params;
+  const takes = schema instanceof z.ZodObject ? (key: string) => key in schema.shape : () => true;
   const params: Record<string, unknown> = {};
-  for (const key of Object.keys(BACKEND_PARAMS) as Array<keyof typeof BACKEND_PARAMS>)
-    if (opts[key] !== undefined) params[key] = opts[key];
-  return { id: opts.backend ?? DEFAULT_BACKEND, params };
+  for (const [key, param] of Object.entries(BACKEND_PARAMS)) {
+    const v = opts[key as keyof PlainRunOptions];
+    if (v === undefined || !param) continue;
+    if (!takes(param))
+      throw new DistillError('E_USAGE', `\`${key}\` does not apply to the ${id} backend`, {
+        field: key,
+        found: `\`${key}\` ${Array.isArray(v) ? v.join(' ') : String(v)}`,
+        hint: `the ${id} backend takes ${Object.entries(BACKEND_PARAMS)
+          .filter(([, q]) => q && takes(q))
+          .map(([k]) => `\`${k}\``)
+          .join(', ')}`,
+      });
+    params[param] = v;
+  }
+  return { id, params };
 }
 
 function checkRunSettings(opts: PlainRunOptions): { samples: number; batchSize: number; temperature: number } {
@@ -103,7 +148,10 @@ function checkRunSettings(opts: PlainRunOptions): { samples: number; batchSize: 
 }
 
 /** Opens the dataset and checks it against the teacher's vocabulary: not empty, every id < V, the same V. */
-async function checkedDataset(opts: PlainRunOptions, backend: TeacherBackend): Promise<TokenDataset> {
+async function checkedDataset(
+  opts: PlainRunOptions,
+  backend: TeacherBackend,
+): Promise<{ dataset: TokenDataset; V: number }> {
   const dataset = await openTokenDataset(opts.data);
   if (dataset.numSequences === 0)
     throw new DistillError('E_DATA', `token dataset ${opts.data} is empty`, {
@@ -112,7 +160,8 @@ async function checkedDataset(opts: PlainRunOptions, backend: TeacherBackend): P
       hint: 'prepare it from more text or with shorter sequences',
       subject: opts.data,
     });
-  const { vocabSize: V, label } = backend.describe();
+  const { vocabSize, label } = backend.describe();
+  const V = vocabSize ?? dataset.vocabSize;
   let maxAt = 0;
   let max = 0;
   for (let i = 0; i < dataset.tokens.length; i++) {
@@ -149,8 +198,8 @@ async function checkedDataset(opts: PlainRunOptions, backend: TeacherBackend): P
       hint: 'prepare the dataset with shorter sequences',
       subject: opts.data,
     });
-  await backend.checkDataset(dataset);
-  return dataset;
+  await backend.checkDataset(dataset, V);
+  return { dataset, V };
 }
 
 /** Validates inputs in the order a user would fix them (teacher, dataset, the two together); nothing is written. */
@@ -171,7 +220,7 @@ export async function prepare(
     threads,
   });
   try {
-    const dataset = await checkedDataset(opts, backend);
+    const { dataset, V } = await checkedDataset(opts, backend);
     const numShards = numShardsFixed ?? opts.shards ?? defaultShardCount(dataset.numSequences, dataset.seqLen);
     planShards(dataset.numSequences, numShards);
     const d = backend.describe();
@@ -179,12 +228,12 @@ export async function prepare(
       teacher: d.identity,
       tokenizer: dataset.tokenizer,
       dataset: { sha256: dataset.sha256, sequences: dataset.numSequences, seqLen: dataset.seqLen },
-      vocabSize: d.vocabSize,
+      vocabSize: V,
       k: opts.topK,
       temperature: d.temperature,
       // packed logp packs the ids with them (format v2); otherwise the narrowest plain id type for V.
       encodings: {
-        ids: opts.logp === 'packed' ? 'packed' : idsEncodingFor(d.vocabSize),
+        ids: opts.logp === 'packed' ? 'packed' : idsEncodingFor(V),
         logp: opts.logp ?? 'float32',
         compression: opts.compression ?? 'none',
       },
@@ -197,7 +246,7 @@ export async function prepare(
       batchSize,
       k: opts.topK,
       samples: d.samples,
-      queueSequences: d.queueSequences,
+      queueSequences: 2 * d.inFlight * batchSize,
     };
     return { run, dataset, backend };
   } catch (e) {

@@ -1,35 +1,15 @@
 // Crash safety through the real CLI: a run killed with SIGKILL mid-way, then rerun, ends with exactly
 // the rows of a clean run and identical top-k; two workers racing over the same shards commit each once.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCache } from '../../src/store/index.js';
 import { runTeacher } from '../../src/teacher/index.js';
-import { distillAsync } from '../helpers/cli.js';
-import { corpusDataset, dumpCache, FIXTURE_MODEL } from './helpers/cache.js';
+import { corpusDataset, dumpCache, expectIdenticalCache, FIXTURE_MODEL } from './helpers/cache.js';
+import { commits, expectRerunCompletes, killAfterCommits, startCli as start } from './helpers/cli-run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-resume-'));
-const bin = path.resolve('bin/run.js');
-
-function start(args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (r) => child.on('exit', (code, signal) => r({ code, signal, stdout, stderr })),
-  );
-  return { child, done };
-}
-
-// Only commit records count: a kill between a put-if-absent's temporary write and its cleanup leaves a .tmp beside them.
-const commits = (out: string) =>
-  existsSync(path.join(out, 'commits'))
-    ? readdirSync(path.join(out, 'commits')).filter((f) => /^\d+\.json$/.test(f)).length
-    : 0;
 
 describe('teacher run crash safety', () => {
   it('SIGKILL mid-run, then rerun: the same rows and top-k as a clean run', async () => {
@@ -60,36 +40,18 @@ describe('teacher run crash safety', () => {
     await runTeacher({ model: FIXTURE_MODEL, data, out: clean, topK: 5, shards: 30, batchSize: 1, threads: 1 });
 
     const crashed = path.join(dir, 'crashed');
-    const run = start(args(crashed));
-    while (commits(crashed) < 3) {
-      if (run.child.exitCode !== null)
-        throw new Error(`run ended before it could be killed: ${(await run.done).stderr}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    run.child.kill('SIGKILL');
-    const killed = await run.done;
-    expect(killed.signal).toBe('SIGKILL');
-    const before = commits(crashed);
+    const before = await killAfterCommits(args(crashed), crashed, 3);
     expect(before).toBeGreaterThanOrEqual(3);
     expect(before).toBeLessThan(30);
     expect(existsSync(path.join(crashed, 'manifest.json'))).toBe(false);
     // Readers refuse the unfinished cache rather than serving part of it.
     await expect(openCache(crashed)).rejects.toMatchObject({ name: 'DistillError' });
 
-    const rerun = await distillAsync(args(crashed));
-    expect(rerun.stderr).toBe('');
-    const s = rerun.json();
-    expect(s.shards.skipped).toBeGreaterThanOrEqual(before);
-    expect(s.shards.skipped + s.shards.committed).toBe(30);
-    expect(s.finalized).toBe(true);
+    await expectRerunCompletes(args(crashed), before, 30);
 
-    const a = await dumpCache(clean);
     const b = await dumpCache(crashed);
     expect(b.rows).toBe(120 * 32);
-    expect(b.seq).toEqual(a.seq);
-    expect(b.pos).toEqual(a.pos);
-    expect(b.ids).toEqual(a.ids);
-    expect(b.logp).toEqual(a.logp);
+    expectIdenticalCache(b, await dumpCache(clean));
     const manifest = JSON.parse(readFileSync(path.join(crashed, 'manifest.json'), 'utf8'));
     expect(manifest.shards.map((r: { shard: number }) => r.shard)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   }, 300_000);

@@ -1,6 +1,7 @@
-// `distill teacher run`: a token dataset + a teacher ONNX model → a sharded, resumable logit cache.
+// `distill teacher run`: a token dataset + a teacher (an ONNX model, or vLLM/SGLang servers) → a sharded,
+// resumable logit cache.
 import { Flags } from '@oclif/core';
-import { runTeacher, type TeacherRunSummary } from '../../../src/teacher/index.js';
+import { backends, runTeacher, type TeacherRunSummary } from '../../../src/teacher/index.js';
 import { BaseCommand } from '../../base.js';
 import { countFlag, intFlag, positiveFlag } from '../../flags.js';
 import { s3Flags, s3Options } from '../../s3-flags.js';
@@ -12,12 +13,58 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
     '<%= config.bin %> teacher run --model fixtures/teacher/model.onnx --data tokens.arrow --out cache/ --top-k 16',
     '<%= config.bin %> teacher run --model teacher.onnx --data tokens.arrow --out s3://bucket/cache --top-k 32 --device cuda:0,1,2,3',
     '<%= config.bin %> teacher run --model teacher.onnx --data tokens.arrow --out s3://bucket/cache --top-k 32 --worker-index 3 --num-workers 16',
+    '<%= config.bin %> teacher run --backend vllm --endpoint http://teacher-0:8000 --endpoint http://teacher-1:8000 --served-model behemoth --data tokens.arrow --out s3://bucket/cache --top-k 64',
   ];
 
+  /** The option field `endpoints` is fed by the repeatable --endpoint. */
+  static override fieldFlags = { endpoints: 'endpoint' };
+
   static override flags = {
+    backend: Flags.string({
+      description: 'teacher backend: onnx (a model file), vllm or sglang (servers at --endpoint)',
+      options: backends.ids(),
+      default: 'onnx',
+    }),
     model: Flags.string({
-      description: 'teacher ONNX model (input_ids int64 [B,T] → logits float [B,T,V])',
-      required: true,
+      description:
+        'teacher ONNX model (input_ids int64 [B,T] → logits float [B,T,V]; or a Hugging Face Optimum export)',
+    }),
+    endpoint: Flags.string({
+      description: 'a vLLM/SGLang server base URL, e.g. http://teacher:8000 (repeat for a fleet)',
+      multiple: true,
+      helpGroup: 'SERVED TEACHER',
+    }),
+    'served-model': Flags.string({
+      description: 'the model name the servers list at GET /v1/models',
+      helpGroup: 'SERVED TEACHER',
+    }),
+    'teacher-revision': Flags.string({
+      description: 'the served model revision, recorded in the cache fingerprint',
+      helpGroup: 'SERVED TEACHER',
+    }),
+    tokenizer: Flags.string({
+      description:
+        'the served model tokenizer (tokenizer.json or folder); its hash must equal the dataset’s (default: a /tokenize round trip)',
+      helpGroup: 'SERVED TEACHER',
+    }),
+    'vocab-size': countFlag({
+      description: 'V of a served model whose logits pad the tokenizer vocabulary (default: the dataset’s)',
+      helpGroup: 'SERVED TEACHER',
+    }),
+    'max-in-flight': countFlag({
+      description: 'requests in flight over all endpoints (default 8 per endpoint)',
+      helpGroup: 'SERVED TEACHER',
+    }),
+    'max-retries': intFlag({
+      min: 0,
+      description: 'retries of a failing request (429, 5xx, resets, cut replies, timeouts) before its shard fails',
+      default: 8,
+      helpGroup: 'SERVED TEACHER',
+    }),
+    'request-timeout': positiveFlag({
+      description: 'seconds one request may take, reply included',
+      default: 600,
+      helpGroup: 'SERVED TEACHER',
     }),
     data: Flags.string({ description: 'token dataset (.arrow from `distill data prepare`)', required: true }),
     out: Flags.string({ description: 'cache location: a folder, file://… or s3://bucket/prefix', required: true }),
@@ -64,7 +111,15 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
   async run(): Promise<TeacherRunSummary> {
     const f = this.flags;
     const s = await runTeacher({
+      backend: f.backend,
       model: f.model,
+      endpoints: f.endpoint,
+      servedModel: f['served-model'],
+      teacherRevision: f['teacher-revision'],
+      tokenizer: f.tokenizer,
+      vocabSize: f['vocab-size'],
+      maxInFlight: f['max-in-flight'],
+      ...(f.backend === 'onnx' ? {} : { maxRetries: f['max-retries'], requestTimeout: f['request-timeout'] }),
       data: f.data,
       out: f.out,
       topK: f['top-k'],

@@ -18,8 +18,11 @@ export interface BackendDescription {
   kind: string;
   /** How messages name the teacher ("model.onnx", "served model meta-llama/…"). */
   label: string;
-  /** V: the log-probabilities are normalized over this many ids. */
-  vocabSize: number;
+  /**
+   * V: the log-probabilities are normalized over this many ids. null when the backend cannot state it (a
+   * served model): the dataset's vocabulary is taken, and every id a reply holds is checked against it.
+   */
+  vocabSize: number | null;
   /** The longest sequence it scores; null when it states none. */
   maxSeqLen: number | null;
   identity: TeacherIdentity;
@@ -28,10 +31,10 @@ export interface BackendDescription {
   /** Draws per position it returns (0 = none). */
   samples: number;
   /**
-   * Sequences it wants queued at once to stay busy: a session needs the next batch ready, a fleet with
-   * many requests in flight needs that many requests' worth.
+   * Model calls it serves at once (a session: 1; a fleet: its requests in flight). The runner keeps twice
+   * that many batches queued, so the next ones are ready when calls finish.
    */
-  queueSequences: number;
+  inFlight: number;
 }
 
 export interface ScoreRequest {
@@ -61,8 +64,11 @@ export interface ScoredPart {
 
 export interface TeacherBackend {
   describe(): BackendDescription;
-  /** Checks that the dataset can be scored (tokenizer, sequence length); throws a DistillError otherwise. */
-  checkDataset(dataset: TokenDataset): Promise<void>;
+  /**
+   * Checks that the dataset can be scored (tokenizer, sequence length, a first call) against vocabulary V
+   * (describe().vocabSize, or the dataset's when that is null); throws a DistillError otherwise.
+   */
+  checkDataset(dataset: TokenDataset, V: number): Promise<void>;
   /** Brings up whatever runs the model, warmed for batches of this shape, before the first score(). */
   start(shape: { B: number; T: number }): Promise<void>;
   score(req: ScoreRequest): Promise<ScoredPart[]>;

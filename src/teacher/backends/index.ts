@@ -3,9 +3,10 @@
 import { Registry } from '../../core/registry.js';
 import type { BackendDefinition, BackendOptions, TeacherBackend } from './define.js';
 import onnx from './onnx/backend.js';
+import { sglangBackend, vllmBackend } from './served/backend.js';
 
 export const backends = new Registry<BackendDefinition>('teacher backend');
-for (const def of [onnx] as BackendDefinition[]) backends.register(def);
+for (const def of [onnx, vllmBackend, sglangBackend] as BackendDefinition[]) backends.register(def);
 
 /** The backend a run uses when none is named. */
 export const DEFAULT_BACKEND = 'onnx';
@@ -35,3 +36,8 @@ export { InferenceThread, toInt64 } from './onnx/thread.js';
 export type { RunResult } from './onnx/thread.js';
 export { fromWireError, toWireError } from './wire.js';
 export type { WireError } from './wire.js';
+export { Fleet, normalizeEndpoints } from './served/fleet.js';
+export type { FleetOptions, FleetStats } from './served/fleet.js';
+export { vllm as vllmProtocol } from './served/vllm.js';
+export { sglang as sglangProtocol } from './served/sglang.js';
+export type { WireProtocol } from './served/protocol.js';

@@ -76,7 +76,7 @@ class OnnxBackend implements TeacherBackend {
   }
 }
 
-export const onnxParams = z.object({ model: z.string().min(1) }).strict();
+export const onnxParams = z.object({ model: z.string().min(1).optional() }).strict();
 export type OnnxParams = z.infer<typeof onnxParams>;
 
 export default defineBackend<OnnxParams>({
@@ -84,7 +84,14 @@ export default defineBackend<OnnxParams>({
   description: 'an ONNX file (input_ids → logits) run by ONNX Runtime on the local CPU or CUDA devices',
   params: onnxParams,
   usesDevices: true,
-  async open(p, o) {
+  async open({ model }, o) {
+    if (!model)
+      throw new DistillError('E_USAGE', 'the onnx backend needs `model`', {
+        field: 'model',
+        expected: 'an ONNX file (input_ids int64 [B,T] → logits float [B,T,V])',
+        found: 'none',
+      });
+    const p = { model };
     const bytes = readModel(p.model);
     const {
       bytes: surgered,
@@ -112,7 +119,7 @@ export default defineBackend<OnnxParams>({
       identity: { name: path.basename(p.model), sha256: sha256Hex(bytes) },
       temperature: o.temperature,
       samples: o.samples,
-      queueSequences: 0,
+      inFlight: 1,
     };
     return new OnnxBackend(p.model, surgered, outputs, description, o);
   },

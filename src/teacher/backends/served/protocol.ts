@@ -1,0 +1,124 @@
+// What the vLLM and SGLang wire formats share: the shape of a scoring call, the rows it fills (ids and
+// log-probs [n·T·k] by descending probability, tail log(1 − Σ exp logp) [n·T]) and the checks every row
+// passes (k entries, ids < V, no id twice, finite log-probabilities ≤ 0).
+import { ReplyError } from './fleet.js';
+
+/** The arrays a group's replies are written into, row = sequence · T + position. */
+export interface ScoreTarget {
+  ids: Int32Array;
+  logp: Float32Array;
+  tail: Float32Array;
+}
+
+export interface ScoreContext {
+  model: string;
+  nSeq: number;
+  T: number;
+  k: number;
+  V: number;
+  /** Dataset index of the request's first sequence (for messages). */
+  firstSeq: number;
+}
+
+/** One server protocol: its scoring request, how its reply fills rows, and its tokenizer endpoints. */
+export interface WireProtocol {
+  kind: 'vllm' | 'sglang';
+  scorePath: string;
+  /** The request body scoring sequences tokens[s·T, (s+1)·T) for s < nSeq. */
+  scoreBody(model: string, tokens: Uint32Array, nSeq: number, T: number, k: number): string;
+  /** Fills rows [row0, row0 + nSeq·T) from the reply; throws ReplyError saying what is wrong. */
+  readScore(reply: unknown, ctx: ScoreContext, out: ScoreTarget, row0: number): void;
+  tokenize: { path: string; body(model: string, text: string): string; read(reply: unknown): number[] };
+  detokenize: { path: string; body(model: string, ids: number[]): string; read(reply: unknown): string };
+  /** The server flag that raises the top-k limit, when a 400 says the request exceeded it. */
+  limitFlag(message: string, k: number): string | undefined;
+}
+
+/** Candidates of one position: ids with log-probability and (vLLM) rank; reused across rows. */
+export class Candidates {
+  ids: number[] = [];
+  lps: number[] = [];
+  ranks: number[] = [];
+  clear(): void {
+    this.ids.length = 0;
+    this.lps.length = 0;
+    this.ranks.length = 0;
+  }
+  push(id: number, lp: number, rank: number): void {
+    this.ids.push(id);
+    this.lps.push(lp);
+    this.ranks.push(rank);
+  }
+}
+
+export const where = (ctx: ScoreContext, s: number, t: number) => `sequence ${ctx.firstSeq + s}, position ${t}`;
+
+/**
+ * Writes the k best candidates (by rank, then log-probability, then id) into row `row`, after checking
+ * each: an integer id below V, not seen twice, a finite log-probability ≤ 0 (1e-3 of rounding allowed).
+ */
+export function writeRow(c: Candidates, ctx: ScoreContext, out: ScoreTarget, row: number, at: string): void {
+  const { k, V } = ctx;
+  const n = c.ids.length;
+  if (n < k) throw new ReplyError(`${at}: ${n} log-probabilities, expected ${k}`);
+  const order = Array.from({ length: n }, (_, i) => i);
+  const rank = (i: number) => c.ranks[i] ?? 0;
+  const lp = (i: number) => c.lps[i] ?? 0;
+  const id = (i: number) => c.ids[i] ?? 0;
+  order.sort((a, b) => rank(a) - rank(b) || lp(b) - lp(a) || id(a) - id(b));
+  let mass = 0;
+  const seen = new Set<number>();
+  for (let j = 0; j < k; j++) {
+    const i = order[j] ?? 0;
+    const v = id(i);
+    const p = lp(i);
+    if (!Number.isInteger(v) || v < 0 || v >= V) throw new ReplyError(`${at}: token id ${v} is not below V = ${V}`);
+    if (seen.has(v)) throw new ReplyError(`${at}: token id ${v} appears twice`);
+    if (!Number.isFinite(p) || p > 1e-3) throw new ReplyError(`${at}: log-probability ${p} of id ${v}`);
+    seen.add(v);
+    out.ids[row * k + j] = v;
+    out.logp[row * k + j] = p;
+    mass += Math.exp(p);
+  }
+  // As the ONNX graph does: rounding can push the mass past 1; the tail is then −inf, never NaN.
+  out.tail[row] = Math.log(Math.max(1 - mass, 0));
+}
+
+/** nSeq sequences of T token ids as a JSON list of lists, without a string per number. */
+export function jsonPrompts(tokens: Uint32Array, nSeq: number, T: number): string {
+  const prompts: string[] = [];
+  for (let s = 0; s < nSeq; s++) prompts.push(`[${tokens.subarray(s * T, (s + 1) * T).join(',')}]`);
+  return `[${prompts.join(',')}]`;
+}
+
+export const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/**
+ * POST /tokenize and /detokenize as vLLM and SGLang both serve them: {model, prompt, add_special_tokens} →
+ * {tokens, count, max_model_len}; {model, tokens, …extra} → {<textField>: string}.
+ */
+export function tokenizerEndpoints(
+  textField: string,
+  detokenizeExtra: Record<string, unknown> = {},
+): Pick<WireProtocol, 'tokenize' | 'detokenize'> {
+  return {
+    tokenize: {
+      path: '/tokenize',
+      body: (model, prompt) => JSON.stringify({ model, prompt, add_special_tokens: false }),
+      read: (r) => {
+        if (!isObject(r) || !Array.isArray(r.tokens)) throw new ReplyError('the reply has no "tokens" list');
+        return r.tokens.map(Number);
+      },
+    },
+    detokenize: {
+      path: '/detokenize',
+      body: (model, tokens) => JSON.stringify({ model, tokens, ...detokenizeExtra }),
+      read: (r) => {
+        const v = isObject(r) ? r[textField] : undefined;
+        if (typeof v !== 'string') throw new ReplyError(`the reply has no "${textField}" string`);
+        return v;
+      },
+    },
+  };
+}

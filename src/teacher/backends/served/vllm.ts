@@ -1,0 +1,117 @@
+// vLLM's OpenAI-compatible server as a teacher: POST /v1/completions with token-id prompts, prompt_logprobs
+// for positions 0..T−2 and the one generated token's logprobs for position T−1. Wire format from vLLM's own
+// source: vllm/entrypoints/openai/protocol.py (CompletionRequest, CompletionResponseChoice, ModelCard,
+// TokenizeResponse, DetokenizeResponse) and serving_completion.py (create_completion,
+// request_output_to_completion_response, _create_completion_logprobs).
+import {
+  Candidates,
+  isObject,
+  jsonPrompts,
+  tokenizerEndpoints,
+  where,
+  writeRow,
+  type ScoreContext,
+  type WireProtocol,
+} from './protocol.js';
+import { ReplyError } from './fleet.js';
+
+const TOKEN_ID_KEY = /^token_id:(\d+)$/;
+
+/**
+ * The request. `prompt` is a list of token-id lists (CompletionRequest.prompt: list[list[int]]): vLLM makes
+ * one engine prompt of each and answers one choice per prompt, in prompt order (choices[i].index = i, n = 1).
+ * `prompt_logprobs: k` gives entries 1..T−1 (entry 0, the first token, has none: null). `max_tokens: 1` and
+ * `logprobs: k` give the distribution after the whole prompt as the generated token's top_logprobs[0];
+ * `return_tokens_as_token_ids` makes its keys `token_id:<id>` (decoded strings can collide). The
+ * log-probabilities are the raw model's (temperature 1), whatever the sampling settings: vLLM computes
+ * prompt logprobs from the logits and, by default (--logprobs-mode raw_logprobs), sample logprobs too.
+ */
+function scoreBody(model: string, tokens: Uint32Array, nSeq: number, T: number, k: number): string {
+  return (
+    `{"model":${JSON.stringify(model)},"prompt":${jsonPrompts(tokens, nSeq, T)},"max_tokens":1,` +
+    `"prompt_logprobs":${k},"logprobs":${k},"return_tokens_as_token_ids":true,"temperature":1,"top_p":1}`
+  );
+}
+
+/**
+ * The reply (CompletionResponse): choices[i].prompt_logprobs is a list of T entries, entry 0 null, entry t a
+ * map "id" → {logprob, rank, decoded_token} (Logprob in vllm/logprobs.py) holding the top k (ranks 1..k) and,
+ * when it is not among them, the prompt's own token t with its rank: k+1 items, so only the k best ranks are
+ * kept. Entry t is the distribution that predicts token t, i.e. cache row pos = t − 1. The last row comes from
+ * choices[i].logprobs.top_logprobs[0], a map "token_id:<id>" → logprob (no ranks; the sampled token first,
+ * so up to k+1 items): the k largest are kept. vLLM clamps −inf to −9999.0 there.
+ */
+function readScore(
+  reply: unknown,
+  ctx: ScoreContext,
+  out: { ids: Int32Array; logp: Float32Array; tail: Float32Array },
+  row0: number,
+): void {
+  if (!isObject(reply)) throw new ReplyError('the reply is not a JSON object');
+  if (reply.model !== ctx.model)
+    throw new ReplyError(
+      `the reply is from model ${JSON.stringify(reply.model)}, expected ${JSON.stringify(ctx.model)}`,
+    );
+  const choices = reply.choices;
+  if (!Array.isArray(choices) || choices.length !== ctx.nSeq)
+    throw new ReplyError(
+      `${Array.isArray(choices) ? choices.length : 'no'} choices for ${ctx.nSeq} prompts (sequences ${ctx.firstSeq}–${ctx.firstSeq + ctx.nSeq - 1})`,
+    );
+  const { T } = ctx;
+  const c = new Candidates();
+  for (let s = 0; s < ctx.nSeq; s++) {
+    const choice: unknown = choices[s];
+    if (!isObject(choice)) throw new ReplyError(`choice ${s} is not an object`);
+    if (choice.index !== undefined && choice.index !== s)
+      throw new ReplyError(`choice ${s} has index ${String(choice.index)}: the choices are out of order`);
+    const pl = choice.prompt_logprobs;
+    if (!Array.isArray(pl) || pl.length !== T)
+      throw new ReplyError(
+        `${where(ctx, s, 0)}: prompt_logprobs holds ${Array.isArray(pl) ? pl.length : 'no'} positions, expected T = ${T}`,
+      );
+    if (pl[0] !== null) throw new ReplyError(`${where(ctx, s, 0)}: prompt_logprobs[0] is not null`);
+    for (let t = 1; t < T; t++) {
+      const entry: unknown = pl[t];
+      const at = where(ctx, s, t - 1);
+      if (!isObject(entry)) throw new ReplyError(`${at}: prompt_logprobs[${t}] is not a map of token ids`);
+      c.clear();
+      for (const key in entry) {
+        const v = entry[key];
+        if (!isObject(v)) throw new ReplyError(`${at}: entry "${key}" is not {logprob, rank}`);
+        const rank = typeof v.rank === 'number' ? v.rank : Number.POSITIVE_INFINITY;
+        c.push(
+          /^\d+$/.test(key) ? Number(key) : Number.NaN,
+          typeof v.logprob === 'number' ? v.logprob : Number.NaN,
+          rank,
+        );
+      }
+      writeRow(c, ctx, out, row0 + s * T + t - 1, at);
+    }
+    const lp = choice.logprobs;
+    const top = isObject(lp) && Array.isArray(lp.top_logprobs) ? (lp.top_logprobs[0] as unknown) : undefined;
+    const at = where(ctx, s, T - 1);
+    if (!isObject(top)) throw new ReplyError(`${at}: logprobs.top_logprobs[0] is missing`);
+    c.clear();
+    for (const key in top) {
+      const m = TOKEN_ID_KEY.exec(key);
+      if (!m)
+        throw new ReplyError(`${at}: top_logprobs key "${key}" is not token_id:<id> (return_tokens_as_token_ids)`);
+      const v = top[key];
+      c.push(Number(m[1]), typeof v === 'number' ? v : Number.NaN, 0);
+    }
+    writeRow(c, ctx, out, row0 + s * T + T - 1, at);
+  }
+}
+
+export const vllm: WireProtocol = {
+  kind: 'vllm',
+  scorePath: '/v1/completions',
+  scoreBody,
+  readScore,
+  // protocol.py: TokenizeCompletionRequest {model, prompt, add_special_tokens} → TokenizeResponse {count,
+  // max_model_len, tokens}; DetokenizeRequest {model, tokens} → DetokenizeResponse {prompt}.
+  ...tokenizerEndpoints('prompt'),
+  // vllm/v1/engine/processor.py (_validate_logprobs): "Requested sample logprobs of N, which is greater than max
+  // allowed: M" (and "prompt logprobs"), raised as a 400 when N exceeds the server's --max-logprobs (default 20).
+  limitFlag: (message, k) => (/greater than max allowed/.test(message) ? `--max-logprobs ${k}` : undefined),
+};
