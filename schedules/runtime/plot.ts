@@ -1,6 +1,6 @@
 // Samples a schedule over steps 0..N−1 (optionally replaying a run's metrics.jsonl so adaptive schedules
 // see real losses) and draws the points as a terminal chart or an SVG.
-import { lineChartSvg, PALETTE, terminalChart } from '../../src/charts/index.js';
+import { lineChartSvg, paletteColor, terminalChart } from '../../src/charts/index.js';
 import { DistillError } from '../../src/core/errors.js';
 import { readMetricsLog } from '../../src/data/metrics-log.js';
 import { resolveScheduleWith, type LoadScheduleOptions, type ScheduleRegistry } from './load.js';
@@ -96,8 +96,8 @@ export function renderPlotSvg(plot: SchedulePlot): string {
     yMin: 0,
     yMax: Math.max(1, ...pts.map((p) => Math.max(p.hard, p.soft))),
     series: [
-      { name: 'hard', color: PALETTE[0]!, points: pts.map((p) => [p.step, p.hard]) },
-      { name: 'soft', color: PALETTE[1]!, points: pts.map((p) => [p.step, p.soft]) },
+      { name: 'hard', color: paletteColor(0), points: pts.map((p) => [p.step, p.hard]) },
+      { name: 'soft', color: paletteColor(1), points: pts.map((p) => [p.step, p.soft]) },
     ],
   });
   if (!pts.some((p) => p.temperature !== undefined)) return `${weights}\n`;
@@ -110,8 +110,10 @@ export function renderPlotSvg(plot: SchedulePlot): string {
     series: [
       {
         name: 'temperature',
-        color: PALETTE[2]!,
-        points: pts.filter((p) => p.temperature !== undefined).map((p) => [p.step, p.temperature!]),
+        color: paletteColor(2),
+        points: pts.flatMap((p): Array<[number, number]> =>
+          p.temperature === undefined ? [] : [[p.step, p.temperature]],
+        ),
       },
     ],
   });

@@ -62,8 +62,15 @@ export const PALETTE = [
   '#bcbd22',
 ];
 
+/** The palette's colour for series i, cycling when there are more series than colours. */
+export function paletteColor(i: number): string {
+  return PALETTE[i % PALETTE.length] ?? '#000000';
+}
+
+const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
 export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return s.replace(/[&<>"']/g, (c) => XML_ENTITIES[c] ?? c);
 }
 
 /** About `count` round tick values covering [lo, hi]. */
@@ -90,10 +97,9 @@ function fmtTick(v: number): string {
 function thin(points: Array<[number, number]>, max: number): Array<[number, number]> {
   const finite = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   if (finite.length <= max) return finite;
-  const out: Array<[number, number]> = [];
   const stride = (finite.length - 1) / (max - 1);
-  for (let i = 0; i < max; i++) out.push(finite[Math.round(i * stride)]!);
-  return out;
+  // Every pick lies in [0, finite.length − 1]: the first and the last point are kept.
+  return Array.from({ length: max }, (_, i) => finite[Math.round(i * stride)]).filter((p) => p !== undefined);
 }
 
 const MARGIN = { left: 64, right: 16, top: 34, bottom: 44 };
@@ -134,7 +140,7 @@ export function lineChartSvg(o: LineChartOptions): string {
     parts.push(`<text x="${w / 2}" y="${h / 2}" text-anchor="middle" fill="#666">no data</text></svg>`);
     return parts.join('\n');
   }
-  let x0 = Math.min(...xs);
+  const x0 = Math.min(...xs);
   let x1 = Math.max(...xs);
   if (x1 === x0) x1 = x0 + 1;
   let y0 = o.yMin ?? Math.min(...ys);

@@ -16,7 +16,7 @@ export function terminalChart(
   const width = Math.max(8, Math.min(opts.width ?? 64, n || 8));
   const height = Math.max(4, opts.height ?? 12);
   const all = series.flatMap((s) => s.values).filter(Number.isFinite);
-  let lo = opts.fromZero === false ? Math.min(...all) : Math.min(0, ...all);
+  const lo = opts.fromZero === false ? Math.min(...all) : Math.min(0, ...all);
   let hi = Math.max(...all, lo + 1e-12);
   if (hi - lo < 1e-12) hi = lo + 1;
   const grid = Array.from({ length: height }, () => Array<string>(width).fill(' '));
@@ -26,8 +26,10 @@ export function terminalChart(
       const v = s.values[idx];
       if (v === undefined || !Number.isFinite(v)) continue;
       const row = height - 1 - Math.round(((v - lo) / (hi - lo)) * (height - 1));
-      const cell = grid[row]![c]!;
-      grid[row]![c] = cell === ' ' || cell === s.mark ? s.mark : '*';
+      const line = grid[row];
+      if (!line) continue;
+      const cell = line[c];
+      line[c] = cell === ' ' || cell === s.mark ? s.mark : '*';
     }
   }
   const label = (v: number) => v.toPrecision(3).padStart(8);

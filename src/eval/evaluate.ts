@@ -3,6 +3,7 @@
 // them into logits [B·T × V] one batch at a time. Metrics come from src/eval/metrics.ts; the teacher's side
 // from its ONNX model (teacher-eval.ts) and/or its logit cache. Writes <checkpoint>/eval.json (docs/reports.md).
 import path from 'node:path';
+import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
 import { lmHeadSlot } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
@@ -68,7 +69,7 @@ function lmHeadLogits(
     for (let v = 0; v < V; v++) {
       const w = v * d;
       let z = 0;
-      for (let j = 0; j < d; j++) z += hidden[h + j]! * head[w + j]!;
+      for (let j = 0; j < d; j++) z += at(hidden, h + j) * at(head, w + j);
       out[i * V + v] = z;
     }
   }

@@ -1,7 +1,8 @@
 // Held-out evaluation metrics from per-position arrays (N positions, teacher top-k K), float64 throughout:
 // cross-entropy and perplexity, top-1 agreement with the teacher, KL(teacher ‖ student) on the teacher's
 // cached support, and expected calibration error with 15 equal-width confidence bins.
-import { DistillError } from '../core/errors.js';
+import { add, at } from '../core/arrays.js';
+import { DistillError, invariant } from '../core/errors.js';
 import type { CalibrationBin } from './eval-file.js';
 
 export const ECE_BINS = 15;
@@ -64,19 +65,19 @@ export function supportKL(teacherLogp: Num, studentLogp: Num, offset = 0, k = te
   const a: number[] = [];
   const s: number[] = [];
   for (let j = 0; j < k; j++) {
-    const t = teacherLogp[offset + j]!;
+    const t = at(teacherLogp, offset + j);
     // Padding slots (−inf teacher mass) carry no probability and are left out of both normalizers.
     if (t === -Infinity) continue;
     a.push(t);
-    s.push(studentLogp[offset + j]!);
+    s.push(at(studentLogp, offset + j));
   }
   const za = logSumExp(a);
   const zs = logSumExp(s);
   let kl = 0;
   for (let j = 0; j < a.length; j++) {
-    const lp = a[j]! - za;
+    const lp = at(a, j) - za;
     const p = Math.exp(lp);
-    if (p > 0) kl += p * (lp - (s[j]! - zs));
+    if (p > 0) kl += p * (lp - (at(s, j) - zs));
   }
   return kl;
 }
@@ -123,8 +124,8 @@ export class EvalAccumulator {
     ] as const)
       check(name, arr, n);
     const k = b.k ?? 0;
-    const hasTopK = b.teacherLogp !== undefined && b.studentLogpAtTeacher !== undefined;
-    if (hasTopK) {
+    const topK = b.teacherLogp && b.studentLogpAtTeacher ? { t: b.teacherLogp, s: b.studentLogpAtTeacher } : undefined;
+    if (topK) {
       if (!(k > 0))
         throw new DistillError('E_EVAL', 'evaluation input k is missing', {
           expected: 'k > 0 with teacherLogp and studentLogpAtTeacher',
@@ -134,16 +135,17 @@ export class EvalAccumulator {
     }
     // Without an explicit teacher argmax, the first cached id is the teacher's top-1 (ids are sorted).
     const hasTeacherTop1 = b.teacherTop1 !== undefined || (b.teacherIds !== undefined && k > 0);
-    const teacherTop1 = (i: number) => (b.teacherTop1 ? b.teacherTop1[i] : b.teacherIds![i * k]);
+    const teacherTop1 = (i: number) => (b.teacherTop1 ? b.teacherTop1[i] : b.teacherIds?.[i * k]);
     for (let i = 0; i < n; i++) {
       if (b.mask && !b.mask[i]) continue;
-      const lp = b.labelLogp[i]!;
+      const lp = at(b.labelLogp, i);
       this.n += 1;
       this.nll -= lp;
       const ok = b.studentTop1[i] === b.labels[i];
       if (ok) this.correct += 1;
-      const c = b.confidence[i]!;
-      const bin = this.bins[eceBin(c, this.numBins)]!;
+      const c = at(b.confidence, i);
+      const bin = this.bins[eceBin(c, this.numBins)];
+      invariant(bin, 'eceBin returns a bin index');
       bin.count += 1;
       bin.conf += c;
       if (ok) bin.correct += 1;
@@ -151,13 +153,13 @@ export class EvalAccumulator {
         this.agreeN += 1;
         if (teacherTop1(i) === b.studentTop1[i]) this.agree += 1;
       }
-      if (hasTopK) {
+      if (topK) {
         this.klN += 1;
-        this.kl += supportKL(b.teacherLogp!, b.studentLogpAtTeacher!, i * k, k);
+        this.kl += supportKL(topK.t, topK.s, i * k, k);
       }
       if (b.teacherLabelLogp) {
         this.teacherN += 1;
-        this.teacherNll -= b.teacherLabelLogp[i]!;
+        this.teacherNll -= at(b.teacherLabelLogp, i);
       }
     }
   }
@@ -211,7 +213,7 @@ export function crossEntropy(labelLogp: Num, mask?: Num): number {
   let n = 0;
   for (let i = 0; i < labelLogp.length; i++) {
     if (mask && !mask[i]) continue;
-    s -= labelLogp[i]!;
+    s -= at(labelLogp, i);
     n += 1;
   }
   return n ? s / n : NaN;
@@ -252,14 +254,15 @@ export function expectedCalibrationError(confidence: Num, correct: Num, bins = E
   let n = 0;
   for (let i = 0; i < confidence.length; i++) {
     if (mask && !mask[i]) continue;
-    const b = eceBin(confidence[i]!, bins);
-    cnt[b]! += 1;
-    conf[b]! += confidence[i]!;
-    if (correct[i]) ok[b]! += 1;
+    const b = eceBin(at(confidence, i), bins);
+    add(cnt, b, 1);
+    add(conf, b, at(confidence, i));
+    if (correct[i]) add(ok, b, 1);
     n += 1;
   }
   let ece = 0;
-  for (let b = 0; b < bins; b++) if (cnt[b]) ece += (cnt[b]! / n) * Math.abs(ok[b]! / cnt[b]! - conf[b]! / cnt[b]!);
+  for (let b = 0; b < bins; b++)
+    if (cnt[b]) ece += (at(cnt, b) / n) * Math.abs(at(ok, b) / at(cnt, b) - at(conf, b) / at(cnt, b));
   return n ? ece : NaN;
 }
 
@@ -290,23 +293,23 @@ export function positionArraysFromLogits(
     let m = -Infinity;
     let arg = 0;
     for (let v = 0; v < vocabSize; v++) {
-      const z = logits[o + v]!;
+      const z = at(logits, o + v);
       if (z > m) {
         m = z;
         arg = v;
       }
     }
     let s = 0;
-    for (let v = 0; v < vocabSize; v++) s += Math.exp(logits[o + v]! - m);
+    for (let v = 0; v < vocabSize; v++) s += Math.exp(at(logits, o + v) - m);
     const lse = m + Math.log(s);
-    const y = labels[i]!;
+    const y = at(labels, i);
     mask[i] = y >= 0 && y < vocabSize ? 1 : 0;
-    labelLogp[i] = mask[i] ? logits[o + y]! - lse : NaN;
+    labelLogp[i] = mask[i] ? at(logits, o + y) - lse : NaN;
     top1[i] = arg;
     confidence[i] = Math.exp(m - lse);
     if (teacher && atTeacher)
       for (let j = 0; j < teacher.k; j++)
-        atTeacher[i * teacher.k + j] = logits[o + teacher.ids[i * teacher.k + j]!]! - lse;
+        atTeacher[i * teacher.k + j] = at(logits, o + at(teacher.ids, i * teacher.k + j)) - lse;
   }
   const out: PositionArrays = { labelLogp, studentTop1: top1, confidence, labels, mask };
   if (teacher && atTeacher)

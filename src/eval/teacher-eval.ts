@@ -3,6 +3,7 @@
 // log p(label) [N], argmax [N] and the top-k ids/log-probs [N·k] (log-softmax over the full vocabulary).
 import { readFileSync, existsSync } from 'node:fs';
 import ort from 'onnxruntime-node';
+import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
 import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
@@ -40,16 +41,83 @@ export interface TeacherHeldOutOptions {
 function topK(z: ArrayLike<number>, o: number, V: number, k: number, ids: Int32Array, vals: Float64Array): void {
   let filled = 0;
   for (let v = 0; v < V; v++) {
-    const x = z[o + v]!;
-    if (filled === k && x <= vals[k - 1]!) continue;
+    const x = at(z, o + v);
+    if (filled === k && x <= at(vals, k - 1)) continue;
     let j = filled < k ? filled++ : k - 1;
-    while (j > 0 && vals[j - 1]! < x) {
-      vals[j] = vals[j - 1]!;
-      ids[j] = ids[j - 1]!;
+    while (j > 0 && at(vals, j - 1) < x) {
+      vals[j] = at(vals, j - 1);
+      ids[j] = at(ids, j - 1);
       j--;
     }
     vals[j] = x;
     ids[j] = v;
+  }
+}
+
+/** What the pass keeps per position n (N = S·T): see TeacherHeldOut. */
+type PassArrays = Pick<TeacherHeldOut, 'labelLogp' | 'top1' | 'ids' | 'logp'>;
+
+/**
+ * Reads the teacher file, checks it against the teacher contract and the dataset's vocabulary, and opens
+ * an ONNX Runtime session on the CPU.
+ */
+async function openTeacher(model: string, V: number, k: number, threads: number | undefined) {
+  if (!existsSync(model))
+    throw new DistillError('E_NOT_FOUND', `teacher model ${model} not found`, {
+      subject: model,
+      hint: 'pass an ONNX file under the teacher contract (input_ids → logits)',
+    });
+  const bytes = readFileSync(model);
+  const contract = checkTeacherContract(decodeModel(bytes, model), model);
+  if (contract.vocabSize !== null && contract.vocabSize !== V) {
+    throw new DistillError('E_CONFIG', `teacher ${model} has another vocabulary than the token dataset`, {
+      expected: `V = ${V}`,
+      found: `V = ${contract.vocabSize}`,
+      subject: model,
+    });
+  }
+  if (!Number.isInteger(k) || k < 1 || k > V)
+    throw new DistillError('E_USAGE', 'invalid top-k for the teacher support', {
+      expected: `an integer 1 ≤ k ≤ ${V}`,
+      found: String(k),
+    });
+  return createSession(bytes, model, { device: { kind: 'cpu' }, ...(threads ? { threads } : {}) });
+}
+
+/**
+ * Scores `rows` positions of teacher logits z [rows × V] starting at global position n0: log-softmax over the
+ * full vocabulary, the label's log-prob, the argmax and the top-k into `out`.
+ */
+function scoreRows(
+  z: Float32Array,
+  labels: Int32Array,
+  rows: number,
+  V: number,
+  k: number,
+  n0: number,
+  out: PassArrays,
+) {
+  const rowIds = new Int32Array(k);
+  const rowVals = new Float64Array(k);
+  for (let r = 0; r < rows; r++) {
+    const o = r * V;
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) {
+      const x = at(z, o + v);
+      if (x > m) m = x;
+    }
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(at(z, o + v) - m);
+    const lse = m + Math.log(sum);
+    const n = n0 + r;
+    const y = at(labels, r);
+    out.labelLogp[n] = y >= 0 && y < V ? at(z, o + y) - lse : NaN;
+    topK(z, o, V, k, rowIds, rowVals);
+    out.top1[n] = at(rowIds, 0);
+    for (let j = 0; j < k; j++) {
+      out.ids[n * k + j] = at(rowIds, j);
+      out.logp[n * k + j] = at(rowVals, j) - lse;
+    }
   }
 }
 
@@ -58,73 +126,34 @@ export async function teacherHeldOut(
   dataset: TokenDatasetLike,
   opts: TeacherHeldOutOptions,
 ): Promise<TeacherHeldOut> {
-  if (!existsSync(model))
-    throw new DistillError('E_NOT_FOUND', `teacher model ${model} not found`, {
-      subject: model,
-      hint: 'pass an ONNX file under the teacher contract (input_ids → logits)',
-    });
-  const bytes = readFileSync(model);
-  const contract = checkTeacherContract(decodeModel(bytes, model), model);
   const V = dataset.vocabSize;
-  if (contract.vocabSize !== null && contract.vocabSize !== V) {
-    throw new DistillError('E_CONFIG', `teacher ${model} has another vocabulary than the token dataset`, {
-      expected: `V = ${V}`,
-      found: `V = ${contract.vocabSize}`,
-      subject: model,
-    });
-  }
   const k = opts.k;
-  if (!Number.isInteger(k) || k < 1 || k > V)
-    throw new DistillError('E_USAGE', 'invalid top-k for the teacher support', {
-      expected: `an integer 1 ≤ k ≤ ${V}`,
-      found: String(k),
-    });
-  const session = await createSession(bytes, model, {
-    device: { kind: 'cpu' },
-    ...(opts.threads ? { threads: opts.threads } : {}),
-  });
+  const session = await openTeacher(model, V, k, opts.threads);
   const T = dataset.seqLen;
   const S = dataset.numSequences;
   const N = S * T;
-  const labelLogp = new Float64Array(N);
-  const top1 = new Int32Array(N);
-  const ids = new Int32Array(N * k);
-  const logp = new Float32Array(N * k);
-  const rowIds = new Int32Array(k);
-  const rowVals = new Float64Array(k);
+  const out: PassArrays = {
+    labelLogp: new Float64Array(N),
+    top1: new Int32Array(N),
+    ids: new Int32Array(N * k),
+    logp: new Float32Array(N * k),
+  };
   const B = opts.batchSize ?? 16;
   const started = performance.now();
   try {
     for (let s0 = 0; s0 < S; s0 += B) {
       const seqs = Array.from({ length: Math.min(B, S - s0) }, (_, i) => s0 + i);
       const { tokens, labels } = assembleTokens(dataset, seqs);
-      const out = await session.run({ input_ids: new ort.Tensor('int64', int64Ids(tokens), [seqs.length, T]) });
-      const t = out[LOGITS_NAME]!;
-      if (t.dims.length !== 3 || Number(t.dims[2]) !== V) {
+      const res = await session.run({ input_ids: new ort.Tensor('int64', int64Ids(tokens), [seqs.length, T]) });
+      const t = res[LOGITS_NAME];
+      if (!t || t.dims.length !== 3 || Number(t.dims[2]) !== V) {
         throw new DistillError('E_MODEL', `teacher ${model} returned logits of the wrong shape`, {
           expected: `[${seqs.length}, ${T}, ${V}]`,
-          found: `[${t.dims.join(', ')}]`,
+          found: t ? `[${t.dims.join(', ')}]` : `no ${LOGITS_NAME} output`,
           subject: model,
         });
       }
-      const z = t.data as Float32Array;
-      for (let r = 0; r < seqs.length * T; r++) {
-        const o = r * V;
-        let m = -Infinity;
-        for (let v = 0; v < V; v++) if (z[o + v]! > m) m = z[o + v]!;
-        let sum = 0;
-        for (let v = 0; v < V; v++) sum += Math.exp(z[o + v]! - m);
-        const lse = m + Math.log(sum);
-        const n = s0 * T + r;
-        const y = labels[r]!;
-        labelLogp[n] = y >= 0 && y < V ? z[o + y]! - lse : NaN;
-        topK(z, o, V, k, rowIds, rowVals);
-        top1[n] = rowIds[0]!;
-        for (let j = 0; j < k; j++) {
-          ids[n * k + j] = rowIds[j]!;
-          logp[n * k + j] = rowVals[j]! - lse;
-        }
-      }
+      scoreRows(t.data as Float32Array, labels, seqs.length * T, V, k, s0 * T, out);
       opts.progress?.({ phase: 'teacher eval', done: (s0 + seqs.length) * T, total: N, unit: 'tokens' });
     }
   } finally {
@@ -133,14 +162,11 @@ export async function teacherHeldOut(
   const seconds = (performance.now() - started) / 1000;
   return {
     model,
-    datasetSha256: (dataset as { sha256: string }).sha256,
+    datasetSha256: dataset.sha256,
     vocabSize: V,
     seqLen: T,
     k,
-    labelLogp,
-    top1,
-    ids,
-    logp,
+    ...out,
     positions: N,
     seconds,
     tokensPerSecond: N / Math.max(seconds, 1e-9),

@@ -1,6 +1,13 @@
 // report.html: one self-contained page (inline CSS and server-drawn SVG, no scripts, no network) comparing
 // runs: loss curves per student, hard/soft weights over steps, held-out metrics, model sizes, cache size.
-import { barChartSvg, escapeXml, lineChartSvg, PALETTE, type LineSeries, type RefLine } from '../../charts/index.js';
+import {
+  barChartSvg,
+  escapeXml,
+  lineChartSvg,
+  paletteColor,
+  type LineSeries,
+  type RefLine,
+} from '../../charts/index.js';
 import type { RunData } from './read.js';
 import { fmtNum, metricsTable, modelTable, verdict, type ReportSummary } from './summary.js';
 
@@ -19,83 +26,82 @@ function table(t: { header: string[]; rows: string[][] }, cls = ''): string {
 
 /** One colour per run, stable across every chart on the page. */
 export function runColors(runs: RunData[]): Map<string, string> {
-  return new Map(runs.map((r, i) => [r.name, PALETTE[i % PALETTE.length]!]));
+  return new Map(runs.map((r, i) => [r.name, paletteColor(i)]));
 }
 
-export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distillery report'): string {
-  const colors = runColors(runs);
-  const teacherRef: RefLine[] = s.teacher
-    ? [{ y: s.teacher.heldOutCE, label: `teacher held-out CE ${fmtNum(s.teacher.heldOutCE, 3)}`, color: TEACHER_COLOR }]
-    : [];
-  const series = (pick: (r: RunData) => Array<[number, number]>, dashBaseline = false): LineSeries[] =>
+type ColorOf = (name: string) => string;
+
+/** Training curves: hard-label CE (with the teacher's held-out CE as a reference line) and the weighted loss. */
+function curveCharts(runs: RunData[], colorOf: ColorOf, teacherRef: RefLine[]): string[] {
+  const series = (pick: (r: RunData) => Array<[number, number]>): LineSeries[] =>
     runs.map((r) => ({
       name: r.name,
-      color: colors.get(r.name)!,
+      color: colorOf(r.name),
       points: pick(r),
-      ...(dashBaseline && r.eval.baseline ? { dash: '6 3' } : {}),
+      ...(r.eval.baseline ? { dash: '6 3' } : {}),
     }));
-
-  const charts: string[] = [];
-  charts.push(
+  return [
     lineChartSvg({
       title: 'Training hard-label cross-entropy per student',
       xLabel: 'optimizer step',
       yLabel: 'CE (nats)',
-      series: series((r) => r.metrics.map((m) => [m.step, m.hardLoss]), true),
+      series: series((r) => r.metrics.map((m) => [m.step, m.hardLoss])),
       refLines: teacherRef,
       width: 1000,
       height: 360,
       legend: 'right',
     }),
-  );
-  charts.push(
     lineChartSvg({
       title: 'Training loss (weighted hard + soft) per student',
       xLabel: 'optimizer step',
       yLabel: 'loss',
-      series: series((r) => r.metrics.map((m) => [m.step, m.loss]), true),
+      series: series((r) => r.metrics.map((m) => [m.step, m.loss])),
       width: 1000,
       height: 320,
       legend: 'right',
     }),
-  );
-  // Weights: one small chart per student (all on one chart the hard/soft pairs tangle).
-  const weightCharts = runs.map((r) => {
-    const c = colors.get(r.name)!;
-    // A log without temperatures (older runs) reads them as NaN: such rows draw no temperature.
-    const temps = r.metrics.filter((m) => Number.isFinite(m.temperature));
-    const distinctT = new Set(temps.map((m) => m.temperature)).size > 1;
-    return lineChartSvg({
-      title: `${r.name}: hard / soft weights${distinctT ? ' (and temperature)' : ''}`,
-      xLabel: 'optimizer step',
-      yLabel: 'weight',
-      width: 490,
-      height: 260,
-      yMin: 0,
-      yMax: Math.max(
-        1,
-        ...r.metrics.map((m) => Math.max(m.hard, m.soft)).filter(Number.isFinite),
-        ...(distinctT ? temps.map((m) => m.temperature) : []),
-      ),
-      series: [
-        { name: 'hard', color: c, points: r.metrics.map((m) => [m.step, m.hard]) },
-        { name: 'soft', color: c, dash: '6 3', points: r.metrics.map((m) => [m.step, m.soft]) },
-        ...(distinctT
-          ? [
-              {
-                name: 'temperature',
-                color: '#7f7f7f',
-                dash: '2 3',
-                points: temps.map((m): [number, number] => [m.step, m.temperature]),
-              },
-            ]
-          : []),
-      ],
-    });
+  ];
+}
+
+/** One student's hard/soft weights over steps (and its temperature when the schedule changes it). */
+function weightChart(r: RunData, color: string): string {
+  // A log without temperatures (older runs) reads them as NaN: such rows draw no temperature.
+  const temps = r.metrics.filter((m) => Number.isFinite(m.temperature));
+  const distinctT = new Set(temps.map((m) => m.temperature)).size > 1;
+  return lineChartSvg({
+    title: `${r.name}: hard / soft weights${distinctT ? ' (and temperature)' : ''}`,
+    xLabel: 'optimizer step',
+    yLabel: 'weight',
+    width: 490,
+    height: 260,
+    yMin: 0,
+    yMax: Math.max(
+      1,
+      ...r.metrics.map((m) => Math.max(m.hard, m.soft)).filter(Number.isFinite),
+      ...(distinctT ? temps.map((m) => m.temperature) : []),
+    ),
+    series: [
+      { name: 'hard', color, points: r.metrics.map((m) => [m.step, m.hard]) },
+      { name: 'soft', color, dash: '6 3', points: r.metrics.map((m) => [m.step, m.soft]) },
+      ...(distinctT
+        ? [
+            {
+              name: 'temperature',
+              color: '#7f7f7f',
+              dash: '2 3',
+              points: temps.map((m): [number, number] => [m.step, m.temperature]),
+            },
+          ]
+        : []),
+    ],
   });
+}
+
+/** The held-out metrics as bar charts, one bar per student. */
+function metricBars(s: ReportSummary, colorOf: ColorOf, teacherRef: RefLine[]): string[] {
   const bars = (pick: (st: ReportSummary['students'][number]) => number | null) =>
-    s.students.map((st) => ({ label: st.name, value: pick(st) ?? NaN, color: colors.get(st.name)! }));
-  const barCharts = [
+    s.students.map((st) => ({ label: st.name, value: pick(st) ?? NaN, color: colorOf(st.name) }));
+  return [
     barChartSvg({
       title: 'Held-out cross-entropy (lower is better)',
       bars: bars((st) => st.heldOutCE),
@@ -120,7 +126,17 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
     }),
     barChartSvg({ title: 'Expected calibration error (15 bins)', bars: bars((st) => st.ece), width: 440, height: 300 }),
   ];
+}
 
+export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distillery report'): string {
+  const colors = runColors(runs);
+  const colorOf: ColorOf = (name) => colors.get(name) ?? TEACHER_COLOR;
+  const teacherRef: RefLine[] = s.teacher
+    ? [{ y: s.teacher.heldOutCE, label: `teacher held-out CE ${fmtNum(s.teacher.heldOutCE, 3)}`, color: TEACHER_COLOR }]
+    : [];
+  const charts = curveCharts(runs, colorOf, teacherRef);
+  const weightCharts = runs.map((r) => weightChart(r, colorOf(r.name)));
+  const bars = metricBars(s, colorOf, teacherRef);
   const notes = runs
     .filter((r) => r.skippedLines > 0)
     .map((r) => `<li>${escapeXml(r.name)}: ${r.skippedLines} truncated metrics line left out</li>`);
@@ -155,7 +171,7 @@ footer { color: #666; font-size: 12px; margin-top: 32px; }
 ${table(metricsTable(s), 'metrics')}
 <p>${teacherLine} ${cacheLine}</p>
 <div class="bars">
-${barCharts.join('\n')}
+${bars.join('\n')}
 </div>
 <h2>Training curves</h2>
 <div class="charts">

@@ -43,15 +43,15 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
     [files.markdown, r.markdown],
     [files.html, r.html],
   ];
+  const tmpOf = (file: string): string => `${file}.tmp-${process.pid}`;
   const tmps: string[] = [];
   try {
     mkdirSync(outDir, { recursive: true });
     for (const [file, text] of contents) {
-      const tmp = `${file}.tmp-${process.pid}`;
-      tmps.push(tmp);
-      writeFileSync(tmp, text);
+      tmps.push(tmpOf(file));
+      writeFileSync(tmpOf(file), text);
     }
-    contents.forEach(([file], i) => renameSync(tmps[i]!, file));
+    for (const [file] of contents) renameSync(tmpOf(file), file);
   } catch (err) {
     for (const t of tmps) rmSync(t, { force: true });
     throw new DistillError('E_IO', `cannot write the report to ${outDir}`, {
