@@ -12,6 +12,7 @@ import { loadCheckpoint, type LoadedCheckpoint, type RunSignature, type TrainerS
 import type { S3Options } from '../store/api.js';
 import { datasetBatches, type BatchSource, type DataCursor } from './data.js';
 import { defaultDeps } from './deps.js';
+import { initFromHuggingFace, type HfInit } from './hf-init.js';
 import { learningRate, makeLrSchedule, type LrSchedule } from './lr.js';
 import type { CacheSourceInfo, TrainerDeps } from './ports.js';
 import {
@@ -51,6 +52,8 @@ export interface TrainOptions {
   out: string;
   /** A previous `out` folder to continue from (may equal out). */
   resume?: string;
+  /** Start every student from a Hugging Face Llama checkpoint (all layers or `init.layers`) instead of random weights. */
+  init?: HfInit;
   /** Stop (with a checkpoint) after this many optimizer steps in this invocation; the schedules still span `steps`. */
   stopAfter?: number;
   /** Checkpoint every this many steps (default: only at the end). */
@@ -303,6 +306,8 @@ function checkRunTarget(opts: TrainOptions, start: StartPoint, sig: RunSignature
 
 /** One StudentRun per student: its folder, engine, parameters (initialized or resumed) and schedule. */
 async function createRuns(opts: TrainOptions, deps: TrainerDeps, start: StartPoint, runs: StudentRun[]): Promise<void> {
+  // A resumed run continues from its checkpoints; `init` only chooses where a fresh run starts.
+  const fromHf = opts.init && !start.resumed.length ? initFromHuggingFace(opts.init, opts.students) : undefined;
   for (const [i, s] of opts.students.entries()) {
     const dir = path.join(opts.out, s.name);
     mkdirSync(dir, { recursive: true });
@@ -311,7 +316,8 @@ async function createRuns(opts: TrainOptions, deps: TrainerDeps, start: StartPoi
     if (schedule && resumed) schedule.restore(resumed.state.schedule);
     const engine = deps.createEngine(s.config, opts.backend ?? 'auto');
     // Each student gets its own init stream so adding a student does not change the others.
-    const params = resumed ? resumed.ck.params : deps.initParams(s.config, (opts.seed * 1000003 + i) >>> 0);
+    const params =
+      resumed?.ck.params ?? fromHf?.get(s.name) ?? deps.initParams(s.config, (opts.seed * 1000003 + i) >>> 0);
     const run = new StudentRun(
       s,
       dir,

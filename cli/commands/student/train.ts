@@ -1,8 +1,11 @@
 // `distill student train`: trains one or more students (one --config each) in one pass over a token
 // dataset and, with --cache, its teacher logit cache; each student writes to <out>/<config name>/.
+import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { DistillError } from '../../../src/core/errors.js';
+import { parseLayerList } from '../../../src/engine/hf/index.js';
 import { loadStudentSpec, type StudentDefaults } from '../../../src/student/config.js';
+import { configFromHuggingFace, type HfInit } from '../../../src/student/hf-init.js';
 import { trainStudents, type TrainResult } from '../../../src/student/train.js';
 import { BaseCommand } from '../../base.js';
 import { countFlag, intFlag, numberFlag, positiveFlag } from '../../flags.js';
@@ -14,6 +17,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
   static override examples = [
     '<%= config.bin %> student train --config small.json --data tokens.arrow --steps 200 --batch-size 8 --lr 3e-3 --seed 1 --out runs/ce',
     '<%= config.bin %> student train --config a.json --config b.json --data tokens.arrow --cache cache/ --schedule linear --steps 500 --batch-size 8 --lr 3e-3 --seed 1 --out runs/kd',
+    '<%= config.bin %> student train --init teacher-hf --init-layers 0,2,4 --data tokens.arrow --cache cache/ --steps 500 --batch-size 8 --lr 1e-3 --seed 1 --out runs/pruned',
   ];
 
   /** Library option fields that these flags feed under another name. */
@@ -21,9 +25,17 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
 
   static override flags = {
     config: Flags.string({
-      description: 'student model config JSON (repeat for several students)',
-      required: true,
+      description:
+        'student model config JSON (repeat for several students); with --init, default: the checkpoint’s own',
       multiple: true,
+    }),
+    init: Flags.string({
+      description:
+        'start from this Hugging Face Llama checkpoint folder (config.json + safetensors) instead of random weights',
+    }),
+    'init-layers': Flags.string({
+      description: 'with --init: keep only these layers, in this order (depth pruning), e.g. 0,2,4',
+      dependsOn: ['init'],
     }),
     data: Flags.string({ description: 'token dataset (Arrow) the cache was made from', required: true }),
     cache: Flags.string({ description: 'logit cache URI (directory or s3://bucket/prefix)' }),
@@ -70,7 +82,19 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       ...(f.schedule !== undefined ? { schedule: f.schedule } : {}),
       ...(scheduleParams ? { scheduleParams } : {}),
     };
-    const students = f.config.map((file) => loadStudentSpec(file, defaults));
+    const init: HfInit | undefined = f.init
+      ? { dir: f.init, ...(f['init-layers'] !== undefined ? { layers: parseLayerList(f['init-layers']) } : {}) }
+      : undefined;
+    if (!f.config?.length && !init)
+      throw new DistillError('E_USAGE', 'no student to train', {
+        expected: '--config <model.json> (repeatable), or --init <Hugging Face folder>',
+      });
+    const students = f.config?.length
+      ? f.config.map((file) => loadStudentSpec(file, defaults))
+      : // No config: one student with the checkpoint's (pruned) architecture, named after its folder.
+        init
+        ? [{ name: path.basename(path.resolve(init.dir)), config: configFromHuggingFace(init), ...defaults }]
+        : [];
     const res = await trainStudents({
       students,
       data: f.data,
@@ -86,6 +110,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       seed: f.seed,
       out: f.out,
       ...(f.resume ? { resume: f.resume } : {}),
+      ...(init ? { init } : {}),
       ...(f['save-every'] ? { saveEvery: f['save-every'] } : {}),
       ...(f['stop-after'] ? { stopAfter: f['stop-after'] } : {}),
       backend: f.backend,
