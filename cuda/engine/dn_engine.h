@@ -13,24 +13,39 @@
 extern "C" {
 #endif
 
+/* Mixture-of-experts FFN (src/core/moe.ts): E routed experts of width F, k active per token, shared experts as
+ * one SwiGLU of width SF = S·F (0: none). router: 0 sigmoid (Llama 4), 1 softmax over the chosen logits.
+ * balance: 0 aux loss with `coef`, 1 selection bias (the `router_bias` tensor). The router weight multiplies
+ * the routed expert's input: out = shared(h) + Σ_j expert_{e_j}(w_j · h). */
+typedef struct {
+  int32_t experts, active, expert_ffn, shared_ffn, router, balance;
+  float coef;
+} dn_moe_config;
+
 typedef struct {
   int32_t vocab_size, d_model, n_layers, n_heads, n_kv_heads, ffn_dim, context_length;
   int32_t tie_embeddings; /* 0/1: the LM head is `embed` (no `lm_head` tensor at the end) */
   float rope_theta, norm_eps;
+  /* MoE layers: every `moe_every`-th layer (l = every−1, 2·every−1, …); moe_every = 0: a dense model. */
+  int32_t moe_every;
+  dn_moe_config moe;
 } dn_model_config;
 
 typedef struct dn_model dn_model;
 
 /* Per-op wall time (seconds) accumulated over forward and backward since the last reset. DN_OP_EMBED is the
- * embedding gather/scatter and the residual adds. */
+ * embedding gather/scatter and the residual adds; DN_OP_ROUTE the MoE router logits, top-k, per-expert row lists and
+ * router/balance gradients; DN_OP_GATHER gathering each expert's rows and combining them back per token. */
 #define DN_MODEL_OP_LIST(X)             \
   X(DN_OP_GEMM, 0, "gemm")              \
   X(DN_OP_ATTENTION, 1, "attention")    \
   X(DN_OP_NORM, 2, "norm")              \
   X(DN_OP_ROPE, 3, "rope")              \
   X(DN_OP_SWIGLU, 4, "swiglu")          \
-  X(DN_OP_EMBED, 5, "embed")
-typedef enum { DN_MODEL_OP_LIST(DN_ENUM_ENTRY) DN_OP_COUNT = 6 } dn_model_op;
+  X(DN_OP_EMBED, 5, "embed")            \
+  X(DN_OP_ROUTE, 6, "route")            \
+  X(DN_OP_GATHER, 7, "gather")
+typedef enum { DN_MODEL_OP_LIST(DN_ENUM_ENTRY) DN_OP_COUNT = 8 } dn_model_op;
 
 dn_status dn_model_create(const dn_model_config* cfg, dn_model** out);
 void dn_model_destroy(dn_model* m);
@@ -39,9 +54,13 @@ int64_t dn_model_num_params(const dn_model* m);
  * to the largest N seen and are reused. */
 dn_status dn_model_forward(dn_model* m, const float* params, const int32_t* tokens, int64_t B, int64_t T,
                            float* out);
-/* d_hidden [N×d] of the last forward → grads += d(Σ d_hidden ⊙ out)/d params, every tensor except
- * `lm_head` (untouched). */
-dn_status dn_model_backward(dn_model* m, const float* params, const float* d_hidden, float* grads);
+/* d_hidden [N×d] of the last forward → grads += d(Σ d_hidden ⊙ out + aux_weight · Σ aux losses)/d params,
+ * every tensor except `lm_head` (untouched). aux_weight only matters for MoE layers with the aux-loss kind. */
+dn_status dn_model_backward(dn_model* m, const float* params, const float* d_hidden, float* grads, float aux_weight);
+/* Number of MoE layers, and the routing statistics of MoE layer i (in layer order) from the last forward:
+ * load [E] (slots per expert), scalars [4] = {tokens, mean router entropy (nats), balance E·Σ f·P, aux loss}. */
+int32_t dn_model_moe_layers(const dn_model* m);
+dn_status dn_model_moe_stats(const dn_model* m, int32_t i, double* load, double* scalars);
 void dn_model_op_seconds(const dn_model* m, double* out /* [DN_OP_COUNT] */);
 void dn_model_reset_timings(dn_model* m);
 
@@ -71,6 +90,33 @@ dn_status dn_attention_backward(int64_t B, int64_t T, int64_t h, int64_t g, int6
 dn_status dn_swiglu_forward(int64_t n, int64_t f, const float* au, float* m);
 /* dau rows [da | du] (overwritten): da = dm ⊙ u ⊙ silu'(a), du = dm ⊙ silu(a). */
 dn_status dn_swiglu_backward(int64_t n, int64_t f, const float* dm, const float* au, float* dau);
+
+/* ---- mixture-of-experts FFN (CPU) ---- */
+/* One MoE FFN with its routing and activations, kept from forward for backward (buffers grow to the largest
+ * N seen). Weights are read at offsets into a flat buffer P (gradients at the same offsets of G), as laid
+ * out by moeLayerShapes (src/core/moe.ts): router [E×d], router_bias [E] (balance 1 only; −1 otherwise),
+ * shared_w1 | shared_w3 [2·SF×d] (adjacent) and shared_w2 [d×SF] (−1 without shared experts), experts_gate_up
+ * [E×2F×d], experts_down [E×d×F]. Deterministic: tokens go to per-expert row lists in token order, one GEMM
+ * per expert, and every output element has one writer with a fixed summation order. Reference:
+ * src/engine/moe/reference.ts (float64). */
+typedef struct dn_moe dn_moe;
+typedef struct {
+  int64_t router, router_bias, shared_w1, shared_w2, gate_up, down;
+} dn_moe_offsets;
+dn_status dn_moe_create(int64_t d, const dn_moe_config* cfg, dn_moe** out);
+void dn_moe_destroy(dn_moe* moe);
+/* h [N×d] → out [N×d] += MoE(h). Routing statistics of this call: dn_moe_stats. */
+dn_status dn_moe_forward(dn_moe* moe, const float* P, const dn_moe_offsets* o, int64_t N, const float* h,
+                         float* out);
+/* dout [N×d] (gradient of out) → dh [N×d] (overwritten), G += the parameter gradients, including
+ * aux_weight × the aux loss's. The selection bias gets none. */
+dn_status dn_moe_backward(dn_moe* moe, const float* P, const dn_moe_offsets* o, const float* dout, float aux_weight,
+                          float* G, float* dh);
+/* load [E] and scalars [4] = {tokens, entropy, balance, aux loss} of the last forward. */
+dn_status dn_moe_stats(const dn_moe* moe, double* load, double* scalars);
+/* Seconds per op kind (routing, gather/scatter, GEMMs, SwiGLU) since creation or the last reset. */
+void dn_moe_op_seconds(const dn_moe* moe, double* out /* [DN_OP_COUNT] */);
+void dn_moe_reset_timings(dn_moe* moe);
 
 /* ---- optimizer ---- */
 /* AdamW (decoupled weight decay) on n elements, bias-corrected with step t ≥ 1:

@@ -17,12 +17,6 @@ export interface EngineOptions {
 export function createEngine(config: ModelConfig, options: EngineOptions = {}): ModelEngine {
   const c = parseModelConfig(config);
   const backend = options.backend ?? 'native';
-  if (c.moe && backend === 'native') {
-    throw new DistillError('E_UNSUPPORTED', 'the native engine does not run mixture-of-experts layers yet', {
-      found: `a moe block (${c.moe.experts} experts)`,
-      hint: "use the float64 reference backend ('reference') or drop the moe block for a dense model",
-    });
-  }
   if (backend === 'reference') return new ReferenceEngine(c);
   if (backend === 'native') return new NativeEngine(c);
   throw new DistillError('E_UNSUPPORTED', `unknown engine backend "${String(backend)}"`, {

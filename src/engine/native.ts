@@ -4,6 +4,7 @@ import { DistillError } from '../core/errors.js';
 import { paramLayout, parameterCount, type ModelConfig, type TensorSlot } from '../core/model.js';
 import { nativeFn } from '../native/loader.js';
 import type { ModelEngine } from './api.js';
+import type { MoeLayerStats } from './moe/reference.js';
 import { checkBackward, checkForward, checkParams } from './validate.js';
 
 /** Seconds spent per op kind since the last reset (forward and backward together). */
@@ -14,6 +15,10 @@ export interface OpTimings {
   rope: number;
   swiglu: number;
   embed: number;
+  /** MoE: router logits, top-k, per-expert row lists, router and balance gradients. */
+  route: number;
+  /** MoE: gathering each expert's rows and combining them back per token. */
+  gather: number;
 }
 
 type Handle = object;
@@ -22,9 +27,10 @@ interface NativeModelFns {
   create: (config: ModelConfig) => Handle;
   destroy: (h: Handle) => void;
   forward: (h: Handle, params: Float32Array, tokens: Int32Array, B: number, T: number, out: Float32Array) => void;
-  backward: (h: Handle, params: Float32Array, dHidden: Float32Array, grads: Float32Array) => void;
+  backward: (h: Handle, params: Float32Array, dHidden: Float32Array, grads: Float32Array, auxWeight: number) => void;
   timings: (h: Handle) => OpTimings;
   resetTimings: (h: Handle) => void;
+  moeStats: (h: Handle, experts: number) => MoeLayerStats[];
 }
 
 let fns: NativeModelFns | undefined;
@@ -36,6 +42,7 @@ function native(): NativeModelFns {
     backward: nativeFn('modelBackward'),
     timings: nativeFn('modelTimings'),
     resetTimings: nativeFn('modelResetTimings'),
+    moeStats: nativeFn('modelMoeStats'),
   };
   return fns;
 }
@@ -86,15 +93,25 @@ export class NativeEngine implements ModelEngine {
     return out;
   }
 
-  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array): void {
+  backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array, auxWeight = 1): void {
     const h = this.live();
     checkParams(this.numParams, params);
     checkBackward(this.numParams, this.rows, this.config.dModel, dHidden, grads);
+    if (!Number.isFinite(auxWeight)) {
+      throw new DistillError('E_MODEL', 'the aux-loss weight must be a finite number', { found: String(auxWeight) });
+    }
     try {
-      native().backward(h, params, dHidden, grads);
+      native().backward(h, params, dHidden, grads, auxWeight);
     } catch (err) {
       throw nativeError(err, 'backward');
     }
+  }
+
+  /** Routing statistics of the last forward, one entry per MoE layer in layer order (empty for dense models). */
+  moeStats(): MoeLayerStats[] {
+    const h = this.live();
+    if (!this.config.moe || this.rows === undefined) return [];
+    return native().moeStats(h, this.config.moe.experts);
   }
 
   /** Per-op seconds accumulated since the last resetTimings(). */

@@ -1,6 +1,6 @@
 // The decoder engine (dn_engine.h): offsets of every tensor in the flat parameter buffer, activation
 // buffers kept from forward for backward (grown to the largest batch, then reused), and the forward and
-// backward passes as a sequence of GEMMs and the kernels of model_*.cpp. Shapes: N = B·T rows.
+// backward passes as a sequence of GEMMs and the kernels of this folder; MoE layers run moe.cpp. Shapes: N = B·T rows.
 #include <omp.h>
 
 #include <algorithm>
@@ -15,6 +15,10 @@
 namespace {
 struct LayerOffsets {
   int64_t attn_norm, wq, wk, wv, wo, ffn_norm, w1, w3, w2;
+  // MoE layers: their FFN tensors (w1, w3, w2 are then −1) and their index among the dense layers otherwise.
+  dn_moe* moe = nullptr;
+  dn_moe_offsets mo{-1, -1, -1, -1, -1, -1};
+  int64_t dense = -1;
 };
 
 using Buf = std::vector<float>;
@@ -37,6 +41,8 @@ struct dn_model {
   int64_t d, h, g, hd, f, V, L, qw, kw, qkvw;
   int64_t embed, norm, lm_head, total;
   std::vector<LayerOffsets> lo;  // wq|wk|wv and w1|w3 are adjacent: fused projections rely on it
+  int64_t n_dense = 0;           // dense FFN layers (the au and m buffers hold only theirs)
+  std::vector<dn_moe*> moes;     // the MoE layers' FFNs, in layer order
   Buf cos_t, sin_t;
   // Forward state.
   int64_t B = 0, T = 0;
@@ -47,6 +53,9 @@ struct dn_model {
   // Backward scratch.
   Buf dres, dxmid, dh, datt, dqkv, dscores, dm, dau;
   double secs[DN_OP_COUNT] = {0};
+  ~dn_model() {
+    for (dn_moe* x : moes) dn_moe_destroy(x);
+  }
 };
 
 namespace {
@@ -76,6 +85,8 @@ extern "C" dn_status dn_model_create(const dn_model_config* cfg, dn_model** out)
       (c.d_model / c.n_heads) % 2 != 0 || !(c.rope_theta > 0) || !(c.norm_eps > 0)) {
     return dn_fail(DN_INVALID_ARGUMENT, "dn_model_create: invalid model config (d=%d heads=%d kv=%d)", c.d_model, c.n_heads, c.n_kv_heads);
   }
+  if (c.moe_every < 0 || c.moe_every > c.n_layers)
+    return dn_fail(DN_INVALID_ARGUMENT, "dn_model_create: moe_every=%d must be 0 (dense) or 1..n_layers=%d", c.moe_every, c.n_layers);
   dn_model* m = new (std::nothrow) dn_model();
   if (!m) return dn_fail(DN_OUT_OF_MEMORY, "dn_model_create: out of memory");
   m->c = c;
@@ -100,9 +111,27 @@ extern "C" dn_status dn_model_create(const dn_model_config* cfg, dn_model** out)
     o.wv = off; off += m->kw * m->d;
     o.wo = off; off += m->d * m->qw;
     o.ffn_norm = off; off += m->d;
-    o.w1 = off; off += m->f * m->d;
-    o.w3 = off; off += m->f * m->d;
-    o.w2 = off; off += m->d * m->f;
+    if (c.moe_every > 0 && (l + 1) % c.moe_every == 0) {
+      // The order of moeLayerShapes (src/core/moe.ts).
+      const int64_t E = c.moe.experts, F = c.moe.expert_ffn, SF = c.moe.shared_ffn;
+      o.w1 = o.w3 = o.w2 = -1;
+      o.mo.router = off; off += E * m->d;
+      if (c.moe.balance == 1) { o.mo.router_bias = off; off += E; }
+      if (SF > 0) { o.mo.shared_w1 = off; off += 2 * SF * m->d; o.mo.shared_w2 = off; off += m->d * SF; }
+      o.mo.gate_up = off; off += E * 2 * F * m->d;
+      o.mo.down = off; off += E * m->d * F;
+      dn_status st = dn_moe_create(m->d, &c.moe, &o.moe);
+      if (st != DN_OK) {
+        delete m;
+        return st;
+      }
+      m->moes.push_back(o.moe);
+    } else {
+      o.dense = m->n_dense++;
+      o.w1 = off; off += m->f * m->d;
+      o.w3 = off; off += m->f * m->d;
+      o.w2 = off; off += m->d * m->f;
+    }
     m->lo.push_back(o);
   }
   m->norm = off;
@@ -130,9 +159,24 @@ extern "C" int64_t dn_model_num_params(const dn_model* m) { return m->total; }
 
 extern "C" void dn_model_op_seconds(const dn_model* m, double* out) {
   for (int i = 0; i < DN_OP_COUNT; ++i) out[i] = m->secs[i];
+  for (const dn_moe* x : m->moes) {
+    double s[DN_OP_COUNT];
+    dn_moe_op_seconds(x, s);
+    for (int i = 0; i < DN_OP_COUNT; ++i) out[i] += s[i];
+  }
 }
 extern "C" void dn_model_reset_timings(dn_model* m) {
   for (double& s : m->secs) s = 0.0;
+  for (dn_moe* x : m->moes) dn_moe_reset_timings(x);
+}
+
+extern "C" int32_t dn_model_moe_layers(const dn_model* m) { return (int32_t)m->moes.size(); }
+
+extern "C" dn_status dn_model_moe_stats(const dn_model* m, int32_t i, double* load, double* scalars) {
+  if (i < 0 || i >= (int32_t)m->moes.size())
+    return dn_fail(DN_INVALID_ARGUMENT, "dn_model_moe_stats: MoE layer %d of %d", i, (int)m->moes.size());
+  if (!m->have_forward) return dn_fail(DN_INVALID_ARGUMENT, "dn_model_moe_stats: no forward yet");
+  return dn_moe_stats(m->moes[(size_t)i], load, scalars);
 }
 
 extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t* tokens, int64_t B, int64_t T,
@@ -158,8 +202,8 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
   float* att = ensure(m->att, L * N * qw);
   float* r2 = ensure(m->r2, L * N);
   float* h2 = ensure(m->h2, L * N * d);
-  float* au = ensure(m->au, L * N * 2 * f);
-  float* mm = ensure(m->m, L * N * f);
+  float* au = ensure(m->au, m->n_dense * N * 2 * f);
+  float* mm = ensure(m->m, m->n_dense * N * f);
   float* rf = ensure(m->rf, N);
   double* S = m->secs;
   {
@@ -174,7 +218,7 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
     float* y = res + (l + 1) * N * d;
     float *h1l = h1 + l * N * d, *ql = qkv + l * N * qkvw, *kl = ql + qw, *vl = ql + qw + kw;
     float *attl = att + l * N * qw, *h2l = h2 + l * N * d;
-    float *aul = au + l * N * 2 * f, *ml = mm + l * N * f;
+    float *aul = o.moe ? nullptr : au + o.dense * N * 2 * f, *ml = o.moe ? nullptr : mm + o.dense * N * f;
     { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, x, P + o.attn_norm, m->c.norm_eps, h1l, r1 + l * N)); }
     {
       Timer t(&S[DN_OP_GEMM]);
@@ -192,6 +236,11 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
       DN_TRY(linear(attl, N, qw, P + o.wo, d, 1.0f, xm));
     }
     { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, xm, P + o.ffn_norm, m->c.norm_eps, h2l, r2 + l * N)); }
+    if (o.moe) {
+      { Timer t(&S[DN_OP_EMBED]); std::memcpy(y, xm, sizeof(float) * N * d); }
+      DN_TRY(dn_moe_forward(o.moe, P, &o.mo, N, h2l, y));
+      continue;
+    }
     {
       Timer t(&S[DN_OP_GEMM]);
       DN_TRY(linear(h2l, N, d, P + o.w1, 2 * f, 0.0f, aul));
@@ -208,7 +257,7 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
   return DN_OK;
 }
 
-extern "C" dn_status dn_model_backward(dn_model* m, const float* P, const float* dout, float* G) {
+extern "C" dn_status dn_model_backward(dn_model* m, const float* P, const float* dout, float* G, float aux_weight) {
   if (!m->have_forward) return dn_fail(DN_INVALID_ARGUMENT, "dn_model_backward: no forward to back-propagate");
   const int64_t B = m->B, T = m->T, N = B * T, d = m->d, qw = m->qw, kw = m->kw, f = m->f, L = m->L;
   const int64_t h = m->h, g = m->g, hd = m->hd, qkvw = m->qkvw;
@@ -229,12 +278,17 @@ extern "C" dn_status dn_model_backward(dn_model* m, const float* P, const float*
     const float* xm = m->xmid.data() + l * N * d;
     const float *h1l = m->h1.data() + l * N * d, *ql = m->qkv.data() + l * N * qkvw, *kl = ql + qw, *vl = ql + qw + kw;
     const float *attl = m->att.data() + l * N * qw, *h2l = m->h2.data() + l * N * d;
-    const float *aul = m->au.data() + l * N * 2 * f, *ml = m->m.data() + l * N * f;
+    const float* aul = o.moe ? nullptr : m->au.data() + o.dense * N * 2 * f;
+    const float* ml = o.moe ? nullptr : m->m.data() + o.dense * N * f;
     const float* pl = m->probs.data() + l * B * h * T * T;
-    // res[l+1] = xmid + (silu(a) ⊙ u) · W2ᵀ
-    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dres, ml, N, f, P + o.w2, d, 0.0f, dm, G + o.w2)); }
-    { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_backward(N, f, dm, aul, dau)); }
-    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dau, h2l, N, d, P + o.w1, 2 * f, 0.0f, dh, G + o.w1)); }
+    if (o.moe) {
+      DN_TRY(dn_moe_backward(o.moe, P, &o.mo, dres, aux_weight, G, dh));
+    } else {
+      // res[l+1] = xmid + (silu(a) ⊙ u) · W2ᵀ
+      { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dres, ml, N, f, P + o.w2, d, 0.0f, dm, G + o.w2)); }
+      { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_backward(N, f, dm, aul, dau)); }
+      { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_back(dau, h2l, N, d, P + o.w1, 2 * f, 0.0f, dh, G + o.w1)); }
+    }
     {
       Timer t(&S[DN_OP_NORM]);
       std::memcpy(dxmid, dres, sizeof(float) * N * d);
