@@ -113,3 +113,26 @@ export function moeActiveFfnParams(dModel: number, moe: MoeConfig): number {
   const perExpert = 3 * moe.expertFfnDim * dModel;
   return moe.experts * dModel + (moe.sharedExperts + moe.activeExperts) * perExpert;
 }
+
+/** Steps in a row without a single routed token after which an expert is flagged dead in the metrics. */
+export const DEAD_EXPERT_STEPS = 20;
+
+/**
+ * Routing metrics of one MoE layer over a stretch of tokens (an optimizer step in metrics.jsonl, the held-out
+ * split in eval.json): load = routing slots per expert (each token fills activeExperts slots).
+ */
+export const MoeLayerMetricsSchema = z.object({
+  layer: z.number().int().min(0),
+  load: z.array(z.number().min(0)),
+  /** max load / mean load: 1 is even, experts = every slot on one expert. */
+  maxOverMean: z.number(),
+  /** Mean over tokens of the entropy (nats) of the router's normalized affinities. */
+  entropy: z.number(),
+  /** E · Σ_e f_e · P_e (1 at perfect balance). */
+  balance: z.number(),
+  /** coef · balance with the aux-loss kind (the loss added to training), 0 with the bias kind. */
+  auxLoss: z.number(),
+  /** Experts that received no token for DEAD_EXPERT_STEPS optimizer steps in a row (training only). */
+  dead: z.array(z.number().int().min(0)).optional(),
+});
+export type MoeLayerMetrics = z.infer<typeof MoeLayerMetricsSchema>;

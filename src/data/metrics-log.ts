@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync, appendFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
+import { MoeLayerMetricsSchema } from '../core/moe.js';
 import { formatIssues, jsonNumber } from '../core/schema.js';
 
 /** JSON has no NaN: the trainer's NaN is written as null, and null (or an absent field) reads back as NaN. */
@@ -12,7 +13,7 @@ const metric = jsonNumber;
 export const MetricsRowSchema = z.object({
   /** 1-based optimizer step this line reports. */
   step: z.number(),
-  /** hard · hardLoss + soft · softLoss, averaged over the step's micro-batches. */
+  /** hard · hardLoss + soft · softLoss (+ the MoE aux losses), averaged over the step's micro-batches. */
   loss: metric,
   hardLoss: metric,
   softLoss: metric,
@@ -28,6 +29,8 @@ export const MetricsRowSchema = z.object({
   gradNorm: metric,
   /** Tokens seen after the step. */
   tokens: metric,
+  /** MoE students: routing metrics of each MoE layer over the step's tokens. */
+  moe: z.array(MoeLayerMetricsSchema).optional(),
 });
 export type MetricsRow = z.infer<typeof MetricsRowSchema>;
 

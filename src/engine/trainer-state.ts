@@ -53,6 +53,8 @@ export const TrainerStateSchema = z.object({
   }),
   /** The schedule runner's state (schedules/runtime/runner.ts validates it on restore); null without a schedule. */
   schedule: z.unknown(),
+  /** MoE students: per MoE layer and expert, the optimizer steps in a row it received no token (dead-expert flag). */
+  moe: z.object({ idleSteps: z.array(z.array(z.number().int().min(0))) }).optional(),
   /** SHA-256 of each other file of the folder, by file name. */
   files: z.record(z.string(), z.string()),
 });

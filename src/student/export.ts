@@ -53,6 +53,11 @@ export function buildOnnxModel(
       found: String(params.length),
     });
   }
+  if (config.moe) {
+    throw new DistillError('E_UNSUPPORTED', 'ONNX export of mixture-of-experts models is not implemented yet', {
+      found: `a moe block (${config.moe.experts} experts)`,
+    });
+  }
   // One protobuf message cannot exceed 2 GiB; the weights (plus transposed copies' overhead) must fit.
   if (total * 4 > 1.9 * 2 ** 30) {
     throw new DistillError('E_UNSUPPORTED', 'the model is too large for a single-file ONNX export', {

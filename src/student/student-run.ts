@@ -10,6 +10,7 @@ import { saveCheckpoint, type ModelEngine, type TrainerStateInput } from '../eng
 import type { Batch } from './data.js';
 import type { LossKind, Support } from '../../losses/index.js';
 import type { ScheduleWeights } from '../../schedules/index.js';
+import { MoeTracker, type MoeTrackerState } from './moe-tracker.js';
 import type { ScheduleRunnerLike, TrainerDeps } from './ports.js';
 
 export interface StudentSpec {
@@ -52,6 +53,8 @@ export class StudentRun {
   last?: StepMetrics;
   /** Seconds spent in each phase over this invocation (the benchmark's breakdown). */
   readonly timings: PhaseTimings = { forward: 0, loss: 0, backward: 0, optimizer: 0 };
+  /** Routing statistics, the selection-bias update and dead-expert counters of an MoE student. */
+  private readonly moe: MoeTracker;
 
   constructor(
     readonly spec: StudentSpec,
@@ -63,8 +66,10 @@ export class StudentRun {
     /** 'reference' (float64, with the reference engine) or 'cpu' (the native fused kernel). */
     private readonly lossBackend: 'reference' | 'cpu',
     moments?: { m: Float32Array; v: Float32Array },
+    moeState?: MoeTrackerState,
   ) {
     this.layout = paramLayout(spec.config);
+    this.moe = new MoeTracker(spec.config, this.layout, moeState);
     if (engine.numParams !== params.length) {
       throw new DistillError('E_TRAIN', `student ${spec.name}: the engine and the parameters disagree`, {
         expected: `${engine.numParams} floats`,
@@ -119,12 +124,14 @@ export class StudentRun {
       backend: this.lossBackend,
     });
     const t2 = performance.now();
-    this.engine.backward(this.params, r.gradHidden, this.grads);
+    // The MoE aux losses average over micro-batches like the main loss.
+    this.engine.backward(this.params, r.gradHidden, this.grads, gradScale);
     const t3 = performance.now();
+    const aux = this.moe.observe(this.engine.moeStats?.() ?? []);
     this.timings.forward += (t1 - t0) / 1000;
     this.timings.loss += (t2 - t1) / 1000;
     this.timings.backward += (t3 - t2) / 1000;
-    this.acc.loss += w.hard * r.hardLoss + (teacher ? w.soft * r.softLoss : 0);
+    this.acc.loss += w.hard * r.hardLoss + (teacher ? w.soft * r.softLoss : 0) + aux;
     this.acc.hardLoss += r.hardLoss;
     this.acc.softLoss += r.softLoss;
     this.acc.agreement += r.agreement;
@@ -184,6 +191,8 @@ export class StudentRun {
       },
     );
     this.grads.fill(0);
+    const moe = this.moe.endStep(this.params);
+    if (moe.length) metrics.moe = moe;
     const optSeconds = (performance.now() - t0) / 1000;
     this.timings.optimizer += optSeconds;
     const seconds = this.acc.seconds + optSeconds + sharedSeconds;
@@ -231,6 +240,7 @@ export class StudentRun {
           schedule: this.schedule?.id ?? null,
         },
         schedule: this.schedule?.state() ?? null,
+        ...(this.spec.config.moe ? { moe: this.moe.state() } : {}),
       },
     });
   }

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { losses } from '../../losses/index.js';
 import { DistillError, invariant } from '../core/errors.js';
-import { parameterCount } from '../core/model.js';
+import { activeParameterCount, parameterCount } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
 import type { TokenDatasetLike } from '../data/sequences.js';
 import { loadCheckpoint, type LoadedCheckpoint, type RunSignature, type TrainerState } from '../engine/index.js';
@@ -69,6 +69,8 @@ export interface StudentResult {
   name: string;
   dir: string;
   parameters: number;
+  /** Parameters one token uses (equal to `parameters` for a dense student). */
+  activeParameters: number;
   last?: StepMetrics;
   /** Seconds per phase in this invocation; `ops` splits forward + backward when the engine reports it. */
   timings: PhaseTimings & { ops?: Record<string, number> };
@@ -327,6 +329,7 @@ async function createRuns(opts: TrainOptions, deps: TrainerDeps, start: StartPoi
       deps,
       opts.backend === 'reference' ? 'reference' : 'cpu',
       resumed?.ck.optimizer,
+      resumed?.state.moe,
     );
     // Pushed before its metrics file is started, so the caller disposes its engine if that fails.
     runs.push(run);
@@ -416,6 +419,7 @@ function studentResult(r: StudentRun): StudentResult {
     name: r.spec.name,
     dir: r.dir,
     parameters: parameterCount(r.spec.config),
+    activeParameters: activeParameterCount(r.spec.config),
     ...(r.last ? { last: r.last } : {}),
     timings: { ...r.timings, ...(ops ? { ops: { ...ops } } : {}) },
   };
