@@ -119,16 +119,14 @@ describe('MoeTracker', () => {
     const stats = (load: number[]) => [{ load, tokens: 8, entropy: 1, balance: 1.5, auxLoss: 0 }];
     const t = new MoeTracker(biasMoe, layout);
     const params = new Float32Array(layout.reduce((n, s) => n + s.size, 0));
-    let last: ReturnType<MoeTracker['endStep']> = [];
     for (let step = 1; step < DEAD_EXPERT_STEPS; step++) {
       t.observe(stats([3, 5, 0, 0]));
-      last = t.endStep(params);
-      expect(last[0]?.dead).toBeUndefined();
+      expect(t.endStep(params)[0]?.dead).toBeUndefined();
     }
     const resumed = new MoeTracker(biasMoe, layout, t.state());
     resumed.observe(stats([4, 4, 0, 0]));
     resumed.observe(stats([4, 3, 0, 1]));
-    last = resumed.endStep(params);
+    const last = resumed.endStep(params);
     expect(last[0]?.dead).toEqual([2]);
     expect(last[0]?.load).toEqual([8, 7, 0, 1]);
     expect(last[0]?.maxOverMean).toBe(2);
