@@ -11,6 +11,7 @@
 
 #include "gemm/dn_gemm.h"
 #include "engine/dn_engine.h"
+#include "engine/cpu/engine_buffers.h"
 
 namespace {
 struct LayerOffsets {
@@ -21,19 +22,9 @@ struct LayerOffsets {
   int64_t dense = -1;
 };
 
-using Buf = std::vector<float>;
-
-inline float* ensure(Buf& b, int64_t n) {
-  if ((int64_t)b.size() < n) b.resize((size_t)n);
-  return b.data();
-}
-
-struct Timer {
-  double* slot;
-  double t0;
-  explicit Timer(double* s) : slot(s), t0(omp_get_wtime()) {}
-  ~Timer() { *slot += omp_get_wtime() - t0; }
-};
+using dn_engine::Buf;
+using dn_engine::ensure;
+using dn_engine::Timer;
 }  // namespace
 
 struct dn_model {
@@ -71,12 +62,6 @@ dn_status linear_back(const float* dy, const float* x, int64_t n, int64_t in, co
   return dn_sgemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
 }
 }  // namespace
-
-#define DN_TRY(expr)                     \
-  do {                                   \
-    dn_status _st = (expr);              \
-    if (_st != DN_OK) return _st;        \
-  } while (0)
 
 extern "C" dn_status dn_model_create(const dn_model_config* cfg, dn_model** out) {
   const dn_model_config& c = *cfg;

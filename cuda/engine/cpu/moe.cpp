@@ -12,28 +12,13 @@
 #include <vector>
 
 #include "engine/dn_engine.h"
+#include "engine/cpu/engine_buffers.h"
 #include "gemm/dn_gemm.h"
 
 namespace {
-using Buf = std::vector<float>;
-
-inline float* ensure(Buf& b, int64_t n) {
-  if ((int64_t)b.size() < n) b.resize((size_t)n);
-  return b.data();
-}
-
-struct Timer {
-  double* slot;
-  double t0;
-  explicit Timer(double* s) : slot(s), t0(omp_get_wtime()) {}
-  ~Timer() { *slot += omp_get_wtime() - t0; }
-};
-
-#define DN_TRY(expr)              \
-  do {                            \
-    dn_status _st = (expr);       \
-    if (_st != DN_OK) return _st; \
-  } while (0)
+using dn_engine::Buf;
+using dn_engine::ensure;
+using dn_engine::Timer;
 }  // namespace
 
 struct dn_moe {
