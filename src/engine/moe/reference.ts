@@ -1,7 +1,9 @@
 // Float64 reference of one MoE FFN layer (src/core/moe.ts), forward and backward: router, top-k selection
 // (with the balance bias), shared experts, routed SwiGLU experts, the balance statistics and the aux loss.
 // Shapes: h [N×d] (the ffn_norm output), out [N×d]; E experts, k active, F expert width, S·F shared width.
+import { add, at } from '../../core/arrays.js';
 import type { MoeBalance, MoeConfig } from '../../core/moe.js';
+import { linear, linearBack } from '../reference-ops.js';
 
 type F64 = Float64Array;
 
@@ -75,18 +77,6 @@ export interface MoeSaved {
   f: F64;
 }
 
-/** Checked element read: out-of-range indices throw instead of turning into NaN. */
-export function at(a: ArrayLike<number>, i: number): number {
-  const v = a[i];
-  if (v === undefined) throw new RangeError(`index ${i} outside [0, ${a.length})`);
-  return v;
-}
-
-/** a[i] += v, checked. */
-export function add(a: Float64Array, i: number, v: number): void {
-  a[i] = at(a, i) + v;
-}
-
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 const silu = (z: number): number => z * sigmoid(z);
 
@@ -154,33 +144,6 @@ export function route64(
     }
   }
   return { logits, p, sel, w, keys };
-}
-
-/** y[N×out] = x[N×inp] · Wᵀ with W at offset wo of P, [out×inp] row-major. */
-function linear(x: F64, rows: number, inp: number, P: F64, wo: number, out: number): F64 {
-  const y = new Float64Array(rows * out);
-  for (let n = 0; n < rows; n++) {
-    for (let o = 0; o < out; o++) {
-      let s = 0;
-      for (let i = 0; i < inp; i++) s += at(x, n * inp + i) * at(P, wo + o * inp + i);
-      y[n * out + o] = s;
-    }
-  }
-  return y;
-}
-
-/** dx[N×inp] += dy · W, G[wo…] += dyᵀ · x. */
-function linearBack(dy: F64, x: F64, rows: number, inp: number, P: F64, G: F64, wo: number, out: number, dx: F64) {
-  for (let n = 0; n < rows; n++) {
-    for (let o = 0; o < out; o++) {
-      const g = at(dy, n * out + o);
-      if (g === 0) continue;
-      for (let i = 0; i < inp; i++) {
-        add(dx, n * inp + i, g * at(P, wo + o * inp + i));
-        add(G, wo + o * inp + i, g * at(x, n * inp + i));
-      }
-    }
-  }
 }
 
 /** One MoE FFN forward: out = shared(h) + Σ_j expert_{sel_j}(w_j · h). */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig, type ModelConfig } from '../../../src/core/model.js';
 import { ReferenceEngine, createEngine, initParams, Rng } from '../../../src/engine/index.js';
-import { at } from '../../../src/engine/moe/reference.js';
+import { at } from '../../../src/core/arrays.js';
 
 const base = {
   vocabSize: 11,

@@ -6,7 +6,8 @@ import { parseModelConfig, type ModelConfig } from '../../../src/core/model.js';
 import { MoeConfigSchema, type MoeConfig } from '../../../src/core/moe.js';
 import { createEngine, initParams, Rng } from '../../../src/engine/index.js';
 import { NativeMoeLayer } from '../../../src/engine/moe/native.js';
-import { at, moeBackward64, moeDims, moeForward64, route64 } from '../../../src/engine/moe/reference.js';
+import { at } from '../../../src/core/arrays.js';
+import { moeBackward64, moeDims, moeForward64, route64 } from '../../../src/engine/moe/reference.js';
 import { setThreads } from '../helpers.js';
 import { moeLayerFixture, normals } from './helpers.js';
 

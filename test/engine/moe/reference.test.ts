@@ -3,7 +3,8 @@
 // ties; plus the routing rules and the balance statistics. L = Σ dOut ⊙ out + auxLoss.
 import { describe, expect, it } from 'vitest';
 import { MoeConfigSchema, type MoeConfig } from '../../../src/core/moe.js';
-import { at, moeBackward64, moeDims, moeForward64, route64, topK } from '../../../src/engine/moe/reference.js';
+import { at } from '../../../src/core/arrays.js';
+import { moeBackward64, moeDims, moeForward64, route64, topK } from '../../../src/engine/moe/reference.js';
 import { moeLayerFixture, normals } from './helpers.js';
 
 const d = 5,
