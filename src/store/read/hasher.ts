@@ -53,9 +53,8 @@ function startHashThread(): Worker {
  * OFF_THREAD_MIN_BYTES.
  */
 export class ShardHasher {
-  /** Jobs the thread answered so far (hashes and reads); the rest ran on their callers' threads. */
-  threadJobs = 0;
   private worker: Worker | undefined;
+  private answered = 0;
   /** Set once the thread could not start, died, or the hasher was closed. */
   private stopped = false;
   private nextId = 0;
@@ -107,6 +106,11 @@ export class ShardHasher {
     return { missing: false, size: r.size, bytes: into.subarray(0, r.got), sha: r.sha };
   }
 
+  /** Jobs the thread answered so far (hashes and reads); the rest ran on their callers' threads. */
+  get threadJobs(): number {
+    return this.answered;
+  }
+
   /** Ends the thread; jobs in flight finish on their callers' threads, as does everything after. */
   async close(): Promise<void> {
     this.stopped = true;
@@ -129,7 +133,7 @@ export class ShardHasher {
       w.on('message', (r: HashReply) => {
         const job = this.jobs.get(r.id);
         this.jobs.delete(r.id);
-        this.threadJobs++;
+        this.answered++;
         // An idle thread must not keep the process alive.
         if (this.jobs.size === 0) w.unref();
         job?.resolve(r);
