@@ -1,5 +1,6 @@
 // Reference implementation of the packed top-k row encoding (docs/cache-format.md §3.2) in plain TypeScript,
 // written for clarity, one row at a time: the native codec (cuda/codec/) must match it bit for bit.
+import { at } from '../../core/arrays.js';
 import { escapeWidth, PACKED_RANK_ESCAPE_BITS, PACKED_RICE_QMAX, type PackedCode } from './packed.js';
 
 /**
@@ -17,13 +18,6 @@ export function levelOf(x: number, ref: number, levels: number): number {
 export function levelValue(l: number, ref: number, levels: number): number {
   const d = Math.fround(2 * Math.log(l === 0 ? 1 / (4 * levels) : l / levels));
   return Math.fround(ref + d);
-}
-
-/** arr[i], which the caller knows exists: the reference fails loudly instead of reading undefined. */
-function at<T>(arr: ArrayLike<T>, i: number): T {
-  const v = arr[i];
-  if (v === undefined) throw new Error(`index ${i} outside 0..${arr.length - 1}`);
-  return v;
 }
 
 class Bits {
