@@ -2,6 +2,7 @@
 // float32 [B, T, V], B and T dynamic (T ≤ contextLength). Llama graph: Gather embed, RMSNorm from
 // Mul/ReduceMean/Add/Sqrt/Div, RoPE with cos/sin tables sliced to T, causal mask, grouped KV heads
 // repeated with Expand, SwiGLU, final RMSNorm, LM head (tied or not). Opset 17, plain ONNX ops only.
+// With `inputs: 'optimum'` it writes Hugging Face Optimum's text-generation naming instead (see optimumInputs).
 import { writeFileSync, renameSync } from 'node:fs';
 import { DistillError } from '../core/errors.js';
 import { headDim, paramLayout, type ModelConfig } from '../core/model.js';
@@ -39,11 +40,23 @@ function ropeTables(c: ModelConfig): { cos: Float32Array; sin: Float32Array; rot
   return { cos, sin, rot };
 }
 
+/**
+ * Which inputs the graph takes: `teacher` (the default) only input_ids; `optimum` the inputs and outputs of
+ * a Hugging Face Optimum export for text generation with past (optimum/exporters/onnx/config.py,
+ * TextDecoderOnnxConfig.inputs and TextDecoderWithPositionIdsOnnxConfig; base.py,
+ * OnnxConfigWithPast.add_past_key_values): input_ids [batch_size, sequence_length], attention_mask
+ * [batch_size, past_sequence_length + sequence_length], position_ids [batch_size, sequence_length],
+ * past_key_values.N.key/value [batch_size, kv heads, past_sequence_length, head dim] → logits and
+ * present.N.key/value [batch_size, kv heads, past_sequence_length + sequence_length, head dim].
+ */
+export type OnnxInputs = 'teacher' | 'optimum';
+
 /** Builds the ONNX model bytes for a config and its flat parameters (canonical order). */
 export function buildOnnxModel(
   config: ModelConfig,
   params: Float32Array,
   metadata: Record<string, string> = {},
+  inputs: OnnxInputs = 'teacher',
 ): Uint8Array {
   const layout = paramLayout(config);
   const total = layout.reduce((n, s) => n + s.size, 0);
@@ -79,26 +92,33 @@ export function buildOnnxModel(
     metadata: { 'distillery.config': JSON.stringify(config), ...metadata },
   });
 
-  const ids = b.input('input_ids', 'int64', ['batch', 'seq']);
+  const optimum = inputs === 'optimum';
+  const ids = b.input('input_ids', 'int64', optimum ? ['batch_size', 'sequence_length'] : ['batch', 'seq']);
   const T1 = b.op('Shape', [ids], { start: 1, end: 2 }); // [T] as a 1-element int64 tensor
   const zero1 = b.int64Tensor([1], [0], 'zero_1d');
   const axes0 = b.int64Tensor([1], [0], 'axes_0');
   const axes1 = b.int64Tensor([1], [1], 'axes_1');
   const eps = b.floatTensor([], new Float32Array([config.normEps]), 'norm_eps');
-
-  // Causal mask [T, T]: −1e9 where the key position is after the query position.
-  const Tscalar = b.op('Squeeze', [T1, axes0]);
-  const r = b.op('Range', [b.int64Tensor([], [0], 'zero_s'), Tscalar, b.int64Tensor([], [1], 'one_s')]);
-  const future = b.op('Greater', [b.op('Unsqueeze', [r, axes0]), b.op('Unsqueeze', [r, axes1])]);
-  const mask = b.op('Where', [
-    future,
-    b.floatTensor([], new Float32Array([-1e9]), 'neg_big'),
-    b.floatTensor([], new Float32Array([0]), 'zero_f'),
-  ]);
-
   const rope = ropeTables(config);
-  const cos = b.op('Slice', [b.floatTensor([config.contextLength, hd], rope.cos, 'rope_cos'), zero1, T1, axes0]);
-  const sin = b.op('Slice', [b.floatTensor([config.contextLength, hd], rope.sin, 'rope_sin'), zero1, T1, axes0]);
+  const ropeTable = (which: 'cos' | 'sin') => b.floatTensor([config.contextLength, hd], rope[which], `rope_${which}`);
+  let mask: string;
+  let cos: string;
+  let sin: string;
+  if (optimum) {
+    ({ mask, cos, sin } = optimumInputs(b, config, { T1, axes0, axes1, ropeTable }));
+  } else {
+    // Causal mask [T, T]: −1e9 where the key position is after the query position.
+    const Tscalar = b.op('Squeeze', [T1, axes0]);
+    const r = b.op('Range', [b.int64Tensor([], [0], 'zero_s'), Tscalar, b.int64Tensor([], [1], 'one_s')]);
+    const future = b.op('Greater', [b.op('Unsqueeze', [r, axes0]), b.op('Unsqueeze', [r, axes1])]);
+    mask = b.op('Where', [
+      future,
+      b.floatTensor([], new Float32Array([-1e9]), 'neg_big'),
+      b.floatTensor([], new Float32Array([0]), 'zero_f'),
+    ]);
+    cos = b.op('Slice', [ropeTable('cos'), zero1, T1, axes0]);
+    sin = b.op('Slice', [ropeTable('sin'), zero1, T1, axes0]);
+  }
   const rot = b.floatTensor([hd, hd], rope.rot, 'rope_rotate_half');
   const scale = b.floatTensor([], new Float32Array([1 / Math.sqrt(hd)]), 'attn_scale');
 
@@ -132,8 +152,10 @@ export function buildOnnxModel(
     const p = `layers.${l}.`;
     const xn = rmsNorm(x, `${p}attn_norm`);
     const q = applyRope(heads(linear(xn, `${p}wq`), h));
-    const k = repeatKv(applyRope(heads(linear(xn, `${p}wk`), g)));
-    const v = repeatKv(heads(linear(xn, `${p}wv`), g));
+    // With a past, this step's keys and values follow the cached ones and are the layer's present.
+    const past = (kind: 'key' | 'value', x: string) => (optimum ? withPast(b, l, kind, x, g, hd) : x);
+    const k = repeatKv(past('key', applyRope(heads(linear(xn, `${p}wk`), g))));
+    const v = repeatKv(past('value', heads(linear(xn, `${p}wv`), g)));
     const scores = b.op('Add', [
       b.op('Mul', [b.op('MatMul', [q, b.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), scale]),
       mask,
@@ -155,8 +177,53 @@ export function buildOnnxModel(
     ? b.op('Transpose', ['embed'], { perm: [1, 0] })
     : b.floatTensor([d, V], transpose(get('lm_head').data, V, d), 'lm_head.T');
   b.node('MatMul', [xn, head], {}, ['logits']);
-  b.output('logits', 'float', ['batch', 'seq', V]);
+  b.output('logits', 'float', optimum ? ['batch_size', 'sequence_length', V] : ['batch', 'seq', V]);
   return b.encode();
+}
+
+const PAST = 'past_sequence_length';
+const TOTAL = 'past_sequence_length + sequence_length';
+
+/**
+ * Optimum's inputs besides input_ids and what the layers take from them: the additive mask [B, 1, T, P+T]
+ * (causal over past and present keys, −1e9 where attention_mask is 0) and the RoPE rows of position_ids.
+ */
+function optimumInputs(
+  b: OnnxGraph,
+  config: ModelConfig,
+  t: { T1: string; axes0: string; axes1: string; ropeTable: (which: 'cos' | 'sin') => string },
+): { mask: string; cos: string; sin: string } {
+  const hd = headDim(config);
+  const attention = b.input('attention_mask', 'int64', ['batch_size', TOTAL]);
+  const positions = b.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
+  for (let l = 0; l < config.nLayers; l++)
+    for (const kind of ['key', 'value'])
+      b.input(`past_key_values.${l}.${kind}`, 'float', ['batch_size', config.nKvHeads, PAST, hd]);
+  const scalar = (x: string) => b.op('Squeeze', [x, t.axes0]);
+  const P = scalar(b.op('Shape', ['past_key_values.0.key'], { start: 2, end: 3 }));
+  const T = scalar(t.T1);
+  const one = b.int64Tensor([], [1]);
+  // Query i sits at P + i; key j may be seen when j ≤ P + i.
+  const keys = b.op('Range', [b.int64Tensor([], [0]), b.op('Add', [P, T]), one]);
+  const queries = b.op('Range', [P, b.op('Add', [P, T]), one]);
+  const future = b.op('Greater', [b.op('Unsqueeze', [keys, t.axes0]), b.op('Unsqueeze', [queries, t.axes1])]);
+  const negBig = b.floatTensor([], new Float32Array([-1e9]));
+  const causal = b.op('Where', [future, negBig, b.floatTensor([], new Float32Array([0]))]);
+  // attention_mask [B, P+T] → [B, 1, 1, P+T] of 0 (attend) or −1e9 (padding).
+  const keep = b.op('Cast', [attention], { to: 1 });
+  const padding = b.op('Mul', [b.op('Sub', [b.floatTensor([], new Float32Array([1])), keep]), negBig]);
+  const mask = b.op('Add', [causal, b.op('Unsqueeze', [padding, b.int64Tensor([2], [1, 2])])]);
+  // RoPE rows of the given positions, [B, 1, T, hd] so they broadcast over heads.
+  const rows = (table: string) => b.op('Unsqueeze', [b.op('Gather', [table, positions], { axis: 0 }), t.axes1]);
+  return { mask, cos: rows(t.ropeTable('cos')), sin: rows(t.ropeTable('sin')) };
+}
+
+/** Concat(past, new) along the sequence axis, written as present.<l>.<kind>. */
+function withPast(b: OnnxGraph, l: number, kind: 'key' | 'value', x: string, g: number, hd: number): string {
+  const present = `present.${l}.${kind}`;
+  b.node('Concat', [`past_key_values.${l}.${kind}`, x], { axis: 2 }, [present]);
+  b.output(present, 'float', ['batch_size', g, TOTAL, hd]);
+  return present;
 }
 
 export interface OnnxExportResult {
@@ -167,9 +234,9 @@ export interface OnnxExportResult {
 }
 
 /** Reads a checkpoint folder and writes its ONNX model to `out` (tmp + rename: never a partial file). */
-export function exportOnnx(opts: { checkpoint: string; out: string }): OnnxExportResult {
+export function exportOnnx(opts: { checkpoint: string; out: string; inputs?: OnnxInputs }): OnnxExportResult {
   const ck = loadCheckpoint(opts.checkpoint);
-  const bytes = buildOnnxModel(ck.config, ck.params, { 'distillery.checkpoint': opts.checkpoint });
+  const bytes = buildOnnxModel(ck.config, ck.params, { 'distillery.checkpoint': opts.checkpoint }, opts.inputs);
   const tmp = `${opts.out}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, bytes);

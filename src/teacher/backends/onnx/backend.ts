@@ -102,6 +102,7 @@ export default defineBackend<OnnxParams>({
       temperature: o.temperature,
       samples: o.samples,
       seed: o.seed,
+      optimum: true,
     });
     const V = contract.vocabSize ?? (await probeVocab(surgered, p.model, outputs));
     if (o.k > V)

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { DistillError } from '../../../core/errors.js';
+import { extraFeeds } from './optimum.js';
 import type { SurgeryOutputs } from './surgery.js';
 
 export type Device = { kind: 'cpu' } | { kind: 'cuda'; id: number };
@@ -114,7 +115,8 @@ export async function runTopK(
   T: number,
 ): Promise<TopKBatch & { vocab: number }> {
   const fetches = [outs.ids, outs.logp, outs.tail, outs.vocab, ...(outs.samples ? [outs.samples] : [])];
-  const r = await session.run({ input_ids: new ort.Tensor('int64', ids, [B, T]) }, fetches);
+  const feeds = { ...extraFeeds(outs.feeds, B, T), input_ids: new ort.Tensor('int64', ids, [B, T]) };
+  const r = await session.run(feeds, fetches);
   const data = (name: string) => {
     const t = r[name];
     if (!t) throw new Error(`ONNX Runtime returned no "${name}" (fetched ${fetches.join(', ')})`);

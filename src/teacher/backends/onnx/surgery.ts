@@ -14,6 +14,7 @@ import {
   type ModelProto,
   type TensorInfo,
 } from '../../../onnx/index.js';
+import { optimumInputs, type ExtraInput } from './optimum.js';
 
 export const INPUT_NAME = 'input_ids';
 export const LOGITS_NAME = 'logits';
@@ -23,13 +24,22 @@ export const MIN_OPSET = 11;
 export interface TeacherContract {
   input: TensorInfo;
   logits: TensorInfo;
+  /** Inputs of a Hugging Face Optimum export the runner feeds (empty for the plain contract). */
+  extraInputs: ExtraInput[];
   /** V when the logits shape states it; null when symbolic (found at run time). */
   vocabSize: number | null;
   opset: number;
 }
 
-/** Checks the teacher contract; throws E_MODEL naming what is wrong and what was found. */
-export function checkTeacherContract(m: ModelProto, subject: string): TeacherContract {
+/**
+ * Checks the teacher contract; throws E_MODEL naming what is wrong and what was found. With `optimum`, the
+ * inputs of a Hugging Face Optimum export (attention_mask, position_ids, past_key_values.*) are accepted too.
+ */
+export function checkTeacherContract(
+  m: ModelProto,
+  subject: string,
+  opts: { optimum?: boolean } = {},
+): TeacherContract {
   const inputs = graphInputs(m);
   const outputs = graphOutputs(m);
   const describe = describeTensors;
@@ -51,7 +61,8 @@ export function checkTeacherContract(m: ModelProto, subject: string): TeacherCon
       subject,
     });
   const others = inputs.filter((i) => i.name !== INPUT_NAME);
-  if (others.length)
+  const extraInputs = opts.optimum ? optimumInputs(others, subject, hint) : [];
+  if (others.length && !opts.optimum)
     throw new DistillError('E_MODEL', `teacher ${subject} needs inputs besides "${INPUT_NAME}"`, {
       expected: `only ${INPUT_NAME}`,
       found: describe(others),
@@ -82,7 +93,7 @@ export function checkTeacherContract(m: ModelProto, subject: string): TeacherCon
       subject,
     });
   const v = logits.dims[2];
-  return { input, logits, vocabSize: typeof v === 'number' ? v : null, opset };
+  return { input, logits, extraInputs, vocabSize: typeof v === 'number' ? v : null, opset };
 }
 
 export interface SurgeryOptions {
@@ -92,9 +103,13 @@ export interface SurgeryOptions {
   samples?: number;
   /** Multinomial seed (ONNX Runtime seeds its generator once per session). */
   seed?: number;
+  /** Accept a Hugging Face Optimum export; its extra inputs are listed in SurgeryOutputs.feeds. */
+  optimum?: boolean;
 }
 
 export interface SurgeryOutputs {
+  /** Inputs besides input_ids the session must be fed (an Optimum export's). */
+  feeds: ExtraInput[];
   ids: string;
   logp: string;
   tail: string;
@@ -109,7 +124,7 @@ export function appendTopK(
   opts: SurgeryOptions,
 ): { bytes: Uint8Array; outputs: SurgeryOutputs; contract: TeacherContract } {
   const m = decodeModel(bytes, subject);
-  const contract = checkTeacherContract(m, subject);
+  const contract = checkTeacherContract(m, subject, { optimum: opts.optimum });
   if (!Number.isInteger(opts.k) || opts.k < 1)
     throw new DistillError('E_USAGE', 'invalid `topK`', {
       expected: 'an integer ≥ 1',
@@ -147,7 +162,7 @@ export function appendTopK(
   const tail = g.op('Log', [rest], {}, g.fresh('tail_logp'));
   const shape = g.op('Shape', [LOGITS_NAME]);
   const vocab = g.op('Slice', [shape, g.int64Tensor([1], [2]), g.int64Tensor([1], [3])], {}, g.fresh('vocab'));
-  const outputs: SurgeryOutputs = { ids, logp: topLogp, tail, vocab };
+  const outputs: SurgeryOutputs = { feeds: contract.extraInputs, ids, logp: topLogp, tail, vocab };
   g.output(ids, ElemType.INT32, ['B', 'T', opts.k]);
   g.output(topLogp, ElemType.FLOAT, ['B', 'T', opts.k]);
   g.output(tail, ElemType.FLOAT, ['B', 'T']);
