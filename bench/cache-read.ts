@@ -226,7 +226,7 @@ const steps: Array<Array<string | number>> = [
 const body = [
   `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npx tsx bench/cache-read.ts --record\``,
   '',
-  `Packed + zstd shards of ${n} positions at V = ${V}, k = ${k} (${(m.bytes / m.rows).toFixed(1)} bytes/position), best of ${REPS}; GOMP_SPINCOUNT ${process.env.GOMP_SPINCOUNT}.`,
+  `Packed + zstd shards of ${n} positions at V = ${V}, k = ${k} (${(m.bytes / m.rows).toFixed(1)} bytes/position), best of ${REPS}; GOMP_SPINCOUNT ${native.openmp.spinCount ?? `${process.env.GOMP_SPINCOUNT ?? 'default'} (environment)`}.`,
   '',
   table(['step', 'ns per position', 'rate'], steps),
 ].join('\n');

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the native addon with cmake-js: always the CPU variant, the CUDA variant too where nvcc exists.
+// Builds the native addon with cmake-js: always the CPU variant and the OpenMP preload, the CUDA variant too where nvcc
+// exists.
 // Then loads what it built, so a broken build fails the install instead of the first training run.
 // Environment: DISTILLERY_NATIVE_BUILD_DIR (default cuda/build), DISTILLERY_CUDA=0 skips CUDA,
 // CUDACXX / DISTILLERY_NVCC point at nvcc, DISTILLERY_PORTABLE=1 avoids -march=native.
@@ -52,6 +53,16 @@ if (res.status !== 0) {
     'distillery: the native addon failed to build. It needs cmake >= 3.20, a C++17 compiler with OpenMP (g++), and node-addon-api (npm ci installs it).',
   );
   process.exit(res.status ?? 1);
+}
+
+// The OpenMP preload first, as the loader does (src/native/loader.ts): it must load before the kernels link libgomp.
+const preload = path.join(buildDir, 'Release', 'distillery_openmp.node');
+try {
+  const status = require(preload).preloadOpenMP(null);
+  console.log(`distillery: distillery_openmp ok (OpenMP runtime ${status.runtime})`);
+} catch (err) {
+  console.error(`distillery: ${preload} was not built or does not load: ${err.message}`);
+  process.exit(1);
 }
 
 const variants = nvcc ? ['distillery_cpu', 'distillery_cuda'] : ['distillery_cpu'];

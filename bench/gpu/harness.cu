@@ -1,6 +1,6 @@
 // Standalone GPU harness for the loss kernels (no Node needed): `check` compares the CUDA kernels
-// (fp32, bf16) with the CPU kernel per kind × support × T; `dump DIR` writes inputs and CUDA outputs
-// for torch_check.py; `time N` times forward-kl at N × 128256 × k=64 against a device-to-device copy.
+// (fp32, bf16; both kernels) with the CPU kernel per kind × support × T; `dump DIR [rows|cluster]` writes
+// inputs and the outputs of one CUDA kernel for torch_check.py; `time N` times forward-kl at N × 128256 × k=64 against a device-to-device copy.
 // Built and run by bench/gpu/run.sh.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -103,7 +103,7 @@ Cmp compare(const std::vector<float>& got, const std::vector<float>& want, doubl
   return {md / std::max(mw, 1e-30), std::fabs(lg - lw) / std::max(std::fabs(lw), 1e-12)};
 }
 
-int check() {
+int check(int32_t kernel) {
   struct Shape { int64_t n, v, k; };
   const Shape shapes[] = {{3, 101, 5}, {8, 128256, 64}};
   int failures = 0;
@@ -121,9 +121,9 @@ int check() {
           std::vector<float> g_cpu(d.n * d.v), g_gpu(d.n * d.v), g_cpu_bf(d.n * d.v), g_gpu_bf(d.n * d.v);
           dn_loss_result rc, rg, rcb, rgb;
           dn_status s1 = dn_loss_rows_f32(&p, d.n, d.v, d.logits.data(), d.v, d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g_cpu.data(), &rc);
-          dn_status s2 = dn_cuda_loss_rows_host(&p, d.n, d.v, DN_DTYPE_F32, d.logits.data(), d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g_gpu.data(), &rg);
+          dn_status s2 = dn_cuda_loss_rows_host(&p, d.n, d.v, DN_DTYPE_F32, kernel, d.logits.data(), d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g_gpu.data(), &rg);
           dn_status s3 = dn_loss_rows_f32(&p, d.n, d.v, bf.data(), d.v, d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g_cpu_bf.data(), &rcb);
-          dn_status s4 = dn_cuda_loss_rows_host(&p, d.n, d.v, DN_DTYPE_BF16, d.logits.data(), d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g_gpu_bf.data(), &rgb);
+          dn_status s4 = dn_cuda_loss_rows_host(&p, d.n, d.v, DN_DTYPE_BF16, kernel, d.logits.data(), d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g_gpu_bf.data(), &rgb);
           if (s1 || s2 || s3 || s4) {
             std::printf("%s: error %d %d %d %d: %s\n", kind_name(kind), s1, s2, s3, s4, dn_last_error());
             ++failures;
@@ -148,7 +148,7 @@ int check() {
   dn_loss_params p = params_for(DN_LOSS_FORWARD_KL, 0, 1.0f);
   std::vector<float> g(d.n * d.v);
   dn_loss_result r;
-  dn_status st = dn_cuda_loss_rows_host(&p, d.n, d.v, DN_DTYPE_F32, d.logits.data(), nullptr, d.ids.data(), d.logp.data(), d.k, 4, g.data(), &r);
+  dn_status st = dn_cuda_loss_rows_host(&p, d.n, d.v, DN_DTYPE_F32, kernel, d.logits.data(), nullptr, d.ids.data(), d.logp.data(), d.k, 4, g.data(), &r);
   const bool nan_ok = st == DN_NON_FINITE && r.bad_row == 2 && r.bad_col == 77;
   std::printf("NaN at (2, 77): %s (%s)\n", nan_ok ? "ok" : "FAIL", dn_last_error());
   failures += !nan_ok;
@@ -167,7 +167,7 @@ void write_file(const std::string& path, const void* data, size_t bytes) {
 
 // Inputs and CUDA outputs for torch_check.py (the CPU kernel's outputs with use_cpu: a way to check
 // the PyTorch side, and the CPU kernel, on a machine without a GPU).
-int dump(const std::string& dir, bool use_cpu) {
+int dump(const std::string& dir, bool use_cpu, int32_t kernel) {
   Data d = make_data(16, 128256, 64, 99, 8.0f);
   const double denom = counted_rows(d);
   write_file(dir + "/logits.f32", d.logits.data(), d.logits.size() * 4);
@@ -187,7 +187,7 @@ int dump(const std::string& dir, bool use_cpu) {
           if (use_cpu && dtype == DN_DTYPE_BF16) continue;
           const dn_status st =
               use_cpu ? dn_loss_rows_f32(&p, d.n, d.v, d.logits.data(), d.v, d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g.data(), &r)
-                      : dn_cuda_loss_rows_host(&p, d.n, d.v, dtype, d.logits.data(), d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g.data(), &r);
+                      : dn_cuda_loss_rows_host(&p, d.n, d.v, dtype, kernel, d.logits.data(), d.labels.data(), d.ids.data(), d.logp.data(), d.k, denom, g.data(), &r);
           if (st != DN_OK) {
             std::fprintf(stderr, "dump: %s\n", dn_last_error());
             return 1;
@@ -281,33 +281,31 @@ int time_it(int64_t n) {
   dn_loss_result res;
   const float copy32 = timed([&] { CK(cudaMemcpy(g, z, nv * 4, cudaMemcpyDeviceToDevice)); });
   const float copy16 = timed([&] { CK(cudaMemcpy(gb, zb, nv * 2, cudaMemcpyDeviceToDevice)); });
-  setenv("DISTILLERY_CUDA_LOSS_KERNEL", "rows", 1);
+  const int32_t rows_k = DN_CUDA_LOSS_KERNEL_ROWS, cluster_k = DN_CUDA_LOSS_KERNEL_CLUSTER;
   const float loss32 = timed([&] {
-    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_F32, z, v, nullptr, ids, logp, k, (double)n, g, &res) != DN_OK) {
+    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_F32, rows_k, z, v, nullptr, ids, logp, k, (double)n, g, &res) != DN_OK) {
       std::fprintf(stderr, "%s\n", dn_last_error());
       std::exit(4);
     }
   });
   const float loss16 = timed([&] {
-    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_BF16, zb, v, nullptr, ids, logp, k, (double)n, gb, &res) != DN_OK) {
+    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_BF16, rows_k, zb, v, nullptr, ids, logp, k, (double)n, gb, &res) != DN_OK) {
       std::fprintf(stderr, "%s\n", dn_last_error());
       std::exit(4);
     }
   });
-  setenv("DISTILLERY_CUDA_LOSS_KERNEL", "cluster", 1);
   const float cl32 = timed([&] {
-    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_F32, z, v, nullptr, ids, logp, k, (double)n, g, &res) != DN_OK) {
+    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_F32, cluster_k, z, v, nullptr, ids, logp, k, (double)n, g, &res) != DN_OK) {
       std::fprintf(stderr, "%s\n", dn_last_error());
       std::exit(4);
     }
   });
   const float cl16 = timed([&] {
-    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_BF16, zb, v, nullptr, ids, logp, k, (double)n, gb, &res) != DN_OK) {
+    if (dn_cuda_loss_rows(&p, n, v, DN_DTYPE_BF16, cluster_k, zb, v, nullptr, ids, logp, k, (double)n, gb, &res) != DN_OK) {
       std::fprintf(stderr, "%s\n", dn_last_error());
       std::exit(4);
     }
   });
-  unsetenv("DISTILLERY_CUDA_LOSS_KERNEL");
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, 0);
   std::printf("device: %s\n", prop.name);
@@ -333,23 +331,29 @@ int time_it(int64_t n) {
 
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "check";
-  if (cmd == "dump-cpu" && argc > 2) return dump(argv[2], true);
+  if (cmd == "dump-cpu" && argc > 2) return dump(argv[2], true, DN_CUDA_LOSS_KERNEL_ROWS);
   if (dn_cuda_device_count() == 0) {
     std::printf("no CUDA device visible: nothing to do\n");
     return cmd == "check" ? 0 : 5;
   }
   if (cmd == "check") {
-    // Both CUDA kernels: one block per row (default) and one cluster per row (sm_90, opt-in).
+    // Both CUDA kernels: one block per row (the default) and one cluster per row (sm_90).
     int rc = 0;
-    for (const char* kernel : {"rows", "cluster"}) {
-      setenv("DISTILLERY_CUDA_LOSS_KERNEL", kernel, 1);
-      std::printf("== CUDA kernel: %s\n", kernel);
-      rc |= check();
+    for (int32_t kernel : {DN_CUDA_LOSS_KERNEL_ROWS, DN_CUDA_LOSS_KERNEL_CLUSTER}) {
+      std::printf("== CUDA kernel: %s\n", kernel == DN_CUDA_LOSS_KERNEL_CLUSTER ? "cluster" : "rows");
+      rc |= check(kernel);
     }
     return rc;
   }
-  if (cmd == "dump" && argc > 2) return dump(argv[2], false);
+  if (cmd == "dump" && argc > 2) {
+    const std::string kernel = argc > 3 ? argv[3] : "rows";
+    if (kernel != "rows" && kernel != "cluster") {
+      std::fprintf(stderr, "dump: the kernel is rows or cluster, got %s\n", kernel.c_str());
+      return 2;
+    }
+    return dump(argv[2], false, kernel == "cluster" ? DN_CUDA_LOSS_KERNEL_CLUSTER : DN_CUDA_LOSS_KERNEL_ROWS);
+  }
   if (cmd == "time") return time_it(argc > 2 ? std::atoll(argv[2]) : 8192);
-  std::fprintf(stderr, "usage: harness check | dump DIR | dump-cpu DIR | time [N]\n");
+  std::fprintf(stderr, "usage: harness check | dump DIR [rows|cluster] | dump-cpu DIR | time [N]\n");
   return 2;
 }

@@ -28,7 +28,7 @@ echo "== CUDA vs CPU kernel"
 echo "== CUDA vs PyTorch (float64 autograd)"
 for kernel in rows cluster; do
   echo "-- kernel: $kernel"
-  DISTILLERY_CUDA_LOSS_KERNEL=$kernel "$OUT/harness" dump "$OUT/dump" >/dev/null || status=1
+  "$OUT/harness" dump "$OUT/dump" "$kernel" >/dev/null || status=1
   python3 bench/gpu/torch_check.py check "$OUT/dump" | tee "$OUT/torch_check_$kernel.md" || status=1
 done
 rm -rf "$OUT/dump"

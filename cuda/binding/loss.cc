@@ -1,5 +1,5 @@
 // N-API bindings for the loss kernels (dn_loss.h): lossRows, lmHeadLoss, cudaLossRows, and the enums
-// lossKind, lossSupport, dtype.
+// lossKind, lossSupport, dtype, cudaLossKernel.
 // Typed arrays are checked for type and length here; errors carry a stable code and, for a
 // non-finite logit, badRow/badCol.
 #include <napi.h>
@@ -100,21 +100,21 @@ Napi::Value LmHeadLoss(const Napi::CallbackInfo& info) {
   return result(env, res);
 }
 
-// cudaLossRows(params, n, v, dtype, logits, labels|null, ids|null, logp|null, k, denom, grad)
+// cudaLossRows(params, n, v, dtype, kernel, logits, labels|null, ids|null, logp|null, k, denom, grad)
 Napi::Value CudaLossRows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 11) dn::throw_error(env, "E_NATIVE_ARGUMENT", "cudaLossRows expects 11 arguments");
+  if (info.Length() < 12) dn::throw_error(env, "E_NATIVE_ARGUMENT", "cudaLossRows expects 12 arguments");
   dn_loss_params p = read_params(info[0]);
-  int64_t n = i64(info, 1), v = i64(info, 2), k = i64(info, 8);
-  int32_t dtype = (int32_t)i64(info, 3);
-  double denom = info[9].As<Napi::Number>().DoubleValue();
-  const float* logits = dn::typed<float, napi_float32_array>(info, 4, "logits", n * v, false);
-  const int32_t* labels = dn::typed<int32_t, napi_int32_array>(info, 5, "labels", n, true);
-  const int32_t* ids = dn::typed<int32_t, napi_int32_array>(info, 6, "teacher ids", n * k, true);
-  const float* logp = dn::typed<float, napi_float32_array>(info, 7, "teacher logprobs", n * k, true);
-  float* grad = dn::typed<float, napi_float32_array>(info, 10, "grad", n * v, false);
+  int64_t n = i64(info, 1), v = i64(info, 2), k = i64(info, 9);
+  int32_t dtype = (int32_t)i64(info, 3), kernel = (int32_t)i64(info, 4);
+  double denom = info[10].As<Napi::Number>().DoubleValue();
+  const float* logits = dn::typed<float, napi_float32_array>(info, 5, "logits", n * v, false);
+  const int32_t* labels = dn::typed<int32_t, napi_int32_array>(info, 6, "labels", n, true);
+  const int32_t* ids = dn::typed<int32_t, napi_int32_array>(info, 7, "teacher ids", n * k, true);
+  const float* logp = dn::typed<float, napi_float32_array>(info, 8, "teacher logprobs", n * k, true);
+  float* grad = dn::typed<float, napi_float32_array>(info, 11, "grad", n * v, false);
   dn_loss_result res{0, 0, 0, 0, 0, -1, -1};
-  dn_status st = dn_cuda_loss_rows_host(&p, n, v, dtype, logits, labels, ids, logp, k, denom, grad, &res);
+  dn_status st = dn_cuda_loss_rows_host(&p, n, v, dtype, kernel, logits, labels, ids, logp, k, denom, grad, &res);
   if (st != DN_OK) fail(env, st, res);
   return result(env, res);
 }
@@ -126,6 +126,7 @@ void Register(Napi::Env env, Napi::Object exports) {
   dn::export_enum(env, exports, "lossKind", {DN_LOSS_KIND_LIST(DN_ENUM_FIELD)});
   dn::export_enum(env, exports, "lossSupport", {DN_LOSS_SUPPORT_LIST(DN_ENUM_FIELD)});
   dn::export_enum(env, exports, "dtype", {DN_DTYPE_LIST(DN_ENUM_FIELD)});
+  dn::export_enum(env, exports, "cudaLossKernel", {DN_CUDA_LOSS_KERNEL_LIST(DN_ENUM_FIELD)});
 }
 
 }  // namespace

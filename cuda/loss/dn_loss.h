@@ -29,6 +29,13 @@ typedef enum { DN_LOSS_KIND_LIST(DN_ENUM_ENTRY) } dn_loss_kind;
   X(DN_SUPPORT_BUCKET, 1, "bucket")
 typedef enum { DN_LOSS_SUPPORT_LIST(DN_ENUM_ENTRY) } dn_loss_support;
 
+/* The CUDA loss kernel: one block per row (any GPU), or one thread-block cluster per row, which reads the row from
+ * HBM once (sm_90; where the device or the shape does not allow it, the block kernel runs). */
+#define DN_CUDA_LOSS_KERNEL_LIST(X)              \
+  X(DN_CUDA_LOSS_KERNEL_ROWS, 0, "rows")         \
+  X(DN_CUDA_LOSS_KERNEL_CLUSTER, 1, "cluster")
+typedef enum { DN_CUDA_LOSS_KERNEL_LIST(DN_ENUM_ENTRY) } dn_cuda_loss_kernel;
+
 /* Element type of device logits and gradients (dn_cuda_loss_rows). */
 #define DN_DTYPE_LIST(X)           \
   X(DN_DTYPE_F32, 0, "f32")        \
@@ -80,16 +87,16 @@ dn_status dn_lm_head_loss_f32(const dn_loss_params* params, int64_t n, int64_t d
                               dn_loss_result* out);
 
 /* CUDA: the same contract as dn_loss_rows_f32 on device pointers (logits and grad of `dtype`,
- * labels/ids int32, teacher_logp float32); `out` is host memory; runs on the default stream and
- * synchronizes. Returns DN_UNSUPPORTED in a build without CUDA. */
-dn_status dn_cuda_loss_rows(const dn_loss_params* params, int64_t n, int64_t v, int32_t dtype,
+ * labels/ids int32, teacher_logp float32) with the kernel of `kernel` (dn_cuda_loss_kernel); `out` is host
+ * memory; runs on the default stream and synchronizes. Returns DN_UNSUPPORTED in a build without CUDA. */
+dn_status dn_cuda_loss_rows(const dn_loss_params* params, int64_t n, int64_t v, int32_t dtype, int32_t kernel,
                             const void* d_logits, int64_t ld, const int32_t* d_labels,
                             const int32_t* d_teacher_ids, const float* d_teacher_logp, int64_t k,
                             double denom, void* d_grad, dn_loss_result* out);
 
 /* CUDA convenience for hosts without device buffers: copies host float32 inputs to the device
  * (converting logits to `dtype`), runs dn_cuda_loss_rows, copies the gradient back as float32. */
-dn_status dn_cuda_loss_rows_host(const dn_loss_params* params, int64_t n, int64_t v, int32_t dtype,
+dn_status dn_cuda_loss_rows_host(const dn_loss_params* params, int64_t n, int64_t v, int32_t dtype, int32_t kernel,
                                  const float* logits, const int32_t* labels,
                                  const int32_t* teacher_ids, const float* teacher_logp, int64_t k,
                                  double denom, float* grad, dn_loss_result* out);

@@ -1,7 +1,7 @@
 // computeLoss: fused KD loss + gradient over N × V student logits on the reference (float64 TS),
 // cpu (native C++) or cuda backend. loss = mean over rows whose label is not -100.
 import { DistillError } from '../../src/core/errors.js';
-import { cudaAvailable } from '../../src/native/loader.js';
+import { cudaAvailable, loadNative, type CudaLossKernel } from '../../src/native/loader.js';
 import type { Registry } from '../../src/core/registry.js';
 import type { LossDefinition } from '../define.js';
 import { prepare, type CommonOptions, type Prepared } from './prepare.js';
@@ -18,6 +18,9 @@ export interface ComputeLossInput extends CommonOptions {
   backend?: LossBackend;
   /** Precision the kernel reads the logits in: 'bf16' rounds them (reference/cpu) or uploads bf16 (cuda). */
   logitsDtype?: 'f32' | 'bf16';
+  /** The CUDA kernel (backend 'cuda' only): one block per row, or one cluster per row on sm_90. Default: the
+   * native loader's setting (DISTILLERY_CUDA_LOSS_KERNEL, else 'rows'). */
+  cudaKernel?: CudaLossKernel;
   /**
    * N × V array to write the gradient into (returned as `grad`). Reusing one across steps saves
    * allocating and page-faulting N × V floats every call. It may be `logits` itself: the logits are
@@ -72,7 +75,13 @@ function checkLogits(input: ComputeLossInput): number {
 }
 
 /** The CUDA rows kernel (logits uploaded as bf16 when asked); refused where no CUDA device is visible. */
-function cudaRows(prep: Prepared, logits: Float32Array, dtype: LogitsDtype, grad: Float32Array): NativeSums {
+function cudaRows(
+  prep: Prepared,
+  logits: Float32Array,
+  dtype: LogitsDtype,
+  kernel: CudaLossKernel | undefined,
+  grad: Float32Array,
+): NativeSums {
   if (!cudaAvailable()) {
     throw new DistillError('E_DEVICE', 'the cuda loss backend needs a CUDA device', {
       found: 'no CUDA device visible to the loaded addon',
@@ -81,10 +90,25 @@ function cudaRows(prep: Prepared, logits: Float32Array, dtype: LogitsDtype, grad
   }
   const fn = cudaLossRowsFn();
   const { n, v } = prep;
+  // A call that names no kernel gets the loader's default (DISTILLERY_CUDA_LOSS_KERNEL, else 'rows').
+  const k = kernel ?? loadNative().options.cudaLossKernel;
   return callNative(
     `loss "${prep.def.id}" (cuda)`,
     () =>
-      fn(prep.P, n, v, dtype, logits, prep.labels ?? null, prep.ids ?? null, prep.a ?? null, prep.k, prep.denom, grad),
+      fn(
+        prep.P,
+        n,
+        v,
+        dtype,
+        k,
+        logits,
+        prep.labels ?? null,
+        prep.ids ?? null,
+        prep.a ?? null,
+        prep.k,
+        prep.denom,
+        grad,
+      ),
     logits,
     v,
   );
@@ -101,6 +125,12 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
     throw new DistillError('E_PARAMS', 'unknown logitsDtype', {
       expected: '"f32" or "bf16"',
       found: JSON.stringify(dtype),
+    });
+  }
+  if (input.cudaKernel !== undefined && input.cudaKernel !== 'rows' && input.cudaKernel !== 'cluster') {
+    throw new DistillError('E_PARAMS', 'unknown cudaKernel', {
+      expected: '"rows" or "cluster"',
+      found: JSON.stringify(input.cudaKernel),
     });
   }
   const logits = dtype === 'bf16' && backend !== 'cuda' ? roundToBf16(input.logits) : input.logits;
@@ -129,7 +159,7 @@ export function computeLossWith(registry: Registry<LossDefinition>, input: Compu
     );
     return finish(sums, grad);
   }
-  if (backend === 'cuda') return finish(cudaRows(prep, logits, dtype, grad), grad);
+  if (backend === 'cuda') return finish(cudaRows(prep, logits, dtype, input.cudaKernel, grad), grad);
   throw new DistillError('E_PARAMS', 'unknown loss backend', {
     expected: '"reference", "cpu" or "cuda"',
     found: JSON.stringify(backend),

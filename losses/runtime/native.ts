@@ -2,7 +2,7 @@
 // and dtypes into the addon's own enum values, and the mapping of their errors to DistillError (a non-finite logit
 // names its row and column).
 import { DistillError, type ErrorCode } from '../../src/core/errors.js';
-import { nativeEnum, nativeFn } from '../../src/native/loader.js';
+import { nativeEnum, nativeFn, type CudaLossKernel } from '../../src/native/loader.js';
 import { nonFiniteLogit, type RowParams } from './reference.js';
 
 export interface NativeSums {
@@ -42,6 +42,7 @@ export type CudaLossRowsFn = (
   n: number,
   v: number,
   dtype: LogitsDtype,
+  kernel: CudaLossKernel,
   ...rows: RowsData
 ) => NativeSums;
 export type LmHeadFn = (p: NativeLossParams, n: number, d: number, v: number, ...rows: LmHeadData) => NativeSums;
@@ -86,9 +87,10 @@ export function lossRowsFn(): LossRowsFn {
 }
 
 export function cudaLossRowsFn(): CudaLossRowsFn {
-  const fn =
-    nativeFn<(p: RawParams, n: number, v: number, dtype: number, ...rows: RowsData) => NativeSums>('cudaLossRows');
-  return (p, n, v, dtype, ...rows) => fn(rawParams(p), n, v, nativeEnum('dtype', dtype), ...rows);
+  type Raw = (p: RawParams, n: number, v: number, dtype: number, kernel: number, ...rows: RowsData) => NativeSums;
+  const fn = nativeFn<Raw>('cudaLossRows');
+  return (p, n, v, dtype, kernel, ...rows) =>
+    fn(rawParams(p), n, v, nativeEnum('dtype', dtype), nativeEnum('cudaLossKernel', kernel), ...rows);
 }
 
 export function lmHeadFn(): LmHeadFn {

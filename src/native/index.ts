@@ -1,3 +1,20 @@
 // Public face of the native layer: the loader and device queries.
-export { loadNative, nativeFn, nativeEnum, cudaAvailable, packageRoot } from './loader.js';
-export type { NativeAddon, NativeInfo, LoadedNative, NativeEnums, NativeEnumGroup } from './loader.js';
+export {
+  loadNative,
+  nativeFn,
+  nativeEnum,
+  nativeOptionsFromEnv,
+  cudaAvailable,
+  packageRoot,
+  OPENMP_SPIN_COUNT,
+} from './loader.js';
+export type {
+  NativeAddon,
+  NativeInfo,
+  LoadedNative,
+  NativeEnums,
+  NativeEnumGroup,
+  NativeOptions,
+  OpenMpStatus,
+  CudaLossKernel,
+} from './loader.js';

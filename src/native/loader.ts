@@ -1,5 +1,6 @@
-// Loads the native addon: the CUDA variant first, then the CPU variant; one aggregated, actionable
-// error listing every path tried and why it failed. Touches the file system and environment only here.
+// Loads the native addon: the OpenMP preload, then the CUDA variant, then the CPU variant; one aggregated, actionable
+// error listing every path tried and why it failed. The loader's settings (NativeOptions) are read from the
+// environment here and nowhere else, and handed to the addon explicitly; nothing here writes the environment.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -26,6 +27,8 @@ export interface NativeEnums {
   dtype: Readonly<Record<string, number>>;
   /** dn_packed_decode_option (cuda/codec/dn_codec.h), bit flags. */
   packedDecodeOption: Readonly<Record<string, number>>;
+  /** dn_cuda_loss_kernel: which CUDA loss kernel runs. */
+  cudaLossKernel: Readonly<Record<string, number>>;
 }
 export type NativeEnumGroup = keyof NativeEnums;
 
@@ -37,10 +40,45 @@ export interface NativeAddon {
   [name: string]: unknown;
 }
 
+/** The CUDA loss kernel: one block per row, or one thread-block cluster per row (sm_90; elsewhere the block kernel). */
+export type CudaLossKernel = 'rows' | 'cluster';
+
+/** What the loader sets up, or hands to the kernels that take it as an argument. */
+export interface NativeOptions {
+  /** The build folder (holding Release/*.node): DISTILLERY_NATIVE_DIR, else cuda/build of the package. */
+  dir: string;
+  /** Load only this variant (DISTILLERY_NATIVE_VARIANT); undefined tries CUDA, then CPU. */
+  variant: 'cpu' | 'cuda' | undefined;
+  /** OpenMP threads of the CPU kernels (DISTILLERY_THREADS); 0 keeps the runtime's default (every core). */
+  threads: number;
+  /**
+   * How long an idle OpenMP thread spins before it sleeps (libgomp's GOMP_SPINCOUNT), applied when the preload loads
+   * libgomp; null leaves libgomp to the environment (a GOMP_SPINCOUNT the user set). libgomp's default spins ~300k
+   * times at every barrier, which makes OpenMP threads starve each other when cores are shared (parallel test
+   * workers, 2-core CI: 2 threads ran 10× slower than 1). Reading a packed cache on 2 cores, with the reader's hashing
+   * thread beside the decoder's two OpenMP threads, 0, 1000 and 10000 measured alike, while 100000 and 300000 spent
+   * 20-35% more CPU per position and lost what hashing off the main thread gains.
+   */
+  openmpSpinCount: number | null;
+  /** The CUDA loss kernel when a call names none (DISTILLERY_CUDA_LOSS_KERNEL; default 'rows'). */
+  cudaLossKernel: CudaLossKernel;
+}
+
+/** What the OpenMP preload did: loaded libgomp (with `spinCount`, null = libgomp's own setting), found it already
+ * loaded (its setting fixed by whoever loaded it), or could not load it (the kernels' addon then fails or loads its
+ * own OpenMP runtime with that runtime's defaults). */
+export interface OpenMpStatus {
+  runtime: 'loaded' | 'already-loaded' | 'missing' | 'preload not built';
+  spinCount: number | null;
+  error?: string;
+}
+
 export interface LoadedNative {
   addon: NativeAddon;
   file: string;
   info: NativeInfo;
+  options: NativeOptions;
+  openmp: OpenMpStatus;
 }
 
 const require = createRequire(import.meta.url);
@@ -64,53 +102,85 @@ export function packageRoot(): string {
   }
 }
 
-function candidates(): string[] {
-  const dirs = process.env.DISTILLERY_NATIVE_DIR
-    ? [path.resolve(process.env.DISTILLERY_NATIVE_DIR)]
-    : [path.join(packageRoot(), 'cuda', 'build')];
-  const forced = process.env.DISTILLERY_NATIVE_VARIANT;
-  const variants = forced === 'cpu' ? ['cpu'] : forced === 'cuda' ? ['cuda'] : ['cuda', 'cpu'];
-  const out: string[] = [];
-  for (const d of dirs) for (const v of variants) out.push(path.join(d, 'Release', `distillery_${v}.node`));
-  return out;
+/** The libgomp spin count the loader asks for unless the user set GOMP_SPINCOUNT (see NativeOptions). */
+export const OPENMP_SPIN_COUNT = 10000;
+
+function configError(variable: string, expected: string, value: string): DistillError {
+  return new DistillError('E_CONFIG', `${variable} is not valid`, {
+    expected,
+    found: JSON.stringify(value),
+    hint: `set ${variable} to one of the expected values, or unset it`,
+  });
+}
+
+/** The loader's settings from environment variables (the only place they are read); E_CONFIG names a bad value. */
+export function nativeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NativeOptions {
+  const variant = env.DISTILLERY_NATIVE_VARIANT || undefined;
+  if (variant !== undefined && variant !== 'cpu' && variant !== 'cuda') {
+    throw configError('DISTILLERY_NATIVE_VARIANT', '"cpu" or "cuda"', variant);
+  }
+  const kernel = env.DISTILLERY_CUDA_LOSS_KERNEL || 'rows';
+  if (kernel !== 'rows' && kernel !== 'cluster') {
+    throw configError('DISTILLERY_CUDA_LOSS_KERNEL', '"rows" or "cluster"', kernel);
+  }
+  const threads = Number(env.DISTILLERY_THREADS ?? 0);
+  return {
+    dir: env.DISTILLERY_NATIVE_DIR
+      ? path.resolve(env.DISTILLERY_NATIVE_DIR)
+      : path.join(packageRoot(), 'cuda', 'build'),
+    variant,
+    threads: threads > 0 ? threads : 0,
+    openmpSpinCount: env.GOMP_SPINCOUNT === undefined ? OPENMP_SPIN_COUNT : null,
+    cudaLossKernel: kernel,
+  };
+}
+
+/** Loads libgomp through distillery_openmp.node with the spin count asked for, before the kernels' addon (which links
+ * libgomp, so its settings are fixed by the time any of its code runs: cuda/binding/openmp_preload.c). */
+function preloadOpenMp(options: NativeOptions): OpenMpStatus {
+  const file = path.join(options.dir, 'Release', 'distillery_openmp.node');
+  if (!existsSync(file)) return { runtime: 'preload not built', spinCount: null, error: `${file} is missing` };
+  try {
+    const preload = require(file) as { preloadOpenMP(spinCount: number | null): OpenMpStatus };
+    return preload.preloadOpenMP(options.openmpSpinCount);
+  } catch (err) {
+    return { runtime: 'missing', spinCount: null, error: `${file}: ${(err as Error).message}` };
+  }
 }
 
 function applyThreads(l: LoadedNative): LoadedNative {
-  const threads = Number(process.env.DISTILLERY_THREADS ?? 0);
-  if (threads > 0) {
-    l.addon.setNumThreads(threads);
+  if (l.options.threads > 0) {
+    l.addon.setNumThreads(l.options.threads);
     l.info = l.addon.info();
   }
   return l;
 }
 
-/** Loads (once) and returns the addon. Throws E_NATIVE_LOAD naming every path tried. */
+/** Loads (once) and returns the addon. Throws E_NATIVE_LOAD naming every path tried, E_CONFIG for a bad setting. */
 export function loadNative(): LoadedNative {
   if (loaded) return loaded;
+  const options = nativeOptionsFromEnv();
+  const openmp = preloadOpenMp(options);
+  const variants = options.variant ? [options.variant] : ['cuda', 'cpu'];
   const tried: string[] = [];
   let fallback: LoadedNative | undefined;
-  for (const file of candidates()) {
+  for (const variant of variants) {
+    const file = path.join(options.dir, 'Release', `distillery_${variant}.node`);
     if (!existsSync(file)) {
       tried.push(`${file}: not built`);
       continue;
     }
     try {
-      // libgomp reads this when the addon loads it. Its default (spin ~300k times at every barrier) makes
-      // OpenMP threads starve each other when cores are shared (parallel test workers, 2-core CI): spin
-      // briefly, then sleep. A value the user set wins. Reading a packed cache on 2 cores, with the cache
-      // reader's hashing thread beside the decoder's two OpenMP threads: 0, 1000 and 10000 measured alike,
-      // while 100000 and 300000 spent 20-35% more CPU per position and lost what hashing off the main thread gains.
-      process.env.GOMP_SPINCOUNT ??= '10000';
       const addon = require(file) as NativeAddon;
       const info = addon.info();
       // The CUDA variant carries the CPU kernels too, but without a device the plain CPU build is
       // the simpler thing to run; keep the CUDA one only when the CPU one is absent or broken.
-      if (info.variant === 'cuda' && info.cudaDevices.length === 0 && !process.env.DISTILLERY_NATIVE_VARIANT) {
+      if (info.variant === 'cuda' && info.cudaDevices.length === 0 && !options.variant) {
         tried.push(`${file}: loaded, but no CUDA device is visible`);
-        fallback ??= { addon, file, info };
+        fallback ??= { addon, file, info, options, openmp };
         continue;
       }
-      loaded = { addon, file, info };
+      loaded = { addon, file, info, options, openmp };
       return applyThreads(loaded);
     } catch (err) {
       tried.push(`${file}: ${(err as Error).message}`);
@@ -120,6 +190,7 @@ export function loadNative(): LoadedNative {
     loaded = fallback;
     return applyThreads(loaded);
   }
+  if (openmp.error) tried.push(`OpenMP preload: ${openmp.runtime} (${openmp.error})`);
   throw new DistillError('E_NATIVE_LOAD', 'the native addon could not be loaded', {
     found: tried.join('; '),
     hint: 'run `npm run build:native` (needs cmake, g++ with OpenMP) and check its output',

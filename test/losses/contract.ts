@@ -1,6 +1,7 @@
 // The loss contract every backend must meet, run against the float64 reference: per kind × support ×
 // temperature on odd shapes and at V = 128256, masked rows, −inf teacher entries, k = V, NaN input,
-// bucket with T ≠ 1. Imported by cpu.test.ts and cuda.gpu.test.ts (one suite, every backend).
+// bucket with T ≠ 1. Imported by cpu.test.ts and cuda.gpu.test.ts (one suite, every backend; `extra` picks the
+// CUDA kernel).
 import { describe, expect, it } from 'vitest';
 import { computeLoss, type ComputeLossInput, type LossBackend } from '../../losses/index.js';
 import { DistillError } from '../../src/core/errors.js';
@@ -24,10 +25,13 @@ export function runContract(
   tol: Tolerance,
   dtype: 'f32' | 'bf16' = 'f32',
   lossRtol = 1e-5,
+  extra: Pick<ComputeLossInput, 'cudaKernel'> = {},
 ): void {
+  // Backend options every call of this suite takes (the CUDA kernel).
+  const run = (input: ComputeLossInput) => computeLoss({ ...input, ...extra });
   const check = (label: string, input: ComputeLossInput): void => {
     const want = computeLoss({ ...input, backend: 'reference', logitsDtype: dtype });
-    const got = computeLoss({ ...input, backend, logitsDtype: dtype });
+    const got = run({ ...input, backend, logitsDtype: dtype });
     expectCloseScalar(`${label} loss`, got.loss, want.loss, lossRtol, 1e-6);
     expectClose(`${label} grad`, got.grad, want.grad, tol);
     expect(got.rows).toBe(want.rows);
@@ -71,7 +75,7 @@ export function runContract(
     it('masked rows: zero gradient, excluded from the mean', () => {
       const c = makeCase(5, 29, 4, 5, 6, [0, 3]);
       for (const kind of ['ce', 'forward-kl', 'tvd'] as const) {
-        const res = computeLoss({
+        const res = run({
           kind,
           logits: c.logits,
           vocabSize: c.v,
@@ -102,7 +106,7 @@ export function runContract(
             teacher: { ...c.teacher, logprobs: lp },
           };
           check(`-inf ${kind}/${support}`, input);
-          expect(Number.isFinite(computeLoss({ ...input, backend, logitsDtype: dtype }).loss)).toBe(true);
+          expect(Number.isFinite(run({ ...input, backend, logitsDtype: dtype }).loss)).toBe(true);
         }
     });
 
@@ -138,7 +142,7 @@ export function runContract(
         logits[1 * 50 + 17] = bad;
         let err: unknown;
         try {
-          computeLoss({ kind: 'forward-kl', logits, vocabSize: c.v, teacher: c.teacher, backend, logitsDtype: dtype });
+          run({ kind: 'forward-kl', logits, vocabSize: c.v, teacher: c.teacher, backend, logitsDtype: dtype });
         } catch (e) {
           err = e;
         }
@@ -161,22 +165,22 @@ export function runContract(
         backend,
         logitsDtype: dtype,
       };
-      const fresh = computeLoss(input);
+      const fresh = run(input);
       const out = new Float32Array(c.logits.length).fill(7);
-      const reused = computeLoss({ ...input, gradOut: out });
+      const reused = run({ ...input, gradOut: out });
       expect(reused.grad).toBe(out);
       // (a different alignment may switch a few elements between the scalar and the vector exp: 1 ulp)
       const ulp = { atolRel: 0, atol: 1e-12, rtol: 1e-6 };
       expectClose('reused gradOut', out, fresh.grad, ulp);
       const z = c.logits.slice();
-      const inPlace = computeLoss({ ...input, logits: z, gradOut: z });
+      const inPlace = run({ ...input, logits: z, gradOut: z });
       expectCloseScalar('in-place loss', inPlace.loss, fresh.loss, 1e-12);
       expectClose('in-place grad', z, fresh.grad, ulp);
-      expect(() => computeLoss({ ...input, gradOut: new Float32Array(3) })).toThrow(/gradOut has the wrong shape/);
+      expect(() => run({ ...input, gradOut: new Float32Array(3) })).toThrow(/gradOut has the wrong shape/);
     });
 
     it('an empty batch (N = 0) is loss 0 with an empty gradient', () => {
-      const res = computeLoss({
+      const res = run({
         kind: 'forward-kl',
         logits: new Float32Array(0),
         vocabSize: 10,
@@ -191,7 +195,7 @@ export function runContract(
     it('bucket with T ≠ 1 throws E_UNSUPPORTED', () => {
       const c = makeCase(2, 20, 3, 23);
       expect(() =>
-        computeLoss({
+        run({
           kind: 'jsd',
           support: 'bucket',
           temperature: 2,

@@ -1,6 +1,6 @@
 // The loss contract on the CUDA backend (fp32 and bf16 logits) against the float64 reference, and
 // CUDA against the CPU backend at a real shape. Skips cleanly where no CUDA device is visible.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { computeLoss } from '../../losses/index.js';
 import { cudaAvailable } from '../../src/native/loader.js';
 import { runContract } from './contract.js';
@@ -13,15 +13,9 @@ describe.skipIf(!gpu)('cuda loss kernels', () => {
   runContract('cuda', BF16, 'bf16', 1e-3);
 
   // The cluster-per-row kernel (sm_90; elsewhere this reruns the default kernel).
-  describe('with DISTILLERY_CUDA_LOSS_KERNEL=cluster', () => {
-    beforeAll(() => {
-      process.env.DISTILLERY_CUDA_LOSS_KERNEL = 'cluster';
-    });
-    afterAll(() => {
-      delete process.env.DISTILLERY_CUDA_LOSS_KERNEL;
-    });
-    runContract('cuda', { ...F32, rtol: 2e-4 }, 'f32', 1e-4);
-    runContract('cuda', BF16, 'bf16', 1e-3);
+  describe('with cudaKernel: cluster', () => {
+    runContract('cuda', { ...F32, rtol: 2e-4 }, 'f32', 1e-4, { cudaKernel: 'cluster' });
+    runContract('cuda', BF16, 'bf16', 1e-3, { cudaKernel: 'cluster' });
   });
 
   it('cuda matches cpu at N = 64, V = 128256, k = 64 (forward-kl, T = 2, masked rows)', () => {

@@ -1,11 +1,11 @@
 // The C enums reach TypeScript only through the addon's `enums` export: every name the TypeScript side passes (loss
-// ids, supports, dtypes, decode options) has a value there, and every exported name is one TypeScript knows.
+// ids, supports, dtypes, decode options, CUDA kernels) has a value there, and every exported name is one TypeScript knows.
 import { describe, expect, it } from 'vitest';
 import type { LossKind, Support } from '../../losses/define.js';
 import { losses } from '../../losses/index.js';
 import type { LogitsDtype } from '../../losses/runtime/native.js';
 import { DistillError } from '../../src/core/errors.js';
-import { loadNative, nativeEnum, type NativeEnumGroup } from '../../src/native/loader.js';
+import { loadNative, nativeEnum, type CudaLossKernel, type NativeEnumGroup } from '../../src/native/loader.js';
 
 // Record<Union, true> makes the compiler hold each list to its TypeScript type: a name added there fails to compile here.
 const lossKinds: Record<LossKind, true> = {
@@ -19,11 +19,13 @@ const lossKinds: Record<LossKind, true> = {
 };
 const supports: Record<Support, true> = { renormalize: true, bucket: true };
 const dtypes: Record<LogitsDtype, true> = { f32: true, bf16: true };
+const cudaKernels: Record<CudaLossKernel, true> = { rows: true, cluster: true };
 const tsNames: Record<NativeEnumGroup, string[]> = {
   lossKind: Object.keys(lossKinds),
   lossSupport: Object.keys(supports),
   dtype: Object.keys(dtypes),
   packedDecodeOption: ['portable'],
+  cudaLossKernel: Object.keys(cudaKernels),
 };
 
 describe('native enums', () => {

@@ -59,12 +59,12 @@ dn_status dn_validate_loss_args(const dn_loss_params* p, int64_t n, int64_t v, c
 }
 
 #ifndef DISTILLERY_WITH_CUDA
-extern "C" dn_status dn_cuda_loss_rows(const dn_loss_params*, int64_t, int64_t, int32_t, const void*, int64_t,
+extern "C" dn_status dn_cuda_loss_rows(const dn_loss_params*, int64_t, int64_t, int32_t, int32_t, const void*, int64_t,
                                        const int32_t*, const int32_t*, const float*, int64_t, double, void*,
                                        dn_loss_result*) {
   return dn_fail(DN_UNSUPPORTED, "this build of the addon has no CUDA kernels");
 }
-extern "C" dn_status dn_cuda_loss_rows_host(const dn_loss_params*, int64_t, int64_t, int32_t, const float*,
+extern "C" dn_status dn_cuda_loss_rows_host(const dn_loss_params*, int64_t, int64_t, int32_t, int32_t, const float*,
                                             const int32_t*, const int32_t*, const float*, int64_t, double, float*,
                                             dn_loss_result*) {
   return dn_fail(DN_UNSUPPORTED, "this build of the addon has no CUDA kernels");

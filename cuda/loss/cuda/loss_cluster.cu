@@ -6,9 +6,6 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-#include <cstring>
-
 #include "loss_device.cuh"
 
 namespace cg = cooperative_groups;
@@ -154,8 +151,6 @@ cudaError_t launch(const dn_loss_params& P, int64_t n, int64_t v, int64_t chunk,
 bool cluster_loss_launch(const dn_loss_params& P, int64_t n, int64_t v, int32_t dtype, const void* logits, int64_t ld,
                          const int32_t* labels, const int32_t* ids, const float* a, int64_t k, double denom, void* grad,
                          RowOut* rows, unsigned long long* bad, cudaError_t* err) {
-  const char* choice = std::getenv("DISTILLERY_CUDA_LOSS_KERNEL");
-  if (!choice || std::strcmp(choice, "cluster") != 0) return false;
   int dev = 0, major = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
     cudaGetLastError();

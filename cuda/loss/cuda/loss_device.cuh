@@ -146,8 +146,8 @@ __device__ inline RowOut row_teacher_part(const dn_loss_params& P, int64_t r, co
 }
 
 // The cluster kernel (loss_cluster.cu): one thread-block cluster per row on sm_90, the row read from
-// HBM once and kept in distributed shared memory. Opt-in with DISTILLERY_CUDA_LOSS_KERNEL=cluster
-// until it has been checked on a GPU. Returns false (launching nothing) when it does not apply.
+// HBM once and kept in distributed shared memory; chosen with DN_CUDA_LOSS_KERNEL_CLUSTER (not the
+// default until it has been checked on a GPU). Returns false (launching nothing) when it does not apply.
 bool cluster_loss_launch(const dn_loss_params& P, int64_t n, int64_t v, int32_t dtype, const void* logits,
                          int64_t ld, const int32_t* labels, const int32_t* ids, const float* a, int64_t k,
                          double denom, void* grad, RowOut* rows, unsigned long long* bad, cudaError_t* err);

@@ -101,13 +101,15 @@ dn_status cuda_fail(cudaError_t err, const char* what) {
 }  // namespace
 
 extern "C" dn_status dn_cuda_loss_rows(const dn_loss_params* params, int64_t n, int64_t v, int32_t dtype,
-                                       const void* d_logits, int64_t ld, const int32_t* d_labels,
+                                       int32_t kernel, const void* d_logits, int64_t ld, const int32_t* d_labels,
                                        const int32_t* d_teacher_ids, const float* d_teacher_logp, int64_t k,
                                        double denom, void* d_grad, dn_loss_result* out) {
   dn_status st = dn_validate_loss_args(params, n, v, d_logits, ld, d_labels, d_teacher_ids, d_teacher_logp, k,
                                        denom, d_grad, out, /*host_values=*/false);
   if (st != DN_OK) return st;
   if (dtype != DN_DTYPE_F32 && dtype != DN_DTYPE_BF16) return dn_fail(DN_INVALID_ARGUMENT, "loss: unknown dtype %d", dtype);
+  if (kernel != DN_CUDA_LOSS_KERNEL_ROWS && kernel != DN_CUDA_LOSS_KERNEL_CLUSTER)
+    return dn_fail(DN_INVALID_ARGUMENT, "cuda loss: unknown kernel %d", kernel);
   if (k > kMaxK) return dn_fail(DN_UNSUPPORTED, "cuda loss: k = %lld exceeds %lld", (long long)k, (long long)kMaxK);
   *out = dn_loss_result{0, 0, 0, 0, 0, -1, -1};
   if (n == 0) return DN_OK;
@@ -121,7 +123,8 @@ extern "C" dn_status dn_cuda_loss_rows(const dn_loss_params* params, int64_t n, 
   }
   cudaMemset(d_bad, 0xff, sizeof(unsigned long long));
   const size_t shbytes = sizeof(float) * 2 * (k > 0 ? k : 1);
-  if (cluster_loss_launch(*params, n, v, dtype, d_logits, ld, d_labels, d_teacher_ids, d_teacher_logp, k, denom,
+  if (kernel == DN_CUDA_LOSS_KERNEL_CLUSTER &&
+      cluster_loss_launch(*params, n, v, dtype, d_logits, ld, d_labels, d_teacher_ids, d_teacher_logp, k, denom,
                           d_grad, d_rows, d_bad, &err)) {
     // launched (or failed to launch: err says which)
   } else if (dtype == DN_DTYPE_F32) {
@@ -174,7 +177,7 @@ struct DeviceBuffers {
 }  // namespace
 
 extern "C" dn_status dn_cuda_loss_rows_host(const dn_loss_params* params, int64_t n, int64_t v, int32_t dtype,
-                                            const float* logits, const int32_t* labels, const int32_t* teacher_ids,
+                                            int32_t kernel, const float* logits, const int32_t* labels, const int32_t* teacher_ids,
                                             const float* teacher_logp, int64_t k, double denom, float* grad,
                                             dn_loss_result* out) {
   dn_status st = dn_validate_loss_args(params, n, v, logits, v, labels, teacher_ids, teacher_logp, k, denom, grad, out);
@@ -204,7 +207,7 @@ extern "C" dn_status dn_cuda_loss_rows_host(const dn_loss_params* params, int64_
   if (err == cudaSuccess && teacher_ids) err = cudaMemcpy(d_ids, teacher_ids, sizeof(int32_t) * n * k, cudaMemcpyHostToDevice);
   if (err == cudaSuccess && teacher_logp) err = cudaMemcpy(d_a, teacher_logp, sizeof(float) * n * k, cudaMemcpyHostToDevice);
   if (err != cudaSuccess) return cuda_fail(err, "cudaMemcpy to device");
-  st = dn_cuda_loss_rows(params, n, v, dtype, d_logits, v, d_labels, d_ids, d_a, k, denom, d_grad, out);
+  st = dn_cuda_loss_rows(params, n, v, dtype, kernel, d_logits, v, d_labels, d_ids, d_a, k, denom, d_grad, out);
   if (st != DN_OK) return st;
   if (dtype == DN_DTYPE_BF16) {
     std::vector<__nv_bfloat16> tmp(nv);
