@@ -6,7 +6,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCache } from '../../src/store/index.js';
 import { runTeacher } from '../../src/teacher/index.js';
-import { corpusDataset, dumpCache, expectIdenticalCache, FIXTURE_MODEL } from './helpers/cache.js';
+import { corpusDataset, dumpCache, FIXTURE_MODEL } from './helpers/cache.js';
+import { expectIdenticalCache } from './helpers/compare.js';
 import { commits, expectRerunCompletes, killAfterCommits, startCli as start } from './helpers/cli-run.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-resume-'));

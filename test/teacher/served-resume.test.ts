@@ -6,7 +6,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTeacher } from '../../src/teacher/index.js';
 import { distillAsync } from '../helpers/cli.js';
-import { corpusDataset, dumpCache, expectIdenticalCache } from './helpers/cache.js';
+import { corpusDataset, dumpCache } from './helpers/cache.js';
+import { expectIdenticalCache } from './helpers/compare.js';
 import { expectRerunCompletes, killAfterCommits } from './helpers/cli-run.js';
 import { startStandIn, type StandIn } from './helpers/served-teacher.js';
 

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDataset } from '../../src/data/index.js';
 import { runTeacher, type TeacherRunOptions } from '../../src/teacher/index.js';
 import { writeBpeTokenizer } from '../data/helpers/hf-tokenizer.js';
-import { corpusDataset, dumpCache, expectIdenticalCache, FIXTURE_MODEL, type CacheDump } from './helpers/cache.js';
+import { corpusDataset, dumpCache, FIXTURE_MODEL, type CacheDump } from './helpers/cache.js';
+import { expectIdenticalCache } from './helpers/compare.js';
 import { commits } from './helpers/cli-run.js';
 import { startStandIn, type StandIn } from './helpers/served-teacher.js';
 

@@ -1,7 +1,6 @@
 // Test helpers: small token datasets from the committed corpus, and a whole cache read back in (seq, pos) order.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect } from 'vitest';
 import { byteTokenizer, writeTokenDataset } from '../../../src/data/index.js';
 import { openCache } from '../../../src/store/index.js';
 
@@ -71,14 +70,4 @@ export async function dumpCache(uri: string): Promise<CacheDump> {
     samples: all.flatMap((x) => x.samples),
     counts: all.flatMap((x) => x.counts),
   };
-}
-
-/** Two caches hold exactly the same rows: (seq, pos) order, top-k ids, log-probabilities and tails. */
-export function expectIdenticalCache(got: CacheDump, want: CacheDump): void {
-  expect(got.rows).toBe(want.rows);
-  expect(got.seq).toEqual(want.seq);
-  expect(got.pos).toEqual(want.pos);
-  expect(got.ids).toEqual(want.ids);
-  expect(got.logp).toEqual(want.logp);
-  expect(got.tail).toEqual(want.tail);
 }

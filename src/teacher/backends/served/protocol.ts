@@ -34,24 +34,77 @@ export interface WireProtocol {
   limitFlag(message: string, k: number): string | undefined;
 }
 
-/** Candidates of one position: ids with log-probability and (vLLM) rank; reused across rows. */
+/**
+ * Candidates of one position: ids with log-probability and (vLLM) rank, in typed arrays reused across rows,
+ * so reading a reply allocates nothing per position.
+ */
 export class Candidates {
-  ids: number[] = [];
-  lps: number[] = [];
-  ranks: number[] = [];
+  n = 0;
+  ids = new Float64Array(64);
+  lps = new Float64Array(64);
+  ranks = new Float64Array(64);
+  /** Indices by (rank, −logprob, id), filled by writeRow. */
+  order = new Int32Array(64);
+  /** seen[id] === stamp when id was written in the current row (a Set per row costs garbage collections). */
+  private seen = new Uint32Array(0);
+  private stamp = 0;
+
   clear(): void {
-    this.ids.length = 0;
-    this.lps.length = 0;
-    this.ranks.length = 0;
+    this.n = 0;
   }
+
   push(id: number, lp: number, rank: number): void {
-    this.ids.push(id);
-    this.lps.push(lp);
-    this.ranks.push(rank);
+    if (this.n === this.ids.length) {
+      const grow = (a: Float64Array) => Float64Array.from({ length: a.length * 2 }, (_, i) => a[i] ?? 0);
+      this.ids = grow(this.ids);
+      this.lps = grow(this.lps);
+      this.ranks = grow(this.ranks);
+      this.order = new Int32Array(this.ids.length);
+    }
+    this.ids[this.n] = id;
+    this.lps[this.n] = lp;
+    this.ranks[this.n] = rank;
+    this.n++;
+  }
+
+  /** A fresh mark for the next row; true when `id` (< V) was not marked in this row yet. */
+  nextRow(V: number): void {
+    if (this.seen.length < V) this.seen = new Uint32Array(V);
+    if (++this.stamp === 0xffffffff) {
+      this.seen.fill(0);
+      this.stamp = 1;
+    }
+  }
+  mark(id: number): boolean {
+    if (this.seen[id] === this.stamp) return false;
+    this.seen[id] = this.stamp;
+    return true;
   }
 }
 
 export const where = (ctx: ScoreContext, s: number, t: number) => `sequence ${ctx.firstSeq + s}, position ${t}`;
+
+/** Sorts c.order[0, n) by rank, then log-probability (descending), then id: insertion sort, as replies come nearly sorted. */
+function orderCandidates(c: Candidates): void {
+  const { ids, lps, ranks, order, n } = c;
+  const before = (a: number, b: number) => {
+    const ra = ranks[a] ?? 0;
+    const rb = ranks[b] ?? 0;
+    if (ra !== rb) return ra < rb;
+    const la = lps[a] ?? 0;
+    const lb = lps[b] ?? 0;
+    if (la !== lb) return la > lb;
+    return (ids[a] ?? 0) < (ids[b] ?? 0);
+  };
+  for (let i = 0; i < n; i++) {
+    let j = i;
+    while (j > 0 && before(i, order[j - 1] ?? 0)) {
+      order[j] = order[j - 1] ?? 0;
+      j--;
+    }
+    order[j] = i;
+  }
+}
 
 /**
  * Writes the k best candidates (by rank, then log-probability, then id) into row `row`, after checking
@@ -59,23 +112,17 @@ export const where = (ctx: ScoreContext, s: number, t: number) => `sequence ${ct
  */
 export function writeRow(c: Candidates, ctx: ScoreContext, out: ScoreTarget, row: number, at: string): void {
   const { k, V } = ctx;
-  const n = c.ids.length;
-  if (n < k) throw new ReplyError(`${at}: ${n} log-probabilities, expected ${k}`);
-  const order = Array.from({ length: n }, (_, i) => i);
-  const rank = (i: number) => c.ranks[i] ?? 0;
-  const lp = (i: number) => c.lps[i] ?? 0;
-  const id = (i: number) => c.ids[i] ?? 0;
-  order.sort((a, b) => rank(a) - rank(b) || lp(b) - lp(a) || id(a) - id(b));
+  if (c.n < k) throw new ReplyError(`${at}: ${c.n} log-probabilities, expected ${k}`);
+  orderCandidates(c);
+  c.nextRow(V);
   let mass = 0;
-  const seen = new Set<number>();
   for (let j = 0; j < k; j++) {
-    const i = order[j] ?? 0;
-    const v = id(i);
-    const p = lp(i);
+    const i = c.order[j] ?? 0;
+    const v = c.ids[i] ?? Number.NaN;
+    const p = c.lps[i] ?? Number.NaN;
     if (!Number.isInteger(v) || v < 0 || v >= V) throw new ReplyError(`${at}: token id ${v} is not below V = ${V}`);
-    if (seen.has(v)) throw new ReplyError(`${at}: token id ${v} appears twice`);
+    if (!c.mark(v)) throw new ReplyError(`${at}: token id ${v} appears twice`);
     if (!Number.isFinite(p) || p > 1e-3) throw new ReplyError(`${at}: log-probability ${p} of id ${v}`);
-    seen.add(v);
     out.ids[row * k + j] = v;
     out.logp[row * k + j] = p;
     mass += Math.exp(p);

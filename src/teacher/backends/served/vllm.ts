@@ -17,6 +17,18 @@ import { ReplyError } from './fleet.js';
 
 const TOKEN_ID_KEY = /^token_id:(\d+)$/;
 
+/** A key of decimal digits ("123", as Python writes an int key) as a number; anything else NaN (refused later). */
+function decimalId(key: string): number {
+  if (key.length === 0 || key.length > 10) return Number.NaN;
+  let n = 0;
+  for (let i = 0; i < key.length; i++) {
+    const d = key.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /**
  * The request. `prompt` is a list of token-id lists (CompletionRequest.prompt: list[list[int]]): vLLM makes
  * one engine prompt of each and answers one choice per prompt, in prompt order (choices[i].index = i, n = 1).
@@ -79,11 +91,7 @@ function readScore(
         const v = entry[key];
         if (!isObject(v)) throw new ReplyError(`${at}: entry "${key}" is not {logprob, rank}`);
         const rank = typeof v.rank === 'number' ? v.rank : Number.POSITIVE_INFINITY;
-        c.push(
-          /^\d+$/.test(key) ? Number(key) : Number.NaN,
-          typeof v.logprob === 'number' ? v.logprob : Number.NaN,
-          rank,
-        );
+        c.push(decimalId(key), typeof v.logprob === 'number' ? v.logprob : Number.NaN, rank);
       }
       writeRow(c, ctx, out, row0 + s * T + t - 1, at);
     }
