@@ -1,13 +1,16 @@
 // ONNX export of a student under the teacher contract: input `input_ids` int64 [B, T] → output `logits`
 // float32 [B, T, V], B and T dynamic (T ≤ contextLength). Llama graph: Gather embed, RMSNorm from
 // Mul/ReduceMean/Add/Sqrt/Div, RoPE with cos/sin tables sliced to T, causal mask, grouped KV heads
-// repeated with Expand, SwiGLU, final RMSNorm, LM head (tied or not). Opset 17, plain ONNX ops only.
-// With `inputs: 'optimum'` it writes Hugging Face Optimum's text-generation naming instead (see optimumInputs).
+// repeated with Expand, SwiGLU (or the MoE FFN of export-moe.ts), final RMSNorm, LM head (tied or not).
+// Opset 17, plain ONNX ops only. With `inputs: 'optimum'` it writes Hugging Face Optimum's text-generation
+// naming instead (see optimumInputs).
 import { writeFileSync, renameSync } from 'node:fs';
 import { DistillError } from '../core/errors.js';
 import { headDim, paramLayout, type ModelConfig } from '../core/model.js';
+import { isMoeLayer } from '../core/moe.js';
 import { loadCheckpoint } from '../engine/index.js';
 import { OnnxGraph } from '../onnx/index.js';
+import { moeFfn } from './export-moe.js';
 
 export const ONNX_OPSET = 17;
 
@@ -64,11 +67,6 @@ export function buildOnnxModel(
     throw new DistillError('E_MODEL', 'the parameters do not match the model config', {
       expected: `${total} floats`,
       found: String(params.length),
-    });
-  }
-  if (config.moe) {
-    throw new DistillError('E_UNSUPPORTED', 'ONNX export of mixture-of-experts models is not implemented yet', {
-      found: `a moe block (${config.moe.experts} experts)`,
     });
   }
   // One protobuf message cannot exceed 2 GiB; the weights (plus transposed copies' overhead) must fit.
@@ -167,6 +165,10 @@ export function buildOnnxModel(
     ]);
     x = b.op('Add', [x, linear(merged, `${p}wo`)]);
     const xf = rmsNorm(x, `${p}ffn_norm`);
+    if (isMoeLayer(l, config.moe)) {
+      x = b.op('Add', [x, moeFfn(b, xf, p, config, { weight: get, transpose })]);
+      continue;
+    }
     const gate = linear(xf, `${p}w1`);
     const swiglu = b.op('Mul', [b.op('Mul', [gate, b.op('Sigmoid', [gate])]), linear(xf, `${p}w3`)]);
     x = b.op('Add', [x, linear(swiglu, `${p}w2`)]);
