@@ -146,4 +146,30 @@ describe('ONNX export of MoE students', () => {
     }
     expect(agree).toBe(N * T);
   });
+
+  it('writes the Optimum naming for MoE students too (an empty past gives the plain logits)', async () => {
+    const c = parseModelConfig({ ...base, moe: { experts: 4, activeExperts: 2, expertFfnDim: 8, every: 2 } });
+    const params = initParams(c, 4, { std: 0.3 });
+    const plain = await ort.InferenceSession.create(buildOnnxModel(c, params));
+    const opt = await ort.InferenceSession.create(buildOnnxModel(c, params, {}, 'optimum'));
+    const ids = [3, 14, 15, 9, 2];
+    const int64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs, BigInt), [1, xs.length]);
+    const want = (await plain.run({ input_ids: int64(ids) })).logits?.data as Float32Array;
+    const past = Object.fromEntries(
+      opt.inputNames
+        .filter((n) => n.startsWith('past'))
+        .map((n) => [n, new ort.Tensor('float32', new Float32Array(0), [1, c.nKvHeads, 0, c.dModel / c.nHeads])]),
+    );
+    const got = (
+      await opt.run({
+        input_ids: int64(ids),
+        attention_mask: int64(ids.map(() => 1)),
+        position_ids: int64([0, 1, 2, 3, 4]),
+        ...past,
+      })
+    ).logits?.data as Float32Array;
+    let worst = 0;
+    want.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - at(got, i)))));
+    expect(worst).toBeLessThan(1e-5);
+  });
 });
