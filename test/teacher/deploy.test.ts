@@ -53,3 +53,51 @@ describe('docs/deploy', () => {
     expect(finSubmit.dependsOn).toHaveLength(1);
   });
 });
+
+describe('docs/deploy: a served teacher', () => {
+  const docs = (f: string) =>
+    parseAllDocuments(read(f)).map((d) => {
+      expect(d.errors).toEqual([]);
+      return d.toJSON();
+    });
+
+  it('an Indexed Job of CPU workers against the vLLM Service, writing to S3, then a finalize Job', () => {
+    const all = docs('kubernetes/served-teacher-job.yaml');
+    const [job, fin] = all.filter((d) => d.kind === 'Job');
+    expect(job).toMatchObject({ apiVersion: 'batch/v1', spec: { completionMode: 'Indexed' } });
+    const c = job.spec.template.spec.containers[0];
+    expect(c.command).toEqual(['distill']);
+    expect(c.args.slice(0, 2)).toEqual(['teacher', 'run']);
+    const flag = (name: string) => c.args.find((a: string) => a.startsWith(`--${name}=`))?.split('=')[1];
+    expect(flag('backend')).toBe('vllm');
+    expect(Number(flag('num-workers'))).toBe(job.spec.completions);
+    expect(flag('out')).toMatch(/^s3:\/\//);
+    for (const f of ['endpoint', 'served-model', 'teacher-revision', 'data', 'top-k', 'shards', 'max-in-flight'])
+      expect(flag(f), f).toBeDefined();
+    expect(c.args).toContain('--no-finalize');
+    expect(c.args.some((a: string) => a.startsWith('--model='))).toBe(false);
+    expect(c.resources.limits?.['nvidia.com/gpu']).toBeUndefined();
+    expect(fin.spec.template.spec.containers[0].args.slice(0, 3)).toEqual(['cache', 'finalize', flag('out')]);
+    expect(fin.spec.template.spec.initContainers[0].command).toContain(`job/${job.metadata.name}`);
+    // The finalize Job's waiter may read Jobs.
+    const sa = fin.spec.template.spec.serviceAccountName;
+    const binding = all.find((d) => d.kind === 'RoleBinding');
+    expect(binding.subjects[0].name).toBe(sa);
+    expect(all.find((d) => d.kind === 'Role').rules[0].resources).toContain('jobs');
+
+    // The endpoint is the Service of vllm-teacher.yaml, and the server is started so the job's requests pass.
+    const [service, deployment] = docs('kubernetes/vllm-teacher.yaml');
+    const endpoint = new URL(flag('endpoint'));
+    expect(endpoint.hostname).toBe(service.metadata.name);
+    expect(Number(endpoint.port)).toBe(service.spec.ports[0].port);
+    expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+    const server = deployment.spec.template.spec.containers[0];
+    const arg = (name: string) => server.args.find((a: string) => a.startsWith(`--${name}=`))?.split('=')[1];
+    expect(arg('served-model-name')).toBe(flag('served-model'));
+    expect(arg('revision')).toBe(flag('teacher-revision'));
+    expect(Number(arg('max-logprobs'))).toBeGreaterThanOrEqual(Number(flag('top-k')));
+    expect(server.args).toContain('--no-enable-prefix-caching');
+    expect(server.args).toContain('--enable-expert-parallel');
+    expect(Number(arg('port'))).toBe(service.spec.ports[0].targetPort);
+  });
+});
