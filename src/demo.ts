@@ -5,7 +5,7 @@
 // runs/kd/<student>/, runs/baseline/<student>/, report/{report.html, report.md, summary.json}.
 import { existsSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { DistillError } from './core/errors.js';
+import { DistillError, invariant } from './core/errors.js';
 import type { ModelConfig } from './core/model.js';
 import type { ProgressFn } from './core/types.js';
 import { openTokenDataset, prepareDataset, valPathFor } from './data/index.js';
@@ -150,12 +150,8 @@ function prepareOut(out: string, force: boolean): void {
   mkdirSync(path.join(out, 'data'), { recursive: true });
 }
 
-export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
-  const started = performance.now();
-  const budget = opts.budget ?? 'full';
-  if (budget !== 'small' && budget !== 'full')
-    throw new DistillError('E_USAGE', `unknown demo budget "${String(budget)}"`, { expected: 'small or full' });
-  const plan = RECIPE[budget];
+/** The embedded teacher and corpus; refused with one error when a partial install lacks them. */
+function fixtures(): { teacherModel: string; corpus: string } {
   const root = packageRoot();
   const teacherModel = path.join(root, 'fixtures', 'teacher', 'model.onnx');
   const corpus = path.join(root, 'fixtures', 'corpus');
@@ -165,22 +161,118 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       hint: 'run the demo from a full checkout or package',
     });
   }
-  const out = path.resolve(opts.out);
-  prepareOut(out, opts.force ?? false);
-  const phases: Record<string, number> = {};
-  const phaseCount = 6;
+  return { teacherModel, corpus };
+}
+
+type Phase = <R>(name: string, fn: (progress: ProgressFn | undefined) => Promise<R>) => Promise<R>;
+
+/** Runs the numbered phases: progress events carry "[i/n] name", and each phase's wall seconds go to `phases`. */
+function phaseRunner(progress: ProgressFn | undefined, phases: Record<string, number>, count: number): Phase {
   let phaseNo = 0;
-  const phase = async <R>(name: string, fn: (progress: ProgressFn | undefined) => Promise<R>): Promise<R> => {
+  return async (name, fn) => {
     phaseNo += 1;
-    const label = `[${phaseNo}/${phaseCount}] ${name}`;
+    const label = `[${phaseNo}/${count}] ${name}`;
     const t0 = performance.now();
-    const progress: ProgressFn | undefined = opts.progress
-      ? (ev) => opts.progress!({ ...ev, phase: `${label}: ${ev.phase}` })
-      : undefined;
-    const r = await fn(progress);
+    const r = await fn(progress ? (ev) => progress({ ...ev, phase: `${label}: ${ev.phase}` }) : undefined);
     phases[name] = (performance.now() - t0) / 1000;
     return r;
   };
+}
+
+interface DemoRuns {
+  kd: Array<StudentSpec & { schedule: string }>;
+  baseline: StudentSpec;
+  kdDir: string;
+  baseDir: string;
+}
+
+/** The teacher's held-out pass once, then every student against it (the distilled ones with the cache's size). */
+async function evaluateAll(
+  runs: DemoRuns,
+  teacherModel: string,
+  valPath: string,
+  cacheInfo: { uri: string; bytesPerPosition: number },
+  progress: ProgressFn | undefined,
+): Promise<Array<{ r: EvaluateResult; schedule: string | null }>> {
+  const val = await openTokenDataset(valPath);
+  const teacher = await teacherHeldOut(teacherModel, val, { k: RECIPE.topK, ...(progress ? { progress } : {}) });
+  const res: Array<{ r: EvaluateResult; schedule: string | null }> = [];
+  for (const s of runs.kd)
+    res.push({
+      r: await evaluateCheckpoint({
+        checkpoint: path.join(runs.kdDir, s.name),
+        data: valPath,
+        teacher,
+        baseline: false,
+        cacheInfo,
+        ...(progress ? { progress } : {}),
+      }),
+      schedule: s.schedule,
+    });
+  res.push({
+    r: await evaluateCheckpoint({
+      checkpoint: path.join(runs.baseDir, runs.baseline.name),
+      data: valPath,
+      teacher,
+      baseline: true,
+      ...(progress ? { progress } : {}),
+    }),
+    schedule: null,
+  });
+  return res;
+}
+
+/** One row per student, the teacher's held-out CE, and the best distilled student against the best baseline. */
+function summarize(
+  evals: Array<{ r: EvaluateResult; schedule: string | null }>,
+): Pick<DemoResult, 'students' | 'best'> & { teacher: { heldOutCE: number; perplexity: number } } {
+  const rows: DemoStudentRow[] = evals.map(({ r, schedule }) => ({
+    name: r.name,
+    baseline: r.baseline,
+    schedule,
+    params: r.params,
+    heldOutCE: r.heldOutCE,
+    perplexity: r.perplexity,
+    agreement: r.agreement,
+    klToTeacher: r.klToTeacher,
+    ece: r.ece,
+    dir: r.checkpoint,
+  }));
+  const bestOf = (xs: DemoStudentRow[]): DemoStudentRow => {
+    const best = xs.reduce<DemoStudentRow | undefined>(
+      (a, b) => (a === undefined || b.heldOutCE < a.heldOutCE ? b : a),
+      undefined,
+    );
+    invariant(best, 'the demo trains distilled students and a baseline');
+    return best;
+  };
+  const bestKd = bestOf(rows.filter((r) => !r.baseline));
+  const bestBase = bestOf(rows.filter((r) => r.baseline));
+  const t = evals[0]?.r.teacher;
+  invariant(t, 'the demo evaluates every student against the teacher');
+  return {
+    teacher: { heldOutCE: t.heldOutCE, perplexity: t.perplexity },
+    students: rows,
+    best: {
+      distilled: bestKd.name,
+      baseline: bestBase.name,
+      ceGainOverBaseline: bestBase.heldOutCE - bestKd.heldOutCE,
+      distillationWins: bestKd.heldOutCE < bestBase.heldOutCE,
+    },
+  };
+}
+
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const started = performance.now();
+  const budget = opts.budget ?? 'full';
+  if (budget !== 'small' && budget !== 'full')
+    throw new DistillError('E_USAGE', `unknown demo budget "${String(budget)}"`, { expected: 'small or full' });
+  const plan = RECIPE[budget];
+  const { teacherModel, corpus } = fixtures();
+  const out = path.resolve(opts.out);
+  prepareOut(out, opts.force ?? false);
+  const phases: Record<string, number> = {};
+  const phase = phaseRunner(opts.progress, phases, 6);
 
   // 1. Data: the same files, order, T and split fraction as the teacher's training, so its held-out split is ours.
   const trainPath = path.join(out, 'data', 'corpus.arrow');
@@ -215,73 +307,38 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   );
 
   // 3. Distilled students, one pass over the cache; 4. the CE-only baseline, same steps/batch/lr/seed.
-  const { kd, baseline } = students();
+  const runs: DemoRuns = {
+    ...students(),
+    kdDir: path.join(out, 'runs', 'kd'),
+    baseDir: path.join(out, 'runs', 'baseline'),
+  };
   const common = { data: trainPath, steps: plan.steps, batchSize: plan.batchSize, lr: RECIPE.lr, seed: RECIPE.seed };
-  const kdDir = path.join(out, 'runs', 'kd');
-  const baseDir = path.join(out, 'runs', 'baseline');
   await phase('distill', (progress) =>
-    trainStudents({ ...common, students: kd, cache: cacheDir, out: kdDir, ...(progress ? { progress } : {}) }),
+    trainStudents({
+      ...common,
+      students: runs.kd,
+      cache: cacheDir,
+      out: runs.kdDir,
+      ...(progress ? { progress } : {}),
+    }),
   );
   await phase('baseline', (progress) =>
-    trainStudents({ ...common, students: [baseline], out: baseDir, ...(progress ? { progress } : {}) }),
+    trainStudents({ ...common, students: [runs.baseline], out: runs.baseDir, ...(progress ? { progress } : {}) }),
   );
 
   // 5. Held-out evaluation: the teacher's pass once, then each student against it.
-  const evals = await phase('evaluate', async (progress) => {
-    const val = await openTokenDataset(valPath);
-    const teacher = await teacherHeldOut(teacherModel, val, { k: RECIPE.topK, ...(progress ? { progress } : {}) });
-    const res: Array<{ r: EvaluateResult; schedule: string | null }> = [];
-    const cacheInfo = { uri: cache.uri, bytesPerPosition: cache.rows ? cache.bytes / cache.rows : NaN };
-    for (const s of kd)
-      res.push({
-        r: await evaluateCheckpoint({
-          checkpoint: path.join(kdDir, s.name),
-          data: valPath,
-          teacher,
-          baseline: false,
-          cacheInfo,
-          ...(progress ? { progress } : {}),
-        }),
-        schedule: s.schedule,
-      });
-    res.push({
-      r: await evaluateCheckpoint({
-        checkpoint: path.join(baseDir, baseline.name),
-        data: valPath,
-        teacher,
-        baseline: true,
-        ...(progress ? { progress } : {}),
-      }),
-      schedule: null,
-    });
-    return res;
-  });
+  const cacheInfo = { uri: cache.uri, bytesPerPosition: cache.rows ? cache.bytes / cache.rows : NaN };
+  const evals = await phase('evaluate', (progress) => evaluateAll(runs, teacherModel, valPath, cacheInfo, progress));
 
   // 6. The report over both run folders.
-  const reportDir = path.join(out, 'report');
   const rep = await phase('report', (progress) =>
-    writeReport([kdDir, baseDir], reportDir, {
+    writeReport([runs.kdDir, runs.baseDir], path.join(out, 'report'), {
       title: `Distillery demo (${budget} budget)`,
       ...(progress ? { progress } : {}),
     }),
   );
 
-  const rows: DemoStudentRow[] = evals.map(({ r, schedule }) => ({
-    name: r.name,
-    baseline: r.baseline,
-    schedule,
-    params: r.params,
-    heldOutCE: r.heldOutCE,
-    perplexity: r.perplexity,
-    agreement: r.agreement,
-    klToTeacher: r.klToTeacher,
-    ece: r.ece,
-    dir: r.checkpoint,
-  }));
-  const bestOf = (xs: DemoStudentRow[]) => xs.reduce((a, b) => (b.heldOutCE < a.heldOutCE ? b : a));
-  const bestKd = bestOf(rows.filter((r) => !r.baseline));
-  const bestBase = bestOf(rows.filter((r) => r.baseline));
-  const t = evals[0]!.r.teacher!;
+  const summary = summarize(evals);
   return {
     out,
     budget,
@@ -303,14 +360,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       loss: RECIPE.loss,
       temperature: RECIPE.temperature,
     },
-    teacher: { model: teacherModel, heldOutCE: t.heldOutCE, perplexity: t.perplexity },
-    students: rows,
-    best: {
-      distilled: bestKd.name,
-      baseline: bestBase.name,
-      ceGainOverBaseline: bestBase.heldOutCE - bestKd.heldOutCE,
-      distillationWins: bestKd.heldOutCE < bestBase.heldOutCE,
-    },
+    teacher: { model: teacherModel, ...summary.teacher },
+    students: summary.students,
+    best: summary.best,
     report: rep.files,
   };
 }

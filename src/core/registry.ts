@@ -12,7 +12,7 @@ export interface Registered<P = unknown> {
 
 const ID_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
-export class Registry<T extends Registered<any>> {
+export class Registry<T extends Registered> {
   private readonly items = new Map<string, T>();
 
   constructor(readonly kind: string) {}
@@ -52,8 +52,9 @@ export class Registry<T extends Registered<any>> {
     return [...this.items.keys()].sort();
   }
 
+  /** Every item, sorted by id (the order of ids()). */
   list(): T[] {
-    return this.ids().map((id) => this.items.get(id)!);
+    return [...this.items.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** Validates params against the item's schema; errors name the item and every bad field. */

@@ -1,6 +1,7 @@
 // Whole sequences of a token dataset as model input: B sequences of T tokens → tokens [B×T] (int32) and
 // next-token labels [B×T] (−100 at each sequence's last position, and where the dataset's loss mask is 0),
 // every id checked against the vocabulary.
+import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
 import { IGNORE_INDEX } from '../core/types.js';
 
@@ -34,7 +35,7 @@ export function assembleTokens(dataset: TokenDatasetLike, seqs: number[]): { tok
         found: String(row.length),
       });
     for (let t = 0; t < T; t++) {
-      const id = row[t]!;
+      const id = at(row, t);
       if (!(id >= 0 && id < dataset.vocabSize)) {
         throw new DistillError('E_DATA', `sequence ${s} holds a token id outside the vocabulary`, {
           expected: `0 ≤ id < ${dataset.vocabSize}`,
@@ -42,7 +43,7 @@ export function assembleTokens(dataset: TokenDatasetLike, seqs: number[]): { tok
         });
       }
       tokens[b * T + t] = id;
-      labels[b * T + t] = t + 1 < T && (!mask || mask[t] === 1) ? row[t + 1]! : IGNORE_INDEX;
+      labels[b * T + t] = t + 1 < T && (!mask || mask[t] === 1) ? at(row, t + 1) : IGNORE_INDEX;
     }
   });
   return { tokens, labels };

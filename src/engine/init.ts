@@ -1,5 +1,6 @@
 // Deterministic parameter initialization: every matrix ~ normal(0, std) from a seeded PRNG
 // (splitmix64-seeded xoshiro128**, Box–Muller), every norm weight = 1. Same seed → same bits on any machine.
+import { at } from '../core/arrays.js';
 import { paramLayout, parameterCount, type ModelConfig } from '../core/model.js';
 
 export interface InitOptions {
@@ -35,10 +36,10 @@ export class Rng {
   /** Uniform 32-bit integer. */
   nextU32(): number {
     const s = this.s;
-    let s0 = s[0]!,
-      s1 = s[1]!,
-      s2 = s[2]!,
-      s3 = s[3]!;
+    let s0 = at(s, 0),
+      s1 = at(s, 1),
+      s2 = at(s, 2),
+      s3 = at(s, 3);
     const r = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0;
     const t = (s1 << 9) >>> 0;
     s2 = (s2 ^ s0) >>> 0;

@@ -1,5 +1,6 @@
 // AdamW with decoupled weight decay and global-norm gradient clipping over the flat parameter/gradient
 // buffers, run by the native addon (deterministic reductions); plus a float64 reference step for tests.
+import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
 import { nativeFn } from '../native/loader.js';
 import type { TensorSlot } from '../core/model.js';
@@ -124,12 +125,12 @@ export function adamwStepReference(
   for (const [off, size, decays] of segments(params.length, options.layout)) {
     const wd = decays ? o.weightDecay : 0;
     for (let i = off; i < off + size; i++) {
-      const g = grads[i]!;
-      const m = o.beta1 * state.m[i]! + (1 - o.beta1) * g;
-      const v = o.beta2 * state.v[i]! + (1 - o.beta2) * g * g;
+      const g = at(grads, i);
+      const m = o.beta1 * at(state.m, i) + (1 - o.beta1) * g;
+      const v = o.beta2 * at(state.v, i) + (1 - o.beta2) * g * g;
       state.m[i] = m;
       state.v[i] = v;
-      params[i] = params[i]! - o.lr * ((m * c1) / (Math.sqrt(v * c2) + o.eps) + wd * params[i]!);
+      params[i] = at(params, i) - o.lr * ((m * c1) / (Math.sqrt(v * c2) + o.eps) + wd * at(params, i));
     }
   }
 }

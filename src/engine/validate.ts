@@ -1,5 +1,6 @@
 // Boundary checks shared by every engine backend: parameter/gradient buffer sizes, token ids and
 // shapes [B×T], and the forward-before-backward order. Each failure is a DistillError naming the value.
+import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
 import type { ModelConfig } from '../core/model.js';
 
@@ -40,7 +41,7 @@ export function checkForward(
     });
   }
   for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!;
+    const t = at(tokens, i);
     if (t < 0 || t >= config.vocabSize) {
       throw new DistillError('E_MODEL', 'a token id is outside the model vocabulary', {
         expected: `0 ≤ id < vocabSize = ${config.vocabSize}`,

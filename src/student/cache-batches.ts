@@ -9,6 +9,54 @@ import { openCache, type BlobStore } from '../store/index.js';
 import type { CacheSourceInfo } from './ports.js';
 import type { Batch, BatchSource, DataCursor } from './data.js';
 
+/** The teacher arrays of one batch: ids/logp [B×T×k], tail [B×T], and samples/counts [B×T×S] when the cache has them. */
+interface TeacherArrays {
+  ids: Uint32Array;
+  logp: Float32Array;
+  tail: Float32Array;
+  samples?: { ids: Uint32Array; counts: Float32Array };
+}
+
+/** Refuses a cached sequence that is not T rows at positions 0..T−1 of a sequence the dataset holds. */
+function checkSequence(s: CacheSequence, T: number, dataset: TokenDatasetLike, uri: string): void {
+  const rows = s.rows;
+  if (rows.pos.length !== T || s.seq >= dataset.numSequences) {
+    throw new DistillError(
+      'E_CACHE_FORMAT',
+      `shard ${s.shard} of ${uri}: sequence ${s.seq} does not fit the token dataset`,
+      {
+        expected: `${T} rows of a sequence < ${dataset.numSequences}`,
+        found: `${rows.pos.length} rows`,
+        subject: uri,
+      },
+    );
+  }
+  rows.pos.forEach((p, t) => {
+    if (p !== t)
+      throw new DistillError(
+        'E_CACHE_FORMAT',
+        `shard ${s.shard} of ${uri}: rows of sequence ${s.seq} are out of order`,
+        {
+          expected: `pos ${t}`,
+          found: `pos ${p}`,
+          subject: uri,
+        },
+      );
+  });
+}
+
+/** Copies one sequence's T cached rows into row b of the batch's teacher arrays. */
+function copySequence(s: CacheSequence, b: number, T: number, k: number, S: number, out: TeacherArrays): void {
+  const rows = s.rows;
+  out.ids.set(rows.ids.subarray(0, T * k), b * T * k);
+  out.logp.set(rows.logp.subarray(0, T * k), b * T * k);
+  out.tail.set(rows.tail.subarray(0, T), b * T);
+  if (out.samples && rows.samples && rows.sampleCounts) {
+    out.samples.ids.set(rows.samples.subarray(0, T * S), b * T * S);
+    out.samples.counts.set(rows.sampleCounts.subarray(0, T * S), b * T * S);
+  }
+}
+
 export function cacheBatches(
   reader: CacheReader,
   dataset: TokenDatasetLike,
@@ -18,6 +66,7 @@ export function cacheBatches(
   const { seed } = start;
   let { epoch, position } = start;
   const k = reader.manifest.inputs.k;
+  const S = reader.manifest.inputs.samples ?? 0;
   const T = dataset.seqLen;
   if (start.source?.manifestSha !== undefined && start.source.manifestSha !== reader.manifestSha) {
     throw new DistillError('E_CHECKPOINT', 'cannot resume: the logit cache changed since the checkpoint', {
@@ -54,50 +103,28 @@ export function cacheBatches(
     cursor: () => ({ seed, epoch, position, source: { manifestSha: reader.manifestSha } }),
     async next(): Promise<Batch> {
       const seqs: number[] = [];
-      const ids = new Uint32Array(batchSize * T * k);
-      const logp = new Float32Array(batchSize * T * k);
-      const tail = new Float32Array(batchSize * T);
-      const S = reader.manifest.inputs.samples ?? 0;
-      const sIds = S > 0 ? new Uint32Array(batchSize * T * S) : undefined;
-      const sCounts = S > 0 ? new Float32Array(batchSize * T * S) : undefined;
+      const teacher: TeacherArrays = {
+        ids: new Uint32Array(batchSize * T * k),
+        logp: new Float32Array(batchSize * T * k),
+        tail: new Float32Array(batchSize * T),
+        ...(S > 0
+          ? { samples: { ids: new Uint32Array(batchSize * T * S), counts: new Float32Array(batchSize * T * S) } }
+          : {}),
+      };
       for (let b = 0; b < batchSize; b++) {
         const s = await nextSequence();
-        const rows = s.rows;
-        if (rows.pos.length !== T || s.seq >= dataset.numSequences) {
-          throw new DistillError(
-            'E_CACHE_FORMAT',
-            `shard ${s.shard} of ${reader.uri}: sequence ${s.seq} does not fit the token dataset`,
-            {
-              expected: `${T} rows of a sequence < ${dataset.numSequences}`,
-              found: `${rows.pos.length} rows`,
-              subject: reader.uri,
-            },
-          );
-        }
-        for (let t = 0; t < T; t++) {
-          if (rows.pos[t] !== t)
-            throw new DistillError(
-              'E_CACHE_FORMAT',
-              `shard ${s.shard} of ${reader.uri}: rows of sequence ${s.seq} are out of order`,
-              { expected: `pos ${t}`, found: `pos ${rows.pos[t]}`, subject: reader.uri },
-            );
-        }
-        ids.set(rows.ids.subarray(0, T * k), b * T * k);
-        logp.set(rows.logp.subarray(0, T * k), b * T * k);
-        tail.set(rows.tail.subarray(0, T), b * T);
-        if (sIds && sCounts && rows.samples && rows.sampleCounts) {
-          sIds.set(rows.samples.subarray(0, T * S), b * T * S);
-          for (let i = 0; i < T * S; i++) sCounts[b * T * S + i] = rows.sampleCounts[i]!;
-        }
+        checkSequence(s, T, dataset, reader.uri);
+        copySequence(s, b, T, k, S, teacher);
         seqs.push(s.seq);
         position = s.position + T;
       }
+      const { samples, ...top } = teacher;
       return {
         batch: batchSize,
         seqLen: T,
         seqs,
         ...assembleTokens(dataset, seqs),
-        teacher: { k, ids, logp, tail, ...(sIds && sCounts ? { samples: { ids: sIds, counts: sCounts, k: S } } : {}) },
+        teacher: { k, ...top, ...(samples ? { samples: { ...samples, k: S } } : {}) },
       };
     },
     async close() {

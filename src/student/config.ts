@@ -26,7 +26,7 @@ export type StudentDefaults = Omit<StudentSpec, 'name' | 'config'>;
 /** Reads one config file into a StudentSpec; `defaults` (from CLI flags) fill what the file leaves out. */
 export function loadStudentSpec(file: string, defaults: StudentDefaults = {}): StudentSpec {
   if (!existsSync(file)) throw new DistillError('E_NOT_FOUND', `student config ${file} not found`, { subject: file });
-  let raw: any;
+  let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
@@ -41,11 +41,13 @@ export function loadStudentSpec(file: string, defaults: StudentDefaults = {}): S
       expected: 'letters, digits, ".", "_" or "-"',
       subject: file,
     });
-  const nested = raw && typeof raw === 'object' && 'model' in raw;
-  const config = parseModelConfig(nested ? raw.model : raw, file);
+  // { model, distill? } or a bare ModelConfig.
+  const nested =
+    typeof raw === 'object' && raw !== null && 'model' in raw ? (raw as Record<string, unknown>) : undefined;
+  const config = parseModelConfig(nested ? nested.model : raw, file);
   const spec: StudentSpec = { name, config, ...defaults };
-  if (nested && raw.distill !== undefined) {
-    const res = DistillSection.safeParse(raw.distill);
+  if (nested && nested.distill !== undefined) {
+    const res = DistillSection.safeParse(nested.distill);
     if (!res.success) {
       throw new DistillError('E_CONFIG', `invalid "distill" section in ${file}`, {
         subject: file,

@@ -1,6 +1,7 @@
 // Training batches: B whole sequences of T tokens → tokens [B×T] (int32), next-token labels [B×T]
 // (−100 at each sequence's last position), and, with a logit cache, the teacher top-k of the same
 // positions (ids/logp [B×T×k], tail [B×T]). Order is a pure function of (seed, epoch, position).
+import { at } from '../core/arrays.js';
 import { mulberry32 } from '../core/random.js';
 import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
 import type { DataCursor } from '../engine/trainer-state.js';
@@ -41,8 +42,8 @@ export function epochOrder(n: number, seed: number, epoch: number): Uint32Array 
   const rnd = mulberry32((Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
+    const t = at(order, i);
+    order[i] = at(order, j);
     order[j] = t;
   }
   return order;
@@ -63,7 +64,7 @@ export function datasetBatches(dataset: TokenDatasetLike, batchSize: number, sta
           position = 0;
           order = epochOrder(dataset.numSequences, seed, epoch);
         }
-        seqs.push(order[position++]!);
+        seqs.push(at(order, position++));
       }
       return { batch: batchSize, seqLen: dataset.seqLen, seqs, ...assembleTokens(dataset, seqs) };
     },

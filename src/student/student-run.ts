@@ -174,8 +174,24 @@ export class StudentRun {
         hint: 'lower `lr` or check the schedule weights; the last good checkpoint is left as it was',
       });
     }
-    metrics.gradNorm =
-      opt.clipNorm > 0 ? this.deps.clipGradNorm(this.grads, opt.clipNorm) : this.deps.gradNorm(this.grads);
+    metrics.gradNorm = this.update(step, lr, opt);
+    this.grads.fill(0);
+    const moe = this.moe.endStep(this.params);
+    if (moe.length) metrics.moe = moe;
+    const optSeconds = (performance.now() - t0) / 1000;
+    this.timings.optimizer += optSeconds;
+    const seconds = this.acc.seconds + optSeconds + sharedSeconds;
+    metrics.tokensPerSecond = tokens / Math.max(seconds, 1e-9);
+    this.observe(metrics);
+    this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, hardMeasured: 0, seconds: 0 };
+    appendMetricsRow(this.metricsFile, metrics);
+    this.last = metrics;
+    return metrics;
+  }
+
+  /** Clips the accumulated gradient (or only measures its norm) and takes the AdamW step; returns the norm. */
+  private update(step: number, lr: number, opt: OptimizerSettings): number {
+    const norm = opt.clipNorm > 0 ? this.deps.clipGradNorm(this.grads, opt.clipNorm) : this.deps.gradNorm(this.grads);
     this.deps.adamwStep(
       this.params,
       this.grads,
@@ -190,16 +206,15 @@ export class StudentRun {
         layout: this.engine.layout,
       },
     );
-    this.grads.fill(0);
-    const moe = this.moe.endStep(this.params);
-    if (moe.length) metrics.moe = moe;
-    const optSeconds = (performance.now() - t0) / 1000;
-    this.timings.optimizer += optSeconds;
-    const seconds = this.acc.seconds + optSeconds + sharedSeconds;
-    metrics.tokensPerSecond = tokens / Math.max(seconds, 1e-9);
-    // The fused loss only computes the parts with a non-zero weight: a step without the teacher (soft
-    // weight 0) measured no soft loss or agreement, one with hard weight 0 no CE. NaN makes the schedule
-    // skip those instead of pulling its running averages toward 0.
+    return norm;
+  }
+
+  /**
+   * Lets the schedule see the step. The fused loss only computes the parts with a non-zero weight: a step
+   * without the teacher (soft weight 0) measured no soft loss or agreement, one with hard weight 0 no CE.
+   * NaN makes the schedule skip those instead of pulling its running averages toward 0.
+   */
+  private observe(metrics: StepMetrics): void {
     const taught = this.acc.taught > 0;
     const hardMeasured = this.acc.hardMeasured > 0;
     this.schedule?.observe({
@@ -207,10 +222,6 @@ export class StudentRun {
       softLoss: taught ? metrics.softLoss : NaN,
       agreement: taught ? metrics.agreement : NaN,
     });
-    this.acc = { loss: 0, hardLoss: 0, softLoss: 0, agreement: 0, micro: 0, taught: 0, hardMeasured: 0, seconds: 0 };
-    appendMetricsRow(this.metricsFile, metrics);
-    this.last = metrics;
-    return metrics;
   }
 
   get metricsFile(): string {
