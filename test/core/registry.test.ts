@@ -5,7 +5,7 @@ import { DistillError } from '../../src/core/errors.js';
 import { Registry } from '../../src/core/registry.js';
 
 describe('Registry', () => {
-  const reg = new Registry<{ id: string; params?: z.ZodType<any> }>('thing');
+  const reg = new Registry<{ id: string; params?: z.ZodType<unknown> }>('thing');
   reg.register({ id: 'alpha', params: z.object({ beta: z.number().min(0).default(0.5) }) });
   reg.register({ id: 'beta-two' });
 

@@ -4,6 +4,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { DemoResult } from '../../src/demo.js';
+import type { ReportSummary } from '../../src/eval/index.js';
 import { distillAsync } from '../helpers/cli.js';
 
 describe('distill demo (small budget)', () => {
@@ -11,35 +13,33 @@ describe('distill demo (small budget)', () => {
     const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-demo-')), 'demo');
     const r = await distillAsync(['demo', '--out', out, '--budget', 'small', '--json'], { timeoutMs: 240_000 });
     expect(r.status, r.stderr).toBe(0);
-    const res = r.json();
+    const res = r.json() as DemoResult;
     expect(res.budget).toBe('small');
     for (const f of ['html', 'markdown', 'summary'] as const)
       expect(existsSync(res.report[f]), res.report[f]).toBe(true);
     expect(res.report.html).toBe(path.join(out, 'report', 'report.html'));
 
-    const summary = JSON.parse(readFileSync(res.report.summary, 'utf8'));
+    const summary = JSON.parse(readFileSync(res.report.summary, 'utf8')) as ReportSummary;
     expect(summary.students.length).toBeGreaterThanOrEqual(4);
-    expect(summary.students.filter((s: any) => s.baseline)).toHaveLength(1);
-    expect(res.students.filter((s: any) => !s.baseline).map((s: any) => s.schedule)).toContain('hard-to-soft');
-    expect(new Set(res.students.filter((s: any) => !s.baseline).map((s: any) => s.params)).size).toBeGreaterThanOrEqual(
-      3,
-    );
+    expect(summary.students.filter((s) => s.baseline)).toHaveLength(1);
+    expect(res.students.filter((s) => !s.baseline).map((s) => s.schedule)).toContain('hard-to-soft');
+    expect(new Set(res.students.filter((s) => !s.baseline).map((s) => s.params)).size).toBeGreaterThanOrEqual(3);
     for (const s of res.students) {
       const ev = JSON.parse(readFileSync(path.join(s.dir, 'eval.json'), 'utf8'));
-      const row = summary.students.find((x: any) => x.name === s.name);
+      const row = summary.students.find((x) => x.name === s.name);
       expect(row, s.name).toBeDefined();
-      expect(row.heldOutCE).toBeCloseTo(ev.heldOutCE, 9);
+      expect(row!.heldOutCE).toBeCloseTo(ev.heldOutCE, 9);
       expect(s.heldOutCE).toBeCloseTo(ev.heldOutCE, 9);
-      expect(row.baseline).toBe(s.baseline);
+      expect(row!.baseline).toBe(s.baseline);
       expect(ev.teacher.heldOutCE).toBeCloseTo(res.teacher.heldOutCE, 9);
       expect(Number.isFinite(ev.klToTeacher)).toBe(true);
       expect(readFileSync(path.join(s.dir, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(res.recipe.steps);
     }
-    expect(summary.teacher.heldOutCE).toBeCloseTo(res.teacher.heldOutCE, 9);
-    expect(summary.cache.bytesPerPosition).toBeCloseTo(res.cache.bytes / res.cache.positions, 6);
-    const kd = res.students.filter((s: any) => !s.baseline);
-    const bestKd = kd.reduce((a: any, b: any) => (b.heldOutCE < a.heldOutCE ? b : a));
-    const base = res.students.find((s: any) => s.baseline);
+    expect(summary.teacher!.heldOutCE).toBeCloseTo(res.teacher.heldOutCE, 9);
+    expect(summary.cache!.bytesPerPosition).toBeCloseTo(res.cache.bytes / res.cache.positions, 6);
+    const kd = res.students.filter((s) => !s.baseline);
+    const bestKd = kd.reduce((a, b) => (b.heldOutCE < a.heldOutCE ? b : a));
+    const base = res.students.find((s) => s.baseline)!;
     expect(res.best.distilled).toBe(bestKd.name);
     expect(res.best.ceGainOverBaseline).toBeCloseTo(base.heldOutCE - bestKd.heldOutCE, 9);
     expect(res.best.distillationWins).toBe(base.heldOutCE > bestKd.heldOutCE);

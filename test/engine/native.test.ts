@@ -32,7 +32,10 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): { diff: number; at:
     scale = 0;
   for (let i = 0; i < a.length; i++) {
     const e = Math.abs(a[i]! - b[i]!);
-    if (e > diff) ((diff = e), (at = i));
+    if (e > diff) {
+      diff = e;
+      at = i;
+    }
     scale = Math.max(scale, Math.abs(b[i]!));
   }
   return { diff, at, scale };

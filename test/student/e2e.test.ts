@@ -85,7 +85,7 @@ describe('student as the next teacher (CLI)', () => {
       ]),
     );
     expect(train.step).toBe(4);
-    expect(train.students.map((s: any) => s.name)).toEqual(['kid', 'twin']);
+    expect(train.students.map((s: { name: string }) => s.name)).toEqual(['kid', 'twin']);
     expect(train.cache.shardReads).toBeGreaterThan(0);
     for (const name of ['kid', 'twin']) {
       for (const f of [
@@ -100,8 +100,8 @@ describe('student as the next teacher (CLI)', () => {
     const twin = readFileSync(path.join(out, 'twin', 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
-    expect(twin.every((r: any) => r.hard === 0 && r.soft === 1)).toBe(true);
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    expect(twin.every((r) => r.hard === 0 && r.soft === 1)).toBe(true);
     expect(JSON.parse(readFileSync(path.join(out, 'twin', 'trainer-state.json'), 'utf8')).student).toMatchObject({
       loss: 'jsd',
       schedule: 'constant',

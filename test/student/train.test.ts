@@ -38,7 +38,7 @@ const readMetrics = (dir: string) =>
   readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l));
+    .map((l) => JSON.parse(l) as Record<string, number>);
 
 const ds4 = arrowDataset(4, 8, 13);
 
@@ -78,7 +78,7 @@ for (const backend of ['reference', 'native'] as const)
       const out = tmp();
       await trainStudents(opts(backend, { out, steps: 3, gradAccum: 2 }));
       const m = readMetrics(path.join(out, 'tiny'));
-      expect(m.map((r: any) => r.step)).toEqual([1, 2, 3]);
+      expect(m.map((r) => r.step)).toEqual([1, 2, 3]);
       for (const r of m) {
         for (const key of [
           'step',
@@ -115,8 +115,8 @@ for (const backend of ['reference', 'native'] as const)
       expect(second.startStep).toBe(3);
       const a = readMetrics(path.join(full, 'tiny'));
       const b = readMetrics(path.join(part, 'tiny'));
-      expect(b.map((r: any) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-      expect(b.map((r: any) => [r.loss, r.lr, r.gradNorm])).toEqual(a.map((r: any) => [r.loss, r.lr, r.gradNorm]));
+      expect(b.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(b.map((r) => [r.loss, r.lr, r.gradNorm])).toEqual(a.map((r) => [r.loss, r.lr, r.gradNorm]));
       expect(loadCheckpoint(path.join(part, 'tiny')).params).toEqual(loadCheckpoint(path.join(full, 'tiny')).params);
     });
 

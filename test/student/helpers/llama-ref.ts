@@ -55,7 +55,7 @@ export function refLogits(
     }
   };
   const emb = w('embed');
-  let x = new Float64Array(N * d);
+  const x = new Float64Array(N * d);
   for (let n = 0; n < N; n++) for (let i = 0; i < d; i++) x[n * d + i] = emb[tokens[n]! * d + i]!;
   for (let l = 0; l < c.nLayers; l++) {
     const p = `layers.${l}.`;
