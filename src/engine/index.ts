@@ -31,7 +31,7 @@ export { NativeEngine } from './native.js';
 export type { OpTimings } from './native.js';
 export { adamwStep, adamwStepReference, clipGradNorm, gradNorm } from './optim.js';
 export type { AdamWOptions, AdamWState } from './optim.js';
-export { mergeMoeStats, moeOffsets, updateRouterBias } from './moe/index.js';
+export { mergeMoeStats, moeMetricsRow, moeOffsets, updateRouterBias } from './moe/index.js';
 export type { MoeLayerStats, MoeStepStats } from './moe/index.js';
 export type { ModelEngine } from './api.js';
 export { saveCheckpoint, loadCheckpoint, readModelConfig, readTrainerState, CHECKPOINT_FORMAT } from './checkpoint.js';

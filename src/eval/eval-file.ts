@@ -4,6 +4,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
+import { MoeLayerMetricsSchema } from '../core/moe.js';
 import { formatIssues, jsonNumber } from '../core/schema.js';
 
 /** Per-bin counts behind the ECE, for reliability diagrams (an empty bin has NaN accuracy and confidence). */
@@ -29,6 +30,10 @@ export const EvalFileSchema = z.object({
   accuracy: jsonNumber,
   positions: jsonNumber,
   params: jsonNumber,
+  /** Parameters one token uses (less than params for a mixture-of-experts student). */
+  activeParams: jsonNumber.optional(),
+  /** MoE students: the routing metrics of each MoE layer over the held-out tokens. */
+  moe: z.array(MoeLayerMetricsSchema).optional(),
   /** Held-out positions per second through the student (forward + LM head). */
   tokensPerSecond: jsonNumber,
   teacher: z

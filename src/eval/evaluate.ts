@@ -5,15 +5,19 @@
 import path from 'node:path';
 import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
-import { lmHeadSlot } from '../core/model.js';
+import { activeParameterCount, lmHeadSlot } from '../core/model.js';
+import type { MoeLayerMetrics } from '../core/moe.js';
 import type { ProgressFn } from '../core/types.js';
 import { assembleTokens, checkCacheMatchesDataset, openTokenDataset, type TokenDataset } from '../data/index.js';
 import {
   createEngine,
   loadCheckpoint,
+  mergeMoeStats,
+  moeMetricsRow,
   readTrainerState,
   type EngineBackend,
   type LoadedCheckpoint,
+  type MoeLayerStats,
 } from '../engine/index.js';
 import { openCache, type S3Options } from '../store/index.js';
 import { writeEvalFile, type EvalReport } from './eval-file.js';
@@ -176,7 +180,8 @@ async function teacherPass(
 
 /**
  * The student over every sequence, B at a time: forward, LM head, per-position arrays into the accumulator.
- * Returns the accumulator and the seconds spent in the student (forward + LM head).
+ * Returns the accumulator, the seconds spent in the student (forward + LM head) and, for an MoE student, the
+ * routing metrics of each MoE layer over all the tokens.
  */
 function runStudent(
   ck: LoadedCheckpoint,
@@ -185,7 +190,7 @@ function runStudent(
   teacher: TeacherHeldOut | undefined,
   cacheTop1: boolean,
   opts: EvaluateOptions,
-): { acc: EvalAccumulator; seconds: number } {
+): { acc: EvalAccumulator; seconds: number; moe: MoeLayerMetrics[] } {
   const c = ck.config;
   const T = dataset.seqLen;
   const V = c.vocabSize;
@@ -196,6 +201,7 @@ function runStudent(
   const engine = createEngine(c, opts.backend ? { backend: opts.backend } : {});
   const acc = new EvalAccumulator();
   const logits = new Float32Array(B * T * V);
+  const routing: MoeLayerStats[][] = [];
   let seconds = 0;
   try {
     for (let s0 = 0; s0 < S; s0 += B) {
@@ -205,6 +211,8 @@ function runStudent(
       const n = nb * T;
       const t0 = performance.now();
       const hidden = engine.forward(ck.params, tokens, nb, T);
+      const stats = engine.moeStats?.() ?? [];
+      if (stats.length) routing.push(stats);
       const z = logits.subarray(0, n * V);
       lmHeadLogits(hidden, head, n, c.dModel, V, z);
       seconds += (performance.now() - t0) / 1000;
@@ -234,7 +242,8 @@ function runStudent(
   } finally {
     engine.dispose();
   }
-  return { acc, seconds };
+  const moe = c.moe ? mergeMoeStats(c, routing).map((s) => moeMetricsRow(s)) : [];
+  return { acc, seconds, moe };
 }
 
 export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<EvaluateResult> {
@@ -265,6 +274,7 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
     accuracy: m.accuracy,
     positions: m.positions,
     params: ck.params.length,
+    ...(ck.config.moe ? { activeParams: activeParameterCount(ck.config) } : {}),
     tokensPerSecond: positions / Math.max(student.seconds, 1e-9),
     ...(teacher && m.teacher
       ? { teacher: { ...m.teacher, model: teacher.model, tokensPerSecond: teacher.tokensPerSecond } }
@@ -276,6 +286,7 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
         ? { cache: opts.cacheInfo }
         : {}),
     calibration: student.acc.calibration(),
+    ...(student.moe.length ? { moe: student.moe } : {}),
     data: opts.data,
     checkpoint: opts.checkpoint,
     seconds: (performance.now() - started) / 1000,

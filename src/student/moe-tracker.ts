@@ -4,7 +4,7 @@
 import { DistillError } from '../core/errors.js';
 import type { ModelConfig, TensorSlot } from '../core/model.js';
 import { DEAD_EXPERT_STEPS, moeLayers, type MoeLayerMetrics } from '../core/moe.js';
-import { mergeMoeStats, updateRouterBias, type MoeLayerStats } from '../engine/index.js';
+import { mergeMoeStats, moeMetricsRow, updateRouterBias, type MoeLayerStats } from '../engine/index.js';
 
 export interface MoeTrackerState {
   idleSteps: number[][];
@@ -53,16 +53,10 @@ export class MoeTracker {
     return merged.map((s, i) => {
       const idle = this.idle[i] ?? [];
       s.load.forEach((c, e) => (idle[e] = c > 0 ? 0 : (idle[e] ?? 0) + 1));
-      const dead = idle.flatMap((n, e) => (n >= this.deadAfter ? [e] : []));
-      return {
-        layer: s.layer,
-        load: s.load,
-        maxOverMean: s.maxOverMean,
-        entropy: s.entropy,
-        balance: s.balance,
-        auxLoss: s.auxLoss,
-        ...(dead.length ? { dead } : {}),
-      };
+      return moeMetricsRow(
+        s,
+        idle.flatMap((n, e) => (n >= this.deadAfter ? [e] : [])),
+      );
     });
   }
 

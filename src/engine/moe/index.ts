@@ -2,7 +2,7 @@
 // buffers, the DeepSeek-V3 selection-bias update after each optimizer step, and per-step routing statistics.
 import { DistillError } from '../../core/errors.js';
 import type { ModelConfig } from '../../core/model.js';
-import { moeLayers } from '../../core/moe.js';
+import { moeLayers, type MoeLayerMetrics } from '../../core/moe.js';
 import type { TensorSlot } from '../../core/model.js';
 import type { MoeLayerStats, MoeOffsets } from './reference.js';
 
@@ -78,6 +78,19 @@ export function mergeMoeStats(config: ModelConfig, batches: MoeLayerStats[][]): 
       maxOverMean: mean > 0 ? Math.max(...load) / mean : 0,
     };
   });
+}
+
+/** The metrics row of one layer (metrics.jsonl, eval.json), with the dead experts when given. */
+export function moeMetricsRow(s: MoeStepStats, dead: number[] = []): MoeLayerMetrics {
+  return {
+    layer: s.layer,
+    load: s.load,
+    maxOverMean: s.maxOverMean,
+    entropy: s.entropy,
+    balance: s.balance,
+    auxLoss: s.auxLoss,
+    ...(dead.length ? { dead } : {}),
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   type LineSeries,
   type RefLine,
 } from '../../charts/index.js';
+import { expertLoadCharts, moeTable } from './moe.js';
 import type { RunData } from './read.js';
 import { fmtNum, metricsTable, modelTable, verdict, type ReportSummary } from './summary.js';
 
@@ -137,6 +138,10 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
   const charts = curveCharts(runs, colorOf, teacherRef);
   const weightCharts = runs.map((r) => weightChart(r, colorOf(r.name)));
   const bars = metricBars(s, colorOf, teacherRef);
+  const loadCharts = runs.flatMap((r) => expertLoadCharts(r));
+  const moeSection = loadCharts.length
+    ? `<h2>Mixture of experts: expert load</h2>\n${table(moeTable(s.students), 'moe')}\n<div class="charts">\n${loadCharts.join('\n')}\n</div>`
+    : '';
   const notes = runs
     .filter((r) => r.skippedLines > 0)
     .map((r) => `<li>${escapeXml(r.name)}: ${r.skippedLines} truncated metrics line left out</li>`);
@@ -183,6 +188,7 @@ ${weightCharts.join('\n')}
 </div>
 <h2>Models</h2>
 ${table(modelTable(s), 'models')}
+${moeSection}
 ${notes.length ? `<h2>Notes</h2><ul>${notes.join('')}</ul>` : ''}
 <footer>CE and KL in nats per token. Agreement: the student's top-1 against the teacher's. KL: teacher ‖ student, both renormalized to the teacher's cached top-k. ECE: 15 equal-width confidence bins. Runs: ${runs.map((r) => escapeXml(r.dir)).join(', ')}.</footer>
 </body>

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../../core/errors.js';
-import { parameterCount, type ModelConfig } from '../../core/model.js';
+import { activeParameterCount, parameterCount, type ModelConfig } from '../../core/model.js';
 import { readMetricsLog, type MetricsRow } from '../../data/metrics-log.js';
 import { readModelConfig } from '../../engine/checkpoint.js';
 import { readEvalFile, type EvalReport } from '../eval-file.js';
@@ -11,9 +11,11 @@ import { readEvalFile, type EvalReport } from '../eval-file.js';
 /** The held-out metrics of one run as the report uses them: eval.json with its defaults filled in. */
 export type RunEval = Pick<
   EvalReport,
-  'baseline' | 'heldOutCE' | 'perplexity' | 'agreement' | 'klToTeacher' | 'ece' | 'params' | 'tokensPerSecond'
+  'baseline' | 'heldOutCE' | 'perplexity' | 'agreement' | 'klToTeacher' | 'ece' | 'params' | 'tokensPerSecond' | 'moe'
 > & {
   name: string;
+  /** Parameters one token uses (params for a dense model). */
+  activeParams: number;
   teacher?: { heldOutCE: number; perplexity: number };
   cache?: { bytesPerPosition: number };
 };
@@ -100,6 +102,7 @@ export function readRun(dir: string): RunData {
     klToTeacher: e.klToTeacher,
     ece: e.ece,
     params: orElse(e.params, config ? parameterCount(config) : NaN),
+    activeParams: orElse(e.activeParams ?? NaN, config ? activeParameterCount(config) : orElse(e.params, NaN)),
     // Without a measured eval throughput, the training throughput's mean is the best available figure.
     tokensPerSecond: orElse(e.tokensPerSecond, tps.length ? tps.reduce((a, b) => a + b, 0) / tps.length : NaN),
   };
@@ -108,6 +111,7 @@ export function readRun(dir: string): RunData {
       heldOutCE: e.teacher.heldOutCE,
       perplexity: orElse(e.teacher.perplexity, Math.exp(e.teacher.heldOutCE)),
     };
+  if (e.moe) ev.moe = e.moe;
   if (e.cache && !Number.isNaN(e.cache.bytesPerPosition)) ev.cache = { bytesPerPosition: e.cache.bytesPerPosition };
   return { dir, name: ev.name, ...(config ? { config } : {}), eval: ev, metrics: rows, skippedLines: skipped };
 }

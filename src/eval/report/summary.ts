@@ -1,5 +1,6 @@
 // The report's data model (summary.json) from the runs read by read.ts, and the Markdown tables
 // (report.md) that the HTML page repeats.
+import { expertsLabel, moeSummary, moeTable, type MoeSummary } from './moe.js';
 import type { RunData } from './read.js';
 
 export interface StudentSummary {
@@ -11,12 +12,16 @@ export interface StudentSummary {
   klToTeacher: number | null;
   ece: number | null;
   params: number | null;
+  /** Parameters one token uses (params for a dense model). */
+  activeParams: number | null;
   tokensPerSecond: number | null;
   /** Optimizer steps logged, and the last logged hard/soft weights. */
   steps: number;
   finalHard: number | null;
   finalSoft: number | null;
   model?: { dModel: number; nLayers: number; nHeads: number; nKvHeads: number; ffnDim: number; vocabSize: number };
+  /** Mixture-of-experts students: the experts and each MoE layer's routing. */
+  moe?: MoeSummary;
 }
 
 export interface ReportSummary {
@@ -45,6 +50,7 @@ export function buildSummary(runs: RunData[]): ReportSummary {
       klToTeacher: fin(e.klToTeacher),
       ece: fin(e.ece),
       params: fin(e.params),
+      activeParams: fin(e.activeParams),
       tokensPerSecond: fin(e.tokensPerSecond),
       steps: r.metrics.length,
       finalHard: fin(last?.hard),
@@ -61,6 +67,8 @@ export function buildSummary(runs: RunData[]): ReportSummary {
         vocabSize: c.vocabSize,
       };
     }
+    const moe = moeSummary(r);
+    if (moe) s.moe = moe;
     return s;
   });
   const byCE = (a: StudentSummary, b: StudentSummary) => (a.heldOutCE ?? Infinity) - (b.heldOutCE ?? Infinity);
@@ -135,14 +143,28 @@ export function metricsTable(s: ReportSummary): { header: string[]; rows: string
 }
 
 export function modelTable(s: ReportSummary): { header: string[]; rows: string[][] } {
-  const header = ['student', 'params', 'd_model', 'layers', 'heads (kv)', 'ffn', 'vocab', 'steps', 'final hard / soft'];
+  const header = [
+    'student',
+    'params',
+    'active params',
+    'd_model',
+    'layers',
+    'heads (kv)',
+    'ffn',
+    'experts',
+    'vocab',
+    'steps',
+    'final hard / soft',
+  ];
   const rows = s.students.map((st) => [
     st.name,
     fmtCount(st.params),
+    fmtCount(st.activeParams),
     st.model ? String(st.model.dModel) : '—',
     st.model ? String(st.model.nLayers) : '—',
     st.model ? `${st.model.nHeads} (${st.model.nKvHeads})` : '—',
     st.model ? String(st.model.ffnDim) : '—',
+    expertsLabel(st.moe),
     st.model ? String(st.model.vocabSize) : '—',
     String(st.steps),
     `${fmtNum(st.finalHard, 3)} / ${fmtNum(st.finalSoft, 3)}`,
@@ -184,6 +206,7 @@ export function renderMarkdown(s: ReportSummary, title = 'Distillery report'): s
     mdTable(modelTable(s)),
     '',
   ];
+  if (s.students.some((st) => st.moe)) parts.push('## Mixture of experts', '', mdTable(moeTable(s.students)), '');
   parts.push('## Teacher and cache', '');
   parts.push(
     s.teacher
