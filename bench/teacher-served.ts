@@ -63,7 +63,7 @@ const bodies = (k: number) =>
   );
 
 const agent = new http.Agent({ keepAlive: true });
-function post(body: string): Promise<number> {
+function post(body: string, parse = true): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${url}/v1/completions`, {
       method: 'POST',
@@ -74,9 +74,9 @@ function post(body: string): Promise<number> {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        JSON.parse(text);
-        resolve(Buffer.byteLength(text));
+        const bytes = Buffer.concat(chunks);
+        if (parse) JSON.parse(bytes.toString('utf8'));
+        resolve(bytes.length);
       });
     });
     req.on('error', reject);
@@ -84,15 +84,19 @@ function post(body: string): Promise<number> {
   });
 }
 
-/** The bare loop: every body POSTed with `inFlight` at once, each reply parsed. */
-async function bare(list: string[], inFlight: number): Promise<{ pps: number; bytesOut: number; bytesIn: number }> {
+/** The bare loop: every body POSTed with `inFlight` at once, each reply parsed (or, with parse off, only read). */
+async function bare(
+  list: string[],
+  inFlight: number,
+  parse = true,
+): Promise<{ pps: number; bytesOut: number; bytesIn: number }> {
   const queue = new PQueue({ concurrency: inFlight });
   let bytesIn = 0;
   const t0 = performance.now();
   await Promise.all(
     list.map((b) =>
       queue.add(async () => {
-        const n = await post(b);
+        const n = await post(b, parse);
         bytesIn += n;
       }),
     ),
@@ -142,6 +146,7 @@ await bare(list, 4);
 const rows: string[][] = [];
 for (const c of IN_FLIGHT) {
   const bareRuns: number[] = [];
+  const ioRuns: number[] = [];
   const steady: number[] = [];
   const whole: number[] = [];
   const ratios: number[] = [];
@@ -152,12 +157,14 @@ for (const c of IN_FLIGHT) {
     const run = await runner(c);
     const b = first ? a : (await bare(list, c)).pps;
     bareRuns.push(b);
+    ioRuns.push((await bare(list, c, false)).pps);
     steady.push(run.steady);
     whole.push(run.whole);
     ratios.push(run.steady / b);
   }
   rows.push([
     String(c),
+    f0(Math.max(...ioRuns)),
     f0(Math.max(...bareRuns)),
     f0(Math.max(...steady)),
     f3(Math.max(...steady) / Math.max(...bareRuns)),
@@ -176,11 +183,12 @@ for (const { k, list: l } of wire) {
 const stats = await serverStats();
 
 const md = [
-  `Stand-in vLLM server (test/teacher/helpers/served-teacher.ts, its own process, replies cached after a warm-up pass) on the fixture teacher (V = 257); k = ${K}, T = ${T}, ${B} sequences per request, ${N} sequences (${positions} positions, ${SHARDS} shards) per run. The bare loop POSTs the same bodies with the same requests in flight and parses each reply; the runner validates every reply and writes the cache (float32 log-probabilities, local disk). ${ROUNDS} rounds per setting, alternating which goes first; "steady" runs from the runner's \`inference started\` event (after its start-up checks) to the end.`,
+  `Stand-in vLLM server (test/teacher/helpers/served-teacher.ts, its own process, replies cached after a warm-up pass) on the fixture teacher (V = 257); k = ${K}, T = ${T}, ${B} sequences per request, ${N} sequences (${positions} positions, ${SHARDS} shards) per run. The bare loop POSTs the same bodies with the same requests in flight and parses each reply on its one thread; the runner parses and validates every reply on its parser threads (${'`'}parseThreads${'`'}, default: the cores left after the main thread, at most 4) and writes the cache on the main thread (float32 log-probabilities, local disk); "bytes only" reads the replies without parsing them (the HTTP ceiling of one thread). ${ROUNDS} rounds per setting, alternating which goes first; "steady" runs from the runner's \`inference started\` event (after its start-up checks) to the end.`,
   '',
   table(
     [
       'requests in flight',
+      'bytes only (read, not parsed), positions/s (best)',
       'bare loop, positions/s (best)',
       'runner steady, positions/s (best)',
       'runner ÷ bare, best ÷ best',

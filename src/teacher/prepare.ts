@@ -38,6 +38,8 @@ export interface TeacherRunOptions {
   requestTimeout?: number;
   /** Backoff base in ms (default 500): retry n waits a uniform draw from [0, base · 2^n], at most 30 s. */
   retryBaseMs?: number;
+  /** Threads that parse served replies (default: the cores left after the main thread, at most 4). */
+  parseThreads?: number;
   data: string;
   /** Cache URI: a path, file://… or s3://bucket/prefix. */
   out: string;
@@ -103,6 +105,7 @@ const BACKEND_PARAMS: Partial<Record<keyof TeacherRunOptions, string>> = {
   maxRetries: 'maxRetries',
   requestTimeout: 'requestTimeout',
   retryBaseMs: 'retryBaseMs',
+  parseThreads: 'parseThreads',
 };
 
 /** The backend id and its own parameters out of the run options; an option the backend does not take is refused. */

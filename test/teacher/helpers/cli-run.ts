@@ -29,7 +29,10 @@ export const commits = (out: string) =>
 export async function killAfterCommits(args: string[], out: string, atLeast: number): Promise<number> {
   const run = startCli(args);
   while (commits(out) < atLeast) {
-    if (run.child.exitCode !== null) throw new Error(`run ended before it could be killed: ${(await run.done).stderr}`);
+    if (run.child.exitCode !== null) {
+      const r = await run.done;
+      throw new Error(`run ended before it could be killed: ${r.stderr}${r.stdout}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
   run.child.kill('SIGKILL');

@@ -1,8 +1,7 @@
 // One ONNX Runtime session on its own worker thread (infer-thread.ts): the caller posts groups of sequences
 // [nSeq, T] and gets back one top-k result per session run, so the main thread encodes and uploads meanwhile.
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../threads.js';
 import { fromWireError, type WireError } from '../wire.js';
 import type { SessionOptions, TopKBatch } from './session.js';
 import type { SurgeryOutputs } from './surgery.js';
@@ -30,19 +29,6 @@ export function toInt64(tokens: Uint32Array, out: BigInt64Array): BigInt64Array 
     w[j + 1] = 0;
   }
   return out;
-}
-
-/**
- * The thread's entry file: the compiled infer-thread.js under dist/; from the TypeScript sources, the plain
- * bootstrap ts-thread.mjs beside it, which registers tsx in the thread and imports infer-thread.ts.
- */
-function newThread(workerData: unknown): Worker {
-  const self = fileURLToPath(import.meta.url);
-  if (!self.endsWith('.ts')) return new Worker(self.replace(/thread\.js$/, 'infer-thread.js'), { workerData });
-  const boot = self.replace(/thread\.ts$/, 'ts-thread.mjs');
-  if (!existsSync(boot)) throw new Error(`missing ${boot}: the sources are incomplete`);
-  const entry = pathToFileURL(self.replace(/thread\.ts$/, 'infer-thread.ts')).href;
-  return new Worker(boot, { workerData, argv: [entry] });
 }
 
 /** One ONNX Runtime session on its own thread; run() calls may overlap (the thread serves them in order). */
@@ -82,7 +68,7 @@ export class InferenceThread {
     session: SessionOptions,
     warmup?: { B: number; T: number },
   ): Promise<InferenceThread> {
-    const worker = newThread({ model, subject, outputs, session, warmup });
+    const worker = startThread(import.meta.url, './infer-thread', { model, subject, outputs, session, warmup });
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: ThreadMessage) => {
         if (m.type === 'ready') resolve();

@@ -15,6 +15,7 @@ import {
   type TeacherBackend,
 } from '../define.js';
 import { Fleet, ReplyError, statusOfFailure } from './fleet.js';
+import { defaultParseThreads, ParserPool } from './parsers.js';
 import { isObject, type ScoreTarget, type WireProtocol } from './protocol.js';
 import { sglang } from './sglang.js';
 import { checkRoundTrip } from './tokenizer-check.js';
@@ -36,6 +37,8 @@ export const servedParams = z
     requestTimeout: z.number().positive().default(600),
     /** Backoff base (ms): attempt n waits a uniform draw from [0, base · 2^n] (capped at 30 s). */
     retryBaseMs: z.number().min(0).default(500),
+    /** Threads that parse and read replies (default: the cores left after the main thread, at most 4). */
+    parseThreads: z.number().int().positive().optional(),
   })
   .strict();
 export type ServedParams = z.infer<typeof servedParams>;
@@ -64,6 +67,7 @@ class ServedBackend implements TeacherBackend {
     private readonly params: ServedParams,
     private readonly options: BackendOptions,
     private readonly fleet: Fleet,
+    private readonly parsers: ParserPool,
     private readonly description: BackendDescription,
   ) {}
 
@@ -84,12 +88,19 @@ class ServedBackend implements TeacherBackend {
     const what = `request for sequences ${firstSeq}–${firstSeq + nSeq - 1}`;
     const ctx = { model: this.model, nSeq, T, k, V: this.V, firstSeq };
     try {
-      await this.fleet.call(
+      await this.fleet.call<Buffer, void>(
         'POST',
         this.proto.scorePath,
         this.proto.scoreBody(this.model, tokens, nSeq, T, k),
         what,
-        (reply) => this.proto.readScore(reply.json, ctx, out, row0),
+        async (reply) => {
+          // Parsed and checked on a parser thread; the rows are copied into the group's arrays here.
+          const rows = await this.parsers.parse(this.proto.kind, reply.json, ctx);
+          out.ids.set(rows.ids, row0 * k);
+          out.logp.set(rows.logp, row0 * k);
+          out.tail.set(rows.tail, row0);
+        },
+        { raw: true },
       );
     } catch (e) {
       const f = statusOfFailure(e);
@@ -148,6 +159,7 @@ class ServedBackend implements TeacherBackend {
 
   async close(): Promise<void> {
     this.fleet.close();
+    await this.parsers.close();
   }
 }
 
@@ -155,7 +167,7 @@ class ServedBackend implements TeacherBackend {
 async function checkServed(fleet: Fleet, model: string, kind: string): Promise<number | null> {
   let shortest: number | null = null;
   for (const url of fleet.urls) {
-    const models = await fleet.call('GET', '/v1/models', undefined, 'GET /v1/models', readModels, url);
+    const models = await fleet.call('GET', '/v1/models', undefined, 'GET /v1/models', readModels, { one: url });
     const card = models.find((m) => m.id === model);
     if (!card)
       throw new DistillError('E_MODEL', `the ${kind} server at ${url} does not serve ${model}`, {
@@ -208,7 +220,8 @@ function defineServed(proto: WireProtocol, description: string) {
         // The fingerprint: backend kind, served model name, revision and K; never the URLs, so another fleet
         // serving the same model can finish the cache.
         const identity = { backend: proto.kind, servedModel: p.servedModel, revision: p.revision ?? null, k: o.k };
-        return new ServedBackend(proto, p.servedModel, p, o, fleet, {
+        const parsers = new ParserPool(p.parseThreads ?? defaultParseThreads());
+        return new ServedBackend(proto, p.servedModel, p, o, fleet, parsers, {
           kind: proto.kind,
           label: `${p.servedModel} (${proto.kind})`,
           vocabSize: p.vocabSize ?? null,

@@ -5,6 +5,9 @@
 import PQueue from 'p-queue';
 import { DistillError } from '../../../core/errors.js';
 import { HttpClient, RequestFailure, type Exchange } from './http.js';
+import { ReplyError } from './protocol.js';
+
+export { ReplyError };
 
 export interface FleetOptions {
   endpoints: string[];
@@ -32,14 +35,6 @@ export interface FleetStats {
   bytesOut: number;
   bytesIn: number;
   failures: Record<string, number>;
-}
-
-/** Thrown by a reply validator: a reply that came back whole but is wrong. Never retried. */
-export class ReplyError extends Error {
-  constructor(what: string) {
-    super(what);
-    this.name = 'ReplyError';
-  }
 }
 
 /** The server's HTTP status failure behind a fleet error (a status it chose, not retried), if that is what it was. */
@@ -120,17 +115,19 @@ export class Fleet {
 
   /**
    * One call to the fleet: `method path` on an endpoint, the reply handed to `read` (which may throw a
-   * ReplyError). `one` pins the call to an endpoint (start-up checks of each server). `what` names the call
-   * in errors ("request for sequences 8–15").
+   * ReplyError, never retried, or a RequestFailure, retried when it says so). `one` pins the call to an
+   * endpoint (start-up checks of each server); `raw` leaves the reply's body as bytes for `read`. `what` names
+   * the call in errors ("request for sequences 8–15").
    */
   async call<T, R>(
     method: 'GET' | 'POST',
     path: string,
     body: string | undefined,
     what: string,
-    read: (reply: Exchange<T>, endpoint: string) => R,
-    one?: string,
+    read: (reply: Exchange<T>, endpoint: string) => R | Promise<R>,
+    opts: { one?: string; raw?: boolean } = {},
   ): Promise<R> {
+    const { one, raw } = opts;
     const signal = this.abort.signal;
     let last: { failure: RequestFailure; endpoint: string } | undefined;
     let avoid: Endpoint | undefined;
@@ -143,11 +140,14 @@ export class Fleet {
         e.inFlight++;
         this.stats.requests++;
         try {
-          const reply = await this.client.request<T>(method, new URL(path, `${e.url}/`), body, signal);
+          const url = new URL(path, `${e.url}/`);
+          const reply = raw
+            ? ((await this.client.requestRaw(method, url, body, signal)) as unknown as Exchange<T>)
+            : await this.client.request<T>(method, url, body, signal);
           this.stats.bytesOut += reply.bytesOut;
           this.stats.bytesIn += reply.bytesIn;
           try {
-            return { ok: true as const, value: read(reply, e.url) };
+            return { ok: true as const, value: await read(reply, e.url) };
           } catch (err) {
             if (err instanceof ReplyError) throw this.refused(e.url, what, err.message);
             throw err;

@@ -50,10 +50,15 @@ function errorText(body: string): string {
 
 export interface Exchange<T> {
   status: number;
+  /** The parsed reply; a raw request's body bytes instead. */
   json: T;
   bytesOut: number;
   bytesIn: number;
 }
+
+/** A 200 whose body does not parse was cut short on its way (or garbled): worth another try. */
+export const notJson = (e: unknown) =>
+  new RequestFailure('invalid-json', `the reply is not JSON (${(e as Error).message})`, true);
 
 export interface HttpClientOptions {
   /** Per request, from sending to the last byte of the reply (ms). */
@@ -72,10 +77,20 @@ export class HttpClient {
   }
 
   /** GET or POST (with a JSON body) and parse the JSON reply; any failure is a RequestFailure. */
-  request<T>(method: 'GET' | 'POST', url: URL, body?: string, signal?: AbortSignal): Promise<Exchange<T>> {
+  async request<T>(method: 'GET' | 'POST', url: URL, body?: string, signal?: AbortSignal): Promise<Exchange<T>> {
+    const r = await this.requestRaw(method, url, body, signal);
+    try {
+      return { ...r, json: JSON.parse(r.json.toString('utf8')) as T };
+    } catch (e) {
+      throw notJson(e);
+    }
+  }
+
+  /** As request(), the reply's body left as bytes (parsed elsewhere: the reply parser threads). */
+  requestRaw(method: 'GET' | 'POST', url: URL, body?: string, signal?: AbortSignal): Promise<Exchange<Buffer>> {
     const lib = url.protocol === 'https:' ? https : http;
     const payload = body === undefined ? undefined : Buffer.from(body);
-    return new Promise<Exchange<T>>((resolve, reject) => {
+    return new Promise<Exchange<Buffer>>((resolve, reject) => {
       let settled = false;
       const fail = (e: RequestFailure) => {
         if (settled) return;
@@ -112,10 +127,10 @@ export class HttpClient {
         res.on('end', () => {
           if (settled) return;
           if (!res.complete) return fail(new RequestFailure('truncated', 'the reply was cut short', true));
-          const text = Buffer.concat(chunks, bytes).toString('utf8');
+          const raw = Buffer.concat(chunks, bytes);
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
-            const msg = errorText(text);
+            const msg = errorText(raw.toString('utf8'));
             return fail(
               new RequestFailure(
                 'status',
@@ -127,16 +142,9 @@ export class HttpClient {
               ),
             );
           }
-          let json: T;
-          try {
-            json = JSON.parse(text) as T;
-          } catch (e) {
-            // A 200 whose body does not parse was cut short on its way (or garbled): worth another try.
-            return fail(new RequestFailure('invalid-json', `the reply is not JSON (${(e as Error).message})`, true));
-          }
           settled = true;
           const bytesIn = bytes + responseHeaderBytes(res);
-          resolve({ status, json, bytesOut: (payload?.length ?? 0) + headerBytes(req), bytesIn });
+          resolve({ status, json: raw, bytesOut: (payload?.length ?? 0) + headerBytes(req), bytesIn });
         });
       });
       req.end(payload);

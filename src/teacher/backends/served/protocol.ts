@@ -1,7 +1,14 @@
 // What the vLLM and SGLang wire formats share: the shape of a scoring call, the rows it fills (ids and
 // log-probs [n·T·k] by descending probability, tail log(1 − Σ exp logp) [n·T]) and the checks every row
 // passes (k entries, ids < V, no id twice, finite log-probabilities ≤ 0).
-import { ReplyError } from './fleet.js';
+
+/** Thrown by a reply reader: a reply that came back whole but is wrong. Never retried. */
+export class ReplyError extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'ReplyError';
+  }
+}
 
 /** The arrays a group's replies are written into, row = sequence · T + position. */
 export interface ScoreTarget {

@@ -3,10 +3,10 @@
 // (GenerateReqInput), srt/entrypoints/http_server.py (generate_request, available_models), srt/managers/
 // tokenizer_manager.py (_handle_batch_output, add_logprob_to_meta_info, detokenize_top_logprobs_tokens) and
 // srt/managers/scheduler_output_processor_mixin.py (add_input_logprob_return_values).
-import { ReplyError } from './fleet.js';
 import {
   Candidates,
   isObject,
+  ReplyError,
   jsonPrompts,
   tokenizerEndpoints,
   where,

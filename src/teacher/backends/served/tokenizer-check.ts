@@ -46,7 +46,7 @@ export async function checkRoundTrip(
   };
   const ask = async <R>(endpoint: WireProtocol['tokenize' | 'detokenize'], body: string, read: (r: unknown) => R) => {
     try {
-      return await fleet.call('POST', endpoint.path, body, `POST ${endpoint.path}`, (r) => read(r.json), url);
+      return await fleet.call('POST', endpoint.path, body, `POST ${endpoint.path}`, (r) => read(r.json), { one: url });
     } catch (e) {
       throw unavailable(e, endpoint.path);
     }

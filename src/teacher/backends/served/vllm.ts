@@ -6,6 +6,7 @@
 import {
   Candidates,
   isObject,
+  ReplyError,
   jsonPrompts,
   tokenizerEndpoints,
   where,
@@ -13,7 +14,6 @@ import {
   type ScoreContext,
   type WireProtocol,
 } from './protocol.js';
-import { ReplyError } from './fleet.js';
 
 const TOKEN_ID_KEY = /^token_id:(\d+)$/;
 

@@ -1,0 +1,46 @@
+// Reply parser thread: JSON.parse of a scoring reply and its reading into top-k rows (ids, logp, tail) run
+// here, off the thread that talks HTTP and writes the cache; the rows go back as transferred typed arrays.
+import { parentPort } from 'node:worker_threads';
+import { ReplyError, type ScoreContext, type WireProtocol } from './protocol.js';
+import { sglang } from './sglang.js';
+import { vllm } from './vllm.js';
+
+export interface ParseJob {
+  id: number;
+  kind: WireProtocol['kind'];
+  /** The reply's UTF-8 bytes. */
+  body: Uint8Array;
+  ctx: ScoreContext;
+}
+
+export type ParseDone =
+  | { id: number; ok: true; ids: Int32Array; logp: Float32Array; tail: Float32Array }
+  | { id: number; ok: false; kind: 'reply' | 'json'; message: string };
+
+if (!parentPort) throw new Error('parse-thread.ts runs as a worker thread (started by ParserPool)');
+const port = parentPort;
+const protocols = { vllm, sglang };
+const decoder = new TextDecoder();
+
+port.on('message', (job: ParseJob) => {
+  const { ctx } = job;
+  const n = ctx.nSeq * ctx.T;
+  const out = { ids: new Int32Array(n * ctx.k), logp: new Float32Array(n * ctx.k), tail: new Float32Array(n) };
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(job.body));
+  } catch (e) {
+    return port.postMessage({ id: job.id, ok: false, kind: 'json', message: (e as Error).message } satisfies ParseDone);
+  }
+  try {
+    protocols[job.kind].readScore(json, ctx, out, 0);
+  } catch (e) {
+    const kind = e instanceof ReplyError ? 'reply' : 'json';
+    return port.postMessage({ id: job.id, ok: false, kind, message: (e as Error).message } satisfies ParseDone);
+  }
+  port.postMessage({ id: job.id, ok: true, ...out } satisfies ParseDone, [
+    out.ids.buffer,
+    out.logp.buffer,
+    out.tail.buffer,
+  ]);
+});
