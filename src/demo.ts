@@ -3,7 +3,7 @@
 // distilled students in one pass over the cache plus a CE-only baseline on the same budget, evaluate all
 // on the held-out split (eval.json each) and write the report. Layout under --out: data/, cache/,
 // runs/kd/<student>/, runs/baseline/<student>/, report/{report.html, report.md, summary.json}.
-import { existsSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError, invariant } from './core/errors.js';
 import type { ModelConfig } from './core/model.js';
@@ -15,6 +15,7 @@ import { teacherHeldOut } from './eval/teacher-eval.js';
 import { packageRoot } from './native/loader.js';
 import { trainStudents, type StudentSpec } from './student/index.js';
 import { runTeacher } from './teacher/runner.js';
+import { makeDir } from './store/index.js';
 
 export type DemoBudget = 'small' | 'full';
 
@@ -147,7 +148,7 @@ function prepareOut(out: string, force: boolean): void {
     });
   }
   for (const p of present) rmSync(path.join(out, p), { recursive: true, force: true });
-  mkdirSync(path.join(out, 'data'), { recursive: true });
+  makeDir(path.join(out, 'data'));
 }
 
 /** The embedded teacher and corpus; refused with one error when a partial install lacks them. */
@@ -204,6 +205,7 @@ async function evaluateAll(
         data: valPath,
         teacher,
         baseline: false,
+        force: true,
         cacheInfo,
         ...(progress ? { progress } : {}),
       }),
@@ -215,6 +217,7 @@ async function evaluateAll(
       data: valPath,
       teacher,
       baseline: true,
+      force: true,
       ...(progress ? { progress } : {}),
     }),
     schedule: null,

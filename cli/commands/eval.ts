@@ -27,6 +27,10 @@ export default class Eval extends BaseCommand<typeof Eval> {
     }),
     'top-k': countFlag({ description: 'teacher support size when no --cache is given', default: 32 }),
     name: Flags.string({ description: 'name in eval.json (default: the checkpoint folder name)' }),
+    out: Flags.string({
+      description: 'where to write eval.json (default: <checkpoint>/eval.json, which `report` reads)',
+    }),
+    force: Flags.boolean({ description: 'replace an existing eval.json', default: false, allowNo: true }),
     baseline: Flags.boolean({
       description: 'mark as the CE-only baseline (default: detected from the training run)',
       allowNo: true,
@@ -51,6 +55,8 @@ export default class Eval extends BaseCommand<typeof Eval> {
       ...(f.name ? { name: f.name } : {}),
       ...(f.baseline !== undefined ? { baseline: f.baseline } : {}),
       batchSize: f['batch-size'],
+      ...(f.out !== undefined ? { out: f.out } : {}),
+      force: f.force,
       backend: f.backend as 'native' | 'reference',
       progress: this.progress(),
     });

@@ -85,6 +85,8 @@ export class DistillError extends Error {
       ...(d.hint !== undefined ? { hint: sub(d.hint) } : {}),
       ...(d.subject !== undefined ? { subject: sub(d.subject) } : {}),
     });
+    // An error rebuilt from its message alone (no summary: it crossed a process boundary) is renamed as it stands.
+    if (this.summary === '') renamed.message = sub(this.message) ?? '';
     if (this.stack) renamed.stack = this.stack;
     return renamed;
   }

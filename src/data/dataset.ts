@@ -20,6 +20,7 @@ import {
   type Data,
 } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
+import { ioError } from '../core/io-errors.js';
 import { canonicalJson } from './tokenizer.js';
 
 export const TOKEN_DATASET_FORMAT = 'distillery.token-dataset';
@@ -152,12 +153,7 @@ export function writeTokenDataset(
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw new DistillError('E_IO', `cannot write token dataset ${file}`, {
-      found: (e as Error).message,
-      hint: 'check that the folder exists and is writable',
-      subject: file,
-      cause: e,
-    });
+    throw ioError(e, 'write the token dataset', file);
   }
   return { sha256, bytes: bytes.byteLength, numSequences: n, scoredPositions };
 }

@@ -1,11 +1,13 @@
 // metrics.jsonl, the training log of one student: one JSON line per optimizer step. The trainer appends
 // to it; reports, schedule plots and resumed runs read it. A last line without its newline is a write in
 // progress (or cut by a crash) and is left out; any other line that is not a metrics row is an error.
-import { existsSync, readFileSync, renameSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, readFileSync, appendFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
 import { MoeLayerMetricsSchema } from '../core/moe.js';
+import { ioError } from '../core/io-errors.js';
 import { formatIssues, jsonNumber } from '../core/schema.js';
+import { writeFileAtomic } from '../store/index.js';
 
 /** JSON has no NaN: the trainer's NaN is written as null, and null (or an absent field) reads back as NaN. */
 const metric = jsonNumber;
@@ -77,12 +79,14 @@ export function readMetricsLog(file: string): MetricsLog {
 
 /** Starts a metrics.jsonl holding `rows` (none for a fresh run, the kept ones for a resumed run), replacing it whole. */
 export function writeMetricsLog(file: string, rows: MetricsRow[]): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, rows.map(line).join(''));
-  renameSync(tmp, file);
+  writeFileAtomic(file, rows.map(line).join(''));
 }
 
 /** Appends one step's row as a whole line. */
 export function appendMetricsRow(file: string, row: MetricsRow): void {
-  appendFileSync(file, line(row));
+  try {
+    appendFileSync(file, line(row));
+  } catch (err) {
+    throw ioError(err, 'append to', file);
+  }
 }

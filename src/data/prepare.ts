@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
+import { makeDir } from '../store/index.js';
 import { chatEncoder } from './chat.js';
 import { writeTokenDataset } from './dataset.js';
 import { packSequences, TokenStream } from './pack.js';
@@ -28,6 +29,8 @@ export interface PrepareOptions {
   textField?: string;
   /** A Jinja chat template file used instead of the tokenizer's own. */
   chatTemplate?: string;
+  /** Replace existing output files (default: refuse). */
+  force?: boolean;
   onProgress?: ProgressFn;
 }
 
@@ -84,17 +87,21 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
       field: 'text',
     });
   const outDir = path.dirname(path.resolve(opts.out));
-  if (!existsSync(outDir))
-    throw new DistillError('E_IO', `output folder does not exist: ${outDir}`, {
-      hint: 'create it first',
-      subject: opts.out,
-    });
+  makeDir(outDir);
   const tok = await loadTokenizer(opts.tokenizer);
   const column = opts.column ?? opts.textField ?? defaultColumn(format);
   const encodeChat = format === 'chat' ? chatEncoder(tok, chatTemplateFor(tok.chat, opts)) : undefined;
 
   // Read every input before encoding so a bad file fails before any work.
   const docs = opts.text.flatMap((file) => readDocuments(file, format, column));
+  // Inputs first (a bad file is the first thing to fix), then the outputs, before any tokenizing.
+  const outputs = [opts.out, ...(f > 0 ? [valPathFor(opts.out)] : [])].filter((p) => existsSync(p));
+  if (outputs.length && !opts.force)
+    throw new DistillError('E_USAGE', `${outputs.join(' and ')} already exist${outputs.length > 1 ? '' : 's'}`, {
+      subject: outputs[0],
+      field: 'out',
+      hint: 'pass `force` to replace, or choose another `out`',
+    });
   const stream = new TokenStream(format === 'chat');
   let done = 0;
   for (const doc of docs) {
@@ -142,7 +149,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareResul
   return result;
 }
 
-/** The chat template: --chat-template's file, else the tokenizer's own. */
+/** The chat template: the `chatTemplate` file, else the tokenizer's own. */
 function chatTemplateFor(own: ChatTemplateSource | undefined, opts: PrepareOptions): ChatTemplateSource {
   if (opts.chatTemplate !== undefined) {
     if (!existsSync(opts.chatTemplate))

@@ -3,12 +3,13 @@
 // `trainer-state.json` (written last, holding the SHA-256 of the other files: it is the commit).
 // The one reader and writer of each file; the trainer, evaluation, reports and export all go through here.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
 import { paramLayout, parameterCount, parseModelConfig, type ModelConfig } from '../core/model.js';
 import { formatIssues } from '../core/schema.js';
+import { makeDir, writeFileAtomic } from '../store/index.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import { CHECKPOINT_FORMAT, TrainerStateSchema, type TrainerState, type TrainerStateInput } from './trainer-state.js';
 
@@ -39,12 +40,8 @@ export interface LoadedCheckpoint {
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-/** tmp + rename, so a crash never leaves a file that looks whole but is not. */
-function writeAtomic(file: string, data: Uint8Array | string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
-}
+/** tmp + rename, so a crash never leaves a file that looks whole but is not; a full disk is an E_IO error. */
+const writeAtomic = writeFileAtomic;
 
 function readOrFail(file: string, what: string): Buffer {
   if (!existsSync(file)) {
@@ -92,7 +89,7 @@ export function readTrainerState(dir: string): TrainerState | undefined {
 
 /** Writes (or overwrites) a checkpoint folder; trainer-state.json goes last and records the other files' hashes. */
 export function saveCheckpoint(dir: string, input: SaveCheckpointInput): void {
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   const layout = paramLayout(input.config);
   const total = parameterCount(input.config);
   if (input.params.length !== total) {

@@ -1,11 +1,12 @@
 // eval.json, what `distill eval` writes beside a checkpoint and `distill report` reads: held-out metrics of
 // one student (and of its teacher). NaN metrics (no teacher) are written as null and read back as NaN;
 // the reader also takes files that lack the optional fields (docs/reports.md lists the defaults).
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DistillError } from '../core/errors.js';
 import { MoeLayerMetricsSchema } from '../core/moe.js';
 import { formatIssues, jsonNumber } from '../core/schema.js';
+import { writeFileAtomic } from '../store/index.js';
 
 /** Per-bin counts behind the ECE, for reliability diagrams (an empty bin has NaN accuracy and confidence). */
 export const CalibrationBinSchema = z.object({
@@ -49,6 +50,14 @@ export const EvalFileSchema = z.object({
   cache: z.object({ uri: z.string().optional(), bytesPerPosition: jsonNumber }).nullish(),
   calibration: z.array(CalibrationBinSchema).default([]),
   data: z.string().optional(),
+  /** What the metrics were measured on: the held-out dataset's content hash and shape. */
+  heldOut: z.object({ sha256: z.string(), sequences: z.number(), seqLen: z.number() }).optional(),
+  /** The teacher agreement and KL compare against: the cache's teacher, else the ONNX model given. */
+  reference: z.object({ name: z.string(), sha256: z.string(), source: z.enum(['cache', 'model']) }).optional(),
+  /** Standard error of heldOutCE over held-out sequences (src/eval/uncertainty.ts). */
+  heldOutCEStdErr: jsonNumber.optional(),
+  /** Per held-out sequence: summed NLL and scored positions, for paired comparisons between students. */
+  sequenceSums: z.object({ nll: z.array(z.number()), positions: z.array(z.number()) }).optional(),
   checkpoint: z.string().optional(),
   seconds: jsonNumber,
 });
@@ -77,11 +86,5 @@ export function readEvalFile(file: string): EvalReport {
 
 /** Writes eval.json through a temporary name, so a failed write leaves no whole-looking file. */
 export function writeEvalFile(file: string, report: EvalReport): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
-    renameSync(tmp, file);
-  } catch (err) {
-    throw new DistillError('E_IO', `cannot write ${file}`, { subject: file, found: (err as Error).message });
-  }
+  writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
 }

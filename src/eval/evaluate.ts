@@ -2,6 +2,7 @@
 // gives final-norm hidden states [B·T × d] per batch; the LM head (tied embedding or lm_head [V × d]) turns
 // them into logits [B·T × V] one batch at a time. Metrics come from src/eval/metrics.ts; the teacher's side
 // from its ONNX model (teacher-eval.ts) and/or its logit cache. Writes <checkpoint>/eval.json (docs/reports.md).
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
@@ -19,8 +20,9 @@ import {
   type LoadedCheckpoint,
   type MoeLayerStats,
 } from '../engine/index.js';
-import { openCache, type S3Options } from '../store/index.js';
+import { makeDir, openCache, type S3Options } from '../store/index.js';
 import { writeEvalFile, type EvalReport } from './eval-file.js';
+import { meanWithStdErr, type SequenceSums } from './uncertainty.js';
 import { EvalAccumulator, positionArraysFromLogits } from './metrics.js';
 import { teacherHeldOut, type TeacherHeldOut } from './teacher-eval.js';
 
@@ -46,8 +48,11 @@ export interface EvaluateOptions {
   backend?: EngineBackend;
   /** The training cache's size, recorded as eval.json's `cache` when no `cache` is read here (the report shows it). */
   cacheInfo?: { uri: string; bytesPerPosition: number };
-  /** Write <checkpoint>/eval.json (default true). */
+  /** Write eval.json (default true), to `out` (default <checkpoint>/eval.json). */
   write?: boolean;
+  out?: string;
+  /** Replace an existing eval.json (default: refuse before any work). */
+  force?: boolean;
   progress?: ProgressFn;
 }
 
@@ -84,7 +89,13 @@ async function readCacheSupport(
   uri: string,
   dataset: TokenDataset,
   s3: S3Options | undefined,
-): Promise<{ k: number; ids: Uint32Array; logp: Float32Array; bytesPerPosition: number }> {
+): Promise<{
+  k: number;
+  ids: Uint32Array;
+  logp: Float32Array;
+  bytesPerPosition: number;
+  teacher: { name: string; sha256: string };
+}> {
   const reader = await openCache(uri, {
     s3,
     expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 },
@@ -113,6 +124,7 @@ async function readCacheSupport(
       ids,
       logp,
       bytesPerPosition: reader.manifest.rows ? reader.manifest.bytes / reader.manifest.rows : NaN,
+      teacher: reader.manifest.inputs.teacher,
     };
   } finally {
     await reader.close();
@@ -180,8 +192,8 @@ async function teacherPass(
 
 /**
  * The student over every sequence, B at a time: forward, LM head, per-position arrays into the accumulator.
- * Returns the accumulator, the seconds spent in the student (forward + LM head) and, for an MoE student, the
- * routing metrics of each MoE layer over all the tokens.
+ * Returns the accumulator, the per-sequence NLL sums, the seconds spent in the student (forward + LM head)
+ * and, for an MoE student, the routing metrics of each MoE layer over all the tokens.
  */
 function runStudent(
   ck: LoadedCheckpoint,
@@ -190,7 +202,7 @@ function runStudent(
   teacher: TeacherHeldOut | undefined,
   cacheTop1: boolean,
   opts: EvaluateOptions,
-): { acc: EvalAccumulator; seconds: number; moe: MoeLayerMetrics[] } {
+): { acc: EvalAccumulator; sums: SequenceSums; seconds: number; moe: MoeLayerMetrics[] } {
   const c = ck.config;
   const T = dataset.seqLen;
   const V = c.vocabSize;
@@ -200,6 +212,7 @@ function runStudent(
   const head = ck.params.subarray(slot.offset, slot.offset + slot.size);
   const engine = createEngine(c, opts.backend ? { backend: opts.backend } : {});
   const acc = new EvalAccumulator();
+  const sums: SequenceSums = { nll: new Array<number>(S).fill(0), positions: new Array<number>(S).fill(0) };
   const logits = new Float32Array(B * T * V);
   const routing: MoeLayerStats[][] = [];
   let seconds = 0;
@@ -231,6 +244,12 @@ function runStudent(
         if (!cacheTop1) arrays.teacherTop1 = teacher.top1.subarray(lo, lo + n);
       }
       acc.add(arrays);
+      for (let i = 0; i < n; i++) {
+        if (arrays.mask && !arrays.mask[i]) continue;
+        const s = s0 + Math.floor(i / T);
+        sums.nll[s] = (sums.nll[s] ?? 0) - (arrays.labelLogp[i] ?? 0);
+        sums.positions[s] = (sums.positions[s] ?? 0) + 1;
+      }
       opts.progress?.({
         phase: 'eval',
         done: (s0 + nb) * T,
@@ -243,12 +262,21 @@ function runStudent(
     engine.dispose();
   }
   const moe = c.moe ? mergeMoeStats(c, routing).map((s) => moeMetricsRow(s)) : [];
-  return { acc, seconds, moe };
+  return { acc, sums, seconds, moe };
 }
 
 export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<EvaluateResult> {
   const started = performance.now();
   const { ck, dataset } = await openInputs(opts);
+  const file = opts.out ?? path.join(opts.checkpoint, 'eval.json');
+  if (opts.write !== false && !opts.force && existsSync(file))
+    throw new DistillError('E_USAGE', `${file} already exists`, {
+      subject: file,
+      field: 'out',
+      hint: 'pass `force` to replace it, or write this evaluation elsewhere with `out`',
+    });
+  // A folder that cannot be made (read-only, under a file, under /proc) fails before the work.
+  if (opts.write !== false) makeDir(path.dirname(file));
   // Detected from the training run: trained without a cache means the CE-only baseline.
   const state = readTrainerState(opts.checkpoint);
   const baseline = opts.baseline ?? (state ? state.run.cache === null : false);
@@ -288,11 +316,21 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
     calibration: student.acc.calibration(),
     ...(student.moe.length ? { moe: student.moe } : {}),
     data: opts.data,
+    heldOut: { sha256: dataset.sha256, sequences: dataset.numSequences, seqLen: dataset.seqLen },
+    ...(cache
+      ? { reference: { ...cache.teacher, source: 'cache' as const } }
+      : teacher?.sha256
+        ? { reference: { name: path.basename(teacher.model), sha256: teacher.sha256, source: 'model' as const } }
+        : {}),
+    heldOutCEStdErr: meanWithStdErr(student.sums).stdErr,
+    sequenceSums: {
+      nll: student.sums.nll.map((x) => Math.round(x * 1e4) / 1e4),
+      positions: student.sums.positions,
+    },
     checkpoint: opts.checkpoint,
     seconds: (performance.now() - started) / 1000,
   };
   if (opts.write === false) return report;
-  const file = path.join(opts.checkpoint, 'eval.json');
   writeEvalFile(file, report);
   return { ...report, file };
 }

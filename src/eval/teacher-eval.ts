@@ -6,12 +6,15 @@ import ort from 'onnxruntime-node';
 import { at } from '../core/arrays.js';
 import { DistillError } from '../core/errors.js';
 import type { ProgressFn } from '../core/types.js';
+import { sha256Hex } from '../store/index.js';
 import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
 import { checkTeacherContract, createSession, decodeModel, int64Ids, LOGITS_NAME } from '../teacher/backends/index.js';
 
 export interface TeacherHeldOut {
   /** The model file it came from. */
   model: string;
+  /** SHA-256 of the model file (what eval.json records as the teacher). */
+  sha256?: string;
   /** Dataset hash it was computed on (a second dataset is refused). */
   datasetSha256: string;
   vocabSize: number;
@@ -81,7 +84,8 @@ async function openTeacher(model: string, V: number, k: number, threads: number 
       expected: `an integer 1 ≤ k ≤ ${V}`,
       found: String(k),
     });
-  return createSession(bytes, model, { device: { kind: 'cpu' }, ...(threads ? { threads } : {}) });
+  const session = await createSession(bytes, model, { device: { kind: 'cpu' }, ...(threads ? { threads } : {}) });
+  return { session, sha256: sha256Hex(bytes) };
 }
 
 /**
@@ -128,7 +132,7 @@ export async function teacherHeldOut(
 ): Promise<TeacherHeldOut> {
   const V = dataset.vocabSize;
   const k = opts.k;
-  const session = await openTeacher(model, V, k, opts.threads);
+  const { session, sha256 } = await openTeacher(model, V, k, opts.threads);
   const T = dataset.seqLen;
   const S = dataset.numSequences;
   const N = S * T;
@@ -162,6 +166,7 @@ export async function teacherHeldOut(
   const seconds = (performance.now() - started) / 1000;
   return {
     model,
+    sha256,
     datasetSha256: dataset.sha256,
     vocabSize: V,
     seqLen: T,

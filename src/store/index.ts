@@ -8,6 +8,7 @@ export { openCache, type OpenCacheOptions } from './read/reader.js';
 export { shardOrderFor, orderKeyFor } from './read/order.js';
 export { ShardHasher } from './read/hasher.js';
 export { openStore } from './backends/open.js';
+export { makeDir, writeFileAtomic } from './files.js';
 export type { BlobStore, BlobInfo } from './backends/blob-store.js';
 export { sha256Hex } from './format/sha256.js';
 export { FORMAT_VERSION } from './format/schema.js';

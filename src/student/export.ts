@@ -4,13 +4,14 @@
 // repeated with Expand, SwiGLU (or the MoE FFN of export-moe.ts), final RMSNorm, LM head (tied or not).
 // Opset 17, plain ONNX ops only. With `inputs: 'optimum'` it writes Hugging Face Optimum's text-generation
 // naming instead (see optimumInputs).
-import { writeFileSync, renameSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { DistillError } from '../core/errors.js';
 import { headDim, paramLayout, type ModelConfig } from '../core/model.js';
 import { isMoeLayer } from '../core/moe.js';
 import { loadCheckpoint } from '../engine/index.js';
 import { OnnxGraph } from '../onnx/index.js';
 import { moeFfn } from './export-moe.js';
+import { writeFileAtomic } from '../store/index.js';
 
 export const ONNX_OPSET = 17;
 
@@ -235,20 +236,24 @@ export interface OnnxExportResult {
   parameters: number;
 }
 
-/** Reads a checkpoint folder and writes its ONNX model to `out` (tmp + rename: never a partial file). */
-export function exportOnnx(opts: { checkpoint: string; out: string; inputs?: OnnxInputs }): OnnxExportResult {
+/**
+ * Reads a checkpoint folder and writes its ONNX model to `out` (tmp + rename: never a partial file). An
+ * existing `out` is replaced only with `force`.
+ */
+export function exportOnnx(opts: {
+  checkpoint: string;
+  out: string;
+  inputs?: OnnxInputs;
+  force?: boolean;
+}): OnnxExportResult {
+  if (!opts.force && existsSync(opts.out))
+    throw new DistillError('E_USAGE', `${opts.out} already exists`, {
+      subject: opts.out,
+      field: 'out',
+      hint: 'pass `force` to replace it, or choose another `out`',
+    });
   const ck = loadCheckpoint(opts.checkpoint);
   const bytes = buildOnnxModel(ck.config, ck.params, { 'distillery.checkpoint': opts.checkpoint }, opts.inputs);
-  const tmp = `${opts.out}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, opts.out);
-  } catch (err) {
-    throw new DistillError('E_IO', `could not write ${opts.out}`, {
-      subject: opts.out,
-      found: (err as Error).message,
-      cause: err,
-    });
-  }
+  writeFileAtomic(opts.out, bytes);
   return { out: opts.out, bytes: bytes.length, config: ck.config, parameters: ck.params.length };
 }

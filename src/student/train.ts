@@ -1,11 +1,11 @@
 // trainStudents: one pass over the token dataset (and its logit cache, when given) feeding N students;
 // each batch of B sequences × T positions is read once and given to every student. Checkpoints every
 // `saveEvery` steps and at the end; `resume` continues exactly (same batches, LRs, moments, schedule EMAs).
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { invariant } from '../core/errors.js';
 import { activeParameterCount, parameterCount } from '../core/model.js';
 import type { RunSignature } from '../engine/index.js';
+import { makeDir } from '../store/index.js';
 import { datasetBatches, type BatchSource } from './data.js';
 import { defaultDeps } from './deps.js';
 import { initFromHuggingFace } from './hf-init.js';
@@ -59,7 +59,7 @@ async function createRuns(opts: TrainOptions, deps: TrainerDeps, start: StartPoi
   const fromHf = opts.init && !start.resumed.length ? initFromHuggingFace(opts.init, opts.students) : undefined;
   for (const [i, s] of opts.students.entries()) {
     const dir = path.join(opts.out, s.name);
-    mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     const resumed = start.resumed.find((r) => r.spec === s);
     const schedule = opts.cache ? await deps.resolveSchedule(s.schedule, s.scheduleParams) : undefined;
     if (schedule && resumed) schedule.restore(resumed.state.schedule);

@@ -1,6 +1,7 @@
 // What one worker does, in-process or in a worker process: open the cache writer for a resolved run,
 // start the backend warmed for full batches, and run shards through the pipeline into the writer.
 import { DistillError } from '../core/errors.js';
+import { ioError } from '../core/io-errors.js';
 import { openCacheWriter, type CacheWriter, type S3Options } from '../store/index.js';
 import type { Device } from './backends/index.js';
 import { groupSequences, pipelineDepth, shardRows } from './pipeline.js';
@@ -27,10 +28,15 @@ export async function openWriter(uri: string, run: ResolvedRun, s3: S3Options | 
   try {
     return await openCacheWriter({ uri, inputs: run.inputs, numShards: run.numShards, s3 });
   } catch (e) {
-    if (e instanceof DistillError) throw e;
-    throw new DistillError('E_IO', `cannot write the cache at ${uri}`, {
-      found: (e as Error).message,
-      hint: 'check that the path is a writable folder (or a reachable s3:// prefix)',
+    const io = ioError(e);
+    if (io instanceof DistillError && io.code !== 'E_IO') throw io;
+    // "cannot create the folder …: <why>" from the store becomes "cannot write the cache at <uri>: <why>".
+    const why = io instanceof DistillError ? io.summary.replace(/^cannot [^:]*: /, '') : undefined;
+    throw new DistillError('E_IO', `cannot write the cache at ${uri}${why ? `: ${why}` : ''}`, {
+      ...(why ? {} : { found: (e as Error).message }),
+      hint:
+        (io instanceof DistillError ? io.details.hint : undefined) ??
+        'check that the path is a writable folder (or a reachable s3:// prefix)',
       subject: uri,
       cause: e,
     });

@@ -1,51 +1,23 @@
 // Bad invocations as a new user types them: each must end with exit status 1 and exactly one line on
 // stderr, `Error: [CODE] …`, naming what was expected — never a stack trace or the whole help text.
 // The commands run in this process (test/cli/in-process.ts) against a real dataset, cache and checkpoint.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildFixture, fixturePaths, line, teacherFlags, trainFlags } from './fixture.js';
 import { distillInProcess } from './in-process.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bad-input-'));
-const P = {
-  data: path.join(dir, 'tokens.arrow'),
-  val: path.join(dir, 'tokens.val.arrow'),
-  cache: path.join(dir, 'cache'),
-  run: path.join(dir, 'run'),
-  ckpt: path.join(dir, 'run', 'kid'),
-  kid: path.join(dir, 'kid.json'),
-  text: path.join(dir, 'doc.txt'),
-  file: path.join(dir, 'a-file'),
-  teacher: 'fixtures/teacher/model.onnx',
-};
+const P = fixturePaths('bad-input');
+const dir = P.dir;
 
-/** A command line with the fixture paths above in it. */
+/** A command line with the fixture paths in it, the code it must fail with, and what the line must say. */
 type Row = [label: string, args: string[], code: string, match?: RegExp, status?: number];
 
-/** `cmd` with `base` flags, each replaced by `over` (oclif refuses a repeated flag); over[flag] = null drops it. */
-function line(cmd: string[], base: Record<string, string>, over: Record<string, string | null> = {}): string[] {
-  const flags = { ...base, ...over };
-  return [
-    ...cmd,
-    ...Object.entries(flags).flatMap(([k, v]) => (v === null ? [] : v === '' ? [`--${k}`] : [`--${k}`, v])),
-  ];
-}
-const trainFlags = (out: string, steps: string) => ({
-  config: P.kid,
-  data: P.data,
-  steps,
-  'batch-size': '2',
-  lr: '1e-3',
-  seed: '1',
-  out,
-});
 /** A valid `student train` line but for `over`. */
 const train = (over: Record<string, string | null> = {}) =>
-  line(['student', 'train'], trainFlags(path.join(dir, 'out-train'), '2'), over);
+  line(['student', 'train'], trainFlags(P, path.join(dir, 'out-train')), over);
 /** A valid `teacher run` line but for `over`. */
 const teacher = (over: Record<string, string | null> = {}) =>
-  line(['teacher', 'run'], { model: P.teacher, data: P.data, out: path.join(dir, 'out-cache'), 'top-k': '4' }, over);
+  line(['teacher', 'run'], teacherFlags(P, path.join(dir, 'out-cache')), over);
 
 const rows: Row[] = [
   // Flags: unknown, misspelled, missing, wrong type, out of range.
@@ -171,22 +143,10 @@ const rows: Row[] = [
     2,
   ],
   ['unknown topic', ['tacher', 'run'], 'E_USAGE', /did you mean `distill teacher run`\?/, 2],
-  ['report of nothing', ['report', path.join(dir, 'nope'), '--out', path.join(dir, 'rep')], 'E_NOT_FOUND'],
-];
-
-describe('bad invocations: one line, a code, no stack', () => {
-  beforeAll(async () => {
-    writeFileSync(P.text, 'In the beginning was the word. '.repeat(40));
-    writeFileSync(P.file, 'not a folder');
-    writeFileSync(
-      P.kid,
-      JSON.stringify({ vocabSize: 257, dModel: 16, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 32, contextLength: 32 }),
-    );
-    const ok = async (args: string[]) => {
-      const r = await distillInProcess(args);
-      if (r.status !== 0) throw new Error(`setup failed: distill ${args.join(' ')}\n${r.stderr}`);
-    };
-    await ok([
+  // Outputs that exist are replaced only with --force; a cache only by the same inputs.
+  [
+    'prepare over an existing dataset',
+    [
       'data',
       'prepare',
       '--text',
@@ -197,24 +157,33 @@ describe('bad invocations: one line, a code, no stack', () => {
       P.data,
       '--val-fraction',
       '0.2',
-    ]);
-    await ok([
-      'teacher',
-      'run',
-      '--model',
-      P.teacher,
-      '--data',
-      P.data,
-      '--out',
-      P.cache,
-      '--top-k',
-      '4',
-      '--workers',
-      '1',
-    ]);
-    mkdirSync(P.run, { recursive: true });
-    await ok(line(['student', 'train'], trainFlags(P.run, '1')));
-  });
+    ],
+    'E_USAGE',
+    /tokens\.arrow and .*tokens\.val\.arrow already exist\. pass --force to replace, or choose another --out/,
+  ],
+  [
+    'export over an existing file',
+    ['student', 'export', '--checkpoint', P.ckpt, '--out', P.file],
+    'E_USAGE',
+    /a-file already exists\. pass --force to replace it, or choose another --out/,
+  ],
+  [
+    'eval over an existing eval.json',
+    ['eval', '--checkpoint', P.ckpt, '--data', P.val],
+    'E_USAGE',
+    /kid\/eval\.json already exists\. pass --force to replace it, or write this evaluation elsewhere with --out/,
+  ],
+  [
+    'a cache with another k in the same folder',
+    line(['teacher', 'run'], teacherFlags(P, P.cache), { 'top-k': '8', workers: '1' }),
+    'E_FINGERPRINT_MISMATCH',
+    /already holds a different cache: .*the inputs that differ: k 4 in the cache, 8 now\. Write to a new prefix/,
+  ],
+  ['report of nothing', ['report', path.join(dir, 'nope'), '--out', path.join(dir, 'rep')], 'E_NOT_FOUND'],
+];
+
+describe('bad invocations: one line, a code, no stack', () => {
+  beforeAll(() => buildFixture(P));
 
   it.each(rows)('%s', async (_label, args, code, match, status = 1) => {
     const res = await distillInProcess(args);

@@ -155,7 +155,11 @@ describe('cache integrity', () => {
       openCacheWriter({ uri: dir, inputs: inputs({ tokenizer: { name: 'x', sha256: SHA('9') } }), numShards: 1 }),
     );
     expect(err.code).toBe('E_FINGERPRINT_MISMATCH');
-    expect(err.message).toMatch(/tokenizer differs/);
+    // Exactly the inputs that differ, each with both values.
+    expect(err.message).toMatch(
+      /the inputs that differ: dataset\.sequences 2 in the cache, 12 now; tokenizer\.name bytes in the cache, x now; tokenizer\.sha256 b{12}… in the cache, 9{12}… now\./,
+    );
+    expect(err.message).not.toMatch(/teacher|\bk\b|encodings|shard count/);
   });
 
   it('refuses rows that are not whole sequences in order, leaving no attempt behind', async () => {

@@ -36,6 +36,7 @@ export default class DataPrepare extends BaseCommand<typeof DataPrepare> {
     tokenizer: Flags.string({ description: '"byte", a tokenizer.json file, or a model folder', default: 'byte' }),
     'seq-len': countFlag({ description: 'tokens per sequence (T)', required: true, min: 2 }),
     out: Flags.string({ description: 'output .arrow file (training split)', required: true }),
+    force: Flags.boolean({ description: 'replace existing output files', default: false, allowNo: true }),
     'val-fraction': fractionFlag({ description: 'fraction of sequences held out as <out>.val.arrow', default: 0 }),
   };
 
@@ -48,6 +49,7 @@ export default class DataPrepare extends BaseCommand<typeof DataPrepare> {
       seqLen: f['seq-len'],
       out: f.out,
       valFraction: f['val-fraction'],
+      force: f.force,
       ...(f.column !== undefined ? { column: f.column } : {}),
       ...(f['chat-template'] !== undefined ? { chatTemplate: f['chat-template'] } : {}),
       onProgress: this.progress(),

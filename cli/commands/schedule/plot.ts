@@ -1,10 +1,10 @@
 // `distill schedule plot <id | path | package>`: the hard/soft weights (and temperature) at every step
 // 0..N−1 with totalSteps = N, as a terminal chart, an SVG file, or `{ points: [...] }` with --json.
-import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { DistillError } from '../../../src/core/errors.js';
 import { plotSchedule, renderPlotSvg, renderPlotText, type SchedulePlot } from '../../../schedules/index.js';
+import { writeFileAtomic } from '../../../src/store/index.js';
 import { BaseCommand } from '../../base.js';
 import { countFlag, intFlag } from '../../flags.js';
 
@@ -57,14 +57,7 @@ export default class SchedulePlotCommand extends BaseCommand<typeof SchedulePlot
       ...(f.metrics ? { metricsFile: f.metrics } : {}),
     });
     if (f.svg) {
-      const out = path.resolve(f.svg);
-      const tmp = `${out}.tmp-${process.pid}`;
-      try {
-        writeFileSync(tmp, renderPlotSvg(plot));
-        renameSync(tmp, out);
-      } catch (err) {
-        throw new DistillError('E_IO', `cannot write ${f.svg}`, { subject: f.svg, found: (err as Error).message });
-      }
+      writeFileAtomic(path.resolve(f.svg), renderPlotSvg(plot));
     }
     this.log(renderPlotText(plot, f.width));
     if (f.svg) this.log(`\nwrote ${f.svg}`);

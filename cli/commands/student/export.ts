@@ -16,6 +16,7 @@ export default class StudentExport extends BaseCommand<typeof StudentExport> {
   static override flags = {
     checkpoint: Flags.string({ description: 'checkpoint folder (config.json + model.safetensors)', required: true }),
     out: Flags.string({ description: 'ONNX file to write, or the folder for --format hf', required: true }),
+    force: Flags.boolean({ description: 'replace an existing --out', default: false, allowNo: true }),
     format: Flags.string({
       description: 'onnx: a model under the teacher contract; hf: a Hugging Face LlamaForCausalLM folder',
       options: ['onnx', 'hf'],
@@ -35,7 +36,7 @@ export default class StudentExport extends BaseCommand<typeof StudentExport> {
         throw new DistillError('E_USAGE', '--dtype and --tokenizer apply to --format hf only', {
           hint: 'an ONNX export is float32 and carries no tokenizer files',
         });
-      const res = exportOnnx({ checkpoint: f.checkpoint, out: f.out });
+      const res = exportOnnx({ checkpoint: f.checkpoint, out: f.out, force: f.force });
       this.log(`wrote ${res.out} (${(res.bytes / 1e6).toFixed(2)} MB, ${res.parameters} parameters)`);
       return res;
     }
@@ -44,6 +45,7 @@ export default class StudentExport extends BaseCommand<typeof StudentExport> {
       out: f.out,
       ...(f.dtype !== undefined ? { dtype: f.dtype as HfDType } : {}),
       ...(f.tokenizer !== undefined ? { tokenizer: f.tokenizer } : {}),
+      force: f.force,
     });
     this.log(
       `wrote ${res.out}: ${res.files.join(', ')} (${res.parameters} parameters, ${res.dtype}, ${(res.bytes / 1e6).toFixed(2)} MB of weights, tokenizer ${res.tokenizer})`,

@@ -1,13 +1,14 @@
 // Hugging Face export of a student checkpoint: a folder that transformers loads as LlamaForCausalLM —
 // config.json, model.safetensors (Hugging Face tensor names, F32/BF16/F16), tokenizer.json,
 // tokenizer_config.json and generation_config.json.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../../core/errors.js';
 import { byteTokenizerConfig, byteTokenizerJson } from '../../data/byte-level.js';
 import { loadTokenizer } from '../../data/tokenizer.js';
 import { paramLayout } from '../../core/model.js';
 import { loadCheckpoint } from '../checkpoint.js';
+import { makeDir } from '../../store/index.js';
 import { encodeSafetensors, type TensorInput } from '../safetensors.js';
 import { hfTensorName, toHfConfig, type HfDType } from './llama.js';
 
@@ -23,6 +24,8 @@ export interface HfExportOptions {
    * when the vocabulary has 257 ids (the byte tokenizer's), otherwise required.
    */
   tokenizer?: string;
+  /** Replace the model files of an earlier export in `out` (default: refuse). */
+  force?: boolean;
 }
 
 export interface HfExportResult {
@@ -71,7 +74,8 @@ export async function exportHuggingFace(opts: HfExportOptions): Promise<HfExport
   const spec = opts.tokenizer ?? (c.vocabSize === 257 ? 'byte' : undefined);
   if (spec === undefined)
     throw new DistillError('E_USAGE', 'the student’s tokenizer is needed for a Hugging Face export', {
-      expected: '--tokenizer <tokenizer.json or model folder> (the one the training data was prepared with)',
+      expected: '`tokenizer`: a tokenizer.json or model folder (the one the training data was prepared with)',
+      field: 'tokenizer',
       found: `a vocabulary of ${c.vocabSize} ids, not the byte tokenizer's 257`,
       subject: opts.checkpoint,
     });
@@ -83,7 +87,14 @@ export async function exportHuggingFace(opts: HfExportOptions): Promise<HfExport
       subject: spec,
     });
 
-  mkdirSync(opts.out, { recursive: true });
+  const earlier = ['config.json', 'model.safetensors'].filter((f) => existsSync(path.join(opts.out, f)));
+  if (earlier.length && !opts.force)
+    throw new DistillError('E_USAGE', `${opts.out} already holds a model (${earlier.join(', ')})`, {
+      subject: opts.out,
+      field: 'out',
+      hint: 'pass `force` to replace it, or choose another `out`',
+    });
+  makeDir(opts.out);
   const files: string[] = [];
   const put = (name: string, data: Uint8Array | string) => {
     writeAtomic(path.join(opts.out, name), data);

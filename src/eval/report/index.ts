@@ -1,9 +1,11 @@
 // `distill report`: reads run directories and writes report.html, report.md and summary.json into one
 // folder. Each file is written to a temporary name and renamed, so a failed report leaves no whole-looking file.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DistillError } from '../../core/errors.js';
+import { isDistillError } from '../../core/errors.js';
+import { ioError } from '../../core/io-errors.js';
 import type { ProgressFn } from '../../core/types.js';
+import { makeDir } from '../../store/index.js';
 import { renderHtml } from './html.js';
 import { readRuns, type RunData } from './read.js';
 import { buildSummary, renderMarkdown, type ReportSummary } from './summary.js';
@@ -46,7 +48,7 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
   const tmpOf = (file: string): string => `${file}.tmp-${process.pid}`;
   const tmps: string[] = [];
   try {
-    mkdirSync(outDir, { recursive: true });
+    makeDir(outDir);
     for (const [file, text] of contents) {
       tmps.push(tmpOf(file));
       writeFileSync(tmpOf(file), text);
@@ -54,10 +56,7 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
     for (const [file] of contents) renameSync(tmpOf(file), file);
   } catch (err) {
     for (const t of tmps) rmSync(t, { force: true });
-    throw new DistillError('E_IO', `cannot write the report to ${outDir}`, {
-      subject: outDir,
-      found: (err as Error).message,
-    });
+    throw isDistillError(err) ? err : ioError(err, 'write the report to', outDir);
   }
   opts.progress?.({ phase: 'report', done: 3, total: 3, unit: 'steps', message: 'written' });
   return { out: outDir, files, summary: r.summary };

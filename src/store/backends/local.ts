@@ -3,6 +3,8 @@
 import { promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { DistillError } from '../../core/errors.js';
+import { ioError as systemError } from '../../core/io-errors.js';
+import { makeDir } from '../files.js';
 import { byKey, type BlobInfo, type BlobStore, type StaleUpload } from './blob-store.js';
 
 export class LocalBlobStore implements BlobStore {
@@ -56,7 +58,7 @@ export class LocalBlobStore implements BlobStore {
     // Write a private temp file, then link(2) it into place: link fails with EEXIST when the key
     // exists (rename would overwrite), and readers never see a half-written commit record.
     const dest = this.localPath(key);
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    makeDir(path.dirname(dest));
     const tmp = `${dest}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
       await fsp.writeFile(tmp, data, { flag: 'wx' });
@@ -73,7 +75,7 @@ export class LocalBlobStore implements BlobStore {
   async put(key: string, data: Uint8Array): Promise<void> {
     const dest = this.localPath(key);
     try {
-      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      makeDir(path.dirname(dest));
       const tmp = `${dest}.${process.pid}.tmp`;
       await fsp.writeFile(tmp, data);
       await fsp.rename(tmp, dest);
@@ -85,7 +87,7 @@ export class LocalBlobStore implements BlobStore {
   async putFile(key: string, file: string): Promise<void> {
     const dest = this.localPath(key);
     if (path.resolve(file) === dest) return;
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    makeDir(path.dirname(dest));
     await fsp.copyFile(file, dest, fsc.COPYFILE_EXCL).catch((err) => {
       throw ioError('write', this.describe(key), err);
     });
@@ -140,6 +142,8 @@ function ioError(op: string, where: string, err: unknown): DistillError {
       cause: err,
     });
   }
+  const mapped = systemError(err, op, where);
+  if (mapped instanceof DistillError) return mapped;
   return new DistillError('E_IO', `cannot ${op} ${where}`, {
     found: String((err as Error)?.message ?? err),
     subject: where,

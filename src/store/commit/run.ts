@@ -20,9 +20,18 @@ export async function claimRun(store: BlobStore, run: RunRecord): Promise<void> 
   if (theirs.fingerprint !== run.fingerprint || theirs.numShards !== run.numShards) {
     throw new DistillError('E_FINGERPRINT_MISMATCH', `${store.describe('')} already holds a different cache`, {
       expected: `fingerprint ${run.fingerprint} with ${run.numShards} shards`,
-      found: `fingerprint ${theirs.fingerprint} with ${theirs.numShards} shards (${describeDiff(theirs.inputs, run.inputs)})`,
+      found: `fingerprint ${theirs.fingerprint} with ${theirs.numShards} shards`,
+      hint: `the inputs that differ: ${
+        [
+          describeDiff(theirs.inputs, run.inputs),
+          theirs.numShards !== run.numShards
+            ? `shard count ${theirs.numShards} in the cache, ${run.numShards} now`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; ') || 'none (another format version)'
+      }. Write to a new prefix, or delete the old cache first`,
       subject: store.describe(RUN_KEY),
-      hint: 'write to a new prefix, or delete the old cache first',
     });
   }
 }
@@ -47,19 +56,29 @@ export async function readRun(store: BlobStore): Promise<RunRecord> {
   }
 }
 
-/** Which inputs of two runs differ, for the refusal message. */
-function describeDiff(a: CacheInputs, b: CacheInputs): string {
+/** A value of the run inputs in a message: hashes shortened. */
+function fmtInput(v: unknown): string {
+  if (v === undefined || v === null) return 'none';
+  return typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? `${v.slice(0, 12)}…` : String(v);
+}
+
+/** The inputs as leaf paths (`dataset.sequences`, `encodings.logp`); samples 0 and absent are the same input. */
+function leaves(v: unknown, prefix = '', out = new Map<string, unknown>()): Map<string, unknown> {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) leaves(x, prefix ? `${prefix}.${k}` : k, out);
+  } else out.set(prefix, v);
+  return out;
+}
+
+/** Exactly the inputs of two runs that differ, each with both values: `k 16 in the cache, 4 now`. */
+export function describeDiff(theirs: CacheInputs, ours: CacheInputs): string {
+  const a = leaves({ ...theirs, samples: theirs.samples ?? 0 });
+  const b = leaves({ ...ours, samples: ours.samples ?? 0 });
   const diffs: string[] = [];
-  if (a.teacher.sha256 !== b.teacher.sha256) diffs.push('teacher differs');
-  if (a.tokenizer.sha256 !== b.tokenizer.sha256) diffs.push('tokenizer differs');
-  if (a.dataset.sha256 !== b.dataset.sha256) diffs.push('dataset differs');
-  if (
-    a.k !== b.k ||
-    a.temperature !== b.temperature ||
-    a.vocabSize !== b.vocabSize ||
-    (a.samples ?? 0) !== (b.samples ?? 0)
-  )
-    diffs.push('k/temperature/vocab/samples differ');
-  if (JSON.stringify(a.encodings) !== JSON.stringify(b.encodings)) diffs.push('encodings differ');
-  return diffs.join(', ') || 'shard count differs';
+  for (const key of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    const x = a.get(key);
+    const y = b.get(key);
+    if (JSON.stringify(x) !== JSON.stringify(y)) diffs.push(`${key} ${fmtInput(x)} in the cache, ${fmtInput(y)} now`);
+  }
+  return diffs.join('; ');
 }

@@ -5,6 +5,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Schema } from 'apache-arrow';
 import { DistillError } from '../../core/errors.js';
+import { makeDir } from '../files.js';
 import type { CacheLayout, CacheRows } from '../api.js';
 import { checkRows, encodeBatch, inShard } from './columns.js';
 import { compressionType, SpecRecordBatchFileWriter } from './compression.js';
@@ -193,7 +194,7 @@ class HashedFile {
   private constructor(private readonly fh: fsp.FileHandle) {}
 
   static async create(file: string): Promise<HashedFile> {
-    await fsp.mkdir(path.dirname(file), { recursive: true });
+    makeDir(path.dirname(file));
     return new HashedFile(await fsp.open(file, 'wx'));
   }
 
