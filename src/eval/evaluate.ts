@@ -107,9 +107,16 @@ async function readCacheSupport(
     const ids = new Uint32Array(dataset.numSequences * T * k);
     const logp = new Float32Array(dataset.numSequences * T * k).fill(-Infinity);
     const seen = new Uint8Array(dataset.numSequences);
+    // A masked cache has rows only at the positions the loss mask scores (the rest stay padding: logp −inf,
+    // where the labels are −100 and nothing is measured); a sequence it scores nowhere has no rows at all.
+    const masked = reader.manifest.inputs.dataset.scoredPositions !== undefined;
+    if (masked) for (let s = 0; s < dataset.numSequences; s++) if (!dataset.sequenceMask(s)?.includes(1)) seen[s] = 1;
     for await (const s of reader.sequences({ seed: 0, epoch: 0, reuse: true })) {
-      ids.set(s.rows.ids.subarray(0, T * k), s.seq * T * k);
-      logp.set(s.rows.logp.subarray(0, T * k), s.seq * T * k);
+      if (s.seq >= dataset.numSequences) continue; // checkCacheMatchesDataset has matched the sequence count
+      s.rows.pos.forEach((p, i) => {
+        ids.set(s.rows.ids.subarray(i * k, (i + 1) * k), (s.seq * T + p) * k);
+        logp.set(s.rows.logp.subarray(i * k, (i + 1) * k), (s.seq * T + p) * k);
+      });
       seen[s.seq] = 1;
     }
     const missing = seen.indexOf(0);

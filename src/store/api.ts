@@ -1,6 +1,7 @@
 // The logit cache's contracts (formats v1 plain and v2 packed, docs/cache-format.md), shared by the teacher runner
 // (writer side) and the student trainer (reader side). Rows are token positions; a shard holds whole sequences, rows
-// ordered by (seq, pos), every position 0..T-1 of each sequence (pos predicts token pos+1).
+// ordered by (seq, pos), every position 0..T-1 of each sequence (pos predicts token pos+1) — or, for a dataset with
+// a loss mask, exactly the positions its mask scores.
 
 /** 'packed' (format v2) goes with logp 'packed': ids and levels share one bitstream per row. */
 export type IdsEncoding = 'uint16' | 'uint32' | 'packed';
@@ -11,7 +12,8 @@ export type BodyCompression = 'none' | 'zstd' | 'lz4';
 export interface CacheInputs {
   teacher: { name: string; sha256: string };
   tokenizer: { name: string; sha256: string };
-  dataset: { sha256: string; sequences: number; seqLen: number };
+  /** `scoredPositions` only for a dataset with a loss mask: the cache then holds just those positions. */
+  dataset: { sha256: string; sequences: number; seqLen: number; scoredPositions?: number };
   vocabSize: number;
   k: number;
   temperature: number;
@@ -75,6 +77,8 @@ export interface CacheLayout {
   seqLen: number;
   samples: number;
   encodings: { ids: IdsEncoding; logp: LogpEncoding; compression: BodyCompression };
+  /** True when rows are only the positions a loss mask scores (sequences have 0…T rows, pos increasing). */
+  masked?: boolean;
 }
 
 /** manifest.json: written last, once every shard has a commit; readers trust only it. */

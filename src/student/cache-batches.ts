@@ -1,6 +1,8 @@
 // Batches joined with the teacher: B whole sequences from the cache reader's deterministic order
 // (seed, epoch, row position), tokens/labels from the token dataset, teacher ids/logp [B×T×k] and
 // tail [B×T] from the cache rows of the same positions. The cursor resumes at the next unread sequence.
+// A masked cache holds only the positions the dataset's loss mask scores: they are placed at their positions,
+// the others padded (ids 0, log-probabilities −inf) where the labels are −100 and no loss reads them.
 import { DistillError } from '../core/errors.js';
 import { checkCacheMatchesDataset } from '../data/cache-match.js';
 import { assembleTokens, type TokenDatasetLike } from '../data/sequences.js';
@@ -68,6 +70,7 @@ export function cacheBatches(
   const k = reader.manifest.inputs.k;
   const S = reader.manifest.inputs.samples ?? 0;
   const T = dataset.seqLen;
+  const masked = reader.manifest.inputs.dataset.scoredPositions !== undefined;
   if (start.source?.manifestSha !== undefined && start.source.manifestSha !== reader.manifestSha) {
     throw new DistillError('E_CHECKPOINT', 'cannot resume: the logit cache changed since the checkpoint', {
       expected: `manifest sha256 ${String(start.source.manifestSha)}`,
@@ -113,10 +116,13 @@ export function cacheBatches(
       };
       for (let b = 0; b < batchSize; b++) {
         const s = await nextSequence();
-        checkSequence(s, T, dataset, reader.uri);
-        copySequence(s, b, T, k, S, teacher);
+        if (masked) placeMaskedRows(s, dataset, reader.uri, k, S, b, teacher);
+        else {
+          checkSequence(s, T, dataset, reader.uri);
+          copySequence(s, b, T, k, S, teacher);
+        }
         seqs.push(s.seq);
-        position = s.position + T;
+        position = s.position + s.rows.pos.length;
       }
       const { samples, ...top } = teacher;
       return {
@@ -132,6 +138,53 @@ export function cacheBatches(
       await reader.close();
     },
   };
+}
+
+/**
+ * Places a masked cache sequence's rows into batch row b at their positions, after checking that they are
+ * exactly the positions the dataset's mask scores; the other positions are padding (ids 0, logp −inf).
+ */
+function placeMaskedRows(
+  s: CacheSequence,
+  dataset: TokenDatasetLike,
+  uri: string,
+  k: number,
+  S: number,
+  b: number,
+  out: TeacherArrays,
+): void {
+  const T = dataset.seqLen;
+  const mask = s.seq < dataset.numSequences ? dataset.sequenceMask?.(s.seq) : undefined;
+  const want: number[] = [];
+  for (let t = 0; t < T; t++) if (mask?.[t] === 1) want.push(t);
+  const got = Array.from(s.rows.pos);
+  if (!mask || got.length !== want.length || got.some((p, i) => p !== want[i]))
+    throw new DistillError(
+      'E_CACHE_FORMAT',
+      `shard ${s.shard} of ${uri}: sequence ${s.seq} does not fit the token dataset's loss mask`,
+      {
+        expected: mask
+          ? `rows at positions ${want.join(',') || 'none'}`
+          : `a sequence < ${dataset.numSequences} with a loss mask`,
+        found: `rows at positions ${got.join(',')}`,
+        subject: uri,
+      },
+    );
+  out.ids.fill(0, b * T * k, (b + 1) * T * k);
+  out.logp.fill(-Infinity, b * T * k, (b + 1) * T * k);
+  out.tail.fill(0, b * T, (b + 1) * T);
+  out.samples?.ids.fill(0, b * T * S, (b + 1) * T * S);
+  out.samples?.counts.fill(0, b * T * S, (b + 1) * T * S);
+  got.forEach((p, i) => {
+    const at = b * T + p;
+    out.ids.set(s.rows.ids.subarray(i * k, (i + 1) * k), at * k);
+    out.logp.set(s.rows.logp.subarray(i * k, (i + 1) * k), at * k);
+    out.tail[at] = s.rows.tail[i] ?? 0;
+    if (out.samples && s.rows.samples && s.rows.sampleCounts) {
+      out.samples.ids.set(s.rows.samples.subarray(i * S, (i + 1) * S), at * S);
+      out.samples.counts.set(s.rows.sampleCounts.subarray(i * S, (i + 1) * S), at * S);
+    }
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 // Per-shard pipeline: the backend scores the next groups of sequences while the main thread turns finished
 // ones into cache rows (seq, pos, ids, logp, tail, samples) that the cache writer encodes, hashes and uploads.
+// With a loss mask, only the positions it scores become rows.
 import type { CacheRows } from '../store/api.js';
 import type { ScoredPart, TeacherBackend } from './backends/index.js';
 
@@ -14,6 +15,8 @@ export const MESSAGE_POSITIONS = 4096;
 export interface ShardSource {
   tokens: Uint32Array;
   seqLen: number;
+  /** N × T, 1 where the position is scored: the other positions get no cache row. */
+  lossMask?: Uint8Array;
 }
 
 /** Collapses S draws per position into distinct ids (most frequent first, then by id) with counts; unused slots have count 0. */
@@ -70,6 +73,34 @@ export function toRows(r: ScoredPart, firstSeq: number, T: number, k: number, S:
   return rows;
 }
 
+/** The rows whose `keep` flag is 1, copied (the backend's arrays hold every position). */
+export function keepRows(rows: CacheRows, keep: Uint8Array, k: number, S: number): CacheRows {
+  let n = 0;
+  for (const f of keep) n += f;
+  const out: CacheRows = {
+    seq: new Uint32Array(n),
+    pos: new Uint32Array(n),
+    ids: new Uint32Array(n * k),
+    logp: new Float32Array(n * k),
+    tail: new Float32Array(n),
+  };
+  if (rows.samples) out.samples = new Uint32Array(n * S);
+  if (rows.sampleCounts) out.sampleCounts = new Uint16Array(n * S);
+  let j = 0;
+  keep.forEach((f, i) => {
+    if (f !== 1) return;
+    out.seq[j] = rows.seq[i] ?? 0;
+    out.pos[j] = rows.pos[i] ?? 0;
+    out.ids.set(rows.ids.subarray(i * k, (i + 1) * k), j * k);
+    out.logp.set(rows.logp.subarray(i * k, (i + 1) * k), j * k);
+    out.tail[j] = rows.tail[i] ?? 0;
+    out.samples?.set(rows.samples?.subarray(i * S, (i + 1) * S) ?? [], j * S);
+    out.sampleCounts?.set(rows.sampleCounts?.subarray(i * S, (i + 1) * S) ?? [], j * S);
+    j++;
+  });
+  return out;
+}
+
 export interface ShardRowsOptions {
   backend: TeacherBackend;
   source: ShardSource;
@@ -123,7 +154,9 @@ export async function* shardRows(o: ShardRowsOptions): AsyncGenerator<CacheRows>
     let first = g.first;
     for (const r of parts) {
       o.onVocab?.(r.vocab);
-      yield toRows(r, first, T, o.k, o.samples);
+      const rows = toRows(r, first, T, o.k, o.samples);
+      const mask = o.source.lossMask?.subarray(first * T, (first + r.nSeq) * T);
+      yield mask ? keepRows(rows, mask, o.k, o.samples) : rows;
       first += r.nSeq;
       o.onRows?.(r.nSeq * T);
     }

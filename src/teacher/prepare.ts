@@ -230,7 +230,13 @@ export async function prepare(
     const inputs: CacheInputs = {
       teacher: d.identity,
       tokenizer: dataset.tokenizer,
-      dataset: { sha256: dataset.sha256, sequences: dataset.numSequences, seqLen: dataset.seqLen },
+      dataset: {
+        sha256: dataset.sha256,
+        sequences: dataset.numSequences,
+        seqLen: dataset.seqLen,
+        // A dataset with a loss mask: the cache holds only the positions it scores.
+        ...(dataset.lossMask ? { scoredPositions: dataset.scoredPositions } : {}),
+      },
       vocabSize: V,
       k: opts.topK,
       temperature: d.temperature,

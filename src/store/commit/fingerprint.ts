@@ -26,7 +26,13 @@ export function fingerprintBody(inputs: CacheInputs): Record<string, unknown> {
     formatVersion: formatVersionFor(inputs.encodings),
     teacherSha256: inputs.teacher.sha256,
     tokenizerSha256: inputs.tokenizer.sha256,
-    dataset: { sha256: inputs.dataset.sha256, sequences: inputs.dataset.sequences, seqLen: inputs.dataset.seqLen },
+    dataset: {
+      sha256: inputs.dataset.sha256,
+      sequences: inputs.dataset.sequences,
+      seqLen: inputs.dataset.seqLen,
+      // Absent (and so left out of the canonical JSON) for datasets without a loss mask: their fingerprints stay.
+      scoredPositions: inputs.dataset.scoredPositions,
+    },
     vocabSize: inputs.vocabSize,
     k: inputs.k,
     temperature: inputs.temperature,
@@ -65,6 +71,7 @@ export function validateInputs(inputs: CacheInputs): CacheLayout {
     seqLen: inputs.dataset.seqLen,
     samples,
     encodings: { ...e },
+    ...(inputs.dataset.scoredPositions !== undefined ? { masked: true } : {}),
   };
 }
 
@@ -88,6 +95,12 @@ function checkSizes(inputs: CacheInputs): void {
   posInt('dataset.seqLen', inputs.dataset.seqLen);
   if (!Number.isInteger(inputs.dataset.sequences) || inputs.dataset.sequences < 0)
     throw badInput('dataset.sequences', 'an integer ≥ 0', inputs.dataset.sequences);
+  const scored = inputs.dataset.scoredPositions;
+  if (
+    scored !== undefined &&
+    (!Number.isInteger(scored) || scored < 0 || scored > inputs.dataset.sequences * inputs.dataset.seqLen)
+  )
+    throw badInput('dataset.scoredPositions', `an integer in [0, sequences × seqLen]`, scored);
   if (!(inputs.temperature > 0) || !Number.isFinite(inputs.temperature))
     throw badInput('temperature', 'a finite number > 0', inputs.temperature);
 }

@@ -107,6 +107,7 @@ export function layoutMetadata(layout: CacheLayout, fingerprint: string): Record
     'distillery.ids': layout.encodings.ids,
     'distillery.logp': layout.encodings.logp,
     'distillery.compression': layout.encodings.compression,
+    ...(layout.masked ? { 'distillery.positions': 'masked' } : {}),
     ...(layout.encodings.logp === 'uint8'
       ? { 'distillery.logp_quantization': 'logp = logp_ref - q * logp_step; q = 255 means -inf' }
       : {}),
@@ -115,7 +116,7 @@ export function layoutMetadata(layout: CacheLayout, fingerprint: string): Record
 
 /** Hash of the column layout: two shards with equal schema hashes decode the same way. */
 export function schemaHash(layout: CacheLayout): string {
-  const { formatVersion, vocabSize, k, seqLen, samples, encodings } = layout;
+  const { formatVersion, vocabSize, k, seqLen, samples, encodings, masked } = layout;
   return sha256Hex(
     JSON.stringify({
       formatVersion,
@@ -126,6 +127,8 @@ export function schemaHash(layout: CacheLayout): string {
       ids: encodings.ids,
       logp: encodings.logp,
       compression: encodings.compression,
+      // Only masked layouts carry the key, so the schema hash of every other layout is unchanged.
+      ...(masked ? { positions: 'masked' } : {}),
     }),
   );
 }

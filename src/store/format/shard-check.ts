@@ -92,6 +92,8 @@ function checkMetadata(
   ) {
     return 'encodings in the schema metadata differ from the manifest';
   }
+  if ((meta.get('distillery.positions') === 'masked') !== (layout.masked === true))
+    return 'the schema metadata and the manifest disagree on whether rows are all positions or the masked ones';
   if (layout.encodings.ids === 'packed') {
     const code = parseCode(meta, layout.k, layout.vocabSize);
     if (typeof code === 'string') return `schema metadata: ${code}`;

@@ -1,5 +1,6 @@
 // Writing one shard file: rows streamed into an Arrow IPC file as record batches of about TARGET_BATCH_BYTES,
-// checked to come as whole sequences in (seq, pos) order, hashed and counted on their way to disk.
+// checked to come as whole sequences in (seq, pos) order (or, masked, in strictly increasing (seq, pos) order),
+// hashed and counted on their way to disk.
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -39,7 +40,7 @@ export async function writeShardFile(
   source: AsyncIterable<CacheRows> | Iterable<CacheRows>,
   opts: ShardFileOptions = {},
 ): Promise<WrittenShard> {
-  const order = new SequenceOrder(layout.seqLen, shard);
+  const order = layout.masked ? new MaskedOrder(layout.seqLen, shard) : new SequenceOrder(layout.seqLen, shard);
   const batches = new RowBatcher(layout, Math.max(1, Math.floor(TARGET_BATCH_BYTES / bytesPerRow(layout))));
   const out = await HashedFile.create(file);
   try {
@@ -140,6 +141,45 @@ class SequenceOrder {
       );
     }
   }
+}
+
+/**
+ * Checks the rows of a masked cache: strictly increasing (seq, pos), pos < T. Which positions a sequence has is the
+ * dataset's loss mask; the reader that joins rows to the dataset checks them against it.
+ */
+class MaskedOrder {
+  private prevSeq = -1;
+  private prevPos = -1;
+  private seen = 0;
+
+  constructor(
+    private readonly seqLen: number,
+    private readonly shard: number,
+  ) {}
+
+  check(rows: CacheRows, n: number): void {
+    const { seqLen, shard } = this;
+    for (let i = 0; i < n; i++) {
+      const s = rows.seq[i] ?? -1;
+      const p = rows.pos[i] ?? -1;
+      const ok = p >= 0 && p < seqLen && (s > this.prevSeq || (s === this.prevSeq && p > this.prevPos));
+      if (!ok)
+        throw new DistillError(
+          'E_CACHE_FORMAT',
+          `shard ${shard}: masked rows out of (seq, pos) order at row ${this.seen + i}`,
+          {
+            expected: `(seq, pos) after (${this.prevSeq}, ${this.prevPos}) with pos < ${seqLen}`,
+            found: `(seq ${s}, pos ${p})`,
+            subject: `shard ${shard}`,
+          },
+        );
+      this.prevSeq = s;
+      this.prevPos = p;
+    }
+    this.seen += n;
+  }
+
+  finish(): void {}
 }
 
 type Flush = (rows: CacheRows, n: number) => Promise<void>;

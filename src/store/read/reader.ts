@@ -132,6 +132,10 @@ class Reader implements CacheReader {
   }
 
   async *sequences(opts: ReadOptions): AsyncGenerator<CacheSequence> {
+    if (this.layout.masked) {
+      yield* this.maskedSequences(opts);
+      return;
+    }
     const T = this.layout.seqLen;
     const { k, samples } = this.layout;
     if ((opts.position ?? 0) % T !== 0) {
@@ -163,6 +167,42 @@ class Reader implements CacheReader {
         copyRows(partial.rows, 0, sliceRows(p.rows, a, p.n, k, samples), k, samples);
       }
     }
+  }
+
+  /**
+   * The sequences of a masked cache: each is the run of rows with one seq (0…T of them, a sequence without a
+   * scored position has none and is not yielded), copied into a fresh buffer since a run can straddle record
+   * batches. `position` must be a sequence boundary (a cursor this method gave).
+   */
+  private async *maskedSequences(opts: ReadOptions): AsyncGenerator<CacheSequence> {
+    const { k, samples, seqLen: T } = this.layout;
+    let cur: { shard: number; position: number; seq: number; rows: CacheRows; have: number } | undefined;
+    const done = (): CacheSequence | undefined =>
+      cur
+        ? { seq: cur.seq, position: cur.position, shard: cur.shard, rows: sliceRows(cur.rows, 0, cur.have, k, samples) }
+        : undefined;
+    for await (const p of this.pieces(opts)) {
+      for (let a = 0; a < p.n;) {
+        const seq = p.rows.seq[a] ?? 0;
+        let b = a + 1;
+        while (b < p.n && p.rows.seq[b] === seq) b++;
+        if (!cur || cur.seq !== seq || cur.shard !== p.shard) {
+          const out = done();
+          if (out) yield out;
+          cur = { shard: p.shard, position: p.position + a, seq, rows: allocRows(T, k, samples), have: 0 };
+        }
+        if (cur.have + (b - a) > T)
+          throw new DistillError('E_CACHE_FORMAT', `shard ${p.shard}: sequence ${seq} has more than ${T} rows`, {
+            expected: `at most T = ${T} scored positions`,
+            subject: `shard ${p.shard}`,
+          });
+        copyRows(cur.rows, cur.have, sliceRows(p.rows, a, b, k, samples), k, samples);
+        cur.have += b - a;
+        a = b;
+      }
+    }
+    const out = done();
+    if (out) yield out;
   }
 
   /** Record batches in epoch order from `position`, each shard verified before its first row. */
