@@ -22,3 +22,5 @@ export type { TokenDatasetLike } from './sequences.js';
 export { checkCacheMatchesDataset } from './cache-match.js';
 export { MetricsRowSchema, readMetricsLog, writeMetricsLog, appendMetricsRow } from './metrics-log.js';
 export type { MetricsRow, MetricsLog } from './metrics-log.js';
+export { exportAxolotl, AXOLOTL_PAD_LOGPROB } from './axolotl.js';
+export type { AxolotlExportOptions, AxolotlExportResult } from './axolotl.js';

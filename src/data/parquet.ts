@@ -1,7 +1,7 @@
-// Reads one column of a Parquet file (the format Hugging Face datasets ship in) through parquet-wasm and
-// Apache Arrow: strings for text corpora, list<struct<role, content>> for chat conversations.
+// Parquet through parquet-wasm and Apache Arrow: one column of a file read (strings for text corpora,
+// list<struct<role, content>> for chat conversations, as Hugging Face datasets ship them), and tables written.
 import { createRequire } from 'node:module';
-import { tableFromIPC } from 'apache-arrow';
+import { tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
 import { DistillError } from '../core/errors.js';
 
 type ParquetWasm = typeof import('parquet-wasm/node');
@@ -45,4 +45,12 @@ export function readParquetColumn(file: string, bytes: Uint8Array, column: strin
     out[i] = v === null || typeof v !== 'object' ? v : JSON.parse(JSON.stringify(v));
   }
   return out;
+}
+
+/** An Arrow table as Parquet bytes (zstd). */
+export function writeParquet(table: Table): Uint8Array {
+  const pq = parquetWasm();
+  // parquet-wasm takes ownership of the table and the properties (wasm-bindgen by-value): both are made per call.
+  const props = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.ZSTD).build();
+  return pq.writeParquet(pq.Table.fromIPCStream(tableToIPC(table, 'stream')), props);
 }
