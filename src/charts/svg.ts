@@ -121,6 +121,28 @@ function frame(title: string, w: number, h: number, yLabel?: string, xLabel?: st
   return parts;
 }
 
+/** The y range: the data's (or the given bounds), padded 5% on a free side; a flat series gets ±0.5. */
+function yRange(ys: number[], yMin: number | undefined, yMax: number | undefined): [number, number] {
+  let y0 = yMin ?? Math.min(...ys);
+  let y1 = yMax ?? Math.max(...ys);
+  if (y1 === y0) return [y0 - 0.5, y1 + 0.5];
+  const pad = 0.05 * (y1 - y0);
+  if (yMin === undefined) y0 -= pad;
+  if (yMax === undefined) y1 += pad;
+  return [y0, y1];
+}
+
+/** One legend entry per series (a line in its colour and dash, then its name), stacked from the top at x = lx. */
+function legend(series: LineSeries[], lx: number): string[] {
+  return series.flatMap((s, i) => {
+    const ly = MARGIN.top + 14 + i * 16;
+    return [
+      `<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+      `<text x="${lx + 26}" y="${ly}" fill="#222">${escapeXml(s.name)}</text>`,
+    ];
+  });
+}
+
 /** A line chart as one <svg> element; each series is a <path class="series" data-series="name">. */
 export function lineChartSvg(o: LineChartOptions): string {
   const w = o.width ?? 640;
@@ -143,16 +165,7 @@ export function lineChartSvg(o: LineChartOptions): string {
   const x0 = Math.min(...xs);
   let x1 = Math.max(...xs);
   if (x1 === x0) x1 = x0 + 1;
-  let y0 = o.yMin ?? Math.min(...ys);
-  let y1 = o.yMax ?? Math.max(...ys);
-  if (y1 === y0) {
-    y0 -= 0.5;
-    y1 += 0.5;
-  } else if (o.yMin === undefined || o.yMax === undefined) {
-    const pad = 0.05 * (y1 - y0);
-    if (o.yMin === undefined) y0 -= pad;
-    if (o.yMax === undefined) y1 += pad;
-  }
+  const [y0, y1] = yRange(ys, o.yMin, o.yMax);
   const X = (x: number) => MARGIN.left + ((x - x0) / (x1 - x0)) * pw;
   const Y = (y: number) => MARGIN.top + (1 - (y - y0) / (y1 - y0)) * ph;
   const r = (v: number) => v.toFixed(1);
@@ -184,14 +197,7 @@ export function lineChartSvg(o: LineChartOptions): string {
     );
   }
   // Legend: top-left inside the plot area, or in the reserved column on the right.
-  const lx = legendW ? MARGIN.left + pw + 12 : MARGIN.left + 8;
-  series.forEach((s, i) => {
-    const ly = MARGIN.top + 14 + i * 16;
-    parts.push(
-      `<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="3"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
-    );
-    parts.push(`<text x="${lx + 26}" y="${ly}" fill="#222">${escapeXml(s.name)}</text>`);
-  });
+  parts.push(...legend(series, legendW ? MARGIN.left + pw + 12 : MARGIN.left + 8));
   parts.push('</svg>');
   return parts.join('\n');
 }
