@@ -272,18 +272,25 @@ function runStudent(
   return { acc, sums, seconds, moe };
 }
 
-export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<EvaluateResult> {
-  const started = performance.now();
-  const { ck, dataset } = await openInputs(opts);
+/** Where eval.json goes; an existing one is kept unless `force`, and its folder is made before any work. */
+function outputFile(opts: EvaluateOptions): string {
   const file = opts.out ?? path.join(opts.checkpoint, 'eval.json');
-  if (opts.write !== false && !opts.force && existsSync(file))
+  if (opts.write === false) return file;
+  if (!opts.force && existsSync(file))
     throw new DistillError('E_USAGE', `${file} already exists`, {
       subject: file,
       field: 'out',
       hint: 'pass `force` to replace it, or write this evaluation elsewhere with `out`',
     });
   // A folder that cannot be made (read-only, under a file, under /proc) fails before the work.
-  if (opts.write !== false) makeDir(path.dirname(file));
+  makeDir(path.dirname(file));
+  return file;
+}
+
+export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<EvaluateResult> {
+  const started = performance.now();
+  const { ck, dataset } = await openInputs(opts);
+  const file = outputFile(opts);
   // Detected from the training run: trained without a cache means the CE-only baseline.
   const state = readTrainerState(opts.checkpoint);
   const baseline = opts.baseline ?? (state ? state.run.cache === null : false);
