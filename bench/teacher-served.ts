@@ -2,8 +2,8 @@
 // bodies, JSON.parse the replies, nothing else) on the same local stand-in server in the same run (goal: the
 // runner at ≥ 0.95 of the loop), throughput against requests in flight, and bytes on the wire per position.
 // Run: npm run build:ts && npx tsx bench/teacher-served.ts [--quick] [--record]   (--record rewrites the
-// `## teacher served` section of docs/benchmarks.md). The server is a process of its own and answers the
-// benchmark's requests from a reply cache filled by a warm-up pass, so what is timed is the client side.
+// `## teacher served` section of docs/benchmarks.md; BENCH_N=<sequences> sets the size). The server is a
+// process of its own and answers from a reply cache filled by a warm-up pass, so the client side is timed.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
