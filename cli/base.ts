@@ -2,6 +2,7 @@
 // voice for every failure: a user mistake (DistillError, a flag parse error, a file-system error) is one
 // line `Error: [CODE] …` with library option fields renamed to this command's flags; a stack trace is
 // printed only for bugs or with --verbose.
+import os from 'node:os';
 import { Command, Flags, Interfaces, toConfiguredId } from '@oclif/core';
 import { DistillError, isDistillError } from '../src/core/errors.js';
 import { ioError, isSystemError } from '../src/core/io-errors.js';
@@ -22,6 +23,11 @@ function isExit(err: unknown): boolean {
 
 function isOclifError(err: unknown): err is Error & { oclif: { exit?: number }; flags?: string[] } {
   return err instanceof Error && typeof (err as { oclif?: unknown }).oclif === 'object';
+}
+
+/** The shell's status for a process ended by a signal: 128 + its number (130 for SIGINT, 143 for SIGTERM). */
+function exitCodeOf(sig: NodeJS.Signals): number {
+  return 128 + (os.constants.signals[sig] ?? 2);
 }
 
 // eslint-disable-next-line no-control-regex
@@ -48,6 +54,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: BaseFlags<T>;
   protected args!: BaseArgs<T>;
   private renderer: ProgressRenderer | undefined;
+  private interruption: { controller: AbortController; by?: NodeJS.Signals; off: () => void } | undefined;
 
   public override async init(): Promise<void> {
     await super.init();
@@ -70,7 +77,45 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
     this.renderer?.stop();
+    this.interruption?.off();
     return super.finally(err);
+  }
+
+  /**
+   * An AbortSignal for long work that SIGINT (Ctrl-C) and SIGTERM abort: the work stops at its next safe point
+   * and the command says what it kept (see interrupted()). A second signal ends the process at once.
+   */
+  protected interruptSignal(): AbortSignal {
+    if (this.interruption) return this.interruption.controller.signal;
+    const controller = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => {
+      const state = this.interruption;
+      if (!state) return;
+      if (state.by) {
+        process.stderr.write(
+          `Error: [E_INTERRUPTED] ${sig} again: stopped at once, without waiting for a safe point\n`,
+        );
+        process.exit(exitCodeOf(sig));
+      }
+      state.by = sig;
+      this.renderer?.stop();
+      process.stderr.write(`${sig}: stopping at the next safe point (${sig} again stops at once)\n`);
+      controller.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const off = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    this.interruption = { controller, off };
+    return controller.signal;
+  }
+
+  /** The E_INTERRUPTED error for work stopped by a signal: what was kept and how to resume. */
+  protected interrupted(kept: string, resume: string): DistillError {
+    const by = this.interruption?.by ?? 'SIGINT';
+    return new DistillError('E_INTERRUPTED', `interrupted by ${by}: ${kept}`, { hint: resume });
   }
 
   /** Every flag of this command, base flags included. */
@@ -166,12 +211,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (user) {
       if (this.jsonEnabled()) {
         this.logJson({ error: user.toJSON() });
-        this.exit(1);
+        this.exit(user.code === 'E_INTERRUPTED' ? exitCodeOf(this.interruption?.by ?? 'SIGINT') : 1);
       }
       if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
       // One line, unwrapped, so scripts and people read the whole message (oclif's this.error wraps at 80 columns).
       process.stderr.write(`Error: [${user.code}] ${user.message}\n`);
-      this.exit(1);
+      this.exit(user.code === 'E_INTERRUPTED' ? exitCodeOf(this.interruption?.by ?? 'SIGINT') : 1);
     }
     if (verbose && err.stack && !isOclifError(err)) process.stderr.write(`${err.stack}\n`);
     return super.catch(err);

@@ -13,4 +13,4 @@ export * from './student/index.js';
 export * from './store/index.js';
 export * from './eval/index.js';
 export * from './teacher/index.js';
-export * from './demo.js';
+export * from './demo/index.js';

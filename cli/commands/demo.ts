@@ -1,9 +1,9 @@
 // `distill demo`: prepare → teacher cache → three distilled students + a CE-only baseline → held-out eval →
 // report, on the corpus and teacher shipped in fixtures/; prints the result table and where the report is.
 import { Flags } from '@oclif/core';
-import { runDemo, type DemoResult } from '../../src/demo.js';
+import { runDemo, type DemoResult } from '../../src/demo/index.js';
 import { fmtNum } from '../../src/eval/report/summary.js';
-import { BaseCommand } from '../base.js';
+import { BaseCommand, DistillError } from '../base.js';
 
 export default class Demo extends BaseCommand<typeof Demo> {
   static override description =
@@ -26,11 +26,18 @@ export default class Demo extends BaseCommand<typeof Demo> {
 
   async run(): Promise<DemoResult> {
     const f = this.flags;
+    const signal = this.interruptSignal();
     const res = await runDemo({
       out: f.out,
       budget: f.budget as 'full' | 'small',
       force: f.force,
+      signal,
       progress: this.progress(),
+    }).catch((err: unknown) => {
+      // The demo says what it kept and how to resume; the line names the signal like every interrupted command.
+      if (err instanceof DistillError && err.code === 'E_INTERRUPTED')
+        throw this.interrupted(err.summary, err.details.hint ?? '');
+      throw err;
     });
     this.log('');
     this.log(

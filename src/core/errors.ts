@@ -31,6 +31,7 @@ export const ErrorCodes = [
   'E_TRAIN',
   'E_CHECKPOINT',
   'E_EVAL',
+  'E_INTERRUPTED',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

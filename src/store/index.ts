@@ -20,3 +20,4 @@ export { verifyCache, type VerifyResult, type BadShard } from './operations/veri
 export { gcCache, type GcResult } from './operations/gc.js';
 export { exportParquet, type ExportResult } from './operations/export.js';
 export { finalizeCache } from './operations/finalize.js';
+export { cacheProgress, type CacheProgress } from './operations/progress.js';

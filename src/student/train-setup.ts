@@ -45,6 +45,8 @@ export interface TrainOptions {
   init?: HfInit;
   /** Stop (with a checkpoint) after this many optimizer steps in this invocation; the schedules still span `steps`. */
   stopAfter?: number;
+  /** Stops at the next step boundary with a checkpoint of that step, as `stopAfter` does (Ctrl-C). */
+  signal?: AbortSignal;
   /** Checkpoint every this many steps (default: only at the end). */
   saveEvery?: number;
   /** Engine backend passed to createEngine (default: the engine's choice). */

@@ -51,6 +51,8 @@ export interface TrainResult {
   /** Seconds spent writing checkpoints (all students). */
   saveSeconds: number;
   students: StudentResult[];
+  /** Stopped early by `signal`, with checkpoints of `step`. */
+  interrupted?: boolean;
 }
 
 /** One StudentRun per student: its folder, engine, parameters (initialized or resumed) and schedule. */
@@ -84,10 +86,11 @@ async function createRuns(opts: TrainOptions, deps: TrainerDeps, start: StartPoi
   }
 }
 
-/** Seconds spent in the loop: waiting for batches, and writing checkpoints. */
+/** Seconds spent in the loop (waiting for batches, writing checkpoints), and the step it ended at. */
 interface LoopTimes {
   read: number;
   save: number;
+  step: number;
 }
 
 /**
@@ -105,7 +108,7 @@ async function trainLoop(
   tokensPerStep: number,
 ): Promise<LoopTimes> {
   const { lrs, accum, adam } = settings;
-  const times: LoopTimes = { read: 0, save: 0 };
+  const times: LoopTimes = { read: 0, save: 0, step: endStep };
   let tokensSeen = start.tokensSeen;
   const report = (step: number) =>
     opts.progress?.({
@@ -131,6 +134,12 @@ async function trainLoop(
   };
   report(start.step);
   for (let step = start.step; step < endStep; step++) {
+    // Batches from memory resolve without a turn of the event loop: give the signal handlers one per step.
+    if (opts.signal) await new Promise((resolve) => setImmediate(resolve));
+    if (opts.signal?.aborted) {
+      times.step = step;
+      break;
+    }
     const lr = learningRate(lrs, step);
     const weights = runs.map((r) => r.weights(step, opts.steps, tokensSeen));
     let readSeconds = 0;
@@ -148,7 +157,7 @@ async function trainLoop(
     if (opts.saveEvery && (step + 1) % opts.saveEvery === 0 && step + 1 < endStep) saveAll(step + 1);
     report(step + 1);
   }
-  saveAll(endStep);
+  saveAll(times.step);
   return times;
 }
 
@@ -200,11 +209,12 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     for (const r of runs) (r.engine as { resetTimings?: () => void }).resetTimings?.();
     const times = await trainLoop(opts, settings, runs, source, sig, start, endStep, tokensPerStep);
     const seconds = (performance.now() - started) / 1000;
-    const tokens = (endStep - start.step) * tokensPerStep;
+    const tokens = (times.step - start.step) * tokensPerStep;
     return {
       out: opts.out,
       startStep: start.step,
-      step: endStep,
+      step: times.step,
+      ...(times.step < endStep ? { interrupted: true } : {}),
       totalSteps: opts.steps,
       tokens,
       seconds,

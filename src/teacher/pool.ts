@@ -139,12 +139,13 @@ export async function startProcessWorkers(o: {
 /**
  * Runs every shard on the workers, SHARDS_IN_FLIGHT at a time per worker, so a worker's backend never waits
  * on a shard's commit. The first failure stops new shards from starting (those in flight finish and commit);
- * it is thrown once the queue is idle. Results come back in shard order.
+ * it is thrown once the queue is idle. An aborted `signal` stops new shards the same way, without an error. Results come back in shard order.
  */
 export async function runPool(
   workers: ShardWorker[],
   shards: Shard[],
   onRows: (n: number) => void,
+  signal?: AbortSignal,
 ): Promise<ShardDone[]> {
   const idle = workers.flatMap((w) => Array.from({ length: SHARDS_IN_FLIGHT }, () => w));
   const waiters: Array<(w: ShardWorker) => void> = [];
@@ -163,7 +164,7 @@ export async function runPool(
   let failed = false;
   for (const shard of shards) {
     void queue.add(async () => {
-      if (failed) return;
+      if (failed || signal?.aborted) return;
       const w = await acquire();
       try {
         results.push(await w.run(shard, onRows));

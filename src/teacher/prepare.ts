@@ -69,10 +69,12 @@ export interface TeacherRunOptions {
   s3?: S3Options;
   env?: NodeJS.ProcessEnv;
   onProgress?: ProgressFn;
+  /** Stops starting shards (those in flight finish and commit) and skips the manifest: Ctrl-C. */
+  signal?: AbortSignal;
 }
 
-/** The options as they travel to worker processes (no callbacks, no environment). */
-export type PlainRunOptions = Omit<TeacherRunOptions, 'onProgress' | 'env'>;
+/** The options as they travel to worker processes (no callbacks, no environment, no signal). */
+export type PlainRunOptions = Omit<TeacherRunOptions, 'onProgress' | 'env' | 'signal'>;
 
 /** Everything a worker needs, resolved and validated once (serializable to worker processes). */
 export interface ResolvedRun {

@@ -31,6 +31,8 @@ export interface TeacherRunSummary {
   positionsPerSecond: number;
   finalized: boolean;
   manifestRows?: number;
+  /** Stopped early by `signal`: the committed shards are kept, a rerun resumes. */
+  interrupted?: boolean;
 }
 
 /** Where this invocation runs: its batch-worker slot, local devices, worker count and threads per worker. */
@@ -98,12 +100,13 @@ async function runShards(
   at: Placement,
   todo: Shard[],
   progress: ReturnType<typeof tracker>,
+  signal: AbortSignal | undefined,
 ): Promise<ShardDone[]> {
   if (!todo.length) return [];
   const workers = await startWorkers(p, writer, at, todo.length);
   try {
     progress.started();
-    return await runPool(workers, todo, progress.rows);
+    return await runPool(workers, todo, progress.rows, signal);
   } finally {
     await Promise.all(workers.map((w) => w.close()));
   }
@@ -119,7 +122,7 @@ async function finish(writer: CacheWriter, numShards: number, finalize: boolean)
 export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSummary> {
   const t0 = performance.now();
   const at = place(opts);
-  const { onProgress: _p, env: _e, ...plain } = opts;
+  const { onProgress: _p, env: _e, signal: _s, ...plain } = opts;
   const p = await prepare(plain, at.devices[0] ?? { kind: 'cpu' }, at.threads);
   let results: ShardDone[];
   let writer: CacheWriter;
@@ -137,11 +140,12 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
       shards.todo.reduce((a, s) => a + (s.end - s.start) * T, 0),
     );
     progress.rows(0);
-    results = await runShards(p, writer, at, shards.todo, progress);
+    results = await runShards(p, writer, at, shards.todo, progress, opts.signal);
   } finally {
     await p.backend.close();
   }
-  const fin = await finish(writer, p.run.numShards, opts.finalize !== false);
+  const interrupted = opts.signal?.aborted === true;
+  const fin = await finish(writer, p.run.numShards, opts.finalize !== false && !interrupted);
   const seconds = (performance.now() - t0) / 1000;
   return {
     uri: opts.out,
@@ -163,6 +167,7 @@ export async function runTeacher(opts: TeacherRunOptions): Promise<TeacherRunSum
     seconds,
     positionsPerSecond: progress.positions() / Math.max(seconds, 1e-9),
     finalized: fin.finalized,
+    ...(interrupted ? { interrupted } : {}),
     ...(fin.manifestRows !== undefined ? { manifestRows: fin.manifestRows } : {}),
   };
 }

@@ -31,3 +31,9 @@ process.on('message', (m: ProcCommand) => {
     send({ type: 'error', shard: m.type === 'shard' ? m.shard.index : undefined, error: toWireError(e) }),
   );
 });
+
+// Ctrl-C reaches the whole process group: the parent stops the run at a shard boundary and closes its workers,
+// so a worker ignores the signal and finishes its shard; it ends with the parent's channel, however that ends.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+process.on('disconnect', () => process.exit(0));

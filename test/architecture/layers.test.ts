@@ -15,7 +15,7 @@ const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const LAYERS: string[][] = [
   ['cli'],
   ['src/index.ts'],
-  ['src/demo.ts', 'src/info.ts'],
+  ['src/demo', 'src/info.ts'],
   ['src/teacher', 'src/student', 'src/eval'],
   ['src/teacher/backends'],
   ['losses', 'schedules', 'src/engine'],

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DemoResult } from '../../src/demo.js';
+import type { DemoResult } from '../../src/demo/index.js';
 import type { ReportSummary } from '../../src/eval/index.js';
 import { distillAsync } from '../helpers/cli.js';
 

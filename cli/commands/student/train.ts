@@ -114,8 +114,16 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       ...(f['save-every'] ? { saveEvery: f['save-every'] } : {}),
       ...(f['stop-after'] ? { stopAfter: f['stop-after'] } : {}),
       backend: f.backend,
+      signal: this.interruptSignal(),
       progress: this.progress(),
     });
+    if (res.interrupted) {
+      const dirs = res.students.map((s) => s.dir).join(', ');
+      throw this.interrupted(
+        `checkpoints of step ${res.step} of ${res.totalSteps} are kept in ${dirs}`,
+        `continue with the same command and --resume ${f.out}`,
+      );
+    }
     for (const s of res.students) {
       const l = s.last;
       this.log(

@@ -2,6 +2,7 @@
 // resumable logit cache.
 import { Flags } from '@oclif/core';
 import { backends, runTeacher, type TeacherRunSummary } from '../../../src/teacher/index.js';
+import { cacheProgress } from '../../../src/store/index.js';
 import { BaseCommand } from '../../base.js';
 import { countFlag, intFlag, positiveFlag } from '../../flags.js';
 import { s3Flags, s3Options } from '../../s3-flags.js';
@@ -138,8 +139,18 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
       allowPaddedVocab: f['allow-padded-vocab'],
       finalize: f.finalize,
       s3: s3Options(f),
+      signal: this.interruptSignal(),
       onProgress: this.progress(),
     });
+    if (s.interrupted) {
+      // Shards in flight finished and committed; the store says what is kept, across every worker.
+      const p = await cacheProgress(f.out, { s3: s3Options(f) }).catch(() => undefined);
+      const committed = p?.committed ?? s.shards.committed + s.shards.skipped;
+      throw this.interrupted(
+        `${committed} of ${p?.numShards ?? s.shards.total} shards are committed in ${f.out} and kept`,
+        'run the same command again to resume: committed shards are skipped',
+      );
+    }
     this.log(
       `worker ${s.worker.index + 1}/${s.worker.count}: ${s.shards.committed} shards committed, ${s.shards.skipped} already done, ${s.shards.lostRace} taken by others (of ${s.shards.total}); ` +
         `${s.rows} rows, ${s.bytes} bytes in ${s.seconds.toFixed(1)} s (${Math.round(s.positionsPerSecond)} positions/s)${s.finalized ? `; manifest written (${s.manifestRows} rows)` : ''}`,

@@ -3,30 +3,33 @@
 // distilled students in one pass over the cache plus a CE-only baseline on the same budget, evaluate all
 // on the held-out split (eval.json each) and write the report. Layout under --out: data/, cache/,
 // runs/kd/<student>/, runs/baseline/<student>/, report/{report.html, report.md, summary.json}.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { DistillError, invariant } from './core/errors.js';
-import type { ModelConfig } from './core/model.js';
-import type { ProgressFn } from './core/types.js';
-import { openTokenDataset, prepareDataset, valPathFor } from './data/index.js';
-import { evaluateCheckpoint, type EvaluateResult } from './eval/evaluate.js';
-import { writeReport } from './eval/report/index.js';
-import { teacherHeldOut } from './eval/teacher-eval.js';
-import { packageRoot } from './native/loader.js';
-import { trainStudents, type StudentSpec } from './student/index.js';
-import { runTeacher } from './teacher/runner.js';
-import { makeDir } from './store/index.js';
+import { DistillError, invariant } from '../core/errors.js';
+import type { ModelConfig } from '../core/model.js';
+import type { ProgressFn } from '../core/types.js';
+import { openTokenDataset, prepareDataset, valPathFor } from '../data/index.js';
+import { evaluateCheckpoint, type EvaluateResult } from '../eval/evaluate.js';
+import { writeReport } from '../eval/report/index.js';
+import { teacherHeldOut } from '../eval/teacher-eval.js';
+import { packageRoot } from '../native/loader.js';
+import { trainStudents, type StudentSpec } from '../student/index.js';
+import { runTeacher } from '../teacher/runner.js';
+import { inspectCache } from '../store/index.js';
+import { keptSoFar, prepareOut, trainedState, writeState, type DemoBudget, type DemoRuns } from './resume.js';
 
-export type DemoBudget = 'small' | 'full';
+export type { DemoBudget } from './resume.js';
 
 export interface DemoOptions {
-  /** Output folder (created; refused when it already holds a demo unless `force`). */
+  /** Output folder (created; an interrupted demo there resumes; a finished one is refused unless `force`). */
   out: string;
   /** 'full' (default): the whole corpus and the measured recipe; 'small': two short books and a few steps (CI). */
   budget?: DemoBudget;
   /** Replace the data/, cache/, runs/ and report/ folders a previous demo left in `out`. */
   force?: boolean;
   progress?: ProgressFn;
+  /** Stops at the next safe point (a shard, a step, a phase) with E_INTERRUPTED saying what is kept: Ctrl-C. */
+  signal?: AbortSignal;
 }
 
 export interface DemoStudentRow {
@@ -138,19 +141,6 @@ function corpusFiles(dir: string, only?: string[]): string[] {
   return (only ?? all).map((f) => path.join(dir, f));
 }
 
-function prepareOut(out: string, force: boolean): void {
-  const parts = ['data', 'cache', 'runs', 'report'];
-  const present = existsSync(out) ? parts.filter((p) => existsSync(path.join(out, p))) : [];
-  if (present.length && !force) {
-    throw new DistillError('E_USAGE', `${out} already holds a demo (${present.join(', ')})`, {
-      subject: out,
-      hint: 'pass `force` to replace it, or choose another `out`',
-    });
-  }
-  for (const p of present) rmSync(path.join(out, p), { recursive: true, force: true });
-  makeDir(path.join(out, 'data'));
-}
-
 /** The embedded teacher and corpus; refused with one error when a partial install lacks them. */
 function fixtures(): { teacherModel: string; corpus: string } {
   const root = packageRoot();
@@ -178,13 +168,6 @@ function phaseRunner(progress: ProgressFn | undefined, phases: Record<string, nu
     phases[name] = (performance.now() - t0) / 1000;
     return r;
   };
-}
-
-interface DemoRuns {
-  kd: Array<StudentSpec & { schedule: string }>;
-  baseline: StudentSpec;
-  kdDir: string;
-  baseDir: string;
 }
 
 /** The teacher's held-out pass once, then every student against it (the distilled ones with the cache's size). */
@@ -273,64 +256,103 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const plan = RECIPE[budget];
   const { teacherModel, corpus } = fixtures();
   const out = path.resolve(opts.out);
-  prepareOut(out, opts.force ?? false);
+  const state = prepareOut(out, opts.force ?? false, budget);
   const phases: Record<string, number> = {};
   const phase = phaseRunner(opts.progress, phases, 6);
-
-  // 1. Data: the same files, order, T and split fraction as the teacher's training, so its held-out split is ours.
-  const trainPath = path.join(out, 'data', 'corpus.arrow');
-  const prep = await phase('prepare', (progress) =>
-    prepareDataset({
-      text: corpusFiles(corpus, plan.files),
-      tokenizer: 'byte',
-      seqLen: RECIPE.seqLen,
-      out: trainPath,
-      valFraction: RECIPE.valFraction,
-      ...(progress ? { onProgress: progress } : {}),
-    }),
-  );
-  const valPath = prep.val?.path ?? valPathFor(trainPath);
-  if (!prep.val || prep.val.numSequences === 0)
-    throw new DistillError('E_DATA', 'the demo corpus produced an empty held-out split', { subject: corpus });
-
-  // 2. The teacher's top-k over the training split. The trainer reads a cache shard by shard (shards in a
-  // shuffled order, sequences inside one in order), so the default of a few large shards would feed each
-  // batch consecutive passages of one book; two sequences per shard keeps the batches close to a shuffle.
-  const cacheDir = path.join(out, 'cache');
-  const cache = await phase('teacher cache', (progress) =>
-    runTeacher({
-      model: teacherModel,
-      data: trainPath,
-      out: cacheDir,
-      topK: RECIPE.topK,
-      workers: 1,
-      shards: Math.max(1, Math.floor(prep.train.numSequences / RECIPE.sequencesPerShard)),
-      ...(progress ? { onProgress: progress } : {}),
-    }),
-  );
-
-  // 3. Distilled students, one pass over the cache; 4. the CE-only baseline, same steps/batch/lr/seed.
   const runs: DemoRuns = {
     ...students(),
     kdDir: path.join(out, 'runs', 'kd'),
     baseDir: path.join(out, 'runs', 'baseline'),
   };
+  const signal = opts.signal;
+  /** Marks a phase done; stops with E_INTERRUPTED (what is kept, how to resume) once the signal has fired. */
+  const checkpoint = async (done: string | undefined, stoppedIn: string) => {
+    if (done && !state.done.includes(done)) {
+      state.done.push(done);
+      writeState(out, state);
+    }
+    if (!signal?.aborted) return;
+    throw new DistillError(
+      'E_INTERRUPTED',
+      `the demo stopped ${stoppedIn}: kept ${await keptSoFar(out, state, plan.steps, runs)}`,
+      {
+        subject: out,
+        hint: 'run the demo again with the same `out` to resume (without `force`)',
+      },
+    );
+  };
+
+  // 1. Data: the same files, order, T and split fraction as the teacher's training, so its held-out split is ours.
+  const trainPath = path.join(out, 'data', 'corpus.arrow');
+  const valPath = valPathFor(trainPath);
+  if (!state.done.includes('prepare'))
+    await phase('prepare', (progress) =>
+      prepareDataset({
+        text: corpusFiles(corpus, plan.files),
+        tokenizer: 'byte',
+        seqLen: RECIPE.seqLen,
+        out: trainPath,
+        valFraction: RECIPE.valFraction,
+        force: true,
+        ...(progress ? { onProgress: progress } : {}),
+      }),
+    );
+  const trainSequences = (await openTokenDataset(trainPath)).numSequences;
+  const valSequences = existsSync(valPath) ? (await openTokenDataset(valPath)).numSequences : 0;
+  if (valSequences === 0)
+    throw new DistillError('E_DATA', 'the demo corpus produced an empty held-out split', { subject: corpus });
+  await checkpoint('prepare', 'after preparing the data');
+
+  // 2. The teacher's top-k over the training split. The trainer reads a cache shard by shard (shards in a
+  // shuffled order, sequences inside one in order), so the default of a few large shards would feed each
+  // batch consecutive passages of one book; two sequences per shard keeps the batches close to a shuffle.
+  // A rerun skips the shards already committed.
+  const cacheDir = path.join(out, 'cache');
+  if (!state.done.includes('teacher cache'))
+    await phase('teacher cache', (progress) =>
+      runTeacher({
+        model: teacherModel,
+        data: trainPath,
+        out: cacheDir,
+        topK: RECIPE.topK,
+        workers: 1,
+        shards: Math.max(1, Math.floor(trainSequences / RECIPE.sequencesPerShard)),
+        ...(signal ? { signal } : {}),
+        ...(progress ? { onProgress: progress } : {}),
+      }),
+    );
+  await checkpoint(signal?.aborted ? undefined : 'teacher cache', 'in the teacher cache');
+  const cache = await inspectCache(cacheDir);
+
+  // 3. Distilled students, one pass over the cache; 4. the CE-only baseline, same steps/batch/lr/seed. Each
+  // continues from its checkpoints when an earlier run was interrupted.
   const common = { data: trainPath, steps: plan.steps, batchSize: plan.batchSize, lr: RECIPE.lr, seed: RECIPE.seed };
-  await phase('distill', (progress) =>
-    trainStudents({
-      ...common,
-      students: runs.kd,
-      cache: cacheDir,
-      out: runs.kdDir,
-      ...(progress ? { progress } : {}),
-    }),
-  );
-  await phase('baseline', (progress) =>
-    trainStudents({ ...common, students: [runs.baseline], out: runs.baseDir, ...(progress ? { progress } : {}) }),
-  );
+  for (const [name, specs, dir, extra] of [
+    ['distill', runs.kd, runs.kdDir, { cache: cacheDir }],
+    ['baseline', [runs.baseline], runs.baseDir, {}],
+  ] as const) {
+    const trained = trainedState(
+      dir,
+      specs.map((s) => s.name),
+      plan.steps,
+    );
+    if (trained !== 'done' && !state.done.includes(name))
+      await phase(name, (progress) =>
+        trainStudents({
+          ...common,
+          ...extra,
+          students: [...specs],
+          out: dir,
+          ...(trained === 'partial' ? { resume: dir } : {}),
+          ...(signal ? { signal } : {}),
+          ...(progress ? { progress } : {}),
+        }),
+      );
+    await checkpoint(signal?.aborted ? undefined : name, `in the ${name} training`);
+  }
 
   // 5. Held-out evaluation: the teacher's pass once, then each student against it.
-  const cacheInfo = { uri: cache.uri, bytesPerPosition: cache.rows ? cache.bytes / cache.rows : NaN };
+  const cacheInfo = { uri: cacheDir, bytesPerPosition: cache.rows ? cache.bytes / cache.rows : NaN };
   const evals = await phase('evaluate', (progress) => evaluateAll(runs, teacherModel, valPath, cacheInfo, progress));
 
   // 6. The report over both run folders.
@@ -340,6 +362,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       ...(progress ? { progress } : {}),
     }),
   );
+  // Finished: a rerun into this folder is refused unless forced.
+  writeState(out, { ...state, done: [...state.done, 'report'] });
 
   const summary = summarize(evals);
   return {
@@ -347,14 +371,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     budget,
     seconds: (performance.now() - started) / 1000,
     phases,
-    data: {
-      train: trainPath,
-      val: valPath,
-      trainSequences: prep.train.numSequences,
-      valSequences: prep.val.numSequences,
-      seqLen: RECIPE.seqLen,
-    },
-    cache: { uri: cache.uri, k: cache.k, positions: cache.rows, bytes: cache.bytes },
+    data: { train: trainPath, val: valPath, trainSequences, valSequences, seqLen: RECIPE.seqLen },
+    cache: { uri: cacheDir, k: cache.k, positions: cache.rows, bytes: cache.bytes },
     recipe: {
       steps: plan.steps,
       batchSize: plan.batchSize,
