@@ -21,7 +21,10 @@ export default class Eval extends BaseCommand<typeof Eval> {
       required: true,
     }),
     data: Flags.string({ description: 'held-out token dataset (Arrow)', required: true }),
-    cache: Flags.string({ description: 'logit cache made from --data (KL on its support, agreement with its top-1)' }),
+    cache: Flags.string({
+      description:
+        'logit cache made from --data, a folder or s3://bucket/prefix (KL on its support, agreement with its top-1)',
+    }),
     teacher: Flags.string({
       description: 'ONNX teacher (input_ids → logits): its CE on the same tokens, and its own top-k without --cache',
     }),

@@ -171,19 +171,46 @@ function meta(schema: Schema, key: string, file: string): string {
 }
 
 /** Opens a token dataset, checking its format, its content hash and that every id is < V. */
+/** Arrow IPC file framing: "ARROW1" + 2 padding bytes first; the footer, its int32 length and "ARROW1" last. */
+const ARROW_MAGIC = Buffer.from('ARROW1');
+const DAMAGED_HINT =
+  'prepare it again with `distill data prepare` (a full disk or an interrupted copy cuts files short)';
+
+/** Names a file that is not an Arrow file, or one cut short (its end lacks the footer), before any parsing. */
+function checkArrowFile(bytes: Uint8Array, file: string): void {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const head = buf.subarray(0, ARROW_MAGIC.length).equals(ARROW_MAGIC);
+  if (!head)
+    throw new DistillError('E_DATA', `${file} is not a token dataset`, {
+      expected: 'an Arrow IPC file from `distill data prepare` (it starts with ARROW1)',
+      found: buf.length ? `${buf.length} bytes of something else` : 'an empty file',
+      subject: file,
+    });
+  const footerLen = buf.length >= 16 ? buf.readInt32LE(buf.length - 10) : -1;
+  const tail = buf.length >= 16 && buf.subarray(buf.length - ARROW_MAGIC.length).equals(ARROW_MAGIC);
+  if (!tail || footerLen <= 0 || footerLen > buf.length - 16)
+    throw new DistillError('E_DATA', `token dataset ${file} is truncated: it ends without the Arrow file footer`, {
+      found: `${buf.length} bytes`,
+      hint: DAMAGED_HINT,
+      subject: file,
+    });
+}
+
 export async function openTokenDataset(file: string): Promise<TokenDataset> {
   if (!existsSync(file))
     throw new DistillError('E_NOT_FOUND', `token dataset not found: ${file}`, {
       hint: 'create it with `distill data prepare`',
       subject: file,
     });
+  const bytes = readFileSync(file);
+  checkArrowFile(bytes, file);
   let table: Table;
   try {
-    table = tableFromIPC(readFileSync(file));
+    table = tableFromIPC(bytes);
   } catch (e) {
-    throw new DistillError('E_DATA', `cannot read token dataset ${file}`, {
-      expected: 'an Arrow IPC file',
+    throw new DistillError('E_DATA', `token dataset ${file} is damaged: its Arrow data cannot be read`, {
       found: (e as Error).message,
+      hint: DAMAGED_HINT,
       subject: file,
       cause: e,
     });

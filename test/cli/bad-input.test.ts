@@ -1,6 +1,7 @@
 // Bad invocations as a new user types them: each must end with exit status 1 and exactly one line on
 // stderr, `Error: [CODE] …`, naming what was expected — never a stack trace or the whole help text.
 // The commands run in this process (test/cli/in-process.ts) against a real dataset, cache and checkpoint.
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildFixture, fixturePaths, line, teacherFlags, trainFlags } from './fixture.js';
@@ -8,6 +9,8 @@ import { distillInProcess } from './in-process.js';
 
 const P = fixturePaths('bad-input');
 const dir = P.dir;
+/** The fixture dataset cut in half, as a full disk or an interrupted copy leaves it. */
+const truncated = path.join(dir, 'truncated.arrow');
 
 /** A command line with the fixture paths in it, the code it must fail with, and what the line must say. */
 type Row = [label: string, args: string[], code: string, match?: RegExp, status?: number];
@@ -179,11 +182,35 @@ const rows: Row[] = [
     'E_FINGERPRINT_MISMATCH',
     /already holds a different cache: .*the inputs that differ: k 4 in the cache, 8 now\. Write to a new prefix/,
   ],
+  // Datasets cut short or not datasets at all.
+  [
+    'truncated dataset (teacher run)',
+    teacher({ data: truncated }),
+    'E_DATA',
+    /token dataset .*truncated\.arrow is truncated: it ends without the Arrow file footer.*prepare it again with `distill data prepare`/,
+  ],
+  ['truncated dataset (student train)', train({ data: truncated }), 'E_DATA', /truncated\.arrow is truncated/],
+  [
+    'truncated dataset (eval)',
+    ['eval', '--checkpoint', P.ckpt, '--data', truncated, '--out', path.join(dir, 'e.json')],
+    'E_DATA',
+    /truncated\.arrow is truncated/,
+  ],
+  [
+    'a text file as dataset',
+    train({ data: P.text }),
+    'E_DATA',
+    /doc\.txt is not a token dataset: expected an Arrow IPC file/,
+  ],
   ['report of nothing', ['report', path.join(dir, 'nope'), '--out', path.join(dir, 'rep')], 'E_NOT_FOUND'],
 ];
 
 describe('bad invocations: one line, a code, no stack', () => {
-  beforeAll(() => buildFixture(P));
+  beforeAll(async () => {
+    await buildFixture(P);
+    const whole = readFileSync(P.data);
+    writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+  });
 
   it.each(rows)('%s', async (_label, args, code, match, status = 1) => {
     const res = await distillInProcess(args);

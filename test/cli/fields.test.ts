@@ -29,7 +29,7 @@ function literals(file: string): Array<{ text: string; line: number }> {
 }
 
 /** Command-line options of other programs that library hints may quote (vLLM's server flags among them). */
-const OTHER_PROGRAMS = ['--import', '--onnxruntime-node-install', '--max-logprobs', '--served-model-name'];
+const OTHER_PROGRAMS = ['--import', '--max-logprobs', '--served-model-name'];
 
 describe('library code names option fields, not CLI flags', () => {
   it('has no --flag in any string of src/, losses/ or schedules/', () => {

@@ -13,6 +13,12 @@ export default async function setup(): Promise<() => Promise<void>> {
       `the native addon is not built (${cpu} is missing): run \`npm ci\` or \`npm run build:native\` first`,
     );
   }
+  // One line instead of a puzzle: why the CUDA kernel suites (test/**/*.gpu.test.ts) report their tests as skipped.
+  const { cudaAvailable } = await import('../../src/native/loader.js');
+  if (!cudaAvailable())
+    console.log(
+      'distillery: no CUDA device is visible, so the CUDA kernel tests (test/**/*.gpu.test.ts) are skipped; they run where `distill info` lists one',
+    );
   const stops: Array<() => Promise<void>> = [];
   for (const load of services) stops.push(await (await load()).start());
   return async () => {

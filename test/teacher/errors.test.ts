@@ -118,7 +118,7 @@ describe('teacher run refuses bad input before committing anything', () => {
       () => undefined,
       (e) => {
         expect(e.code).toBe('E_DEVICE');
-        expect(e.message).toMatch(/onnxruntime-node-install=cuda12/);
+        expect(e.message).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
       },
     );
     nothingCommitted(out);

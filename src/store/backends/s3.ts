@@ -19,6 +19,20 @@ import { byKey, type BlobInfo, type BlobStore, type StaleUpload } from './blob-s
 
 const clients = new Map<string, S3Client>();
 
+// The SDK prints an 8-line notice on every process under Node < 22 (@aws-sdk/core, dist-cjs/submodules/client,
+// emitWarningIfUnsupportedVersion); it reads this variable and stays quiet. A user who sets it keeps their value.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/**
+ * Where the SDK's default credential chain looked (@aws-sdk/credential-provider-node, defaultProvider: fromEnv,
+ * fromSSO, fromIni, fromProcess, fromTokenFile, then the container or EC2 instance metadata endpoint).
+ */
+const CREDENTIAL_SOURCES =
+  'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for temporary keys); AWS_PROFILE naming a profile ' +
+  'in ~/.aws/credentials or ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE move them), with keys, SSO or ' +
+  'credential_process; AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN; AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or ' +
+  '_FULL_URI; the EC2 instance metadata service (off with AWS_EC2_METADATA_DISABLED)';
+
 /** Resolves flags over the standard AWS environment variables (AWS_ENDPOINT_URL_S3, AWS_REGION, ...). */
 export function resolveS3Options(opts: S3Options = {}): S3Options {
   const env = process.env;
@@ -296,6 +310,14 @@ export class S3BlobStore implements BlobStore {
           cause: err,
         },
       );
+    }
+    if (name === 'CredentialsProviderError' || /Could not load credentials/.test(msg)) {
+      return new DistillError('E_STORE_DENIED', `no AWS credentials were found (while trying to ${op} ${where})`, {
+        found: msg,
+        subject: `s3://${this.bucket}`,
+        hint: `set credentials in one of the places the AWS SDK looks: ${CREDENTIAL_SOURCES}`,
+        cause: err,
+      });
     }
     const code = (err as NodeJS.ErrnoException)?.code ?? name;
     if (

@@ -49,7 +49,7 @@ export function checkDevice(d: Device): void {
       {
         expected: lib,
         found: 'missing',
-        hint: 'install it with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` (needs CUDA 12 and cuDNN 9), or run with `device` cpu',
+        hint: 'install it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (needs CUDA 12 and cuDNN 9), or run with `device` cpu',
         subject: deviceName(d),
       },
     );
