@@ -10,6 +10,7 @@ import type { CacheReader, CacheSequence, S3Options } from '../store/api.js';
 import { openCache, type BlobStore } from '../store/index.js';
 import type { CacheSourceInfo } from './ports.js';
 import type { Batch, BatchSource, DataCursor } from './data.js';
+import { orderedSequences, shuffledSequences, type SequenceStream } from './shuffle.js';
 
 /** The teacher arrays of one batch: ids/logp [B×T×k], tail [B×T], and samples/counts [B×T×S] when the cache has them. */
 interface TeacherArrays {
@@ -59,14 +60,41 @@ function copySequence(s: CacheSequence, b: number, T: number, k: number, S: numb
   }
 }
 
+/** Reading order options: `shuffleBlockRows` turns on block shuffling across shards (src/student/shuffle.ts). */
+export interface CacheOrderOptions {
+  shuffleBlockRows?: number;
+}
+
+/** The sequence stream a cursor continues; a cursor from a run with other order settings is refused. */
+function sequenceStream(reader: CacheReader, start: DataCursor, opts: CacheOrderOptions): SequenceStream {
+  const had = start.source?.shuffleBlockRows;
+  const want = opts.shuffleBlockRows;
+  const resumed = start.source?.manifestSha !== undefined;
+  if (resumed && had !== want)
+    throw new DistillError('E_CHECKPOINT', 'cannot resume: the cache reading order differs from the interrupted run', {
+      expected: had === undefined ? 'no block shuffling' : `shuffleBlockRows ${String(had)}`,
+      found: want === undefined ? 'no block shuffling' : `shuffleBlockRows ${want}`,
+      field: 'shuffleBlockRows',
+      subject: reader.uri,
+    });
+  if (want === undefined) return orderedSequences(reader, start.seed, start);
+  if (!Number.isInteger(want) || want < 1)
+    throw new DistillError('E_CONFIG', '`shuffleBlockRows` must be a positive integer', {
+      found: String(want),
+      field: 'shuffleBlockRows',
+    });
+  const taken = typeof start.source?.blockTaken === 'number' ? start.source.blockTaken : 0;
+  return shuffledSequences(reader, start.seed, { ...start, shuffle: { blockRows: want, taken } });
+}
+
 export function cacheBatches(
   reader: CacheReader,
   dataset: TokenDatasetLike,
   batchSize: number,
   start: DataCursor,
+  order: CacheOrderOptions = {},
 ): BatchSource {
   const { seed } = start;
-  let { epoch, position } = start;
   const k = reader.manifest.inputs.k;
   const S = reader.manifest.inputs.samples ?? 0;
   const T = dataset.seqLen;
@@ -82,28 +110,22 @@ export function cacheBatches(
     throw new DistillError('E_CACHE_INCOMPLETE', `the logit cache ${reader.uri} holds no rows`, {
       subject: reader.uri,
     });
-  let it: AsyncIterator<CacheSequence> | undefined;
   // Each sequence is copied into the batch before the next is requested, so the reader may recycle its buffers.
-  const open = () => reader.sequences({ seed, epoch, position, reuse: true })[Symbol.asyncIterator]();
-
-  const nextSequence = async (): Promise<CacheSequence> => {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      it ??= open();
-      const r = await it.next();
-      if (!r.done) return r.value;
-      epoch += 1;
-      position = 0;
-      it = undefined;
-    }
-    throw new DistillError(
-      'E_CACHE_INCOMPLETE',
-      `the logit cache ${reader.uri} yielded no sequence for a whole epoch`,
-      { subject: reader.uri },
-    );
-  };
+  const stream = sequenceStream(reader, start, order);
 
   return {
-    cursor: () => ({ seed, epoch, position, source: { manifestSha: reader.manifestSha } }),
+    cursor: () => {
+      const c = stream.cursor();
+      return {
+        seed,
+        epoch: c.epoch,
+        position: c.position,
+        source: {
+          manifestSha: reader.manifestSha,
+          ...(c.shuffle ? { shuffleBlockRows: c.shuffle.blockRows, blockTaken: c.shuffle.taken } : {}),
+        },
+      };
+    },
     async next(): Promise<Batch> {
       const seqs: number[] = [];
       const teacher: TeacherArrays = {
@@ -115,14 +137,13 @@ export function cacheBatches(
           : {}),
       };
       for (let b = 0; b < batchSize; b++) {
-        const s = await nextSequence();
+        const s = await stream.next();
         if (masked) placeMaskedRows(s, dataset, reader.uri, k, S, b, teacher);
         else {
           checkSequence(s, T, dataset, reader.uri);
           copySequence(s, b, T, k, S, teacher);
         }
         seqs.push(s.seq);
-        position = s.position + s.rows.pos.length;
       }
       const { samples, ...top } = teacher;
       return {
@@ -134,7 +155,7 @@ export function cacheBatches(
       };
     },
     async close() {
-      await it?.return?.();
+      await stream.close();
       await reader.close();
     },
   };
@@ -196,7 +217,7 @@ export async function openCacheBatches(
   dataset: TokenDatasetLike & { path?: string },
   batchSize: number,
   cursor: DataCursor,
-  opts: { store?: BlobStore; s3?: S3Options } = {},
+  opts: { store?: BlobStore; s3?: S3Options } & CacheOrderOptions = {},
 ): Promise<BatchSource & { info: CacheSourceInfo }> {
   const reader = await openCache(uri, {
     expect: { tokenizerSha256: dataset.tokenizer.sha256, datasetSha256: dataset.sha256 },
@@ -216,5 +237,11 @@ export async function openCacheBatches(
     k: inp.k,
     shardReads: () => reader.shardReads(),
   };
-  return Object.assign(cacheBatches(reader, dataset, batchSize, cursor), { info });
+  const order = opts.shuffleBlockRows !== undefined ? { shuffleBlockRows: opts.shuffleBlockRows } : {};
+  try {
+    return Object.assign(cacheBatches(reader, dataset, batchSize, cursor, order), { info });
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
 }

@@ -10,8 +10,8 @@ import type { TrainerDeps } from './ports.js';
 export function defaultDeps(): TrainerDeps {
   return {
     openDataset: openTokenDataset,
-    openCacheBatches: (uri, dataset, batchSize, cursor, s3) =>
-      openCacheBatches(uri, dataset, batchSize, cursor, s3 ? { s3 } : {}),
+    openCacheBatches: (uri, dataset, batchSize, cursor, s3, order) =>
+      openCacheBatches(uri, dataset, batchSize, cursor, { ...(s3 ? { s3 } : {}), ...order }),
     createEngine: (config, backend) =>
       createEngine(config, backend === 'auto' ? {} : { backend: backend as EngineBackend }),
     initParams: (config, seed) => initParams(config, seed),

@@ -38,6 +38,7 @@ export interface TrainerDeps {
     batchSize: number,
     cursor: DataCursor,
     s3?: S3Options,
+    order?: { shuffleBlockRows?: number },
   ): Promise<BatchSource & { info: CacheSourceInfo }>;
   createEngine(config: ModelConfig, backend: string): ModelEngine;
   initParams(config: ModelConfig, seed: number): Float32Array;

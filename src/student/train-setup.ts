@@ -41,6 +41,11 @@ export interface TrainOptions {
   out: string;
   /** A previous `out` folder to continue from (may equal out). */
   resume?: string;
+  /**
+   * Read the cache block-shuffled: the epoch's shards in blocks of at least this many rows, each block's
+   * sequences in a seeded permutation, so batches mix many shards (default: the reader's order).
+   */
+  shuffleBlockRows?: number;
   /** Start every student from a Hugging Face Llama checkpoint (all layers or `init.layers`) instead of random weights. */
   init?: HfInit;
   /** Stop (with a checkpoint) after this many optimizer steps in this invocation; the schedules still span `steps`. */

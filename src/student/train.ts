@@ -191,7 +191,8 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
   let source: BatchSource;
   let cacheInfo: CacheSourceInfo | undefined;
   if (opts.cache) {
-    const src = await deps.openCacheBatches(opts.cache, dataset, opts.batchSize, start.cursor, opts.s3);
+    const order = opts.shuffleBlockRows !== undefined ? { shuffleBlockRows: opts.shuffleBlockRows } : undefined;
+    const src = await deps.openCacheBatches(opts.cache, dataset, opts.batchSize, start.cursor, opts.s3, order);
     cacheInfo = src.info;
     source = src;
   } else {

@@ -5,13 +5,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../src/core/model.js';
 import { openTokenDataset, prepareDataset, writeTokenDataset } from '../../src/data/index.js';
 import { evaluateCheckpoint } from '../../src/eval/evaluate.js';
 import { openCache } from '../../src/store/index.js';
 import { openCacheBatches } from '../../src/student/cache-batches.js';
 import { trainStudents } from '../../src/student/train.js';
 import { runTeacher } from '../../src/teacher/index.js';
+import { tinyStudent } from './helpers/tiny-student.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-mask-cache-'));
 const TEACHER = path.resolve('fixtures/teacher/model.onnx');
@@ -96,15 +96,7 @@ describe('a logit cache of a masked dataset', () => {
       }
     });
 
-    const config = parseModelConfig({
-      vocabSize: 257,
-      dModel: 16,
-      nLayers: 1,
-      nHeads: 2,
-      nKvHeads: 1,
-      ffnDim: 24,
-      contextLength: T,
-    });
+    const config = tinyStudent(257, T);
     const out = path.join(dir, 'run');
     const res = await trainStudents({
       students: [{ name: 's', config }],

@@ -6,24 +6,16 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../src/core/model.js';
 import { assembleTokens, openTokenDataset, writeTokenDataset } from '../../src/data/index.js';
 import { evaluateCheckpoint } from '../../src/eval/evaluate.js';
 import { trainStudents } from '../../src/student/train.js';
+import { tinyStudent } from './helpers/tiny-student.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-mask-'));
 const N = 6;
 const T = 8;
 const V = 11;
-const config = parseModelConfig({
-  vocabSize: V,
-  dModel: 16,
-  nLayers: 1,
-  nHeads: 2,
-  nKvHeads: 1,
-  ffnDim: 24,
-  contextLength: T,
-});
+const config = tinyStudent(V, T);
 
 /** Tokens with a learnable pattern; `last` replaces each sequence's final token. */
 function tokens(last: (s: number) => number): Uint32Array {

@@ -21,7 +21,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
   ];
 
   /** Library option fields that these flags feed under another name. */
-  static override fieldFlags = { students: 'config', clipNorm: 'clip' };
+  static override fieldFlags = { students: 'config', clipNorm: 'clip', shuffleBlockRows: 'shuffle-block-rows' };
 
   static override flags = {
     config: Flags.string({
@@ -55,6 +55,10 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     seed: intFlag({ description: 'seed for initialization and data order', required: true }),
     out: Flags.string({ description: 'output folder (one subfolder per student)', required: true }),
     resume: Flags.string({ description: 'continue the run saved in this folder' }),
+    'shuffle-block-rows': countFlag({
+      description:
+        'read the cache block-shuffled: blocks of at least N rows, each in a seeded order (batches mix many shards)',
+    }),
     'save-every': countFlag({ description: 'checkpoint every N steps (always at the end)' }),
     'stop-after': countFlag({ description: 'stop with a checkpoint after N steps of this invocation' }),
     backend: Flags.string({ description: 'engine backend: native or reference', default: 'native' }),
@@ -111,6 +115,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       out: f.out,
       ...(f.resume ? { resume: f.resume } : {}),
       ...(init ? { init } : {}),
+      ...(f['shuffle-block-rows'] !== undefined ? { shuffleBlockRows: f['shuffle-block-rows'] } : {}),
       ...(f['save-every'] ? { saveEvery: f['save-every'] } : {}),
       ...(f['stop-after'] ? { stopAfter: f['stop-after'] } : {}),
       backend: f.backend,
