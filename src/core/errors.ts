@@ -32,6 +32,7 @@ export const ErrorCodes = [
   'E_CHECKPOINT',
   'E_EVAL',
   'E_INTERRUPTED',
+  'E_MEMORY',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -40,3 +40,4 @@ export { TrainerStateSchema } from './trainer-state.js';
 export type { TrainerState, TrainerStateInput, RunSignature } from './trainer-state.js';
 export { encodeSafetensors, decodeSafetensors } from './safetensors.js';
 export type { SafeTensor, SafetensorsFile, SafeDType } from './safetensors.js';
+export { activationFloats, availableMemory, batchBytes, checkMemory } from './memory.js';

@@ -11,6 +11,9 @@ import type { MoeLayerMetrics } from '../core/moe.js';
 import type { ProgressFn } from '../core/types.js';
 import { assembleTokens, checkCacheMatchesDataset, openTokenDataset, type TokenDataset } from '../data/index.js';
 import {
+  availableMemory,
+  batchBytes,
+  checkMemory,
   createEngine,
   loadCheckpoint,
   mergeMoeStats,
@@ -43,8 +46,10 @@ export interface EvaluateOptions {
   name?: string;
   /** Marks the CE-only baseline (default: a checkpoint trained without a cache). */
   baseline?: boolean;
-  /** Sequences per forward (default 16). */
+  /** Sequences per forward (default 16; at most the dataset's). */
   batchSize?: number;
+  /** Bytes of memory the evaluation may use (default: what the machine has free). */
+  availableMemory?: number;
   backend?: EngineBackend;
   /** The training cache's size, recorded as eval.json's `cache` when no `cache` is read here (the report shows it). */
   cacheInfo?: { uri: string; bytesPerPosition: number };
@@ -214,7 +219,15 @@ function runStudent(
   const T = dataset.seqLen;
   const V = c.vocabSize;
   const S = dataset.numSequences;
-  const B = opts.batchSize ?? 16;
+  // A batch past the dataset only adds padding; one past the machine is refused before its logits exist.
+  const B = Math.min(opts.batchSize ?? 16, S);
+  const perSequence = 4 * T * V + batchBytes(c, 1, T);
+  checkMemory(
+    `evaluating ${path.basename(opts.checkpoint)} on batches of ${B} × ${T}`,
+    { parameters: 4 * ck.params.length, 'logits and activations': B * perSequence },
+    opts.availableMemory ?? availableMemory(),
+    `lower \`batchSize\` to ${Math.max(1, Math.floor(((opts.availableMemory ?? availableMemory()) - 4 * ck.params.length) / perSequence))} or less`,
+  );
   const slot = lmHeadSlot(c);
   const head = ck.params.subarray(slot.offset, slot.offset + slot.size);
   const engine = createEngine(c, opts.backend ? { backend: opts.backend } : {});

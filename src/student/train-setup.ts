@@ -50,6 +50,8 @@ export interface TrainOptions {
   init?: HfInit;
   /** Stop (with a checkpoint) after this many optimizer steps in this invocation; the schedules still span `steps`. */
   stopAfter?: number;
+  /** Bytes of memory the run may use (default: what the machine has free when it starts). */
+  availableMemory?: number;
   /** Stops at the next step boundary with a checkpoint of that step, as `stopAfter` does (Ctrl-C). */
   signal?: AbortSignal;
   /** Checkpoint every this many steps (default: only at the end). */

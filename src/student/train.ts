@@ -9,6 +9,7 @@ import { makeDir } from '../store/index.js';
 import { datasetBatches, type BatchSource } from './data.js';
 import { defaultDeps } from './deps.js';
 import { initFromHuggingFace } from './hf-init.js';
+import { checkTrainingFits } from './resources.js';
 import { learningRate } from './lr.js';
 import type { CacheSourceInfo, TrainerDeps } from './ports.js';
 import { StudentRun, type PhaseTimings, type StepMetrics } from './student-run.js';
@@ -200,6 +201,7 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
   }
   const runs: StudentRun[] = [];
   try {
+    checkTrainingFits(opts, dataset, cacheInfo?.k);
     const sig = runSignature(opts, dataset.sha256, cacheInfo?.fingerprint ?? null);
     checkRunTarget(opts, start, sig, cacheInfo);
     await createRuns(opts, deps, start, runs);

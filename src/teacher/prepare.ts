@@ -13,6 +13,7 @@ import {
 } from '../store/index.js';
 import { z } from 'zod';
 import { backends, DEFAULT_BACKEND, openBackend, type Device, type TeacherBackend } from './backends/index.js';
+import { availableMemory, checkMemory } from '../engine/index.js';
 import { defaultShardCount, planShards } from './plan.js';
 
 export interface TeacherRunOptions {
@@ -208,6 +209,22 @@ async function checkedDataset(
 }
 
 /** Validates inputs in the order a user would fix them (teacher, dataset, the two together); nothing is written. */
+/**
+ * On the CPU a batch's logits [B × T × V] live in this process, three times over (the logits, the temperature's
+ * division and the log-softmax the graph appends): a batch the machine cannot hold is refused before the session
+ * allocates it.
+ */
+function checkBatchMemory(B: number, T: number, V: number): void {
+  const perSequence = 3 * 4 * T * V;
+  const available = availableMemory();
+  checkMemory(
+    `running the teacher on batches of ${B} × ${T} (V = ${V})`,
+    { 'logits, three copies in the graph': B * perSequence },
+    available,
+    `lower \`batchSize\` to ${Math.max(1, Math.floor(available / perSequence))} or less`,
+  );
+}
+
 export async function prepare(
   opts: PlainRunOptions,
   device: Device,
@@ -229,6 +246,8 @@ export async function prepare(
     const numShards = numShardsFixed ?? opts.shards ?? defaultShardCount(dataset.numSequences, dataset.seqLen);
     planShards(dataset.numSequences, numShards);
     const d = backend.describe();
+    if (d.kind === 'onnx' && device.kind === 'cpu')
+      checkBatchMemory(Math.min(batchSize, dataset.numSequences), dataset.seqLen, V);
     const inputs: CacheInputs = {
       teacher: d.identity,
       tokenizer: dataset.tokenizer,

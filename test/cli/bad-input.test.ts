@@ -11,6 +11,8 @@ const P = fixturePaths('bad-input');
 const dir = P.dir;
 /** The fixture dataset cut in half, as a full disk or an interrupted copy leaves it. */
 const truncated = path.join(dir, 'truncated.arrow');
+/** A student of about 14 billion parameters: 16 bytes each (weights, gradients, AdamW moments) fit no test machine. */
+const huge = path.join(dir, 'huge.json');
 
 /** A command line with the fixture paths in it, the code it must fail with, and what the line must say. */
 type Row = [label: string, args: string[], code: string, match?: RegExp, status?: number];
@@ -182,6 +184,79 @@ const rows: Row[] = [
     'E_FINGERPRINT_MISMATCH',
     /already holds a different cache: .*the inputs that differ: k 4 in the cache, 8 now\. Write to a new prefix/,
   ],
+  [
+    'exponent for an integer',
+    train({ steps: '1e3' }),
+    'E_USAGE',
+    /invalid --steps: expected an integer ≥ 1, got "1e3"/,
+  ],
+  [
+    'negative validation fraction',
+    [
+      'data',
+      'prepare',
+      '--text',
+      P.text,
+      '--seq-len',
+      '8',
+      '--out',
+      path.join(dir, 'v.arrow'),
+      '--val-fraction',
+      '-0.1',
+    ],
+    'E_USAGE',
+    /--val-fraction: expected a number in \[0, 1\)/,
+  ],
+  ['negative gc age', ['cache', 'gc', P.cache, '--min-age', '-1'], 'E_USAGE', /--min-age: expected an integer ≥ 0/],
+  [
+    'eval top-k 0',
+    ['eval', '--checkpoint', P.ckpt, '--data', P.val, '--top-k', '0'],
+    'E_USAGE',
+    /--top-k: expected an integer ≥ 1/,
+  ],
+  [
+    'bad checksum mode',
+    ['cache', 'inspect', P.cache, '--s3-checksums', 'ALWAYS'],
+    'E_USAGE',
+    /invalid --s3-checksums: expected one of WHEN_SUPPORTED, WHEN_REQUIRED/,
+  ],
+  [
+    'missing tokenizer file',
+    [
+      'data',
+      'prepare',
+      '--text',
+      P.text,
+      '--seq-len',
+      '8',
+      '--out',
+      path.join(dir, 't.arrow'),
+      '--tokenizer',
+      path.join(dir, 'nope.json'),
+    ],
+    'E_TOKENIZER',
+  ],
+  ['resume from nowhere', train({ resume: path.join(dir, 'no-run') }), 'E_NOT_FOUND'],
+  ['verify a folder that is no cache', ['cache', 'verify', P.run], 'E_NOT_FOUND'],
+  // Sizes checked against the data and the machine before any work.
+  [
+    'batch larger than the dataset',
+    train({ 'batch-size': '100000' }),
+    'E_USAGE',
+    /--batch-size 100000 is larger than the dataset, which holds \d+ sequences: expected at most \d+ sequences per batch.*--grad-accum adds micro-batches/,
+  ],
+  [
+    'a batch of a billion',
+    train({ 'batch-size': '1000000000' }),
+    'E_USAGE',
+    /--batch-size 1000000000 is larger than the dataset/,
+  ],
+  [
+    'a student too large for the memory',
+    train({ config: huge }),
+    'E_MEMORY',
+    /training the student on batches of 2 × 32 needs about \d+\.\d GB of memory, more than the .* GB free: .*parameters and AdamW moments \d+\.\d GB.*train fewer or smaller students/,
+  ],
   // Datasets cut short or not datasets at all.
   [
     'truncated dataset (teacher run)',
@@ -210,6 +285,18 @@ describe('bad invocations: one line, a code, no stack', () => {
     await buildFixture(P);
     const whole = readFileSync(P.data);
     writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+    writeFileSync(
+      huge,
+      JSON.stringify({
+        vocabSize: 257,
+        dModel: 4096,
+        nLayers: 64,
+        nHeads: 32,
+        nKvHeads: 8,
+        ffnDim: 14336,
+        contextLength: 64,
+      }),
+    );
   });
 
   it.each(rows)('%s', async (_label, args, code, match, status = 1) => {
