@@ -1,24 +1,34 @@
-// `distill demo`: the whole pipeline on the embedded default (fixtures/corpus + fixtures/teacher/model.onnx):
-// prepare byte-level sequences of T = 128 with a held-out split, cache the teacher's top-k, train three
-// distilled students in one pass over the cache plus a CE-only baseline on the same budget, evaluate all
-// on the held-out split (eval.json each) and write the report. Layout under --out: data/, cache/,
-// runs/kd/<student>/, runs/baseline/<student>/, report/{report.html, report.md, summary.json}.
+// `distill demo`: the whole pipeline on the embedded default (fixtures/corpus + a fixture teacher: the
+// mixture-of-experts fixtures/teacher-moe/model.onnx, or the dense fixtures/teacher/model.onnx): prepare byte-level
+// sequences of T = 128 with a held-out split, cache the teacher's top-k, train the distilled students in one pass
+// over the cache (three dense students; with the MoE teacher also a small MoE student) plus a CE-only baseline on
+// the same budget, evaluate all on the held-out split (eval.json each) and write the report. Layout under --out:
+// data/, cache/, runs/kd/<student>/, runs/baseline/<student>/, report/{report.html, report.md, summary.json}.
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { DistillError, invariant } from '../core/errors.js';
-import type { ModelConfig } from '../core/model.js';
+import { activeParameterCount, parameterCount } from '../core/model.js';
 import type { ProgressFn } from '../core/types.js';
 import { openTokenDataset, prepareDataset, valPathFor } from '../data/index.js';
+import { readModelConfig } from '../engine/index.js';
 import { evaluateCheckpoint, type EvaluateResult } from '../eval/evaluate.js';
 import { writeReport } from '../eval/report/index.js';
 import { teacherHeldOut } from '../eval/teacher-eval.js';
 import { packageRoot } from '../native/loader.js';
-import { trainStudents, type StudentSpec } from '../student/index.js';
+import { loadStudentSpec, trainStudents, type StudentSpec } from '../student/index.js';
 import { runTeacher } from '../teacher/runner.js';
 import { inspectCache } from '../store/index.js';
-import { keptSoFar, prepareOut, trainedState, writeState, type DemoBudget, type DemoRuns } from './resume.js';
+import {
+  keptSoFar,
+  prepareOut,
+  trainedState,
+  writeState,
+  type DemoBudget,
+  type DemoRuns,
+  type DemoTeacher,
+} from './resume.js';
 
-export type { DemoBudget } from './resume.js';
+export type { DemoBudget, DemoTeacher } from './resume.js';
 
 export interface DemoOptions {
   /** Output folder (created; an interrupted demo there resumes; a finished one is refused unless `force`). */
@@ -27,6 +37,11 @@ export interface DemoOptions {
   budget?: DemoBudget;
   /** Replace the data/, cache/, runs/ and report/ folders a previous demo left in `out`. */
   force?: boolean;
+  /** 'moe' (default): fixtures/teacher-moe, and a small MoE student beside the three dense ones; 'dense':
+   * fixtures/teacher and the original three students (older results reproduce). */
+  teacher?: DemoTeacher;
+  /** Another ONNX teacher file instead of the fixture (same vocabulary and split rules). */
+  teacherModel?: string;
   progress?: ProgressFn;
   /** Stops at the next safe point (a shard, a step, a phase) with E_INTERRUPTED saying what is kept: Ctrl-C. */
   signal?: AbortSignal;
@@ -38,6 +53,8 @@ export interface DemoStudentRow {
   /** Weighting schedule (null for the baseline). */
   schedule: string | null;
   params: number;
+  /** Parameters one token uses (params for a dense student). */
+  activeParams: number;
   heldOutCE: number;
   perplexity: number;
   agreement: number;
@@ -55,24 +72,19 @@ export interface DemoResult {
   data: { train: string; val: string; trainSequences: number; valSequences: number; seqLen: number };
   cache: { uri: string; k: number; positions: number; bytes: number };
   recipe: { steps: number; batchSize: number; lr: number; seed: number; loss: string; temperature: number };
-  teacher: { model: string; heldOutCE: number; perplexity: number };
+  teacher: {
+    kind: DemoTeacher;
+    model: string;
+    heldOutCE: number;
+    perplexity: number;
+    /** From the fixture's teacher.json (null for another teacher file). */
+    params: number | null;
+    activeParams: number | null;
+  };
   students: DemoStudentRow[];
   best: { distilled: string; baseline: string; ceGainOverBaseline: number; distillationWins: boolean };
   report: { html: string; markdown: string; summary: string };
 }
-
-const model = (dModel: number, nLayers: number, nHeads: number, nKvHeads: number, ffnDim: number): ModelConfig => ({
-  vocabSize: 257,
-  dModel,
-  nLayers,
-  nHeads,
-  nKvHeads,
-  ffnDim,
-  contextLength: 128,
-  tieEmbeddings: true,
-  ropeTheta: 10000,
-  normEps: 1e-5,
-});
 
 /** The recipe: T = 128 bytes, teacher top-32, forward KL at T = 1 on the renormalized support. */
 const RECIPE = {
@@ -89,47 +101,30 @@ const RECIPE = {
   small: { steps: 12, batchSize: 4, files: ['jonah.txt', 'ruth.txt'] },
 };
 
+/** The student lineup: config files in fixtures/demo/students/ (the name is the file's), in this order. */
+const LINEUP = {
+  dense: ['medium-hard-to-soft', 'small-constant', 'tiny-linear'],
+  // With the MoE teacher, small-constant's shape and schedule again with its second FFN as 4 routed experts
+  // (top-1) + 1 shared: about the same active parameters (63.5k vs 63.3k), 1.44× the total.
+  moe: ['medium-hard-to-soft', 'small-constant', 'tiny-linear', 'small-moe-constant'],
+  baseline: 'medium-baseline',
+};
+
 /**
- * Three distilled students (sizes and schedules differ) and the baseline, which has the largest student's shape.
+ * The distilled students (sizes and schedules differ) and the baseline, which has the largest student's shape.
  * Every schedule gives the teacher at least half the weight from the first step: within this budget the students
  * are far from converged, and the soft targets are where the gain is (docs/demo.md, "How the recipe was chosen").
  */
-function students(): { kd: Array<StudentSpec & { schedule: string }>; baseline: StudentSpec } {
-  const soft = { loss: RECIPE.loss, temperature: RECIPE.temperature };
-  const medium = model(64, 3, 4, 2, 172);
-  return {
-    kd: [
-      {
-        name: 'medium-hard-to-soft',
-        config: medium,
-        ...soft,
-        schedule: 'hard-to-soft',
-        scheduleParams: {
-          hardStart: 0.5,
-          softStart: 0.5,
-          hardEnd: 0.1,
-          softEnd: 0.9,
-          holdFraction: 0,
-          rampFraction: 0.5,
-        },
-      },
-      {
-        name: 'small-constant',
-        config: model(48, 2, 4, 2, 128),
-        ...soft,
-        schedule: 'constant',
-        scheduleParams: { hard: 0.1, soft: 0.9 },
-      },
-      {
-        name: 'tiny-linear',
-        config: model(32, 2, 2, 1, 88),
-        ...soft,
-        schedule: 'linear',
-        scheduleParams: { hardStart: 0.5, softStart: 0.5, hardEnd: 0.1, softEnd: 0.9 },
-      },
-    ],
-    baseline: { name: 'medium-baseline', config: medium },
-  };
+function students(teacher: DemoTeacher): { kd: Array<StudentSpec & { schedule: string }>; baseline: StudentSpec } {
+  const dir = path.join(packageRoot(), 'fixtures', 'demo', 'students');
+  const load = (name: string) =>
+    loadStudentSpec(path.join(dir, `${name}.json`), { loss: RECIPE.loss, temperature: RECIPE.temperature });
+  const kd = LINEUP[teacher].map((name) => {
+    const spec = load(name);
+    invariant(spec.schedule !== undefined, `the demo student ${name} names its schedule`);
+    return { ...spec, schedule: spec.schedule };
+  });
+  return { kd, baseline: { name: LINEUP.baseline, config: load(LINEUP.baseline).config } };
 }
 
 /** The corpus files in the order fixtures/teacher/train-teacher.sh passes them (same split as the teacher's). */
@@ -142,9 +137,10 @@ function corpusFiles(dir: string, only?: string[]): string[] {
 }
 
 /** The embedded teacher and corpus; refused with one error when a partial install lacks them. */
-function fixtures(): { teacherModel: string; corpus: string } {
+function fixtures(teacher: DemoTeacher, model?: string): { teacherModel: string; corpus: string } {
   const root = packageRoot();
-  const teacherModel = path.join(root, 'fixtures', 'teacher', 'model.onnx');
+  const folder = teacher === 'moe' ? 'teacher-moe' : 'teacher';
+  const teacherModel = model ? path.resolve(model) : path.join(root, 'fixtures', folder, 'model.onnx');
   const corpus = path.join(root, 'fixtures', 'corpus');
   if (!existsSync(teacherModel) || !existsSync(corpus)) {
     throw new DistillError('E_NOT_FOUND', 'the embedded demo fixtures are missing', {
@@ -153,6 +149,14 @@ function fixtures(): { teacherModel: string; corpus: string } {
     });
   }
   return { teacherModel, corpus };
+}
+
+/** Total and active parameters of a fixture teacher, from the config it was trained with. */
+function teacherSize(teacher: DemoTeacher, model?: string): { params: number | null; activeParams: number | null } {
+  const file = path.join(packageRoot(), 'fixtures', teacher === 'moe' ? 'teacher-moe' : 'teacher', 'teacher.json');
+  if (model || !existsSync(file)) return { params: null, activeParams: null };
+  const c = readModelConfig(file);
+  return { params: parameterCount(c), activeParams: activeParameterCount(c) };
 }
 
 type Phase = <R>(name: string, fn: (progress: ProgressFn | undefined) => Promise<R>) => Promise<R>;
@@ -217,6 +221,7 @@ function summarize(
     baseline: r.baseline,
     schedule,
     params: r.params,
+    activeParams: r.activeParams ?? r.params,
     heldOutCE: r.heldOutCE,
     perplexity: r.perplexity,
     agreement: r.agreement,
@@ -254,13 +259,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   if (budget !== 'small' && budget !== 'full')
     throw new DistillError('E_USAGE', `unknown demo budget "${String(budget)}"`, { expected: 'small or full' });
   const plan = RECIPE[budget];
-  const { teacherModel, corpus } = fixtures();
+  const teacherKind = opts.teacher ?? 'moe';
+  if (teacherKind !== 'dense' && teacherKind !== 'moe')
+    throw new DistillError('E_USAGE', `unknown demo teacher "${String(teacherKind)}"`, { expected: 'dense or moe' });
+  const { teacherModel, corpus } = fixtures(teacherKind, opts.teacherModel);
   const out = path.resolve(opts.out);
-  const state = prepareOut(out, opts.force ?? false, budget);
+  const state = prepareOut(out, opts.force ?? false, budget, teacherKind);
   const phases: Record<string, number> = {};
   const phase = phaseRunner(opts.progress, phases, 6);
   const runs: DemoRuns = {
-    ...students(),
+    ...students(teacherKind),
     kdDir: path.join(out, 'runs', 'kd'),
     baseDir: path.join(out, 'runs', 'baseline'),
   };
@@ -381,7 +389,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       loss: RECIPE.loss,
       temperature: RECIPE.temperature,
     },
-    teacher: { model: teacherModel, ...summary.teacher },
+    teacher: {
+      kind: teacherKind,
+      model: teacherModel,
+      ...summary.teacher,
+      ...teacherSize(teacherKind, opts.teacherModel),
+    },
     students: summary.students,
     best: summary.best,
     report: rep.files,

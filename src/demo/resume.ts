@@ -8,6 +8,8 @@ import { cacheProgress, makeDir, writeFileAtomic } from '../store/index.js';
 import type { StudentSpec } from '../student/index.js';
 
 export type DemoBudget = 'small' | 'full';
+/** The fixture teacher: 'moe' (fixtures/teacher-moe) or 'dense' (fixtures/teacher, the original demo). */
+export type DemoTeacher = 'dense' | 'moe';
 
 export interface DemoRuns {
   kd: Array<StudentSpec & { schedule: string }>;
@@ -19,6 +21,8 @@ export interface DemoRuns {
 /** <out>/demo-state.json: the budget and the phases done, so that an interrupted demo resumes where it stopped. */
 export interface DemoState {
   budget: DemoBudget;
+  /** Absent in states written before the MoE teacher: those demos used the dense one. */
+  teacher?: DemoTeacher;
   done: string[];
 }
 const STATE_FILE = 'demo-state.json';
@@ -35,23 +39,29 @@ function readState(out: string): DemoState | undefined {
 export const writeState = (out: string, s: DemoState) =>
   writeFileAtomic(path.join(out, STATE_FILE), `${JSON.stringify(s)}\n`);
 
-/** A new demo in `out`, or the interrupted one there (same budget); a finished or foreign one only with `force`. */
-export function prepareOut(out: string, force: boolean, budget: DemoBudget): DemoState {
+/**
+ * A new demo in `out`, or the interrupted one there (same budget and teacher); a finished or foreign one only with
+ * `force`.
+ */
+export function prepareOut(out: string, force: boolean, budget: DemoBudget, teacher: DemoTeacher): DemoState {
   const parts = ['data', 'cache', 'runs', 'report'];
   const present = existsSync(out) ? parts.filter((p) => existsSync(path.join(out, p))) : [];
   const state = readState(out);
   const interrupted = state !== undefined && !state.done.includes('report');
-  if (!force && interrupted && state.budget === budget) return state;
+  const had = { budget: state?.budget, teacher: state?.teacher ?? 'dense' };
+  if (!force && interrupted && had.budget === budget && had.teacher === teacher) return state;
   if (present.length && !force) {
-    const what = interrupted ? `an interrupted demo of the ${state.budget} budget` : `a demo (${present.join(', ')})`;
+    const what = interrupted
+      ? `an interrupted demo of the ${had.budget} budget with the ${had.teacher} teacher`
+      : `a demo (${present.join(', ')})`;
     throw new DistillError('E_USAGE', `${out} already holds ${what}`, {
       subject: out,
-      hint: `pass \`force\` to replace it, or choose another \`out\`${interrupted ? `, or resume it with the ${state.budget} budget` : ''}`,
+      hint: `pass \`force\` to replace it, or choose another \`out\`${interrupted ? `, or resume it with the ${had.budget} budget and the ${had.teacher} teacher` : ''}`,
     });
   }
   for (const p of [...present, STATE_FILE]) rmSync(path.join(out, p), { recursive: true, force: true });
   makeDir(path.join(out, 'data'));
-  const fresh: DemoState = { budget, done: [] };
+  const fresh: DemoState = { budget, teacher, done: [] };
   writeState(out, fresh);
   return fresh;
 }

@@ -43,6 +43,9 @@ export const EvalFileSchema = z.object({
       perplexity: jsonNumber,
       model: z.string().optional(),
       tokensPerSecond: jsonNumber,
+      /** Total and active parameters, when the teacher is a Distillery export (its distillery.config). */
+      params: z.number().optional(),
+      activeParams: z.number().optional(),
     })
     .nullish(),
   /** Where the teacher support came from, and its size. */

@@ -28,6 +28,7 @@ import { writeEvalFile, type EvalReport } from './eval-file.js';
 import { meanWithStdErr, type SequenceSums } from './uncertainty.js';
 import { EvalAccumulator, positionArraysFromLogits } from './metrics.js';
 import { teacherHeldOut, type TeacherHeldOut } from './teacher-eval.js';
+import { teacherParameters } from './teacher-size.js';
 
 export interface EvaluateOptions {
   /** Student checkpoint folder (config.json + model.safetensors). */
@@ -332,7 +333,14 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
     ...(ck.config.moe ? { activeParams: activeParameterCount(ck.config) } : {}),
     tokensPerSecond: positions / Math.max(student.seconds, 1e-9),
     ...(teacher && m.teacher
-      ? { teacher: { ...m.teacher, model: teacher.model, tokensPerSecond: teacher.tokensPerSecond } }
+      ? {
+          teacher: {
+            ...m.teacher,
+            model: teacher.model,
+            tokensPerSecond: teacher.tokensPerSecond,
+            ...teacherParameters(teacher.model),
+          },
+        }
       : {}),
     ...(support ? { support: { source: support.source, k: support.k } } : {}),
     ...(cache && opts.cache

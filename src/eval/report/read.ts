@@ -16,7 +16,7 @@ export type RunEval = Pick<
   name: string;
   /** Parameters one token uses (params for a dense model). */
   activeParams: number;
-  teacher?: { heldOutCE: number; perplexity: number };
+  teacher?: { heldOutCE: number; perplexity: number; params?: number; activeParams?: number };
   cache?: { bytesPerPosition: number };
 };
 
@@ -110,6 +110,8 @@ export function readRun(dir: string): RunData {
     ev.teacher = {
       heldOutCE: e.teacher.heldOutCE,
       perplexity: orElse(e.teacher.perplexity, Math.exp(e.teacher.heldOutCE)),
+      ...(e.teacher.params !== undefined ? { params: e.teacher.params } : {}),
+      ...(e.teacher.activeParams !== undefined ? { activeParams: e.teacher.activeParams } : {}),
     };
   if (e.moe) ev.moe = e.moe;
   if (e.cache && !Number.isNaN(e.cache.bytesPerPosition)) ev.cache = { bytesPerPosition: e.cache.bytesPerPosition };

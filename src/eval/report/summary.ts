@@ -25,7 +25,7 @@ export interface StudentSummary {
 }
 
 export interface ReportSummary {
-  teacher: { heldOutCE: number; perplexity: number } | null;
+  teacher: { heldOutCE: number; perplexity: number; params?: number; activeParams?: number } | null;
   cache: { bytesPerPosition: number } | null;
   students: StudentSummary[];
   /** The distilled student with the lowest held-out CE, and its gain over the best baseline (nats). */
@@ -76,7 +76,14 @@ export function buildSummary(runs: RunData[]): ReportSummary {
   const baseline = students.filter((s) => s.baseline && s.heldOutCE !== null).sort(byCE)[0];
   return {
     teacher: teacherRun
-      ? { heldOutCE: teacherRun.eval.teacher!.heldOutCE, perplexity: teacherRun.eval.teacher!.perplexity }
+      ? {
+          heldOutCE: teacherRun.eval.teacher!.heldOutCE,
+          perplexity: teacherRun.eval.teacher!.perplexity,
+          ...(teacherRun.eval.teacher!.params !== undefined ? { params: teacherRun.eval.teacher!.params } : {}),
+          ...(teacherRun.eval.teacher!.activeParams !== undefined
+            ? { activeParams: teacherRun.eval.teacher!.activeParams }
+            : {}),
+        }
       : null,
     cache: cacheRun ? { bytesPerPosition: cacheRun.eval.cache!.bytesPerPosition } : null,
     students,
@@ -131,7 +138,7 @@ export function metricsTable(s: ReportSummary): { header: string[]; rows: string
     rows.push([
       'teacher (reference)',
       'teacher',
-      '—',
+      fmtCount(s.teacher.params),
       fmtNum(s.teacher.heldOutCE),
       fmtNum(s.teacher.perplexity, 2),
       '—',
@@ -169,6 +176,10 @@ export function modelTable(s: ReportSummary): { header: string[]; rows: string[]
     String(st.steps),
     `${fmtNum(st.finalHard, 3)} / ${fmtNum(st.finalSoft, 3)}`,
   ]);
+  if (s.teacher?.params !== undefined) {
+    const t = [fmtCount(s.teacher.params), fmtCount(s.teacher.activeParams)];
+    rows.push(['teacher (reference)', ...t, ...new Array<string>(header.length - 3).fill('—')]);
+  }
   return { header, rows };
 }
 
