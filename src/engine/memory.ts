@@ -1,13 +1,32 @@
 // How many bytes the engine holds for one batch of B sequences × T positions, counted from the buffers the
 // native engine sizes to the batch (cuda/engine/cpu/model.cpp, dn_model_forward and dn_model_backward:
 // res … rf forward, dres … dau backward, all float32), so that a batch too large for the machine is refused
-// before it is allocated. MoE layers are counted as their active experts' SwiGLU (an estimate, not exact).
+// before it is allocated; MoE layers count the buffers of cuda/engine/cpu/moe.cpp (moeLayerFloats).
 // checkMemory refuses work whose estimate exceeds the memory the machine has free, saying what it needs.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { DistillError } from '../core/errors.js';
 import { headDim, type ModelConfig } from '../core/model.js';
 import { isMoeLayer } from '../core/moe.js';
+
+/**
+ * 4-byte values one MoE layer keeps (cuda/engine/cpu/moe.cpp, struct dn_moe): for N tokens and S = N·k routing slots,
+ * the input copy, logits and affinities [N×E], per slot its weight, expert and three 64-bit row indices, per token its
+ * entropy (double); the gathered inputs, [a | u], products and outputs of the experts [S × (2d + 3F)]; the shared
+ * SwiGLU [N × 3·SF]; and the same again as backward scratch (each MoE layer keeps its own).
+ */
+export function moeLayerFloats(c: ModelConfig, N: number): number {
+  const moe = c.moe;
+  if (!moe) return 0;
+  const d = c.dModel,
+    E = moe.experts,
+    F = moe.expertFfnDim,
+    SF = moe.sharedExperts * F,
+    S = N * moe.activeExperts;
+  const forward = N * d + 2 * N * E + S * (1 + 1 + 3 * 2) + 2 * N + S * (2 * d + 3 * F) + 3 * N * SF;
+  const backward = S * (2 * d + 3 * F) + 3 * N * SF + N * E + S;
+  return forward + backward;
+}
 
 /** float32 values the engine keeps for a forward + backward of B × T (activations and their gradients). */
 export function activationFloats(c: ModelConfig, B: number, T: number): number {
@@ -20,10 +39,9 @@ export function activationFloats(c: ModelConfig, B: number, T: number): number {
   const qkvw = (h + 2 * c.nKvHeads) * hd;
   const f = c.ffnDim;
   let dense = 0;
-  let moeWidth = 0;
+  let moe = 0;
   for (let l = 0; l < L; l++) {
-    if (c.moe && isMoeLayer(l, c.moe))
-      moeWidth += (c.moe.activeExperts + c.moe.sharedExperts) * c.moe.expertFfnDim + c.moe.experts;
+    if (c.moe && isMoeLayer(l, c.moe)) moe += moeLayerFloats(c, N);
     else dense += 1;
   }
   const probs = B * h * T * T;
@@ -38,7 +56,7 @@ export function activationFloats(c: ModelConfig, B: number, T: number): number {
     L * N + // r2
     L * N * d + // h2
     dense * N * 3 * f + // au (2f) and m (f)
-    N * 3 * moeWidth + // MoE: gate/up/act per active expert (estimate)
+    moe + // MoE layers, forward and backward
     N; // rf
   const backward = 3 * N * d + N * qw + N * qkvw + probs + 3 * N * Math.max(f, 0);
   return forward + backward;
