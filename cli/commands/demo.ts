@@ -62,10 +62,13 @@ export default class Demo extends BaseCommand<typeof Demo> {
       `${'teacher'.padEnd(22)} ${`reference, ${res.teacher.kind}`.padEnd(26)} ${String(res.teacher.params ?? '').padStart(8)} ${String(res.teacher.activeParams ?? '').padStart(8)} ${fmtNum(res.teacher.heldOutCE).padStart(11)} ${fmtNum(res.teacher.perplexity, 2).padStart(7)}`,
     );
     const b = res.best;
+    const pm = `${Math.abs(b.ceGainOverBaseline).toFixed(4)}${b.ceGainStdErr !== null ? ` ± ${b.ceGainStdErr.toFixed(4)}` : ''} nats/token of held-out cross-entropy (± one standard error over held-out sequences)`;
     this.log(
-      b.distillationWins
-        ? `distillation wins: ${b.distilled} beats ${b.baseline} by ${b.ceGainOverBaseline.toFixed(4)} nats/token of held-out cross-entropy`
-        : `distillation did NOT win: ${b.baseline} is ${(-b.ceGainOverBaseline).toFixed(4)} nats/token better than ${b.distilled}`,
+      b.verdict === 'distillation'
+        ? `distillation wins: ${b.distilled} beats ${b.baseline} by ${pm}`
+        : b.verdict === 'baseline'
+          ? `distillation did NOT win: ${b.baseline} beats ${b.distilled} by ${pm}`
+          : `no clear difference: ${b.distilled} and ${b.baseline} differ by ${pm}, inside ±2 standard errors`,
     );
     this.log(
       `${res.budget} budget, ${res.seconds.toFixed(0)} s; report: ${res.report.html} (also ${res.report.markdown}, ${res.report.summary})`,

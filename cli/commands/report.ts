@@ -2,7 +2,7 @@
 // summary.json comparing the students of one or more runs against the teacher.
 import { Args, Flags } from '@oclif/core';
 import { writeReport, type ReportResult } from '../../src/eval/index.js';
-import { fmtNum } from '../../src/eval/report/summary.js';
+import { fmtNum, verdict } from '../../src/eval/report/summary.js';
 import { BaseCommand } from '../base.js';
 
 export default class Report extends BaseCommand<typeof Report> {
@@ -23,12 +23,18 @@ export default class Report extends BaseCommand<typeof Report> {
   static override flags = {
     out: Flags.string({ description: 'folder for report.html, report.md and summary.json', required: true }),
     title: Flags.string({ description: 'page title', default: 'Distillery report' }),
+    'allow-mixed': Flags.boolean({
+      description: 'compare runs scored on different held-out data or teachers anyway (the report says so)',
+      default: false,
+      allowNo: true,
+    }),
   };
 
   async run(): Promise<ReportResult> {
     const { argv } = await this.parse(Report);
     const res = await writeReport(argv as string[], this.flags.out, {
       title: this.flags.title,
+      allowMixed: this.flags['allow-mixed'],
       progress: this.progress(),
     });
     for (const s of res.summary.students) {
@@ -38,6 +44,7 @@ export default class Report extends BaseCommand<typeof Report> {
     }
     if (res.summary.teacher)
       this.log(`${'teacher'.padEnd(24)} reference  held-out CE ${fmtNum(res.summary.teacher.heldOutCE)}`);
+    this.log(verdict(res.summary));
     this.log(`wrote ${res.files.html}, ${res.files.markdown}, ${res.files.summary}`);
     return res;
   }

@@ -12,6 +12,7 @@ import type { ProgressFn } from '../core/types.js';
 import { openTokenDataset, prepareDataset, valPathFor } from '../data/index.js';
 import { readModelConfig } from '../engine/index.js';
 import { evaluateCheckpoint, type EvaluateResult } from '../eval/evaluate.js';
+import { compareToBaseline, type Verdict } from '../eval/uncertainty.js';
 import { writeReport } from '../eval/report/index.js';
 import { teacherHeldOut } from '../eval/teacher-eval.js';
 import { packageRoot } from '../native/loader.js';
@@ -82,7 +83,15 @@ export interface DemoResult {
     activeParams: number | null;
   };
   students: DemoStudentRow[];
-  best: { distilled: string; baseline: string; ceGainOverBaseline: number; distillationWins: boolean };
+  /** The best distilled student against the baseline: the CE gain with its standard error and the verdict it supports. */
+  best: {
+    distilled: string;
+    baseline: string;
+    ceGainOverBaseline: number;
+    ceGainStdErr: number | null;
+    verdict: Verdict;
+    distillationWins: boolean;
+  };
   report: { html: string; markdown: string; summary: string };
 }
 
@@ -241,6 +250,8 @@ function summarize(
   const bestBase = bestOf(rows.filter((r) => r.baseline));
   const t = evals[0]?.r.teacher;
   invariant(t, 'the demo evaluates every student against the teacher');
+  const evalOf = (name: string) => evals.find((e) => e.r.name === name)?.r ?? { heldOutCE: NaN };
+  const cmp = compareToBaseline(evalOf(bestBase.name), evalOf(bestKd.name));
   return {
     teacher: { heldOutCE: t.heldOutCE, perplexity: t.perplexity },
     students: rows,
@@ -248,6 +259,8 @@ function summarize(
       distilled: bestKd.name,
       baseline: bestBase.name,
       ceGainOverBaseline: bestBase.heldOutCE - bestKd.heldOutCE,
+      ceGainStdErr: cmp.stdErr,
+      verdict: cmp.verdict,
       distillationWins: bestKd.heldOutCE < bestBase.heldOutCE,
     },
   };

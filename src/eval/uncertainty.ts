@@ -60,3 +60,25 @@ export function verdictOf(gain: number, stdErr: number): Verdict {
   if (!Number.isFinite(stdErr) || !(Math.abs(gain) > CLEAR_DIFFERENCE_Z * stdErr)) return 'no clear difference';
   return gain > 0 ? 'distillation' : 'baseline';
 }
+
+/** What eval.json records of one student for a comparison. */
+export interface ScoredRun {
+  heldOutCE: number;
+  heldOutCEStdErr?: number;
+  sequenceSums?: SequenceSums;
+}
+
+/** The best baseline against the best distilled student: the CE gain, its standard error (or null) and the verdict. */
+export function compareToBaseline(
+  baseline: ScoredRun,
+  distilled: ScoredRun,
+): { gain: number; stdErr: number | null; paired: boolean; verdict: Verdict } {
+  const side = (r: ScoredRun) => ({
+    heldOutCE: r.heldOutCE,
+    stdErr: r.heldOutCEStdErr ?? NaN,
+    ...(r.sequenceSums ? { sums: r.sequenceSums } : {}),
+  });
+  const d = differenceWithStdErr(side(baseline), side(distilled));
+  const stdErr = Number.isFinite(d.stdErr) ? d.stdErr : null;
+  return { gain: d.diff, stdErr, paired: d.paired, verdict: verdictOf(d.diff, d.stdErr) };
+}

@@ -63,9 +63,14 @@ describe.skipIf(!CHROMIUM)('report.html in headless Chromium', () => {
     const dom = await chromium(['--dump-dom', url]);
     expect(dom.code).toBe(0);
     const paths = dom.stdout.match(/<path class="series" data-series="[^"]+" d="M[^"]+"/g) ?? [];
-    // Two line charts with four students each, plus hard and soft on each student's weights chart.
-    expect(paths.length).toBe(4 * 2 + 4 * 2);
-    for (const p of paths) expect((p.match(/L/g) ?? []).length).toBeGreaterThanOrEqual(39);
+    const curves = paths.filter((p) => !/data-series="(perfectly calibrated|[^"]+ \(ECE [^"]+\))"/.test(p));
+    // Training curves (hard CE, loss, lr for four students; agreement and soft loss for the three distilled),
+    // hard and soft on each student's weights chart; the reliability diagram's diagonal and one line per student.
+    expect(curves.length).toBe(4 * 3 + 3 * 2 + 4 * 2);
+    expect(paths.length - curves.length).toBe(1 + 4);
+    for (const p of curves) expect((p.match(/L/g) ?? []).length).toBeGreaterThanOrEqual(39);
+    // Raw training values are drawn faintly behind every smoothed curve.
+    expect((dom.stdout.match(/<path class="raw"[^>]*stroke-opacity="0.25"/g) ?? []).length).toBe(4 * 2 + 3 * 2);
     expect((dom.stdout.match(/<rect class="bar"/g) ?? []).length).toBe(16);
   });
 });

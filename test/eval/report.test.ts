@@ -64,7 +64,9 @@ describe('distill report', () => {
     const { dirs } = demoRuns();
     const { html } = renderReport(readRuns(dirs));
     expect(html).not.toMatch(/<script|<link|<img|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
-    expect((html.match(/<svg /g) ?? []).length).toBe(4 + 2 + 4);
+    // Four metric bars, the reliability diagram, five training curves (hard CE, loss, agreement, soft loss, lr)
+    // and one weights chart per student.
+    expect((html.match(/<svg /g) ?? []).length).toBe(4 + 1 + 5 + 4);
     for (const name of ['baseline', 'medium-linear', 'small-const', 'small-h2s'])
       expect(html).toContain(`data-series="${name}"`);
     expect(html).toMatch(/class="ref" data-ref="teacher held-out CE 2\.100"/);

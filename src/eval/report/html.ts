@@ -1,14 +1,9 @@
 // report.html: one self-contained page (inline CSS and server-drawn SVG, no scripts, no network) comparing
-// runs: loss curves per student, hard/soft weights over steps, held-out metrics, model sizes, cache size.
-import {
-  barChartSvg,
-  escapeXml,
-  lineChartSvg,
-  paletteColor,
-  type LineSeries,
-  type RefLine,
-} from '../../charts/index.js';
+// runs: the verdict with its uncertainty, held-out metrics and the reliability diagram, training curves (smoothed
+// over faint raw ones; agreement, soft loss, learning rate), hard/soft weights, run settings, model sizes.
+import { barChartSvg, escapeXml, lineChartSvg, paletteColor, type RefLine } from '../../charts/index.js';
 import { expertLoadCharts, moeTable } from './moe.js';
+import { mixedNote, reliabilityDiagram, settingsTable, trainingCharts } from './training.js';
 import type { RunData } from './read.js';
 import { fmtNum, metricsTable, modelTable, verdict, type ReportSummary } from './summary.js';
 
@@ -32,38 +27,6 @@ export function runColors(runs: RunData[]): Map<string, string> {
 
 type ColorOf = (name: string) => string;
 
-/** Training curves: hard-label CE (with the teacher's held-out CE as a reference line) and the weighted loss. */
-function curveCharts(runs: RunData[], colorOf: ColorOf, teacherRef: RefLine[]): string[] {
-  const series = (pick: (r: RunData) => Array<[number, number]>): LineSeries[] =>
-    runs.map((r) => ({
-      name: r.name,
-      color: colorOf(r.name),
-      points: pick(r),
-      ...(r.eval.baseline ? { dash: '6 3' } : {}),
-    }));
-  return [
-    lineChartSvg({
-      title: 'Training hard-label cross-entropy per student',
-      xLabel: 'optimizer step',
-      yLabel: 'CE (nats)',
-      series: series((r) => r.metrics.map((m) => [m.step, m.hardLoss])),
-      refLines: teacherRef,
-      width: 1000,
-      height: 360,
-      legend: 'right',
-    }),
-    lineChartSvg({
-      title: 'Training loss (weighted hard + soft) per student',
-      xLabel: 'optimizer step',
-      yLabel: 'loss',
-      series: series((r) => r.metrics.map((m) => [m.step, m.loss])),
-      width: 1000,
-      height: 320,
-      legend: 'right',
-    }),
-  ];
-}
-
 /** One student's hard/soft weights over steps (and its temperature when the schedule changes it). */
 function weightChart(r: RunData, color: string): string {
   // A log without temperatures (older runs) reads them as NaN: such rows draw no temperature.
@@ -75,6 +38,8 @@ function weightChart(r: RunData, color: string): string {
     yLabel: 'weight',
     width: 490,
     height: 260,
+    // Beside the plot: inside it the key would sit on a weight held near 1.
+    legend: 'right',
     yMin: 0,
     yMax: Math.max(
       1,
@@ -135,7 +100,7 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
   const teacherRef: RefLine[] = s.teacher
     ? [{ y: s.teacher.heldOutCE, label: `teacher held-out CE ${fmtNum(s.teacher.heldOutCE, 3)}`, color: TEACHER_COLOR }]
     : [];
-  const charts = curveCharts(runs, colorOf, teacherRef);
+  const charts = trainingCharts(runs, colorOf, teacherRef);
   const weightCharts = runs.map((r) => weightChart(r, colorOf(r.name)));
   const bars = metricBars(s, colorOf, teacherRef);
   const loadCharts = runs.flatMap((r) => expertLoadCharts(r));
@@ -145,6 +110,11 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
   const notes = runs
     .filter((r) => r.skippedLines > 0)
     .map((r) => `<li>${escapeXml(r.name)}: ${r.skippedLines} truncated metrics line left out</li>`);
+  if (s.unrecorded?.length)
+    notes.push(
+      `<li>${escapeXml(s.unrecorded.join(', '))}: eval.json does not record the held-out data or teacher it was scored on (written by an older <code>distill eval</code>), so the report cannot check that these runs compare</li>`,
+    );
+  const mixed = s.mixed ? mixedNote([...s.mixed.heldOut, ...s.mixed.teachers]) : '';
   const teacherLine = s.teacher
     ? `Teacher held-out CE <b>${fmtNum(s.teacher.heldOutCE)}</b> nats (perplexity ${fmtNum(s.teacher.perplexity, 2)}).`
     : 'The teacher was not evaluated.';
@@ -161,6 +131,7 @@ export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distiller
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; background: #fff; max-width: 1100px; }
 h1 { font-size: 26px; margin: 0 0 8px; } h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 p.verdict { font-size: 16px; background: #f3f6fa; padding: 10px 14px; border-left: 4px solid #1f77b4; }
+p.warning { background: #fff4e5; padding: 10px 14px; border-left: 4px solid #ff7f0e; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; } thead th { background: #f0f0f0; text-align: center; }
 tbody th { text-align: left; font-weight: 600; }
@@ -172,11 +143,15 @@ footer { color: #666; font-size: 12px; margin-top: 32px; }
 <body>
 <h1>${escapeXml(title)}</h1>
 <p class="verdict">${escapeXml(verdict(s))}</p>
+${mixed}
 <h2>Held-out metrics</h2>
 ${table(metricsTable(s), 'metrics')}
 <p>${teacherLine} ${cacheLine}</p>
 <div class="bars">
 ${bars.join('\n')}
+</div>
+<div class="charts">
+${reliabilityDiagram(runs, colorOf)}
 </div>
 <h2>Training curves</h2>
 <div class="charts">
@@ -186,6 +161,8 @@ ${charts.join('\n')}
 <div class="bars">
 ${weightCharts.join('\n')}
 </div>
+<h2>Run settings</h2>
+${table(settingsTable(runs), 'settings')}
 <h2>Models</h2>
 ${table(modelTable(s), 'models')}
 ${moeSection}

@@ -5,13 +5,15 @@ import path from 'node:path';
 import { isDistillError } from '../../core/errors.js';
 import { ioError } from '../../core/io-errors.js';
 import type { ProgressFn } from '../../core/types.js';
-import { makeDir } from '../../store/index.js';
+import { inspectCache, makeDir } from '../../store/index.js';
 import { renderHtml } from './html.js';
 import { readRuns, type RunData } from './read.js';
 import { buildSummary, renderMarkdown, type ReportSummary } from './summary.js';
 
 export interface ReportOptions {
   title?: string;
+  /** Report runs scored on different held-out data or against different teachers together (the page says so). */
+  allowMixed?: boolean;
   progress?: ProgressFn;
 }
 
@@ -25,16 +27,32 @@ export interface ReportResult {
 export function renderReport(
   runs: RunData[],
   title?: string,
+  opts: { allowMixed?: boolean } = {},
 ): { html: string; markdown: string; summary: ReportSummary } {
-  const summary = buildSummary(runs);
+  const summary = buildSummary(runs, opts);
   return { html: renderHtml(summary, runs, title), markdown: renderMarkdown(summary, title), summary };
+}
+
+/** k and encodings of each run's local logit cache, for the settings table (a cache that cannot be read is left out). */
+async function readCacheInputs(runs: RunData[]): Promise<void> {
+  for (const r of runs) {
+    const uri = r.eval.cache?.uri;
+    if (!uri || /^s3:\/\//i.test(uri)) continue;
+    try {
+      const c = await inspectCache(uri);
+      r.cacheInputs = { k: c.k, encodings: c.encodings };
+    } catch {
+      // Moved or deleted since training: the table shows —.
+    }
+  }
 }
 
 export async function writeReport(runDirs: string[], outDir: string, opts: ReportOptions = {}): Promise<ReportResult> {
   opts.progress?.({ phase: 'report', done: 0, total: 3, unit: 'steps', message: 'reading runs' });
   const runs = readRuns(runDirs);
+  await readCacheInputs(runs);
   opts.progress?.({ phase: 'report', done: 1, total: 3, unit: 'steps', message: 'rendering' });
-  const r = renderReport(runs, opts.title);
+  const r = renderReport(runs, opts.title, { allowMixed: opts.allowMixed ?? false });
   const files = {
     html: path.join(outDir, 'report.html'),
     markdown: path.join(outDir, 'report.md'),

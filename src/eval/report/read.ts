@@ -5,7 +5,7 @@ import path from 'node:path';
 import { DistillError } from '../../core/errors.js';
 import { activeParameterCount, parameterCount, type ModelConfig } from '../../core/model.js';
 import { readMetricsLog, type MetricsRow } from '../../data/metrics-log.js';
-import { readModelConfig } from '../../engine/checkpoint.js';
+import { readModelConfig, readTrainerState } from '../../engine/checkpoint.js';
 import { readEvalFile, type EvalReport } from '../eval-file.js';
 
 /** The held-out metrics of one run as the report uses them: eval.json with its defaults filled in. */
@@ -17,13 +17,41 @@ export type RunEval = Pick<
   /** Parameters one token uses (params for a dense model). */
   activeParams: number;
   teacher?: { heldOutCE: number; perplexity: number; params?: number; activeParams?: number };
-  cache?: { bytesPerPosition: number };
+  cache?: { bytesPerPosition: number; uri?: string };
+  /** What it was scored on (eval.json of this version; older files lack them). */
+  heldOut?: EvalReport['heldOut'];
+  reference?: EvalReport['reference'];
+  heldOutCEStdErr?: number;
+  sequenceSums?: EvalReport['sequenceSums'];
+  /** The 15 calibration bins behind the ECE (reliability diagram). */
+  calibration: EvalReport['calibration'];
 };
+
+/** How the run was trained, from its trainer-state.json (absent for folders without a checkpoint). */
+export interface RunSettings {
+  lr: number;
+  minLr: number;
+  warmupSteps: number;
+  steps: number;
+  batchSize: number;
+  gradAccum: number;
+  seed: number;
+  loss: string;
+  support: string;
+  temperature: number;
+  schedule: string | null;
+  /** SHA-256 of the training token dataset, and the cache fingerprint (null: CE-only). */
+  dataset: string;
+  cache: string | null;
+}
 
 export interface RunData {
   dir: string;
   name: string;
   config?: ModelConfig;
+  settings?: RunSettings;
+  /** k and encodings of the run's logit cache, when the report could read its manifest. */
+  cacheInputs?: { k: number; encodings: { ids: string; logp: string; compression: string } };
   eval: RunEval;
   metrics: MetricsRow[];
   /** Lines of metrics.jsonl left out (a truncated last line of a run still being written). */
@@ -105,6 +133,7 @@ export function readRun(dir: string): RunData {
     activeParams: orElse(e.activeParams ?? NaN, config ? activeParameterCount(config) : orElse(e.params, NaN)),
     // Without a measured eval throughput, the training throughput's mean is the best available figure.
     tokensPerSecond: orElse(e.tokensPerSecond, tps.length ? tps.reduce((a, b) => a + b, 0) / tps.length : NaN),
+    calibration: e.calibration,
   };
   if (e.teacher)
     ev.teacher = {
@@ -114,8 +143,48 @@ export function readRun(dir: string): RunData {
       ...(e.teacher.activeParams !== undefined ? { activeParams: e.teacher.activeParams } : {}),
     };
   if (e.moe) ev.moe = e.moe;
-  if (e.cache && !Number.isNaN(e.cache.bytesPerPosition)) ev.cache = { bytesPerPosition: e.cache.bytesPerPosition };
-  return { dir, name: ev.name, ...(config ? { config } : {}), eval: ev, metrics: rows, skippedLines: skipped };
+  if (e.cache && !Number.isNaN(e.cache.bytesPerPosition))
+    ev.cache = { bytesPerPosition: e.cache.bytesPerPosition, ...(e.cache.uri ? { uri: e.cache.uri } : {}) };
+  if (e.heldOut) ev.heldOut = e.heldOut;
+  if (e.reference) ev.reference = e.reference;
+  if (e.heldOutCEStdErr !== undefined && Number.isFinite(e.heldOutCEStdErr)) ev.heldOutCEStdErr = e.heldOutCEStdErr;
+  if (e.sequenceSums) ev.sequenceSums = e.sequenceSums;
+  const settings = runSettings(dir);
+  return {
+    dir,
+    name: ev.name,
+    ...(config ? { config } : {}),
+    ...(settings ? { settings } : {}),
+    eval: ev,
+    metrics: rows,
+    skippedLines: skipped,
+  };
+}
+
+/** The settings of a run; a missing or unreadable trainer-state.json (it is optional here) leaves them out. */
+function runSettings(dir: string): RunSettings | undefined {
+  let st: ReturnType<typeof readTrainerState>;
+  try {
+    st = readTrainerState(dir);
+  } catch {
+    return undefined;
+  }
+  if (!st) return undefined;
+  return {
+    lr: st.lr.lr,
+    minLr: st.lr.minLr,
+    warmupSteps: st.lr.warmupSteps,
+    steps: st.run.steps,
+    batchSize: st.run.batchSize,
+    gradAccum: st.run.gradAccum,
+    seed: st.run.seed,
+    loss: st.student.loss,
+    support: st.student.support,
+    temperature: st.student.temperature,
+    schedule: st.student.schedule,
+    dataset: st.run.dataset,
+    cache: st.run.cache,
+  };
 }
 
 /** Reads every run; duplicate names get their parent folder's name prepended so charts stay unambiguous. */

@@ -61,6 +61,19 @@ export function writeRun(root: string, r: FixtureRun): string {
     tokensPerSecond: 12000,
     teacher: { heldOutCE: 2.1, perplexity: Math.exp(2.1) },
     cache: { bytesPerPosition: 136 },
+    // 15 bins, the top ones empty; accuracy a little below confidence (over-confident), more so for higher CE.
+    calibration: Array.from({ length: 15 }, (_, b) => {
+      const conf = (b + 0.5) / 15;
+      return b > 12
+        ? { lo: b / 15, hi: (b + 1) / 15, count: 0, accuracy: null, confidence: null }
+        : {
+            lo: b / 15,
+            hi: (b + 1) / 15,
+            count: 100 + b,
+            accuracy: conf * (1 - (r.heldOutCE - 2) / 10),
+            confidence: conf,
+          };
+    }),
     ...r.evalExtra,
   };
   const omit = new Set(r.omit ?? []);
