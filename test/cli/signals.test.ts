@@ -131,7 +131,9 @@ describe('interrupted work says what it kept and resumes', () => {
     const again = await distillAsync([...args, '--json'], { timeoutMs: 240_000 });
     expect(again.status, again.stderr).toBe(0);
     const res = again.json();
-    expect(res.students.length).toBe(4);
+    // Three distilled students and the baseline at least (the MoE teacher adds an MoE student), each evaluated.
+    expect(res.students.length).toBeGreaterThanOrEqual(4);
+    for (const st of res.students) expect(existsSync(path.join(st.dir, 'eval.json')), st.dir).toBe(true);
     expect(existsSync(res.report.html)).toBe(true);
     // Finished: a third run is refused without --force.
     const third = await distillAsync(args);
