@@ -4,7 +4,7 @@
 // printed only for bugs or with --verbose.
 import os from 'node:os';
 import { Command, Flags, Interfaces, toConfiguredId } from '@oclif/core';
-import { DistillError, isDistillError } from '../src/core/errors.js';
+import { DistillError, invariant, isDistillError } from '../src/core/errors.js';
 import { ioError, isSystemError } from '../src/core/io-errors.js';
 import type { ProgressFn } from '../src/core/types.js';
 import { closest, fieldFlagMap } from './flags.js';
@@ -51,8 +51,18 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    */
   static fieldFlags: Record<string, string> = {};
 
-  protected flags!: BaseFlags<T>;
-  protected args!: BaseArgs<T>;
+  private input: { flags: BaseFlags<T>; args: BaseArgs<T> } | undefined;
+
+  /** The parsed flags (init parses them before run). */
+  protected get flags(): BaseFlags<T> {
+    invariant(this.input, 'flags are read after init');
+    return this.input.flags;
+  }
+
+  protected get args(): BaseArgs<T> {
+    invariant(this.input, 'args are read after init');
+    return this.input.args;
+  }
   private renderer: ProgressRenderer | undefined;
   private interruption: { controller: AbortController; by?: NodeJS.Signals; off: () => void } | undefined;
 
@@ -65,8 +75,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       args: this.ctor.args,
       strict: this.ctor.strict,
     });
-    this.flags = flags as BaseFlags<T>;
-    this.args = args as BaseArgs<T>;
+    this.input = { flags: flags as BaseFlags<T>, args: args as BaseArgs<T> };
   }
 
   /** A progress callback for src/ functions: bars with rate and ETA on a TTY, throttled lines otherwise, silent with --json. */

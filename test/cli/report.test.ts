@@ -171,7 +171,7 @@ describe('reports that do not mislead', () => {
       writeFileSync(file, html.replace('</body>', probe));
       const dom = await new Promise<string>((resolve) =>
         execFile(
-          CHROMIUM!,
+          CHROMIUM ?? 'chromium',
           [
             '--headless',
             '--no-sandbox',
