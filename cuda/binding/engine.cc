@@ -1,7 +1,8 @@
 // N-API bindings for the decoder engine and its optimizer helpers (dn_engine.h): modelCreate,
 // modelForward, modelBackward, modelTimings, modelResetTimings, modelMoeStats, modelDestroy, adamwStep,
-// sumSquares, scaleInPlace; one MoE FFN alone (moeCreate, moeForward, moeBackward, moeStats, moeTimings) for
-// its tests and benchmark. Typed arrays are checked for type and length; data is never copied.
+// sumSquares, scaleInPlace; one MoE FFN alone (moeCreate, moeForward, moeBackward, moeStats, moeTimings) and the
+// SwiGLU kernels (swigluForward, swigluBackward) for the MoE tests and the MoE-vs-dense benchmark. Typed arrays
+// are checked for type and length; data is never copied.
 #include <napi.h>
 
 #include <algorithm>
@@ -239,6 +240,23 @@ Napi::Value MoeStats(const Napi::CallbackInfo& info) {
   return stats_object(info.Env(), load.data(), h->E, sc);
 }
 
+// swigluForward(n, f, au, m): m [n×f] = silu(a) ⊙ u over au rows [a | u].
+Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
+  const int64_t n = dn::int_arg(info, 0, "n"), f = dn::int_arg(info, 1, "f");
+  dn_status st = dn_swiglu_forward(n, f, dn::f32(info, 2, "au", n * 2 * f), dn::f32(info, 3, "m", n * f));
+  if (st != DN_OK) dn::fail_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+// swigluBackward(n, f, dm, au, dau): dau rows [da | du] from dm [n×f].
+Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
+  const int64_t n = dn::int_arg(info, 0, "n"), f = dn::int_arg(info, 1, "f");
+  dn_status st = dn_swiglu_backward(n, f, dn::f32(info, 2, "dm", n * f), dn::f32(info, 3, "au", n * 2 * f),
+                                    dn::f32(info, 4, "dau", n * 2 * f));
+  if (st != DN_OK) dn::fail_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
 Napi::Value MoeTimings(const Napi::CallbackInfo& info) {
   MoeHandle* h = moe_of(info);
   double s[DN_OP_COUNT];
@@ -293,6 +311,8 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("moeBackward", Napi::Function::New(env, MoeBackward));
   exports.Set("moeStats", Napi::Function::New(env, MoeStats));
   exports.Set("moeTimings", Napi::Function::New(env, MoeTimings));
+  exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
+  exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));
   exports.Set("adamwStep", Napi::Function::New(env, AdamwStep));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
   exports.Set("scaleInPlace", Napi::Function::New(env, ScaleInPlace));

@@ -121,6 +121,39 @@ void route_token(const dn_moe& m, const float* logits, const float* bias, double
   }
 }
 
+// C[M×N] = op(A)·op(B) (+ C): dn_sgemm, or dn_sgemm_serial inside a parallel loop over experts (same bits).
+dn_status gemm(bool serial, int ta, int tb, int64_t M, int64_t Nn, int64_t K, const float* A, int64_t lda, const float* B,
+               int64_t ldb, float beta, float* C, int64_t ldc) {
+  return serial ? dn_sgemm_serial(ta, tb, M, Nn, K, 1.0f, A, lda, B, ldb, beta, C, ldc)
+                : dn_sgemm(ta, tb, M, Nn, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Runs fn(e, r0, cnt, serial) for every expert with rows. With at least as many such experts as threads, the
+// experts run in parallel, each on one thread with serial GEMMs (one fork per phase instead of one per GEMM: on
+// shared cores a descheduled thread stalls every join); otherwise one after the other, each GEMM parallel inside.
+// Every expert writes only its own rows and weight gradients, and serial and parallel GEMMs give the same bits, so
+// the result does not depend on the thread count.
+template <class Fn>
+dn_status each_expert(const dn_moe& m, Fn fn) {
+  std::vector<int64_t> busy;
+  for (int64_t e = 0; e < m.E; ++e)
+    if (m.off[e + 1] > m.off[e]) busy.push_back(e);
+  const int threads = omp_get_max_threads();
+  if (threads > 1 && (int)busy.size() >= threads) {
+    std::vector<dn_status> st(busy.size(), DN_OK);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < (int64_t)busy.size(); ++i) {
+      const int64_t e = busy[i];
+      st[i] = fn(e, m.off[e], m.off[e + 1] - m.off[e], true);
+    }
+    for (dn_status x : st)
+      if (x != DN_OK) return x;
+    return DN_OK;
+  }
+  for (int64_t e : busy) DN_TRY(fn(e, m.off[e], m.off[e + 1] - m.off[e], false));
+  return DN_OK;
+}
+
 bool bad_offsets(const dn_moe& m, const dn_moe_offsets* o) {
   return o->router < 0 || o->gate_up < 0 || o->down < 0 || (m.c.balance == 1 && o->router_bias < 0) ||
          (m.SF > 0 && (o->shared_w1 < 0 || o->shared_w2 < 0));
@@ -203,21 +236,13 @@ extern "C" dn_status dn_moe_forward(dn_moe* m, const float* P, const dn_moe_offs
     }
   }
   {
+    // Each expert over its rows: [a | u] = x·gate_upᵀ, m = silu(a) ⊙ u, y = m·downᵀ (its SwiGLU timed with the GEMMs).
     Timer t(&secs[DN_OP_GEMM]);
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = m->off[e], cnt = m->off[e + 1] - r0;
-      if (cnt == 0) continue;
-      DN_TRY(dn_sgemm(0, 1, cnt, 2 * F, d, 1.0f, x + r0 * d, d, P + o->gate_up + e * 2 * F * d, d, 0.0f, au + r0 * 2 * F, 2 * F));
-    }
-  }
-  { Timer t(&secs[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_forward(S, F, au, mm)); }
-  {
-    Timer t(&secs[DN_OP_GEMM]);
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = m->off[e], cnt = m->off[e + 1] - r0;
-      if (cnt == 0) continue;
-      DN_TRY(dn_sgemm(0, 1, cnt, d, F, 1.0f, mm + r0 * F, F, P + o->down + e * d * F, F, 0.0f, y + r0 * d, d));
-    }
+    DN_TRY(each_expert(*m, [&](int64_t e, int64_t r0, int64_t cnt, bool serial) -> dn_status {
+      DN_TRY(gemm(serial, 0, 1, cnt, 2 * F, d, x + r0 * d, d, P + o->gate_up + e * 2 * F * d, d, 0.0f, au + r0 * 2 * F, 2 * F));
+      DN_TRY(dn_swiglu_forward(cnt, F, au + r0 * 2 * F, mm + r0 * F));
+      return gemm(serial, 0, 1, cnt, d, F, mm + r0 * F, F, P + o->down + e * d * F, F, 0.0f, y + r0 * d, d);
+    }));
   }
   if (SF > 0) {
     // The shared experts: one SwiGLU of width SF over every token, added into out.
@@ -282,26 +307,18 @@ extern "C" dn_status dn_moe_backward(dn_moe* m, const float* P, const dn_moe_off
     for (int64_t r = 0; r < S; ++r) std::memcpy(dy + r * d, dout + m->row_tok[r] * d, sizeof(float) * d);
   }
   {
+    // Each expert back through its rows: dm, ∂down, SwiGLU, dx, ∂gate_up (its SwiGLU timed with the GEMMs).
     Timer t(&secs[DN_OP_GEMM]);
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = m->off[e], cnt = m->off[e + 1] - r0;
-      if (cnt == 0) continue;
+    const float *xs = m->x.data(), *ms = m->m.data(), *aus = m->au.data();
+    DN_TRY(each_expert(*m, [&](int64_t e, int64_t r0, int64_t cnt, bool serial) -> dn_status {
       const float* down = P + o->down + e * d * F;
-      DN_TRY(dn_sgemm(0, 0, cnt, F, d, 1.0f, dy + r0 * d, d, down, F, 0.0f, dm + r0 * F, F));
-      DN_TRY(dn_sgemm(1, 0, d, F, cnt, 1.0f, dy + r0 * d, d, m->m.data() + r0 * F, F, 1.0f, G + o->down + e * d * F, F));
-    }
-  }
-  { Timer t(&secs[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_backward(S, F, dm, m->au.data(), dau)); }
-  {
-    Timer t(&secs[DN_OP_GEMM]);
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = m->off[e], cnt = m->off[e + 1] - r0;
-      if (cnt == 0) continue;
       const float* gu = P + o->gate_up + e * 2 * F * d;
-      DN_TRY(dn_sgemm(0, 0, cnt, d, 2 * F, 1.0f, dau + r0 * 2 * F, 2 * F, gu, d, 0.0f, dx + r0 * d, d));
-      DN_TRY(dn_sgemm(1, 0, 2 * F, d, cnt, 1.0f, dau + r0 * 2 * F, 2 * F, m->x.data() + r0 * d, d, 1.0f,
-                      G + o->gate_up + e * 2 * F * d, d));
-    }
+      DN_TRY(gemm(serial, 0, 0, cnt, F, d, dy + r0 * d, d, down, F, 0.0f, dm + r0 * F, F));
+      DN_TRY(gemm(serial, 1, 0, d, F, cnt, dy + r0 * d, d, ms + r0 * F, F, 1.0f, G + o->down + e * d * F, F));
+      DN_TRY(dn_swiglu_backward(cnt, F, dm + r0 * F, aus + r0 * 2 * F, dau + r0 * 2 * F));
+      DN_TRY(gemm(serial, 0, 0, cnt, d, 2 * F, dau + r0 * 2 * F, 2 * F, gu, d, 0.0f, dx + r0 * d, d));
+      return gemm(serial, 1, 0, 2 * F, d, cnt, dau + r0 * 2 * F, 2 * F, xs + r0 * d, d, 1.0f, G + o->gate_up + e * 2 * F * d, d);
+    }));
   }
   {
     // x = w·h: each slot's weight gets dx·h; each token's input gets Σ_j w_j·dx_j in slot order.
