@@ -177,8 +177,13 @@ const ones: RunnerResult[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   const runBare = async () => bare.push(positions / (await timeBare(surgSess)));
   const runOne = async () => ones.push(await runnerOnce(1, `r${r}`));
-  if (r % 2) (await runOne(), await runBare());
-  else (await runBare(), await runOne());
+  if (r % 2) {
+    await runOne();
+    await runBare();
+  } else {
+    await runBare();
+    await runOne();
+  }
   console.error(
     `round ${r + 1}/${ROUNDS}: bare ${bare.at(-1)!.toFixed(0)}, runner steady ${ones.at(-1)!.steady.toFixed(0)} positions/s (${(ones.at(-1)!.steady / bare.at(-1)!).toFixed(3)}), load ${os.loadavg()[0]!.toFixed(1)}`,
   );
@@ -256,7 +261,10 @@ for (let rep = 0; rep < 2; rep++) {
               const n = B * T;
               const seq = new Uint32Array(n);
               const pos = new Uint32Array(n);
-              for (let i = 0; i < n; i++) ((seq[i] = s0 + Math.floor(i / T)), (pos[i] = i % T));
+              for (let i = 0; i < n; i++) {
+                seq[i] = s0 + Math.floor(i / T);
+                pos[i] = i % T;
+              }
               yield { seq, pos, ids: rb.ids, logp: rb.logp, tail: rb.tail };
             }
           })(),

@@ -7,7 +7,7 @@ export interface CliResult {
   status: number;
   stdout: string;
   stderr: string;
-  json<T = any>(): T;
+  json<T = unknown>(): T;
 }
 
 interface CliOptions {
