@@ -7,24 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadNative, nativeFn, packageRoot } from '../src/native/loader.js';
+import { loadNative, nativeFn, packageRoot, type Sgemm } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
-
-type Sgemm = (
-  ta: number,
-  tb: number,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: Float32Array,
-  lda: number,
-  b: Float32Array,
-  ldb: number,
-  beta: number,
-  c: Float32Array,
-  ldc: number,
-) => void;
 
 const { values } = parseArgs({
   options: {

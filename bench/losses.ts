@@ -12,24 +12,8 @@ import { lossRowsFn } from '../losses/runtime/native.js';
 import { prepare } from '../losses/runtime/prepare.js';
 import { mulberry32 } from '../src/core/random.js';
 import { losses } from '../losses/index.js';
-import { loadNative, nativeFn } from '../src/native/loader.js';
+import { loadNative, nativeFn, type Sgemm } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
-
-type Sgemm = (
-  ta: number,
-  tb: number,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: Float32Array,
-  lda: number,
-  b: Float32Array,
-  ldb: number,
-  beta: number,
-  c: Float32Array,
-  ldc: number,
-) => void;
 
 const { values } = parseArgs({
   options: {

@@ -238,3 +238,20 @@ export function cudaAvailable(): boolean {
     return false;
   }
 }
+
+/** The addon's `sgemm` (C = alpha·op(A)·op(B) + beta·C, row-major; ta/tb 1 = transposed), as `nativeFn<Sgemm>('sgemm')`. */
+export type Sgemm = (
+  ta: number,
+  tb: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;

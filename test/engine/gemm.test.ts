@@ -2,25 +2,9 @@
 // on both sides of the small/blocked threshold and of the KC/MC/NC block edges, padded leading dimensions,
 // alpha/beta, beta = 0 overwriting NaN, and bit-identical results for 1 and 2 threads.
 import { describe, expect, it } from 'vitest';
-import { nativeFn } from '../../src/native/loader.js';
+import { nativeFn, type Sgemm } from '../../src/native/loader.js';
 import { Rng } from '../../src/engine/index.js';
 import { setThreads } from './helpers.js';
-
-type Sgemm = (
-  ta: number,
-  tb: number,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: Float32Array,
-  lda: number,
-  b: Float32Array,
-  ldb: number,
-  beta: number,
-  c: Float32Array,
-  ldc: number,
-) => void;
 
 interface Case {
   ta: number;
