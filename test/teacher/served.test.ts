@@ -34,12 +34,13 @@ const T = 32;
 const K = 6;
 let dir: string;
 let data: string;
+let tokens: Uint32Array;
 let onnxCache: CacheDump;
 
 beforeAll(async () => {
   dir = tmp();
   data = path.join(dir, 'd.arrow');
-  corpusDataset(data, N, T);
+  tokens = corpusDataset(data, N, T);
   await runTeacher({ model: FIXTURE_MODEL, data, out: path.join(dir, 'onnx'), topK: K, shards: 4, batchSize: 2 });
   onnxCache = await dumpCache(path.join(dir, 'onnx'));
 });
@@ -117,9 +118,12 @@ describe('a served fleet', () => {
 
   it('a request that keeps failing fails its shard, never the cache; a rerun resumes', async () => {
     const out = path.join(tmp(), 'cache');
-    // The start-up request and a few more pass; then one request meets 503 on every try.
-    srv.inject(...Array.from({ length: 4 }, () => ({ kind: 'none' as const })));
-    srv.inject(...Array.from({ length: 3 }, () => ({ kind: 'status' as const, status: 503 as const })));
+    // Every request that carries the last sequence meets 503 on every try, however the others are batched.
+    const last = Array.from(tokens.subarray((N - 1) * T, N * T));
+    const heal = srv.failWhile((p) => p.length === T && p.every((x, i) => x === last[i]), {
+      kind: 'status',
+      status: 503,
+    });
     const failed = runTeacher(served(srv, out, { maxInFlight: 1, maxRetries: 2 }));
     await expect(failed).rejects.toMatchObject({
       code: 'E_IO',
@@ -129,6 +133,7 @@ describe('a served fleet', () => {
     });
     expect(commits(out)).toBeLessThan(4);
     expect(existsSync(path.join(out, 'manifest.json'))).toBe(false);
+    heal();
     const rerun = await runTeacher(served(srv, out));
     expect(rerun.finalized).toBe(true);
     expect(rerun.shards.skipped + rerun.shards.committed).toBe(4);

@@ -57,6 +57,11 @@ export interface StandIn {
   stats: StandInStats;
   /** Faults for the next scoring requests, in order. */
   inject(...faults: Fault[]): void;
+  /**
+   * A fault for every scoring request that carries a prompt for which `match` holds, on every try, until the
+   * returned function is called: a request that keeps failing whatever the timing of the others.
+   */
+  failWhile(match: (prompt: number[]) => boolean, fault: Fault): () => void;
   close(): Promise<void>;
 }
 
@@ -81,12 +86,28 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
   const maxModelLen = o.maxModelLen ?? 128;
   const V = tok.vocabSize;
   const queue: Fault[] = [];
+  const sticky = new Set<{ match: (prompt: number[]) => boolean; fault: Fault }>();
   const random = o.randomFaults ? mulberry32(o.randomFaults.seed) : undefined;
   const cache = new Map<string, string>();
   const stats: StandInStats = { requests: 0, scoring: 0, faults: 0, bytesIn: 0, bytesOut: 0 };
   let counter = 0;
 
-  const nextFault = (): Fault | undefined => {
+  /** The prompts of a scoring request body (vLLM `prompt`, SGLang `input_ids`), [] when it has none. */
+  const promptsOf = (raw: string): number[][] => {
+    try {
+      const body = JSON.parse(raw) as { prompt?: unknown; input_ids?: unknown };
+      const p = body.prompt ?? body.input_ids;
+      return Array.isArray(p) ? (Array.isArray(p[0]) ? (p as number[][]) : [p as number[]]) : [];
+    } catch {
+      return [];
+    }
+  };
+
+  const nextFault = (raw: string): Fault | undefined => {
+    if (sticky.size > 0) {
+      const prompts = promptsOf(raw);
+      for (const rule of sticky) if (prompts.some(rule.match)) return rule.fault;
+    }
     const f = queue.shift();
     if (f) return f;
     const r = o.randomFaults;
@@ -187,7 +208,7 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
       const raw = Buffer.concat(chunks).toString('utf8');
       const url = req.url ?? '/';
       const scoring = url === '/v1/completions' || url === '/generate';
-      const drawn = scoring ? nextFault() : undefined;
+      const drawn = scoring ? nextFault(raw) : undefined;
       const fault = drawn?.kind === 'none' ? undefined : drawn;
       if (scoring) stats.scoring++;
       if (fault) stats.faults++;
@@ -246,6 +267,11 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
     url: `http://127.0.0.1:${port}`,
     stats,
     inject: (...faults) => queue.push(...faults),
+    failWhile(match, fault) {
+      const rule = { match, fault };
+      sticky.add(rule);
+      return () => sticky.delete(rule);
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

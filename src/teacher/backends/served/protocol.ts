@@ -176,3 +176,40 @@ export function tokenizerEndpoints(
     },
   };
 }
+
+/** Turns one reply entry into candidates (after c.clear()); throws ReplyError naming `at` when it is malformed. */
+export type EntryReader = (entry: unknown, c: Candidates, at: string) => void;
+
+/**
+ * Fills one sequence's T rows, the layout both servers share: `prompt.entries` holds T entries, entry 0 null
+ * (nothing predicts the first token) and entry t the top k predicting token t, so row t − 1; `last` is the
+ * distribution after the whole prompt, row T − 1 (the one generated token's top logprobs).
+ */
+export function readSequenceRows(
+  ctx: ScoreContext,
+  out: ScoreTarget,
+  row0: number,
+  s: number,
+  c: Candidates,
+  prompt: { name: string; entries: unknown; read: EntryReader },
+  last: { name: string; entry: unknown; read: EntryReader },
+): void {
+  const { T } = ctx;
+  const { entries } = prompt;
+  if (!Array.isArray(entries) || entries.length !== T)
+    throw new ReplyError(
+      `${where(ctx, s, 0)}: ${prompt.name} holds ${Array.isArray(entries) ? entries.length : 'no'} positions, expected T = ${T}`,
+    );
+  if (entries[0] !== null) throw new ReplyError(`${where(ctx, s, 0)}: ${prompt.name}[0] is not null`);
+  for (let t = 1; t < T; t++) {
+    const at = where(ctx, s, t - 1);
+    c.clear();
+    prompt.read(entries[t], c, at);
+    writeRow(c, ctx, out, row0 + s * T + t - 1, at);
+  }
+  const at = where(ctx, s, T - 1);
+  if (last.entry === undefined) throw new ReplyError(`${at}: ${last.name} is missing`);
+  c.clear();
+  last.read(last.entry, c, at);
+  writeRow(c, ctx, out, row0 + s * T + T - 1, at);
+}

@@ -8,9 +8,8 @@ import {
   isObject,
   ReplyError,
   jsonPrompts,
+  readSequenceRows,
   tokenizerEndpoints,
-  where,
-  writeRow,
   type ScoreContext,
   type WireProtocol,
 } from './protocol.js';
@@ -31,7 +30,6 @@ function scoreBody(_model: string, tokens: Uint32Array, nSeq: number, T: number,
 /** One [logprob, token_id, text] triple list (detokenize_logprob_tokens) into candidates. */
 function candidates(list: unknown, c: Candidates, at: string): void {
   if (!Array.isArray(list)) throw new ReplyError(`${at}: the top logprobs are not a list of [logprob, id, text]`);
-  c.clear();
   for (const e of list) {
     if (!Array.isArray(e)) throw new ReplyError(`${at}: a top-logprob entry is not [logprob, id, text]`);
     const [lp, id] = e as unknown[];
@@ -56,28 +54,25 @@ function readScore(
     throw new ReplyError(
       `${Array.isArray(reply) ? reply.length : 'no'} results for ${ctx.nSeq} prompts (sequences ${ctx.firstSeq}–${ctx.firstSeq + ctx.nSeq - 1})`,
     );
-  const { T } = ctx;
   const c = new Candidates();
   for (let s = 0; s < ctx.nSeq; s++) {
     const r: unknown = reply[s];
     const meta = isObject(r) ? r.meta_info : undefined;
     if (!isObject(meta)) throw new ReplyError(`result ${s} has no meta_info`);
-    const input = meta.input_top_logprobs;
-    if (!Array.isArray(input) || input.length !== T)
-      throw new ReplyError(
-        `${where(ctx, s, 0)}: input_top_logprobs holds ${Array.isArray(input) ? input.length : 'no'} positions, expected T = ${T}`,
-      );
-    if (input[0] !== null) throw new ReplyError(`${where(ctx, s, 0)}: input_top_logprobs[0] is not null`);
-    for (let t = 1; t < T; t++) {
-      const at = where(ctx, s, t - 1);
-      candidates(input[t], c, at);
-      writeRow(c, ctx, out, row0 + s * T + t - 1, at);
-    }
     const output = meta.output_top_logprobs;
-    const at = where(ctx, s, T - 1);
-    if (!Array.isArray(output) || output.length < 1) throw new ReplyError(`${at}: output_top_logprobs is empty`);
-    candidates(output[0], c, at);
-    writeRow(c, ctx, out, row0 + s * T + T - 1, at);
+    readSequenceRows(
+      ctx,
+      out,
+      row0,
+      s,
+      c,
+      { name: 'input_top_logprobs', entries: meta.input_top_logprobs, read: candidates },
+      {
+        name: 'output_top_logprobs[0]',
+        entry: Array.isArray(output) ? (output[0] as unknown) : undefined,
+        read: candidates,
+      },
+    );
   }
 }
 

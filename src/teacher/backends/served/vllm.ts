@@ -8,9 +8,8 @@ import {
   isObject,
   ReplyError,
   jsonPrompts,
+  readSequenceRows,
   tokenizerEndpoints,
-  where,
-  writeRow,
   type ScoreContext,
   type WireProtocol,
 } from './protocol.js';
@@ -69,45 +68,45 @@ function readScore(
     throw new ReplyError(
       `${Array.isArray(choices) ? choices.length : 'no'} choices for ${ctx.nSeq} prompts (sequences ${ctx.firstSeq}–${ctx.firstSeq + ctx.nSeq - 1})`,
     );
-  const { T } = ctx;
   const c = new Candidates();
   for (let s = 0; s < ctx.nSeq; s++) {
     const choice: unknown = choices[s];
     if (!isObject(choice)) throw new ReplyError(`choice ${s} is not an object`);
     if (choice.index !== undefined && choice.index !== s)
       throw new ReplyError(`choice ${s} has index ${String(choice.index)}: the choices are out of order`);
-    const pl = choice.prompt_logprobs;
-    if (!Array.isArray(pl) || pl.length !== T)
-      throw new ReplyError(
-        `${where(ctx, s, 0)}: prompt_logprobs holds ${Array.isArray(pl) ? pl.length : 'no'} positions, expected T = ${T}`,
-      );
-    if (pl[0] !== null) throw new ReplyError(`${where(ctx, s, 0)}: prompt_logprobs[0] is not null`);
-    for (let t = 1; t < T; t++) {
-      const entry: unknown = pl[t];
-      const at = where(ctx, s, t - 1);
-      if (!isObject(entry)) throw new ReplyError(`${at}: prompt_logprobs[${t}] is not a map of token ids`);
-      c.clear();
-      for (const key in entry) {
-        const v = entry[key];
-        if (!isObject(v)) throw new ReplyError(`${at}: entry "${key}" is not {logprob, rank}`);
-        const rank = typeof v.rank === 'number' ? v.rank : Number.POSITIVE_INFINITY;
-        c.push(decimalId(key), typeof v.logprob === 'number' ? v.logprob : Number.NaN, rank);
-      }
-      writeRow(c, ctx, out, row0 + s * T + t - 1, at);
-    }
     const lp = choice.logprobs;
     const top = isObject(lp) && Array.isArray(lp.top_logprobs) ? (lp.top_logprobs[0] as unknown) : undefined;
-    const at = where(ctx, s, T - 1);
-    if (!isObject(top)) throw new ReplyError(`${at}: logprobs.top_logprobs[0] is missing`);
-    c.clear();
-    for (const key in top) {
-      const m = TOKEN_ID_KEY.exec(key);
-      if (!m)
-        throw new ReplyError(`${at}: top_logprobs key "${key}" is not token_id:<id> (return_tokens_as_token_ids)`);
-      const v = top[key];
-      c.push(Number(m[1]), typeof v === 'number' ? v : Number.NaN, 0);
-    }
-    writeRow(c, ctx, out, row0 + s * T + T - 1, at);
+    readSequenceRows(
+      ctx,
+      out,
+      row0,
+      s,
+      c,
+      { name: 'prompt_logprobs', entries: choice.prompt_logprobs, read: rankedEntry },
+      { name: 'logprobs.top_logprobs[0]', entry: top, read: tokenIdEntry },
+    );
+  }
+}
+
+/** A prompt_logprobs entry: "id" → {logprob, rank, decoded_token}. */
+function rankedEntry(entry: unknown, c: Candidates, at: string): void {
+  if (!isObject(entry)) throw new ReplyError(`${at}: the prompt_logprobs entry is not a map of token ids`);
+  for (const key in entry) {
+    const v = entry[key];
+    if (!isObject(v)) throw new ReplyError(`${at}: entry "${key}" is not {logprob, rank}`);
+    const rank = typeof v.rank === 'number' ? v.rank : Number.POSITIVE_INFINITY;
+    c.push(decimalId(key), typeof v.logprob === 'number' ? v.logprob : Number.NaN, rank);
+  }
+}
+
+/** The generated token's top_logprobs[0]: "token_id:<id>" → logprob (return_tokens_as_token_ids). */
+function tokenIdEntry(top: unknown, c: Candidates, at: string): void {
+  if (!isObject(top)) throw new ReplyError(`${at}: logprobs.top_logprobs[0] is not a map of token ids`);
+  for (const key in top) {
+    const m = TOKEN_ID_KEY.exec(key);
+    if (!m) throw new ReplyError(`${at}: top_logprobs key "${key}" is not token_id:<id> (return_tokens_as_token_ids)`);
+    const v = top[key];
+    c.push(Number(m[1]), typeof v === 'number' ? v : Number.NaN, 0);
   }
 }
 
