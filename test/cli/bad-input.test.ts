@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildFixture, fixturePaths, line, teacherFlags, trainFlags } from './fixture.js';
+import { buildFixture, fixturePaths, line, teacherFlags, trainFlags, prepareArgs } from './fixture.js';
 import { distillInProcess } from './in-process.js';
 
 const P = fixturePaths('bad-input');
@@ -151,18 +151,7 @@ const rows: Row[] = [
   // Outputs that exist are replaced only with --force; a cache only by the same inputs.
   [
     'prepare over an existing dataset',
-    [
-      'data',
-      'prepare',
-      '--text',
-      'fixtures/corpus/jonah.txt',
-      '--seq-len',
-      '32',
-      '--out',
-      P.data,
-      '--val-fraction',
-      '0.2',
-    ],
+    prepareArgs(P),
     'E_USAGE',
     /tokens\.arrow and .*tokens\.val\.arrow already exist\. pass --force to replace, or choose another --out/,
   ],

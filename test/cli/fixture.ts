@@ -59,6 +59,20 @@ export const trainFlags = (P: Fixture, out: string, steps = '2') => ({
 export const teacherFlags = (P: Fixture, out: string) => ({ model: P.teacher, data: P.data, out, 'top-k': '4' });
 
 /** Makes the dataset, the cache and the checkpoint (a few seconds). */
+/** `data prepare` of the fixture's corpus into P.data (and its validation split). */
+export const prepareArgs = (P: Fixture) => [
+  'data',
+  'prepare',
+  '--text',
+  'fixtures/corpus/jonah.txt',
+  '--seq-len',
+  '32',
+  '--out',
+  P.data,
+  '--val-fraction',
+  '0.2',
+];
+
 export async function buildFixture(P: Fixture): Promise<void> {
   writeFileSync(P.text, 'In the beginning was the word. '.repeat(40));
   writeFileSync(P.file, 'not a folder');
@@ -70,18 +84,7 @@ export async function buildFixture(P: Fixture): Promise<void> {
     const r = await distillInProcess(args);
     if (r.status !== 0) throw new Error(`fixture: distill ${args.join(' ')} failed\n${r.stderr}`);
   };
-  await ok([
-    'data',
-    'prepare',
-    '--text',
-    'fixtures/corpus/jonah.txt',
-    '--seq-len',
-    '32',
-    '--out',
-    P.data,
-    '--val-fraction',
-    '0.2',
-  ]);
+  await ok(prepareArgs(P));
   await ok([
     'teacher',
     'run',

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildFixture, fixturePaths } from './fixture.js';
+import { buildFixture, fixturePaths, prepareArgs } from './fixture.js';
 import { distillInProcess } from './in-process.js';
 
 const P = fixturePaths('outputs');
@@ -21,19 +21,7 @@ describe('outputs that exist', () => {
 
   it('data prepare replaces a dataset with --force', async () => {
     const before = statSync(P.data).mtimeMs;
-    const r = await ok([
-      'data',
-      'prepare',
-      '--text',
-      'fixtures/corpus/jonah.txt',
-      '--seq-len',
-      '32',
-      '--out',
-      P.data,
-      '--val-fraction',
-      '0.2',
-      '--force',
-    ]);
+    const r = await ok([...prepareArgs(P), '--force']);
     expect(r.train.path).toBe(P.data);
     expect(statSync(P.data).mtimeMs).toBeGreaterThanOrEqual(before);
   });

@@ -4,17 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
 import { paramLayout, parseModelConfig, type ModelConfig } from '../../src/core/model.js';
 import { ReferenceEngine, createEngine, initParams, Rng } from '../../src/engine/index.js';
+import { checkGradient, TINY_CONFIG } from './helpers.js';
 
-const base = {
-  vocabSize: 11,
-  dModel: 8,
-  nLayers: 2,
-  nHeads: 2,
-  nKvHeads: 1,
-  ffnDim: 12,
-  contextLength: 6,
-  ropeTheta: 100,
-};
+const base = TINY_CONFIG;
 
 function fdCheck(c: ModelConfig): { worst: number; checked: number } {
   const B = 2,
@@ -31,29 +23,8 @@ function fdCheck(c: ModelConfig): { worst: number; checked: number } {
   const loss = (p: Float64Array) => eng.forward64(p, tokens, B, T).reduce((s, y, i) => s + y * dH[i]!, 0);
   loss(P);
   const G = eng.backward64(P, dH);
-  let worst = 0,
-    checked = 0;
-  for (const v of eng.layout) {
-    // Every element of small tensors, a spread of elements of the larger ones.
-    const step = Math.max(1, Math.floor(v.size / 23));
-    for (let i = 0; i < v.size; i += step) {
-      const j = v.offset + i,
-        h = 1e-5,
-        keep = P[j]!;
-      P[j] = keep + h;
-      const lp = loss(P);
-      P[j] = keep - h;
-      const lm = loss(P);
-      P[j] = keep;
-      const fd = (lp - lm) / (2 * h);
-      const expected = v.name === 'lm_head' ? 0 : fd;
-      const err = Math.abs(G[j]! - expected) / Math.max(1, Math.abs(fd));
-      if (err > 1e-6) throw new Error(`${v.name}[${i}]: analytic ${G[j]} vs finite difference ${fd}`);
-      worst = Math.max(worst, err);
-      checked++;
-    }
-  }
-  return { worst, checked };
+  // Every element of small tensors, a spread of elements of the larger ones.
+  return checkGradient(eng.layout, P, G, loss, { spread: 23, zero: (name) => name === 'lm_head' });
 }
 
 describe('reference engine', () => {
