@@ -26,6 +26,17 @@ export interface ModelEngine {
    * micro-batch weight so the aux loss averages over micro-batches like the main loss).
    */
   backward(params: Float32Array, dHidden: Float32Array, grads: Float32Array, auxWeight?: number): void;
+  /**
+   * Incremental decoding (generation), where the backend has it: runs prompts tokens [B×T] like forward and keeps
+   * every layer's rotated K and V for up to maxLen positions (T ≤ maxLen ≤ contextLength); returns the final-norm
+   * hidden states [B·T×d]. Replaces the activations kept for backward.
+   */
+  prefill?(params: Float32Array, tokens: Int32Array, batch: number, promptLen: number, maxLen: number): Float32Array;
+  /**
+   * Appends one token per sequence (tokens [B]) at the next position after the last prefill/decodeStep, attending
+   * over the cached K/V (O(T) per token), and returns the final-norm hidden states of that position [B×d].
+   */
+  decodeStep?(params: Float32Array, tokens: Int32Array): Float32Array;
   /** Routing statistics of the last forward, one entry per MoE layer in layer order (empty for dense models). */
   moeStats?(): MoeLayerStats[];
   /** Frees native memory; the engine is unusable afterwards. */

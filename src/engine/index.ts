@@ -41,3 +41,5 @@ export type { TrainerState, TrainerStateInput, RunSignature } from './trainer-st
 export { encodeSafetensors, decodeSafetensors } from './safetensors.js';
 export type { SafeTensor, SafetensorsFile, SafeDType } from './safetensors.js';
 export { activationFloats, availableMemory, batchBytes, checkMemory } from './memory.js';
+export { generate, lmHeadLogits, Sampler, checkSampling, sampleToken, samplingDistribution } from './generate.js';
+export type { GenerateOptions, GenerateRequest, GenerateResult, SamplerState, SamplingOptions } from './generate.js';
