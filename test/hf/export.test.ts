@@ -149,8 +149,9 @@ describe('Hugging Face export', () => {
       expect(res.bytes).toBeLessThan(ck.params.length * 2 + 8192);
       // Widened back, each value is the float32 one rounded to 8 (bf16) or 11 (f16) significant bits.
       const q = ck.params.subarray(257 * 24 + 24, 257 * 24 + 24 + 24 * 24);
+      const widened = t.data as Float32Array;
       for (let i = 0; i < q.length; i++)
-        expect(Math.abs(t.data[i]! - q[i]!)).toBeLessThanOrEqual(halfUlp(q[i]!, dtype));
+        expect(Math.abs(widened[i]! - q[i]!)).toBeLessThanOrEqual(halfUlp(q[i]!, dtype));
       // The rounded weights move the logits by about the weights' relative precision, far less than their spread.
       const hf = hfLlamaLogits(out, ids.slice(0, 8));
       const scale = Math.max(...hf.flatMap((r) => Array.from(r, Math.abs)));

@@ -8,12 +8,7 @@ import path from 'node:path';
 export const TEST_BUCKET = 'distillery-test';
 
 export async function start(): Promise<() => Promise<void>> {
-  const { default: S3rver } = (await import('s3rver')) as {
-    default: new (opts: Record<string, unknown>) => {
-      run(): Promise<{ address: string; port: number }>;
-      close(): Promise<void>;
-    };
-  };
+  const { default: S3rver } = await import('s3rver');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'distillery-s3rver-'));
   const server = new S3rver({
     address: '127.0.0.1',

@@ -41,7 +41,9 @@ function bufferPrefixes(file: Uint8Array): bigint[] {
     const body = reader.readMessageBody(m.bodyLength);
     if (m.headerType !== MessageHeader.RecordBatch) continue;
     const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-    for (const b of m.header()!.buffers) if (b.length > 0) out.push(view.getBigInt64(b.offset, true));
+    // A record batch's header lists its buffers (apache-arrow's ipc/metadata/message RecordBatch).
+    const header = m.header() as { buffers: { offset: number; length: number }[] };
+    for (const b of header.buffers) if (b.length > 0) out.push(view.getBigInt64(b.offset, true));
   }
   return out;
 }
