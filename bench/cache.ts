@@ -21,6 +21,7 @@ import {
   type LogpEncoding,
 } from '../src/store/index.js';
 import type * as Api from '../src/index.js';
+import { allocRows } from '../src/store/format/rows.js';
 import { meanTopKKl, zipfRows } from '../test/store/helpers.js';
 import { recordSection } from './record.js';
 
@@ -220,13 +221,7 @@ async function teacherRows(base: string, n: number, k: number, T: number): Promi
     shards: 8,
   });
   const r = await api.openCache(out);
-  const rows: CacheRows = {
-    seq: new Uint32Array(n),
-    pos: new Uint32Array(n),
-    ids: new Uint32Array(n * k),
-    logp: new Float32Array(n * k),
-    tail: new Float32Array(n),
-  };
+  const rows: CacheRows = allocRows(n, k, 0);
   for await (const b of r.batches({ seed: 0, epoch: 0 })) {
     for (let i = 0; i < b.seq.length; i++) {
       const at = b.seq[i]! * T + b.pos[i]!;

@@ -1,4 +1,5 @@
 // Synthetic teacher outputs for cache tests: Zipf-like top-k per position, normalized over V.
+import { allocRows } from '../../src/store/format/rows.js';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,13 +36,7 @@ export function rng(seed: number): () => number {
 export function synthRows(s0: number, s1: number, T: number, k: number, V: number, seed = 1, samples = 0): CacheRows {
   const n = (s1 - s0) * T;
   const r = rng(seed * 7919 + s0);
-  const rows: CacheRows = {
-    seq: new Uint32Array(n),
-    pos: new Uint32Array(n),
-    ids: new Uint32Array(n * k),
-    logp: new Float32Array(n * k),
-    tail: new Float32Array(n),
-  };
+  const rows: CacheRows = allocRows(n, k, 0);
   if (samples) {
     rows.samples = new Uint32Array(n * samples);
     rows.sampleCounts = new Uint16Array(n * samples);
@@ -81,13 +76,7 @@ export function synthRows(s0: number, s1: number, T: number, k: number, V: numbe
  */
 export function zipfRows(n: number, k: number, V: number, seed: number, T = 256): CacheRows {
   const r = rng(seed);
-  const rows: CacheRows = {
-    seq: new Uint32Array(n),
-    pos: new Uint32Array(n),
-    ids: new Uint32Array(n * k),
-    logp: new Float32Array(n * k),
-    tail: new Float32Array(n),
-  };
+  const rows: CacheRows = allocRows(n, k, 0);
   const logH = Math.log(V + 10) - Math.log(10);
   const z = new Float64Array(k);
   const used = new Set<number>();
@@ -189,13 +178,7 @@ export function slice(rows: CacheRows, a: number, b: number, k: number): CacheRo
 export function noiseRows(s0: number, s1: number, T: number, k: number, V: number, seed = 1): CacheRows {
   const n = (s1 - s0) * T;
   const r = rng(seed);
-  const rows: CacheRows = {
-    seq: new Uint32Array(n),
-    pos: new Uint32Array(n),
-    ids: new Uint32Array(n * k),
-    logp: new Float32Array(n * k),
-    tail: new Float32Array(n),
-  };
+  const rows: CacheRows = allocRows(n, k, 0);
   for (let i = 0; i < n; i++) {
     rows.seq[i] = s0 + Math.floor(i / T);
     rows.pos[i] = i % T;

@@ -1,5 +1,6 @@
 // The packed encoding on real teacher outputs: the fixture teacher's top-32 over a fixture book, written packed by
 // the teacher runner, stays within the fidelity goal (mean KL ≤ 1e-3 of the renormalized top-k) and within 2 bytes per entry.
+import { allocRows } from '../../src/store/format/rows.js';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -30,13 +31,7 @@ describe('packed rows of the fixture teacher', () => {
       workers: 1,
       shards: 1,
     });
-    const exact: CacheRows = {
-      seq: new Uint32Array(n),
-      pos: new Uint32Array(n),
-      ids: new Uint32Array(n * k),
-      logp: new Float32Array(n * k),
-      tail: new Float32Array(n),
-    };
+    const exact: CacheRows = allocRows(n, k, 0);
     for await (const b of (await openCache(path.join(dir, 'exact'))).batches({ seed: 0, epoch: 0 })) {
       exact.seq.set(b.seq, b.position);
       exact.pos.set(b.pos, b.position);
