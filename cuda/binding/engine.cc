@@ -1,5 +1,5 @@
 // N-API bindings for the decoder engine and its optimizer helpers (dn_engine.h): modelCreate,
-// modelForward, modelBackward, modelTimings, modelResetTimings, modelMoeStats, modelDestroy, adamwStep,
+// modelForward, modelBackward, modelPrefill, modelDecode, modelTimings, modelResetTimings, modelMoeStats, modelDestroy, adamwStep,
 // sumSquares, scaleInPlace; one MoE FFN alone (moeCreate, moeForward, moeBackward, moeStats, moeTimings) and the
 // SwiGLU kernels (swigluForward, swigluBackward) for the MoE tests and the MoE-vs-dense benchmark. Typed arrays
 // are checked for type and length; data is never copied.
@@ -18,6 +18,7 @@ struct Handle {
   dn_model* m = nullptr;
   int64_t d = 0;     // model width, to size-check out / dHidden
   int64_t rows = 0;  // B·T of the last successful forward
+  int64_t kv_b = 0;  // sequences in the KV cache of the last prefill (0: none)
 };
 
 // The moe block of a config object (src/core/moe.ts, defaults applied by parseModelConfig) as dn_moe_config;
@@ -120,6 +121,37 @@ Napi::Value ModelForward(const Napi::CallbackInfo& info) {
   dn_status st = dn_model_forward(h->m, params, tokens, B, T, out);
   if (st != DN_OK) dn::fail_status(info.Env(), st);
   h->rows = B * T;
+  return info.Env().Undefined();
+}
+
+// modelPrefill(handle, params, tokens, B, T, maxLen, out): forward on the prompts, keeping the KV cache.
+Napi::Value ModelPrefill(const Napi::CallbackInfo& info) {
+  Handle* h = handle_of(info);
+  const int64_t B = dn::int_arg(info, 3, "batch"), T = dn::int_arg(info, 4, "promptLen");
+  const int64_t max_len = dn::int_arg(info, 5, "maxLen");
+  if (B < 1 || T < 1) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "batch and promptLen must be positive");
+  const float* params = dn::f32(info, 1, "params", dn_model_num_params(h->m));
+  const int32_t* tokens = dn::typed<int32_t, napi_int32_array>(info, 2, "tokens", B * T);
+  float* out = dn::f32(info, 6, "out", B * T * h->d);
+  h->rows = 0;
+  h->kv_b = 0;
+  dn_status st = dn_model_prefill(h->m, params, tokens, B, T, max_len, out);
+  if (st != DN_OK) dn::fail_status(info.Env(), st);
+  h->rows = B * T;
+  h->kv_b = B;
+  return info.Env().Undefined();
+}
+
+// modelDecode(handle, params, tokens [B], out [B×d]): one position on the KV cache.
+Napi::Value ModelDecode(const Napi::CallbackInfo& info) {
+  Handle* h = handle_of(info);
+  if (h->kv_b < 1) dn::throw_error(info.Env(), "E_NATIVE_ARGUMENT", "modelDecode needs a modelPrefill first");
+  const float* params = dn::f32(info, 1, "params", dn_model_num_params(h->m));
+  const int32_t* tokens = dn::typed<int32_t, napi_int32_array>(info, 2, "tokens", h->kv_b);
+  float* out = dn::f32(info, 3, "out", h->kv_b * h->d);
+  h->rows = 0;
+  dn_status st = dn_model_decode(h->m, params, tokens, out);
+  if (st != DN_OK) dn::fail_status(info.Env(), st);
   return info.Env().Undefined();
 }
 
@@ -303,6 +335,8 @@ void Register(Napi::Env env, Napi::Object exports) {
   exports.Set("modelDestroy", Napi::Function::New(env, ModelDestroy));
   exports.Set("modelForward", Napi::Function::New(env, ModelForward));
   exports.Set("modelBackward", Napi::Function::New(env, ModelBackward));
+  exports.Set("modelPrefill", Napi::Function::New(env, ModelPrefill));
+  exports.Set("modelDecode", Napi::Function::New(env, ModelDecode));
   exports.Set("modelTimings", Napi::Function::New(env, ModelTimings));
   exports.Set("modelResetTimings", Napi::Function::New(env, ModelResetTimings));
   exports.Set("modelMoeStats", Napi::Function::New(env, ModelMoeStats));

@@ -57,6 +57,14 @@ dn_status dn_model_forward(dn_model* m, const float* params, const int32_t* toke
 /* d_hidden [N×d] of the last forward → grads += d(Σ d_hidden ⊙ out + aux_weight · Σ aux losses)/d params,
  * every tensor except `lm_head` (untouched). aux_weight only matters for MoE layers with the aux-loss kind. */
 dn_status dn_model_backward(dn_model* m, const float* params, const float* d_hidden, float* grads, float aux_weight);
+/* Incremental decoding (cpu/decode.cpp). prefill: dn_model_forward on prompts [B×T] (out [N×d], activations kept
+ * as by forward), and every layer's rotated K and V kept in a cache of max_len positions per sequence
+ * (T ≤ max_len ≤ context). decode: one token per sequence (tokens [B]) at the next position → out [B×d], the
+ * final-norm hidden states of that position; appends its K and V (O(T) attention per token). After a decode,
+ * dn_model_backward refuses until the next forward (MoE layers keep the step's routing). */
+dn_status dn_model_prefill(dn_model* m, const float* params, const int32_t* tokens, int64_t B, int64_t T,
+                           int64_t max_len, float* out);
+dn_status dn_model_decode(dn_model* m, const float* params, const int32_t* tokens, float* out);
 /* Number of MoE layers, and the routing statistics of MoE layer i (in layer order) from the last forward:
  * load [E] (slots per expert), scalars [4] = {tokens, mean router entropy (nats), balance E·Σ f·P, aux loss}. */
 int32_t dn_model_moe_layers(const dn_model* m);

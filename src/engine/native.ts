@@ -5,7 +5,7 @@ import { paramLayout, parameterCount, type ModelConfig, type TensorSlot } from '
 import { nativeFn } from '../native/loader.js';
 import type { ModelEngine } from './api.js';
 import type { MoeLayerStats } from './moe/reference.js';
-import { checkBackward, checkForward, checkParams } from './validate.js';
+import { checkBackward, checkDecode, checkForward, checkParams, checkPrefill } from './validate.js';
 
 /** Seconds spent per op kind since the last reset (forward and backward together). */
 export interface OpTimings {
@@ -28,6 +28,16 @@ interface NativeModelFns {
   destroy: (h: Handle) => void;
   forward: (h: Handle, params: Float32Array, tokens: Int32Array, B: number, T: number, out: Float32Array) => void;
   backward: (h: Handle, params: Float32Array, dHidden: Float32Array, grads: Float32Array, auxWeight: number) => void;
+  prefill: (
+    h: Handle,
+    params: Float32Array,
+    tokens: Int32Array,
+    B: number,
+    T: number,
+    maxLen: number,
+    out: Float32Array,
+  ) => void;
+  decode: (h: Handle, params: Float32Array, tokens: Int32Array, out: Float32Array) => void;
   timings: (h: Handle) => OpTimings;
   resetTimings: (h: Handle) => void;
   moeStats: (h: Handle, experts: number) => MoeLayerStats[];
@@ -40,6 +50,8 @@ function native(): NativeModelFns {
     destroy: nativeFn('modelDestroy'),
     forward: nativeFn('modelForward'),
     backward: nativeFn('modelBackward'),
+    prefill: nativeFn('modelPrefill'),
+    decode: nativeFn('modelDecode'),
     timings: nativeFn('modelTimings'),
     resetTimings: nativeFn('modelResetTimings'),
     moeStats: nativeFn('modelMoeStats'),
@@ -60,6 +72,7 @@ export class NativeEngine implements ModelEngine {
   readonly numParams: number;
   private handle: Handle | undefined;
   private rows: number | undefined;
+  private cache: { batch: number; length: number; maxLen: number } | undefined;
 
   constructor(readonly config: ModelConfig) {
     this.layout = paramLayout(config);
@@ -107,6 +120,41 @@ export class NativeEngine implements ModelEngine {
     }
   }
 
+  /** The prompts' forward [B·T×d], keeping every layer's K and V for maxLen positions (dn_model_prefill). */
+  prefill(params: Float32Array, tokens: Int32Array, batch: number, promptLen: number, maxLen: number): Float32Array {
+    const h = this.live();
+    checkPrefill(this.config, this.numParams, params, tokens, batch, promptLen, maxLen);
+    const out = new Float32Array(batch * promptLen * this.config.dModel);
+    this.rows = undefined;
+    this.cache = undefined;
+    try {
+      native().prefill(h, params, tokens, batch, promptLen, maxLen, out);
+    } catch (err) {
+      throw nativeError(err, 'prefill');
+    }
+    this.rows = batch * promptLen;
+    this.cache = { batch, length: promptLen, maxLen };
+    return out;
+  }
+
+  /** One token per sequence on the KV cache → hidden states [B×d] (dn_model_decode). */
+  decodeStep(params: Float32Array, tokens: Int32Array): Float32Array {
+    const h = this.live();
+    checkParams(this.numParams, params);
+    const cache = this.cache;
+    checkDecode(this.config, cache, tokens);
+    if (!cache) throw new DistillError('E_MODEL', 'decodeStep was called before prefill');
+    const out = new Float32Array(cache.batch * this.config.dModel);
+    this.rows = undefined;
+    try {
+      native().decode(h, params, tokens, out);
+    } catch (err) {
+      throw nativeError(err, 'decode');
+    }
+    cache.length++;
+    return out;
+  }
+
   /** Routing statistics of the last forward, one entry per MoE layer in layer order (empty for dense models). */
   moeStats(): MoeLayerStats[] {
     const h = this.live();
@@ -127,5 +175,6 @@ export class NativeEngine implements ModelEngine {
     if (this.handle) native().destroy(this.handle);
     this.handle = undefined;
     this.rows = undefined;
+    this.cache = undefined;
   }
 }

@@ -8,8 +8,9 @@ import { isMoeLayer } from '../core/moe.js';
 import type { ModelEngine } from './api.js';
 import { moeOffsets } from './moe/index.js';
 import { moeBackward64, moeDims, moeForward64, type MoeLayerStats, type MoeSaved } from './moe/reference.js';
+import { ReferenceDecoder } from './reference-decode.js';
 import { linear, linearBack } from './reference-ops.js';
-import { checkBackward, checkForward, checkParams } from './validate.js';
+import { checkBackward, checkDecode, checkForward, checkParams, checkPrefill } from './validate.js';
 
 type F64 = Float64Array;
 
@@ -133,6 +134,7 @@ export class ReferenceEngine implements ModelEngine {
   private readonly off: Map<string, TensorSlot>;
   private saved: Saved | undefined;
   private stats: MoeLayerStats[] = [];
+  private decoder: ReferenceDecoder | undefined;
 
   constructor(readonly config: ModelConfig) {
     this.layout = paramLayout(config);
@@ -273,6 +275,36 @@ export class ReferenceEngine implements ModelEngine {
     return { out, cache };
   }
 
+  /**
+   * Incremental decoding in float64: the prompts go through ReferenceDecoder one position at a time (the float64
+   * KV-cache path the full forward checks); params are read once here and kept for the decode steps.
+   */
+  prefill(params: Float32Array, tokens: Int32Array, B: number, T: number, maxLen: number): Float32Array {
+    checkPrefill(this.config, this.numParams, params, tokens, B, T, maxLen);
+    const d = this.config.dModel;
+    const dec = new ReferenceDecoder(this.config, this.off, Float64Array.from(params), B, maxLen);
+    this.decoder = undefined;
+    this.saved = undefined;
+    const out = new Float32Array(B * T * d);
+    const col = new Int32Array(B);
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) col[b] = at(tokens, b * T + t);
+      const y = dec.step(col);
+      for (let b = 0; b < B; b++) out.set(y.subarray(b * d, (b + 1) * d), (b * T + t) * d);
+    }
+    this.decoder = dec;
+    return out;
+  }
+
+  /** One position per sequence on the float64 KV cache (params must be those given to prefill). */
+  decodeStep(params: Float32Array, tokens: Int32Array): Float32Array {
+    checkParams(this.numParams, params);
+    const dec = this.decoder;
+    checkDecode(this.config, dec, tokens);
+    invariant(dec, 'checkDecode refuses a missing prefill');
+    return Float32Array.from(dec.step(tokens));
+  }
+
   /** The experts chosen in the last forward, per MoE layer [N×k] (slots in selection order). */
   moeRouting(): Int32Array[] {
     return (this.saved?.layers ?? []).flatMap((L) => (L.moe ? [L.moe.sel] : []));
@@ -366,6 +398,7 @@ export class ReferenceEngine implements ModelEngine {
 
   dispose(): void {
     this.saved = undefined;
+    this.decoder = undefined;
     this.stats = [];
   }
 }

@@ -73,3 +73,54 @@ export function checkBackward(
   checkParams(numParams, grads, 'gradient buffer');
   return rows;
 }
+
+/** prefill: a forward's checks, and room for the cache: promptLen ≤ maxLen ≤ contextLength. */
+export function checkPrefill(
+  config: ModelConfig,
+  numParams: number,
+  params: Float32Array,
+  tokens: Int32Array,
+  batch: number,
+  promptLen: number,
+  maxLen: number,
+): void {
+  checkForward(config, numParams, params, tokens, batch, promptLen);
+  if (!Number.isInteger(maxLen) || maxLen < promptLen || maxLen > config.contextLength) {
+    throw new DistillError('E_MODEL', 'the KV cache length does not fit', {
+      expected: `promptLen = ${promptLen} ≤ maxLen ≤ contextLength = ${config.contextLength}`,
+      found: `maxLen=${maxLen}`,
+    });
+  }
+}
+
+/** decodeStep: a prefill before, room left in the cache, one id per sequence inside the vocabulary. */
+export function checkDecode(
+  config: ModelConfig,
+  cache: { batch: number; length: number; maxLen: number } | undefined,
+  tokens: Int32Array,
+): void {
+  if (!cache) {
+    throw new DistillError('E_MODEL', 'decodeStep was called before prefill', { hint: 'run prefill first' });
+  }
+  if (cache.length >= cache.maxLen) {
+    throw new DistillError('E_MODEL', 'the KV cache is full', {
+      expected: `at most maxLen = ${cache.maxLen} positions`,
+      hint: 'prefill with a larger maxLen',
+    });
+  }
+  if (!(tokens instanceof Int32Array) || tokens.length !== cache.batch) {
+    throw new DistillError('E_MODEL', 'decodeStep takes one id per sequence', {
+      expected: `an Int32Array of ${cache.batch} ids`,
+      found: tokens instanceof Int32Array ? `${tokens.length} ids` : typeof tokens,
+    });
+  }
+  for (let b = 0; b < tokens.length; b++) {
+    const id = at(tokens, b);
+    if (id < 0 || id >= config.vocabSize) {
+      throw new DistillError('E_MODEL', 'a token id is outside the vocabulary', {
+        expected: `ids in [0, ${config.vocabSize})`,
+        found: `${id} for sequence ${b}`,
+      });
+    }
+  }
+}

@@ -12,42 +12,12 @@
 #include "gemm/dn_gemm.h"
 #include "engine/dn_engine.h"
 #include "engine/cpu/engine_buffers.h"
-
-namespace {
-struct LayerOffsets {
-  int64_t attn_norm, wq, wk, wv, wo, ffn_norm, w1, w3, w2;
-  // MoE layers: their FFN tensors (w1, w3, w2 are then −1) and their index among the dense layers otherwise.
-  dn_moe* moe = nullptr;
-  dn_moe_offsets mo{-1, -1, -1, -1, -1, -1};
-  int64_t dense = -1;
-};
+#include "engine/cpu/model_state.h"
 
 using dn_engine::Buf;
 using dn_engine::ensure;
+using dn_engine::LayerOffsets;
 using dn_engine::Timer;
-}  // namespace
-
-struct dn_model {
-  dn_model_config c;
-  int64_t d, h, g, hd, f, V, L, qw, kw, qkvw;
-  int64_t embed, norm, lm_head, total;
-  std::vector<LayerOffsets> lo;  // wq|wk|wv and w1|w3 are adjacent: fused projections rely on it
-  int64_t n_dense = 0;           // dense FFN layers (the au and m buffers hold only theirs)
-  std::vector<dn_moe*> moes;     // the MoE layers' FFNs, in layer order
-  Buf cos_t, sin_t;
-  // Forward state.
-  int64_t B = 0, T = 0;
-  bool have_forward = false;
-  std::vector<int32_t> tokens;
-  // qkv rows [q | k | v] (one GEMM: wq, wk, wv are adjacent in the layout); au rows [a | u] (w1, w3).
-  Buf res, xmid, r1, h1, qkv, probs, att, r2, h2, au, m, rf;
-  // Backward scratch.
-  Buf dres, dxmid, dh, datt, dqkv, dscores, dm, dau;
-  double secs[DN_OP_COUNT] = {0};
-  ~dn_model() {
-    for (dn_moe* x : moes) dn_moe_destroy(x);
-  }
-};
 
 namespace {
 // y[N×out] (+)= x[N×in] · Wᵀ, W [out×in].
