@@ -16,15 +16,9 @@
 #include "engine/dn_engine.h"
 #include "gemm/dn_gemm.h"
 
-using dn_engine::ensure;
-using dn_engine::LayerOffsets;
-using dn_engine::Timer;
+using namespace dn_engine;
 
 namespace {
-dn_status linear(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float beta, float* y) {
-  return dn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, beta, y, out);
-}
-
 // att [B × h·hd] for queries q (row stride qkvw) at position len−1 over cached K, V [B × kv_max × kw] of one layer.
 dn_status decode_attention(const dn_model* m, int64_t B, int64_t len, const float* q, const float* K, const float* V,
                            float* scores, float* att) {

@@ -17,13 +17,10 @@
 using dn_engine::Buf;
 using dn_engine::ensure;
 using dn_engine::LayerOffsets;
+using dn_engine::linear;
 using dn_engine::Timer;
 
 namespace {
-// y[N×out] (+)= x[N×in] · Wᵀ, W [out×in].
-dn_status linear(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float beta, float* y) {
-  return dn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, beta, y, out);
-}
 // dx[N×in] (+)= dy · W and dW[out×in] += dyᵀ · x.
 dn_status linear_back(const float* dy, const float* x, int64_t n, int64_t in, const float* w, int64_t out,
                       float dx_beta, float* dx, float* dw) {

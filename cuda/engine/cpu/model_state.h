@@ -6,6 +6,7 @@
 
 #include "engine/cpu/engine_buffers.h"
 #include "engine/dn_engine.h"
+#include "gemm/dn_gemm.h"
 
 namespace dn_engine {
 struct LayerOffsets {
@@ -15,6 +16,11 @@ struct LayerOffsets {
   dn_moe_offsets mo{-1, -1, -1, -1, -1, -1};
   int64_t dense = -1;
 };
+
+// y[N×out] (+)= x[N×in] · Wᵀ, W [out×in].
+inline dn_status linear(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float beta, float* y) {
+  return dn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, beta, y, out);
+}
 }  // namespace dn_engine
 
 struct dn_model {
