@@ -1,4 +1,4 @@
-// The weighting-schedule contract: `weights(state, params) → { hard, soft, temperature? }` per optimizer
+// The weighting-schedule contract: `weights(state, params) → { hard, soft, temperature?, onPolicy? }` per optimizer
 // step, with params validated once by a zod schema or a plain descriptor record (so plugins need no import).
 import { z } from 'zod';
 import type { Registered } from '../src/core/registry.js';
@@ -33,6 +33,11 @@ export interface ScheduleWeights {
   soft: number;
   /** KD temperature for this step; omitted = the trainer's configured temperature. */
   temperature?: number;
+  /**
+   * λ in [0, 1]: the share of steps that are on-policy (the student samples, a live teacher scores its tokens).
+   * Omitted or 0: every step reads the logit cache. The trainer picks which steps from the run's seed.
+   */
+  onPolicy?: number;
 }
 
 /** A plain description of one parameter, for plugins written without zod. */

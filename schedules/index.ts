@@ -19,9 +19,11 @@ import step from './step.js';
 import warmup from './warmup.js';
 import hardToSoft from './hard-to-soft.js';
 import lossBalance from './loss-balance.js';
+import offlineThenOnPolicy from './offline-then-on-policy.js';
 
 export const schedules = new Registry<ScheduleDefinition>('schedule');
-for (const def of [constant, linear, cosine, step, warmup, hardToSoft, lossBalance]) schedules.register(def);
+for (const def of [constant, linear, cosine, step, warmup, hardToSoft, lossBalance, offlineThenOnPolicy])
+  schedules.register(def);
 
 /** What a student with a cache but no schedule uses. */
 export const DEFAULT_SCHEDULE = 'constant';

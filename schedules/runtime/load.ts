@@ -233,10 +233,15 @@ export function parseScheduleParams<P>(definition: ScheduleDefinition<P>, params
 function describeValue(w: unknown): string {
   if (w === null || typeof w !== 'object') return fmt(w);
   const o = w as Record<string, unknown>;
-  return `{ hard: ${fmt(o.hard)}, soft: ${fmt(o.soft)}${'temperature' in o ? `, temperature: ${fmt(o.temperature)}` : ''} }`;
+  const t = 'temperature' in o ? `, temperature: ${fmt(o.temperature)}` : '';
+  const on = 'onPolicy' in o ? `, onPolicy: ${fmt(o.onPolicy)}` : '';
+  return `{ hard: ${fmt(o.hard)}, soft: ${fmt(o.soft)}${t}${on} }`;
 }
 
-/** Calls the definition and checks the result: finite hard/soft ≥ 0, temperature (if any) finite and > 0. */
+/**
+ * Calls the definition and checks the result: finite hard/soft ≥ 0, temperature (if any) finite and > 0,
+ * onPolicy (if any) in [0, 1].
+ */
 function checkedWeights<P>(
   def: ScheduleDefinition<P>,
   params: P,
@@ -257,7 +262,7 @@ function checkedWeights<P>(
   if (w === null || typeof w !== 'object') {
     throw new DistillError('E_SCHEDULE', `${label} returned an invalid value at step ${state.step}`, {
       subject: label,
-      expected: '{ hard, soft, temperature? }',
+      expected: '{ hard, soft, temperature?, onPolicy? }',
       found: describeValue(w),
     });
   }
@@ -284,6 +289,17 @@ function checkedWeights<P>(
       });
     }
     out.temperature = t;
+  }
+  if (o.onPolicy !== undefined) {
+    const l = o.onPolicy;
+    if (typeof l !== 'number' || !(l >= 0 && l <= 1)) {
+      throw new DistillError('E_SCHEDULE', `${label} returned an invalid onPolicy share at step ${state.step}`, {
+        subject: label,
+        expected: 'onPolicy: a number in [0, 1] (the share of on-policy steps)',
+        found: `onPolicy=${fmt(l)}`,
+      });
+    }
+    out.onPolicy = l;
   }
   return out;
 }

@@ -11,6 +11,8 @@ export interface SchedulePoint {
   hard: number;
   soft: number;
   temperature?: number;
+  /** The share of on-policy steps, when the schedule returns one. */
+  onPolicy?: number;
 }
 
 export interface PlotScheduleOptions extends LoadScheduleOptions {
@@ -49,18 +51,20 @@ export async function plotScheduleWith(
   const points: SchedulePoint[] = [];
   for (let step = 0; step < opts.steps; step++) {
     const w = runner.weights({ step, totalSteps: opts.steps, tokensSeen: step * (opts.tokensPerStep ?? 0) });
-    points.push(
-      w.temperature === undefined
-        ? { step, hard: w.hard, soft: w.soft }
-        : { step, hard: w.hard, soft: w.soft, temperature: w.temperature },
-    );
+    points.push({
+      step,
+      hard: w.hard,
+      soft: w.soft,
+      ...(w.temperature === undefined ? {} : { temperature: w.temperature }),
+      ...(w.onPolicy === undefined ? {} : { onPolicy: w.onPolicy }),
+    });
     const m = metrics[step];
     if (m) runner.observe(m);
   }
   return { id: schedule.id, source: schedule.source, params: schedule.params, totalSteps: opts.steps, points };
 }
 
-/** Terminal rendering of a schedule plot: weights, then the temperature if the schedule sets one. */
+/** Terminal rendering of a schedule plot: weights (and the on-policy share λ), then the temperature if the schedule sets one. */
 export function renderPlotText(plot: SchedulePlot, width = 64): string {
   const pts = plot.points;
   const out = [
@@ -68,6 +72,9 @@ export function renderPlotText(plot: SchedulePlot, width = 64): string {
       [
         { name: 'hard', mark: 'h', values: pts.map((p) => p.hard) },
         { name: 'soft', mark: 's', values: pts.map((p) => p.soft) },
+        ...(pts.some((p) => p.onPolicy !== undefined)
+          ? [{ name: 'onPolicy', mark: 'o', values: pts.map((p) => p.onPolicy ?? 0) }]
+          : []),
       ],
       { width, title: `schedule ${plot.id}: weights over ${plot.totalSteps} steps` },
     ),
@@ -98,6 +105,15 @@ export function renderPlotSvg(plot: SchedulePlot): string {
     series: [
       { name: 'hard', color: paletteColor(0), points: pts.map((p) => [p.step, p.hard]) },
       { name: 'soft', color: paletteColor(1), points: pts.map((p) => [p.step, p.soft]) },
+      ...(pts.some((p) => p.onPolicy !== undefined)
+        ? [
+            {
+              name: 'onPolicy',
+              color: paletteColor(3),
+              points: pts.map((p): [number, number] => [p.step, p.onPolicy ?? 0]),
+            },
+          ]
+        : []),
     ],
   });
   if (!pts.some((p) => p.temperature !== undefined)) return `${weights}\n`;

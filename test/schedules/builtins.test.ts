@@ -20,8 +20,33 @@ async function sched(id: string, params?: unknown): Promise<Schedule> {
 }
 
 describe('built-in schedules', () => {
-  it('registers the seven built-ins', () => {
-    expect(schedules.ids()).toEqual(['constant', 'cosine', 'hard-to-soft', 'linear', 'loss-balance', 'step', 'warmup']);
+  it('registers the eight built-ins', () => {
+    expect(schedules.ids()).toEqual([
+      'constant',
+      'cosine',
+      'hard-to-soft',
+      'linear',
+      'loss-balance',
+      'offline-then-on-policy',
+      'step',
+      'warmup',
+    ]);
+  });
+
+  it('offline-then-on-policy: λ = 0 before the start, onPolicy from it (fraction or step), optional ramp', async () => {
+    const s = await sched('offline-then-on-policy', { start: 0.5, onPolicy: 0.75 });
+    expect(at(s, 0, 10)).toEqual({ hard: 0.1, soft: 0.9, onPolicy: 0 });
+    expect(at(s, 4, 10).onPolicy).toBe(0);
+    expect(at(s, 5, 10)).toEqual({ hard: 0.1, soft: 0.9, onPolicy: 0.75 });
+    expect(at(s, 9, 10).onPolicy).toBe(0.75);
+    const byStep = await sched('offline-then-on-policy', { start: 3, unit: 'step' });
+    expect(at(byStep, 2, 100).onPolicy).toBe(0);
+    expect(at(byStep, 3, 100).onPolicy).toBe(1);
+    // A ramp over 40% of 10 steps: 1/4, 2/4, 3/4, then 1 from the fourth on-policy step.
+    const ramp = await sched('offline-then-on-policy', { start: 0.2, rampFraction: 0.4 });
+    expect([1, 2, 3, 4, 5, 6].map((i) => at(ramp, i, 10).onPolicy)).toEqual([0, 0.25, 0.5, 0.75, 1, 1]);
+    await expect(sched('offline-then-on-policy', { start: 1.5 })).rejects.toThrow(/start/);
+    await expect(sched('offline-then-on-policy', { onPolicy: 2 })).rejects.toThrow(/onPolicy/);
   });
 
   it('constant: the same pair on the first and last step', async () => {

@@ -21,6 +21,7 @@ describe('distill schedule', () => {
       'hard-to-soft',
       'linear',
       'loss-balance',
+      'offline-then-on-policy',
       'step',
       'warmup',
     ]);
@@ -55,6 +56,19 @@ describe('distill schedule', () => {
     expect(j.points[4]).toEqual({ step: 4, hard: 0, soft: 1, temperature: 1 });
     const plain = (await distill(['schedule', 'plot', 'constant', '--steps', '3', '--json'])).json();
     expect(plain.points[1]).toEqual({ step: 1, hard: 0.5, soft: 0.5 });
+  });
+
+  it('plot shows the on-policy share of a schedule that returns one', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-plot-'));
+    const svg = path.join(dir, 'otop.svg');
+    const args = ['schedule', 'plot', 'offline-then-on-policy', '--steps', '10', '--params', '{"start":0.5}'];
+    const j = (await distill([...args, '--json'])).json();
+    expect(j.points[4]).toEqual({ step: 4, hard: 0.1, soft: 0.9, onPolicy: 0 });
+    expect(j.points[5]).toEqual({ step: 5, hard: 0.1, soft: 0.9, onPolicy: 1 });
+    const res = await distill([...args, '--svg', svg]);
+    expect(res.status).toBe(0);
+    expect(res.stdout).toMatch(/o{3,}/);
+    expect(readFileSync(svg, 'utf8')).toMatch(/data-series="onPolicy"/);
   });
 
   it('plot draws a terminal chart and writes an SVG', async () => {

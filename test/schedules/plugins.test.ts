@@ -137,6 +137,29 @@ describe('loading plugins', () => {
     expect(err.message).toMatch(/schedule "throws-at-three" \(.*throws\.mjs\) threw at step 3.*cannot weight step 3/);
   });
 
+  it('a plugin drives the on-policy share from the metrics it observes', async () => {
+    const r = new ScheduleRunner(
+      await resolveSchedule(path.join(fixtures, 'agreement-on-policy.mjs'), { target: 0.4 }),
+    );
+    expect(r.weights({ step: 0, totalSteps: 10 })).toEqual({ hard: 0.2, soft: 0.8, onPolicy: 0 });
+    r.observe({ hardLoss: 3, softLoss: 1, agreement: 0.2 });
+    expect(r.weights({ step: 1, totalSteps: 10 }).onPolicy).toBe(0);
+    r.observe({ hardLoss: 3, softLoss: 1, agreement: 0.9 });
+    // EMA (decay 0.9, bias-corrected) of 0.2 then 0.9 = (0.018 + 0.09) / 0.19 ≈ 0.568 ≥ 0.4.
+    expect(r.weights({ step: 2, totalSteps: 10 }).onPolicy).toBe(0.5);
+  });
+
+  it('an on-policy share outside [0, 1]: the plugin, the step and the value', async () => {
+    const s = await resolveSchedule(bad('on-policy-range.mjs'));
+    expect(s.weights(bareState(0, 10))).toEqual({ hard: 1, soft: 1, onPolicy: 0.5 });
+    const err = await failure(() => s.weights(bareState(1, 10)));
+    expect(err.code).toBe('E_SCHEDULE');
+    expect(err.message).toMatch(
+      /"on-policy-range" \(.*on-policy-range\.mjs\) returned an invalid onPolicy share at step 1/,
+    );
+    expect(err.message).toContain('onPolicy=1.5');
+  });
+
   it('a negative weight: the plugin, the step and the value', async () => {
     const s = await resolveSchedule(bad('negative.mjs'));
     const err = await failure(() => s.weights(bareState(2, 10)));
