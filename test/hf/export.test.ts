@@ -1,7 +1,7 @@
 // Hugging Face export: config.json keys as LlamaConfig names them, model.safetensors by LlamaForCausalLM
 // state-dict names, logits of a float64 re-implementation of modeling_llama.py on the exported folder equal to
 // the engine's (rotate-half RoPE, RMSNorm, SwiGLU, grouped KV, tied heads), F16/BF16 storage, the byte
-// tokenizer as a Hugging Face tokenizer, generation_config.json, and MoE students refused.
+// tokenizer as a Hugging Face tokenizer and generation_config.json. MoE students: export-moe.test.ts.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TokenizerLoader } from '@lenml/tokenizers';
@@ -199,25 +199,6 @@ describe('Hugging Face export', () => {
     expect(readJson(out, 'config.json')).toMatchObject({ bos_token_id: 128000, eos_token_id: 128001 });
     expect(readJson(out, 'generation_config.json')).toEqual({ bos_token_id: 128000, eos_token_id: 128001 });
   }, 60_000);
-
-  it('refuses a mixture-of-experts student, saying why', async () => {
-    const cfg = parseModelConfig({
-      ...TIED,
-      moe: {
-        experts: 4,
-        activeExperts: 2,
-        sharedExperts: 1,
-        expertFfnDim: 8,
-        balance: { kind: 'aux-loss', coef: 0.01 },
-      },
-    });
-    const dir = tmp('moe');
-    saveCheckpoint(dir, { config: cfg, params: randomParams(cfg, 1) });
-    await expect(exportHuggingFace({ checkpoint: dir, out: tmp('out') })).rejects.toMatchObject({
-      code: 'E_UNSUPPORTED',
-      message: expect.stringMatching(/mixture-of-experts students cannot be exported to Hugging Face/),
-    });
-  });
 });
 
 describe('distill student export --format hf', () => {

@@ -1,5 +1,5 @@
-// Hugging Face export of a student checkpoint: a folder that transformers loads as LlamaForCausalLM —
-// config.json, model.safetensors (Hugging Face tensor names, F32/BF16/F16), tokenizer.json,
+// Hugging Face export of a student checkpoint: a folder that transformers loads as LlamaForCausalLM (dense) or
+// Llama4ForCausalLM (mixture-of-experts, llama4.ts) — config.json, model.safetensors (Hugging Face tensor names, F32/BF16/F16), tokenizer.json,
 // tokenizer_config.json and generation_config.json.
 import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { loadCheckpoint } from '../checkpoint.js';
 import { makeDir } from '../../store/index.js';
 import { encodeSafetensors, type TensorInput } from '../safetensors.js';
 import { hfTensorName, toHfConfig, type HfDType } from './llama.js';
+import { llama4Refusal, llama4Tensors, toLlama4Config } from './llama4.js';
 
 export interface HfExportOptions {
   /** A student checkpoint folder (config.json + model.safetensors). */
@@ -64,11 +65,12 @@ export async function exportHuggingFace(opts: HfExportOptions): Promise<HfExport
   const dtype = opts.dtype ?? 'f32';
   const ck = loadCheckpoint(opts.checkpoint);
   const c = ck.config;
-  if (c.moe)
-    throw new DistillError('E_UNSUPPORTED', 'mixture-of-experts students cannot be exported to Hugging Face yet', {
-      expected: 'a dense student',
-      found: `a moe block (${c.moe.experts} experts, top ${c.moe.activeExperts}) in ${opts.checkpoint}/config.json`,
-      hint: 'no Hugging Face architecture computes this MoE block as the engine does (see docs/hf.md); export a dense student',
+  const refusal = llama4Refusal(c);
+  if (refusal)
+    throw new DistillError('E_UNSUPPORTED', 'this mixture-of-experts student has no Hugging Face architecture', {
+      expected: 'a dense student (LlamaForCausalLM), or an MoE student that Llama4ForCausalLM computes',
+      found: `${refusal.found} in ${opts.checkpoint}/config.json`,
+      hint: `${refusal.hint} (see docs/hf.md)`,
       subject: opts.checkpoint,
     });
   const spec = opts.tokenizer ?? (c.vocabSize === 257 ? 'byte' : undefined);
@@ -128,14 +130,16 @@ export async function exportHuggingFace(opts: HfExportOptions): Promise<HfExport
   const tokens = { bosTokenId: specialTokenId(tokenizerJson, tokenizerConfig.bos_token), eosTokenId: tok.eotId };
 
   // Weights: canonical tensors under their Hugging Face names (no lm_head when tied: transformers ties it).
-  const tensors: Array<[string, TensorInput]> = paramLayout(c).map((s) => [
-    hfTensorName(s.name),
-    { shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.size), dtype: DTYPE[dtype] },
-  ]);
+  const tensors: Array<[string, TensorInput]> = c.moe
+    ? llama4Tensors(c, ck.params, DTYPE[dtype])
+    : paramLayout(c).map((s) => [
+        hfTensorName(s.name),
+        { shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.size), dtype: DTYPE[dtype] },
+      ]);
   // transformers' load_state_dict refuses a safetensors file whose metadata lacks format "pt".
   const weights = encodeSafetensors(tensors, { format: 'pt' });
   put('model.safetensors', weights);
-  put('config.json', json(toHfConfig(c, tokens, dtype)));
+  put('config.json', json(c.moe ? toLlama4Config(c, c.moe, tokens, dtype) : toHfConfig(c, tokens, dtype)));
   put(
     'generation_config.json',
     json({

@@ -57,9 +57,22 @@ export function toHfConfig(
   return {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
+    ...hfConfigCommon(c, tokens, dtype),
+    intermediate_size: c.ffnDim,
+    mlp_bias: false,
+    pretraining_tp: 1,
+  };
+}
+
+/** The config.json keys LlamaConfig and Llama4TextConfig share, for the attention and embeddings. */
+export function hfConfigCommon(
+  c: ModelConfig,
+  tokens: { bosTokenId: number | null; eosTokenId: number },
+  dtype: HfDType,
+): Record<string, unknown> {
+  return {
     vocab_size: c.vocabSize,
     hidden_size: c.dModel,
-    intermediate_size: c.ffnDim,
     num_hidden_layers: c.nLayers,
     num_attention_heads: c.nHeads,
     num_key_value_heads: c.nKvHeads,
@@ -72,8 +85,6 @@ export function toHfConfig(
     rope_scaling: null,
     attention_bias: false,
     attention_dropout: 0,
-    mlp_bias: false,
-    pretraining_tp: 1,
     tie_word_embeddings: c.tieEmbeddings,
     bos_token_id: tokens.bosTokenId,
     eos_token_id: tokens.eosTokenId,
