@@ -85,9 +85,9 @@ export class StudentRun {
   /** The weights for this step; no schedule (CE-only baseline) means hard = 1, soft = 0. */
   weights(step: number, totalSteps: number, tokensSeen: number): Required<ScheduleWeights> {
     const base = this.spec.temperature ?? 1;
-    if (!this.schedule) return { hard: 1, soft: 0, temperature: base };
+    if (!this.schedule) return { hard: 1, soft: 0, temperature: base, onPolicy: 0 };
     const w = this.schedule.weights({ step, totalSteps, tokensSeen });
-    return { hard: w.hard, soft: w.soft, temperature: w.temperature ?? base };
+    return { hard: w.hard, soft: w.soft, temperature: w.temperature ?? base, onPolicy: w.onPolicy ?? 0 };
   }
 
   /** Forward + loss + backward on one micro-batch; gradients accumulate into this.grads. */
