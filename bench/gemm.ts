@@ -1,13 +1,16 @@
 // GEMM benchmark: dn_sgemm (the addon) against OpenBLAS cblas_sgemm on the engine's own shapes and square
 // ones, same inputs, same thread counts, measured alternately in one run. Prints GFLOP/s and the ratio.
-// Usage: npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--record]
+// Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--record]
+// The addon runs its kernels for the SIMD level DISTILLERY_ISA names (default: the best the CPU has) and OpenBLAS
+// runs the core of the same level (OPENBLAS_CORETYPE: Haswell for AVX2, Nehalem for no AVX), so an AVX-512 machine
+// measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level records its own section, `gemm (<level>)`.
 // Needs OpenBLAS for the baseline only: `apt-get install libopenblas-dev` (Debian/Ubuntu) and a C compiler.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadNative, nativeFn, packageRoot, type Sgemm } from '../src/native/loader.js';
+import { loadNative, nativeFn, packageRoot, type Sgemm, type SimdLevel } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
@@ -57,12 +60,17 @@ interface BlasResult {
   checksum: number;
 }
 
-function openblas(exe: string, threads: number, spec: string): BlasResult {
+// The OpenBLAS core of each SIMD level below AVX-512 (Debian's OpenBLAS is built for every core: DYNAMIC_ARCH).
+const BLAS_CORE: Partial<Record<SimdLevel, string>> = { avx2: 'Haswell', scalar: 'Nehalem' };
+
+function openblas(exe: string, threads: number, spec: string, level: SimdLevel): BlasResult {
   // OPENBLAS_CORETYPE/L2_SIZE may be pinned to an older core on this machine (see the env notes);
-  // unset here only, so the baseline runs the best kernel OpenBLAS picks for this CPU.
+  // unset here only, so the baseline runs the best kernel OpenBLAS picks for this CPU at the addon's level.
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads) };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
+  const core = BLAS_CORE[level];
+  if (core) env.OPENBLAS_CORETYPE = core;
   const res = spawnSync(exe, [String(seconds), spec], { encoding: 'utf8', env });
   if (res.status !== 0) throw new Error(`OpenBLAS harness failed: ${res.stderr}`);
   const [head, row] = res.stdout
@@ -130,7 +138,7 @@ for (const threads of threadCounts) {
         cpuGflops: Math.max(dn.cpuGflops, d.cpuGflops),
         checksum: d.checksum,
       };
-      const o = openblas(exe, threads, spec);
+      const o = openblas(exe, threads, spec, info.simd);
       blas = {
         core: o.core,
         gflops: Math.max(blas.gflops, o.gflops),
@@ -188,7 +196,7 @@ console.log(
 if (values.record) {
   const body = [
     `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,
-    `Command: \`npx tsx bench/gemm.ts${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\` (OpenBLAS from Debian \`libopenblas-dev\`, core \`${core}\`; addon ${info.simd}).`,
+    `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/gemm.ts${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\` (OpenBLAS from Debian \`libopenblas-dev\`, core \`${core}\`; addon ${info.simd}).`,
     'Same inputs for both (checksums compared), best of 2 alternating rounds × 3 timed repeats each.',
     'GFLOP/s are per wall-clock second; "per CPU-s" divides by the process CPU time of all threads instead,',
     'which stays meaningful when other jobs time-share the cores (see the load average above).',
@@ -197,5 +205,5 @@ if (values.record) {
     '',
     `Geometric mean dn_sgemm / OpenBLAS: **${(100 * geo).toFixed(0)}%** by wall clock, **${(100 * cpuGeo).toFixed(0)}%** per CPU-second.`,
   ].join('\n');
-  console.log(`recorded in ${recordSection('gemm', body)}`);
+  console.log(`recorded in ${recordSection(`gemm (${info.simd})`, body)}`);
 }

@@ -33,6 +33,18 @@ dn_status dn_fail(dn_status status, const char* fmt, ...);
 void dn_set_num_threads(int n);
 int dn_get_num_threads(void);
 
+/* Instruction-set levels of the SIMD kernels that are compiled once per level (GEMM, the loss rows): on x86-64 every
+ * build carries all three and runs the best one the CPU has, unless the caller picks a lower one (to test or measure
+ * the AVX2 path on an AVX-512 machine). The other CPU kernels follow the build's own flags. */
+#define DN_ISA_LIST(X) X(DN_ISA_SCALAR, 0, "scalar") X(DN_ISA_AVX2, 1, "avx2") X(DN_ISA_AVX512, 2, "avx512")
+typedef enum { DN_ISA_LIST(DN_ENUM_ENTRY) } dn_isa;
+/* 1 when `isa` is compiled in and this CPU (and OS) runs it. */
+int dn_isa_supported(dn_isa isa);
+/* Selects the level the dispatched kernels run from now on; DN_UNSUPPORTED when dn_isa_supported(isa) is 0. */
+dn_status dn_set_isa(dn_isa isa);
+/* The level in use (by default the best supported one). */
+dn_isa dn_get_isa(void);
+
 /* Number of visible CUDA devices; 0 in a CPU-only build or without a GPU. */
 int dn_cuda_device_count(void);
 /* Name of CUDA device `index`, or "" when unavailable. Written into buf (NUL-terminated). */

@@ -1,5 +1,5 @@
-// Vector math shared by the CPU kernels (internal, not part of the C ABI): one SIMD width per build (`Isa`: AVX-512,
-// else AVX2 + FMA, else none) with the lane operations the row kernels use, and the Cephes single-precision exp in
+// Vector math shared by the CPU kernels (internal, not part of the C ABI): one SIMD width per translation unit (`Isa`:
+// AVX-512, else AVX2 + FMA, else none, by the flags it is compiled with) with the lane operations the row kernels use, and the Cephes single-precision exp in
 // its two forms: on whole registers (Isa::exp, exactly 0 below the float range) and as a scalar function that
 // `omp simd` loops vectorize (dn_fast_exp; libm's expf is a call no loop vectorizes). Both are ~2 ulp.
 #pragma once
@@ -35,79 +35,81 @@ inline typename Isa::F exp_poly(typename Isa::F x) {
   return Isa::fma(y, z, Isa::add(x, Isa::set1(1.0f)));
 }
 
+// The register type, its lane count and the lane operations both widths spell alike: _mm512_<op>_ps / _mm256_<op>_ps.
+#define DN_SIMD_LANE_OPS(pfx, bits)                                    \
+  using F = __m##bits;                                                 \
+  static constexpr int W = bits / 32;                                  \
+  static F load(const float* p) { return pfx##loadu_ps(p); }           \
+  static void store(float* p, F x) { pfx##storeu_ps(p, x); }           \
+  static void stream(float* p, F x) { pfx##stream_ps(p, x); }          \
+  static F set1(float x) { return pfx##set1_ps(x); }                   \
+  static F add(F a, F b) { return pfx##add_ps(a, b); }                 \
+  static F mul(F a, F b) { return pfx##mul_ps(a, b); }                 \
+  static F fma(F a, F b, F c) { return pfx##fmadd_ps(a, b, c); }       \
+  static F fnma(F a, F b, F c) { return pfx##fnmadd_ps(a, b, c); }     \
+  static F max(F a, F b) { return pfx##max_ps(a, b); }                 \
+  static F min(F a, F b) { return pfx##min_ps(a, b); }                 \
+  /* 2^n for integral n in the float range (the exponent field built directly). */ \
+  static F pow2(F n) {                                                                  \
+    return pfx##castsi##bits##_ps(pfx##slli_epi32(pfx##add_epi32(pfx##cvtps_epi32(n), pfx##set1_epi32(127)), 23)); \
+  }
+
+// exp on whole registers: Cephes range reduction (n = round(x·log2 e), r = x − n·ln 2 in two parts), exp_poly, 2^n;
+// exactly 0 below kExpUnder (the callers' masked-out lanes rely on it).
+#define DN_SIMD_EXP                                                                   \
+  static F exp(F x) {                                                                 \
+    const F lo = set1(kExpUnder);                                                     \
+    const auto under = below(x, lo);                                                  \
+    x = max(min(x, set1(kExpOver)), lo);                                              \
+    const F n = round(mul(x, set1(kLog2e)));                                          \
+    x = fnma(n, set1(kLn2Hi), x);                                                     \
+    x = fnma(n, set1(kLn2Lo), x);                                                     \
+    return zero_where(under, mul(exp_poly<Isa>(x), pow2(n)));                         \
+  }
+
+// One Isa per level, in a namespace named after it: kernels compiled once per level (gemm/cpu, loss/cpu *_<level>.cpp)
+// link into one binary, and their inline functions must not be merged across levels by the linker.
 #if defined(__AVX512F__)
-#define DN_SIMD 1
+inline namespace avx512 {
 struct Isa {
-  using F = __m512;
-  static constexpr int W = 16;
-  static F load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, F x) { _mm512_storeu_ps(p, x); }
-  static void stream(float* p, F x) { _mm512_stream_ps(p, x); }
-  static F set1(float x) { return _mm512_set1_ps(x); }
-  static F add(F a, F b) { return _mm512_add_ps(a, b); }
-  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
-  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
-  static F max(F a, F b) { return _mm512_max_ps(a, b); }
-  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  DN_SIMD_LANE_OPS(_mm512_, 512)
   static float rmax(F a) { return _mm512_reduce_max_ps(a); }
   static float rmin(F a) { return _mm512_reduce_min_ps(a); }
   static float rsum(F a) { return _mm512_reduce_add_ps(a); }
   static bool anynan(F a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) != 0; }
-  static F exp(F x) {
-    const F lo = set1(kExpUnder);
-    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    x = max(min(x, set1(kExpOver)), lo);
-    F fx = _mm512_roundscale_ps(mul(x, set1(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(fx, set1(kLn2Hi), x);
-    x = _mm512_fnmadd_ps(fx, set1(kLn2Lo), x);
-    F y = exp_poly<Isa>(x);
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps((__mmask16)~under, y, _mm512_castsi512_ps(e));
-  }
+  static F round(F x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static __mmask16 below(F x, F lo) { return _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ); }
+  static F zero_where(__mmask16 m, F x) { return _mm512_maskz_mov_ps((__mmask16)~m, x); }
+  DN_SIMD_EXP
 };
+}  // namespace avx512
 #elif defined(__AVX2__) && defined(__FMA__)
-#define DN_SIMD 1
+inline namespace avx2 {
 struct Isa {
-  using F = __m256;
-  static constexpr int W = 8;
-  static F load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, F x) { _mm256_storeu_ps(p, x); }
-  static void stream(float* p, F x) { _mm256_stream_ps(p, x); }
-  static F set1(float x) { return _mm256_set1_ps(x); }
-  static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F max(F a, F b) { return _mm256_max_ps(a, b); }
-  static F min(F a, F b) { return _mm256_min_ps(a, b); }
-  static float rmax(F v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+  DN_SIMD_LANE_OPS(_mm256_, 256)
+  // Horizontal reductions: the two 128-bit halves, then within 4 lanes.
+  template <typename Op>
+  static float reduce(F v, Op op) {
+    __m128 m = op(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = op(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(op(m, _mm_shuffle_ps(m, m, 1)));
   }
-  static float rmin(F v) {
-    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps(m, m, 1)));
-  }
-  static float rsum(F v) {
-    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_add_ss(m, _mm_shuffle_ps(m, m, 1)));
-  }
+  static float rmax(F v) { return reduce(v, [](__m128 a, __m128 b) { return _mm_max_ps(a, b); }); }
+  static float rmin(F v) { return reduce(v, [](__m128 a, __m128 b) { return _mm_min_ps(a, b); }); }
+  static float rsum(F v) { return reduce(v, [](__m128 a, __m128 b) { return _mm_add_ps(a, b); }); }
   static bool anynan(F a) { return _mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)) != 0; }
-  static F exp(F x) {
-    const F lo = set1(kExpUnder);
-    const F under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = max(min(x, set1(kExpOver)), lo);
-    F fx = _mm256_round_ps(mul(x, set1(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, set1(kLn2Hi), x);
-    x = _mm256_fnmadd_ps(fx, set1(kLn2Lo), x);
-    F y = exp_poly<Isa>(x);
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, mul(y, _mm256_castsi256_ps(e)));
-  }
+  static F round(F x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F below(F x, F lo) { return _mm256_cmp_ps(x, lo, _CMP_LT_OQ); }
+  static F zero_where(F m, F x) { return _mm256_andnot_ps(m, x); }
+  DN_SIMD_EXP
 };
+}  // namespace avx2
 #endif
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define DN_SIMD 1
+#endif
+#undef DN_SIMD_LANE_OPS
+#undef DN_SIMD_EXP
 
 }  // namespace dn_simd
 
@@ -115,7 +117,7 @@ struct Isa {
 // [-87, 88] replaces Isa::exp's zero below the range, rounding goes through an integer conversion (std::floor does not
 // vectorize without -ffast-math), and the polynomial ends as p·r·r + r + 1. Its results therefore differ from
 // Isa::exp in the last bit at times; each kernel keeps the one its tests were measured with.
-inline float dn_fast_exp(float x) {
+static inline float dn_fast_exp(float x) {
   using namespace dn_simd;
   x = x < -87.0f ? -87.0f : (x > kExpOver ? kExpOver : x);
   const float t = x * kLog2e;

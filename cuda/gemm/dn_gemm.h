@@ -1,6 +1,6 @@
 /* Single-precision GEMM for the CPU kernels (row-major, PyTorch-style transposes).
  * C[M×N] = alpha · op(A) · op(B) + beta · C, op(X) = X or Xᵀ; lda/ldb/ldc are row strides.
- * Checked against a float64 product: test/engine/gemm.test.ts, gemm-isa.test.ts (every micro-kernel). */
+ * Checked against a float64 product at every SIMD level the machine has: test/engine/gemm.test.ts. */
 #ifndef DN_GEMM_H
 #define DN_GEMM_H
 #include "common/dn_common.h"

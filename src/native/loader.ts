@@ -7,11 +7,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DistillError } from '../core/errors.js';
 
+/** Instruction-set levels of the CPU kernels compiled once per level (GEMM, loss rows): cuda/common/dn_common.h. */
+export type SimdLevel = 'avx512' | 'avx2' | 'scalar';
+export const SIMD_LEVELS: readonly SimdLevel[] = ['avx512', 'avx2', 'scalar'];
+
 export interface NativeInfo {
   variant: 'cpu' | 'cuda';
   threads: number;
   cudaDevices: string[];
-  simd: string;
+  /** The level the GEMM and loss-row kernels run at (the best this CPU has, unless DISTILLERY_ISA says otherwise). */
+  simd: SimdLevel;
+  /** Every level this CPU and build can run, best first. */
+  simdLevels: SimdLevel[];
+  /** The level the other CPU kernels were compiled for (-march=native, or the portable baseline). */
+  buildSimd: SimdLevel;
 }
 
 /**
@@ -62,6 +71,11 @@ export interface NativeOptions {
   openmpSpinCount: number | null;
   /** The CUDA loss kernel when a call names none (DISTILLERY_CUDA_LOSS_KERNEL; default 'rows'). */
   cudaLossKernel: CudaLossKernel;
+  /**
+   * The instruction-set level of the GEMM and loss-row kernels (DISTILLERY_ISA); undefined runs the best the CPU has.
+   * A lower one tests or measures that path (AVX2 on an AVX-512 machine); one the CPU lacks is an E_CONFIG error.
+   */
+  isa: SimdLevel | undefined;
 }
 
 /** What the OpenMP preload did: loaded libgomp (with `spinCount`, null = libgomp's own setting), found it already
@@ -123,6 +137,10 @@ export function nativeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Nati
   if (kernel !== 'rows' && kernel !== 'cluster') {
     throw configError('DISTILLERY_CUDA_LOSS_KERNEL', '"rows" or "cluster"', kernel);
   }
+  const isa = env.DISTILLERY_ISA || undefined;
+  if (isa !== undefined && !(SIMD_LEVELS as readonly string[]).includes(isa)) {
+    throw configError('DISTILLERY_ISA', SIMD_LEVELS.map((l) => `"${l}"`).join(', '), isa);
+  }
   const threads = Number(env.DISTILLERY_THREADS ?? 0);
   return {
     dir: env.DISTILLERY_NATIVE_DIR
@@ -132,6 +150,7 @@ export function nativeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Nati
     threads: threads > 0 ? threads : 0,
     openmpSpinCount: env.GOMP_SPINCOUNT === undefined ? OPENMP_SPIN_COUNT : null,
     cudaLossKernel: kernel,
+    isa: isa as SimdLevel | undefined,
   };
 }
 
@@ -148,12 +167,35 @@ function preloadOpenMp(options: NativeOptions): OpenMpStatus {
   }
 }
 
-function applyThreads(l: LoadedNative): LoadedNative {
-  if (l.options.threads > 0) {
-    l.addon.setNumThreads(l.options.threads);
-    l.info = l.addon.info();
-  }
+function applySettings(l: LoadedNative): LoadedNative {
+  if (l.options.threads > 0) l.addon.setNumThreads(l.options.threads);
+  if (l.options.isa) selectSimdLevel(l, l.options.isa, 'DISTILLERY_ISA');
+  l.info = l.addon.info();
   return l;
+}
+
+function selectSimdLevel(l: LoadedNative, level: SimdLevel, source: string): void {
+  const levels = l.addon.info().simdLevels;
+  if (!levels.includes(level)) {
+    throw new DistillError('E_CONFIG', `${source} asks for the ${level} kernels, which this CPU or build cannot run`, {
+      expected: `one of ${levels.join(', ')}`,
+      found: JSON.stringify(level),
+      subject: l.file,
+      hint: `set ${source} to a level listed, or unset it to run the best one`,
+    });
+  }
+  (l.addon.setIsa as (name: string) => void)(level);
+}
+
+/**
+ * Switches the GEMM and loss-row kernels to `level` for the rest of the process (the tests run each level in turn;
+ * the benchmarks take DISTILLERY_ISA). E_CONFIG when this CPU or build cannot run it.
+ */
+export function useSimdLevel(level: SimdLevel): NativeInfo {
+  const l = loadNative();
+  selectSimdLevel(l, level, 'the SIMD level');
+  l.info = l.addon.info();
+  return l.info;
 }
 
 /** Loads (once) and returns the addon. Throws E_NATIVE_LOAD naming every path tried, E_CONFIG for a bad setting. */
@@ -181,14 +223,14 @@ export function loadNative(): LoadedNative {
         continue;
       }
       loaded = { addon, file, info, options, openmp };
-      return applyThreads(loaded);
+      return applySettings(loaded);
     } catch (err) {
       tried.push(`${file}: ${(err as Error).message}`);
     }
   }
   if (fallback) {
     loaded = fallback;
-    return applyThreads(loaded);
+    return applySettings(loaded);
   }
   if (openmp.error) tried.push(`OpenMP preload: ${openmp.runtime} (${openmp.error})`);
   throw new DistillError('E_NATIVE_LOAD', 'the native addon could not be loaded', {
@@ -239,7 +281,8 @@ export function cudaAvailable(): boolean {
   }
 }
 
-/** The addon's `sgemm` (C = alpha·op(A)·op(B) + beta·C, row-major; ta/tb 1 = transposed), as `nativeFn<Sgemm>('sgemm')`. */
+/** The addon's `sgemm` (C = alpha·op(A)·op(B) + beta·C, row-major; ta/tb 1 = transposed; serial: the single-thread
+ * in-team form dn_sgemm_serial), as `nativeFn<Sgemm>('sgemm')`. */
 export type Sgemm = (
   ta: number,
   tb: number,
@@ -254,4 +297,5 @@ export type Sgemm = (
   beta: number,
   c: Float32Array,
   ldc: number,
+  serial?: boolean,
 ) => void;

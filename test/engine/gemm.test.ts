@@ -1,9 +1,12 @@
 // dn_sgemm (through the addon) against a float64 naive product: every transpose combination, odd shapes
 // on both sides of the small/blocked threshold and of the KC/MC/NC block edges, padded leading dimensions,
-// alpha/beta, beta = 0 overwriting NaN, and bit-identical results for 1 and 2 threads.
-import { describe, expect, it } from 'vitest';
+// alpha/beta, beta = 0 overwriting NaN, and bit-identical results for 1 and 2 threads; the in-team form
+// (dn_sgemm_serial, with its unpacked small-product path) on the attention's per-head shapes. Every suite runs at each
+// SIMD level the machine has (AVX-512 14×32, AVX2 6×16, portable 4×16 micro-kernels): the same error bound for all.
+import { expect, it } from 'vitest';
 import { nativeFn, type Sgemm } from '../../src/native/loader.js';
 import { Rng } from '../../src/engine/index.js';
+import { describeEachSimdLevel } from '../helpers/simd.js';
 import { setThreads } from './helpers.js';
 
 interface Case {
@@ -15,6 +18,7 @@ interface Case {
   alpha: number;
   beta: number;
   pad: number;
+  serial?: boolean;
 }
 
 function run(cs: Case, seed: number) {
@@ -30,7 +34,7 @@ function run(cs: Case, seed: number) {
   const b = Float32Array.from({ length: br * ldb }, () => rng.normal());
   const c0 = Float32Array.from({ length: m * ldc }, () => rng.normal());
   const c = Float32Array.from(c0);
-  sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, cs.serial ?? false);
   let worst = 0;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
@@ -49,7 +53,7 @@ function run(cs: Case, seed: number) {
   return { worst, c };
 }
 
-describe('dn_sgemm', () => {
+describeEachSimdLevel('dn_sgemm', () => {
   const shapes: Array<[number, number, number]> = [
     [1, 1, 1],
     [3, 5, 7],
@@ -76,6 +80,29 @@ describe('dn_sgemm', () => {
       });
     }
   }
+
+  it('matches the naive product in the in-team form on per-head shapes (all transposes)', () => {
+    // dn_sgemm_serial takes the unpacked path where it applies (n a multiple of NR or B transposed, k <= KC).
+    const small: Array<[number, number, number]> = [
+      [64, 32, 256],
+      [70, 64, 100],
+      [13, 96, 200],
+      [64, 256, 32],
+      [29, 45, 64],
+      [1, 32, 7],
+      [15, 33, 256],
+    ];
+    let worst = 0;
+    for (const ta of [0, 1]) {
+      for (const tb of [0, 1]) {
+        for (const [i, [m, n, k]] of small.entries()) {
+          const cs = { ta, tb, m, n, k, alpha: 0.25, beta: 1, pad: i % 2, serial: true };
+          worst = Math.max(worst, run(cs, 100 + i + 10 * ta + 20 * tb).worst);
+        }
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+  });
 
   it('overwrites NaN in C when beta = 0 and handles k = 0 (C = beta·C)', () => {
     const sgemm = nativeFn<Sgemm>('sgemm');

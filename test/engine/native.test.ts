@@ -1,9 +1,12 @@
 // The native engine against the float64 reference: forward parity, backward gradients (tied and
-// untied, GQA and MHA, several batch shapes through one engine), bit-identical reruns, and errors.
-import { describe, expect, it } from 'vitest';
+// untied, GQA and MHA, several batch shapes through one engine), bit-identical reruns, and errors; at every SIMD level
+// of the GEMM this machine has (levels differ in the last bits, as their summation blocking differs: each meets the
+// same float64-reference bound and is bit-identical across its own runs and thread counts).
+import { expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
 import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
 import { createEngine, initParams, Rng } from '../../src/engine/index.js';
+import { describeEachSimdLevel } from '../helpers/simd.js';
 import { setThreads } from './helpers.js';
 
 const small = {
@@ -60,7 +63,7 @@ function compare(label: string, c: ModelConfig, B: number, T: number) {
   return { f, g };
 }
 
-describe('native engine', () => {
+describeEachSimdLevel('native engine', () => {
   for (const [label, raw, B, T] of [
     ['tiny GQA 2:1 untied', small, 2, 5],
     ['tiny GQA tied', { ...small, tieEmbeddings: true }, 2, 5],

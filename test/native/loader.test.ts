@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
-import { loadNative, nativeOptionsFromEnv, OPENMP_SPIN_COUNT } from '../../src/native/loader.js';
+import { loadNative, nativeOptionsFromEnv, OPENMP_SPIN_COUNT, useSimdLevel } from '../../src/native/loader.js';
 
 /** Loads the addon in a fresh process (libgomp is loaded once per process) with `env`; its stdout and stderr. */
 function loadInChild(env: NodeJS.ProcessEnv): { report: Record<string, unknown>; stderr: string } {
@@ -64,6 +64,7 @@ describe('native options from the environment', () => {
       threads: 0,
       openmpSpinCount: OPENMP_SPIN_COUNT,
       cudaLossKernel: 'rows',
+      isa: undefined,
     });
     expect(o.dir).toBe(path.join(path.resolve(import.meta.dirname, '../..'), 'cuda', 'build'));
   });
@@ -75,6 +76,7 @@ describe('native options from the environment', () => {
       DISTILLERY_THREADS: '3',
       DISTILLERY_CUDA_LOSS_KERNEL: 'cluster',
       GOMP_SPINCOUNT: '50',
+      DISTILLERY_ISA: 'avx2',
     });
     expect(o).toEqual({
       dir: '/some/build',
@@ -82,6 +84,7 @@ describe('native options from the environment', () => {
       threads: 3,
       openmpSpinCount: null,
       cudaLossKernel: 'cluster',
+      isa: 'avx2',
     });
   });
 
@@ -89,6 +92,7 @@ describe('native options from the environment', () => {
     for (const [name, value] of [
       ['DISTILLERY_CUDA_LOSS_KERNEL', 'clusters'],
       ['DISTILLERY_NATIVE_VARIANT', 'gpu'],
+      ['DISTILLERY_ISA', 'sse2'],
     ] as const) {
       let err: unknown;
       try {
@@ -100,6 +104,45 @@ describe('native options from the environment', () => {
       expect((err as DistillError).code).toBe('E_CONFIG');
       expect((err as DistillError).message).toContain(name);
       expect((err as DistillError).message).toContain(value);
+    }
+  });
+});
+
+describe('SIMD level of the dispatched kernels', () => {
+  /** Loads the addon in a fresh process with DISTILLERY_ISA = `isa`; its info, or the error's code and message. */
+  const loadWithIsa = (isa: string): string => {
+    const script = `import('./src/native/loader.ts').then((m) => {
+      try { console.log(JSON.stringify(m.loadNative().info)) } catch (e) { console.log(e.code + ' ' + e.message) }
+    })`;
+    const res = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      env: { ...process.env, DISTILLERY_ISA: isa },
+      encoding: 'utf8',
+    });
+    expect(res.status, res.stderr).toBe(0);
+    return res.stdout.trim().split('\n').pop() ?? '';
+  };
+
+  it('runs the best level by default and lists what the CPU supports, scalar always', () => {
+    const { info } = loadNative();
+    expect(info.simdLevels).toContain('scalar');
+    expect(info.simd).toBe(info.simdLevels[0]);
+  });
+
+  it('takes DISTILLERY_ISA at load, scalar on any machine', () => {
+    expect(JSON.parse(loadWithIsa('scalar'))).toMatchObject({ simd: 'scalar' });
+  });
+
+  it.skipIf(loadNative().info.simdLevels.includes('avx512'))('refuses a level the CPU lacks with E_CONFIG', () => {
+    expect(loadWithIsa('avx512')).toMatch(/^E_CONFIG DISTILLERY_ISA asks for the avx512 kernels/);
+  });
+
+  it('switches level in process and back (useSimdLevel)', () => {
+    const { info } = loadNative();
+    const before = info.simd;
+    try {
+      expect(useSimdLevel('scalar').simd).toBe('scalar');
+    } finally {
+      expect(useSimdLevel(before).simd).toBe(before);
     }
   });
 });

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,47 @@ extern "C" void dn_set_num_threads(int n) {
 }
 
 extern "C" int dn_get_num_threads(void) { return omp_get_max_threads(); }
+
+// Levels are compiled in on x86-64 only (CMakeLists.txt: the *_avx512.cpp / *_avx2.cpp sources); AVX-512 means the
+// F, DQ, BW and VL subsets those sources are compiled with. __builtin_cpu_supports also checks the OS saves the state.
+extern "C" int dn_isa_supported(dn_isa isa) {
+  switch (isa) {
+    case DN_ISA_SCALAR:
+      return 1;
+#if defined(__x86_64__) && defined(__GNUC__)
+    case DN_ISA_AVX2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case DN_ISA_AVX512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && dn_isa_supported(DN_ISA_AVX2);
+#endif
+    default:
+      return 0;
+  }
+}
+
+static dn_isa best_isa() {
+  if (dn_isa_supported(DN_ISA_AVX512)) return DN_ISA_AVX512;
+  if (dn_isa_supported(DN_ISA_AVX2)) return DN_ISA_AVX2;
+  return DN_ISA_SCALAR;
+}
+
+static std::atomic<int> g_isa{-1};
+
+extern "C" dn_status dn_set_isa(dn_isa isa) {
+  if (!dn_isa_supported(isa)) return dn_fail(DN_UNSUPPORTED, "instruction-set level %d is not supported here", (int)isa);
+  g_isa.store((int)isa, std::memory_order_relaxed);
+  return DN_OK;
+}
+
+extern "C" dn_isa dn_get_isa(void) {
+  int isa = g_isa.load(std::memory_order_relaxed);
+  if (isa < 0) {
+    isa = (int)best_isa();
+    g_isa.store(isa, std::memory_order_relaxed);
+  }
+  return (dn_isa)isa;
+}
 
 #ifndef DISTILLERY_WITH_CUDA
 extern "C" int dn_cuda_device_count(void) { return 0; }

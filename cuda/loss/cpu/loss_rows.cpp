@@ -1,7 +1,7 @@
 // CPU kernels for the fused distillation losses (dn_loss.h): N rows × V logits → loss sums and
 // d total / d logits, two passes per row (online log-sum-exp; then gradient), OpenMP over rows,
-// AVX-512 or AVX2 where the build machine has it (common/dn_simd.h). The k-entry teacher math is
-// dn_loss_math.h, in double.
+// the block loops in the AVX-512, AVX2 or scalar copy that dn_get_isa() selects (loss_rows_simd.h). The k-entry
+// teacher math is dn_loss_math.h, in double.
 #include <omp.h>
 
 #include <algorithm>
@@ -9,104 +9,23 @@
 #include <cstring>
 #include <vector>
 
-#include "common/dn_simd.h"
+#include "loss/cpu/loss_rows_internal.h"
 #include "loss/dn_loss.h"
 #include "loss/dn_loss_math.h"
 
 namespace {
 
-// Rows are walked in blocks that stay in L1, so the online max/sum touches memory once.
-constexpr int64_t kBlock = 1024;
+using dn_loss_rows::kBlock;
 
-#ifdef DN_SIMD
-using dn_simd::Isa;
-#endif
-
-struct BlockStats {
-  float max, min;
-  bool nan;
-};
-
-inline BlockStats block_minmax(const float* z, int64_t len) {
-  int64_t i = 0;
-  float mx = -INFINITY, mn = INFINITY;
-  bool nan = false;
-#ifdef DN_SIMD
-  typename Isa::F vmx = Isa::set1(-INFINITY), vmn = Isa::set1(INFINITY);
-  for (; i + Isa::W <= len; i += Isa::W) {
-    typename Isa::F x = Isa::load(z + i);
-    vmx = Isa::max(vmx, x);
-    vmn = Isa::min(vmn, x);
-    nan |= Isa::anynan(x);
+const dn_loss_rows::RowOps& row_ops() {
+  switch (dn_get_isa()) {
+    case DN_ISA_AVX512:
+      return dn_loss_rows::avx512::ops;
+    case DN_ISA_AVX2:
+      return dn_loss_rows::avx2::ops;
+    default:
+      return dn_loss_rows::scalar::ops;
   }
-  mx = Isa::rmax(vmx);
-  mn = Isa::rmin(vmn);
-#endif
-  for (; i < len; ++i) {
-    float x = z[i];
-    if (x != x) nan = true;
-    mx = x > mx ? x : mx;
-    mn = x < mn ? x : mn;
-  }
-  return {mx, mn, nan};
-}
-
-// Σ exp(z·scale + bias) over a block.
-inline double block_sumexp(const float* z, int64_t len, float scale, float bias) {
-  int64_t i = 0;
-  double s = 0;
-#ifdef DN_SIMD
-  const typename Isa::F vs = Isa::set1(scale), vb = Isa::set1(bias);
-  typename Isa::F acc0 = Isa::set1(0.0f), acc1 = Isa::set1(0.0f);
-  for (; i + 2 * Isa::W <= len; i += 2 * Isa::W) {
-    acc0 = Isa::add(acc0, Isa::exp(Isa::fma(Isa::load(z + i), vs, vb)));
-    acc1 = Isa::add(acc1, Isa::exp(Isa::fma(Isa::load(z + i + Isa::W), vs, vb)));
-  }
-  s = Isa::rsum(Isa::add(acc0, acc1));
-#endif
-  for (; i < len; ++i) s += std::exp(z[i] * scale + bias);
-  return s;
-}
-
-// grad[i] = c1·exp(z_i + b1) + cT·exp(z_i·invT + bT). grad may alias z; otherwise the row is written
-// with streaming stores (no read-for-ownership: the same memory traffic as a copy).
-inline void row_gradient(const float* z, float* grad, int64_t v, float c1, float b1, float cT, float invT,
-                         float bT) {
-  if (c1 == 0.0f && cT == 0.0f) {
-    std::memset(grad, 0, sizeof(float) * v);
-    return;
-  }
-  auto scalar = [&](int64_t i) {
-    float x = z[i];
-    float g = 0.0f;
-    if (c1 != 0.0f) g += c1 * std::exp(x + b1);
-    if (cT != 0.0f) g += cT * std::exp(x * invT + bT);
-    grad[i] = g;
-  };
-  int64_t i = 0;
-#ifdef DN_SIMD
-  const bool stream = grad != z;
-  if (stream) {
-    while (i < v && (reinterpret_cast<uintptr_t>(grad + i) % (sizeof(float) * Isa::W)) != 0) scalar(i++);
-  }
-  const typename Isa::F vc1 = Isa::set1(c1), vb1 = Isa::set1(b1), vcT = Isa::set1(cT), vinvT = Isa::set1(invT),
-                        vbT = Isa::set1(bT);
-  const int mode = (c1 != 0.0f) | ((cT != 0.0f) << 1);
-  for (; i + Isa::W <= v; i += Isa::W) {
-    typename Isa::F x = Isa::load(z + i), g;
-    if (mode == 1) {
-      g = Isa::mul(vc1, Isa::exp(Isa::add(x, vb1)));
-    } else if (mode == 2) {
-      g = Isa::mul(vcT, Isa::exp(Isa::fma(x, vinvT, vbT)));
-    } else {
-      g = Isa::fma(vcT, Isa::exp(Isa::fma(x, vinvT, vbT)), Isa::mul(vc1, Isa::exp(Isa::add(x, vb1))));
-    }
-    if (stream) Isa::stream(grad + i, g);
-    else Isa::store(grad + i, g);
-  }
-  if (stream) _mm_sfence();
-#endif
-  for (; i < v; ++i) scalar(i);
 }
 
 struct Scratch {
@@ -140,6 +59,7 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
   double total = 0, hard_sum = 0, soft_sum = 0;
   int64_t counted = 0, agree = 0;
   int64_t bad_flat = -1;
+  const dn_loss_rows::RowOps& ops = row_ops();
 
 #pragma omp parallel reduction(+ : total, hard_sum, soft_sum, counted, agree)
   {
@@ -159,7 +79,7 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
       double S1 = 0, ST = 0;
       for (int64_t b0 = 0; b0 < v; b0 += kBlock) {
         const int64_t len = std::min(kBlock, v - b0);
-        BlockStats bs = block_minmax(z + b0, len);
+        dn_loss_rows::BlockStats bs = ops.minmax(z + b0, len);
         nan |= bs.nan;
         mn = std::min(mn, bs.min);
         if (nan || mn == -INFINITY || bs.max == INFINITY) break;
@@ -172,8 +92,8 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
           M = bs.max;
           arg_block = b0;
         }
-        if (need1) S1 += block_sumexp(z + b0, len, 1.0f, -M);
-        if (needT) ST += block_sumexp(z + b0, len, invT, -M * invT);
+        if (need1) S1 += ops.sumexp(z + b0, len, 1.0f, -M);
+        if (needT) ST += ops.sumexp(z + b0, len, invT, -M * invT);
       }
       if (nan || mn == -INFINITY || M == INFINITY || (!masked && v > 0 && !(M > -INFINITY))) {
         int64_t c = 0;
@@ -219,7 +139,7 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
         cT = 0;
       }
       // Gather done: pass 2 may now overwrite z when grad aliases it.
-      row_gradient(z, gr, v, c1, (float)-lse1, cT, invT, (float)-lseT);
+      ops.gradient(z, gr, v, c1, (float)-lse1, cT, invT, (float)-lseT);
       if (hard) gr[labels[r]] -= (float)(P.hard_weight * invD);
       if (soft) {
         const double gs = P.soft_weight * scale / T * invD;

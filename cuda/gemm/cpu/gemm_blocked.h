@@ -1,0 +1,349 @@
+// The body of dn_sgemm for one instruction-set level, included by gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp
+// (each compiled with its level's flags: CMakeLists.txt) inside namespace DN_GEMM_NS, so the three copies never share
+// a symbol. BLIS-style: B packed for a column block (NR-wide micro-panels, KC-deep), A in MC×KC blocks (MR-tall), an
+// MR×NR register-blocked micro-kernel (AVX-512 14×32, AVX2 6×16, portable 4×16), OpenMP over (row block, column
+// chunk) tasks. Each C element is summed by one thread in a fixed k order: the same bits for any thread count.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "gemm/cpu/gemm_internal.h"
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#ifndef DN_GEMM_NS
+#error "gemm_blocked.h is included by gemm_<level>.cpp, which names DN_GEMM_NS"
+#endif
+
+namespace dn_gemm {
+namespace DN_GEMM_NS {
+namespace {
+
+#if defined(__AVX512F__)
+#ifndef DN_GEMM_MR
+#define DN_GEMM_MR 14
+#endif
+constexpr int MR = DN_GEMM_MR, NR = 32;
+#elif defined(__AVX2__) && defined(__FMA__)
+#define DN_GEMM_AVX2 1
+constexpr int MR = 6, NR = 16;
+#else
+constexpr int MR = 4, NR = 16;
+#endif
+// Block sizes (overridable at build time for tuning): an A block MC×KC stays in L2, a B micro-panel KC×NR in L1
+// (32 KB for AVX-512); 14 rows use 28 of the 32 zmm registers for accumulators, 6×16 12 of the 16 ymm.
+#ifndef DN_GEMM_KC
+#define DN_GEMM_KC 256
+#endif
+#ifndef DN_GEMM_MC_PANELS
+#define DN_GEMM_MC_PANELS 12
+#endif
+constexpr int64_t KC = DN_GEMM_KC;
+constexpr int64_t MC = MR * DN_GEMM_MC_PANELS;
+
+// Aligned scratch that grows and is kept per thread, so steady-state calls allocate nothing.
+struct Scratch {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t want) {
+    if (want > n) {
+      std::free(p);
+      n = want;
+      p = static_cast<float*>(std::aligned_alloc(64, ((want * sizeof(float) + 63) / 64) * 64));
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
+};
+
+// Element (r, c) of op(X).
+inline float at(const Operand& X, int64_t r, int64_t c) { return X.trans ? X.p[c * X.ld + r] : X.p[r * X.ld + c]; }
+
+// Ap[ir-panel][p][i] = alpha · A(i0 + i, p0 + p), zero-padded to MR rows.
+void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha, float* Ap) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int64_t mr = std::min<int64_t>(MR, mc - ir);
+    float* dst = Ap + ir * kc;
+    if (A.trans) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = A.p + (p0 + p) * A.ld + i0 + ir;
+        float* d = dst + p * MR;
+        int64_t i = 0;
+        for (; i < mr; ++i) d[i] = alpha * src[i];
+        for (; i < MR; ++i) d[i] = 0.0f;
+      }
+    } else {
+      for (int64_t i = 0; i < mr; ++i) {
+        const float* src = A.p + (i0 + ir + i) * A.ld + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = alpha * src[p];
+      }
+      for (int64_t i = mr; i < MR; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = 0.0f;
+    }
+  }
+}
+
+// Bp for one NR-wide panel: Bp[p][j] = B(p0 + p, j0 + j), zero-padded to NR columns.
+void pack_b_panel(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t nr, float* dst) {
+  if (!B.trans) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = B.p + (p0 + p) * B.ld + j0;
+      float* d = dst + p * NR;
+      if (nr == NR) {
+        std::memcpy(d, src, sizeof(float) * NR);
+      } else {
+        int64_t j = 0;
+        for (; j < nr; ++j) d[j] = src[j];
+        for (; j < NR; ++j) d[j] = 0.0f;
+      }
+    }
+  } else {
+    for (int64_t j = 0; j < nr; ++j) {
+      const float* src = B.p + (j0 + j) * B.ld + p0;
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p];
+    }
+    for (int64_t j = nr; j < NR; ++j)
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.0f;
+  }
+}
+
+#if defined(__AVX512F__)
+// c += a(i, p) · Bp[p·ldbp .. +NR) over p < kc, a(i, p) read through `a_at` (packed A, or A in place).
+template <typename AAt>
+inline void accumulate(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, __m512* c0, __m512* c1) {
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_loadu_ps(Bp + p * ldbp), b1 = _mm512_loadu_ps(Bp + p * ldbp + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(a_at(i, p));
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+  }
+}
+
+// C[mr×nr] += scale · c (masked at the edges; scale = 1 adds exactly).
+inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, int64_t ldc, int64_t mr, int64_t nr) {
+  const int64_t n0 = std::min<int64_t>(nr, 16), n1 = std::max<int64_t>(nr - 16, 0);
+  const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int i = 0; i < mr; ++i) {
+    float* ci = C + i * ldc;
+    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(s, c0[i], _mm512_maskz_loadu_ps(m0, ci)));
+    if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(s, c1[i], _mm512_maskz_loadu_ps(m1, ci + 16)));
+  }
+}
+
+// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR.
+inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
+                         int64_t mr, int64_t nr) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  accumulate(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, c0, c1);
+  if (mr == MR && nr == NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      float* ci = C + i * ldc;
+      _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]));
+      _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]));
+    }
+    return;
+  }
+  add_tile(c0, c1, 1.0f, C, ldc, mr, nr);
+}
+
+// Small products: A is read in place, element (i, p) at A[i·rs + p·cs] (rows past mr repeat row 0 and
+// are not stored), and B is either packed or, when not transposed, read in place as NR-wide row slices.
+// Packing would cost as much as the arithmetic at these sizes (the attention's per-head products).
+inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t rs, int64_t cs, const float* Bp,
+                                int64_t ldbp, float* C, int64_t ldc, int64_t mr, int64_t nr) {
+  __m512 c0[MR], c1[MR];
+  const float* arow[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = c1[i] = _mm512_setzero_ps();
+    arow[i] = A + (i < mr ? i : 0) * rs;
+  }
+  accumulate(kc, [&arow, cs](int i, int64_t p) { return arow[i][p * cs]; }, Bp, ldbp, c0, c1);
+  add_tile(c0, c1, alpha, C, ldc, mr, nr);
+}
+#define DN_GEMM_HAVE_DIRECT 1
+#elif defined(DN_GEMM_AVX2)
+// Kept out of line and written with named accumulators: inlined into the OpenMP region with an array of them, GCC
+// spilled a B vector to the stack on every k step (12 accumulators + 2 B + 1 broadcast use 15 of the 16 ymm),
+// costing a quarter of the FMA rate.
+__attribute__((noinline)) void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp,
+                                            float* C, int64_t ldc, int64_t mr, int64_t nr) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#define DN_GEMM_ROW(i)                                 \
+  do {                                                 \
+    const __m256 a = _mm256_broadcast_ss(Ap + (i));    \
+    c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);         \
+    c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);         \
+  } while (0)
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+    DN_GEMM_ROW(0);
+    DN_GEMM_ROW(1);
+    DN_GEMM_ROW(2);
+    DN_GEMM_ROW(3);
+    DN_GEMM_ROW(4);
+    DN_GEMM_ROW(5);
+    Ap += MR;
+    Bp += NR;
+  }
+#undef DN_GEMM_ROW
+  alignas(32) float tile[MR * NR];
+  const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (mr == MR && nr == NR) {
+    for (int i = 0; i < MR; ++i) {
+      float* ci = C + i * ldc;
+      _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), acc[i][0]));
+      _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), acc[i][1]));
+    }
+    return;
+  }
+  for (int i = 0; i < MR; ++i) {
+    _mm256_store_ps(tile + i * NR, acc[i][0]);
+    _mm256_store_ps(tile + i * NR + 8, acc[i][1]);
+  }
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] += tile[i * NR + j];
+}
+#else
+// Portable: fixed-size loops the compiler can keep in registers and vectorize for the target.
+inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
+                         int64_t mr, int64_t nr) {
+  float acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    for (int i = 0; i < MR; ++i) {
+      const float a = Ap[i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += a * Bp[j];
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+  for (int64_t i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] += acc[i][j];
+}
+#endif
+
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc, bool parallel) {
+  if (beta == 1.0f) return;
+#pragma omp parallel for schedule(static) if (parallel && m * n > 32768)
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    // beta = 0 overwrites (NaN in C must not survive), as BLAS does.
+    if (beta == 0.0f) std::memset(ci, 0, sizeof(float) * n);
+    else for (int64_t j = 0; j < n; ++j) ci[j] *= beta;
+  }
+}
+
+// Small products: packing and threads cost more than they save. Same k order as the blocked path
+// per element is not needed here: small calls always take this path, so results stay deterministic.
+void small_gemm(const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float* c,
+                int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (int64_t p = 0; p < k; ++p) {
+      const float aip = alpha * at(A, i, p);
+      if (!B.trans) {
+        const float* bp = B.p + p * B.ld;
+        for (int64_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j) ci[j] += aip * B.p[j * B.ld + p];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float beta,
+           float* c, int64_t ldc) {
+  scale_c(m, n, beta, c, ldc, parallel);
+  if (k == 0 || alpha == 0.0f) return;
+  if (m * n * k <= 24 * 24 * 24) {
+    small_gemm(A, B, m, n, k, alpha, c, ldc);
+    return;
+  }
+#if defined(DN_GEMM_HAVE_DIRECT)
+  if (!parallel && k <= KC && m * n * k <= (int64_t)1 << 21 && (B.trans || n % NR == 0)) {
+    const int64_t rs = A.trans ? 1 : A.ld, cs = A.trans ? A.ld : 1;
+    static thread_local Scratch d_scratch;
+    float* bp = B.trans ? d_scratch.get((size_t)k * NR) : nullptr;
+    for (int64_t j = 0; j < n; j += NR) {
+      const int64_t nr = std::min<int64_t>(NR, n - j);
+      if (B.trans) pack_b_panel(B, 0, k, j, nr, bp);
+      const float* panel = B.trans ? bp : B.p + j;
+      const int64_t ldbp = B.trans ? NR : B.ld;
+      for (int64_t i = 0; i < m; i += MR) {
+        micro_kernel_direct(k, alpha, A.p + i * rs, rs, cs, panel, ldbp, c + i * ldc + j, ldc,
+                            std::min<int64_t>(MR, m - i), nr);
+      }
+    }
+    return;
+  }
+#endif
+
+  // B is packed for the whole k range of a column block (bounded to ~8 MB), so one parallel region
+  // with two work-shared loops does the call: few barriers, which matters when cores are shared.
+  static thread_local Scratch b_scratch;
+  const int64_t nc_cap = std::max<int64_t>(NR * 8, ((int64_t)(2u << 20) / std::max<int64_t>(k, 1)) / NR * NR);
+  const int64_t nc_blk = std::min<int64_t>(nc_cap, (n + NR - 1) / NR * NR);
+  const int threads = parallel ? omp_get_max_threads() : 1;
+  const int64_t n_ic = (m + MC - 1) / MC;
+  const int64_t n_pc = (k + KC - 1) / KC;
+  // Every k block takes a full KC×NR slot per panel (the last one partly unused).
+  float* Bp = b_scratch.get((size_t)(n_pc * KC) * nc_blk);
+
+  for (int64_t jc = 0; jc < n; jc += nc_blk) {
+    const int64_t nc = std::min<int64_t>(nc_blk, n - jc);
+    const int64_t npanels = (nc + NR - 1) / NR;
+    // Split the columns too when there are too few row blocks to keep every thread busy.
+    int64_t n_jchunks = 1;
+    while (n_ic * n_jchunks < 4 * threads && n_jchunks * 2 <= npanels) n_jchunks *= 2;
+    const int64_t panels_per_chunk = (npanels + n_jchunks - 1) / n_jchunks;
+#pragma omp parallel num_threads(threads) if (parallel && m * n * k > 65536)
+    {
+      // Packed B: block pc (KC rows) holds npanels panels of KC×NR, panel jp at (pc·npanels + jp)·KC·NR.
+#pragma omp for schedule(dynamic, 4)
+      for (int64_t idx = 0; idx < n_pc * npanels; ++idx) {
+        const int64_t ipc = idx / npanels, jp = idx % npanels;
+        const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
+        pack_b_panel(B, pc, kc, jc + jp * NR, std::min<int64_t>(NR, nc - jp * NR), Bp + (ipc * npanels + jp) * KC * NR);
+      }
+      static thread_local Scratch a_scratch;
+      float* Ap = a_scratch.get((size_t)MC * KC);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t task = 0; task < n_ic * n_jchunks; ++task) {
+        const int64_t ic = (task / n_jchunks) * MC, chunk = task % n_jchunks;
+        const int64_t mc = std::min<int64_t>(MC, m - ic);
+        const int64_t jp0 = chunk * panels_per_chunk, jp1 = std::min<int64_t>(npanels, jp0 + panels_per_chunk);
+        if (jp0 >= jp1) continue;
+        for (int64_t ipc = 0; ipc < n_pc; ++ipc) {
+          const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
+          pack_a(A, ic, mc, pc, kc, alpha, Ap);
+          for (int64_t jp = jp0; jp < jp1; ++jp) {
+            const int64_t j = jp * NR, nr = std::min<int64_t>(NR, nc - j);
+            const float* bpanel = Bp + (ipc * npanels + jp) * KC * NR;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              micro_kernel(kc, Ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + j, ldc,
+                           std::min<int64_t>(MR, mc - ir), nr);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace DN_GEMM_NS
+}  // namespace dn_gemm

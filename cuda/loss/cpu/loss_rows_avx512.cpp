@@ -1,0 +1,3 @@
+// The loss rows' block loops compiled for the avx512 level (flags from CMakeLists.txt by the file name's suffix).
+#define DN_LOSS_NS avx512
+#include "loss/cpu/loss_rows_simd.h"

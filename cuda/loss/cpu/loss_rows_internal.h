@@ -1,0 +1,35 @@
+// Internal to the loss rows kernel: the per-block loops it runs on each row, one copy per instruction-set level
+// (loss_rows_simd.h compiled by loss_rows_<level>.cpp), so that dn_get_isa() can choose at run time.
+#pragma once
+#include <cstdint>
+
+namespace dn_loss_rows {
+
+// Rows are walked in blocks that stay in L1, so the online max/sum touches memory once.
+constexpr int64_t kBlock = 1024;
+
+struct BlockStats {
+  float max, min;
+  bool nan;
+};
+
+struct RowOps {
+  // Max and min of z[0..len) and whether any is NaN.
+  BlockStats (*minmax)(const float* z, int64_t len);
+  // Σ exp(z·scale + bias) over z[0..len).
+  double (*sumexp)(const float* z, int64_t len, float scale, float bias);
+  // grad[i] = c1·exp(z_i + b1) + cT·exp(z_i·invT + bT) over i < v (grad may alias z).
+  void (*gradient)(const float* z, float* grad, int64_t v, float c1, float b1, float cT, float invT, float bT);
+};
+
+namespace avx512 {
+extern const RowOps ops;
+}
+namespace avx2 {
+extern const RowOps ops;
+}
+namespace scalar {
+extern const RowOps ops;
+}
+
+}  // namespace dn_loss_rows
