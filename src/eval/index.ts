@@ -30,3 +30,5 @@ export { evaluateCheckpoint } from './evaluate.js';
 export type { EvaluateOptions, EvaluateResult } from './evaluate.js';
 export { teacherHeldOut } from './teacher-eval.js';
 export type { TeacherHeldOut, TeacherHeldOutOptions } from './teacher-eval.js';
+export { generateFromCheckpoint } from './generate.js';
+export type { GenerateCheckpointOptions, GenerateCheckpointResult, GeneratedSample } from './generate.js';
