@@ -14,11 +14,11 @@ import { prepareArgs, type Fixture } from './fixture.js';
 
 const config = parseModelConfig({
   vocabSize: 257,
-  dModel: 32,
+  dModel: 40,
   nLayers: 2,
   nHeads: 4,
   nKvHeads: 2,
-  ffnDim: 48,
+  ffnDim: 64,
   contextLength: 48,
 });
 const params = initParams(config, 5, { std: 0.2 });
