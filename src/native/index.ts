@@ -7,6 +7,8 @@ export {
   cudaAvailable,
   packageRoot,
   OPENMP_SPIN_COUNT,
+  SIMD_LEVELS,
+  useSimdLevel,
 } from './loader.js';
 export type {
   NativeAddon,
@@ -17,4 +19,5 @@ export type {
   NativeOptions,
   OpenMpStatus,
   CudaLossKernel,
+  SimdLevel,
 } from './loader.js';

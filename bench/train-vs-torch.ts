@@ -1,0 +1,211 @@
+// Training step against PyTorch eager: the 10.5M-parameter benchmark student (V = 8192, d = 256, 8 layers, 8 heads /
+// 4 KV, ffn 768, B×T = 4×256; forward, LM head + cross-entropy, backward, clip to 1, AdamW) through Distillery's public
+// API and through PyTorch (bench/train_torch.py, same shapes and optimizer), interleaved round by round for 1 and 2
+// threads; the fastest round of each counts (the machine is shared). Records the ratio and the SIMD level.
+// Usage: [DISTILLERY_ISA=avx2|avx512] npx tsx bench/train-vs-torch.ts [--threads 1,2] [--steps 3] [--repeat 3]
+//        [--python /usr/bin/python3] [--record]
+// PyTorch is for this benchmark only: `apt-get install python3-torch libopenblas0-openmp` (Debian/Ubuntu). PyTorch must
+// run on the OpenMP build of OpenBLAS: with the pthread build (which `libopenblas-dev` selects) its own OpenMP threads
+// and OpenBLAS's threads oversubscribe the cores and it runs at about half speed, an unfair baseline. So the child gets
+// LD_LIBRARY_PATH set to Debian's openblas-openmp folder when it exists; the record names the BLAS it loaded.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import {
+  adamwStep,
+  clipGradNorm,
+  createEngine,
+  initParams,
+  lmHeadLoss,
+  loadNative,
+  packageRoot,
+  parseModelConfig,
+} from '../src/index.js';
+import { machineLine, recordSection, table } from './record.js';
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: 'string', default: '1,2' },
+    steps: { type: 'string', default: '3' },
+    repeat: { type: 'string', default: '3' },
+    python: { type: 'string' },
+    record: { type: 'boolean', default: false },
+  },
+});
+const threadCounts = (values.threads ?? '1,2').split(',').map(Number);
+const steps = Number(values.steps),
+  repeat = Number(values.repeat);
+const B = 4,
+  T = 256,
+  V = 8192;
+const config = parseModelConfig({
+  vocabSize: V,
+  dModel: 256,
+  nLayers: 8,
+  nHeads: 8,
+  nKvHeads: 4,
+  ffnDim: 768,
+  contextLength: T,
+});
+const OPENMP_BLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+
+function findPython(): string {
+  const candidates = values.python ? [values.python] : ['/usr/bin/python3', 'python3'];
+  for (const py of candidates) {
+    if (spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0) return py;
+  }
+  console.error(
+    `bench/train-vs-torch: PyTorch is not importable from ${candidates.join(' or ')}. It is needed for this benchmark only:\n` +
+      '  apt-get install python3-torch libopenblas0-openmp   (Debian/Ubuntu; CPU build)\n' +
+      'or pass --python <interpreter with torch>.',
+  );
+  process.exit(1);
+}
+
+/** One long-lived PyTorch process per thread count, so its rounds interleave with Distillery's without restarts. */
+class TorchRunner {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: Interface;
+  private readonly pending: Array<(line: string) => void> = [];
+  readonly stderr: string[] = [];
+  constructor(python: string, threads: number) {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      OMP_NUM_THREADS: String(threads),
+      OPENBLAS_NUM_THREADS: String(threads),
+    };
+    if (existsSync(OPENMP_BLAS)) env.LD_LIBRARY_PATH = [OPENMP_BLAS, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+    const script = path.join(packageRoot(), 'bench', 'train_torch.py');
+    this.child = spawn(python, [script, '--threads', String(threads), '--batch', String(B), '--seq', String(T)], {
+      env,
+    });
+    this.child.stderr.on('data', (d: Buffer) => this.stderr.push(d.toString()));
+    this.lines = createInterface({ input: this.child.stdout });
+    this.lines.on('line', (line) => this.pending.shift()?.(line));
+  }
+  private next(): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const onExit = () => reject(new Error(`PyTorch process exited: ${this.stderr.join('').trim()}`));
+      this.child.once('exit', onExit);
+      this.pending.push((line) => {
+        this.child.off('exit', onExit);
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      });
+    });
+  }
+  ready(): Promise<Record<string, unknown>> {
+    return this.next();
+  }
+  async run(n: number): Promise<number> {
+    const reply = this.next();
+    this.child.stdin.write(`steps ${n}\n`);
+    return Number((await reply).seconds);
+  }
+  close(): void {
+    this.child.stdin.end('quit\n');
+    this.lines.close();
+  }
+}
+
+/** Distillery: the same step through the public API (engine, fused LM head + CE, clip, AdamW). Seconds for n steps. */
+function distillery(threads: number, n: number): number {
+  loadNative().addon.setNumThreads(threads);
+  const engine = createEngine(config);
+  const params = initParams(config, 1);
+  const grads = new Float32Array(params.length);
+  const state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
+  const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % V);
+  const labels = Int32Array.from({ length: B * T }, (_, i) => ((i + 1) % T === 0 ? -100 : ((i + 1) * 31) % V));
+  const head = engine.layout.find((s) => s.name === 'lm_head');
+  if (!head) throw new Error('the engine layout has no lm_head');
+  const step = (s: number) => {
+    const hidden = engine.forward(params, tokens, B, T);
+    const r = lmHeadLoss({
+      hidden,
+      weight: params.subarray(head.offset, head.offset + head.size),
+      n: B * T,
+      dModel: config.dModel,
+      vocabSize: V,
+      labels,
+      kind: 'ce',
+      hardWeight: 1,
+      softWeight: 0,
+      gradWeight: grads.subarray(head.offset, head.offset + head.size),
+    });
+    engine.backward(params, r.gradHidden, grads);
+    clipGradNorm(grads, 1);
+    adamwStep(params, grads, state, { lr: 1e-3, step: s + 1, weightDecay: 0.1, layout: engine.layout });
+    grads.fill(0);
+  };
+  step(0); // warm-up: buffers, first touch, OpenMP team
+  const t0 = performance.now();
+  for (let s = 1; s <= n; s++) step(s);
+  const sec = (performance.now() - t0) / 1000;
+  engine.dispose();
+  return sec;
+}
+
+const python = findPython();
+const info = loadNative().info;
+const load0 = os.loadavg()[0] ?? 0;
+const runners = new Map<number, TorchRunner>();
+const meta = new Map<number, Record<string, unknown>>();
+for (const threads of threadCounts) {
+  const r = new TorchRunner(python, threads);
+  runners.set(threads, r);
+  meta.set(threads, await r.ready());
+}
+const blas = [...new Set([...meta.values()].flatMap((m) => (m.blas as string[] | undefined) ?? []))];
+const blasName = blas.find((f) => /openblas/.test(f)) ?? blas[0] ?? 'unknown';
+if (!blas.some((f) => f.includes('openblas-openmp'))) {
+  console.warn(
+    `bench/train-vs-torch: PyTorch loaded ${blasName}, not the OpenMP OpenBLAS (${OPENMP_BLAS} is missing): its threads may ` +
+      'oversubscribe the cores and understate it. Install libopenblas0-openmp for a fair baseline.',
+  );
+}
+
+const best = new Map<string, number>();
+const keep = (key: string, sec: number) => best.set(key, Math.min(best.get(key) ?? Infinity, sec));
+for (let round = 0; round < repeat; round++) {
+  for (const threads of threadCounts) {
+    const dn = distillery(threads, steps);
+    const runner = runners.get(threads);
+    if (!runner) throw new Error('no PyTorch process for this thread count');
+    const pt = await runner.run(steps);
+    keep(`dn ${threads}`, dn);
+    keep(`pt ${threads}`, pt);
+    console.log(
+      `round ${round + 1} threads=${threads}: Distillery ${((B * T * steps) / dn).toFixed(0)} tokens/s, PyTorch ${((B * T * steps) / pt).toFixed(0)} tokens/s`,
+    );
+  }
+}
+for (const r of runners.values()) r.close();
+loadNative().addon.setNumThreads(0);
+
+const rows = threadCounts.map((threads) => {
+  const dn = (B * T * steps) / (best.get(`dn ${threads}`) ?? Infinity),
+    pt = (B * T * steps) / (best.get(`pt ${threads}`) ?? Infinity);
+  return [threads, dn.toFixed(0), pt.toFixed(0), `${(dn / pt).toFixed(2)}×`];
+});
+const out = table(['threads', 'Distillery tokens/s', 'PyTorch eager tokens/s', 'Distillery / PyTorch'], rows);
+const torchVersion = String(meta.values().next().value?.torch ?? '?');
+console.log(`\n${out}\n\nSIMD level ${info.simd} (build ${info.buildSimd}); PyTorch ${torchVersion} on ${blasName}`);
+if (values.record) {
+  const args = process.argv.slice(2).join(' ');
+  const body = [
+    `Machine: ${machineLine()}; addon ${info.variant}, SIMD level **${info.simd}** (rest of the build: ${info.buildSimd}). Date: ${new Date().toISOString().slice(0, 10)}. 1-min load average at the start: ${load0.toFixed(1)}.`,
+    `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/train-vs-torch.ts${args ? ` ${args}` : ''}\`. PyTorch ${torchVersion} eager on \`${blasName}\`.`,
+    `Student: 10.5M parameters (V=${V}, d=256, 8 layers, 8 heads / 4 KV, ffn 768), B×T = ${B}×${T}; one step = forward, LM head + CE, backward, clip, AdamW. ${steps} timed steps after one warm-up, fastest of ${repeat} interleaved rounds.`,
+    ...(blas.some((f) => f.includes('openblas-openmp'))
+      ? []
+      : [
+          `**Not a fair baseline:** PyTorch ran on the pthread OpenBLAS (\`${OPENMP_BLAS}\` missing), whose threads oversubscribe the cores beside PyTorch's own; install \`libopenblas0-openmp\` and record again.`,
+        ]),
+    '',
+    out,
+  ].join('\n');
+  console.log(`recorded in ${recordSection(`train vs PyTorch (${info.simd})`, body)}`);
+}

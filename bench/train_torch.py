@@ -1,0 +1,148 @@
+"""PyTorch eager baseline for bench/train-vs-torch.ts: the benchmark student (Llama-style decoder, RMSNorm, RoPE,
+grouped-query attention, SwiGLU, untied LM head) trained with cross-entropy, gradient clipping and AdamW, the same
+shapes and optimizer as Distillery's step. Benchmark-only, never a test or CI dependency (Debian: python3-torch).
+
+Protocol (one process per thread count, kept alive so runs can interleave with Distillery's): it builds the model,
+warms up, prints one JSON line {"ready": ..., "blas": ...}, then for each stdin line "steps N" runs N timed steps and
+prints {"seconds": s, "loss": l}; "quit" ends it.
+"""
+import argparse
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def loaded_blas():
+    """The BLAS shared object this process mapped (OpenMP vs pthread OpenBLAS decides whether threads oversubscribe)."""
+    try:
+        with open("/proc/self/maps", encoding="utf8") as maps:
+            libs = {line.split()[-1] for line in maps if "blas" in line.lower() and line.split()[-1].startswith("/")}
+        return sorted(libs)
+    except OSError:
+        return []
+
+
+class RMSNorm(torch.nn.Module):
+    def __init__(self, d, eps):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_tables(t, hd, theta):
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+    ang = torch.outer(torch.arange(t, dtype=torch.float32), inv)
+    return torch.cos(ang), torch.sin(ang)
+
+
+def rope(x, cos, sin):
+    # Rotate-half form (Hugging Face Llama): pairs (i, i + hd/2).
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2 :]
+    c, s = cos[None, None], sin[None, None]
+    return torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1)
+
+
+class Block(torch.nn.Module):
+    def __init__(self, d, nh, nkv, ffn, eps):
+        super().__init__()
+        self.nh, self.nkv, self.hd = nh, nkv, d // nh
+        self.attn_norm, self.ffn_norm = RMSNorm(d, eps), RMSNorm(d, eps)
+        self.wq = torch.nn.Linear(d, nh * self.hd, bias=False)
+        self.wk = torch.nn.Linear(d, nkv * self.hd, bias=False)
+        self.wv = torch.nn.Linear(d, nkv * self.hd, bias=False)
+        self.wo = torch.nn.Linear(nh * self.hd, d, bias=False)
+        self.w1 = torch.nn.Linear(d, ffn, bias=False)
+        self.w3 = torch.nn.Linear(d, ffn, bias=False)
+        self.w2 = torch.nn.Linear(ffn, d, bias=False)
+
+    def forward(self, x, cos, sin, mask):
+        b, t, _ = x.shape
+        h = self.attn_norm(x)
+        q = self.wq(h).view(b, t, self.nh, self.hd).transpose(1, 2)
+        k = self.wk(h).view(b, t, self.nkv, self.hd).transpose(1, 2)
+        v = self.wv(h).view(b, t, self.nkv, self.hd).transpose(1, 2)
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
+        rep = self.nh // self.nkv
+        k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        # torch 1.13 has no scaled_dot_product_attention: the eager softmax(QKᵀ/√hd + mask)·V.
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.hd) + mask, dim=-1)
+        x = x + self.wo((att @ v).transpose(1, 2).reshape(b, t, -1))
+        h = self.ffn_norm(x)
+        return x + self.w2(F.silu(self.w1(h)) * self.w3(h))
+
+
+class Student(torch.nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.embed = torch.nn.Embedding(a.vocab, a.d)
+        self.blocks = torch.nn.ModuleList(Block(a.d, a.heads, a.kv_heads, a.ffn, 1e-5) for _ in range(a.layers))
+        self.norm = RMSNorm(a.d, 1e-5)
+        self.head = torch.nn.Linear(a.d, a.vocab, bias=False)
+        cos, sin = rope_tables(a.seq, a.d // a.heads, 10000.0)
+        self.register_buffer("cos", cos)
+        self.register_buffer("sin", sin)
+        self.register_buffer("mask", torch.full((a.seq, a.seq), float("-inf")).triu(1))
+
+    def forward(self, tokens):
+        x = self.embed(tokens)
+        for blk in self.blocks:
+            x = blk(x, self.cos, self.sin, self.mask)
+        return self.head(self.norm(x))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for name, default in [("threads", 1), ("batch", 4), ("seq", 256), ("vocab", 8192), ("d", 256), ("layers", 8),
+                          ("heads", 8), ("kv_heads", 4), ("ffn", 768)]:
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    model = Student(a)
+    for n, w in model.named_parameters():
+        if w.dim() == 2:
+            torch.nn.init.normal_(w, std=0.02)
+    # Weight decay on the matrices only, as Distillery's AdamW (norm gains excluded).
+    decay = [w for w in model.parameters() if w.dim() == 2]
+    no_decay = [w for w in model.parameters() if w.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=1e-3)
+    g = torch.Generator().manual_seed(2)
+    tokens = torch.randint(0, a.vocab, (a.batch, a.seq), generator=g)
+    labels = torch.roll(tokens, -1, dims=1)
+    labels[:, -1] = -100
+
+    def step():
+        logits = model(tokens)
+        loss = F.cross_entropy(logits.view(-1, a.vocab), labels.view(-1), ignore_index=-100)
+        opt.zero_grad(set_to_none=False)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+
+    step()
+    params = sum(w.numel() for w in model.parameters())
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "params": params, "blas": loaded_blas()}), flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            break
+        n = int(cmd[1])
+        t0 = time.perf_counter()
+        loss = 0.0
+        for _ in range(n):
+            loss = step()
+        print(json.dumps({"seconds": time.perf_counter() - t0, "loss": loss}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
