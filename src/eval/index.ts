@@ -32,3 +32,5 @@ export { teacherHeldOut } from './teacher-eval.js';
 export type { TeacherHeldOut, TeacherHeldOutOptions } from './teacher-eval.js';
 export { generateFromCheckpoint } from './generate.js';
 export type { GenerateCheckpointOptions, GenerateCheckpointResult, GeneratedSample } from './generate.js';
+export { spread, gainKept, paretoFront } from './study.js';
+export type { Spread } from './study.js';
