@@ -72,7 +72,16 @@ export interface DemoResult {
   phases: Record<string, number>;
   data: { train: string; val: string; trainSequences: number; valSequences: number; seqLen: number };
   cache: { uri: string; k: number; positions: number; bytes: number };
-  recipe: { steps: number; batchSize: number; lr: number; seed: number; loss: string; temperature: number };
+  recipe: {
+    steps: number;
+    batchSize: number;
+    lr: number;
+    seed: number;
+    loss: string;
+    temperature: number;
+    /** Block size of the trainer's shuffled reading of the cache, in rows. */
+    shuffleBlockRows: number;
+  };
   teacher: {
     kind: DemoTeacher;
     model: string;
@@ -100,7 +109,10 @@ const RECIPE = {
   seqLen: 128,
   valFraction: 0.05,
   topK: 32,
-  sequencesPerShard: 2,
+  // The trainer reads the cache block-shuffled: blocks of at least this many rows (about 8 of the runner's
+  // default shards on the full corpus, ≈ 67 MB of decoded top-32 rows), each visited in a seeded permutation,
+  // so a batch of 8 mixes sequences from about 8 shards (docs/training.md, "Shuffled reading across shards").
+  shuffleBlockRows: 262_144,
   loss: 'forward-kl',
   temperature: 1,
   lr: 1e-2,
@@ -324,10 +336,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     throw new DistillError('E_DATA', 'the demo corpus produced an empty held-out split', { subject: corpus });
   await checkpoint('prepare', 'after preparing the data');
 
-  // 2. The teacher's top-k over the training split. The trainer reads a cache shard by shard (shards in a
-  // shuffled order, sequences inside one in order), so the default of a few large shards would feed each
-  // batch consecutive passages of one book; two sequences per shard keeps the batches close to a shuffle.
-  // A rerun skips the shards already committed.
+  // 2. The teacher's top-k over the training split, cut into the runner's default shards (a few large ones);
+  // the block-shuffled reading in 3. mixes them within every batch. A rerun skips the shards already committed.
   const cacheDir = path.join(out, 'cache');
   if (!state.done.includes('teacher cache'))
     await phase('teacher cache', (progress) =>
@@ -337,7 +347,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         out: cacheDir,
         topK: RECIPE.topK,
         workers: 1,
-        shards: Math.max(1, Math.floor(trainSequences / RECIPE.sequencesPerShard)),
         ...(signal ? { signal } : {}),
         ...(progress ? { onProgress: progress } : {}),
       }),
@@ -349,7 +358,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   // continues from its checkpoints when an earlier run was interrupted.
   const common = { data: trainPath, steps: plan.steps, batchSize: plan.batchSize, lr: RECIPE.lr, seed: RECIPE.seed };
   for (const [name, specs, dir, extra] of [
-    ['distill', runs.kd, runs.kdDir, { cache: cacheDir }],
+    ['distill', runs.kd, runs.kdDir, { cache: cacheDir, shuffleBlockRows: RECIPE.shuffleBlockRows }],
     ['baseline', [runs.baseline], runs.baseDir, {}],
   ] as const) {
     const trained = trainedState(
@@ -401,6 +410,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       seed: RECIPE.seed,
       loss: RECIPE.loss,
       temperature: RECIPE.temperature,
+      shuffleBlockRows: RECIPE.shuffleBlockRows,
     },
     teacher: {
       kind: teacherKind,

@@ -1,11 +1,16 @@
 // `distill demo --budget small` through the CLI: every phase runs on the embedded fixtures, and the outputs
-// agree with each other (summary.json ↔ eval.json ↔ the --json summary ↔ report.md).
+// agree with each other (summary.json ↔ eval.json ↔ the --json summary ↔ report.md); the cache has the teacher
+// runner's default shard count and the trainer's block-shuffled reading mixes many of them in every batch.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openTokenDataset } from '../../src/data/index.js';
 import type { DemoResult } from '../../src/demo/index.js';
 import type { ReportSummary } from '../../src/eval/index.js';
+import { openCache } from '../../src/store/index.js';
+import { openCacheBatches } from '../../src/student/cache-batches.js';
+import { defaultShardCount } from '../../src/teacher/index.js';
 import { distillAsync } from '../helpers/cli.js';
 
 describe('distill demo (small budget)', () => {
@@ -46,6 +51,26 @@ describe('distill demo (small budget)', () => {
     const md = readFileSync(res.report.markdown, 'utf8');
     for (const s of res.students) expect(md).toContain(s.name);
     expect(readFileSync(res.report.html, 'utf8')).toContain('<svg');
+
+    // The runner's default shards (a few large ones), read block-shuffled: a batch mixes many shards.
+    const reader = await openCache(res.cache.uri);
+    const shardOf = new Map<number, number>();
+    for await (const q of reader.sequences({ seed: 0, epoch: 0 })) shardOf.set(q.seq, q.shard);
+    const numShards = reader.manifest.numShards;
+    await reader.close();
+    expect(numShards).toBe(defaultShardCount(res.data.trainSequences, res.data.seqLen));
+    expect(res.data.trainSequences / numShards).toBeGreaterThan(8);
+    const ds = await openTokenDataset(res.data.train);
+    const cursor = { seed: res.recipe.seed, epoch: 0, position: 0 };
+    const src = await openCacheBatches(res.cache.uri, ds, 8, cursor, { shuffleBlockRows: res.recipe.shuffleBlockRows });
+    const perBatch: number[] = [];
+    for (let i = 0; i < Math.floor(ds.numSequences / 8); i++)
+      perBatch.push(new Set((await src.next()).seqs.map((q) => shardOf.get(q))).size);
+    await src.close?.();
+    // In file order a batch of 8 from shards of more than 8 sequences touches one or two shards.
+    expect(perBatch.reduce((a, b) => a + b, 0) / perBatch.length).toBeGreaterThan(5);
+    const state = JSON.parse(readFileSync(path.join(res.students[0]!.dir, 'trainer-state.json'), 'utf8'));
+    expect(state.cursor.source.shuffleBlockRows).toBe(res.recipe.shuffleBlockRows);
 
     // A second run into the same folder is refused (naming the folder) unless --force.
     const again = await distillAsync(['demo', '--out', out, '--budget', 'small']);
