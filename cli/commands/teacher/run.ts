@@ -1,5 +1,5 @@
-// `distill teacher run`: a token dataset + a teacher (an ONNX model, or vLLM/SGLang servers) → a sharded,
-// resumable logit cache.
+// `distill teacher run`: a token dataset + a teacher (an ONNX model, a checkpoint on the native engine, or vLLM/SGLang
+// servers) → a sharded, resumable logit cache.
 import { Flags } from '@oclif/core';
 import { backends, runTeacher, type TeacherRunSummary } from '../../../src/teacher/index.js';
 import { cacheProgress } from '../../../src/store/index.js';
@@ -14,6 +14,7 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
     '<%= config.bin %> teacher run --model fixtures/teacher/model.onnx --data tokens.arrow --out cache/ --top-k 16',
     '<%= config.bin %> teacher run --model teacher.onnx --data tokens.arrow --out s3://bucket/cache --top-k 32 --device cuda:0,1,2,3',
     '<%= config.bin %> teacher run --model teacher.onnx --data tokens.arrow --out s3://bucket/cache --top-k 32 --worker-index 3 --num-workers 16',
+    '<%= config.bin %> teacher run --backend native --model hf/Llama-3.2-1B --data tokens.arrow --out cache/ --top-k 32',
     '<%= config.bin %> teacher run --backend vllm --endpoint http://teacher-0:8000 --endpoint http://teacher-1:8000 --served-model behemoth --data tokens.arrow --out s3://bucket/cache --top-k 64',
   ];
 
@@ -22,13 +23,14 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
 
   static override flags = {
     backend: Flags.string({
-      description: 'teacher backend: onnx (a model file), vllm or sglang (servers at --endpoint)',
+      description:
+        'teacher backend: onnx (a model file), native (a checkpoint or Hugging Face Llama folder on the native engine), vllm or sglang (servers at --endpoint)',
       options: backends.ids(),
       default: 'onnx',
     }),
     model: Flags.string({
       description:
-        'teacher ONNX model (input_ids int64 [B,T] → logits float [B,T,V]; or a Hugging Face Optimum export)',
+        'teacher ONNX model (input_ids int64 [B,T] → logits float [B,T,V]; or a Hugging Face Optimum export); with --backend native, a Distillery checkpoint or Hugging Face Llama folder',
     }),
     endpoint: Flags.string({
       description: 'a vLLM/SGLang server base URL, e.g. http://teacher:8000 (repeat for a fleet)',
@@ -120,7 +122,10 @@ export default class TeacherRun extends BaseCommand<typeof TeacherRun> {
       tokenizer: f.tokenizer,
       vocabSize: f['vocab-size'],
       maxInFlight: f['max-in-flight'],
-      ...(f.backend === 'onnx' ? {} : { maxRetries: f['max-retries'], requestTimeout: f['request-timeout'] }),
+      // Retries and timeouts are the served backends' (the local ones take neither).
+      ...(backends.get(f.backend).usesDevices
+        ? {}
+        : { maxRetries: f['max-retries'], requestTimeout: f['request-timeout'] }),
       data: f.data,
       out: f.out,
       topK: f['top-k'],

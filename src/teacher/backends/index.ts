@@ -2,11 +2,12 @@
 // params at the door and opens it, and the ONNX tooling evaluation shares (sessions, the teacher contract).
 import { Registry } from '../../core/registry.js';
 import type { BackendDefinition, BackendOptions, TeacherBackend } from './define.js';
+import native from './native/backend.js';
 import onnx from './onnx/backend.js';
 import { sglangBackend, vllmBackend } from './served/backend.js';
 
 export const backends = new Registry<BackendDefinition>('teacher backend');
-for (const def of [onnx, vllmBackend, sglangBackend] as BackendDefinition[]) backends.register(def);
+for (const def of [onnx, native, vllmBackend, sglangBackend] as BackendDefinition[]) backends.register(def);
 
 /** The backend a run uses when none is named. */
 export const DEFAULT_BACKEND = 'onnx';
@@ -18,6 +19,9 @@ export async function openBackend(id: string, params: unknown, options: BackendO
 }
 
 export { defineBackend } from './define.js';
+export { NativeBackend, checkTeacherTokenizer } from './native/backend.js';
+export { loadNativeTeacher, nativeTeacherSha256 } from './native/model.js';
+export type { NativeTeacherModel } from './native/model.js';
 export type {
   BackendDefinition,
   BackendDescription,
