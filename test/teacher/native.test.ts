@@ -8,13 +8,14 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { at } from '../../src/core/arrays.js';
 import { parseModelConfig } from '../../src/core/model.js';
+import { byteTokenizer } from '../../src/data/index.js';
 import { exportHuggingFace } from '../../src/engine/hf/index.js';
 import { initParams, saveCheckpoint } from '../../src/engine/index.js';
 import { readManifest } from '../../src/store/index.js';
 import { exportOnnx } from '../../src/student/export.js';
 import { nativeTeacherSha256, openBackend, runTeacher } from '../../src/teacher/index.js';
 import { distillInProcess } from '../cli/in-process.js';
-import { corpusDataset, dumpCache } from './helpers/cache.js';
+import { corpusDataset, dumpCache, FIXTURE_MODEL } from './helpers/cache.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-native-teacher-'));
 const ckpt = path.join(dir, 'ckpt');
@@ -117,6 +118,22 @@ describe('native teacher backend', () => {
     const bad = await cli('--top-k', '3', '--samples', '2');
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^Error: \[E_UNSUPPORTED\] the native backend draws no samples/);
+  });
+
+  it('checks a tokenizer without a dataset (live scoring): the model folder’s tokenizer.json must be it', async () => {
+    const opts = { k, temperature: 1, samples: 0, device: { kind: 'cpu' as const } };
+    const byte = byteTokenizer();
+    const other = { name: 'hf:other/tokenizer.json', sha256: '0'.repeat(64) };
+    for (const [id, model] of [
+      ['native', hf],
+      ['onnx', FIXTURE_MODEL],
+    ] as const) {
+      const b = await openBackend(id, { model }, opts);
+      if (!b.checkTokenizer) throw new Error(`${id} checks a tokenizer`);
+      await expect(b.checkTokenizer(byte)).resolves.toBeUndefined();
+      await expect(b.checkTokenizer(other, 'samples')).rejects.toMatchObject({ code: 'E_TOKENIZER' });
+      await b.close();
+    }
   });
 
   it('refuses samples, a CUDA device, k past V and a folder that holds no model', async () => {

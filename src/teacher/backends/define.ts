@@ -69,6 +69,12 @@ export interface TeacherBackend {
    * (describe().vocabSize, or the dataset's when that is null); throws a DistillError otherwise.
    */
   checkDataset(dataset: TokenDataset, V: number): Promise<void>;
+  /**
+   * The tokenizer check without a dataset, for live scoring of sequences made elsewhere (on-policy samples): the
+   * tokenizer the sequences come from must be the teacher's, where the backend knows its own. The vocabulary is
+   * describe().vocabSize. Backends that cannot tell (served ones check against the dataset) leave it out.
+   */
+  checkTokenizer?(tokenizer: { name: string; sha256: string }, subject?: string): Promise<void>;
   /** Brings up whatever runs the model, warmed for batches of this shape, before the first score(). */
   start(shape: { B: number; T: number }): Promise<void>;
   score(req: ScoreRequest): Promise<ScoredPart[]>;

@@ -39,6 +39,9 @@ export async function checkTeacherTokenizer(
   }
 }
 
+/** Logits held at once while scoring (16M floats, 64 MB). */
+const LOGIT_CHUNK = 1 << 24;
+
 export class NativeBackend implements TeacherBackend {
   private engine: ModelEngine | undefined;
 
@@ -97,9 +100,27 @@ export class NativeBackend implements TeacherBackend {
       const n = Math.min(req.batchSize, req.nSeq - s0);
       const tokens = Int32Array.from(req.tokens.subarray(s0 * T, (s0 + n) * T));
       const hidden = engine.forward(params, tokens, n, T);
-      const logits = lmHeadLogits(config, params, hidden, n * T);
-      const { ids, logp, tail } = topKRows(logits, n * T, V, this.options.k, this.options.temperature);
-      parts.push({ nSeq: n, ids, logp, tail, vocab: V });
+      const rows = n * T,
+        k = this.options.k,
+        d = config.dModel;
+      const part: ScoredPart = {
+        nSeq: n,
+        ids: new Int32Array(rows * k),
+        logp: new Float32Array(rows * k),
+        tail: new Float32Array(rows),
+        vocab: V,
+      };
+      // The logits of LOGIT_CHUNK floats at a time, not rows × V at once (V is 128k for current Llamas).
+      const chunk = Math.max(1, Math.floor(LOGIT_CHUNK / V));
+      for (let r0 = 0; r0 < rows; r0 += chunk) {
+        const m = Math.min(chunk, rows - r0);
+        const logits = lmHeadLogits(config, params, hidden.subarray(r0 * d, (r0 + m) * d), m);
+        const top = topKRows(logits, m, V, k, this.options.temperature);
+        part.ids.set(top.ids, r0 * k);
+        part.logp.set(top.logp, r0 * k);
+        part.tail.set(top.tail, r0);
+      }
+      parts.push(part);
     }
     return parts;
   }

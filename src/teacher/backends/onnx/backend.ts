@@ -47,15 +47,20 @@ class OnnxBackend implements TeacherBackend {
 
   /** A tokenizer.json beside the model must be the one the dataset was prepared with. */
   async checkDataset(dataset: TokenDataset): Promise<void> {
+    await this.checkTokenizer(dataset.tokenizer, dataset.path);
+  }
+
+  /** A tokenizer.json beside the model must be this one (live scoring: the sequences' tokenizer). */
+  async checkTokenizer(tokenizer: { name: string; sha256: string }, subject?: string): Promise<void> {
     const tokFile = path.join(path.dirname(this.model), 'tokenizer.json');
     if (!existsSync(tokFile)) return;
     const own = await loadTokenizer(tokFile);
-    if (own.sha256 !== dataset.tokenizer.sha256) {
+    if (own.sha256 !== tokenizer.sha256) {
       throw new DistillError('E_TOKENIZER', `the dataset was tokenized with a different tokenizer than the teacher's`, {
         expected: `${own.name} (sha256 ${own.sha256.slice(0, 12)}…, ${tokFile})`,
-        found: `${dataset.tokenizer.name} (sha256 ${dataset.tokenizer.sha256.slice(0, 12)}…)`,
+        found: `${tokenizer.name} (sha256 ${tokenizer.sha256.slice(0, 12)}…)`,
         hint: `prepare the dataset with the tokenizer ${path.dirname(this.model)}`,
-        subject: dataset.path,
+        ...(subject ? { subject } : {}),
       });
     }
   }
