@@ -20,7 +20,7 @@ echo "== build harness"
 "$NVCC" -std=c++17 -O3 -arch="sm_$ARCH" --use_fast_math -DDISTILLERY_WITH_CUDA=1 -Icuda \
   -Xcompiler -fopenmp,-march=native,-O3,-fno-math-errno \
   bench/gpu/harness.cu cuda/loss/cuda/*.cu cuda/common/cuda/device.cu \
-  cuda/loss/cpu/loss_rows.cpp cuda/loss/cpu/loss_common.cpp cuda/common/cpu/common.cpp -lgomp -o "$OUT/harness"
+  cuda/loss/cpu/loss_rows*.cpp cuda/loss/cpu/loss_common.cpp cuda/common/cpu/common.cpp -lgomp -o "$OUT/harness"
 
 status=0
 echo "== CUDA vs CPU kernel"

@@ -1,7 +1,8 @@
 // Vector math shared by the CPU kernels (internal, not part of the C ABI): one SIMD width per translation unit (`Isa`:
-// AVX-512, else AVX2 + FMA, else none, by the flags it is compiled with) with the lane operations the row kernels use, and the Cephes single-precision exp in
-// its two forms: on whole registers (Isa::exp, exactly 0 below the float range) and as a scalar function that
-// `omp simd` loops vectorize (dn_fast_exp; libm's expf is a call no loop vectorizes). Both are ~2 ulp.
+// AVX-512, else AVX2 + FMA, else none, by the flags it is compiled with) with the lane operations the row kernels use,
+// and the Cephes single-precision exp in its two forms: on whole registers (Isa::exp, exactly 0 below the float range)
+// and as a scalar function that `omp simd` loops vectorize (dn_fast_exp; libm's expf is a call no loop vectorizes).
+// Both are ~2 ulp.
 #pragma once
 #include <cstdint>
 

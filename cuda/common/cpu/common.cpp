@@ -53,7 +53,8 @@ static dn_isa best_isa() {
 static std::atomic<int> g_isa{-1};
 
 extern "C" dn_status dn_set_isa(dn_isa isa) {
-  if (!dn_isa_supported(isa)) return dn_fail(DN_UNSUPPORTED, "instruction-set level %d is not supported here", (int)isa);
+  if (!dn_isa_supported(isa))
+    return dn_fail(DN_UNSUPPORTED, "instruction-set level %d is not supported here", (int)isa);
   g_isa.store((int)isa, std::memory_order_relaxed);
   return DN_OK;
 }

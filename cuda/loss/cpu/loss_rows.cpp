@@ -1,5 +1,6 @@
 // CPU kernels for the fused distillation losses (dn_loss.h): N rows × V logits → loss sums and
-// d total / d logits, two passes per row (online log-sum-exp; then gradient), OpenMP over rows,
+// d total / d logits, two passes per row (online log-sum-exp, keeping each exp term; then the gradient, which scales
+// those terms: one exp per logit and per temperature), OpenMP over rows,
 // the block loops in the AVX-512, AVX2 or scalar copy that dn_get_isa() selects (loss_rows_simd.h). The k-entry
 // teacher math is dn_loss_math.h, in double.
 #include <omp.h>
@@ -30,6 +31,9 @@ const dn_loss_rows::RowOps& row_ops() {
 
 struct Scratch {
   std::vector<double> s, g;
+  // Pass 1's exp terms per logit (e1 at T = 1, eT at T) and each block's running max, so that pass 2 scales them
+  // (f1, fT per block) instead of computing a second exp per logit; a row's terms stay in this core's cache.
+  std::vector<float> e1, eT, mb, f1, fT;
 };
 
 }  // namespace
@@ -66,6 +70,12 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
     Scratch sc;
     sc.s.resize(std::max<int64_t>(k, 1));
     sc.g.resize(std::max<int64_t>(k, 1));
+    const int64_t nblocks = (v + kBlock - 1) / kBlock;
+    if (need1) sc.e1.resize(v);
+    if (needT) sc.eT.resize(v);
+    sc.mb.resize(nblocks);
+    sc.f1.resize(nblocks);
+    sc.fT.resize(nblocks);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < n; ++r) {
       const float* z = logits + r * ld;
@@ -92,8 +102,9 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
           M = bs.max;
           arg_block = b0;
         }
-        if (need1) S1 += ops.sumexp(z + b0, len, 1.0f, -M);
-        if (needT) ST += ops.sumexp(z + b0, len, invT, -M * invT);
+        sc.mb[b0 / kBlock] = M;
+        if (need1) S1 += ops.sumexp(z + b0, len, 1.0f, -M, sc.e1.data() + b0);
+        if (needT) ST += ops.sumexp(z + b0, len, invT, -M * invT, sc.eT.data() + b0);
       }
       if (nan || mn == -INFINITY || M == INFINITY || (!masked && v > 0 && !(M > -INFINITY))) {
         int64_t c = 0;
@@ -138,8 +149,18 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
         c1 += cT;
         cT = 0;
       }
-      // Gather done: pass 2 may now overwrite z when grad aliases it.
-      ops.gradient(z, gr, v, c1, (float)-lse1, cT, invT, (float)-lseT);
+      // Pass 2 (the gather above is done: it may overwrite z when grad aliases it): grad = c1·σ + cT·σ_T, from pass 1's
+      // terms, block b's scaled by exp(M_b − lse), M_b the running max its terms were taken against.
+      if (c1 == 0.0f && cT == 0.0f) {
+        std::memset(gr, 0, sizeof(float) * v);
+      } else {
+        for (int64_t b = 0; b < nblocks; ++b) {
+          sc.f1[b] = c1 != 0.0f ? (float)(c1 * std::exp((double)sc.mb[b] - lse1)) : 0.0f;
+          sc.fT[b] = cT != 0.0f ? (float)(cT * std::exp((double)sc.mb[b] * invT - lseT)) : 0.0f;
+        }
+        ops.gradient(c1 != 0.0f ? sc.e1.data() : nullptr, sc.f1.data(), cT != 0.0f ? sc.eT.data() : nullptr,
+                     sc.fT.data(), gr, v);
+      }
       if (hard) gr[labels[r]] -= (float)(P.hard_weight * invD);
       if (soft) {
         const double gs = P.soft_weight * scale / T * invD;

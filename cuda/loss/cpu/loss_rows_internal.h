@@ -16,10 +16,10 @@ struct BlockStats {
 struct RowOps {
   // Max and min of z[0..len) and whether any is NaN.
   BlockStats (*minmax)(const float* z, int64_t len);
-  // Σ exp(z·scale + bias) over z[0..len).
-  double (*sumexp)(const float* z, int64_t len, float scale, float bias);
-  // grad[i] = c1·exp(z_i + b1) + cT·exp(z_i·invT + bT) over i < v (grad may alias z).
-  void (*gradient)(const float* z, float* grad, int64_t v, float c1, float b1, float cT, float invT, float bT);
+  // Σ exp(z·scale + bias) over z[0..len), each term written to e[0..len).
+  double (*sumexp)(const float* z, int64_t len, float scale, float bias, float* e);
+  // grad[i] = f1[b]·e1[i] + fT[b]·eT[i] over i < v, b = i / kBlock; e1 or eT null: that term is 0.
+  void (*gradient)(const float* e1, const float* f1, const float* eT, const float* fT, float* grad, int64_t v);
 };
 
 namespace avx512 {

@@ -1,6 +1,7 @@
 // The loss rows' per-block vector loops for one instruction-set level, included by loss_rows_avx512.cpp,
 // loss_rows_avx2.cpp and loss_rows_scalar.cpp (each compiled with its level's flags: CMakeLists.txt) inside namespace
 // DN_LOSS_NS; loss_rows.cpp picks the copy for dn_get_isa(). The vector math is common/dn_simd.h.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -43,62 +44,70 @@ BlockStats block_minmax(const float* z, int64_t len) {
   return {mx, mn, nan};
 }
 
-// Σ exp(z·scale + bias) over a block.
-double block_sumexp(const float* z, int64_t len, float scale, float bias) {
+// Σ exp(z·scale + bias) over a block, each term also written to e (which stays in cache for pass 2); fetches the
+// next block into L1 meanwhile.
+double block_sumexp(const float* z, int64_t len, float scale, float bias, float* e) {
   int64_t i = 0;
   double s = 0;
 #ifdef DN_SIMD
   const typename Isa::F vs = Isa::set1(scale), vb = Isa::set1(bias);
   typename Isa::F acc0 = Isa::set1(0.0f), acc1 = Isa::set1(0.0f);
   for (; i + 2 * Isa::W <= len; i += 2 * Isa::W) {
-    acc0 = Isa::add(acc0, Isa::exp(Isa::fma(Isa::load(z + i), vs, vb)));
-    acc1 = Isa::add(acc1, Isa::exp(Isa::fma(Isa::load(z + i + Isa::W), vs, vb)));
+    // The next block's logits, the lines this step's 2·W floats span: its first pass, block_minmax, would otherwise
+    // wait on memory while this loop computes, since the hardware prefetcher stops when the reads pause.
+    for (int line = 0; line < 2 * Isa::W; line += 16)
+      _mm_prefetch(reinterpret_cast<const char*>(z + i + kBlock + line), _MM_HINT_T0);
+    const typename Isa::F x0 = Isa::exp(Isa::fma(Isa::load(z + i), vs, vb));
+    const typename Isa::F x1 = Isa::exp(Isa::fma(Isa::load(z + i + Isa::W), vs, vb));
+    Isa::store(e + i, x0);
+    Isa::store(e + i + Isa::W, x1);
+    acc0 = Isa::add(acc0, x0);
+    acc1 = Isa::add(acc1, x1);
   }
   s = Isa::rsum(Isa::add(acc0, acc1));
 #endif
-  for (; i < len; ++i) s += std::exp(z[i] * scale + bias);
+  for (; i < len; ++i) {
+    e[i] = std::exp(z[i] * scale + bias);
+    s += e[i];
+  }
   return s;
 }
 
-// grad[i] = c1·exp(z_i + b1) + cT·exp(z_i·invT + bT). grad may alias z; otherwise the row is written
-// with streaming stores (no read-for-ownership: the same memory traffic as a copy).
-void row_gradient(const float* z, float* grad, int64_t v, float c1, float b1, float cT, float invT,
-                         float bT) {
-  if (c1 == 0.0f && cT == 0.0f) {
-    std::memset(grad, 0, sizeof(float) * v);
-    return;
-  }
-  auto scalar = [&](int64_t i) {
-    float x = z[i];
+// grad[i] = f1[b]·e1[i] + fT[b]·eT[i], b = i / kBlock (a null e1 or eT is a zero term). The row is written with
+// streaming stores: no read-for-ownership, the same memory traffic as a copy (grad may alias the logits: pass 2
+// reads only e1 and eT).
+void row_gradient(const float* e1, const float* f1, const float* eT, const float* fT, float* grad, int64_t v) {
+  auto value = [&](int64_t i) {
     float g = 0.0f;
-    if (c1 != 0.0f) g += c1 * std::exp(x + b1);
-    if (cT != 0.0f) g += cT * std::exp(x * invT + bT);
-    grad[i] = g;
+    if (e1) g += f1[i / kBlock] * e1[i];
+    if (eT) g += fT[i / kBlock] * eT[i];
+    return g;
   };
   int64_t i = 0;
 #ifdef DN_SIMD
-  const bool stream = grad != z;
-  if (stream) {
-    while (i < v && (reinterpret_cast<uintptr_t>(grad + i) % (sizeof(float) * Isa::W)) != 0) scalar(i++);
-  }
-  const typename Isa::F vc1 = Isa::set1(c1), vb1 = Isa::set1(b1), vcT = Isa::set1(cT), vinvT = Isa::set1(invT),
-                        vbT = Isa::set1(bT);
-  const int mode = (c1 != 0.0f) | ((cT != 0.0f) << 1);
-  for (; i + Isa::W <= v; i += Isa::W) {
-    typename Isa::F x = Isa::load(z + i), g;
-    if (mode == 1) {
-      g = Isa::mul(vc1, Isa::exp(Isa::add(x, vb1)));
-    } else if (mode == 2) {
-      g = Isa::mul(vcT, Isa::exp(Isa::fma(x, vinvT, vbT)));
-    } else {
-      g = Isa::fma(vcT, Isa::exp(Isa::fma(x, vinvT, vbT)), Isa::mul(vc1, Isa::exp(Isa::add(x, vb1))));
+  for (; i < v && (reinterpret_cast<uintptr_t>(grad + i) % (sizeof(float) * Isa::W)) != 0; ++i) grad[i] = value(i);
+  while (i + Isa::W <= v) {
+    const int64_t b = i / kBlock, end = std::min(v, (b + 1) * kBlock);
+    if (i + Isa::W > end) {
+      // A block edge inside this vector (grad is not aligned like the row): element by element, stored whole.
+      alignas(64) float tmp[Isa::W];
+      for (int j = 0; j < Isa::W; ++j) tmp[j] = value(i + j);
+      Isa::stream(grad + i, Isa::load(tmp));
+      i += Isa::W;
+      continue;
     }
-    if (stream) Isa::stream(grad + i, g);
-    else Isa::store(grad + i, g);
+    const typename Isa::F vf1 = Isa::set1(e1 ? f1[b] : 0.0f), vfT = Isa::set1(eT ? fT[b] : 0.0f);
+    for (; i + Isa::W <= end; i += Isa::W) {
+      typename Isa::F g;
+      if (!eT) g = Isa::mul(vf1, Isa::load(e1 + i));
+      else if (!e1) g = Isa::mul(vfT, Isa::load(eT + i));
+      else g = Isa::fma(vfT, Isa::load(eT + i), Isa::mul(vf1, Isa::load(e1 + i)));
+      Isa::stream(grad + i, g);
+    }
   }
-  if (stream) _mm_sfence();
+  _mm_sfence();
 #endif
-  for (; i < v; ++i) scalar(i);
+  for (; i < v; ++i) grad[i] = value(i);
 }
 
 const RowOps ops = {block_minmax, block_sumexp, row_gradient};
