@@ -31,6 +31,12 @@ export const MetricsRowSchema = z.object({
   gradNorm: metric,
   /** Tokens seen after the step. */
   tokens: metric,
+  /** Runs with a live teacher: whether the step was on-policy, and the schedule's on-policy share λ. */
+  onPolicy: z.boolean().optional(),
+  onPolicyShare: z.number().optional(),
+  /** Runs with a live teacher: tokens the student sampled and positions the live teacher scored in the step. */
+  generatedTokens: z.number().optional(),
+  teacherPositions: z.number().optional(),
   /** MoE students: routing metrics of each MoE layer over the step's tokens. */
   moe: z.array(MoeLayerMetricsSchema).optional(),
 });

@@ -28,6 +28,20 @@ export const RunSignatureSchema = z.object({
 });
 export type RunSignature = z.infer<typeof RunSignatureSchema>;
 
+/**
+ * A student's on-policy stream (runs with a live teacher): its sampler, where its next prompts start in the
+ * dataset, and the prompt/generation lengths a resume must keep. Absent in runs without a live teacher.
+ */
+export const OnPolicyStateSchema = z.object({
+  sampler: z.object({ kind: z.literal('mulberry32'), state: z.number().int().min(0).max(0xffffffff) }),
+  cursor: z.object({ epoch: z.number().int().min(0), position: z.number().int().min(0) }),
+  promptTokens: z.number().int().min(1),
+  newTokens: z.number().int().min(1),
+  /** On-policy optimizer steps taken so far. */
+  steps: z.number().int().min(0),
+});
+export type OnPolicyState = z.infer<typeof OnPolicyStateSchema>;
+
 export const TrainerStateSchema = z.object({
   format: z.string(),
   /** Optimizer steps done; the next step to run. */
@@ -55,6 +69,7 @@ export const TrainerStateSchema = z.object({
   schedule: z.unknown(),
   /** MoE students: per MoE layer and expert, the optimizer steps in a row it received no token (dead-expert flag). */
   moe: z.object({ idleSteps: z.array(z.array(z.number().int().min(0))) }).optional(),
+  onPolicy: OnPolicyStateSchema.optional(),
   /** SHA-256 of each other file of the folder, by file name. */
   files: z.record(z.string(), z.string()),
 });

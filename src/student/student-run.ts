@@ -6,7 +6,7 @@ import path from 'node:path';
 import { DistillError } from '../core/errors.js';
 import { lmHeadSlot, paramLayout, type ModelConfig, type TensorSlot } from '../core/model.js';
 import { appendMetricsRow, readMetricsLog, writeMetricsLog, type MetricsRow } from '../data/metrics-log.js';
-import { saveCheckpoint, type ModelEngine, type TrainerStateInput } from '../engine/index.js';
+import { saveCheckpoint, type ModelEngine, type OnPolicyState, type TrainerStateInput } from '../engine/index.js';
 import type { Batch } from './data.js';
 import type { LossKind, Support } from '../../losses/index.js';
 import type { ScheduleWeights } from '../../schedules/index.js';
@@ -55,6 +55,11 @@ export class StudentRun {
   readonly timings: PhaseTimings = { forward: 0, loss: 0, backward: 0, optimizer: 0 };
   /** Routing statistics, the selection-bias update and dead-expert counters of an MoE student. */
   private readonly moe: MoeTracker;
+  /**
+   * Runs with a live teacher log each step's on-policy fields (set by the trainer before a step, cleared by it):
+   * whether it was on-policy, λ, the tokens the student sampled and the positions the teacher scored.
+   */
+  onPolicyStep?: { onPolicy: boolean; onPolicyShare: number; generatedTokens: number; teacherPositions: number };
 
   constructor(
     readonly spec: StudentSpec,
@@ -90,8 +95,16 @@ export class StudentRun {
     return { hard: w.hard, soft: w.soft, temperature: w.temperature ?? base, onPolicy: w.onPolicy ?? 0 };
   }
 
-  /** Forward + loss + backward on one micro-batch; gradients accumulate into this.grads. */
-  microStep(batch: Batch, w: Required<ScheduleWeights>, gradScale: number): void {
+  /**
+   * Forward + loss + backward on one micro-batch; gradients accumulate into this.grads. `soft` replaces the
+   * student's soft loss (an on-policy batch takes the on-policy loss).
+   */
+  microStep(
+    batch: Batch,
+    w: Required<ScheduleWeights>,
+    gradScale: number,
+    soft = this.spec.loss ?? 'forward-kl',
+  ): void {
     const t0 = performance.now();
     const c = this.spec.config;
     const n = batch.batch * batch.seqLen;
@@ -109,11 +122,11 @@ export class StudentRun {
       vocabSize: c.vocabSize,
       labels: batch.labels,
       ...(teacher
-        ? this.spec.loss === 'sampled' && teacher.samples
+        ? soft === 'sampled' && teacher.samples
           ? { samples: teacher.samples }
           : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }
         : {}),
-      kind: (teacher ? (this.spec.loss ?? 'forward-kl') : 'ce') as LossKind,
+      kind: (teacher ? soft : 'ce') as LossKind,
       support: (this.spec.support ?? 'renormalize') as Support,
       temperature: w.temperature,
       ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}),
@@ -176,6 +189,7 @@ export class StudentRun {
     }
     metrics.gradNorm = this.update(step, lr, opt);
     this.grads.fill(0);
+    if (this.onPolicyStep) Object.assign(metrics, this.onPolicyStep);
     const moe = this.moe.endStep(this.params);
     if (moe.length) metrics.moe = moe;
     const optSeconds = (performance.now() - t0) / 1000;
@@ -236,7 +250,7 @@ export class StudentRun {
   }
 
   /** Writes this student's checkpoint with the pass's shared state; the student and schedule parts are added here. */
-  save(trainerState: Omit<TrainerStateInput, 'student' | 'schedule'>): void {
+  save(trainerState: Omit<TrainerStateInput, 'student' | 'schedule'>, onPolicy?: OnPolicyState): void {
     saveCheckpoint(this.dir, {
       config: this.spec.config,
       params: this.params,
@@ -252,6 +266,7 @@ export class StudentRun {
         },
         schedule: this.schedule?.state() ?? null,
         ...(this.spec.config.moe ? { moe: this.moe.state() } : {}),
+        ...(onPolicy ? { onPolicy } : {}),
       },
     });
   }

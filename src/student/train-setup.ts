@@ -10,6 +10,7 @@ import { loadCheckpoint, type LoadedCheckpoint, type RunSignature, type TrainerS
 import type { S3Options } from '../store/api.js';
 import type { DataCursor } from './data.js';
 import type { HfInit } from './hf-init.js';
+import { DEFAULT_ON_POLICY_LOSS, type LiveTeacherOptions } from './on-policy.js';
 import { makeLrSchedule, type LrSchedule } from './lr.js';
 import type { CacheSourceInfo, TrainerDeps } from './ports.js';
 import type { OptimizerSettings, StudentSpec } from './student-run.js';
@@ -59,6 +60,11 @@ export interface TrainOptions {
   /** Engine backend passed to createEngine (default: the engine's choice). */
   backend?: string;
   progress?: ProgressFn;
+  /**
+   * A live teacher for on-policy steps (needs `cache`): a schedule's `onPolicy` share λ of the steps are then
+   * taken on the student's own samples of `newTokens` after `promptTokens` of dataset sequences.
+   */
+  teacher?: LiveTeacherOptions;
   /** Replaces collaborators (tests wrap the cache to count reads, for example). */
   deps?: Partial<TrainerDeps>;
 }
@@ -162,6 +168,20 @@ export function checkStudents(opts: TrainOptions, dataset: TokenDatasetLike): vo
         subject: s.name,
       });
     }
+  }
+  if (opts.teacher) {
+    if (!opts.cache)
+      throw new DistillError('E_USAGE', 'a live teacher was given without a `cache`', {
+        field: 'cache',
+        hint: 'on-policy steps mix with cache steps under the schedule: pass `cache` as well',
+      });
+    const id = opts.teacher.loss ?? DEFAULT_ON_POLICY_LOSS;
+    if (losses.get(id).target !== 'soft')
+      throw new DistillError('E_CONFIG', `the on-policy loss must compare distributions on the teacher's top-k`, {
+        expected: 'a soft loss (reverse-kl, forward-kl, jsd, skew-kl, tvd)',
+        found: id,
+        field: 'teacher.loss',
+      });
   }
   if (!opts.cache) {
     const withSchedule = opts.students.find((s) => s.schedule !== undefined || s.scheduleParams !== undefined);

@@ -14,6 +14,15 @@ import { learningRate } from './lr.js';
 import type { CacheSourceInfo, TrainerDeps } from './ports.js';
 import { StudentRun, type PhaseTimings, type StepMetrics } from './student-run.js';
 import {
+  checkNoOnPolicy,
+  DEFAULT_ON_POLICY_LOSS,
+  isOnPolicyStep,
+  LiveTeacher,
+  needsTeacher,
+  OnPolicyStream,
+  type OnPolicyCost,
+} from './on-policy.js';
+import {
   checkOptions,
   checkRunTarget,
   checkStudents,
@@ -36,6 +45,8 @@ export interface StudentResult {
   last?: StepMetrics;
   /** Seconds per phase in this invocation; `ops` splits forward + backward when the engine reports it. */
   timings: PhaseTimings & { ops?: Record<string, number> };
+  /** Runs with a live teacher: this invocation's on-policy steps and what they cost. */
+  onPolicy?: OnPolicyCost & { steps: number };
 }
 
 export interface TrainResult {
@@ -54,6 +65,19 @@ export interface TrainResult {
   students: StudentResult[];
   /** Stopped early by `signal`, with checkpoints of `step`. */
   interrupted?: boolean;
+}
+
+/** A student's on-policy side in a run with a live teacher: its stream and this invocation's costs. */
+interface OnPolicySide {
+  stream: OnPolicyStream;
+  cost: OnPolicyCost & { steps: number };
+}
+
+/** The live teacher and each student's on-policy side; undefined in a run without a live teacher. */
+interface OnPolicyRun {
+  teacher: LiveTeacher;
+  sides: OnPolicySide[];
+  loss: string;
 }
 
 /** One StudentRun per student: its folder, engine, parameters (initialized or resumed) and schedule. */
@@ -107,6 +131,7 @@ async function trainLoop(
   start: StartPoint,
   endStep: number,
   tokensPerStep: number,
+  live: OnPolicyRun | undefined,
 ): Promise<LoopTimes> {
   const { lrs, accum, adam } = settings;
   const times: LoopTimes = { read: 0, save: 0, step: endStep };
@@ -130,7 +155,7 @@ async function trainLoop(
       lr: { lr: lrs.lr, minLr: lrs.minLr, warmupSteps: lrs.warmupSteps },
       optimizer: adam,
     };
-    for (const r of runs) r.save(state);
+    runs.forEach((r, i) => r.save(state, live?.sides[i]?.stream.state()));
     times.save += (performance.now() - t0) / 1000;
   };
   report(start.step);
@@ -143,12 +168,46 @@ async function trainLoop(
     }
     const lr = learningRate(lrs, step);
     const weights = runs.map((r) => r.weights(step, opts.steps, tokensSeen));
+    const onPolicy = runs.map((r, i) => {
+      const share = weightsOf(weights, i).onPolicy;
+      if (share > 0 && !live) throw needsTeacher(r.spec.name, r.schedule?.id ?? '', step, share);
+      return isOnPolicyStep(opts.seed, step, i, share);
+    });
     let readSeconds = 0;
+    const stepCost = runs.map(() => ({ generatedTokens: 0, teacherPositions: 0 }));
     for (let micro = 0; micro < accum; micro++) {
       const t0 = performance.now();
       const batch = await source.next();
       readSeconds += (performance.now() - t0) / 1000;
-      runs.forEach((r, i) => r.microStep(batch, weightsOf(weights, i), 1 / accum));
+      for (const [i, r] of runs.entries()) {
+        const w = weightsOf(weights, i);
+        const side = live?.sides[i];
+        if (!onPolicy[i] || !live || !side) {
+          r.microStep(batch, w, 1 / accum);
+          continue;
+        }
+        // An on-policy micro-batch: the student's own samples, scored by the live teacher, soft loss only.
+        const { batch: own, cost } = await side.stream.next(r.engine, r.params, live.teacher);
+        r.microStep(own, { ...w, hard: 0, soft: 1 }, 1 / accum, live.loss);
+        const c = weightsOf(stepCost, i);
+        c.generatedTokens += cost.generatedTokens;
+        c.teacherPositions += cost.teacherPositions;
+        side.cost.generatedTokens += cost.generatedTokens;
+        side.cost.teacherPositions += cost.teacherPositions;
+        side.cost.generateSeconds += cost.generateSeconds;
+        side.cost.scoreSeconds += cost.scoreSeconds;
+      }
+    }
+    if (live) {
+      runs.forEach((r, i) => {
+        const on = onPolicy[i] === true;
+        r.onPolicyStep = { onPolicy: on, onPolicyShare: weightsOf(weights, i).onPolicy, ...weightsOf(stepCost, i) };
+        const side = live.sides[i];
+        if (on && side) {
+          side.stream.stepDone();
+          side.cost.steps += 1;
+        }
+      });
     }
     times.read += readSeconds;
     tokensSeen += tokensPerStep;
@@ -170,7 +229,7 @@ function weightsOf<T>(weights: T[], i: number): T {
 }
 
 /** What a student reports: its folder, size, last metrics and phase timings (with per-op seconds when known). */
-function studentResult(r: StudentRun): StudentResult {
+function studentResult(r: StudentRun, side: OnPolicySide | undefined): StudentResult {
   const ops = (r.engine as { timings?: () => Record<string, number> }).timings?.();
   return {
     name: r.spec.name,
@@ -179,7 +238,34 @@ function studentResult(r: StudentRun): StudentResult {
     activeParameters: activeParameterCount(r.spec.config),
     ...(r.last ? { last: r.last } : {}),
     timings: { ...r.timings, ...(ops ? { ops: { ...ops } } : {}) },
+    ...(side ? { onPolicy: { ...side.cost } } : {}),
   };
+}
+
+/**
+ * Opens the live teacher (when given) after the students: each gets its on-policy stream, resumed from its
+ * checkpoint. Without one, a schedule that would go on-policy is refused before the first step.
+ */
+async function openOnPolicy(
+  opts: TrainOptions,
+  dataset: Parameters<typeof LiveTeacher.open>[1],
+  start: StartPoint,
+  runs: StudentRun[],
+  cacheInfo: CacheSourceInfo | undefined,
+): Promise<OnPolicyRun | undefined> {
+  if (!opts.teacher || !cacheInfo) {
+    checkNoOnPolicy(runs, start.step, opts.steps);
+    return undefined;
+  }
+  const t = opts.teacher;
+  const teacher = await LiveTeacher.open(t, dataset, opts.students, cacheInfo, opts.batchSize);
+  const sides = runs.map((r, i) => {
+    const saved = start.resumed.find((x) => x.spec === r.spec)?.state.onPolicy;
+    const stream = new OnPolicyStream(dataset, opts.batchSize, t, opts.seed, i, saved, r.dir);
+    const cost = { steps: 0, generatedTokens: 0, teacherPositions: 0, generateSeconds: 0, scoreSeconds: 0 };
+    return { stream, cost };
+  });
+  return { teacher, sides, loss: t.loss ?? DEFAULT_ON_POLICY_LOSS };
 }
 
 export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
@@ -200,17 +286,19 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
     source = datasetBatches(dataset, opts.batchSize, start.cursor);
   }
   const runs: StudentRun[] = [];
+  let live: OnPolicyRun | undefined;
   try {
     checkTrainingFits(opts, dataset, cacheInfo?.k);
     const sig = runSignature(opts, dataset.sha256, cacheInfo?.fingerprint ?? null);
     checkRunTarget(opts, start, sig, cacheInfo);
     await createRuns(opts, deps, start, runs);
+    live = await openOnPolicy(opts, dataset, start, runs, cacheInfo);
 
     const endStep = Math.min(opts.steps, start.step + (opts.stopAfter ?? opts.steps));
     const tokensPerStep = opts.batchSize * dataset.seqLen * settings.accum;
     const started = performance.now();
     for (const r of runs) (r.engine as { resetTimings?: () => void }).resetTimings?.();
-    const times = await trainLoop(opts, settings, runs, source, sig, start, endStep, tokensPerStep);
+    const times = await trainLoop(opts, settings, runs, source, sig, start, endStep, tokensPerStep, live);
     const seconds = (performance.now() - started) / 1000;
     const tokens = (times.step - start.step) * tokensPerStep;
     return {
@@ -227,10 +315,11 @@ export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {
         : {}),
       readSeconds: times.read,
       saveSeconds: times.save,
-      students: runs.map(studentResult),
+      students: runs.map((r, i) => studentResult(r, live?.sides[i])),
     };
   } finally {
     for (const r of runs) r.engine.dispose();
+    await live?.teacher.close();
     await source.close?.();
   }
 }

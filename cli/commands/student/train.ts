@@ -6,7 +6,9 @@ import { DistillError } from '../../../src/core/errors.js';
 import { parseLayerList } from '../../../src/engine/hf/index.js';
 import { loadStudentSpec, type StudentDefaults } from '../../../src/student/config.js';
 import { configFromHuggingFace, type HfInit } from '../../../src/student/hf-init.js';
+import type { LiveTeacherOptions } from '../../../src/student/on-policy.js';
 import { trainStudents, type TrainResult } from '../../../src/student/train.js';
+import { backends } from '../../../src/teacher/backends/index.js';
 import { BaseCommand } from '../../base.js';
 import { countFlag, intFlag, numberFlag, positiveFlag } from '../../flags.js';
 import { s3Flags, s3Options } from '../../s3-flags.js';
@@ -17,11 +19,20 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
   static override examples = [
     '<%= config.bin %> student train --config small.json --data tokens.arrow --steps 200 --batch-size 8 --lr 3e-3 --seed 1 --out runs/ce',
     '<%= config.bin %> student train --config a.json --config b.json --data tokens.arrow --cache cache/ --schedule linear --steps 500 --batch-size 8 --lr 3e-3 --seed 1 --out runs/kd',
+    '<%= config.bin %> student train --config small.json --data tokens.arrow --cache cache/ --teacher teacher/model.onnx --schedule offline-then-on-policy --prompt-tokens 32 --new-tokens 32 --steps 500 --batch-size 8 --lr 3e-3 --seed 1 --out runs/on-policy',
     '<%= config.bin %> student train --init teacher-hf --init-layers 0,2,4 --data tokens.arrow --cache cache/ --steps 500 --batch-size 8 --lr 1e-3 --seed 1 --out runs/pruned',
   ];
 
   /** Library option fields that these flags feed under another name. */
-  static override fieldFlags = { students: 'config', clipNorm: 'clip', shuffleBlockRows: 'shuffle-block-rows' };
+  static override fieldFlags = {
+    students: 'config',
+    clipNorm: 'clip',
+    shuffleBlockRows: 'shuffle-block-rows',
+    model: 'teacher',
+    endpoints: 'teacher-endpoint',
+    servedModel: 'teacher-served-model',
+    'teacher.loss': 'on-policy-loss',
+  };
 
   static override flags = {
     config: Flags.string({
@@ -62,6 +73,32 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     'save-every': countFlag({ description: 'checkpoint every N steps (always at the end)' }),
     'stop-after': countFlag({ description: 'stop with a checkpoint after N steps of this invocation' }),
     backend: Flags.string({ description: 'engine backend: native or reference', default: 'native' }),
+    teacher: Flags.string({
+      description: 'live teacher for on-policy steps (an ONNX file), when the schedule returns onPolicy; needs --cache',
+    }),
+    'teacher-backend': Flags.string({
+      description: 'live teacher backend: onnx (--teacher FILE), vllm or sglang (--teacher-endpoint)',
+      options: backends.ids(),
+    }),
+    'teacher-endpoint': Flags.string({
+      description: 'a served live teacher’s base URL (repeatable)',
+      multiple: true,
+    }),
+    'teacher-served-model': Flags.string({ description: 'the model name the live teacher servers serve' }),
+    'prompt-tokens': countFlag({
+      description: 'on-policy steps: prompt tokens P cut from dataset sequences',
+      default: 16,
+    }),
+    'new-tokens': countFlag({
+      description: 'on-policy steps: tokens L the student samples after the prompt',
+      default: 16,
+    }),
+    'sample-temperature': numberFlag({
+      description: 'on-policy steps: the student’s sampling temperature (0: greedy)',
+      default: 1,
+      min: 0,
+    }),
+    'on-policy-loss': Flags.string({ description: 'soft loss of the on-policy steps', default: 'reverse-kl' }),
     ...s3Flags,
   };
 
@@ -99,6 +136,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
         init
         ? [{ name: path.basename(path.resolve(init.dir)), config: configFromHuggingFace(init), ...defaults }]
         : [];
+    const teacher = liveTeacher(f);
     const res = await trainStudents({
       students,
       data: f.data,
@@ -119,6 +157,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       ...(f['save-every'] ? { saveEvery: f['save-every'] } : {}),
       ...(f['stop-after'] ? { stopAfter: f['stop-after'] } : {}),
       backend: f.backend,
+      ...(teacher ? { teacher } : {}),
       signal: this.interruptSignal(),
       progress: this.progress(),
     });
@@ -140,4 +179,33 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     );
     return res;
   }
+}
+
+/** The live teacher the flags name: --teacher FILE (onnx), or a served backend at --teacher-endpoint. */
+function liveTeacher(f: StudentTrain['flags']): LiveTeacherOptions | undefined {
+  const backend = f['teacher-backend'] ?? (f.teacher !== undefined ? 'onnx' : undefined);
+  if (backend === undefined) {
+    if (f['teacher-endpoint'] || f['teacher-served-model'])
+      throw new DistillError('E_USAGE', '--teacher-endpoint and --teacher-served-model need --teacher-backend', {
+        hint: 'add --teacher-backend vllm or --teacher-backend sglang',
+      });
+    return undefined;
+  }
+  const params =
+    backend === 'onnx'
+      ? { ...(f.teacher !== undefined ? { model: f.teacher } : {}) }
+      : {
+          ...(f['teacher-endpoint'] ? { endpoints: f['teacher-endpoint'] } : {}),
+          ...(f['teacher-served-model'] !== undefined ? { servedModel: f['teacher-served-model'] } : {}),
+        };
+  if (backend === 'onnx' && f.teacher === undefined)
+    throw new DistillError('E_USAGE', 'the onnx live teacher needs --teacher <model.onnx>', { field: 'teacher' });
+  return {
+    backend,
+    params,
+    promptTokens: f['prompt-tokens'],
+    newTokens: f['new-tokens'],
+    sampling: { temperature: f['sample-temperature'] },
+    loss: f['on-policy-loss'],
+  };
 }

@@ -1,0 +1,182 @@
+// On-policy steps with real parts: a byte-level dataset, a cache written by the fixture ONNX teacher, and the same
+// teacher scoring the student's samples live (in-process ONNX, and once through the vLLM stand-in). Checks the
+// step choice and the metrics fields, exact resume (sampler + prompt cursor), and the refusals.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DistillError } from '../../src/core/errors.js';
+import { parseModelConfig } from '../../src/core/model.js';
+import { loadCheckpoint, readTrainerState } from '../../src/engine/index.js';
+import { isOnPolicyStep } from '../../src/student/on-policy.js';
+import { trainStudents, type TrainOptions } from '../../src/student/train.js';
+import { runTeacher } from '../../src/teacher/index.js';
+import { corpusDataset, FIXTURE_MODEL } from '../teacher/helpers/cache.js';
+import { startStandIn, type StandIn } from '../teacher/helpers/served-teacher.js';
+
+const kid = parseModelConfig({
+  vocabSize: 257,
+  dModel: 24,
+  nLayers: 1,
+  nHeads: 3,
+  nKvHeads: 1,
+  ffnDim: 40,
+  contextLength: 16,
+  tieEmbeddings: true,
+});
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-onpolicy-'));
+const rows = (dir: string) =>
+  readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+let data: string;
+let cache: string;
+
+beforeAll(async () => {
+  const dir = tmp();
+  data = path.join(dir, 'd.arrow');
+  corpusDataset(data, 12, 16);
+  cache = path.join(dir, 'cache');
+  await runTeacher({ model: FIXTURE_MODEL, data, out: cache, topK: 4, shards: 2, batchSize: 4 });
+}, 120_000);
+
+function opts(out: string, over: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    students: [
+      { name: 'kid', config: kid, schedule: 'offline-then-on-policy', scheduleParams: { start: 0.5, onPolicy: 1 } },
+    ],
+    data,
+    cache,
+    steps: 4,
+    batchSize: 2,
+    lr: 1e-2,
+    seed: 5,
+    out,
+    teacher: { backend: 'onnx', params: { model: FIXTURE_MODEL }, promptTokens: 4, newTokens: 6 },
+    ...over,
+  };
+}
+
+describe('on-policy steps', () => {
+  it('offline then on-policy: metrics say which steps, the tokens generated and the positions scored', async () => {
+    const out = tmp();
+    const res = await trainStudents(opts(out));
+    const m = rows(path.join(out, 'kid'));
+    expect(m.map((r) => r.onPolicy)).toEqual([false, false, true, true]);
+    expect(m.map((r) => r.onPolicyShare)).toEqual([0, 0, 1, 1]);
+    // B = 2 sequences × L = 6 sampled tokens; the teacher scores all P + L = 10 positions of each.
+    expect(m.map((r) => r.generatedTokens)).toEqual([0, 0, 12, 12]);
+    expect(m.map((r) => r.teacherPositions)).toEqual([0, 0, 20, 20]);
+    for (const r of m) expect(Number.isFinite(r.loss)).toBe(true);
+    // An on-policy step takes the soft loss only (hard weight 0) on the student's samples.
+    expect(m[2]).toMatchObject({ hard: 0.1, soft: 0.9 });
+    expect(m[2]!.softLoss).toBe(m[2]!.loss);
+    const s = res.students[0]!;
+    expect(s.onPolicy).toMatchObject({ steps: 2, generatedTokens: 24, teacherPositions: 40 });
+    expect(s.onPolicy!.generateSeconds).toBeGreaterThan(0);
+    expect(s.onPolicy!.scoreSeconds).toBeGreaterThan(0);
+    const state = readTrainerState(path.join(out, 'kid'));
+    expect(state?.onPolicy).toMatchObject({
+      promptTokens: 4,
+      newTokens: 6,
+      steps: 2,
+      cursor: { epoch: 0, position: 4 },
+    });
+  }, 120_000);
+
+  it('resumes exactly: stopped after 3 of 6 mixed steps and resumed = uninterrupted, bit for bit', async () => {
+    const mixed = (out: string, over: Partial<TrainOptions> = {}) =>
+      opts(out, {
+        steps: 6,
+        students: [
+          { name: 'kid', config: kid, schedule: 'offline-then-on-policy', scheduleParams: { start: 0, onPolicy: 0.5 } },
+        ],
+        ...over,
+      });
+    const whole = tmp();
+    await trainStudents(mixed(whole));
+    const split = tmp();
+    const first = await trainStudents(mixed(split, { stopAfter: 3 }));
+    expect(first.step).toBe(3);
+    await trainStudents(mixed(split, { resume: split }));
+    const a = rows(path.join(whole, 'kid'));
+    const b = rows(path.join(split, 'kid'));
+    const strip = (r: Record<string, unknown>) => ({ ...r, tokensPerSecond: 0 });
+    expect(b.map(strip)).toEqual(a.map(strip));
+    // Both kinds of step happen, in the order the seed draws.
+    const on = a.map((r) => r.onPolicy);
+    expect(on).toEqual([0, 1, 2, 3, 4, 5].map((s) => isOnPolicyStep(5, s, 0, 0.5)));
+    expect(on).toContain(true);
+    expect(on).toContain(false);
+    const pa = loadCheckpoint(path.join(whole, 'kid')).params;
+    const pb = loadCheckpoint(path.join(split, 'kid')).params;
+    expect(Buffer.from(pb.buffer).equals(Buffer.from(pa.buffer))).toBe(true);
+  }, 180_000);
+
+  it('refuses a schedule that goes on-policy without a live teacher, and a teacher without a cache', async () => {
+    const { teacher: _t, ...noTeacher } = opts(tmp());
+    const err = await trainStudents(noTeacher).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DistillError);
+    expect((err as DistillError).code).toBe('E_USAGE');
+    expect((err as DistillError).message).toMatch(
+      /student kid: schedule "offline-then-on-policy" goes on-policy but no live teacher was given.*onPolicy 1 at step 2.*--teacher/,
+    );
+    const { cache: _c, ...noCache } = opts(tmp());
+    await expect(trainStudents({ ...noCache, students: [{ name: 'kid', config: kid }] })).rejects.toThrow(
+      /a live teacher was given without a `cache`/,
+    );
+    await expect(
+      trainStudents(opts(tmp(), { teacher: { ...opts('').teacher!, promptTokens: 8, newTokens: 9 } })),
+    ).rejects.toThrow(/student kid: the prompt and the new tokens do not fit its context.*≤ 16.*8 \+ 9/);
+    await expect(trainStudents(opts(tmp(), { teacher: { ...opts('').teacher!, loss: 'ce' } }))).rejects.toThrow(
+      /the on-policy loss must compare distributions/,
+    );
+  }, 120_000);
+
+  it('refuses a resume with another prompt or generation length', async () => {
+    const out = tmp();
+    await trainStudents(opts(out, { stopAfter: 3 }));
+    const err = await trainStudents(opts(out, { resume: out, teacher: { ...opts('').teacher!, newTokens: 5 } })).catch(
+      (e: unknown) => e,
+    );
+    expect((err as DistillError).code).toBe('E_CHECKPOINT');
+    expect((err as DistillError).message).toMatch(
+      /on-policy prompt or generation length changed.*newTokens 6.*newTokens 5/,
+    );
+  }, 120_000);
+});
+
+describe('on-policy steps scored by a served teacher (vLLM stand-in)', () => {
+  let srv: StandIn;
+  beforeAll(async () => (srv = await startStandIn({ protocol: 'vllm' })));
+  afterAll(() => srv.close());
+
+  it('scores the same samples as the in-process teacher: the same first on-policy loss', async () => {
+    const allOn = (out: string, teacher: TrainOptions['teacher']) =>
+      opts(out, {
+        steps: 1,
+        students: [{ name: 'kid', config: kid, schedule: 'offline-then-on-policy', scheduleParams: { start: 0 } }],
+        ...(teacher ? { teacher } : {}),
+      });
+    const local = tmp();
+    await trainStudents(allOn(local, undefined));
+    const served = tmp();
+    const before = srv.stats.scoring;
+    await trainStudents(
+      allOn(served, {
+        backend: 'vllm',
+        params: { endpoints: [srv.url], servedModel: 'fixture-teacher' },
+        promptTokens: 4,
+        newTokens: 6,
+      }),
+    );
+    expect(srv.stats.scoring).toBeGreaterThan(before);
+    const [a] = rows(path.join(local, 'kid'));
+    const [b] = rows(path.join(served, 'kid'));
+    expect(b).toMatchObject({ onPolicy: true, generatedTokens: 12, teacherPositions: 20 });
+    expect(b!.softLoss as number).toBeCloseTo(a!.softLoss as number, 4);
+  }, 120_000);
+});
