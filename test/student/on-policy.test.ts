@@ -1,7 +1,7 @@
 // On-policy steps with real parts: a byte-level dataset, a cache written by the fixture ONNX teacher, and the same
 // teacher scoring the student's samples live (in-process ONNX, and once through the vLLM stand-in). Checks the
 // step choice and the metrics fields, exact resume (sampler + prompt cursor), and the refusals.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { trainStudents, type TrainOptions } from '../../src/student/train.js';
 import { runTeacher } from '../../src/teacher/index.js';
 import { corpusDataset, FIXTURE_MODEL } from '../teacher/helpers/cache.js';
 import { startStandIn, type StandIn } from '../teacher/helpers/served-teacher.js';
+import { distillAsync } from '../helpers/cli.js';
 
 const kid = parseModelConfig({
   vocabSize: 257,
@@ -178,5 +179,49 @@ describe('on-policy steps scored by a served teacher (vLLM stand-in)', () => {
     const [b] = rows(path.join(served, 'kid'));
     expect(b).toMatchObject({ onPolicy: true, generatedTokens: 12, teacherPositions: 20 });
     expect(b!.softLoss as number).toBeCloseTo(a!.softLoss as number, 4);
+  }, 120_000);
+});
+
+describe('distill student train with a live teacher', () => {
+  it('--teacher runs the on-policy steps; without it, an on-policy schedule is refused naming --teacher', async () => {
+    const dir = tmp();
+    const config = path.join(dir, 'kid.json');
+    writeFileSync(config, JSON.stringify(kid));
+    const args = (out: string) => [
+      'student',
+      'train',
+      '--config',
+      config,
+      '--data',
+      data,
+      '--cache',
+      cache,
+      '--schedule',
+      'offline-then-on-policy',
+      '--steps',
+      '2',
+      '--batch-size',
+      '2',
+      '--lr',
+      '1e-2',
+      '--seed',
+      '1',
+      '--out',
+      out,
+      '--prompt-tokens',
+      '4',
+      '--new-tokens',
+      '4',
+    ];
+    const ok = await distillAsync([...args(path.join(dir, 'a')), '--teacher', FIXTURE_MODEL, '--json']);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.json().students[0].onPolicy).toMatchObject({ steps: 1, generatedTokens: 8, teacherPositions: 16 });
+    expect(rows(path.join(dir, 'a', 'kid')).map((r) => r.onPolicy)).toEqual([false, true]);
+    const refused = await distillAsync(args(path.join(dir, 'b')));
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^Error: \[E_USAGE\] student kid: schedule "offline-then-on-policy" goes on-policy but no live teacher was given/,
+    );
+    expect(refused.stderr).toContain('--teacher');
   }, 120_000);
 });

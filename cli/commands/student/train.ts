@@ -77,7 +77,8 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       description: 'live teacher for on-policy steps (an ONNX file), when the schedule returns onPolicy; needs --cache',
     }),
     'teacher-backend': Flags.string({
-      description: 'live teacher backend: onnx (--teacher FILE), vllm or sglang (--teacher-endpoint)',
+      description:
+        'live teacher backend: onnx (--teacher FILE), native (--teacher checkpoint folder), vllm or sglang (--teacher-endpoint)',
       options: backends.ids(),
     }),
     'teacher-endpoint': Flags.string({
@@ -191,15 +192,18 @@ function liveTeacher(f: StudentTrain['flags']): LiveTeacherOptions | undefined {
       });
     return undefined;
   }
-  const params =
-    backend === 'onnx'
-      ? { ...(f.teacher !== undefined ? { model: f.teacher } : {}) }
-      : {
-          ...(f['teacher-endpoint'] ? { endpoints: f['teacher-endpoint'] } : {}),
-          ...(f['teacher-served-model'] !== undefined ? { servedModel: f['teacher-served-model'] } : {}),
-        };
-  if (backend === 'onnx' && f.teacher === undefined)
-    throw new DistillError('E_USAGE', 'the onnx live teacher needs --teacher <model.onnx>', { field: 'teacher' });
+  const local = backend === 'onnx' || backend === 'native';
+  const params = local
+    ? { ...(f.teacher !== undefined ? { model: f.teacher } : {}) }
+    : {
+        ...(f['teacher-endpoint'] ? { endpoints: f['teacher-endpoint'] } : {}),
+        ...(f['teacher-served-model'] !== undefined ? { servedModel: f['teacher-served-model'] } : {}),
+      };
+  if (local && f.teacher === undefined)
+    throw new DistillError('E_USAGE', `the ${backend} live teacher needs --teacher <model>`, {
+      expected: backend === 'onnx' ? 'an ONNX file' : 'a Distillery checkpoint or Hugging Face Llama folder',
+      field: 'teacher',
+    });
   return {
     backend,
     params,
