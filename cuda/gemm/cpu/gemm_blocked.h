@@ -1,11 +1,12 @@
 // The body of dn_sgemm for one instruction-set level, included by gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp
 // (each compiled with its level's flags: CMakeLists.txt) inside namespace DN_GEMM_NS, so the three copies never share
 // a symbol. BLIS-style: B packed for a column block (NR-wide micro-panels, KC-deep), A in MC×KC blocks (MR-tall), an
-// MR×NR register-blocked micro-kernel (AVX-512 14×32, AVX2 6×16, portable 4×16), OpenMP over (row block, column
-// chunk) tasks. Each C element is summed by one thread in a fixed k order: the same bits for any thread count.
+// MR×NR register-blocked micro-kernel (AVX-512 14×32, AVX2 6×16, portable 4×16; AVX-512 and AVX2 also read small
+// products in place), OpenMP over (row block, column chunk) tasks. Each C element is summed by one thread in a fixed k order: the same bits for any thread count.
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -174,49 +175,67 @@ inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t
 }
 #define DN_GEMM_HAVE_DIRECT 1
 #elif defined(DN_GEMM_AVX2)
-// Kept out of line and written with named accumulators: inlined into the OpenMP region with an array of them, GCC
-// spilled a B vector to the stack on every k step (12 accumulators + 2 B + 1 broadcast use 15 of the 16 ymm),
-// costing a quarter of the FMA rate.
-__attribute__((noinline)) void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp,
-                                            float* C, int64_t ldc, int64_t mr, int64_t nr) {
+// C[mr×nr] += scale · Σ_p a(i, p) · B[p·ldbp .. +NR), a(i, p) read through `a_at` (packed A, or A in place); scale = 1
+// adds exactly (fma(1, t, c) = t + c). Written with
+// named accumulators and used only by the out-of-line kernels below: inlined into the OpenMP region with an array of
+// them, GCC spilled a B vector to the stack on every k step (12 accumulators + 2 B + 1 broadcast use 15 of the 16
+// ymm), costing a quarter of the FMA rate.
+template <typename AAt>
+inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, float scale, float* C, int64_t ldc,
+                         int64_t mr, int64_t nr) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define DN_GEMM_ROW(i)                                 \
   do {                                                 \
-    const __m256 a = _mm256_broadcast_ss(Ap + (i));    \
+    const __m256 a = _mm256_set1_ps(a_at(i, p));       \
     c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);         \
     c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);         \
   } while (0)
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+    const __m256 b0 = _mm256_loadu_ps(Bp + p * ldbp), b1 = _mm256_loadu_ps(Bp + p * ldbp + 8);
     DN_GEMM_ROW(0);
     DN_GEMM_ROW(1);
     DN_GEMM_ROW(2);
     DN_GEMM_ROW(3);
     DN_GEMM_ROW(4);
     DN_GEMM_ROW(5);
-    Ap += MR;
-    Bp += NR;
   }
 #undef DN_GEMM_ROW
-  alignas(32) float tile[MR * NR];
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  const __m256 s = _mm256_set1_ps(scale);
   if (mr == MR && nr == NR) {
     for (int i = 0; i < MR; ++i) {
       float* ci = C + i * ldc;
-      _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), acc[i][0]));
-      _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), acc[i][1]));
+      _mm256_storeu_ps(ci, _mm256_fmadd_ps(s, acc[i][0], _mm256_loadu_ps(ci)));
+      _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(s, acc[i][1], _mm256_loadu_ps(ci + 8)));
     }
     return;
   }
+  alignas(32) float tile[MR * NR];
   for (int i = 0; i < MR; ++i) {
     _mm256_store_ps(tile + i * NR, acc[i][0]);
     _mm256_store_ps(tile + i * NR + 8, acc[i][1]);
   }
   for (int64_t i = 0; i < mr; ++i)
-    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] += tile[i * NR + j];
+    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = std::fma(scale, tile[i * NR + j], C[i * ldc + j]);
 }
+
+// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR.
+__attribute__((noinline)) void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp,
+                                            float* C, int64_t ldc, int64_t mr, int64_t nr) {
+  tile_product(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, 1.0f, C, ldc, mr, nr);
+}
+
+// Small products, A and (untransposed) B read in place as in the AVX-512 micro_kernel_direct.
+__attribute__((noinline)) void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t rs, int64_t cs,
+                                                   const float* Bp, int64_t ldbp, float* C, int64_t ldc, int64_t mr,
+                                                   int64_t nr) {
+  const float* arow[MR];
+  for (int i = 0; i < MR; ++i) arow[i] = A + (i < mr ? i : 0) * rs;
+  tile_product(kc, [&arow, cs](int i, int64_t p) { return arow[i][p * cs]; }, Bp, ldbp, alpha, C, ldc, mr, nr);
+}
+#define DN_GEMM_HAVE_DIRECT 1
 #else
 // Portable: fixed-size loops the compiler can keep in registers and vectorize for the target.
 inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
