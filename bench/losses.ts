@@ -1,7 +1,8 @@
 // Loss benchmark (CPU): forward-kl forward + gradient at N=512, V=128256, k=64 against a memcpy of the
 // same logits and against the float64 reference, measured in the same run; then the fused lmHeadLoss
 // against the unfused path (sgemm to logits, computeLoss, two sgemms back): time and peak memory.
-// Usage: npx tsx bench/losses.ts [--rows 512] [--reps 5] [--record]
+// Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/losses.ts [--rows 512] [--reps 5] [--record]
+// DISTILLERY_ISA picks the SIMD level of the loss rows and GEMM kernels; each level records its own section.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -283,11 +284,11 @@ if (values.record) {
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(', ')} (other work shared the cores; the CPU-time columns are the less disturbed measure).`,
-    `Command: \`npx tsx bench/losses.ts --rows ${n} --reps ${reps} --record\``,
+    `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/losses.ts --rows ${n} --reps ${reps} --record\``,
     '',
     t1,
     '',
     t2,
   ].join('\n');
-  console.log(`recorded in ${recordSection('losses', body)}`);
+  console.log(`recorded in ${recordSection(`losses (${info.simd})`, body)}`);
 }

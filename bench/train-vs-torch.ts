@@ -159,7 +159,7 @@ for (const threads of threadCounts) {
   meta.set(threads, await r.ready());
 }
 const blas = [...new Set([...meta.values()].flatMap((m) => (m.blas as string[] | undefined) ?? []))];
-const blasName = blas.find((f) => /openblas/.test(f)) ?? blas[0] ?? 'unknown';
+const blasName = blas.find((f) => /libopenblas/.test(f)) ?? blas[0] ?? 'unknown';
 if (!blas.some((f) => f.includes('openblas-openmp'))) {
   console.warn(
     `bench/train-vs-torch: PyTorch loaded ${blasName}, not the OpenMP OpenBLAS (${OPENMP_BLAS} is missing): its threads may ` +

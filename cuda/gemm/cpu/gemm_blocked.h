@@ -2,7 +2,8 @@
 // (each compiled with its level's flags: CMakeLists.txt) inside namespace DN_GEMM_NS, so the three copies never share
 // a symbol. BLIS-style: B packed for a column block (NR-wide micro-panels, KC-deep), A in MC×KC blocks (MR-tall), an
 // MR×NR register-blocked micro-kernel (AVX-512 14×32, AVX2 6×16, portable 4×16; AVX-512 and AVX2 also read small
-// products in place), OpenMP over (row block, column chunk) tasks. Each C element is summed by one thread in a fixed k order: the same bits for any thread count.
+// products in place), OpenMP over (row block, column chunk) tasks. Each C element is summed by one thread in a fixed
+// k order: the same bits for any thread count.
 #include <omp.h>
 
 #include <algorithm>
