@@ -11,6 +11,7 @@ export default class Report extends BaseCommand<typeof Report> {
   static override examples = [
     '<%= config.bin %> report runs/kd runs/baseline --out report',
     '<%= config.bin %> report runs/kd/small runs/kd/large --out report --json',
+    '<%= config.bin %> report runs/kd --out report --samples-data val.arrow --samples-teacher teacher/model.onnx',
   ];
 
   static override args = {
@@ -28,6 +29,15 @@ export default class Report extends BaseCommand<typeof Report> {
       default: false,
       allowNo: true,
     }),
+    'samples-data': Flags.string({
+      description: 'held-out token dataset: add sample completions of its first sequences by every student',
+    }),
+    'samples-teacher': Flags.string({
+      description: 'the teacher ONNX file, to add its completions beside the students’',
+      dependsOn: ['samples-data'],
+    }),
+    'sample-rows': Flags.integer({ description: 'prompts in the sample completions', default: 3, min: 1 }),
+    'sample-tokens': Flags.integer({ description: 'tokens each model completes per prompt', default: 32, min: 1 }),
   };
 
   async run(): Promise<ReportResult> {
@@ -35,6 +45,16 @@ export default class Report extends BaseCommand<typeof Report> {
     const res = await writeReport(argv as string[], this.flags.out, {
       title: this.flags.title,
       allowMixed: this.flags['allow-mixed'],
+      ...(this.flags['samples-data']
+        ? {
+            samples: {
+              data: this.flags['samples-data'],
+              ...(this.flags['samples-teacher'] ? { teacher: this.flags['samples-teacher'] } : {}),
+              rows: this.flags['sample-rows'],
+              newTokens: this.flags['sample-tokens'],
+            },
+          }
+        : {}),
       progress: this.progress(),
     });
     for (const s of res.summary.students) {

@@ -24,8 +24,18 @@ export {
   buildSummary,
   renderMarkdown,
   renderHtml,
+  sampleCompletions,
 } from './report/index.js';
-export type { ReportOptions, ReportResult, RunData, RunEval, ReportSummary, StudentSummary } from './report/index.js';
+export type {
+  ReportOptions,
+  ReportResult,
+  RunData,
+  RunEval,
+  ReportSummary,
+  StudentSummary,
+  SampleCompletions,
+  SampleOptions,
+} from './report/index.js';
 export { evaluateCheckpoint } from './evaluate.js';
 export type { EvaluateOptions, EvaluateResult } from './evaluate.js';
 export { teacherHeldOut } from './teacher-eval.js';

@@ -2,6 +2,7 @@
 // runs: the verdict with its uncertainty, held-out metrics and the reliability diagram, training curves (smoothed
 // over faint raw ones; agreement, soft loss, learning rate), hard/soft weights, run settings, model sizes.
 import { barChartSvg, escapeXml, lineChartSvg, paletteColor, type RefLine } from '../../charts/index.js';
+import type { SampleCompletions } from './samples.js';
 import { expertLoadCharts, moeTable } from './moe.js';
 import { mixedNote, reliabilityDiagram, settingsTable, trainingCharts } from './training.js';
 import type { RunData } from './read.js';
@@ -94,7 +95,21 @@ function metricBars(s: ReportSummary, colorOf: ColorOf, teacherRef: RefLine[]): 
   ];
 }
 
-export function renderHtml(s: ReportSummary, runs: RunData[], title = 'Distillery report'): string {
+/** The sample completions section: each prompt with the teacher's and every student's greedy completion. */
+function samplesSection(c: SampleCompletions | undefined): string {
+  if (!c) return '';
+  const header = ['prompt', ...(c.teacherMethod ? ['teacher'] : []), ...c.students];
+  const rows = c.rows.map((r) => [r.prompt, ...(c.teacherMethod ? [r.teacher ?? ''] : []), ...r.students]);
+  const how = `The first ${c.promptTokens} tokens of held-out sequences, then ${c.newTokens} tokens decoded greedily by each model (students: the native engine with its KV cache${c.teacherMethod ? `; teacher: ${c.teacherMethod}` : ''}).`;
+  return `<h2>Sample completions</h2>\n<p>${escapeXml(how)}</p>\n${table({ header, rows }, 'samples')}`;
+}
+
+export function renderHtml(
+  s: ReportSummary,
+  runs: RunData[],
+  title = 'Distillery report',
+  samples?: SampleCompletions,
+): string {
   const colors = runColors(runs);
   const colorOf: ColorOf = (name) => colors.get(name) ?? TEACHER_COLOR;
   const teacherRef: RefLine[] = s.teacher
@@ -138,6 +153,7 @@ tbody th { text-align: left; font-weight: 600; }
 .charts svg { display: block; margin: 10px 0; max-width: 100%; height: auto; }
 .bars { display: flex; flex-wrap: wrap; gap: 8px; } .bars svg { margin: 4px 0; }
 footer { color: #666; font-size: 12px; margin-top: 32px; }
+table.samples td, table.samples tbody th { text-align: left; white-space: pre-wrap; font-family: ui-monospace, monospace; font-weight: normal; vertical-align: top; }
 </style>
 </head>
 <body>
@@ -166,6 +182,7 @@ ${table(settingsTable(runs), 'settings')}
 <h2>Models</h2>
 ${table(modelTable(s), 'models')}
 ${moeSection}
+${samplesSection(samples)}
 ${notes.length ? `<h2>Notes</h2><ul>${notes.join('')}</ul>` : ''}
 <footer>CE and KL in nats per token. Agreement: the student's top-1 against the teacher's. KL: teacher ‖ student, both renormalized to the teacher's cached top-k. ECE: 15 equal-width confidence bins. Runs: ${runs.map((r) => escapeXml(r.dir)).join(', ')}.</footer>
 </body>

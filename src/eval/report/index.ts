@@ -8,12 +8,15 @@ import type { ProgressFn } from '../../core/types.js';
 import { inspectCache, makeDir } from '../../store/index.js';
 import { renderHtml } from './html.js';
 import { readRuns, type RunData } from './read.js';
+import { sampleCompletions, type SampleCompletions, type SampleOptions } from './samples.js';
 import { buildSummary, renderMarkdown, type ReportSummary } from './summary.js';
 
 export interface ReportOptions {
   title?: string;
   /** Report runs scored on different held-out data or against different teachers together (the page says so). */
   allowMixed?: boolean;
+  /** Sample completions of a few held-out prompts by the teacher and every student with a checkpoint. */
+  samples?: SampleOptions;
   progress?: ProgressFn;
 }
 
@@ -27,10 +30,10 @@ export interface ReportResult {
 export function renderReport(
   runs: RunData[],
   title?: string,
-  opts: { allowMixed?: boolean } = {},
+  opts: { allowMixed?: boolean; samples?: SampleCompletions } = {},
 ): { html: string; markdown: string; summary: ReportSummary } {
   const summary = buildSummary(runs, opts);
-  return { html: renderHtml(summary, runs, title), markdown: renderMarkdown(summary, title), summary };
+  return { html: renderHtml(summary, runs, title, opts.samples), markdown: renderMarkdown(summary, title), summary };
 }
 
 /** k and encodings of each run's local logit cache, for the settings table (a cache that cannot be read is left out). */
@@ -52,7 +55,8 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
   const runs = readRuns(runDirs);
   await readCacheInputs(runs);
   opts.progress?.({ phase: 'report', done: 1, total: 3, unit: 'steps', message: 'rendering' });
-  const r = renderReport(runs, opts.title, { allowMixed: opts.allowMixed ?? false });
+  const samples = opts.samples ? await sampleCompletions(runs, opts.samples) : undefined;
+  const r = renderReport(runs, opts.title, { allowMixed: opts.allowMixed ?? false, ...(samples ? { samples } : {}) });
   const files = {
     html: path.join(outDir, 'report.html'),
     markdown: path.join(outDir, 'report.md'),
@@ -85,3 +89,5 @@ export type { RunData, RunEval } from './read.js';
 export { buildSummary, renderMarkdown } from './summary.js';
 export type { ReportSummary, StudentSummary } from './summary.js';
 export { renderHtml } from './html.js';
+export { sampleCompletions } from './samples.js';
+export type { SampleCompletions, SampleOptions } from './samples.js';
