@@ -5,8 +5,8 @@
 // (the quantity on-policy steps train), with the costs: teacher positions scored (cache build and live), student
 // tokens generated, and seconds per phase. The teacher is the fixture (fixtures/teacher/model.onnx, byte-level).
 // Evaluation scores with k = V, so the KL and CE are over the full vocabulary.
-// Usage: nice -n 10 npx tsx bench/on-policy.ts [--steps 160] [--batch 8] [--prompt 16] [--new 16] [--seeds 2]
-//        [--train-seqs 512] [--held-out 64] [--start 0.5] [--threads 2] [--record]
+// Usage: nice -n 10 npx tsx bench/on-policy.ts [--steps 600] [--batch 8] [--prompt 16] [--new 16] [--seeds 2]
+//        [--train-seqs 2048] [--held-out 128] [--start 0.5] [--threads 2] [--record]
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,13 +22,13 @@ import { machineLine, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '160' },
+    steps: { type: 'string', default: '600' },
     batch: { type: 'string', default: '8' },
     prompt: { type: 'string', default: '16' },
     new: { type: 'string', default: '16' },
     seeds: { type: 'string', default: '2' },
-    'train-seqs': { type: 'string', default: '512' },
-    'held-out': { type: 'string', default: '64' },
+    'train-seqs': { type: 'string', default: '2048' },
+    'held-out': { type: 'string', default: '128' },
     start: { type: 'string', default: '0.5' },
     threads: { type: 'string', default: '2' },
     record: { type: 'boolean', default: false },
