@@ -23,6 +23,7 @@ import {
   loadNative,
   packageRoot,
   parseModelConfig,
+  type SimdLevel,
 } from '../src/index.js';
 import { machineLine, recordSection, table } from './record.js';
 
@@ -51,6 +52,10 @@ const config = parseModelConfig({
   contextLength: T,
 });
 const OPENMP_BLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+// OpenBLAS's kernels for each SIMD level, named for PyTorch's process: left to itself, Debian's OpenBLAS picked the
+// SSE3 'Prescott' kernels inside PyTorch on an AVX-512 machine (4× slower GEMMs: a baseline far too weak), while the
+// same library picks its AVX-512 kernels in a C program. The record names the kernels PyTorch ran.
+const OPENBLAS_CORE: Record<SimdLevel, string> = { avx512: 'SkylakeX', avx2: 'Haswell', scalar: 'Nehalem' };
 
 function findPython(): string {
   const candidates = values.python ? [values.python] : ['/usr/bin/python3', 'python3'];
@@ -71,12 +76,14 @@ class TorchRunner {
   private readonly lines: Interface;
   private readonly pending: Array<(line: string) => void> = [];
   readonly stderr: string[] = [];
-  constructor(python: string, threads: number) {
+  constructor(python: string, threads: number, level: SimdLevel) {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       OMP_NUM_THREADS: String(threads),
       OPENBLAS_NUM_THREADS: String(threads),
+      OPENBLAS_CORETYPE: OPENBLAS_CORE[level],
     };
+    delete env.OPENBLAS_L2_SIZE;
     if (existsSync(OPENMP_BLAS)) env.LD_LIBRARY_PATH = [OPENMP_BLAS, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
     const script = path.join(packageRoot(), 'bench', 'train_torch.py');
     this.child = spawn(python, [script, '--threads', String(threads), '--batch', String(B), '--seq', String(T)], {
@@ -154,7 +161,7 @@ const load0 = os.loadavg()[0] ?? 0;
 const runners = new Map<number, TorchRunner>();
 const meta = new Map<number, Record<string, unknown>>();
 for (const threads of threadCounts) {
-  const r = new TorchRunner(python, threads);
+  const r = new TorchRunner(python, threads, info.simd);
   runners.set(threads, r);
   meta.set(threads, await r.ready());
 }
@@ -192,12 +199,15 @@ const rows = threadCounts.map((threads) => {
 });
 const out = table(['threads', 'Distillery tokens/s', 'PyTorch eager tokens/s', 'Distillery / PyTorch'], rows);
 const torchVersion = String(meta.values().next().value?.torch ?? '?');
-console.log(`\n${out}\n\nSIMD level ${info.simd} (build ${info.buildSimd}); PyTorch ${torchVersion} on ${blasName}`);
+const blasCore = String(meta.values().next().value?.blasCore ?? '?');
+console.log(
+  `\n${out}\n\nSIMD level ${info.simd} (build ${info.buildSimd}); PyTorch ${torchVersion} on ${blasName} (kernels ${blasCore})`,
+);
 if (values.record) {
   const args = process.argv.slice(2).join(' ');
   const body = [
     `Machine: ${machineLine()}; addon ${info.variant}, SIMD level **${info.simd}** (rest of the build: ${info.buildSimd}). Date: ${new Date().toISOString().slice(0, 10)}. 1-min load average at the start: ${load0.toFixed(1)}.`,
-    `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/train-vs-torch.ts${args ? ` ${args}` : ''}\`. PyTorch ${torchVersion} eager on \`${blasName}\`.`,
+    `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/train-vs-torch.ts${args ? ` ${args}` : ''}\`. PyTorch ${torchVersion} eager on \`${blasName}\` (OpenBLAS kernels \`${blasCore}\`, set to match the level).`,
     `Student: 10.5M parameters (V=${V}, d=256, 8 layers, 8 heads / 4 KV, ffn 768), B×T = ${B}×${T}; one step = forward, LM head + CE, backward, clip, AdamW. ${steps} timed steps after one warm-up, fastest of ${repeat} interleaved rounds.`,
     ...(blas.some((f) => f.includes('openblas-openmp'))
       ? []

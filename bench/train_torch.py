@@ -16,6 +16,21 @@ import torch
 import torch.nn.functional as F
 
 
+def openblas_core(libs):
+    """The kernel set ("core") the loaded OpenBLAS runs, or None."""
+    import ctypes
+
+    for lib in libs:
+        if "libopenblas" in lib:
+            try:
+                fn = ctypes.CDLL(lib).openblas_get_corename
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+            except (OSError, AttributeError):
+                return None
+    return None
+
+
 def loaded_blas():
     """The BLAS shared object this process mapped (OpenMP vs pthread OpenBLAS decides whether threads oversubscribe)."""
     try:
@@ -131,7 +146,7 @@ def main():
     step()
     params = sum(w.numel() for w in model.parameters())
     print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "params": params, "blas": loaded_blas()}), flush=True)
+                      "params": params, "blas": loaded_blas(), "blasCore": openblas_core(loaded_blas())}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
