@@ -6,7 +6,8 @@
 // tokens generated, and seconds per phase. The teacher is the fixture (fixtures/teacher/model.onnx, byte-level).
 // Evaluation scores with k = V, so the KL and CE are over the full vocabulary.
 // Usage: nice -n 10 npx tsx bench/on-policy.ts [--steps 600] [--batch 8] [--prompt 16] [--new 16] [--seeds 2]
-//        [--train-seqs 2048] [--held-out 128] [--start 0.5] [--threads 2] [--record]
+//        [--train-seqs 2048] [--held-out 128] [--start 0.5] [--support renormalize|bucket] [--threads 2] [--record]
+// (--support is the teacher support of both students' losses; a non-default one records its own section.)
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     'train-seqs': { type: 'string', default: '2048' },
     'held-out': { type: 'string', default: '128' },
     start: { type: 'string', default: '0.5' },
+    support: { type: 'string', default: 'renormalize' },
     threads: { type: 'string', default: '2' },
     record: { type: 'boolean', default: false },
   },
@@ -42,7 +44,8 @@ const steps = Number(values.steps),
   N = Number(values['train-seqs']),
   H = Number(values['held-out']),
   start = Number(values.start),
-  threads = Number(values.threads);
+  threads = Number(values.threads),
+  support = values.support === 'bucket' ? 'bucket' : 'renormalize';
 const T = P + L;
 const TEACHER = path.resolve('fixtures/teacher/model.onnx');
 const V = 257;
@@ -182,10 +185,11 @@ for (let seed = 1; seed <= seeds; seed++) {
     const res = await trainStudents({
       students: [
         name === 'offline'
-          ? { name, config: student, schedule: 'constant', scheduleParams: { hard: 0.1, soft: 0.9 } }
+          ? { name, config: student, support, schedule: 'constant', scheduleParams: { hard: 0.1, soft: 0.9 } }
           : {
               name,
               config: student,
+              support,
               schedule: 'offline-then-on-policy',
               scheduleParams: { start, hard: 0.1, soft: 0.9 },
             },
@@ -265,7 +269,8 @@ const costTable = table(
 const summary =
   `Teacher: fixtures/teacher/model.onnx (byte-level, held-out CE ${f4(teacherCe)} nats/byte on these prompts). ` +
   `Students: d = 64, 2 layers (${student.vocabSize} ids), ${steps} steps × ${B} sequences × ${T} tokens, lr 3e-3, ` +
-  `offline steps hard 0.1 / soft 0.9 forward-kl on the top-8 cache; on-policy steps reverse-kl on the live top-8, ` +
+  `offline steps hard 0.1 / soft 0.9 forward-kl on the top-8 cache; on-policy steps reverse-kl on the live top-8 ` +
+  `(support ${support}), ` +
   `from ${start} of the run, prompts of ${P} tokens, ${L} sampled at temperature 1. Held-out: ${H} sequences of ` +
   `exodus.txt (the students train on genesis.txt). Cache build: ${N} × ${T} = ${N * T} positions in ${cacheSeconds.toFixed(1)} s ` +
   `(scored once, shared by every student and seed).`;
@@ -277,7 +282,7 @@ if (values.record) {
     .filter((a) => a !== '--record')
     .join(' ')}`.trim();
   const file = recordSection(
-    'on-policy',
+    support === 'renormalize' ? 'on-policy' : `on-policy, ${support} support`,
     `Machine: ${machineLine()}. Command: \`${cmd}\`.\n\n${summary}\n\n### Quality on held-out prompts\n\n${qualityTable}\n\n### Costs\n\n${costTable}\n`,
   );
   console.log(`recorded in ${file}`);
