@@ -66,6 +66,20 @@ export class ReferenceDecoder {
     }
   }
 
+  /** Prompts [B×T] one position at a time from position 0 → the hidden states of every position [B·T×d]. */
+  prefill(tokens: Int32Array, T: number): Float32Array {
+    const B = this.batch,
+      d = this.c.dModel;
+    const out = new Float32Array(B * T * d);
+    const col = new Int32Array(B);
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) col[b] = at(tokens, b * T + t);
+      const y = this.step(col);
+      for (let b = 0; b < B; b++) out.set(y.subarray(b * d, (b + 1) * d), (b * T + t) * d);
+    }
+    return out;
+  }
+
   /** tokens [B] at position `length` → the final-norm hidden states [B×d] of that position. */
   step(tokens: ArrayLike<number>): F64 {
     const c = this.c,

@@ -281,17 +281,10 @@ export class ReferenceEngine implements ModelEngine {
    */
   prefill(params: Float32Array, tokens: Int32Array, B: number, T: number, maxLen: number): Float32Array {
     checkPrefill(this.config, this.numParams, params, tokens, B, T, maxLen);
-    const d = this.config.dModel;
     const dec = new ReferenceDecoder(this.config, this.off, Float64Array.from(params), B, maxLen);
     this.decoder = undefined;
     this.saved = undefined;
-    const out = new Float32Array(B * T * d);
-    const col = new Int32Array(B);
-    for (let t = 0; t < T; t++) {
-      for (let b = 0; b < B; b++) col[b] = at(tokens, b * T + t);
-      const y = dec.step(col);
-      for (let b = 0; b < B; b++) out.set(y.subarray(b * d, (b + 1) * d), (b * T + t) * d);
-    }
+    const out = dec.prefill(tokens, T);
     this.decoder = dec;
     return out;
   }
