@@ -2,8 +2,8 @@
 // ones, same inputs, same thread counts, measured alternately in one run. Prints GFLOP/s and the ratio.
 // Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--record]
 // The addon runs its kernels for the SIMD level DISTILLERY_ISA names (default: the best the CPU has) and OpenBLAS
-// runs the core of the same level (OPENBLAS_CORETYPE: Haswell for AVX2, Nehalem for no AVX), so an AVX-512 machine
-// measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level records its own section, `gemm (<level>)`.
+// runs the kernels of the same level (OPENBLAS_CORETYPE: SkylakeX, Haswell for AVX2, Nehalem for no AVX), so an
+// AVX-512 machine measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level records its own section, `gemm (<level>)`.
 // Needs OpenBLAS for the baseline only: `apt-get install libopenblas-dev` (Debian/Ubuntu) and a C compiler.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadNative, nativeFn, packageRoot, type Sgemm, type SimdLevel } from '../src/native/loader.js';
-import { machineLine, recordSection, table } from './record.js';
+import { machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,17 +60,15 @@ interface BlasResult {
   checksum: number;
 }
 
-// The OpenBLAS core of each SIMD level below AVX-512 (Debian's OpenBLAS is built for every core: DYNAMIC_ARCH).
-const BLAS_CORE: Partial<Record<SimdLevel, string>> = { avx2: 'Haswell', scalar: 'Nehalem' };
-
 function openblas(exe: string, threads: number, spec: string, level: SimdLevel): BlasResult {
-  // OPENBLAS_CORETYPE/L2_SIZE may be pinned to an older core on this machine (see the env notes);
-  // unset here only, so the baseline runs the best kernel OpenBLAS picks for this CPU at the addon's level.
-  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads) };
-  delete env.OPENBLAS_CORETYPE;
+  // The kernels of the addon's level (Debian's OpenBLAS is built for every core: DYNAMIC_ARCH); OPENBLAS_L2_SIZE may
+  // be pinned for an older core on this machine (see the env notes): unset here only.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    OPENBLAS_NUM_THREADS: String(threads),
+    OPENBLAS_CORETYPE: OPENBLAS_CORE[level],
+  };
   delete env.OPENBLAS_L2_SIZE;
-  const core = BLAS_CORE[level];
-  if (core) env.OPENBLAS_CORETYPE = core;
   const res = spawnSync(exe, [String(seconds), spec], { encoding: 'utf8', env });
   if (res.status !== 0) throw new Error(`OpenBLAS harness failed: ${res.stderr}`);
   const [head, row] = res.stdout

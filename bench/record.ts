@@ -3,7 +3,14 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot } from '../src/native/loader.js';
+import { packageRoot, type SimdLevel } from '../src/native/loader.js';
+
+/**
+ * OpenBLAS's kernel set ("core", OPENBLAS_CORETYPE) for each SIMD level, named for the baselines: left to itself,
+ * Debian's OpenBLAS picked its SSE3 'Prescott' kernels on the AVX-512 development machine (4× slower GEMMs), so the
+ * benchmarks set the core of the level they measure and record the one OpenBLAS reports.
+ */
+export const OPENBLAS_CORE: Record<SimdLevel, string> = { avx512: 'SkylakeX', avx2: 'Haswell', scalar: 'Nehalem' };
 
 export function machineLine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -1,7 +1,7 @@
-// Training step against PyTorch eager: the 10.5M-parameter benchmark student (V = 8192, d = 256, 8 layers, 8 heads /
-// 4 KV, ffn 768, B×T = 4×256; forward, LM head + cross-entropy, backward, clip to 1, AdamW) through Distillery's public
-// API and through PyTorch (bench/train_torch.py, same shapes and optimizer), interleaved round by round for 1 and 2
-// threads; the fastest round of each counts (the machine is shared). Records the ratio and the SIMD level.
+// Training step against PyTorch eager: the 10.5M-parameter benchmark student (V = 8192, d = 256, 8 layers, 8 heads
+// / 4 KV, ffn 768, B×T = 4×256; forward, LM head + cross-entropy, backward, clip to 1, AdamW) through Distillery's
+// public API and through PyTorch (bench/train_torch.py, same shapes and optimizer), interleaved round by round for 1
+// and 2 threads; the fastest round of each counts (the machine is shared). Records the ratio and the SIMD level.
 // Usage: [DISTILLERY_ISA=avx2|avx512] npx tsx bench/train-vs-torch.ts [--threads 1,2] [--steps 3] [--repeat 3]
 //        [--python /usr/bin/python3] [--record]
 // PyTorch is for this benchmark only: `apt-get install python3-torch libopenblas0-openmp` (Debian/Ubuntu). PyTorch must
@@ -25,7 +25,7 @@ import {
   parseModelConfig,
   type SimdLevel,
 } from '../src/index.js';
-import { machineLine, recordSection, table } from './record.js';
+import { machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,10 +52,6 @@ const config = parseModelConfig({
   contextLength: T,
 });
 const OPENMP_BLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
-// OpenBLAS's kernels for each SIMD level, named for PyTorch's process: left to itself, Debian's OpenBLAS picked the
-// SSE3 'Prescott' kernels inside PyTorch on an AVX-512 machine (4× slower GEMMs: a baseline far too weak), while the
-// same library picks its AVX-512 kernels in a C program. The record names the kernels PyTorch ran.
-const OPENBLAS_CORE: Record<SimdLevel, string> = { avx512: 'SkylakeX', avx2: 'Haswell', scalar: 'Nehalem' };
 
 function findPython(): string {
   const candidates = values.python ? [values.python] : ['/usr/bin/python3', 'python3'];
