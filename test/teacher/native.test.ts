@@ -10,10 +10,11 @@ import { at } from '../../src/core/arrays.js';
 import { parseModelConfig } from '../../src/core/model.js';
 import { byteTokenizer } from '../../src/data/index.js';
 import { exportHuggingFace } from '../../src/engine/hf/index.js';
-import { initParams, saveCheckpoint } from '../../src/engine/index.js';
+import { createEngine, initParams, lmHeadLogits, saveCheckpoint } from '../../src/engine/index.js';
 import { readManifest } from '../../src/store/index.js';
 import { exportOnnx } from '../../src/student/export.js';
-import { nativeTeacherSha256, openBackend, runTeacher } from '../../src/teacher/index.js';
+import { NativeBackend, nativeTeacherSha256, openBackend, runTeacher } from '../../src/teacher/index.js';
+import { topKRows } from '../../src/teacher/backends/native/topk.js';
 import { distillInProcess } from '../cli/in-process.js';
 import { corpusDataset, dumpCache, FIXTURE_MODEL } from './helpers/cache.js';
 
@@ -133,6 +134,30 @@ describe('native teacher backend', () => {
       await expect(b.checkTokenizer(byte)).resolves.toBeUndefined();
       await expect(b.checkTokenizer(other, 'samples')).rejects.toMatchObject({ code: 'E_TOKENIZER' });
       await b.close();
+    }
+  });
+
+  it('takes the logits in row chunks with the same result as all at once', async () => {
+    const before = NativeBackend.logitChunk;
+    // 3 rows of V = 257 logits per chunk: 2 × 20 positions cross 13 chunk edges.
+    NativeBackend.logitChunk = 3 * 257 + 100;
+    try {
+      const b = await openBackend(
+        'native',
+        { model: ckpt },
+        { k: 4, temperature: 0.7, samples: 0, device: { kind: 'cpu' } },
+      );
+      await b.start({ B: 2, T: 20 });
+      const seqs = tokens.slice(0, 40);
+      const [part] = await b.score({ tokens: seqs, nSeq: 2, seqLen: 20, firstSeq: 0, batchSize: 2 });
+      await b.close();
+      const hidden = createEngine(config).forward(params, Int32Array.from(seqs), 2, 20);
+      const want = topKRows(lmHeadLogits(config, params, hidden, 40), 40, 257, 4, 0.7);
+      expect(part?.ids).toEqual(want.ids);
+      expect(part?.logp).toEqual(want.logp);
+      expect(part?.tail).toEqual(want.tail);
+    } finally {
+      NativeBackend.logitChunk = before;
     }
   });
 

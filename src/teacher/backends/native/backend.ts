@@ -39,10 +39,10 @@ export async function checkTeacherTokenizer(
   }
 }
 
-/** Logits held at once while scoring (16M floats, 64 MB). */
-const LOGIT_CHUNK = 1 << 24;
-
 export class NativeBackend implements TeacherBackend {
+  /** Logits held at once while scoring (16M floats, 64 MB); tests lower it to cross chunk edges. */
+  static logitChunk = 1 << 24;
+
   private engine: ModelEngine | undefined;
 
   constructor(
@@ -110,8 +110,8 @@ export class NativeBackend implements TeacherBackend {
         tail: new Float32Array(rows),
         vocab: V,
       };
-      // The logits of LOGIT_CHUNK floats at a time, not rows × V at once (V is 128k for current Llamas).
-      const chunk = Math.max(1, Math.floor(LOGIT_CHUNK / V));
+      // The logits of logitChunk floats at a time, not rows × V at once (V is 128k for current Llamas).
+      const chunk = Math.max(1, Math.floor(NativeBackend.logitChunk / V));
       for (let r0 = 0; r0 < rows; r0 += chunk) {
         const m = Math.min(chunk, rows - r0);
         const logits = lmHeadLogits(config, params, hidden.subarray(r0 * d, (r0 + m) * d), m);
