@@ -3,9 +3,9 @@
 // top-k × logp encoding × support, sampled targets — plus the CE-only baseline, and scores each on the held-out
 // split against the teacher's FULL distribution (held-out CE, gain kept, agreement, full KL, ECE, bytes/position).
 // `--shards` instead compares few large shards (the runner's default) with many small ones under shuffled reading.
-// Usage: nice -n 10 npx tsx bench/quality.ts [--out .tmp/quality] [--steps 400] [--batch 8] [--seeds 1,2,3]
-//        [--only full,ce,k8-packed-renormalize] [--shards] [--record]
-// --record writes the table and the plot (docs/quality.svg) under docs/; the prose of docs/quality.md is kept.
+// Usage: nice -n 10 npx tsx bench/quality.ts [--out .tmp/quality] [--steps 400] [--batch 4] [--seeds 1,2,3]
+//        [--only full,ce,k8-packed-renormalize] [--shards] [--table] [--record]
+// --record also writes the plot to docs/quality.svg (the table goes to <out>/table.md; docs/quality.md quotes it).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,12 +36,13 @@ const { values } = parseArgs({
   options: {
     out: { type: 'string', default: '.tmp/quality' },
     steps: { type: 'string', default: '400' },
-    batch: { type: 'string', default: '8' },
+    batch: { type: 'string', default: '4' },
     lr: { type: 'string', default: '1e-2' },
     seeds: { type: 'string', default: '1,2,3' },
     only: { type: 'string' },
     shards: { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
+    table: { type: 'boolean', default: false },
   },
 });
 const root = packageRoot();
@@ -253,7 +254,13 @@ async function trainAndScore(
   return row;
 }
 
-const f = (s: Spread, d = 4) => (s.n ? `${s.mean.toFixed(d)} ± ${s.sd.toFixed(d)}` : '—');
+/** mean ± sd over seeds (min–max in brackets); a single seed is its value alone. */
+const f = (s: Spread, d = 4) =>
+  s.n > 1
+    ? `${s.mean.toFixed(d)} ± ${s.sd.toFixed(d)} (${s.min.toFixed(d)}–${s.max.toFixed(d)})`
+    : s.n
+      ? s.mean.toFixed(d)
+      : '—';
 
 interface Summary {
   variant: string;
@@ -261,6 +268,8 @@ interface Summary {
   bytesPerPosition: number;
   ce: Spread;
   kept: Spread;
+  /** Gain kept computed from the mean CEs over seeds. */
+  keptOfMeans: number;
   agreement: Spread;
   klFull: Spread;
   ece: Spread;
@@ -270,17 +279,26 @@ function summarize(variants: Variant[], rows: Row[]): Summary[] {
   const bySeed = (id: string, seed: number) => rows.find((r) => r.variant === id && r.seed === seed);
   return variants.map((v) => {
     const mine = rows.filter((r) => r.variant === v.id);
-    const kept = mine.map((r) => {
+    // Per seed (paired: same weights at step 0 and the same batches) and from the means over the seeds.
+    const perSeed = mine.map((r) => {
       const base = bySeed('ce', r.seed);
       const full = bySeed('full', r.seed);
-      return base && full ? gainKept(base.heldOutCE, r.heldOutCE, full.heldOutCE) : NaN;
+      return base && full && base.heldOutCE !== full.heldOutCE
+        ? gainKept(base.heldOutCE, r.heldOutCE, full.heldOutCE)
+        : NaN;
     });
+    const meanCE = (id: string) => spread(rows.filter((r) => r.variant === id).map((r) => r.heldOutCE)).mean;
+    const base = meanCE('ce');
+    const full = meanCE('full');
+    const ofMeans =
+      Number.isFinite(base) && Number.isFinite(full) && base !== full ? gainKept(base, meanCE(v.id), full) : NaN;
     return {
       variant: v.id,
       family: v.family,
       bytesPerPosition: mine[0]?.bytesPerPosition ?? NaN,
       ce: spread(mine.map((r) => r.heldOutCE)),
-      kept: spread(kept),
+      kept: spread(perSeed),
+      keptOfMeans: ofMeans,
       agreement: spread(mine.map((r) => r.agreement)),
       klFull: spread(mine.map((r) => r.klFull)),
       ece: spread(mine.map((r) => r.ece)),
@@ -290,12 +308,24 @@ function summarize(variants: Variant[], rows: Row[]): Summary[] {
 
 function markdown(s: Summary[]): string {
   return table(
-    ['variant', 'bytes/position', 'held-out CE', 'gain kept', 'agreement', 'KL to full teacher', 'ECE'],
+    [
+      'variant',
+      'seeds',
+      'bytes/position',
+      'held-out CE',
+      'gain kept (of means)',
+      'gain kept per seed',
+      'agreement',
+      'KL to full teacher',
+      'ECE',
+    ],
     s.map((x) => [
       x.variant,
+      x.ce.n,
       Number.isFinite(x.bytesPerPosition) ? x.bytesPerPosition.toFixed(1) : '0',
       f(x.ce),
-      f(x.kept, 3),
+      Number.isFinite(x.keptOfMeans) ? x.keptOfMeans.toFixed(2) : '—',
+      f(x.kept, 2),
       f(x.agreement, 3),
       f(x.klFull),
       f(x.ece),
@@ -306,14 +336,14 @@ function markdown(s: Summary[]): string {
 /** Gain kept (mean over seeds) against log10 bytes per position, one marker series per family, the front as a line. */
 function plot(s: Summary[]): string {
   const pts = s
-    .filter((x) => x.bytesPerPosition > 0 && Number.isFinite(x.kept.mean))
-    .map((x) => ({ ...x, cost: Math.log10(x.bytesPerPosition), value: x.kept.mean }));
+    .filter((x) => x.bytesPerPosition > 0 && Number.isFinite(x.keptOfMeans))
+    .map((x) => ({ ...x, cost: Math.log10(x.bytesPerPosition), value: x.keptOfMeans }));
   const families = [...new Set(pts.map((p) => p.family))];
   const front = paretoFront(pts);
   return lineChartSvg({
     title: 'Gain kept over CE-only (1 = full-logit KD) vs cache bytes per position',
     xLabel: 'log10 bytes per position',
-    yLabel: 'gain kept (mean of seeds)',
+    yLabel: 'gain kept (from mean CEs)',
     width: 900,
     height: 480,
     legend: 'right',
@@ -370,6 +400,8 @@ async function main(): Promise<void> {
     variants = variants.filter((v) => only.has(v.id));
   }
   const bytes = new Map<string, number>();
+  // --table: only the table and the plot, from the rows of earlier invocations.
+  if (values.table) variants = [];
   for (const v of variants)
     if (v.cache && !bytes.has(v.cache.id)) bytes.set(v.cache.id, await buildCache(v.cache, trainPath, trainSequences));
 
@@ -385,7 +417,9 @@ async function main(): Promise<void> {
       writeFileSync(rowsFile, JSON.stringify(rows, null, 1));
     }
 
-  const s = summarize(variants, rows);
+  // The table covers every variant with a row, also those an earlier invocation (another --only) trained.
+  const all = (values.shards ? shardGrid() : grid()).filter((v) => rows.some((r) => r.variant === v.id));
+  const s = summarize(all, rows);
   const header = [
     `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,
     `Student ${config.dModel} × ${config.nLayers} (${config.vocabSize} vocab), ${steps} steps × ${batchSize} sequences × 128, lr ${lr}, seeds ${seeds.join(', ')}; hard ${WEIGHTS.hard} / soft ${WEIGHTS.soft}; ${((performance.now() - started) / 60000).toFixed(1)} min.`,

@@ -1,6 +1,7 @@
 // `distill demo --budget small` through the CLI: every phase runs on the embedded fixtures, and the outputs
 // agree with each other (summary.json ↔ eval.json ↔ the --json summary ↔ report.md); the cache has the teacher
-// runner's default shard count and the trainer's block-shuffled reading mixes many of them in every batch.
+// runner's default shard count and the packed encoding, and the trainer's block-shuffled reading mixes many shards
+// in every batch.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,6 +58,9 @@ describe('distill demo (small budget)', () => {
     const shardOf = new Map<number, number>();
     for await (const q of reader.sequences({ seed: 0, epoch: 0 })) shardOf.set(q.seq, q.shard);
     const numShards = reader.manifest.numShards;
+    // The encoding docs/quality.md supports: packed top-k (format v2).
+    expect(reader.manifest.inputs.encodings.logp).toBe('packed');
+    expect(reader.manifest.formatVersion).toBe(2);
     await reader.close();
     expect(numShards).toBe(defaultShardCount(res.data.trainSequences, res.data.seqLen));
     expect(res.data.trainSequences / numShards).toBeGreaterThan(8);
