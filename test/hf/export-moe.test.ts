@@ -7,7 +7,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
 import { decodeSafetensors, saveCheckpoint } from '../../src/engine/index.js';
-import { exportHuggingFace } from '../../src/engine/hf/index.js';
+import { exportHuggingFace, loadHuggingFace } from '../../src/engine/hf/index.js';
+import { runTeacher } from '../../src/teacher/index.js';
+import { corpusDataset, dumpCache } from '../teacher/helpers/cache.js';
 import { hfLlama4Logits } from './helpers/hf-llama4.js';
 import { engineLogits, maxAbsDiff, randomParams, tmp } from './helpers/models.js';
 
@@ -142,5 +144,53 @@ describe('Hugging Face export of MoE students (Llama4ForCausalLM)', () => {
       const e = err as { details: { found?: string; hint?: string } };
       expect(`${e.details.found} ${e.details.hint}`).toMatch(why);
     }
+  });
+});
+
+describe('Hugging Face Llama4ForCausalLM folders in', () => {
+  it('reads an exported MoE student back to the same config and bit-identical parameters, and prunes layers', async () => {
+    const dir = tmp('moe');
+    const params = randomParams(INTERLEAVED, 5);
+    saveCheckpoint(dir, { config: INTERLEAVED, params });
+    const out = tmp('out');
+    await exportHuggingFace({ checkpoint: dir, out });
+    const back = loadHuggingFace(out);
+    expect(back.config).toEqual(INTERLEAVED);
+    expect(Buffer.from(back.params.buffer).equals(Buffer.from(params.buffer))).toBe(true);
+    // Layers 0 and 1 (dense, MoE) keep the every-2nd pattern; 1, 2, 3 (MoE, dense, MoE) cannot.
+    expect(loadHuggingFace(out, { layers: [0, 1] }).config).toMatchObject({ nLayers: 2, moe: { every: 2 } });
+    expect(() => loadHuggingFace(out, { layers: [1, 2, 3] })).toThrow(/the pattern of MoE layers/);
+  });
+
+  it('refuses what the engine does not compute: QK norm, layers without RoPE, short chunked attention', async () => {
+    const dir = tmp('moe');
+    saveCheckpoint(dir, { config: INTERLEAVED, params: randomParams(INTERLEAVED, 5) });
+    const out = tmp('out');
+    await exportHuggingFace({ checkpoint: dir, out });
+    const file = path.join(out, 'config.json');
+    const config = readJson(out, 'config.json');
+    for (const [change, why] of [
+      [{ use_qk_norm: undefined }, /use_qk_norm/],
+      [{ no_rope_layers: undefined }, /without RoPE.*layers 3/],
+      [{ layer_types: undefined, attention_chunk_size: 8 }, /chunked attention/],
+    ] as const) {
+      writeFileSync(file, JSON.stringify({ ...config, ...change }));
+      expect(() => loadHuggingFace(out)).toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
+      expect(() => loadHuggingFace(out)).toThrow(why);
+    }
+  });
+
+  it('runs as a native teacher to the cache of the checkpoint it was exported from', async () => {
+    const dir = tmp('moe');
+    saveCheckpoint(dir, { config: INTERLEAVED, params: randomParams(INTERLEAVED, 9) });
+    const out = tmp('out');
+    await exportHuggingFace({ checkpoint: dir, out });
+    const data = path.join(tmp('data'), 'd.arrow');
+    corpusDataset(data, 4, 24);
+    const run = (model: string) =>
+      runTeacher({ backend: 'native', model, data, out: tmp('cache'), topK: 5, shards: 1, batchSize: 4 });
+    const a = await run(dir);
+    const b = await run(out);
+    expect(await dumpCache(b.uri)).toEqual(await dumpCache(a.uri));
   });
 });

@@ -23,10 +23,10 @@
 //     moe_layers, else Llama4TextMLP of intermediate_size_mlp); Llama4TextModel: embed_tokens, layers, norm;
 //     Llama4ForCausalLM adds lm_head under the prefix "model".
 import { DistillError } from '../../core/errors.js';
-import { paramLayout, headDim, type ModelConfig } from '../../core/model.js';
+import { paramLayout, headDim, parseModelConfig, type ModelConfig } from '../../core/model.js';
 import { isMoeLayer, moeLayers, type MoeConfig } from '../../core/moe.js';
 import type { TensorInput } from '../safetensors.js';
-import { hfConfigCommon, type HfDType } from './llama.js';
+import { fromHfConfig, hfConfigCommon, type HfDType } from './llama.js';
 
 /** Why a model cannot be a Llama4ForCausalLM, or undefined when it can. */
 export function llama4Refusal(c: ModelConfig): { found: string; hint: string } | undefined {
@@ -191,4 +191,169 @@ function transposeEach(w: Float32Array, E: number, r: number, c: number): Float3
     for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[o + j * r + i] = w[o + i * c + j] ?? 0;
   }
   return out;
+}
+
+/** Rows of each head from adjacent pairs (2i, 2i+1) back to halves (i, i + hd/2): the inverse of pairRows. */
+function halfRows(w: Float32Array, hd: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  const heads = w.length / (hd * cols);
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < hd / 2; i++) {
+      const base = h * hd;
+      out.set(w.subarray((base + 2 * i) * cols, (base + 2 * i + 1) * cols), (base + i) * cols);
+      out.set(w.subarray((base + 2 * i + 1) * cols, (base + 2 * i + 2) * cols), (base + i + hd / 2) * cols);
+    }
+  return out;
+}
+
+/** A state-dict tensor of the source folder and how it becomes canonical tensor `canonical`. */
+export interface SourceTensor {
+  hf: string;
+  canonical: string;
+  /** Its shape in the folder. */
+  shape: number[];
+  /** Folder layout → canonical layout (same length). */
+  toCanonical(data: Float32Array): Float32Array;
+}
+
+/**
+ * The tensors a Llama4ForCausalLM folder holds for `c`, with the inverse of llama4Tensors' layout changes; a
+ * canonical name `layers.<i>.…` stands for the model's layer i, which is the folder's `sourceLayer(i)`.
+ */
+export function llama4SourceTensors(c: ModelConfig, sourceLayer: (i: number) => number): SourceTensor[] {
+  const moe = c.moe;
+  if (!moe) throw new Error('internal invariant violated: llama4SourceTensors on a dense config');
+  const hd = headDim(c);
+  const F = moe.expertFfnDim;
+  const d = c.dModel;
+  const same = (x: Float32Array) => x;
+  return paramLayout(c).map((s): SourceTensor => {
+    const t = (hf: string, shape = s.shape, toCanonical = same) => ({ hf, canonical: s.name, shape, toCanonical });
+    if (s.name === 'embed') return t('model.embed_tokens.weight');
+    if (s.name === 'norm') return t('model.norm.weight');
+    if (s.name === 'lm_head') return t('lm_head.weight');
+    const m = /^layers\.(\d+)\.(\w+)$/.exec(s.name);
+    const p = `model.layers.${sourceLayer(Number(m?.[1]))}.`;
+    const ff = `${p}feed_forward.`;
+    const part = m?.[2] ?? '';
+    const names: Record<string, string> = {
+      attn_norm: `${p}input_layernorm.weight`,
+      ffn_norm: `${p}post_attention_layernorm.weight`,
+      wv: `${p}self_attn.v_proj.weight`,
+      wo: `${p}self_attn.o_proj.weight`,
+      w1: `${ff}gate_proj.weight`,
+      w3: `${ff}up_proj.weight`,
+      w2: `${ff}down_proj.weight`,
+      router: `${ff}router.weight`,
+      shared_w1: `${ff}shared_expert.gate_proj.weight`,
+      shared_w3: `${ff}shared_expert.up_proj.weight`,
+      shared_w2: `${ff}shared_expert.down_proj.weight`,
+    };
+    const named = names[part];
+    if (named) return t(named);
+    if (part === 'wq' || part === 'wk')
+      return t(`${p}self_attn.${part === 'wq' ? 'q' : 'k'}_proj.weight`, s.shape, (x) => halfRows(x, hd, d));
+    if (part === 'experts_gate_up')
+      return t(`${ff}experts.gate_up_proj`, [moe.experts, d, 2 * F], (x) => transposeEach(x, moe.experts, d, 2 * F));
+    if (part === 'experts_down')
+      return t(`${ff}experts.down_proj`, [moe.experts, F, d], (x) => transposeEach(x, moe.experts, F, d));
+    throw new Error(`internal invariant violated: no Llama 4 name for ${s.name}`);
+  });
+}
+
+type Raw = Record<string, unknown>;
+
+/**
+ * A ModelConfig from a Llama4ForCausalLM config.json (Llama4TextConfig keys and defaults), refusing what the
+ * engine does not compute: QK norm, layers without RoPE, chunked attention shorter than the context, a pattern
+ * of MoE layers (after keeping `layers`) that is not every n-th. The rest is read as for Llama (fromHfConfig).
+ */
+export function fromLlama4Config(raw: unknown, file: string, layers?: number[]): ModelConfig {
+  const r = raw as Raw;
+  const unsupported = (what: string, expected: string, found: unknown): never => {
+    throw new DistillError('E_UNSUPPORTED', `${file}: ${what} is not computed by the engine`, {
+      expected,
+      found: JSON.stringify(found),
+      subject: file,
+    });
+  };
+  const dense = fromHfConfig(
+    { ...r, model_type: 'llama', intermediate_size: r.intermediate_size_mlp ?? r.intermediate_size },
+    file,
+    layers,
+  );
+  const L = typeof r.num_hidden_layers === 'number' ? r.num_hidden_layers : dense.nLayers;
+  const kept = layers ?? Array.from({ length: L }, (_, i) => i);
+  // configuration_llama4.py defaults: use_qk_norm true, a NoPE layer every no_rope_layer_interval (4),
+  // chunked attention (attention_chunk_size 8192) on the RoPE layers, MoE every interleave_moe_layer_step (1).
+  if (r.use_qk_norm ?? true)
+    unsupported('use_qk_norm (L2 norm of q and k)', 'false', r.use_qk_norm ?? 'true (default)');
+  const interval = typeof r.no_rope_layer_interval === 'number' ? r.no_rope_layer_interval : 4;
+  const noRope =
+    Array.isArray(r.no_rope_layers) && r.no_rope_layers.length
+      ? (r.no_rope_layers as unknown[])
+      : Array.from({ length: L }, (_, l) => Number((l + 1) % interval !== 0));
+  const nope = kept.filter((l) => noRope[l] !== 1);
+  if (nope.length)
+    unsupported(
+      'a layer without RoPE (no_rope_layers)',
+      'RoPE on every layer (no_rope_layers all 1)',
+      `layers ${nope.join(', ')} without RoPE`,
+    );
+  const types = Array.isArray(r.layer_types) ? (r.layer_types as unknown[]) : kept.map(() => 'chunked_attention');
+  const chunk = typeof r.attention_chunk_size === 'number' ? r.attention_chunk_size : 8192;
+  if (kept.some((l) => types[l] === 'chunked_attention') && chunk < dense.contextLength)
+    unsupported(
+      'chunked attention',
+      `attention_chunk_size ≥ max_position_embeddings = ${dense.contextLength}, or layer_types "full_attention"`,
+      `attention_chunk_size ${chunk}`,
+    );
+  const step = typeof r.interleave_moe_layer_step === 'number' ? r.interleave_moe_layer_step : 1;
+  const moeSource = new Set(
+    Array.isArray(r.moe_layers)
+      ? (r.moe_layers as number[])
+      : Array.from({ length: L }, (_, l) => l).filter((l) => (l + 1) % step === 0),
+  );
+  const flags = kept.map((l) => moeSource.has(l));
+  const every = flags.indexOf(true) + 1;
+  if (every === 0 || flags.some((f, i) => f !== ((i + 1) % every === 0)))
+    unsupported(
+      'the pattern of MoE layers',
+      'MoE on layers every−1, 2·every−1, … of the kept layers',
+      flags.map((f, i) => (f ? i : null)).filter((x) => x !== null),
+    );
+  const int = (key: string): number => {
+    const v = r[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new DistillError('E_MODEL', `${file}: ${key} is missing or invalid`, {
+        expected: 'a positive integer',
+        found: JSON.stringify(v),
+        subject: file,
+      });
+    return v;
+  };
+  const coef = typeof r.router_aux_loss_coef === 'number' ? r.router_aux_loss_coef : 0.001;
+  return parseModelConfig(
+    {
+      ...dense,
+      moe: {
+        experts: int('num_local_experts'),
+        activeExperts: int('num_experts_per_tok'),
+        sharedExperts: 1,
+        expertFfnDim: int('intermediate_size'),
+        every,
+        router: 'sigmoid',
+        balance: { kind: 'aux-loss', coef },
+      },
+    },
+    file,
+  );
+}
+
+/** True when a config.json describes Llama4ForCausalLM (a text-only Llama 4). */
+export function isLlama4Config(raw: unknown): boolean {
+  const r = (raw ?? {}) as Raw;
+  return (
+    r.model_type === 'llama4_text' || (Array.isArray(r.architectures) && r.architectures.includes('Llama4ForCausalLM'))
+  );
 }

@@ -1,4 +1,5 @@
-// Reads a Hugging Face Llama checkpoint folder into the canonical flat parameters: config.json, and weights
+// Reads a Hugging Face Llama checkpoint folder (LlamaForCausalLM, or Llama4ForCausalLM where the engine computes
+// it: see llama4.ts) into the canonical flat parameters: config.json, and weights
 // in model.safetensors or sharded per model.safetensors.index.json (F32, BF16 or F16), optionally keeping
 // only some layers (depth pruning: the kept layers are renumbered 0…n−1 in the order given).
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { DistillError } from '../../core/errors.js';
 import { paramLayout, type ModelConfig } from '../../core/model.js';
 import { decodeSafetensors, type SafeTensor } from '../safetensors.js';
 import { fromHfConfig, hfTensorName } from './llama.js';
+import { fromLlama4Config, isLlama4Config, llama4SourceTensors, type SourceTensor } from './llama4.js';
 
 export interface HfCheckpoint {
   dir: string;
@@ -63,7 +65,7 @@ function weightFiles(dir: string): { files: string[]; map?: Map<string, string> 
 }
 
 /**
- * Loads a Hugging Face LlamaForCausalLM folder. Every tensor of the (pruned) model must be present with its
+ * Loads a Hugging Face LlamaForCausalLM (or Llama4ForCausalLM) folder. Every tensor of the (pruned) model must be present with its
  * exact shape; tensors of dropped layers are skipped; any other tensor is refused by name, since it means
  * an architecture the engine does not compute.
  */
@@ -72,18 +74,23 @@ export function loadHuggingFace(dir: string, opts: { layers?: number[] } = {}): 
     throw new DistillError('E_NOT_FOUND', `Hugging Face model folder not found: ${dir}`, { subject: dir });
   const cfgFile = path.join(dir, 'config.json');
   const raw = readJson(cfgFile, 'model config') as { num_hidden_layers?: number };
-  const config = fromHfConfig(raw, cfgFile, opts.layers);
+  const llama4 = isLlama4Config(raw);
+  const config = llama4 ? fromLlama4Config(raw, cfgFile, opts.layers) : fromHfConfig(raw, cfgFile, opts.layers);
   const total = raw.num_hidden_layers ?? config.nLayers;
   const layers = opts.layers ?? Array.from({ length: total }, (_, i) => i);
+  const sourceLayer = (i: number) => layers[i] ?? i;
 
-  // Source name → canonical slot, with each kept layer's source index.
+  // Source name → canonical slot, its shape in the folder and the layout change, per kept layer's source index.
   const slots = paramLayout(config);
-  const wanted = new Map<string, (typeof slots)[number]>();
-  for (const s of slots) {
-    const m = /^layers\.(\d+)\.(.+)$/.exec(s.name);
-    const source = m ? `layers.${layers[Number(m[1])]}.${m[2]}` : s.name;
-    wanted.set(hfTensorName(source), s);
-  }
+  const bySlot = new Map(slots.map((s) => [s.name, s]));
+  const sources: SourceTensor[] = llama4
+    ? llama4SourceTensors(config, sourceLayer)
+    : slots.map((s) => {
+        const m = /^layers\.(\d+)\.(.+)$/.exec(s.name);
+        const source = m ? `layers.${sourceLayer(Number(m[1]))}.${m[2]}` : s.name;
+        return { hf: hfTensorName(source), canonical: s.name, shape: s.shape, toCanonical: (x: Float32Array) => x };
+      });
+  const wanted = new Map(sources.map((t) => [t.hf, t]));
   const dropped = (name: string): boolean => {
     const m = /^model\.layers\.(\d+)\./.exec(name);
     return m !== null && Number(m[1]) < total && !layers.includes(Number(m[1]));
@@ -101,18 +108,19 @@ export function loadHuggingFace(dir: string, opts: { layers?: number[] } = {}): 
     for (const [name, t] of st.tensors) {
       if (map && map.get(name) !== f) continue; // the index decides which shard holds a tensor
       if (IGNORED.test(name) || dropped(name)) continue;
-      const slot = wanted.get(name);
+      const source = wanted.get(name);
+      const slot = source && bySlot.get(source.canonical);
       if (name === 'lm_head.weight' && config.tieEmbeddings) continue; // tied: the embedding is the head
-      if (!slot)
+      if (!source || !slot)
         throw new DistillError('E_MODEL', `${file}: tensor ${name} is not part of a Llama model of this config`, {
-          expected: `the tensors of LlamaForCausalLM (${wanted.size} for this config)`,
+          expected: `the tensors of ${llama4 ? 'Llama4ForCausalLM' : 'LlamaForCausalLM'} (${wanted.size} for this config)`,
           found: `${name} ${describe(t)}`,
           hint: 'the checkpoint has parts (biases, other layers or blocks) the engine does not compute',
           subject: file,
         });
-      if (t.shape.join(',') !== slot.shape.join(','))
+      if (t.shape.join(',') !== source.shape.join(','))
         throw new DistillError('E_MODEL', `${file}: tensor ${name} has the wrong shape`, {
-          expected: `[${slot.shape.join(', ')}] from config.json`,
+          expected: `[${source.shape.join(', ')}] from config.json`,
           found: describe(t),
           subject: file,
         });
@@ -122,7 +130,7 @@ export function loadHuggingFace(dir: string, opts: { layers?: number[] } = {}): 
           found: t.dtype,
           subject: file,
         });
-      params.set(t.data, slot.offset);
+      params.set(source.toCanonical(t.data), slot.offset);
       found.add(name);
       dtypes.add(t.dtype);
     }
