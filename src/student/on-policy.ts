@@ -218,7 +218,7 @@ export function needsTeacher(student: string, schedule: string, step: number, sh
     {
       expected: 'a live teacher to score the student’s samples',
       found: `onPolicy ${share} at step ${step}, no teacher`,
-      hint: 'pass --teacher <model.onnx> (or --teacher-backend vllm|sglang --teacher-endpoint URL --teacher-served-model NAME), or a schedule without onPolicy',
+      hint: 'pass a live `teacher` (an ONNX file, or a served backend with its `endpoints` and `servedModel`), or a schedule without onPolicy',
       field: 'teacher',
       subject: student,
     },
@@ -266,7 +266,7 @@ export class OnPolicyStream {
         expected: `promptTokens ${saved.promptTokens}, newTokens ${saved.newTokens}`,
         found: `promptTokens ${opts.promptTokens}, newTokens ${opts.newTokens}`,
         subject,
-        hint: 'pass the same --prompt-tokens and --new-tokens as the interrupted run',
+        hint: 'pass the same `promptTokens` and `newTokens` as the interrupted run',
       });
     const cursor = saved?.cursor ?? { epoch: 0, position: 0 };
     this.prompts = datasetBatches(dataset, batchSize, { seed: (seed ^ PROMPT_SEED_MIX) >>> 0, ...cursor });

@@ -93,3 +93,19 @@ export function expectCloseScalar(what: string, got: number, want: number, rtol:
   if (!(d <= atol + rtol * Math.abs(want)))
     expect.fail(`${what}: want ${want}, got ${got} (|diff| ${d}, rtol ${rtol})`);
 }
+
+/** Central finite differences of f at x, one coordinate at a time with step h (x is restored). */
+export function centralDifferences(f: (x: Float64Array) => number, x: ArrayLike<number>, h: number): Float64Array {
+  const z = Float64Array.from(x);
+  const fd = new Float64Array(z.length);
+  for (let i = 0; i < z.length; i++) {
+    const xi = z[i] ?? 0;
+    z[i] = xi + h;
+    const up = f(z);
+    z[i] = xi - h;
+    const down = f(z);
+    z[i] = xi;
+    fd[i] = (up - down) / (2 * h);
+  }
+  return fd;
+}

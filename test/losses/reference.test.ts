@@ -5,7 +5,7 @@ import { computeLoss, losses, teacherTop1Labels } from '../../losses/index.js';
 import { prepare, type CommonOptions } from '../../losses/runtime/prepare.js';
 import { referenceLossRows } from '../../losses/runtime/reference.js';
 import { COMBOS, SOFT_KINDS } from './contract.js';
-import { expectClose, expectCloseScalar, logSoftmax, makeCase } from './helpers.js';
+import { centralDifferences, expectClose, expectCloseScalar, logSoftmax, makeCase } from './helpers.js';
 
 function finiteDifferences(
   opts: CommonOptions,
@@ -21,19 +21,7 @@ function finiteDifferences(
     return r.totalSum / prep.denom;
   };
   const { grad } = referenceLossRows(prep.P, n, v, logits, prep.labels, prep.ids, prep.a, prep.k, prep.denom);
-  const fd = new Float64Array(n * v);
-  const h = 1e-5;
-  const z = Float64Array.from(logits);
-  for (let i = 0; i < n * v; i++) {
-    const x = z[i]!;
-    z[i] = x + h;
-    const up = f(z);
-    z[i] = x - h;
-    const down = f(z);
-    z[i] = x;
-    fd[i] = (up - down) / (2 * h);
-  }
-  return { grad, fd };
+  return { grad, fd: centralDifferences(f, logits, 1e-5) };
 }
 
 const FD = { atolRel: 1e-6, atol: 1e-8, rtol: 1e-5 };

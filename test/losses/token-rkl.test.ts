@@ -3,7 +3,7 @@
 // and its gradient are unbiased: Σ_x q(x) A(x) = KL(q‖p) and Σ_x q(x) ∇L(x) = ∇KL(q‖p).
 import { describe, expect, it } from 'vitest';
 import { tokenReverseKl } from '../../losses/token-rkl/index.js';
-import { expectClose, logSoftmax, rng } from './helpers.js';
+import { centralDifferences, expectClose, logSoftmax, rng } from './helpers.js';
 
 const V = 7;
 
@@ -20,7 +20,6 @@ function kl(z: Float64Array, lp: Float64Array, T: number): number {
 
 describe('token-rkl', () => {
   it('gradient = finite differences of the surrogate with the advantages held constant', () => {
-    const n = 3;
     const logits = Float64Array.from([...randomRow(1), ...randomRow(2), ...randomRow(3)]);
     const tokens = Int32Array.from([2, -100, 5]);
     const teacherLogp = Float64Array.from([-1.3, 0, -2.7]);
@@ -38,18 +37,7 @@ describe('token-rkl', () => {
         return s / 2;
       };
       expect(r.surrogate).toBeCloseTo(f(logits), 12);
-      const fd = new Float64Array(n * V);
-      const z = Float64Array.from(logits);
-      const h = 1e-6;
-      for (let i = 0; i < n * V; i++) {
-        const x = z[i]!;
-        z[i] = x + h;
-        const up = f(z);
-        z[i] = x - h;
-        const down = f(z);
-        z[i] = x;
-        fd[i] = (up - down) / (2 * h);
-      }
+      const fd = centralDifferences(f, logits, 1e-6);
       expectClose(`token-rkl gradient T=${T}`, r.grad, fd, { atolRel: 1e-7, atol: 1e-9, rtol: 1e-6 });
       // Skipped rows get no gradient.
       expect(Array.from(r.grad.subarray(V, 2 * V))).toEqual(new Array(V).fill(0));
@@ -76,14 +64,7 @@ describe('token-rkl', () => {
         for (let v = 0; v < V; v++) meanGrad[v] = meanGrad[v]! + q * r.grad[v]!;
       }
       expect(meanA).toBeCloseTo(kl(z, lp, T), 12);
-      const fd = Float64Array.from({ length: V }, (_, v) => {
-        const h = 1e-6;
-        const up = Float64Array.from(z);
-        const down = Float64Array.from(z);
-        up[v] = up[v]! + h;
-        down[v] = down[v]! - h;
-        return (kl(up, lp, T) - kl(down, lp, T)) / (2 * h);
-      });
+      const fd = centralDifferences((x) => kl(x, lp, T), z, 1e-6);
       expectClose(`E[∇L] = ∇KL, T=${T}`, meanGrad, fd, { atolRel: 1e-7, atol: 1e-9, rtol: 1e-6 });
     }
   });

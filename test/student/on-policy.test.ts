@@ -123,7 +123,7 @@ describe('on-policy steps', () => {
     expect(err).toBeInstanceOf(DistillError);
     expect((err as DistillError).code).toBe('E_USAGE');
     expect((err as DistillError).message).toMatch(
-      /student kid: schedule "offline-then-on-policy" goes on-policy but no live teacher was given.*onPolicy 1 at step 2.*--teacher/,
+      /student kid: schedule "offline-then-on-policy" goes on-policy but no live teacher was given.*onPolicy 1 at step 2.*pass a live `teacher`/,
     );
     const { cache: _c, ...noCache } = opts(tmp());
     await expect(trainStudents({ ...noCache, students: [{ name: 'kid', config: kid }] })).rejects.toThrow(
@@ -222,6 +222,8 @@ describe('distill student train with a live teacher', () => {
     expect(refused.stderr).toMatch(
       /^Error: \[E_USAGE\] student kid: schedule "offline-then-on-policy" goes on-policy but no live teacher was given/,
     );
-    expect(refused.stderr).toContain('--teacher');
+    expect(refused.stderr).toContain(
+      'pass a live --teacher (an ONNX file, or a served backend with its --teacher-endpoint and --teacher-served-model)',
+    );
   }, 120_000);
 });

@@ -74,7 +74,8 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     'stop-after': countFlag({ description: 'stop with a checkpoint after N steps of this invocation' }),
     backend: Flags.string({ description: 'engine backend: native or reference', default: 'native' }),
     teacher: Flags.string({
-      description: 'live teacher for on-policy steps (an ONNX file), when the schedule returns onPolicy; needs --cache',
+      description:
+        'live teacher for on-policy steps (an ONNX file, or a checkpoint folder with --teacher-backend native), when the schedule returns onPolicy; needs --cache',
     }),
     'teacher-backend': Flags.string({
       description:
