@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
 import { adamwStep, clipGradNorm, createEngine, initParams, NativeEngine, Rng } from '../src/engine/index.js';
+import { benchStudent } from './student-step.js';
 import { machineLine, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
@@ -21,15 +22,7 @@ const steps = Number(values.steps),
   B = Number(values.batch),
   T = 256;
 
-const student = parseModelConfig({
-  vocabSize: 8192,
-  dModel: 256,
-  nLayers: 8,
-  nHeads: 8,
-  nKvHeads: 4,
-  ffnDim: 768,
-  contextLength: T,
-});
+const student = benchStudent(T);
 
 /** Matmul FLOPs of forward + backward (the LM head is not part of the engine). */
 function flopsPerStep(c: ModelConfig, b: number, t: number): number {

@@ -14,17 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import {
-  adamwStep,
-  clipGradNorm,
-  createEngine,
-  initParams,
-  lmHeadLoss,
-  loadNative,
-  packageRoot,
-  parseModelConfig,
-  type SimdLevel,
-} from '../src/index.js';
+import { loadNative, packageRoot, type SimdLevel } from '../src/index.js';
+import { bareTrainingStep, benchStudent } from './student-step.js';
 import { machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
@@ -42,15 +33,7 @@ const steps = Number(values.steps),
 const B = 4,
   T = 256,
   V = 8192;
-const config = parseModelConfig({
-  vocabSize: V,
-  dModel: 256,
-  nLayers: 8,
-  nHeads: 8,
-  nKvHeads: 4,
-  ffnDim: 768,
-  contextLength: T,
-});
+const config = benchStudent(T);
 const OPENMP_BLAS = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 
 function findPython(): string {
@@ -116,38 +99,12 @@ class TorchRunner {
 /** Distillery: the same step through the public API (engine, fused LM head + CE, clip, AdamW). Seconds for n steps. */
 function distillery(threads: number, n: number): number {
   loadNative().addon.setNumThreads(threads);
-  const engine = createEngine(config);
-  const params = initParams(config, 1);
-  const grads = new Float32Array(params.length);
-  const state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
-  const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % V);
-  const labels = Int32Array.from({ length: B * T }, (_, i) => ((i + 1) % T === 0 ? -100 : ((i + 1) * 31) % V));
-  const head = engine.layout.find((s) => s.name === 'lm_head');
-  if (!head) throw new Error('the engine layout has no lm_head');
-  const step = (s: number) => {
-    const hidden = engine.forward(params, tokens, B, T);
-    const r = lmHeadLoss({
-      hidden,
-      weight: params.subarray(head.offset, head.offset + head.size),
-      n: B * T,
-      dModel: config.dModel,
-      vocabSize: V,
-      labels,
-      kind: 'ce',
-      hardWeight: 1,
-      softWeight: 0,
-      gradWeight: grads.subarray(head.offset, head.offset + head.size),
-    });
-    engine.backward(params, r.gradHidden, grads);
-    clipGradNorm(grads, 1);
-    adamwStep(params, grads, state, { lr: 1e-3, step: s + 1, weightDecay: 0.1, layout: engine.layout });
-    grads.fill(0);
-  };
+  const { step, dispose } = bareTrainingStep(config, B, T);
   step(0); // warm-up: buffers, first touch, OpenMP team
   const t0 = performance.now();
   for (let s = 1; s <= n; s++) step(s);
   const sec = (performance.now() - t0) / 1000;
-  engine.dispose();
+  dispose();
   return sec;
 }
 

@@ -8,13 +8,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { lmHeadLoss } from '../losses/index.js';
 import { parseModelConfig } from '../src/core/model.js';
 import { loadNative } from '../src/native/loader.js';
-import { adamwStep, clipGradNorm, createEngine, initParams } from '../src/engine/index.js';
 import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { makeCache, makeDataset } from '../test/student/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
+import { bareTrainingStep, benchStudent } from './student-step.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,15 +28,7 @@ const steps = Number(values.steps),
   repeat = Number(values.repeat),
   T = 256,
   V = 8192;
-const config = parseModelConfig({
-  vocabSize: V,
-  dModel: 256,
-  nLayers: 8,
-  nHeads: 8,
-  nKvHeads: 4,
-  ffnDim: 768,
-  contextLength: T,
-});
+const config = benchStudent(T);
 const small = parseModelConfig({ ...config, dModel: 128, nHeads: 4, nKvHeads: 2, ffnDim: 384, nLayers: 4 });
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-train-'));
@@ -47,35 +38,11 @@ const tokensPerStep = B * T;
 
 /** Baseline: the same work as one trainer step, written as a bare loop (no data, checkpoints or logging). */
 function bareLoop(): number {
-  const engine = createEngine(config);
-  const params = initParams(config, 1);
-  const grads = new Float32Array(params.length);
-  const state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
-  const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 31) % V);
-  const labels = Int32Array.from({ length: B * T }, (_, i) => ((i + 1) % T === 0 ? -100 : ((i + 1) * 31) % V));
-  const head = engine.layout.find((s) => s.name === 'lm_head')!;
+  const bare = bareTrainingStep(config, B, T);
   const t0 = performance.now();
-  for (let s = 0; s < steps; s++) {
-    const hidden = engine.forward(params, tokens, B, T);
-    const r = lmHeadLoss({
-      hidden,
-      weight: params.subarray(head.offset, head.offset + head.size),
-      n: B * T,
-      dModel: config.dModel,
-      vocabSize: V,
-      labels,
-      kind: 'ce',
-      hardWeight: 1,
-      softWeight: 0,
-      gradWeight: grads.subarray(head.offset, head.offset + head.size),
-    });
-    engine.backward(params, r.gradHidden, grads);
-    clipGradNorm(grads, 1);
-    adamwStep(params, grads, state, { lr: 1e-3, step: s + 1, weightDecay: 0.1, layout: engine.layout });
-    grads.fill(0);
-  }
+  for (let s = 0; s < steps; s++) bare.step(s);
   const sec = (performance.now() - t0) / 1000;
-  engine.dispose();
+  bare.dispose();
   return sec;
 }
 

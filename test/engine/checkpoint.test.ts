@@ -10,16 +10,9 @@ import { loadCheckpoint, readTrainerState, saveCheckpoint } from '../../src/engi
 import type { TrainerStateInput } from '../../src/engine/trainer-state.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/engine/safetensors.js';
 import { randomParams } from '../student/helpers/llama-ref.js';
+import { TINY_CONFIG } from './helpers.js';
 
-const cfg = parseModelConfig({
-  vocabSize: 11,
-  dModel: 8,
-  nLayers: 2,
-  nHeads: 2,
-  nKvHeads: 1,
-  ffnDim: 12,
-  contextLength: 4,
-});
+const cfg = parseModelConfig({ ...TINY_CONFIG, contextLength: 4, ropeTheta: undefined });
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'distill-ckpt-'));
 
 /** A trainer state as the trainer writes it, at `step`. */

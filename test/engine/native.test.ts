@@ -7,18 +7,9 @@ import { DistillError } from '../../src/core/errors.js';
 import { parseModelConfig, type ModelConfig } from '../../src/core/model.js';
 import { createEngine, initParams, Rng } from '../../src/engine/index.js';
 import { describeEachSimdLevel } from '../helpers/simd.js';
-import { setThreads } from './helpers.js';
+import { setThreads, TINY_CONFIG } from './helpers.js';
 
-const small = {
-  vocabSize: 11,
-  dModel: 8,
-  nLayers: 2,
-  nHeads: 2,
-  nKvHeads: 1,
-  ffnDim: 12,
-  contextLength: 8,
-  ropeTheta: 100,
-};
+const small = { ...TINY_CONFIG, contextLength: 8 };
 const wider = { vocabSize: 97, dModel: 48, nLayers: 2, nHeads: 6, nKvHeads: 2, ffnDim: 72, contextLength: 160 };
 
 function setup(c: ModelConfig, B: number, T: number, seed = 1) {

@@ -11,22 +11,13 @@ import { exportHuggingFace, loadHuggingFace } from '../../src/engine/hf/index.js
 import { runTeacher } from '../../src/teacher/index.js';
 import { corpusDataset, dumpCache } from '../teacher/helpers/cache.js';
 import { hfLlama4Logits } from './helpers/hf-llama4.js';
-import { engineLogits, maxAbsDiff, randomParams, tmp } from './helpers/models.js';
+import { engineLogits, GQA, maxAbsDiff, randomParams, tmp } from './helpers/models.js';
 
 const ids = Array.from(Buffer.from('In the beginning God created'));
 const readJson = (dir: string, f: string) => JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
 
-const base = {
-  vocabSize: 257,
-  dModel: 24,
-  nLayers: 4,
-  nHeads: 4,
-  nKvHeads: 2,
-  ffnDim: 40,
-  contextLength: 32,
-  ropeTheta: 500,
-  normEps: 1e-5,
-};
+/** The dense tests' grouped-KV model with 4 layers. */
+const base = { ...GQA, nLayers: 4 };
 /** Maverick-like: MoE on layers 1 and 3, a shared expert, top-2, untied. */
 const INTERLEAVED = parseModelConfig({
   ...base,

@@ -98,6 +98,29 @@ export function hfConfigCommon(
 
 type Raw = Record<string, unknown>;
 
+/** Readers of a config.json's keys that throw naming the file and key: a refused feature, a positive integer. */
+export function configReader(r: Raw, file: string) {
+  return {
+    unsupported(what: string, expected: string, found: unknown): never {
+      throw new DistillError('E_UNSUPPORTED', `${file}: ${what} is not supported by the engine`, {
+        expected,
+        found: JSON.stringify(found),
+        subject: file,
+      });
+    },
+    int(key: string, fallback?: number): number {
+      const v = r[key] ?? fallback;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+        throw new DistillError('E_MODEL', `${file}: ${key} is missing or invalid`, {
+          expected: 'a positive integer',
+          found: JSON.stringify(v),
+          subject: file,
+        });
+      return v;
+    },
+  };
+}
+
 /**
  * A ModelConfig from a Hugging Face config.json, refusing what the engine does not compute: another
  * architecture, biases, an activation other than SiLU, RoPE scaling, a head_dim other than hidden/heads.
@@ -107,13 +130,7 @@ export function fromHfConfig(raw: unknown, file: string, layers?: number[]): Mod
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
     throw new DistillError('E_MODEL', `${file} is not a model config`, { expected: 'a JSON object', subject: file });
   const r = raw as Raw;
-  const unsupported = (what: string, expected: string, found: unknown): never => {
-    throw new DistillError('E_UNSUPPORTED', `${file}: ${what} is not supported by the engine`, {
-      expected,
-      found: JSON.stringify(found),
-      subject: file,
-    });
-  };
+  const { unsupported, int } = configReader(r, file);
   const archs = Array.isArray(r.architectures) ? r.architectures : [];
   if (r.model_type !== 'llama' && !archs.includes('LlamaForCausalLM'))
     unsupported('the architecture', 'model_type "llama" (LlamaForCausalLM)', r.model_type ?? archs);
@@ -123,16 +140,6 @@ export function fromHfConfig(raw: unknown, file: string, layers?: number[]): Mod
   const rope = (r.rope_parameters ?? r.rope_scaling ?? null) as Raw | null;
   const ropeType = rope?.rope_type ?? rope?.type ?? 'default';
   if (ropeType !== 'default') unsupported('RoPE scaling', 'none (rope_type "default")', rope);
-  const int = (key: string, fallback?: number): number => {
-    const v = r[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-      throw new DistillError('E_MODEL', `${file}: ${key} is missing or invalid`, {
-        expected: 'a positive integer',
-        found: JSON.stringify(v),
-        subject: file,
-      });
-    return v;
-  };
   const hidden = int('hidden_size');
   const heads = int('num_attention_heads');
   const headDim = r.head_dim ?? Math.floor(hidden / heads);

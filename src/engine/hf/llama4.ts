@@ -26,7 +26,7 @@ import { DistillError } from '../../core/errors.js';
 import { paramLayout, headDim, parseModelConfig, type ModelConfig } from '../../core/model.js';
 import { isMoeLayer, moeLayers, type MoeConfig } from '../../core/moe.js';
 import type { TensorInput } from '../safetensors.js';
-import { fromHfConfig, hfConfigCommon, type HfDType } from './llama.js';
+import { configReader, fromHfConfig, hfConfigCommon, type HfDType } from './llama.js';
 
 /** Why a model cannot be a Llama4ForCausalLM, or undefined when it can. */
 export function llama4Refusal(c: ModelConfig): { found: string; hint: string } | undefined {
@@ -270,13 +270,7 @@ type Raw = Record<string, unknown>;
  */
 export function fromLlama4Config(raw: unknown, file: string, layers?: number[]): ModelConfig {
   const r = raw as Raw;
-  const unsupported = (what: string, expected: string, found: unknown): never => {
-    throw new DistillError('E_UNSUPPORTED', `${file}: ${what} is not computed by the engine`, {
-      expected,
-      found: JSON.stringify(found),
-      subject: file,
-    });
-  };
+  const { unsupported, int } = configReader(r, file);
   const dense = fromHfConfig(
     { ...r, model_type: 'llama', intermediate_size: r.intermediate_size_mlp ?? r.intermediate_size },
     file,
@@ -322,16 +316,6 @@ export function fromLlama4Config(raw: unknown, file: string, layers?: number[]):
       'MoE on layers every−1, 2·every−1, … of the kept layers',
       flags.map((f, i) => (f ? i : null)).filter((x) => x !== null),
     );
-  const int = (key: string): number => {
-    const v = r[key];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-      throw new DistillError('E_MODEL', `${file}: ${key} is missing or invalid`, {
-        expected: 'a positive integer',
-        found: JSON.stringify(v),
-        subject: file,
-      });
-    return v;
-  };
   const coef = typeof r.router_aux_loss_coef === 'number' ? r.router_aux_loss_coef : 0.001;
   return parseModelConfig(
     {

@@ -8,7 +8,7 @@ import { decodeSafetensors } from '../../../src/engine/safetensors.js';
 
 type Vec = Float64Array;
 
-interface HfConfig {
+export interface HfConfig {
   vocab_size: number;
   hidden_size: number;
   intermediate_size: number;

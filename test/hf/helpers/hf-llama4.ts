@@ -3,21 +3,11 @@
 // from_pretrained does. It implements the Llama 4 features the export must switch off (NoPE layers, chunked
 // attention, QK L2 norm, attention temperature tuning) as transformers does, so a config that leaves one on
 // gives other logits. It shares no code with the engine.
-import { loadHfFolder } from './hf-llama.js';
+import { loadHfFolder, type HfConfig } from './hf-llama.js';
 
 type Vec = Float64Array;
 
-interface Llama4Config {
-  vocab_size: number;
-  hidden_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_key_value_heads: number;
-  head_dim?: number;
-  rms_norm_eps: number;
-  rope_theta: number;
-  tie_word_embeddings: boolean;
-  hidden_act: string;
+interface Llama4Config extends Omit<HfConfig, 'intermediate_size'> {
   num_local_experts: number;
   num_experts_per_tok: number;
   interleave_moe_layer_step?: number;
