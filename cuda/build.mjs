@@ -3,7 +3,8 @@
 // exists.
 // Then loads what it built, so a broken build fails the install instead of the first training run.
 // Environment: DISTILLERY_NATIVE_BUILD_DIR (default cuda/build), DISTILLERY_CUDA=0 skips CUDA,
-// CUDACXX / DISTILLERY_NVCC point at nvcc, DISTILLERY_PORTABLE=1 avoids -march=native.
+// CUDACXX / DISTILLERY_NVCC point at nvcc, DISTILLERY_PORTABLE=1 avoids -march=native, DISTILLERY_MARCH=<cpu> builds
+// for that CPU instead (-march=<cpu>: x86-64-v3 for any AVX2 machine, haswell, znver2, …).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -43,6 +44,7 @@ if (nvcc) {
   args.push('--CDDISTILLERY_CUDA=OFF');
 }
 if (process.env.DISTILLERY_PORTABLE === '1') args.push('--CDDISTILLERY_PORTABLE=ON');
+if (process.env.DISTILLERY_MARCH) args.push(`--CDDISTILLERY_MARCH=${process.env.DISTILLERY_MARCH}`);
 
 console.log(
   `distillery: building native addon in ${path.relative(root, buildDir)} (${nvcc ? `CUDA via ${nvcc}` : 'CPU only: no nvcc found'})`,
