@@ -2,6 +2,7 @@
 // each sent to the least-busy endpoint not cooling down, retried with exponential backoff and full jitter
 // (at least as long as a Retry-After asks, and on another endpoint when there is one). A request that keeps
 // failing rejects with the last failure named; validation errors of a reply are never retried.
+import { setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import { DistillError } from '../../../core/errors.js';
 import { HttpClient, RequestFailure, type Exchange } from './http.js';
@@ -73,18 +74,30 @@ export function normalizeEndpoints(list: string[]): string[] {
   });
 }
 
+/** Waits ms, or less when the run stops; its abort listener goes when it ends either way (a long run sleeps often). */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted || ms <= 0) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 
 export class Fleet {
   private readonly endpoints: Endpoint[];
   private readonly queue: PQueue;
   private readonly client: HttpClient;
-  private readonly abort = new AbortController();
+  private readonly abort = (() => {
+    // Every request in flight and every back-off listens to this one signal; Node warns past 10 listeners,
+    // and a fleet holds as many as it has requests in flight.
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
   private next = 0;
   readonly stats: FleetStats = { requests: 0, retries: 0, bytesOut: 0, bytesIn: 0, failures: {} };
 
