@@ -208,7 +208,8 @@ async function teacherRows(base: string, n: number, k: number, T: number): Promi
     .filter((f) => f.endsWith('.txt'))
     .sort()
     .map((f) => path.join(corpus, f));
-  const prep = await api.prepareDataset({ text: files, tokenizer: 'byte', seqLen: T, out: data });
+  // Each k prepares the same dataset again into the same folder.
+  const prep = await api.prepareDataset({ text: files, tokenizer: 'byte', seqLen: T, out: data, force: true });
   if (prep.train.numSequences * T < n)
     throw new Error(`the fixture corpus holds ${prep.train.numSequences * T} positions, fewer than ${n}`);
   const out = path.join(base, `teacher-cache-${k}`);

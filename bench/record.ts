@@ -24,7 +24,9 @@ export function recordSection(name: string, body: string): string {
     ? readFileSync(file, 'utf8')
     : '# Benchmarks\n\nEach section is written by its benchmark (`npx tsx bench/<name>.ts --record`).\n';
   const section = `## ${name}\n\n${body.trim()}\n`;
-  const re = new RegExp(`^## ${name}\\n[\\s\\S]*?(?=^## |(?![\\s\\S]))`, 'm');
+  // The name is literal text ("gemm (avx2)"): its regex characters are escaped.
+  const literal = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^## ${literal}\\n[\\s\\S]*?(?=^## |(?![\\s\\S]))`, 'm');
   const next = re.test(text) ? text.replace(re, `${section}\n`) : `${text.trimEnd()}\n\n${section}`;
   writeFileSync(file, next.endsWith('\n') ? next : `${next}\n`);
   return file;

@@ -19,7 +19,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
     out: Flags.string({ description: 'output folder (data/, cache/, runs/, report/)', default: 'distill-demo' }),
     budget: Flags.string({
       description:
-        'full: the whole corpus (≤ 10 minutes on 2 cores); small: two short books and a few steps (about a minute)',
+        'full: the whole corpus (about 1.5 minutes on 2 cores, docs/demo.md); small: two short books and a few steps (seconds)',
       options: ['full', 'small'],
       default: 'full',
     }),
