@@ -45,6 +45,7 @@ inline typename Isa::F exp_poly(typename Isa::F x) {
   static void stream(float* p, F x) { pfx##stream_ps(p, x); }          \
   static F set1(float x) { return pfx##set1_ps(x); }                   \
   static F add(F a, F b) { return pfx##add_ps(a, b); }                 \
+  static F sub(F a, F b) { return pfx##sub_ps(a, b); }                 \
   static F mul(F a, F b) { return pfx##mul_ps(a, b); }                 \
   static F fma(F a, F b, F c) { return pfx##fmadd_ps(a, b, c); }       \
   static F fnma(F a, F b, F c) { return pfx##fnmadd_ps(a, b, c); }     \
@@ -53,7 +54,9 @@ inline typename Isa::F exp_poly(typename Isa::F x) {
   /* 2^n for integral n in the float range (the exponent field built directly). */ \
   static F pow2(F n) {                                                                  \
     return pfx##castsi##bits##_ps(pfx##slli_epi32(pfx##add_epi32(pfx##cvtps_epi32(n), pfx##set1_epi32(127)), 23)); \
-  }
+  }                                                                                     \
+  /* The bits of x shifted left by 23 (2^e from a float whose low mantissa bits hold the biased exponent e + 127). */ \
+  static F shl23(F x) { return pfx##castsi##bits##_ps(pfx##slli_epi32(pfx##castps_si##bits(x), 23)); }
 
 // exp on whole registers: Cephes range reduction (n = round(x·log2 e), r = x − n·ln 2 in two parts), exp_poly, 2^n;
 // exactly 0 below kExpUnder (the callers' masked-out lanes rely on it).

@@ -82,17 +82,17 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
       float* gr = grad + r * v;
       const bool masked = labels && labels[r] == -100;
 
-      // Pass 1: online max and Σexp at T = 1 and at T, per L1-sized block; non-finite detection.
-      float M = -INFINITY, mn = INFINITY;
-      bool nan = false;
+      // Pass 1: online max and Σexp at T = 1 and at T, per L1-sized block; stops at the first block with a non-finite
+      // logit.
+      float M = -INFINITY;
+      bool bad = false;
       int64_t arg_block = 0;
       double S1 = 0, ST = 0;
       for (int64_t b0 = 0; b0 < v; b0 += kBlock) {
         const int64_t len = std::min(kBlock, v - b0);
-        dn_loss_rows::BlockStats bs = ops.minmax(z + b0, len);
-        nan |= bs.nan;
-        mn = std::min(mn, bs.min);
-        if (nan || mn == -INFINITY || bs.max == INFINITY) break;
+        const dn_loss_rows::BlockStats bs = ops.max(z + b0, len);
+        bad = bs.nonfinite;
+        if (bad) break;
         if (masked) continue;
         if (bs.max > M) {
           if (M != -INFINITY) {
@@ -106,7 +106,7 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
         if (need1) S1 += ops.sumexp(z + b0, len, 1.0f, -M, sc.e1.data() + b0);
         if (needT) ST += ops.sumexp(z + b0, len, invT, -M * invT, sc.eT.data() + b0);
       }
-      if (nan || mn == -INFINITY || M == INFINITY || (!masked && v > 0 && !(M > -INFINITY))) {
+      if (bad) {
         int64_t c = 0;
         while (c < v && std::isfinite(z[c])) ++c;
 #pragma omp critical(dn_loss_bad)

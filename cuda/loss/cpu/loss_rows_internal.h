@@ -9,13 +9,13 @@ namespace dn_loss_rows {
 constexpr int64_t kBlock = 1024;
 
 struct BlockStats {
-  float max, min;
-  bool nan;
+  float max;
+  bool nonfinite;  // some logit is NaN or ±inf
 };
 
 struct RowOps {
-  // Max and min of z[0..len) and whether any is NaN.
-  BlockStats (*minmax)(const float* z, int64_t len);
+  // Max of z[0..len) and whether any is not finite.
+  BlockStats (*max)(const float* z, int64_t len);
   // Σ exp(z·scale + bias) over z[0..len), each term written to e[0..len).
   double (*sumexp)(const float* z, int64_t len, float scale, float bias, float* e);
   // grad[i] = f1[b]·e1[i] + fT[b]·eT[i] over i < v, b = i / kBlock; e1 or eT null: that term is 0.

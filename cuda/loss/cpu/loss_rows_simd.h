@@ -20,29 +20,48 @@ namespace DN_LOSS_NS {
 using dn_simd::Isa;
 #endif
 
-BlockStats block_minmax(const float* z, int64_t len) {
+// The block's max, and whether any logit is not finite: x·0 + acc stays 0 for finite x and turns NaN for ±inf or NaN,
+// one FMA per vector where a min and a NaN compare with its mask move cost three.
+BlockStats block_max(const float* z, int64_t len) {
   int64_t i = 0;
-  float mx = -INFINITY, mn = INFINITY;
-  bool nan = false;
+  float mx = -INFINITY, bad = 0.0f;
 #ifdef DN_SIMD
-  typename Isa::F vmx = Isa::set1(-INFINITY), vmn = Isa::set1(INFINITY);
-  for (; i + Isa::W <= len; i += Isa::W) {
-    typename Isa::F x = Isa::load(z + i);
-    vmx = Isa::max(vmx, x);
-    vmn = Isa::min(vmn, x);
-    nan |= Isa::anynan(x);
+  const typename Isa::F zero = Isa::set1(0.0f);
+  typename Isa::F vmx0 = Isa::set1(-INFINITY), vmx1 = vmx0, vbad0 = zero, vbad1 = zero;
+  for (; i + 2 * Isa::W <= len; i += 2 * Isa::W) {
+    const typename Isa::F x0 = Isa::load(z + i), x1 = Isa::load(z + i + Isa::W);
+    vmx0 = Isa::max(vmx0, x0);
+    vmx1 = Isa::max(vmx1, x1);
+    vbad0 = Isa::fma(x0, zero, vbad0);
+    vbad1 = Isa::fma(x1, zero, vbad1);
   }
-  mx = Isa::rmax(vmx);
-  mn = Isa::rmin(vmn);
+  mx = Isa::rmax(Isa::max(vmx0, vmx1));
+  bad = Isa::rsum(Isa::add(vbad0, vbad1));
 #endif
   for (; i < len; ++i) {
-    float x = z[i];
-    if (x != x) nan = true;
-    mx = x > mx ? x : mx;
-    mn = x < mn ? x : mn;
+    mx = z[i] > mx ? z[i] : mx;
+    bad += z[i] * 0.0f;
   }
-  return {mx, mn, nan};
+  return {mx, bad != bad};
 }
+
+#ifdef DN_SIMD
+// Isa::exp for x ≤ ~0 (here x = (z − M)·scale, never above a rounding error of 0): the same Cephes reduction and
+// polynomial, but n = round(x·log2 e) comes from one FMA with 1.5·2²³ + 127 (the sum's low mantissa bits are n + 127,
+// already biased: shifted by 23 they are 2^n) instead of a round, a conversion and an add, and there is no upper clamp.
+// Exactly 0 below kExpUnder, as Isa::exp.
+inline typename Isa::F exp_nonpositive(typename Isa::F x) {
+  using namespace dn_simd;
+  const typename Isa::F lo = Isa::set1(kExpUnder), shifter = Isa::set1(12582912.0f + 127.0f);
+  const auto under = Isa::below(x, lo);
+  x = Isa::max(x, lo);
+  const typename Isa::F t = Isa::fma(x, Isa::set1(kLog2e), shifter);
+  const typename Isa::F n = Isa::sub(t, shifter);
+  x = Isa::fnma(n, Isa::set1(kLn2Hi), x);
+  x = Isa::fnma(n, Isa::set1(kLn2Lo), x);
+  return Isa::zero_where(under, Isa::mul(exp_poly<Isa>(x), Isa::shl23(t)));
+}
+#endif
 
 // Σ exp(z·scale + bias) over a block, each term also written to e (which stays in cache for pass 2); fetches the
 // next block into L1 meanwhile.
@@ -57,8 +76,8 @@ double block_sumexp(const float* z, int64_t len, float scale, float bias, float*
     // wait on memory while this loop computes, since the hardware prefetcher stops when the reads pause.
     for (int line = 0; line < 2 * Isa::W; line += 16)
       _mm_prefetch(reinterpret_cast<const char*>(z + i + kBlock + line), _MM_HINT_T0);
-    const typename Isa::F x0 = Isa::exp(Isa::fma(Isa::load(z + i), vs, vb));
-    const typename Isa::F x1 = Isa::exp(Isa::fma(Isa::load(z + i + Isa::W), vs, vb));
+    const typename Isa::F x0 = exp_nonpositive(Isa::fma(Isa::load(z + i), vs, vb));
+    const typename Isa::F x1 = exp_nonpositive(Isa::fma(Isa::load(z + i + Isa::W), vs, vb));
     Isa::store(e + i, x0);
     Isa::store(e + i + Isa::W, x1);
     acc0 = Isa::add(acc0, x0);
@@ -110,7 +129,7 @@ void row_gradient(const float* e1, const float* f1, const float* eT, const float
   for (; i < v; ++i) grad[i] = value(i);
 }
 
-const RowOps ops = {block_minmax, block_sumexp, row_gradient};
+const RowOps ops = {block_max, block_sumexp, row_gradient};
 
 }  // namespace DN_LOSS_NS
 }  // namespace dn_loss_rows
