@@ -35,6 +35,11 @@ export interface WireProtocol {
   scoreBody(model: string, tokens: Uint32Array, nSeq: number, T: number, k: number): string;
   /** Fills rows [row0, row0 + nSeq·T) from the reply; throws ReplyError saying what is wrong. */
   readScore(reply: unknown, ctx: ScoreContext, out: ScoreTarget, row0: number): void;
+  /**
+   * A fast reader of the reply's bytes that fills the same rows as readScore would from the parsed reply, or
+   * throws (anything) to have the reply read by JSON.parse and readScore instead.
+   */
+  scanScore?(bytes: Uint8Array, ctx: ScoreContext, out: ScoreTarget, row0: number): void;
   tokenize: { path: string; body(model: string, text: string): string; read(reply: unknown): number[] };
   detokenize: { path: string; body(model: string, ids: number[]): string; read(reply: unknown): string };
   /** The server flag that raises the top-k limit, when a 400 says the request exceeded it. */

@@ -13,6 +13,7 @@ import {
   type ScoreContext,
   type WireProtocol,
 } from './protocol.js';
+import { scanVllmScore } from './vllm-scan.js';
 
 const TOKEN_ID_KEY = /^token_id:(\d+)$/;
 
@@ -115,6 +116,7 @@ export const vllm: WireProtocol = {
   scorePath: '/v1/completions',
   scoreBody,
   readScore,
+  scanScore: scanVllmScore,
   // protocol.py: TokenizeCompletionRequest {model, prompt, add_special_tokens} → TokenizeResponse {count,
   // max_model_len, tokens}; DetokenizeRequest {model, tokens} → DetokenizeResponse {prompt}.
   ...tokenizerEndpoints('prompt'),
