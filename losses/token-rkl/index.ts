@@ -8,6 +8,9 @@
 import { at } from '../../src/core/arrays.js';
 import { DistillError } from '../../src/core/errors.js';
 
+/** Its id: the `--on-policy-loss` value and the metrics' name for it. */
+export const TOKEN_RKL = 'token-rkl';
+
 export interface TokenReverseKlInput {
   /** Student logits [N × V], row-major (float32 from a model, float64 in tests). */
   logits: ArrayLike<number>;

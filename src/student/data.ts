@@ -16,6 +16,8 @@ export interface TeacherBatch {
   tail: Float32Array;
   /** Teacher samples for sampled distillation: ids and counts n × k. */
   samples?: { ids: Uint32Array; counts: Uint32Array | Float32Array; k: number };
+  /** On-policy token-rkl: the live teacher's log-prob of each position's next token [B×T] (NaN at the last). */
+  target?: Float32Array;
 }
 
 export interface Batch {

@@ -1,6 +1,7 @@
 // On-policy steps: the student continues the first P tokens of dataset sequences with L sampled tokens
 // (src/engine/generate.ts), a live teacher (a teacher backend: ONNX in-process, vLLM/SGLang servers) scores the
-// whole sequence, and the soft loss is taken on the generated positions only. Which steps are on-policy is a pure
+// whole sequence, and the soft loss is taken on the generated positions only: a loss on the teacher's top-k, or
+// token-rkl on the teacher's log-prob of each token the student sampled. Which steps are on-policy is a pure
 // function of (seed, step, student) and the schedule's share λ; each student's sampler and prompt cursor are saved
 // with its checkpoint, so a resumed run samples the same tokens.
 import { at } from '../core/arrays.js';
@@ -17,6 +18,7 @@ import {
   type SamplingOptions,
 } from '../engine/index.js';
 import { openBackend, type TeacherBackend } from '../teacher/backends/index.js';
+import { TOKEN_RKL } from '../../losses/token-rkl/index.js';
 import { datasetBatches, type Batch, type BatchSource } from './data.js';
 import type { CacheSourceInfo, ScheduleRunnerLike } from './ports.js';
 import type { StudentSpec } from './student-run.js';
@@ -37,18 +39,26 @@ export interface LiveTeacherOptions {
   k?: number;
   /** Intra-op threads of an in-process (ONNX) teacher. */
   threads?: number;
-  /** Soft loss of the on-policy steps (default reverse-kl, mode-seeking on the teacher's top-k support). */
+  /**
+   * Soft loss of the on-policy steps: a soft loss of the registry on the teacher's top-k (default reverse-kl,
+   * mode-seeking), or token-rkl, the per-token reverse-KL estimate from the teacher's log-prob of each sampled token.
+   */
   loss?: string;
 }
 
 /** The on-policy loss a run uses when none is named. */
 export const DEFAULT_ON_POLICY_LOSS = 'reverse-kl';
 
-/** Teacher arrays of one on-policy micro-batch: ids/logp [B·W×k], tail [B·W]. */
+/** The on-policy loss read from the teacher's log-prob of the sampled token (losses/token-rkl), not its top-k. */
+export { TOKEN_RKL };
+
+/** Teacher arrays of one on-policy micro-batch: ids/logp [B·W×k], tail [B·W], and for token-rkl target [B·W]. */
 export interface LiveScores {
   ids: Uint32Array;
   logp: Float32Array;
   tail: Float32Array;
+  /** log p(next token) per position, checked finite ≤ 0 at every position but each sequence's last (NaN). */
+  target?: Float32Array;
 }
 
 const mismatch = (message: string, expected: string, found: string, hint: string): DistillError =>
@@ -62,6 +72,8 @@ export class LiveTeacher {
     readonly V: number,
     readonly k: number,
     readonly seqLen: number,
+    /** The teacher returns the log-prob of each position's next token (token-rkl). */
+    readonly targets: boolean,
   ) {}
 
   /**
@@ -100,12 +112,14 @@ export class LiveTeacher {
     }
     if (o.sampling) checkSampling(o.sampling);
     const k = o.k ?? cache.k;
+    const targets = o.loss === TOKEN_RKL;
     const backend = await openBackend(o.backend, o.params, {
       k,
       temperature: 1,
       samples: 0,
       device: { kind: 'cpu' },
       ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      ...(targets ? { targets: true } : {}),
     });
     try {
       const d = backend.describe();
@@ -135,14 +149,17 @@ export class LiveTeacher {
       // A real token dataset (not a test's stand-in) gets the backend's own tokenizer check.
       if ('tokens' in dataset && 'path' in dataset) await backend.checkDataset(dataset as TokenDataset, V);
       await backend.start({ B: batchSize, T: P + L });
-      return new LiveTeacher(backend, d.label, V, k, P + L);
+      return new LiveTeacher(backend, d.label, V, k, P + L, targets);
     } catch (err) {
       await backend.close();
       throw err;
     }
   }
 
-  /** Scores B sequences of seqLen tokens; every reply is checked (shapes, V, ids, finite log-probabilities). */
+  /**
+   * Scores B sequences of seqLen tokens; every reply is checked (shapes, V, ids, finite log-probabilities, and with
+   * targets a finite log-prob ≤ 0 of the next token at every position but each sequence's last).
+   */
   async score(tokens: Uint32Array, B: number): Promise<LiveScores> {
     const W = this.seqLen,
       k = this.k,
@@ -152,10 +169,11 @@ export class LiveTeacher {
       ids: new Uint32Array(B * W * k),
       logp: new Float32Array(B * W * k),
       tail: new Float32Array(B * W),
+      ...(this.targets ? { target: new Float32Array(B * W) } : {}),
     };
     const bad = (found: string): never => {
       throw new DistillError('E_MODEL', `the live teacher ${this.label} sent an invalid reply`, {
-        expected: `${B} sequences × ${W} positions × top-${k} over V = ${V}`,
+        expected: `${B} sequences × ${W} positions × top-${k} over V = ${V}${this.targets ? ', and the log-probability of each next token' : ''}`,
         found,
       });
     };
@@ -172,9 +190,11 @@ export class LiveTeacher {
         if (!(id >= 0 && id < V)) bad(`id ${id} at row ${row + Math.floor(i / k)}`);
         if (!(lp <= 0) || lp === -Infinity) bad(`log-probability ${lp} at row ${row + Math.floor(i / k)}`);
       }
+      if (out.target) checkTargets(part.target, n, W, row, bad);
       out.ids.set(part.ids, row * k);
       out.logp.set(part.logp, row * k);
       out.tail.set(part.tail, row);
+      if (out.target && part.target) out.target.set(part.target, row);
       row += n;
     }
     if (row !== B * W) bad(`${row / W} sequences`);
@@ -183,6 +203,20 @@ export class LiveTeacher {
 
   close(): Promise<void> {
     return this.backend.close();
+  }
+}
+
+/** A part's next-token log-probs: n rows, finite and ≤ 0 (1e-3 of rounding) except at each sequence's last row. */
+function checkTargets(target: Float32Array | undefined, n: number, W: number, row0: number, bad: (f: string) => never) {
+  if (!target) return bad(`no log-probabilities of the next tokens (the backend ignored \`targets\`)`);
+  if (target.length !== n) bad(`${target.length} next-token log-probabilities for ${n} rows`);
+  for (let i = 0; i < n; i++) {
+    if ((row0 + i) % W === W - 1) continue;
+    const lp = at(target, i);
+    if (!Number.isFinite(lp) || lp > 1e-3)
+      bad(
+        `log-probability ${lp} of the next token at sequence ${Math.floor((row0 + i) / W)}, position ${(row0 + i) % W}`,
+      );
   }
 }
 

@@ -1,5 +1,6 @@
 // One student inside a training pass: its engine, flat params/grads [P], AdamW moments, schedule runner,
-// and metrics.jsonl. Per micro-batch: forward → fused LM head + loss → backward (grads accumulate);
+// and metrics.jsonl. Per micro-batch: forward → fused LM head + loss (or, on-policy, token-rkl through the head)
+// → backward (grads accumulate);
 // per optimizer step: clip → AdamW → log → let the schedule observe the step's metrics.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -7,7 +8,9 @@ import { DistillError } from '../core/errors.js';
 import { lmHeadSlot, paramLayout, type ModelConfig, type TensorSlot } from '../core/model.js';
 import { appendMetricsRow, readMetricsLog, writeMetricsLog, type MetricsRow } from '../data/metrics-log.js';
 import { saveCheckpoint, type ModelEngine, type OnPolicyState, type TrainerStateInput } from '../engine/index.js';
-import type { Batch } from './data.js';
+import type { Batch, TeacherBatch } from './data.js';
+import { tokenRklHead } from '../../losses/token-rkl/head.js';
+import { TOKEN_RKL } from '../../losses/token-rkl/index.js';
 import type { LossKind, Support } from '../../losses/index.js';
 import type { ScheduleWeights } from '../../schedules/index.js';
 import { MoeTracker, type MoeTrackerState } from './moe-tracker.js';
@@ -114,28 +117,31 @@ export class StudentRun {
     const teacher = batch.teacher && w.soft !== 0 ? batch.teacher : undefined;
     // Weights carry the 1/accum factor so the gradients average over micro-batches; the head's
     // gradient accumulates straight into its slice of this.grads.
-    const r = this.deps.lmHeadLoss({
-      hidden,
-      weight: head,
-      n,
-      dModel: c.dModel,
-      vocabSize: c.vocabSize,
-      labels: batch.labels,
-      ...(teacher
-        ? soft === 'sampled' && teacher.samples
-          ? { samples: teacher.samples }
-          : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }
-        : {}),
-      kind: (teacher ? soft : 'ce') as LossKind,
-      support: (this.spec.support ?? 'renormalize') as Support,
-      temperature: w.temperature,
-      ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}),
-      ...(this.spec.alpha !== undefined ? { alpha: this.spec.alpha } : {}),
-      hardWeight: w.hard * gradScale,
-      softWeight: teacher ? w.soft * gradScale : 0,
-      gradWeight: this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size),
-      backend: this.lossBackend,
-    });
+    const r =
+      soft === TOKEN_RKL && teacher
+        ? this.tokenRkl(batch, teacher, w, gradScale, hidden, head)
+        : this.deps.lmHeadLoss({
+            hidden,
+            weight: head,
+            n,
+            dModel: c.dModel,
+            vocabSize: c.vocabSize,
+            labels: batch.labels,
+            ...(teacher
+              ? soft === 'sampled' && teacher.samples
+                ? { samples: teacher.samples }
+                : { teacher: { ids: teacher.ids, logprobs: teacher.logp, k: teacher.k } }
+              : {}),
+            kind: (teacher ? soft : 'ce') as LossKind,
+            support: (this.spec.support ?? 'renormalize') as Support,
+            temperature: w.temperature,
+            ...(this.spec.beta !== undefined ? { beta: this.spec.beta } : {}),
+            ...(this.spec.alpha !== undefined ? { alpha: this.spec.alpha } : {}),
+            hardWeight: w.hard * gradScale,
+            softWeight: teacher ? w.soft * gradScale : 0,
+            gradWeight: this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size),
+            backend: this.lossBackend,
+          });
     const t2 = performance.now();
     // The MoE aux losses average over micro-batches like the main loss.
     this.engine.backward(this.params, r.gradHidden, this.grads, gradScale);
@@ -152,6 +158,50 @@ export class StudentRun {
     if (teacher) this.acc.taught += 1;
     if (w.hard !== 0) this.acc.hardMeasured += 1;
     this.acc.seconds += (performance.now() - t0) / 1000;
+  }
+
+  /**
+   * An on-policy micro-batch under token-rkl (losses/token-rkl): the per-token reverse-KL estimate from the teacher's
+   * log-prob of each sampled token, on the generated positions (labels ≠ −100) only, at q = softmax(z / w.temperature)
+   * (the trainer passes the sampling temperature). It is logged as the soft loss: the estimate of KL(student‖teacher)
+   * per token.
+   */
+  private tokenRkl(
+    batch: Batch,
+    teacher: TeacherBatch,
+    w: Required<ScheduleWeights>,
+    gradScale: number,
+    hidden: Float32Array,
+    head: Float32Array,
+  ): { hardLoss: number; softLoss: number; agreement: number; gradHidden: Float32Array } {
+    const c = this.spec.config;
+    const n = batch.batch * batch.seqLen;
+    if (!teacher.target)
+      throw new DistillError(
+        'E_USAGE',
+        `student ${this.spec.name}: token-rkl needs the teacher's sampled-token log-probs`,
+        {
+          hint: 'token-rkl is an on-policy loss: pass it as the on-policy loss of a run with a live teacher',
+          subject: this.spec.name,
+        },
+      );
+    const top1 = new Int32Array(n);
+    for (let r = 0; r < n; r++) top1[r] = teacher.ids[r * teacher.k] ?? -1;
+    const r = tokenRklHead({
+      hidden,
+      weight: head,
+      n,
+      dModel: c.dModel,
+      vocabSize: c.vocabSize,
+      labels: batch.labels,
+      teacherLogp: teacher.target,
+      teacherTop1: top1,
+      temperature: w.temperature,
+      weightScale: w.soft * gradScale,
+      gradWeight: this.grads.subarray(this.headSlot.offset, this.headSlot.offset + this.headSlot.size),
+      backend: this.lossBackend,
+    });
+    return { hardLoss: 0, softLoss: r.estimate, agreement: r.agreement, gradHidden: r.gradHidden };
   }
 
   /** Clip, AdamW, log; returns this step's metrics. `step` is the 0-based optimizer step just finished. */

@@ -10,7 +10,7 @@ import { loadCheckpoint, type LoadedCheckpoint, type RunSignature, type TrainerS
 import type { S3Options } from '../store/api.js';
 import type { DataCursor } from './data.js';
 import type { HfInit } from './hf-init.js';
-import { DEFAULT_ON_POLICY_LOSS, type LiveTeacherOptions } from './on-policy.js';
+import { DEFAULT_ON_POLICY_LOSS, TOKEN_RKL, type LiveTeacherOptions } from './on-policy.js';
 import { makeLrSchedule, type LrSchedule } from './lr.js';
 import type { CacheSourceInfo, TrainerDeps } from './ports.js';
 import type { OptimizerSettings, StudentSpec } from './student-run.js';
@@ -175,13 +175,7 @@ export function checkStudents(opts: TrainOptions, dataset: TokenDatasetLike): vo
         field: 'cache',
         hint: 'on-policy steps mix with cache steps under the schedule: pass `cache` as well',
       });
-    const id = opts.teacher.loss ?? DEFAULT_ON_POLICY_LOSS;
-    if (losses.get(id).target !== 'soft')
-      throw new DistillError('E_CONFIG', `the on-policy loss must compare distributions on the teacher's top-k`, {
-        expected: 'a soft loss (reverse-kl, forward-kl, jsd, skew-kl, tvd)',
-        found: id,
-        field: 'teacher.loss',
-      });
+    checkOnPolicyLoss(opts.teacher);
   }
   if (!opts.cache) {
     const withSchedule = opts.students.find((s) => s.schedule !== undefined || s.scheduleParams !== undefined);
@@ -191,6 +185,43 @@ export function checkStudents(opts: TrainOptions, dataset: TokenDatasetLike): vo
         hint: 'soft/hard schedules need teacher logits: pass `cache`, or drop `schedule` for the CE-only baseline',
       });
   }
+}
+
+/**
+ * The on-policy loss: a soft loss of the registry (on the teacher's top-k), or token-rkl, whose estimate needs tokens
+ * drawn from the student's whole softmax (no top-k or top-p cut, not greedy).
+ */
+function checkOnPolicyLoss(t: LiveTeacherOptions): void {
+  const id = t.loss ?? DEFAULT_ON_POLICY_LOSS;
+  const expected = `a soft loss (${losses
+    .list()
+    .filter((l) => l.target === 'soft')
+    .map((l) => l.id)
+    .join(', ')}) or ${TOKEN_RKL}`;
+  if (id === TOKEN_RKL) {
+    const s = t.sampling;
+    if (s && (!(s.temperature > 0) || (s.topK ?? 0) > 0 || (s.topP ?? 1) < 1))
+      throw new DistillError('E_CONFIG', `${TOKEN_RKL} needs the student to sample from its whole distribution`, {
+        expected: 'temperature > 0, no top-k, top-p 1',
+        found: `temperature ${s.temperature}, top-k ${s.topK ?? 0}, top-p ${s.topP ?? 1}`,
+        hint: `its estimate log q(x) − log p(x) is of KL(q‖p) only for x drawn from q: sample with \`teacher.sampling\` temperature > 0 and no cut, or use a loss on the teacher's top-k (${DEFAULT_ON_POLICY_LOSS})`,
+        field: 'teacher.sampling',
+      });
+    return;
+  }
+  if (!losses.has(id))
+    throw new DistillError('E_CONFIG', `unknown on-policy loss "${id}"`, {
+      expected,
+      found: id,
+      hint: 'pass one of them as `teacher.loss`',
+      field: 'teacher.loss',
+    });
+  if (losses.get(id).target !== 'soft')
+    throw new DistillError('E_CONFIG', `the on-policy loss must compare distributions on the teacher's top-k`, {
+      expected,
+      found: id,
+      field: 'teacher.loss',
+    });
 }
 
 /** Reads every student's checkpoint from the resume folder; they must stand at the same step and cursor. */

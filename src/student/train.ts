@@ -21,7 +21,9 @@ import {
   needsTeacher,
   OnPolicyStream,
   type OnPolicyCost,
+  TOKEN_RKL,
 } from './on-policy.js';
+import type { ScheduleWeights } from '../../schedules/index.js';
 import {
   checkOptions,
   checkRunTarget,
@@ -78,6 +80,8 @@ interface OnPolicyRun {
   teacher: LiveTeacher;
   sides: OnPolicySide[];
   loss: string;
+  /** The weights of an on-policy micro-batch: the soft loss only; token-rkl at the temperature the student sampled at. */
+  weights(w: Required<ScheduleWeights>): Required<ScheduleWeights>;
 }
 
 /** One StudentRun per student: its folder, engine, parameters (initialized or resumed) and schedule. */
@@ -188,7 +192,7 @@ async function trainLoop(
         }
         // An on-policy micro-batch: the student's own samples, scored by the live teacher, soft loss only.
         const { batch: own, cost } = await side.stream.next(r.engine, r.params, live.teacher);
-        r.microStep(own, { ...w, hard: 0, soft: 1 }, 1 / accum, live.loss);
+        r.microStep(own, live.weights(w), 1 / accum, live.loss);
         const c = weightsOf(stepCost, i);
         c.generatedTokens += cost.generatedTokens;
         c.teacherPositions += cost.teacherPositions;
@@ -265,7 +269,10 @@ async function openOnPolicy(
     const cost = { steps: 0, generatedTokens: 0, teacherPositions: 0, generateSeconds: 0, scoreSeconds: 0 };
     return { stream, cost };
   });
-  return { teacher, sides, loss: t.loss ?? DEFAULT_ON_POLICY_LOSS };
+  const loss = t.loss ?? DEFAULT_ON_POLICY_LOSS;
+  // token-rkl's estimate holds for the distribution the tokens were drawn from: softmax(z / sampling temperature).
+  const sampled = loss === TOKEN_RKL ? { temperature: t.sampling?.temperature ?? 1 } : {};
+  return { teacher, sides, loss, weights: (w) => ({ ...w, hard: 0, soft: 1, ...sampled }) };
 }
 
 export async function trainStudents(opts: TrainOptions): Promise<TrainResult> {

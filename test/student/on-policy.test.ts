@@ -1,6 +1,6 @@
 // On-policy steps with real parts: a byte-level dataset, a cache written by the fixture ONNX teacher, and the same
-// teacher scoring the student's samples live (in-process ONNX, and once through the vLLM stand-in). Checks the
-// step choice and the metrics fields, exact resume (sampler + prompt cursor), and the refusals.
+// teacher scoring the student's samples live (in-process ONNX, and through the vLLM and SGLang stand-ins). Checks the
+// step choice and the metrics fields, exact resume (sampler + prompt cursor), token-rkl, and the refusals.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { loadCheckpoint, readTrainerState } from '../../src/engine/index.js';
 import { isOnPolicyStep } from '../../src/student/on-policy.js';
 import { trainStudents, type TrainOptions } from '../../src/student/train.js';
 import { runTeacher } from '../../src/teacher/index.js';
+import { backends, defineBackend } from '../../src/teacher/backends/index.js';
 import { corpusDataset, FIXTURE_MODEL } from '../teacher/helpers/cache.js';
 import { startStandIn, type StandIn } from '../teacher/helpers/served-teacher.js';
 import { distillAsync } from '../helpers/cli.js';
@@ -150,6 +151,133 @@ describe('on-policy steps', () => {
   }, 120_000);
 });
 
+describe('token-rkl on-policy steps (the teacher’s log-prob of each sampled token)', () => {
+  const rkl = (out: string, over: Partial<TrainOptions> = {}) =>
+    opts(out, {
+      steps: 6,
+      students: [
+        { name: 'kid', config: kid, schedule: 'offline-then-on-policy', scheduleParams: { start: 0, onPolicy: 0.5 } },
+      ],
+      teacher: { ...opts('').teacher!, loss: 'token-rkl' },
+      ...over,
+    });
+
+  it('trains and logs: the soft loss of an on-policy step is the per-token KL estimate; resumes exactly', async () => {
+    const whole = tmp();
+    const res = await trainStudents(rkl(whole));
+    const a = rows(path.join(whole, 'kid'));
+    const on = a.filter((r) => r.onPolicy === true);
+    expect(on.length).toBeGreaterThan(0);
+    expect(on.length).toBeLessThan(6);
+    for (const r of on) {
+      expect(r).toMatchObject({ generatedTokens: 12, teacherPositions: 20 });
+      expect(Number.isFinite(r.softLoss)).toBe(true);
+      expect(r.softLoss).toBe(r.loss);
+      expect(r.agreement as number).toBeGreaterThanOrEqual(0);
+    }
+    expect(res.students[0]!.onPolicy).toMatchObject({ steps: on.length, generatedTokens: 12 * on.length });
+    // The same run with the default loss takes other on-policy steps: token-rkl is what ran.
+    const topk = tmp();
+    await trainStudents(rkl(topk, { teacher: opts('').teacher! }));
+    const b = rows(path.join(topk, 'kid'));
+    const firstOn = a.findIndex((r) => r.onPolicy === true);
+    expect(b[firstOn]!.softLoss).not.toBe(a[firstOn]!.softLoss);
+    // Stopped after 3 of 6 steps and resumed: bit for bit the uninterrupted run.
+    const split = tmp();
+    await trainStudents(rkl(split, { stopAfter: 3 }));
+    await trainStudents(rkl(split, { resume: split }));
+    const strip = (r: Record<string, unknown>) => ({ ...r, tokensPerSecond: 0 });
+    expect(rows(path.join(split, 'kid')).map(strip)).toEqual(a.map(strip));
+    const pa = loadCheckpoint(path.join(whole, 'kid')).params;
+    const pb = loadCheckpoint(path.join(split, 'kid')).params;
+    expect(Buffer.from(pb.buffer).equals(Buffer.from(pa.buffer))).toBe(true);
+  }, 180_000);
+
+  it('the SGLang stand-in gives the same first token-rkl step as the in-process teacher', async () => {
+    const srv = await startStandIn({ protocol: 'sglang' });
+    try {
+      const first = (out: string, teacher: NonNullable<TrainOptions['teacher']>) =>
+        rkl(out, {
+          steps: 1,
+          students: [{ name: 'kid', config: kid, schedule: 'offline-then-on-policy', scheduleParams: { start: 0 } }],
+          teacher: { ...teacher, loss: 'token-rkl' },
+        });
+      const local = tmp();
+      await trainStudents(first(local, opts('').teacher!));
+      const remote = tmp();
+      await trainStudents(first(remote, servedTeacher('sglang', srv.url)));
+      const [x] = rows(path.join(local, 'kid'));
+      const [y] = rows(path.join(remote, 'kid'));
+      expect(y).toMatchObject({ onPolicy: true, generatedTokens: 12 });
+      expect(y!.softLoss as number).toBeCloseTo(x!.softLoss as number, 4);
+    } finally {
+      await srv.close();
+    }
+  }, 120_000);
+
+  it('refuses an unknown on-policy loss, token-rkl with a cut sampler, and a teacher that sends no or bad log-probs', async () => {
+    const refused = (teacher: Partial<NonNullable<TrainOptions['teacher']>>) =>
+      trainStudents(rkl(tmp(), { teacher: { ...opts('').teacher!, loss: 'token-rkl', ...teacher } })).then(
+        () => {
+          throw new Error('not refused');
+        },
+        (e: unknown) => e as DistillError,
+      );
+    const unknown = await refused({ loss: 'token-kl' });
+    expect(unknown.code).toBe('E_CONFIG');
+    expect(unknown.message).toMatch(/unknown on-policy loss "token-kl".*reverse-kl.*or token-rkl/s);
+    const cut = await refused({ sampling: { temperature: 1, topK: 5 } });
+    expect(cut.message).toMatch(/token-rkl needs the student to sample from its whole distribution.*top-k 5/s);
+    expect((await refused({ sampling: { temperature: 0 } })).message).toMatch(/whole distribution/);
+    // Faults a real backend cannot be made to produce: a reply without the log-probs, and one with a NaN.
+    for (const [fault, pattern] of [
+      ['drop', /the live teacher model\.onnx sent an invalid reply.*no log-probabilities of the next tokens/s],
+      ['nan', /invalid reply.*log-probability NaN of the next token at sequence 1, position 5/s],
+    ] as const) {
+      const err = await refused({ backend: faultyBackend(fault), params: { model: FIXTURE_MODEL } });
+      expect(err).toBeInstanceOf(DistillError);
+      expect(err.code).toBe('E_MODEL');
+      expect(err.message).toMatch(pattern);
+    }
+  }, 120_000);
+});
+
+/** The stand-in at `url` as the live teacher, with the prompt and generation lengths of opts(). */
+function servedTeacher(backend: 'vllm' | 'sglang', url: string): NonNullable<TrainOptions['teacher']> {
+  return { backend, params: { endpoints: [url], servedModel: 'fixture-teacher' }, promptTokens: 4, newTokens: 6 };
+}
+
+/** The onnx backend with its next-token log-probs dropped or spoiled (position 5 of sequence 1), registered once. */
+function faultyBackend(fault: 'drop' | 'nan'): string {
+  const id = `onnx-${fault}-targets`;
+  if (backends.has(id)) return id;
+  const onnx = backends.get('onnx');
+  backends.register(
+    defineBackend({
+      ...onnx,
+      id,
+      async open(params, o) {
+        const real = await onnx.open(params, o);
+        return {
+          describe: () => real.describe(),
+          checkDataset: (d, V) => real.checkDataset(d, V),
+          start: (shape) => real.start(shape),
+          close: () => real.close(),
+          async score(req) {
+            const parts = await real.score(req);
+            for (const p of parts) {
+              if (fault === 'drop') delete p.target;
+              else if (p.target && p.nSeq > 1) p.target[req.seqLen + 5] = Number.NaN;
+            }
+            return parts;
+          },
+        };
+      },
+    }),
+  );
+  return id;
+}
+
 describe('on-policy steps scored by a served teacher (vLLM stand-in)', () => {
   let srv: StandIn;
   beforeAll(async () => (srv = await startStandIn({ protocol: 'vllm' })));
@@ -166,14 +294,7 @@ describe('on-policy steps scored by a served teacher (vLLM stand-in)', () => {
     await trainStudents(allOn(local, undefined));
     const served = tmp();
     const before = srv.stats.scoring;
-    await trainStudents(
-      allOn(served, {
-        backend: 'vllm',
-        params: { endpoints: [srv.url], servedModel: 'fixture-teacher' },
-        promptTokens: 4,
-        newTokens: 6,
-      }),
-    );
+    await trainStudents(allOn(served, servedTeacher('vllm', srv.url)));
     expect(srv.stats.scoring).toBeGreaterThan(before);
     const [a] = rows(path.join(local, 'kid'));
     const [b] = rows(path.join(served, 'kid'));
@@ -225,5 +346,28 @@ describe('distill student train with a live teacher', () => {
     expect(refused.stderr).toContain(
       'pass a live --teacher (an ONNX file, or a served backend with its --teacher-endpoint and --teacher-served-model)',
     );
+    // --on-policy-loss token-rkl: listed in --help, runs, and an unknown value is refused naming the flag.
+    const help = await distillAsync(['student', 'train', '--help']);
+    expect(help.stdout).toMatch(/--on-policy-loss=<value>[\s\S]*token-rkl/);
+    const rkl = await distillAsync([
+      ...args(path.join(dir, 'c')),
+      '--teacher',
+      FIXTURE_MODEL,
+      '--on-policy-loss',
+      'token-rkl',
+      '--json',
+    ]);
+    expect(rkl.status, rkl.stderr).toBe(0);
+    expect(rows(path.join(dir, 'c', 'kid')).map((r) => r.onPolicy)).toEqual([false, true]);
+    const bad = await distillAsync([
+      ...args(path.join(dir, 'd')),
+      '--teacher',
+      FIXTURE_MODEL,
+      '--on-policy-loss',
+      'rkl',
+    ]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/unknown on-policy loss "rkl"/);
+    expect(bad.stderr).toContain('--on-policy-loss');
   }, 120_000);
 });

@@ -150,3 +150,98 @@ describe('SGLang replies', () => {
     );
   });
 });
+
+describe('next-token log-probs (on-policy token-rkl)', () => {
+  // The request's tokens [5, 9, 4]: row 0 takes the log-prob of 9, row 1 of 4, row 2 has no next token.
+  const wanted = { ...ctx, tokens: Uint32Array.of(5, 9, 4) };
+  const withTarget = () => ({ ...target(), target: new Float32Array(3) });
+  const sglangResult = (tokens: unknown[]) => [
+    {
+      text: 'x',
+      meta_info: {
+        id: 'r',
+        input_token_logprobs: tokens,
+        input_top_logprobs: [
+          null,
+          [
+            [-0.5, 12, null],
+            [-1.25, 3, null],
+          ],
+          [
+            [-0.75, 4, null],
+            [-1.0, 8, null],
+          ],
+        ],
+        output_top_logprobs: [
+          [
+            [-0.1, 30, null],
+            [-2.5, 31, null],
+          ],
+        ],
+      },
+    },
+  ];
+  const sglangTokens = [
+    [null, 5, null],
+    [-3.5, 9, null],
+    [-0.75, 4, null],
+  ];
+
+  it('vLLM: the prompt token’s own prompt_logprobs entry, inside the top k or injected beside it (rank k + 1)', () => {
+    const out = withTarget();
+    vllmProtocol.readScore(vllmReply(), wanted, out, 0);
+    expect(Array.from(out.target.subarray(0, 2))).toEqual([-3.5, -0.75]);
+    expect(out.target[2]).toBeNaN();
+    // Without tokens in the context nothing is read: the cache path is untouched.
+    const plain = withTarget();
+    vllmProtocol.readScore(vllmReply(), ctx, plain, 0);
+    expect(Array.from(plain.target)).toEqual([0, 0, 0]);
+  });
+
+  it('SGLang: meta_info.input_token_logprobs[t] = [logprob, id, text] of prompt token t', () => {
+    const out = withTarget();
+    sglangProtocol.readScore(sglangResult(sglangTokens), wanted, out, 0);
+    expect(Array.from(out.target.subarray(0, 2))).toEqual([-3.5, -0.75]);
+    expect(out.target[2]).toBeNaN();
+  });
+
+  it('refuses a missing entry, another token’s entry, and a log-probability that is not finite or ≤ 0', () => {
+    const entries = vllmReply().choices[0]?.prompt_logprobs ?? [];
+    const { '9': _own, ...topOnly } = entries[1] as Record<string, unknown>;
+    const bad = (run: () => void, pattern: RegExp) => expect(run).toThrow(pattern);
+    bad(
+      () =>
+        vllmProtocol.readScore(vllmReply({ prompt_logprobs: [null, topOnly, entries[2]] }), wanted, withTarget(), 0),
+      /sequence 7, position 0: prompt_logprobs\[1\] has no entry for the prompt's token 9/,
+    );
+    const nan = { ...(entries[1] as object), '9': { logprob: 'x', rank: 4 } };
+    bad(
+      () => vllmProtocol.readScore(vllmReply({ prompt_logprobs: [null, nan, entries[2]] }), wanted, withTarget(), 0),
+      /sequence 7, position 0: log-probability NaN of the next token 9/,
+    );
+    bad(
+      () =>
+        sglangProtocol.readScore(
+          sglangResult([sglangTokens[0], [-3.5, 10, null], sglangTokens[2]]),
+          wanted,
+          withTarget(),
+          0,
+        ),
+      /sequence 7, position 0: input_token_logprobs\[1\] is for token 10, expected 9/,
+    );
+    bad(
+      () =>
+        sglangProtocol.readScore(
+          sglangResult([sglangTokens[0], sglangTokens[1], [0.5, 4, null]]),
+          wanted,
+          withTarget(),
+          0,
+        ),
+      /sequence 7, position 1: log-probability 0.5 of the next token 4/,
+    );
+    bad(
+      () => sglangProtocol.readScore(sglangResult(sglangTokens.slice(0, 2)), wanted, withTarget(), 0),
+      /sequence 7, position 0: input_token_logprobs holds 2 positions, expected T = 3/,
+    );
+  });
+});

@@ -32,6 +32,7 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
     endpoints: 'teacher-endpoint',
     servedModel: 'teacher-served-model',
     'teacher.loss': 'on-policy-loss',
+    'teacher.sampling': 'sample-temperature',
   };
 
   static override flags = {
@@ -100,7 +101,11 @@ export default class StudentTrain extends BaseCommand<typeof StudentTrain> {
       default: 1,
       min: 0,
     }),
-    'on-policy-loss': Flags.string({ description: 'soft loss of the on-policy steps', default: 'reverse-kl' }),
+    'on-policy-loss': Flags.string({
+      description:
+        'loss of the on-policy steps: a soft loss on the teacher’s top-k (reverse-kl, forward-kl, jsd, skew-kl, tvd), or token-rkl, the per-token reverse-KL estimate from the teacher’s log-prob of each sampled token',
+      default: 'reverse-kl',
+    }),
     ...s3Flags,
   };
 

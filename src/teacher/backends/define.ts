@@ -1,7 +1,8 @@
 // The teacher backend contract: describe() (V, longest sequence, identity for the fingerprint) and
 // score(sequences [n, T]) → per position top-k ids and log-probs over the full vocabulary [n·T·k], tail
-// mass log(1 − Σ exp logp) [n·T], and samples [n·T·S] where the backend draws them. defineBackend checks
-// a definition at the door, as defineSchedule and defineLoss do.
+// mass log(1 − Σ exp logp) [n·T], samples [n·T·S] where the backend draws them, and, when opened with `targets`,
+// the log-prob of each position's actual next token [n·T] (on-policy token-rkl). defineBackend checks a
+// definition at the door, as defineSchedule and defineLoss do.
 import type { z } from 'zod';
 import type { Registered } from '../../core/registry.js';
 import type { TokenDataset } from '../../data/index.js';
@@ -58,6 +59,12 @@ export interface ScoredPart {
   tail: Float32Array;
   /** nSeq·T × S draws, when the backend draws samples. */
   samples?: Int32Array;
+  /**
+   * nSeq·T, when the backend was opened with `targets`: row s·T + t holds log p(token t + 1 | tokens ≤ t) of
+   * sequence s — the log-probability of the token that actually follows, over the full vocabulary at the run's
+   * temperature, whether or not it is in the top k. NaN at each sequence's last position (no next token).
+   */
+  target?: Float32Array;
   /** V as the model reported it for this call (checked against describe().vocabSize). */
   vocab: number;
 }
@@ -91,6 +98,11 @@ export interface BackendOptions {
   device: Device;
   /** Intra-op threads of a local session. */
   threads?: number;
+  /**
+   * Also return, per position, the log-probability of the sequence's next token (ScoredPart.target), exactly:
+   * every built-in backend reads it from the full distribution. The cache path leaves it off.
+   */
+  targets?: boolean;
 }
 
 /** A registered backend: its id, its own parameters (validated by `params` at the door) and how it opens. */

@@ -76,7 +76,10 @@ export class NativeBackend implements TeacherBackend {
     this.engine ??= createEngine(this.model.config);
   }
 
-  /** One part per `batchSize` sequences: forward, LM head, top-k of log-softmax(logits / T), tail mass. */
+  /**
+   * One part per `batchSize` sequences: forward, LM head, top-k of log-softmax(logits / T), tail mass, and with
+   * `targets` the log-prob of each position's next token, read from the same full log-softmax.
+   */
   async score(req: { tokens: Uint32Array; nSeq: number; seqLen: number; batchSize: number }): Promise<ScoredPart[]> {
     const engine = this.engine;
     if (!engine) throw new Error('the native backend was not started');
@@ -110,15 +113,18 @@ export class NativeBackend implements TeacherBackend {
         tail: new Float32Array(rows),
         vocab: V,
       };
+      const next = this.options.targets ? nextTokens(tokens, n, T) : undefined;
+      if (next) part.target = new Float32Array(rows);
       // The logits of logitChunk floats at a time, not rows × V at once (V is 128k for current Llamas).
       const chunk = Math.max(1, Math.floor(NativeBackend.logitChunk / V));
       for (let r0 = 0; r0 < rows; r0 += chunk) {
         const m = Math.min(chunk, rows - r0);
         const logits = lmHeadLogits(config, params, hidden.subarray(r0 * d, (r0 + m) * d), m);
-        const top = topKRows(logits, m, V, k, this.options.temperature);
+        const top = topKRows(logits, m, V, k, this.options.temperature, next?.subarray(r0, r0 + m));
         part.ids.set(top.ids, r0 * k);
         part.logp.set(top.logp, r0 * k);
         part.tail.set(top.tail, r0);
+        if (top.target) part.target?.set(top.target, r0);
       }
       parts.push(part);
     }
@@ -129,6 +135,16 @@ export class NativeBackend implements TeacherBackend {
     this.engine?.dispose();
     this.engine = undefined;
   }
+}
+
+/** Row s·T + t → token t + 1 of sequence s; −1 at each sequence's last position. */
+function nextTokens(tokens: Int32Array, n: number, T: number): Int32Array {
+  const next = new Int32Array(n * T);
+  for (let s = 0; s < n; s++) {
+    for (let t = 0; t < T - 1; t++) next[s * T + t] = tokens[s * T + t + 1] ?? -1;
+    next[s * T + T - 1] = -1;
+  }
+  return next;
 }
 
 export const nativeParams = z.object({ model: z.string().min(1).optional() }).strict();

@@ -1,19 +1,30 @@
 // Per-position top-k of log-softmax(logits / T) over the full vocabulary, as the ONNX backend's appended graph
 // computes it (Div → LogSoftmax → TopK sorted, ties to the lower id): ids and log-probs by descending probability,
-// and the log of the mass outside the top k (−inf when none). Log-sum-exp in float64.
+// and the log of the mass outside the top k (−inf when none), and optionally each row's log-prob of a given id
+// (the next token: on-policy token-rkl). Log-sum-exp in float64.
 import { at } from '../../../core/arrays.js';
 
 export interface TopKRows {
   ids: Int32Array;
   logp: Float32Array;
   tail: Float32Array;
+  /** [rows]: log-prob of next[r] (NaN where next[r] is −1), when `next` is given. */
+  target?: Float32Array;
 }
 
-/** logits [rows × V] → ids, logp [rows × k], tail [rows]. */
-export function topKRows(logits: Float32Array, rows: number, V: number, k: number, temperature: number): TopKRows {
+/** logits [rows × V] → ids, logp [rows × k], tail [rows]; with `next` [rows] (ids, −1 = none) also target [rows]. */
+export function topKRows(
+  logits: Float32Array,
+  rows: number,
+  V: number,
+  k: number,
+  temperature: number,
+  next?: ArrayLike<number>,
+): TopKRows {
   const ids = new Int32Array(rows * k);
   const logp = new Float32Array(rows * k);
   const tail = new Float32Array(rows);
+  const target = next ? new Float32Array(rows) : undefined;
   const inv = 1 / temperature;
   const best = new Int32Array(k);
   const z = new Float64Array(V);
@@ -25,6 +36,10 @@ export function topKRows(logits: Float32Array, rows: number, V: number, k: numbe
     let sum = 0;
     for (let v = 0; v < V; v++) sum += Math.exp(at(z, v) - mx);
     const lse = mx + Math.log(sum);
+    if (target && next) {
+      const x = at(next, r);
+      target[r] = x >= 0 && x < V ? at(z, x) - lse : Number.NaN;
+    }
     // Insertion into a sorted list of k: most ids fail the first comparison, so this is O(V) per row in practice.
     let n = 0;
     for (let v = 0; v < V; v++) {
@@ -49,5 +64,5 @@ export function topKRows(logits: Float32Array, rows: number, V: number, k: numbe
     for (let j = 0; j < k; j++) inTop[at(best, j)] = 0;
     tail[r] = rest > 0 ? Math.log(rest) : -Infinity;
   }
-  return { ids, logp, tail };
+  return { ids, logp, tail, ...(target ? { target } : {}) };
 }

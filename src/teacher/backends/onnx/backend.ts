@@ -108,6 +108,7 @@ export default defineBackend<OnnxParams>({
       samples: o.samples,
       seed: o.seed,
       optimum: true,
+      ...(o.targets ? { targets: true } : {}),
     });
     const V = contract.vocabSize ?? (await probeVocab(surgered, p.model, outputs));
     if (o.k > V)

@@ -79,6 +79,7 @@ async function serve(msg: RunMsg): Promise<void> {
         logp: movable(r.logp, transfer),
         tail: movable(r.tail, transfer),
         ...(r.samples ? { samples: movable(r.samples, transfer) } : {}),
+        ...(r.target ? { target: movable(r.target, transfer) } : {}),
         vocab: r.vocab,
         nSeq: b,
       });

@@ -63,6 +63,8 @@ export interface TopKBatch {
   tail: Float32Array;
   /** n × S Multinomial draws when requested. */
   samples?: Int32Array;
+  /** n: log-prob of each position's next token, NaN at each sequence's last position (surgery `targets`). */
+  target?: Float32Array;
 }
 
 export interface SessionOptions {
@@ -114,7 +116,16 @@ export async function runTopK(
   B: number,
   T: number,
 ): Promise<TopKBatch & { vocab: number }> {
-  const fetches = [outs.ids, outs.logp, outs.tail, outs.vocab, ...(outs.samples ? [outs.samples] : [])];
+  // With one position there is no next token: the target output (empty) is not asked for.
+  const target = outs.target && T > 1 ? outs.target : undefined;
+  const fetches = [
+    outs.ids,
+    outs.logp,
+    outs.tail,
+    outs.vocab,
+    ...(outs.samples ? [outs.samples] : []),
+    ...(target ? [target] : []),
+  ];
   const feeds = { ...extraFeeds(outs.feeds, B, T), input_ids: new ort.Tensor('int64', ids, [B, T]) };
   const r = await session.run(feeds, fetches);
   const data = (name: string) => {
@@ -129,5 +140,16 @@ export async function runTopK(
     vocab: Number((data(outs.vocab) as BigInt64Array)[0]),
   };
   if (outs.samples) res.samples = data(outs.samples) as Int32Array;
+  if (outs.target) res.target = spreadTargets(target ? (data(target) as Float32Array) : undefined, B, T);
   return res;
+}
+
+/** [B, T−1] → [B·T] with NaN at each sequence's last position (the ScoredPart.target layout). */
+function spreadTargets(inner: Float32Array | undefined, B: number, T: number): Float32Array {
+  const out = new Float32Array(B * T).fill(Number.NaN);
+  if (!inner) return out;
+  if (inner.length !== B * (T - 1))
+    throw new Error(`ONNX Runtime returned ${inner.length} next-token log-probabilities, expected ${B * (T - 1)}`);
+  for (let b = 0; b < B; b++) out.set(inner.subarray(b * (T - 1), (b + 1) * (T - 1)), b * T);
+  return out;
 }

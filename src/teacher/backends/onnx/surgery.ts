@@ -1,7 +1,8 @@
 // Graph surgery on a teacher (input_ids int64 [B,T] → logits float [B,T,V]): appends
 // Div(T) → LogSoftmax → TopK(k) → ids (int32 [B,T,k]), logp (float [B,T,k]), tail log(1 − Σ exp logp)
-// (float [B,T]), V (int64 [1]) and optionally Multinomial samples (int32 [B·T,S]), so only O(k) values
-// per position leave ONNX Runtime.
+// (float [B,T]), V (int64 [1]), optionally Multinomial samples (int32 [B·T,S]) and optionally the log-prob of
+// each position's next input id (float [B,T−1], for on-policy token-rkl), so only O(k) values per position
+// leave ONNX Runtime.
 import { DistillError } from '../../../core/errors.js';
 import {
   decodeModel,
@@ -105,6 +106,8 @@ export interface SurgeryOptions {
   seed?: number;
   /** Accept a Hugging Face Optimum export; its extra inputs are listed in SurgeryOutputs.feeds. */
   optimum?: boolean;
+  /** Also output the log-prob of each position's next input id (SurgeryOutputs.target). */
+  targets?: boolean;
 }
 
 export interface SurgeryOutputs {
@@ -115,6 +118,8 @@ export interface SurgeryOutputs {
   tail: string;
   vocab: string;
   samples?: string;
+  /** float [B, T−1]: log-softmax(logits / T)[b, t, input_ids[b, t + 1]]. */
+  target?: string;
 }
 
 /** Returns a new model (the input proto is not touched) whose only outputs are the O(k) tensors. */
@@ -175,6 +180,33 @@ export function appendTopK(
     outputs.samples = g.op('Multinomial', [flat], attrs, g.fresh('samples'));
     g.output(outputs.samples, ElemType.INT32, ['BT', S]);
   }
-  g.keepOutputs([ids, topLogp, tail, vocab, ...(outputs.samples ? [outputs.samples] : [])]);
+  if (opts.targets) {
+    outputs.target = appendTarget(g, logp, contract.opset);
+    g.output(outputs.target, ElemType.FLOAT, ['B', 'T_minus_1']);
+  }
+  g.keepOutputs([
+    ids,
+    topLogp,
+    tail,
+    vocab,
+    ...(outputs.samples ? [outputs.samples] : []),
+    ...(outputs.target ? [outputs.target] : []),
+  ]);
   return { bytes: g.encode(), outputs, contract };
+}
+
+/**
+ * The exact log-prob of the token that follows each position, gathered from the full log-softmax in the graph:
+ * input_ids[:, 1:] (int64 [B, T−1]) indexes logp[:, :T−1, :] along the vocabulary with GatherElements. The last
+ * position has no next token and gets no entry.
+ */
+function appendTarget(g: OnnxGraph, logp: string, opset: number): string {
+  const i64 = (v: number[]) => g.int64Tensor([v.length], v);
+  const next = g.op('Slice', [INPUT_NAME, i64([1]), i64([Number.MAX_SAFE_INTEGER]), i64([1])]);
+  const head = g.op('Slice', [logp, i64([0]), i64([-1]), i64([1])]);
+  // Unsqueeze and Squeeze take their axes as an input from opset 13, as an attribute before.
+  const index = opset >= 13 ? g.op('Unsqueeze', [next, i64([2])]) : g.op('Unsqueeze', [next], { axes: [2] });
+  const picked = g.op('GatherElements', [head, index], { axis: 2 });
+  const name = g.fresh('target_logp');
+  return opset >= 13 ? g.op('Squeeze', [picked, i64([2])], {}, name) : g.op('Squeeze', [picked], { axes: [2] }, name);
 }

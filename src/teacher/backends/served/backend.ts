@@ -86,7 +86,17 @@ class ServedBackend implements TeacherBackend {
   ) {
     const { k } = this.options;
     const what = `request for sequences ${firstSeq}–${firstSeq + nSeq - 1}`;
-    const ctx = { model: this.model, nSeq, T, k, V: this.V, firstSeq };
+    // The next-token log-probs are read (and checked against these ids) only when asked for; own copy, as the
+    // context is cloned to a parser thread and a view would take its whole buffer along.
+    const ctx = {
+      model: this.model,
+      nSeq,
+      T,
+      k,
+      V: this.V,
+      firstSeq,
+      ...(out.target ? { tokens: tokens.slice() } : {}),
+    };
     try {
       await this.fleet.call<Buffer, void>(
         'POST',
@@ -99,6 +109,7 @@ class ServedBackend implements TeacherBackend {
           out.ids.set(rows.ids, row0 * k);
           out.logp.set(rows.logp, row0 * k);
           out.tail.set(rows.tail, row0);
+          if (out.target && rows.target) out.target.set(rows.target, row0);
         },
         { raw: true },
       );
@@ -134,7 +145,12 @@ class ServedBackend implements TeacherBackend {
     // A first request: the server's top-k limit, the reply's shape and ids, before anything is written.
     const T = Math.min(dataset.seqLen, 16);
     const k = this.options.k;
-    const probe = { ids: new Int32Array(T * k), logp: new Float32Array(T * k), tail: new Float32Array(T) };
+    const probe = {
+      ids: new Int32Array(T * k),
+      logp: new Float32Array(T * k),
+      tail: new Float32Array(T),
+      ...(this.options.targets ? { target: new Float32Array(T) } : {}),
+    };
     await this.request(dataset.tokens.subarray(0, T), 1, T, 0, probe, 0);
   }
 
@@ -147,6 +163,7 @@ class ServedBackend implements TeacherBackend {
       ids: new Int32Array(nSeq * T * k),
       logp: new Float32Array(nSeq * T * k),
       tail: new Float32Array(nSeq * T),
+      ...(this.options.targets ? { target: new Float32Array(nSeq * T) } : {}),
     };
     const calls: Array<Promise<void>> = [];
     for (let s = 0; s < nSeq; s += B) {

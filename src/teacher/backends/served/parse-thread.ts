@@ -1,6 +1,7 @@
-// Reply parser thread: the reading of a scoring reply into top-k rows (ids, logp, tail) runs here, off the
-// thread that talks HTTP and writes the cache: the protocol's fast byte reader when it has one and takes the
-// reply, else JSON.parse and readScore; the rows go back as transferred typed arrays.
+// Reply parser thread: the reading of a scoring reply into top-k rows (ids, logp, tail, and when asked the
+// next-token log-probs) runs here, off the thread that talks HTTP and writes the cache: the protocol's fast byte
+// reader when it has one and takes the reply, else JSON.parse and readScore; the rows go back as transferred
+// typed arrays.
 import { parentPort } from 'node:worker_threads';
 import { ReplyError, type ScoreContext, type WireProtocol } from './protocol.js';
 import { sglang } from './sglang.js';
@@ -15,7 +16,7 @@ export interface ParseJob {
 }
 
 export type ParseDone =
-  | { id: number; ok: true; ids: Int32Array; logp: Float32Array; tail: Float32Array }
+  | { id: number; ok: true; ids: Int32Array; logp: Float32Array; tail: Float32Array; target?: Float32Array }
   | { id: number; ok: false; kind: 'reply' | 'json'; message: string };
 
 if (!parentPort) throw new Error('parse-thread.ts runs as a worker thread (started by ParserPool)');
@@ -26,9 +27,15 @@ const decoder = new TextDecoder();
 port.on('message', (job: ParseJob) => {
   const { ctx } = job;
   const n = ctx.nSeq * ctx.T;
-  const out = { ids: new Int32Array(n * ctx.k), logp: new Float32Array(n * ctx.k), tail: new Float32Array(n) };
+  const out = {
+    ids: new Int32Array(n * ctx.k),
+    logp: new Float32Array(n * ctx.k),
+    tail: new Float32Array(n),
+    ...(ctx.tokens ? { target: new Float32Array(n) } : {}),
+  };
   const protocol = protocols[job.kind];
-  if (protocol.scanScore)
+  // The fast reader fills the top-k rows only: a reply whose next-token log-probs are wanted goes to readScore.
+  if (protocol.scanScore && !ctx.tokens)
     try {
       protocol.scanScore(job.body, ctx, out, 0);
       return done(job.id, out);
@@ -52,7 +59,17 @@ port.on('message', (job: ParseJob) => {
 
 function done(
   id: number,
-  out: { ids: Int32Array<ArrayBuffer>; logp: Float32Array<ArrayBuffer>; tail: Float32Array<ArrayBuffer> },
+  out: {
+    ids: Int32Array<ArrayBuffer>;
+    logp: Float32Array<ArrayBuffer>;
+    tail: Float32Array<ArrayBuffer>;
+    target?: Float32Array<ArrayBuffer>;
+  },
 ): void {
-  port.postMessage({ id, ok: true, ...out } satisfies ParseDone, [out.ids.buffer, out.logp.buffer, out.tail.buffer]);
+  port.postMessage({ id, ok: true, ...out } satisfies ParseDone, [
+    out.ids.buffer,
+    out.logp.buffer,
+    out.tail.buffer,
+    ...(out.target ? [out.target.buffer] : []),
+  ]);
 }

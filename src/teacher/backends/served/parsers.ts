@@ -30,7 +30,7 @@ export class ParserPool {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         if (!p) return;
-        if (m.ok) p.resolve({ ids: m.ids, logp: m.logp, tail: m.tail });
+        if (m.ok) p.resolve({ ids: m.ids, logp: m.logp, tail: m.tail, ...(m.target ? { target: m.target } : {}) });
         else p.reject(m.kind === 'reply' ? new ReplyError(m.message) : notJson(new Error(m.message)));
       });
       worker.on('error', (e) => this.fail(e));

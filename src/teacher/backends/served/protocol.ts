@@ -1,6 +1,7 @@
 // What the vLLM and SGLang wire formats share: the shape of a scoring call, the rows it fills (ids and
-// log-probs [n·T·k] by descending probability, tail log(1 − Σ exp logp) [n·T]) and the checks every row
-// passes (k entries, ids < V, no id twice, finite log-probabilities ≤ 0).
+// log-probs [n·T·k] by descending probability, tail log(1 − Σ exp logp) [n·T], and when asked the log-prob of
+// each position's next token [n·T]) and the checks every row passes (k entries, ids < V, no id twice, finite
+// log-probabilities ≤ 0, the next token's entry present and for the right id).
 
 /** Thrown by a reply reader: a reply that came back whole but is wrong. Never retried. */
 export class ReplyError extends Error {
@@ -15,6 +16,8 @@ export interface ScoreTarget {
   ids: Int32Array;
   logp: Float32Array;
   tail: Float32Array;
+  /** [n·T] when ScoreContext.tokens is given: log p(token t + 1 | ≤ t) at row t, NaN at each last position. */
+  target?: Float32Array;
 }
 
 export interface ScoreContext {
@@ -25,6 +28,8 @@ export interface ScoreContext {
   V: number;
   /** Dataset index of the request's first sequence (for messages). */
   firstSeq: number;
+  /** The request's token ids [nSeq·T], given when the next-token log-probs (ScoreTarget.target) are wanted. */
+  tokens?: Uint32Array;
 }
 
 /** One server protocol: its scoring request, how its reply fills rows, and its tokenizer endpoints. */
@@ -37,7 +42,8 @@ export interface WireProtocol {
   readScore(reply: unknown, ctx: ScoreContext, out: ScoreTarget, row0: number): void;
   /**
    * A fast reader of the reply's bytes that fills the same rows as readScore would from the parsed reply, or
-   * throws (anything) to have the reply read by JSON.parse and readScore instead.
+   * throws (anything) to have the reply read by JSON.parse and readScore instead. It fills no next-token
+   * log-probs: a reply whose ScoreContext.tokens are given is read by readScore.
    */
   scanScore?(bytes: Uint8Array, ctx: ScoreContext, out: ScoreTarget, row0: number): void;
   tokenize: { path: string; body(model: string, text: string): string; read(reply: unknown): number[] };
@@ -180,6 +186,33 @@ export function tokenizerEndpoints(
       },
     },
   };
+}
+
+/** The log-prob a reply gives prompt token t (≥ 1, id `id`) of one sequence; throws ReplyError naming `at`. */
+export type TokenLogprobReader = (t: number, id: number, at: string) => number;
+
+/**
+ * Fills the next-token log-probs of sequence s when they are wanted (ctx.tokens): row t − 1 takes the log-prob
+ * the reply gives prompt token t, checked finite and ≤ 0 (1e-3 of rounding allowed); the last row has none (NaN).
+ */
+export function readSequenceTargets(
+  ctx: ScoreContext,
+  out: ScoreTarget,
+  row0: number,
+  s: number,
+  read: TokenLogprobReader,
+): void {
+  const { T, tokens } = ctx;
+  const target = out.target;
+  if (!tokens || !target) return;
+  for (let t = 1; t < T; t++) {
+    const at = where(ctx, s, t - 1);
+    const id = tokens[s * T + t] ?? -1;
+    const lp = read(t, id, at);
+    if (!Number.isFinite(lp) || lp > 1e-3) throw new ReplyError(`${at}: log-probability ${lp} of the next token ${id}`);
+    target[row0 + s * T + t - 1] = lp;
+  }
+  target[row0 + s * T + T - 1] = Number.NaN;
 }
 
 /** Turns one reply entry into candidates (after c.clear()); throws ReplyError naming `at` when it is malformed. */

@@ -1,16 +1,19 @@
 // SGLang's native server as a teacher: POST /generate with input_ids, the prompt's top logprobs from position 0
-// and the one generated token's. Wire format from SGLang's own source: python/sglang/srt/managers/io_struct.py
+// and the one generated token's, and (on-policy token-rkl) each prompt token's own logprob. Wire format from SGLang's own source: python/sglang/srt/managers/io_struct.py
 // (GenerateReqInput), srt/entrypoints/http_server.py (generate_request, available_models), srt/managers/
 // tokenizer_manager.py (_handle_batch_output, add_logprob_to_meta_info, detokenize_top_logprobs_tokens) and
 // srt/managers/scheduler_output_processor_mixin.py (add_input_logprob_return_values).
 import {
   Candidates,
+  where,
   isObject,
   ReplyError,
   jsonPrompts,
   readSequenceRows,
+  readSequenceTargets,
   tokenizerEndpoints,
   type ScoreContext,
+  type ScoreTarget,
   type WireProtocol,
 } from './protocol.js';
 
@@ -44,12 +47,7 @@ function candidates(list: unknown, c: Candidates, at: string): void {
  * meta_info.output_top_logprobs[0] is the distribution after the whole prompt (row T − 1). The reply names no
  * model: the served model is checked at start-up (GET /v1/models).
  */
-function readScore(
-  reply: unknown,
-  ctx: ScoreContext,
-  out: { ids: Int32Array; logp: Float32Array; tail: Float32Array },
-  row0: number,
-): void {
+function readScore(reply: unknown, ctx: ScoreContext, out: ScoreTarget, row0: number): void {
   if (!Array.isArray(reply) || reply.length !== ctx.nSeq)
     throw new ReplyError(
       `${Array.isArray(reply) ? reply.length : 'no'} results for ${ctx.nSeq} prompts (sequences ${ctx.firstSeq}–${ctx.firstSeq + ctx.nSeq - 1})`,
@@ -73,7 +71,27 @@ function readScore(
         read: candidates,
       },
     );
+    const tokens = meta.input_token_logprobs;
+    if (ctx.tokens && (!Array.isArray(tokens) || tokens.length !== ctx.T))
+      throw new ReplyError(
+        `${where(ctx, s, 0)}: input_token_logprobs holds ${Array.isArray(tokens) ? tokens.length : 'no'} positions, expected T = ${ctx.T}`,
+      );
+    readSequenceTargets(ctx, out, row0, s, (t, id, at) => inputTokenLogprob(tokens, t, id, at));
   }
+}
+
+/**
+ * The next-token log-prob of row t − 1: meta_info.input_token_logprobs[t] = [logprob, token_id, text] of prompt
+ * token t (tokenizer_manager.convert_logprob_style → detokenize_logprob_tokens over input_token_logprobs_val/_idx;
+ * the scheduler's _process_input_token_logprobs puts None before position 1 and drops the sampling step, so entry
+ * t is log p(token t | < t), taken from the full log-softmax). The id must be the prompt's.
+ */
+function inputTokenLogprob(list: unknown, t: number, id: number, at: string): number {
+  const e: unknown = Array.isArray(list) ? list[t] : undefined;
+  if (!Array.isArray(e)) throw new ReplyError(`${at}: input_token_logprobs[${t}] is not [logprob, id, text]`);
+  const [lp, got] = e as unknown[];
+  if (got !== id) throw new ReplyError(`${at}: input_token_logprobs[${t}] is for token ${String(got)}, expected ${id}`);
+  return typeof lp === 'number' ? lp : Number.NaN;
 }
 
 export const sglang: WireProtocol = {

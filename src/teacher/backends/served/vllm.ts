@@ -1,16 +1,19 @@
 // vLLM's OpenAI-compatible server as a teacher: POST /v1/completions with token-id prompts, prompt_logprobs
 // for positions 0..T−2 and the one generated token's logprobs for position T−1. Wire format from vLLM's own
 // source: vllm/entrypoints/openai/protocol.py (CompletionRequest, CompletionResponseChoice, ModelCard,
-// TokenizeResponse, DetokenizeResponse) and serving_completion.py (create_completion,
-// request_output_to_completion_response, _create_completion_logprobs).
+// TokenizeResponse, DetokenizeResponse), serving_completion.py (create_completion,
+// request_output_to_completion_response, _create_completion_logprobs) and vllm/v1/engine/logprobs.py
+// (LogprobsProcessor._update_prompt_logprobs, _make_logprob_dict: the prompt token's own entry).
 import {
   Candidates,
   isObject,
   ReplyError,
   jsonPrompts,
   readSequenceRows,
+  readSequenceTargets,
   tokenizerEndpoints,
   type ScoreContext,
+  type ScoreTarget,
   type WireProtocol,
 } from './protocol.js';
 import { scanVllmScore } from './vllm-scan.js';
@@ -53,12 +56,7 @@ function scoreBody(model: string, tokens: Uint32Array, nSeq: number, T: number, 
  * choices[i].logprobs.top_logprobs[0], a map "token_id:<id>" → logprob (no ranks; the sampled token first,
  * so up to k+1 items): the k largest are kept. vLLM clamps −inf to −9999.0 there.
  */
-function readScore(
-  reply: unknown,
-  ctx: ScoreContext,
-  out: { ids: Int32Array; logp: Float32Array; tail: Float32Array },
-  row0: number,
-): void {
+function readScore(reply: unknown, ctx: ScoreContext, out: ScoreTarget, row0: number): void {
   if (!isObject(reply)) throw new ReplyError('the reply is not a JSON object');
   if (reply.model !== ctx.model)
     throw new ReplyError(
@@ -86,7 +84,20 @@ function readScore(
       { name: 'prompt_logprobs', entries: choice.prompt_logprobs, read: rankedEntry },
       { name: 'logprobs.top_logprobs[0]', entry: top, read: tokenIdEntry },
     );
+    readSequenceTargets(ctx, out, row0, s, (t, id, at) => promptTokenLogprob(choice.prompt_logprobs, t, id, at));
   }
+}
+
+/**
+ * The next-token log-prob of row t − 1: prompt_logprobs[t] always holds the prompt's own token t, with its exact
+ * log-prob over the whole vocabulary — _update_prompt_logprobs passes it to _make_logprob_dict, which injects it
+ * with rank k + 1 when it is not among the top k (hence the k + 1 items an entry can have).
+ */
+function promptTokenLogprob(entries: unknown, t: number, id: number, at: string): number {
+  const entry: unknown = Array.isArray(entries) ? entries[t] : undefined;
+  const v = isObject(entry) ? entry[String(id)] : undefined;
+  if (!isObject(v)) throw new ReplyError(`${at}: prompt_logprobs[${t}] has no entry for the prompt's token ${id}`);
+  return typeof v.logprob === 'number' ? v.logprob : Number.NaN;
 }
 
 /** A prompt_logprobs entry: "id" → {logprob, rank, decoded_token}. */
