@@ -84,8 +84,8 @@ dn_status dn_rmsnorm_backward(int64_t n, int64_t d, const float* dy, const float
 dn_status dn_rope_apply(int64_t B, int64_t T, int64_t nh, int64_t hd, const float* cos_t, const float* sin_t,
                         float* x, int64_t ld, int inverse);
 /* Causal attention with grouped KV heads: q [N × h·hd] (row stride ldq), k, v [N × g·hd] (row stride
- * ldkv) → out [N × h·hd] (dense), probs [B × h × T × T] (softmax rows, zero above the diagonal) kept for
- * backward. Scale 1/√hd. The strides let q, k, v be column blocks of one fused QKV projection. */
+ * ldkv) → out [N × h·hd] (dense), probs [B × h × T × T] (softmax rows on and below the diagonal; above it
+ * unspecified) kept for backward. Scale 1/√hd. The strides let q, k, v be column blocks of one fused QKV projection. */
 dn_status dn_attention_forward(int64_t B, int64_t T, int64_t h, int64_t g, int64_t hd, const float* q, int64_t ldq,
                                const float* k, const float* v, int64_t ldkv, float* probs, float* out);
 /* dout [N × h·hd] (dense) → dq (stride ldq), dk, dv (stride ldkv), overwritten.

@@ -70,6 +70,27 @@ describeEachSimdLevel('native engine', () => {
       1,
       130,
     ],
+    // Head dims of 1–4 SIMD registers take the register-tiled attention (attention_tiled.cpp): sequence lengths that
+    // are not a multiple of its 6-, 8- or 3-row tiles, so the tails and the causal edge of every tile run, in MHA and
+    // GQA.
+    [
+      'hd=16 GQA 4:2, tile tails',
+      { vocabSize: 61, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 96, contextLength: 64 },
+      2,
+      37,
+    ],
+    [
+      'hd=64 MHA, tile tails',
+      { vocabSize: 61, dModel: 128, nLayers: 1, nHeads: 2, nKvHeads: 2, ffnDim: 96, contextLength: 80 },
+      2,
+      71,
+    ],
+    [
+      'hd=48, short',
+      { vocabSize: 61, dModel: 96, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 96, contextLength: 16 },
+      3,
+      5,
+    ],
   ] as const) {
     it(`matches the float64 reference, forward and backward (${label})`, () => {
       const { f, g } = compare(label, parseModelConfig(raw), B, T);

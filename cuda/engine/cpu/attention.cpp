@@ -3,7 +3,7 @@
 // blocks that stop at the causal edge: S = q·kᵀ, softmax rows (kept for backward), O = P·v; backward
 // dP = dO·vᵀ, dS = P ⊙ (dP − Σ P dP)·scale, dq = dS·k, and dk, dv = dSᵀ·q, Pᵀ·dO summed over the query
 // heads of a KV group in head order. One thread owns each output block: no atomics, the same bits for
-// any thread count.
+// any thread count. Head dims of 1–4 SIMD registers take the register-tiled form (attention_tiled.cpp) instead.
 // No FP-exception semantics are needed here; without this GCC will not if-convert (and so not
 // vectorize) the clamps inside dn_fast_exp.
 #pragma GCC optimize("no-trapping-math")
@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "common/dn_simd.h"
+#include "engine/cpu/attention_tiled.h"
 #include "engine/dn_engine.h"
 #include "gemm/dn_gemm.h"
 
@@ -24,6 +25,10 @@ extern "C" dn_status dn_attention_forward(int64_t B, int64_t T, int64_t h, int64
                                           int64_t ldq, const float* k, const float* v, int64_t ldkv, float* probs,
                                           float* out) {
   if (g <= 0 || h % g != 0) return dn_fail(DN_INVALID_ARGUMENT, "dn_attention_forward: %lld KV heads do not divide %lld heads", (long long)g, (long long)h);
+  if (dn_engine::attention_tiled_supported(hd)) {
+    dn_engine::attention_forward_tiled(B, T, h, g, hd, q, ldq, k, v, ldkv, probs, out);
+    return DN_OK;
+  }
   const int64_t rep = h / g, qw = h * hd;
   const float scale = 1.0f / std::sqrt((float)hd);
   dn_status status = DN_OK;
@@ -69,6 +74,10 @@ extern "C" dn_status dn_attention_backward(int64_t B, int64_t T, int64_t h, int6
                                            const float* v, int64_t ldkv, const float* probs, float* dscores,
                                            float* dq, float* dk, float* dv) {
   if (g <= 0 || h % g != 0) return dn_fail(DN_INVALID_ARGUMENT, "dn_attention_backward: %lld KV heads do not divide %lld heads", (long long)g, (long long)h);
+  if (dn_engine::attention_tiled_supported(hd)) {
+    dn_engine::attention_backward_tiled(B, T, h, g, hd, dout, q, ldq, k, v, ldkv, probs, dscores, dq, dk, dv);
+    return DN_OK;
+  }
   const int64_t rep = h / g, qw = h * hd;
   const float scale = 1.0f / std::sqrt((float)hd);
   dn_status status = DN_OK;

@@ -1,0 +1,308 @@
+// Register-tiled causal attention with grouped KV heads for hd = NV·W (W floats per SIMD register, NV ≤ 4): the
+// per-head products of dn_attention_forward/backward as two register tiles instead of packed-GEMM calls, which at
+// hd = 32 spend as long packing as multiplying. Keys in lanes (S = q·kᵀ, dP = dO·vᵀ, against a zero-padded
+// transposed K or V) and head dim in lanes (O = P·v, dq = dS·k, dk = dSᵀ·q, dv = Pᵀ·dO). Causal: no work above the
+// diagonal, and probs/dscores are written and read on and below it only. One task per (sequence, KV head) owns every
+// output it writes, so the bits do not depend on the thread count.
+// No FP-exception semantics are needed here; without this GCC will not if-convert (and so not vectorize) the clamps
+// inside dn_fast_exp.
+#pragma GCC optimize("no-trapping-math")
+#include "engine/cpu/attention_tiled.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "common/dn_simd.h"
+
+#if defined(DN_SIMD)
+namespace {
+using dn_simd::Isa;
+using F = Isa::F;
+constexpr int W = Isa::W;
+// Keys-in-lanes tile: kRA rows × kNU registers of keys (12 accumulators: fits AVX2's 16 registers too).
+constexpr int kRA = 6, kNU = 2;
+constexpr int64_t kKeyChunk = kNU * W;
+// Head-dim-in-lanes tile: rows per tile for NV registers per row (≤ 12 accumulators).
+constexpr int rows_for(int nv) { return nv == 1 ? 8 : nv == 2 ? 6 : nv == 3 ? 4 : 3; }
+
+// C[r][0, kKeyChunk) = alpha · Σ_c A[r·lda + c] · Bt[c·ldt + ·] for R rows.
+template <int R>
+inline void tile_keys(int64_t hd, const float* A, int64_t lda, const float* Bt, int64_t ldt, float alpha, float* C,
+                      int64_t ldc) {
+  F acc[R][kNU];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < kNU; ++v) acc[r][v] = Isa::set1(0.0f);
+  for (int64_t c = 0; c < hd; ++c) {
+    F b[kNU];
+    for (int v = 0; v < kNU; ++v) b[v] = Isa::load(Bt + c * ldt + v * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const F a = Isa::set1(A[r * lda + c]);
+      for (int v = 0; v < kNU; ++v) acc[r][v] = Isa::fma(a, b[v], acc[r][v]);
+    }
+  }
+  const F al = Isa::set1(alpha);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < kNU; ++v) Isa::store(C + r * ldc + v * W, Isa::mul(acc[r][v], al));
+}
+
+// Rows [t0, t0 + R) of alpha · A·Btᵀ for keys [0, t0 + R) rounded up to whole chunks, into S rows (stride ld).
+template <int R>
+void rows_keys(int64_t hd, int64_t t0, const float* A, int64_t lda, const float* Bt, int64_t ldt, float alpha,
+               float* S, int64_t ld) {
+  for (int64_t u = 0; u < t0 + R; u += kKeyChunk) tile_keys<R>(hd, A + t0 * lda, lda, Bt + u, ldt, alpha, S + u, ld);
+}
+
+// acc[r] += Σ_{j ∈ [j0, j1)} A[r·ars + j·ajs] · Bm[j·ldb + ·]: every row takes every j.
+template <int R, int NV>
+inline void acc_full(F (&acc)[R][NV], const float* A, int64_t ars, int64_t ajs, int64_t j0, int64_t j1,
+                     const float* Bm, int64_t ldb) {
+  for (int64_t j = j0; j < j1; ++j) {
+    F b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Isa::load(Bm + j * ldb + v * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const F a = Isa::set1(A[r * ars + j * ajs]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Isa::fma(a, b[v], acc[r][v]);
+    }
+  }
+}
+
+// The diagonal block of a causal tile at j = jb + i: kLower, rows r ≥ i take j for i ∈ [1, R) (query rows reading
+// keys); else rows r ≤ i take j for i ∈ [0, R − 1) (key rows reading later queries). Compile-time masks.
+template <int R, int NV, bool kLower>
+inline void acc_diag(F (&acc)[R][NV], const float* A, int64_t ars, int64_t ajs, int64_t jb, const float* Bm,
+                     int64_t ldb) {
+#pragma GCC unroll 8
+  for (int i = kLower ? 1 : 0; i < (kLower ? R : R - 1); ++i) {
+    const int64_t j = jb + i;
+    F b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Isa::load(Bm + j * ldb + v * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      if (kLower ? r < i : r > i) continue;
+      const F a = Isa::set1(A[r * ars + j * ajs]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Isa::fma(a, b[v], acc[r][v]);
+    }
+  }
+}
+
+template <int R, int NV>
+inline void zero(F (&acc)[R][NV]) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = Isa::set1(0.0f);
+}
+
+template <int R, int NV>
+inline void store(const F (&acc)[R][NV], float* C, int64_t ldc) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) Isa::store(C + r * ldc + v * W, acc[r][v]);
+}
+
+// Query rows [t0, t0 + R) of C = A·Bm with A lower-triangular [T × T] (row stride T): O = P·v, dq = dS·k.
+template <int R, int NV>
+void rows_lower(int64_t t0, const float* A, int64_t T, const float* Bm, int64_t ldb, float* C, int64_t ldc) {
+  F acc[R][NV];
+  zero(acc);
+  acc_full<R, NV>(acc, A + t0 * T, T, 1, 0, t0 + 1, Bm, ldb);
+  acc_diag<R, NV, true>(acc, A + t0 * T, T, 1, t0, Bm, ldb);
+  store(acc, C + t0 * ldc, ldc);
+}
+
+// Key rows [u0, u0 + R) of C = Σ_heads Aᵀ·Bm with each A lower-triangular [T × T]: dk = Σ dSᵀ·q, dv = Σ Pᵀ·dO.
+template <int R, int NV>
+void rows_upper(int64_t u0, int64_t T, int64_t heads, const float* A, int64_t a_head, const float* Bm,
+                int64_t b_head, int64_t ldb, float* C, int64_t ldc) {
+  F acc[R][NV];
+  zero(acc);
+  for (int64_t i = 0; i < heads; ++i) {
+    const float* Ai = A + i * a_head + u0;
+    const float* Bi = Bm + i * b_head;
+    acc_diag<R, NV, false>(acc, Ai, 1, T, u0, Bi, ldb);
+    acc_full<R, NV>(acc, Ai, 1, T, u0 + R - 1, T, Bi, ldb);
+  }
+  store(acc, C + u0 * ldc, ldc);
+}
+
+// fn(std::integral_constant<int, R>{}, t0) for the row tiles [t0, t0 + R) of [0, T), then fn(…<1>, t) for the rest.
+template <int R, typename Fn>
+void for_tiles(int64_t T, Fn&& fn) {
+  int64_t t = 0;
+  for (; t + R <= T; t += R) fn(std::integral_constant<int, R>{}, t);
+  for (; t < T; ++t) fn(std::integral_constant<int, 1>{}, t);
+}
+
+template <int NV>
+void all_rows_lower(int64_t T, const float* A, const float* Bm, int64_t ldb, float* C, int64_t ldc) {
+  for_tiles<rows_for(NV)>(T, [&](auto r, int64_t t) { rows_lower<decltype(r)::value, NV>(t, A, T, Bm, ldb, C, ldc); });
+}
+
+template <int NV>
+void all_rows_upper(int64_t T, int64_t heads, const float* A, int64_t a_head, const float* Bm, int64_t b_head,
+                    int64_t ldb, float* C, int64_t ldc) {
+  for_tiles<rows_for(NV)>(T, [&](auto r, int64_t u) {
+    rows_upper<decltype(r)::value, NV>(u, T, heads, A, a_head, Bm, b_head, ldb, C, ldc);
+  });
+}
+
+// Runs fn.template operator()<NV>() for hd = NV·W.
+template <typename Fn>
+void with_nv(int64_t hd, Fn&& fn) {
+  switch (hd / W) {
+    case 1: fn(std::integral_constant<int, 1>{}); break;
+    case 2: fn(std::integral_constant<int, 2>{}); break;
+    case 3: fn(std::integral_constant<int, 3>{}); break;
+    default: fn(std::integral_constant<int, 4>{}); break;
+  }
+}
+
+// Kt[c·ld + u] = K[u·ldk + c] for u < T, zero for u ∈ [T, ld): keys in columns, whole chunks.
+void transpose_keys(int64_t T, int64_t hd, const float* K, int64_t ldk, float* Kt, int64_t ld) {
+  for (int64_t u = 0; u < T; ++u) {
+    const float* src = K + u * ldk;
+    for (int64_t c = 0; c < hd; ++c) Kt[c * ld + u] = src[c];
+  }
+  for (int64_t c = 0; c < hd; ++c)
+    for (int64_t u = T; u < ld; ++u) Kt[c * ld + u] = 0.0f;
+}
+
+// Softmax of the causal part of S rows [t0, t0 + R) (stride ld, at least t0 + R rounded up to whole registers) into
+// P rows (stride T). Lanes past the diagonal are set to −∞ so the max and the sum run on whole registers (Isa::exp
+// gives exactly 0 there); a scalar max reduction would be a serial dependency chain.
+template <int R>
+void softmax_rows(int64_t t0, float* S, int64_t ld, float* P, int64_t T) {
+  for (int r = 0; r < R; ++r) {
+    const int64_t t = t0 + r, e = (t + W) / W * W;
+    float* s = S + r * ld;
+    float* p = P + t * T;
+    for (int64_t u = t + 1; u < e; ++u) s[u] = -INFINITY;
+    F vmx = Isa::set1(-INFINITY);
+    for (int64_t u = 0; u < e; u += W) vmx = Isa::max(vmx, Isa::load(s + u));
+    const F mx = Isa::set1(Isa::rmax(vmx));
+    F vz = Isa::set1(0.0f);
+    for (int64_t u = 0; u < e; u += W) {
+      const F x = Isa::exp(Isa::add(Isa::load(s + u), Isa::mul(mx, Isa::set1(-1.0f))));
+      Isa::store(s + u, x);
+      vz = Isa::add(vz, x);
+    }
+    const float inv = 1.0f / Isa::rsum(vz);
+#pragma omp simd
+    for (int64_t u = 0; u <= t; ++u) p[u] = s[u] * inv;
+  }
+}
+
+// dS = P ⊙ (dP − Σ_u P dP)·scale on the causal part of rows [t0, t0 + R); dP rows in S (stride ld).
+template <int R>
+void dscore_rows(int64_t t0, const float* S, int64_t ld, const float* P, float* dS, int64_t T, float scale) {
+  for (int r = 0; r < R; ++r) {
+    const int64_t t = t0 + r;
+    const float* dp = S + r * ld;
+    const float* p = P + t * T;
+    float* ds = dS + t * T;
+    // Two register accumulators, whole registers first: one would be a serial chain of FMA latencies.
+    const int64_t full = (t + 1) / W * W;
+    F a0 = Isa::set1(0.0f), a1 = Isa::set1(0.0f);
+    int64_t u = 0;
+    for (; u + 2 * W <= full; u += 2 * W) {
+      a0 = Isa::fma(Isa::load(p + u), Isa::load(dp + u), a0);
+      a1 = Isa::fma(Isa::load(p + u + W), Isa::load(dp + u + W), a1);
+    }
+    if (u < full) a0 = Isa::fma(Isa::load(p + u), Isa::load(dp + u), a0);
+    float sum = Isa::rsum(Isa::add(a0, a1));
+    for (u = full; u <= t; ++u) sum += p[u] * dp[u];
+#pragma omp simd
+    for (int64_t u = 0; u <= t; ++u) ds[u] = p[u] * (dp[u] - sum) * scale;
+  }
+}
+
+int64_t padded(int64_t T) { return (T + kKeyChunk - 1) / kKeyChunk * kKeyChunk; }
+
+// fn(b, kh, xt, s) for each task (sequence b, KV head kh) across the team: xt holds that head's rows of x transposed
+// (hd × padded(T)), s is the thread's scratch for kRA rows of scores.
+template <typename Fn>
+void for_kv_tasks(int64_t B, int64_t T, int64_t g, int64_t hd, const float* x, int64_t ldx, Fn&& fn) {
+  const int64_t ld = padded(T);
+#pragma omp parallel
+  {
+    std::vector<float> xt((size_t)(hd * ld)), s((size_t)(kRA * ld));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < B * g; ++task) {
+      const int64_t b = task / g, kh = task % g;
+      transpose_keys(T, hd, x + b * T * ldx + kh * hd, ldx, xt.data(), ld);
+      fn(b, kh, xt.data(), s.data());
+    }
+  }
+}
+}  // namespace
+
+namespace dn_engine {
+bool attention_tiled_supported(int64_t hd) { return hd % W == 0 && hd / W >= 1 && hd / W <= 4; }
+
+void attention_forward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_t hd, const float* q, int64_t ldq,
+                             const float* k, const float* v, int64_t ldkv, float* probs, float* out) {
+  const int64_t rep = h / g, qw = h * hd, ld = padded(T);
+  const float scale = 1.0f / std::sqrt((float)hd);
+  for_kv_tasks(B, T, g, hd, k, ldkv, [&](int64_t b, int64_t kh, const float* kt, float* s) {
+    const float* V = v + b * T * ldkv + kh * hd;
+    for (int64_t hh = kh * rep; hh < (kh + 1) * rep; ++hh) {
+      const float* Q = q + b * T * ldq + hh * hd;
+      float* P = probs + (b * h + hh) * T * T;
+      for_tiles<kRA>(T, [&](auto r, int64_t t) {
+        rows_keys<decltype(r)::value>(hd, t, Q, ldq, kt, ld, scale, s, ld);
+        softmax_rows<decltype(r)::value>(t, s, ld, P, T);
+      });
+      float* O = out + b * T * qw + hh * hd;
+      with_nv(hd, [&](auto nv) { all_rows_lower<decltype(nv)::value>(T, P, V, ldkv, O, qw); });
+    }
+  });
+}
+
+void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_t hd, const float* dout,
+                              const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv,
+                              const float* probs, float* dscores, float* dq, float* dk, float* dv) {
+  const int64_t rep = h / g, qw = h * hd, ld = padded(T);
+  const float scale = 1.0f / std::sqrt((float)hd);
+  for_kv_tasks(B, T, g, hd, v, ldkv, [&](int64_t b, int64_t kh, const float* vt, float* s) {
+    const int64_t h0 = kh * rep;
+    const float* K = k + b * T * ldkv + kh * hd;
+    for (int64_t hh = h0; hh < h0 + rep; ++hh) {
+      const float* dO = dout + b * T * qw + hh * hd;
+      const float* P = probs + (b * h + hh) * T * T;
+      float* dS = dscores + (b * h + hh) * T * T;
+      for_tiles<kRA>(T, [&](auto r, int64_t t) {
+        rows_keys<decltype(r)::value>(hd, t, dO, qw, vt, ld, 1.0f, s, ld);
+        dscore_rows<decltype(r)::value>(t, s, ld, P, dS, T, scale);
+      });
+      float* dQ = dq + b * T * ldq + hh * hd;
+      with_nv(hd, [&](auto nv) { all_rows_lower<decltype(nv)::value>(T, dS, K, ldkv, dQ, ldq); });
+    }
+    // dk, dv of this KV head: its query heads summed in head order inside each tile.
+    const float* dS0 = dscores + (b * h + h0) * T * T;
+    const float* P0 = probs + (b * h + h0) * T * T;
+    const float* Q0 = q + b * T * ldq + h0 * hd;
+    const float* dO0 = dout + b * T * qw + h0 * hd;
+    float* dK = dk + b * T * ldkv + kh * hd;
+    float* dV = dv + b * T * ldkv + kh * hd;
+    with_nv(hd, [&](auto nv) {
+      constexpr int NV = decltype(nv)::value;
+      all_rows_upper<NV>(T, rep, dS0, T * T, Q0, hd, ldq, dK, ldkv);
+      all_rows_upper<NV>(T, rep, P0, T * T, dO0, hd, qw, dV, ldkv);
+    });
+  });
+}
+}  // namespace dn_engine
+#else
+namespace dn_engine {
+bool attention_tiled_supported(int64_t) { return false; }
+void attention_forward_tiled(int64_t, int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                             const float*, int64_t, float*, float*) {}
+void attention_backward_tiled(int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, int64_t,
+                              const float*, const float*, int64_t, const float*, float*, float*, float*, float*) {}
+}  // namespace dn_engine
+#endif
