@@ -1,12 +1,14 @@
-// Is on-policy distillation worth it? Two students with the same steps, data, seed and size: one offline-only
-// (cache targets every step), one offline-then-on-policy (cache targets for the first half, then its own samples
-// scored live by the same teacher). Both are measured on held-out prompts the students never trained on:
+// Is on-policy distillation worth it? Students with the same steps, data, seed and size: one offline-only (cache
+// targets every step), and one offline-then-on-policy per on-policy loss (cache targets for the first half, then its
+// own samples scored live by the same teacher): reverse-kl on the teacher's live top-k, and token-rkl, the per-token
+// reverse-KL estimate from the teacher's log-prob of each sampled token. Both are measured on held-out prompts the students never trained on:
 // held-out cross-entropy, top-1 agreement with the teacher, and KL(student‖teacher) on the student's own samples
 // (the quantity on-policy steps train), with the costs: teacher positions scored (cache build and live), student
 // tokens generated, and seconds per phase. The teacher is the fixture (fixtures/teacher/model.onnx, byte-level).
 // Evaluation scores with k = V, so the KL and CE are over the full vocabulary.
 // Usage: nice -n 10 npx tsx bench/on-policy.ts [--steps 600] [--batch 8] [--prompt 16] [--new 16] [--seeds 2]
-//        [--train-seqs 2048] [--held-out 128] [--start 0.5] [--support renormalize|bucket] [--threads 2] [--record]
+//        [--train-seqs 2048] [--held-out 128] [--start 0.5] [--support renormalize|bucket]
+//        [--on-policy-losses reverse-kl,token-rkl] [--threads 2] [--record]
 // (--support is the teacher support of both students' losses; a non-default one records its own section.)
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     'held-out': { type: 'string', default: '128' },
     start: { type: 'string', default: '0.5' },
     support: { type: 'string', default: 'renormalize' },
+    'on-policy-losses': { type: 'string', default: 'reverse-kl,token-rkl' },
     threads: { type: 'string', default: '2' },
     record: { type: 'boolean', default: false },
   },
@@ -45,7 +48,8 @@ const steps = Number(values.steps),
   H = Number(values['held-out']),
   start = Number(values.start),
   threads = Number(values.threads),
-  support = values.support === 'bucket' ? 'bucket' : 'renormalize';
+  support = values.support === 'bucket' ? 'bucket' : 'renormalize',
+  onPolicyLosses = values['on-policy-losses'].split(',').filter(Boolean);
 const T = P + L;
 const TEACHER = path.resolve('fixtures/teacher/model.onnx');
 const V = 257;
@@ -179,9 +183,12 @@ interface Arm {
   q: Quality;
 }
 const arms: Arm[] = [];
+/** The arms: offline-only, then one offline-then-on-policy student per on-policy loss. */
+const armNames = ['offline', ...onPolicyLosses.map((l) => `on-policy ${l}`)];
 for (let seed = 1; seed <= seeds; seed++) {
-  for (const name of ['offline', 'offline-then-on-policy'] as const) {
-    const out = path.join(dir, `${name}-${seed}`);
+  for (const name of armNames) {
+    const loss = name === 'offline' ? undefined : name.slice('on-policy '.length);
+    const out = path.join(dir, `${name.replace(' ', '-')}-${seed}`);
     const res = await trainStudents({
       students: [
         name === 'offline'
@@ -201,9 +208,9 @@ for (let seed = 1; seed <= seeds; seed++) {
       lr: 3e-3,
       seed,
       out,
-      ...(name === 'offline'
+      ...(loss === undefined
         ? {}
-        : { teacher: { backend: 'onnx', params: { model: TEACHER }, promptTokens: P, newTokens: L, threads } }),
+        : { teacher: { backend: 'onnx', params: { model: TEACHER }, promptTokens: P, newTokens: L, threads, loss } }),
     });
     const s = res.students[0];
     if (!s) throw new Error('no student result');
@@ -222,7 +229,7 @@ const mean = (name: string, f: (a: Arm) => number) => {
 };
 const f4 = (x: number) => x.toFixed(4);
 const qualityRows = arms.map((a) => [a.name, a.seed, f4(a.q.ce), f4(a.q.agreement), f4(a.q.klOwn)]);
-for (const name of ['offline', 'offline-then-on-policy'])
+for (const name of armNames)
   qualityRows.push([
     `**${name}** (mean)`,
     '',
@@ -269,9 +276,9 @@ const costTable = table(
 const summary =
   `Teacher: fixtures/teacher/model.onnx (byte-level, held-out CE ${f4(teacherCe)} nats/byte on these prompts). ` +
   `Students: d = 64, 2 layers (${student.vocabSize} ids), ${steps} steps × ${B} sequences × ${T} tokens, lr 3e-3, ` +
-  `offline steps hard 0.1 / soft 0.9 forward-kl on the top-8 cache; on-policy steps reverse-kl on the live top-8 ` +
-  `(support ${support}), ` +
-  `from ${start} of the run, prompts of ${P} tokens, ${L} sampled at temperature 1. Held-out: ${H} sequences of ` +
+  `offline steps hard 0.1 / soft 0.9 forward-kl on the top-8 cache (support ${support}); on-policy steps ` +
+  `(${onPolicyLosses.join(', ')}; reverse-kl on the live top-8, token-rkl on the teacher's log-prob of each ` +
+  `sampled token) from ${start} of the run, prompts of ${P} tokens, ${L} sampled at temperature 1. Held-out: ${H} sequences of ` +
   `exodus.txt (the students train on genesis.txt). Cache build: ${N} × ${T} = ${N * T} positions in ${cacheSeconds.toFixed(1)} s ` +
   `(scored once, shared by every student and seed).`;
 console.log(`\n${summary}\n\n${qualityTable}\n\n${costTable}`);
