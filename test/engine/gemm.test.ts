@@ -63,6 +63,12 @@ describeEachSimdLevel('dn_sgemm', () => {
     [183, 31, 13],
     [3, 4100, 30], // blocked: edges of MR/NR, KC (256), MC (168)
     [5, 2100, 1100], // B packed in two column blocks (n·k > 2M floats)
+    // Short last row panels (AVX-512: 2 rows of a 4-row kernel, a full 8-row one, a full 4-row one after an MC block),
+    // B tails under 16 columns and k tails off the 16-wide packing transposes; with 2 threads the column chunks share
+    // one packed A.
+    [128, 96, 300],
+    [260, 70, 530],
+    [172, 45, 283],
   ];
   for (const ta of [0, 1]) {
     for (const tb of [0, 1]) {
@@ -117,13 +123,18 @@ describeEachSimdLevel('dn_sgemm', () => {
   });
 
   it('gives the same bits with 1 and 2 threads', () => {
-    const cs = { ta: 0, tb: 1, m: 301, n: 157, k: 700, alpha: 1, beta: 0, pad: 0 };
-    const two = run(cs, 5).c;
-    const restore = setThreads(1);
-    try {
-      expect(Buffer.from(run(cs, 5).c.buffer).equals(Buffer.from(two.buffer))).toBe(true);
-    } finally {
-      restore();
+    // The second case splits its one row block's columns between the threads, which then share a packed A.
+    for (const cs of [
+      { ta: 0, tb: 1, m: 301, n: 157, k: 700, alpha: 1, beta: 0, pad: 0 },
+      { ta: 1, tb: 0, m: 130, n: 300, k: 530, alpha: 0.5, beta: 1, pad: 1 },
+    ]) {
+      const two = run(cs, 5).c;
+      const restore = setThreads(1);
+      try {
+        expect(Buffer.from(run(cs, 5).c.buffer).equals(Buffer.from(two.buffer))).toBe(true);
+      } finally {
+        restore();
+      }
     }
   });
 

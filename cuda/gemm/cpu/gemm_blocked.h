@@ -1,8 +1,9 @@
 // The body of dn_sgemm for one instruction-set level, included by gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp
 // (each compiled with its level's flags: CMakeLists.txt) inside namespace DN_GEMM_NS, so the three copies never share
 // a symbol. BLIS-style: B packed for a column block (NR-wide micro-panels, KC-deep), A in MC×KC blocks (MR-tall), an
-// MR×NR register-blocked micro-kernel (AVX-512 14×32, AVX2 6×16, portable 4×16; AVX-512 and AVX2 also read small
-// products in place), OpenMP over (row block, column chunk) tasks. Each C element is summed by one thread in a fixed
+// MR×NR register-blocked micro-kernel (AVX-512 14×32 with 8- and 4-row forms for a short last panel and packing by
+// 16×16 register transposes, AVX2 6×16, portable 4×16; AVX-512 and AVX2 also read small products in place), OpenMP
+// over (row block, column chunk) tasks, the chunks of one row block sharing its packed A. Each C element is summed by one thread in a fixed
 // k order: the same bits for any thread count.
 #include <omp.h>
 
@@ -65,6 +66,75 @@ struct Scratch {
 // Element (r, c) of op(X).
 inline float at(const Operand& X, int64_t r, int64_t c) { return X.trans ? X.p[c * X.ld + r] : X.p[r * X.ld + c]; }
 
+#if defined(__AVX512F__)
+static_assert(MR <= 16 && NR == 32, "the AVX-512 packing transposes 16×16 tiles");
+// dst[c·ds + r] = scale · src[r·ls + c] for r < 16, c < cols ≤ 16, the lanes of store_mask stored per column; rows at
+// and past `rows` read as 0. One 16×16 register transpose (4 rounds of 16 shuffles) in place of 256 strided stores.
+inline void transpose16(const float* src, int64_t ls, int rows, int cols, float scale, float* dst, int64_t ds,
+                        __mmask16 store_mask) {
+  const __mmask16 lm = (__mmask16)(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
+  __m512 r[16], t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(lm, src + i * ls) : _mm512_setzero_ps();
+  // Pairs of rows interleaved: t[2j] = a0 b0 a1 b1 | a4 b4 a5 b5 | …, t[2j+1] the same from a2 b2 a3 b3.
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    t[2 * j] = _mm512_unpacklo_ps(r[2 * j], r[2 * j + 1]);
+    t[2 * j + 1] = _mm512_unpackhi_ps(r[2 * j], r[2 * j + 1]);
+  }
+  // Groups of 4 rows g: r[4g + c] holds, in 128-bit lane L, column c + 4L of rows 4g .. 4g+3.
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    const __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]),
+                  t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
+    r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+    r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+    r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+    r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+  }
+  // 128-bit lanes: t[c] = (g0, g1) × columns (c, c+8), t[4+c] = columns (c+4, c+12); t[8+c], t[12+c] for g2, g3.
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+  // Whole columns: r[c] column c (g0 .. g3 in lanes 0 .. 3).
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+    r[c + 8] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+    r[c + 4] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0x88);
+    r[c + 12] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0xdd);
+  }
+  const __m512 s = _mm512_set1_ps(scale);
+#pragma GCC unroll 16
+  for (int c = 0; c < 16; ++c)
+    if (c < cols) _mm512_mask_storeu_ps(dst + c * ds, store_mask, _mm512_mul_ps(s, r[c]));
+}
+
+// Ap[ir-panel][p][i] = alpha · A(i0 + i, p0 + p), zero-padded to MR rows.
+void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha, float* Ap) {
+  const __mmask16 mr_lanes = (__mmask16)((1u << MR) - 1u);
+  const __m512 s = _mm512_set1_ps(alpha);
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int mr = (int)std::min<int64_t>(MR, mc - ir);
+    float* dst = Ap + ir * kc;
+    if (A.trans) {
+      const __mmask16 lm = (__mmask16)((1u << mr) - 1u);
+      for (int64_t p = 0; p < kc; ++p)
+        _mm512_mask_storeu_ps(dst + p * MR, mr_lanes,
+                              _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lm, A.p + (p0 + p) * A.ld + i0 + ir)));
+    } else {
+      const float* src = A.p + (i0 + ir) * A.ld + p0;
+      for (int64_t p = 0; p < kc; p += 16)
+        transpose16(src + p, A.ld, mr, (int)std::min<int64_t>(16, kc - p), alpha, dst + p * MR, MR, mr_lanes);
+    }
+  }
+}
+
+#else
 // Ap[ir-panel][p][i] = alpha · A(i0 + i, p0 + p), zero-padded to MR rows.
 void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha, float* Ap) {
   for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -88,8 +158,10 @@ void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
     }
   }
 }
+#endif
 
-// Bp for one NR-wide panel: Bp[p][j] = B(p0 + p, j0 + j), zero-padded to NR columns.
+// Bp for one NR-wide panel: Bp[p][j] = B(p0 + p, j0 + j), zero-padded to NR columns; transposed B by 16×16 register
+// transposes with AVX-512.
 void pack_b_panel(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t nr, float* dst) {
   if (!B.trans) {
     for (int64_t p = 0; p < kc; ++p) {
@@ -104,23 +176,34 @@ void pack_b_panel(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t 
       }
     }
   } else {
+#if defined(__AVX512F__)
+    for (int h = 0; h < NR; h += 16) {
+      const int rows = (int)std::max<int64_t>(0, std::min<int64_t>(16, nr - h));
+      const float* src = B.p + (j0 + h) * B.ld + p0;
+      for (int64_t p = 0; p < kc; p += 16)
+        transpose16(src + p, B.ld, rows, (int)std::min<int64_t>(16, kc - p), 1.0f, dst + p * NR + h, NR, 0xFFFF);
+    }
+#else
     for (int64_t j = 0; j < nr; ++j) {
       const float* src = B.p + (j0 + j) * B.ld + p0;
       for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p];
     }
     for (int64_t j = nr; j < NR; ++j)
       for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.0f;
+#endif
   }
 }
 
+
 #if defined(__AVX512F__)
-// c += a(i, p) · Bp[p·ldbp .. +NR) over p < kc, a(i, p) read through `a_at` (packed A, or A in place).
-template <typename AAt>
+// c += a(i, p) · Bp[p·ldbp .. +NR) over p < kc and the first R rows, a(i, p) read through `a_at` (packed A, or A in
+// place).
+template <int R = MR, typename AAt>
 inline void accumulate(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, __m512* c0, __m512* c1) {
   for (int64_t p = 0; p < kc; ++p) {
     const __m512 b0 = _mm512_loadu_ps(Bp + p * ldbp), b1 = _mm512_loadu_ps(Bp + p * ldbp + 16);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const __m512 a = _mm512_set1_ps(a_at(i, p));
       c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
       c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
@@ -140,16 +223,22 @@ inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, 
   }
 }
 
-// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR.
-inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
-                         int64_t mr, int64_t nr) {
-  __m512 c0[MR], c1[MR];
+// C[mr×nr] += Ap(R of MR rows × kc) · Bp(kc×NR); mr ≤ R, nr ≤ NR. C's tile is fetched into L1 first: the k loop hides
+// the misses its final read-modify-write would otherwise wait on.
+template <int R>
+inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
+                              int64_t ldc, int64_t mr, int64_t nr) {
+  for (int64_t i = 0; i < mr; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
+  }
+  __m512 c0[R], c1[R];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
-  accumulate(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, c0, c1);
-  if (mr == MR && nr == NR) {
+  for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  accumulate<R>(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, c0, c1);
+  if (mr == R && nr == NR) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < R; ++i) {
       float* ci = C + i * ldc;
       _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]));
       _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]));
@@ -157,6 +246,15 @@ inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __
     return;
   }
   add_tile(c0, c1, 1.0f, C, ldc, mr, nr);
+}
+
+// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR. A short last row panel (the m = 128 or 256 of the engine's
+// weight gradients leave 2 or 4 rows) runs a kernel of that height instead of MR rows of mostly padding.
+inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
+                         int64_t mr, int64_t nr) {
+  if (mr > 8) micro_kernel_rows<MR>(kc, Ap, Bp, C, ldc, mr, nr);
+  else if (mr > 4) micro_kernel_rows<8>(kc, Ap, Bp, C, ldc, mr, nr);
+  else micro_kernel_rows<4>(kc, Ap, Bp, C, ldc, mr, nr);
 }
 
 // Small products: A is read in place, element (i, p) at A[i·rs + p·cs] (rows past mr repeat row 0 and
@@ -315,7 +413,7 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
 
   // B is packed for the whole k range of a column block (bounded to ~8 MB), so one parallel region
   // with two work-shared loops does the call: few barriers, which matters when cores are shared.
-  static thread_local Scratch b_scratch;
+  static thread_local Scratch b_scratch, a_all_scratch;
   const int64_t nc_cap = std::max<int64_t>(NR * 8, ((int64_t)(2u << 20) / std::max<int64_t>(k, 1)) / NR * NR);
   const int64_t nc_blk = std::min<int64_t>(nc_cap, (n + NR - 1) / NR * NR);
   const int threads = parallel ? omp_get_max_threads() : 1;
@@ -329,19 +427,32 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
     const int64_t npanels = (nc + NR - 1) / NR;
     // Split the columns too when there are too few row blocks to keep every thread busy.
     int64_t n_jchunks = 1;
-    while (n_ic * n_jchunks < 4 * threads && n_jchunks * 2 <= npanels) n_jchunks *= 2;
+    while (threads > 1 && n_ic * n_jchunks < 4 * threads && n_jchunks * 2 <= npanels) n_jchunks *= 2;
     const int64_t panels_per_chunk = (npanels + n_jchunks - 1) / n_jchunks;
+    // Split columns share their row block's packed A: packed once for all of them (bounded like B), not per chunk.
+    const bool shared_a = n_jchunks > 1 && n_ic * n_pc * MC * KC <= ((int64_t)2 << 20);
+    float* Ap_all = shared_a ? a_all_scratch.get((size_t)(n_ic * n_pc * MC * KC)) : nullptr;
 #pragma omp parallel num_threads(threads) if (parallel && m * n * k > 65536)
     {
       // Packed B: block pc (KC rows) holds npanels panels of KC×NR, panel jp at (pc·npanels + jp)·KC·NR.
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(dynamic, 4) nowait
       for (int64_t idx = 0; idx < n_pc * npanels; ++idx) {
         const int64_t ipc = idx / npanels, jp = idx % npanels;
         const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
         pack_b_panel(B, pc, kc, jc + jp * NR, std::min<int64_t>(NR, nc - jp * NR), Bp + (ipc * npanels + jp) * KC * NR);
       }
+      // Shared packed A: block (ic, pc) at (ic_index·n_pc + pc_index)·MC·KC.
+      if (shared_a) {
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t idx = 0; idx < n_ic * n_pc; ++idx) {
+          const int64_t ic = (idx / n_pc) * MC, pc = (idx % n_pc) * KC;
+          pack_a(A, ic, std::min<int64_t>(MC, m - ic), pc, std::min<int64_t>(KC, k - pc), alpha, Ap_all + idx * MC * KC);
+        }
+      } else {
+#pragma omp barrier
+      }
       static thread_local Scratch a_scratch;
-      float* Ap = a_scratch.get((size_t)MC * KC);
+      float* Ap = shared_a ? nullptr : a_scratch.get((size_t)MC * KC);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t task = 0; task < n_ic * n_jchunks; ++task) {
         const int64_t ic = (task / n_jchunks) * MC, chunk = task % n_jchunks;
@@ -350,7 +461,8 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
         if (jp0 >= jp1) continue;
         for (int64_t ipc = 0; ipc < n_pc; ++ipc) {
           const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
-          pack_a(A, ic, mc, pc, kc, alpha, Ap);
+          if (shared_a) Ap = Ap_all + ((ic / MC) * n_pc + ipc) * MC * KC;
+          else pack_a(A, ic, mc, pc, kc, alpha, Ap);
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j = jp * NR, nr = std::min<int64_t>(NR, nc - j);
             const float* bpanel = Bp + (ipc * npanels + jp) * KC * NR;
