@@ -85,6 +85,14 @@ describeEachSimdLevel('native engine', () => {
       2,
       71,
     ],
+    // A KV group's score blocks past the tiled backward's per-thread scratch (2·T² > 128 Ki floats): the caller's
+    // buffer instead.
+    [
+      'hd=16 GQA 2:1, scores past the scratch',
+      { vocabSize: 61, dModel: 32, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 48, contextLength: 272 },
+      1,
+      261,
+    ],
     [
       'hd=48, short',
       { vocabSize: 61, dModel: 96, nLayers: 1, nHeads: 2, nKvHeads: 1, ffnDim: 96, contextLength: 16 },

@@ -26,6 +26,8 @@ constexpr int W = Isa::W;
 // Keys-in-lanes tile: kRA rows × kNU registers of keys (12 accumulators: fits AVX2's 16 registers too).
 constexpr int kRA = 6, kNU = 2;
 constexpr int64_t kKeyChunk = kNU * W;
+// Score blocks of one KV group up to this many floats (512 KiB) stay in a per-thread scratch.
+constexpr int64_t kLocalScores = 128 * 1024;
 // Head-dim-in-lanes tile: rows per tile for NV registers per row (≤ 12 accumulators).
 constexpr int rows_for(int nv) { return nv == 1 ? 8 : nv == 2 ? 6 : nv == 3 ? 4 : 3; }
 
@@ -182,18 +184,23 @@ void softmax_rows(int64_t t0, float* S, int64_t ld, float* P, int64_t T) {
     float* s = S + r * ld;
     float* p = P + t * T;
     for (int64_t u = t + 1; u < e; ++u) s[u] = -INFINITY;
-    F vmx = Isa::set1(-INFINITY);
-    for (int64_t u = 0; u < e; u += W) vmx = Isa::max(vmx, Isa::load(s + u));
-    const F mx = Isa::set1(Isa::rmax(vmx));
+    F m0 = Isa::set1(-INFINITY), m1 = m0;
+    int64_t u = 0;
+    for (; u + 2 * W <= e; u += 2 * W) {
+      m0 = Isa::max(m0, Isa::load(s + u));
+      m1 = Isa::max(m1, Isa::load(s + u + W));
+    }
+    if (u < e) m0 = Isa::max(m0, Isa::load(s + u));
+    const F mx = Isa::set1(Isa::rmax(Isa::max(m0, m1)));
     F vz = Isa::set1(0.0f);
-    for (int64_t u = 0; u < e; u += W) {
+    for (u = 0; u < e; u += W) {
       const F x = Isa::exp(Isa::add(Isa::load(s + u), Isa::mul(mx, Isa::set1(-1.0f))));
       Isa::store(s + u, x);
       vz = Isa::add(vz, x);
     }
     const float inv = 1.0f / Isa::rsum(vz);
 #pragma omp simd
-    for (int64_t u = 0; u <= t; ++u) p[u] = s[u] * inv;
+    for (u = 0; u <= t; ++u) p[u] = s[u] * inv;
   }
 }
 
@@ -223,19 +230,25 @@ void dscore_rows(int64_t t0, const float* S, int64_t ld, const float* P, float* 
 
 int64_t padded(int64_t T) { return (T + kKeyChunk - 1) / kKeyChunk * kKeyChunk; }
 
-// fn(b, kh, xt, s) for each task (sequence b, KV head kh) across the team: xt holds that head's rows of x transposed
-// (hd × padded(T)), s is the thread's scratch for kRA rows of scores.
+// fn(b, kh, xt, s, own) for each task (sequence b, KV head kh) across the team: xt holds that head's rows of x
+// transposed (hd × padded(T)), s is the thread's scratch for kRA rows of scores, own (own_size floats, or null when
+// 0) the thread's own scratch.
 template <typename Fn>
-void for_kv_tasks(int64_t B, int64_t T, int64_t g, int64_t hd, const float* x, int64_t ldx, Fn&& fn) {
+void for_kv_tasks(int64_t B, int64_t T, int64_t g, int64_t hd, const float* x, int64_t ldx, int64_t own_size,
+                  Fn&& fn) {
   const int64_t ld = padded(T);
 #pragma omp parallel
   {
-    std::vector<float> xt((size_t)(hd * ld)), s((size_t)(kRA * ld));
+    // Kept per thread across calls (the OpenMP team persists): no fresh pages to fault in at every layer.
+    static thread_local std::vector<float> xt, s, own;
+    if ((int64_t)xt.size() < hd * ld) xt.resize((size_t)(hd * ld));
+    if ((int64_t)s.size() < kRA * ld) s.resize((size_t)(kRA * ld));
+    if ((int64_t)own.size() < own_size) own.resize((size_t)own_size);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < B * g; ++task) {
       const int64_t b = task / g, kh = task % g;
       transpose_keys(T, hd, x + b * T * ldx + kh * hd, ldx, xt.data(), ld);
-      fn(b, kh, xt.data(), s.data());
+      fn(b, kh, xt.data(), s.data(), own_size > 0 ? own.data() : nullptr);
     }
   }
 }
@@ -248,7 +261,7 @@ void attention_forward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_t
                              const float* k, const float* v, int64_t ldkv, float* probs, float* out) {
   const int64_t rep = h / g, qw = h * hd, ld = padded(T);
   const float scale = 1.0f / std::sqrt((float)hd);
-  for_kv_tasks(B, T, g, hd, k, ldkv, [&](int64_t b, int64_t kh, const float* kt, float* s) {
+  for_kv_tasks(B, T, g, hd, k, ldkv, 0, [&](int64_t b, int64_t kh, const float* kt, float* s, float*) {
     const float* V = v + b * T * ldkv + kh * hd;
     for (int64_t hh = kh * rep; hh < (kh + 1) * rep; ++hh) {
       const float* Q = q + b * T * ldq + hh * hd;
@@ -268,13 +281,18 @@ void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_
                               const float* probs, float* dscores, float* dq, float* dk, float* dv) {
   const int64_t rep = h / g, qw = h * hd, ld = padded(T);
   const float scale = 1.0f / std::sqrt((float)hd);
-  for_kv_tasks(B, T, g, hd, v, ldkv, [&](int64_t b, int64_t kh, const float* vt, float* s) {
+  // A KV group's dS blocks in a per-thread scratch while they fit in L2 (written and read back at once there, never
+  // sent out to L3); the caller's dscores buffer otherwise.
+  const int64_t group = rep * T * T;
+  const bool local = group <= kLocalScores;
+  for_kv_tasks(B, T, g, hd, v, ldkv, local ? group : 0, [&](int64_t b, int64_t kh, const float* vt, float* s, float* own) {
     const int64_t h0 = kh * rep;
+    float* dS0 = local ? own : dscores + (b * h + h0) * T * T;
     const float* K = k + b * T * ldkv + kh * hd;
     for (int64_t hh = h0; hh < h0 + rep; ++hh) {
       const float* dO = dout + b * T * qw + hh * hd;
       const float* P = probs + (b * h + hh) * T * T;
-      float* dS = dscores + (b * h + hh) * T * T;
+      float* dS = dS0 + (hh - h0) * T * T;
       for_tiles<kRA>(T, [&](auto r, int64_t t) {
         rows_keys<decltype(r)::value>(hd, t, dO, qw, vt, ld, 1.0f, s, ld);
         dscore_rows<decltype(r)::value>(t, s, ld, P, dS, T, scale);
@@ -283,7 +301,6 @@ void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_
       with_nv(hd, [&](auto nv) { all_rows_lower<decltype(nv)::value>(T, dS, K, ldkv, dQ, ldq); });
     }
     // dk, dv of this KV head: its query heads summed in head order inside each tile.
-    const float* dS0 = dscores + (b * h + h0) * T * T;
     const float* P0 = probs + (b * h + h0) * T * T;
     const float* Q0 = q + b * T * ldq + h0 * hd;
     const float* dO0 = dout + b * T * qw + h0 * hd;
