@@ -228,6 +228,18 @@ void dscore_rows(int64_t t0, const float* S, int64_t ld, const float* P, float* 
   }
 }
 
+// Packs `heads` adjacent head slices of T rows (row stride ld, hd floats each) into dense [heads × T × hd] in a
+// per-thread buffer (slot picks one of two). The head-dim-in-lanes tiles read a row per step: at the fused QKV
+// buffer's stride (2 KiB at d = 256) those rows all fall in the same few L1 sets and miss; packed, they stream.
+const float* pack_heads(int slot, int64_t heads, int64_t T, int64_t hd, const float* x, int64_t ld) {
+  static thread_local std::vector<float> buf[2];
+  std::vector<float>& out = buf[slot];
+  if ((int64_t)out.size() < heads * T * hd) out.resize((size_t)(heads * T * hd));
+  for (int64_t i = 0; i < heads; ++i)
+    for (int64_t t = 0; t < T; ++t) std::copy(x + t * ld + i * hd, x + t * ld + (i + 1) * hd, out.data() + (i * T + t) * hd);
+  return out.data();
+}
+
 int64_t padded(int64_t T) { return (T + kKeyChunk - 1) / kKeyChunk * kKeyChunk; }
 
 // fn(b, kh, xt, s, own) for each task (sequence b, KV head kh) across the team: xt holds that head's rows of x
@@ -262,7 +274,7 @@ void attention_forward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_t
   const int64_t rep = h / g, qw = h * hd, ld = padded(T);
   const float scale = 1.0f / std::sqrt((float)hd);
   for_kv_tasks(B, T, g, hd, k, ldkv, 0, [&](int64_t b, int64_t kh, const float* kt, float* s, float*) {
-    const float* V = v + b * T * ldkv + kh * hd;
+    const float* V = pack_heads(0, 1, T, hd, v + b * T * ldkv + kh * hd, ldkv);
     for (int64_t hh = kh * rep; hh < (kh + 1) * rep; ++hh) {
       const float* Q = q + b * T * ldq + hh * hd;
       float* P = probs + (b * h + hh) * T * T;
@@ -271,7 +283,7 @@ void attention_forward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_t
         softmax_rows<decltype(r)::value>(t, s, ld, P, T);
       });
       float* O = out + b * T * qw + hh * hd;
-      with_nv(hd, [&](auto nv) { all_rows_lower<decltype(nv)::value>(T, P, V, ldkv, O, qw); });
+      with_nv(hd, [&](auto nv) { all_rows_lower<decltype(nv)::value>(T, P, V, hd, O, qw); });
     }
   });
 }
@@ -288,7 +300,7 @@ void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_
   for_kv_tasks(B, T, g, hd, v, ldkv, local ? group : 0, [&](int64_t b, int64_t kh, const float* vt, float* s, float* own) {
     const int64_t h0 = kh * rep;
     float* dS0 = local ? own : dscores + (b * h + h0) * T * T;
-    const float* K = k + b * T * ldkv + kh * hd;
+    const float* K = pack_heads(0, 1, T, hd, k + b * T * ldkv + kh * hd, ldkv);
     for (int64_t hh = h0; hh < h0 + rep; ++hh) {
       const float* dO = dout + b * T * qw + hh * hd;
       const float* P = probs + (b * h + hh) * T * T;
@@ -298,18 +310,18 @@ void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_
         dscore_rows<decltype(r)::value>(t, s, ld, P, dS, T, scale);
       });
       float* dQ = dq + b * T * ldq + hh * hd;
-      with_nv(hd, [&](auto nv) { all_rows_lower<decltype(nv)::value>(T, dS, K, ldkv, dQ, ldq); });
+      with_nv(hd, [&](auto nv) { all_rows_lower<decltype(nv)::value>(T, dS, K, hd, dQ, ldq); });
     }
     // dk, dv of this KV head: its query heads summed in head order inside each tile.
     const float* P0 = probs + (b * h + h0) * T * T;
-    const float* Q0 = q + b * T * ldq + h0 * hd;
-    const float* dO0 = dout + b * T * qw + h0 * hd;
+    const float* Q0 = pack_heads(0, rep, T, hd, q + b * T * ldq + h0 * hd, ldq);
+    const float* dO0 = pack_heads(1, rep, T, hd, dout + b * T * qw + h0 * hd, qw);
     float* dK = dk + b * T * ldkv + kh * hd;
     float* dV = dv + b * T * ldkv + kh * hd;
     with_nv(hd, [&](auto nv) {
       constexpr int NV = decltype(nv)::value;
-      all_rows_upper<NV>(T, rep, dS0, T * T, Q0, hd, ldq, dK, ldkv);
-      all_rows_upper<NV>(T, rep, P0, T * T, dO0, hd, qw, dV, ldkv);
+      all_rows_upper<NV>(T, rep, dS0, T * T, Q0, T * hd, hd, dK, ldkv);
+      all_rows_upper<NV>(T, rep, P0, T * T, dO0, T * hd, hd, dV, ldkv);
     });
   });
 }
