@@ -236,7 +236,10 @@ const float* pack_heads(int slot, int64_t heads, int64_t T, int64_t hd, const fl
   std::vector<float>& out = buf[slot];
   if ((int64_t)out.size() < heads * T * hd) out.resize((size_t)(heads * T * hd));
   for (int64_t i = 0; i < heads; ++i)
-    for (int64_t t = 0; t < T; ++t) std::copy(x + t * ld + i * hd, x + t * ld + (i + 1) * hd, out.data() + (i * T + t) * hd);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* row = x + t * ld + i * hd;
+      std::copy(row, row + hd, out.data() + (i * T + t) * hd);
+    }
   return out.data();
 }
 
@@ -297,7 +300,7 @@ void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_
   // sent out to L3); the caller's dscores buffer otherwise.
   const int64_t group = rep * T * T;
   const bool local = group <= kLocalScores;
-  for_kv_tasks(B, T, g, hd, v, ldkv, local ? group : 0, [&](int64_t b, int64_t kh, const float* vt, float* s, float* own) {
+  const auto task = [&](int64_t b, int64_t kh, const float* vt, float* s, float* own) {
     const int64_t h0 = kh * rep;
     float* dS0 = local ? own : dscores + (b * h + h0) * T * T;
     const float* K = pack_heads(0, 1, T, hd, k + b * T * ldkv + kh * hd, ldkv);
@@ -323,7 +326,8 @@ void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_
       all_rows_upper<NV>(T, rep, dS0, T * T, Q0, T * hd, hd, dK, ldkv);
       all_rows_upper<NV>(T, rep, P0, T * T, dO0, T * hd, hd, dV, ldkv);
     });
-  });
+  };
+  for_kv_tasks(B, T, g, hd, v, ldkv, local ? group : 0, task);
 }
 }  // namespace dn_engine
 #else
