@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { computeLoss, type ComputeLossInput, type LossBackend } from '../../losses/index.js';
 import { DistillError } from '../../src/core/errors.js';
+import { setThreads } from '../engine/helpers.js';
 import { expectClose, expectCloseScalar, makeCase, type Tolerance } from './helpers.js';
 
 export const SOFT_KINDS = ['forward-kl', 'reverse-kl', 'jsd', 'skew-kl', 'tvd'] as const;
@@ -87,6 +88,23 @@ export function runContract(
         expect(res.rows).toBe(3);
         for (const r of [0, 3]) expect(res.grad.subarray(r * c.v, (r + 1) * c.v).every((x) => x === 0)).toBe(true);
         check(`masked ${kind}`, { kind, logits: c.logits, vocabSize: c.v, teacher: c.teacher, labels: c.labels });
+      }
+    });
+
+    it('many rows on one thread, masked ones among them, over several vocabulary blocks (N = 7, V = 2500)', () => {
+      // The CPU kernel writes each row's gradient while the next row's first pass runs: every row and its label and
+      // teacher-id terms must still land in its own gradient (ce: the label's term; forward-kl: σ and the ids; jsd:
+      // the ids alone, written at once between pending rows).
+      const c = makeCase(7, 2500, 16, 13, 8, [2, 5]);
+      const restore = setThreads(1);
+      try {
+        for (const kind of ['ce', 'forward-kl', 'jsd'] as const)
+          for (const temperature of [1, 2.5]) {
+            const input = { kind, temperature, logits: c.logits, vocabSize: c.v, teacher: c.teacher };
+            check(`7 rows ${kind} T=${temperature}`, { ...input, labels: c.labels });
+          }
+      } finally {
+        restore();
       }
     });
 

@@ -1,11 +1,13 @@
 // CPU kernels for the fused distillation losses (dn_loss.h): N rows × V logits → loss sums and
 // d total / d logits, two passes per row (online log-sum-exp, keeping each exp term; then the gradient, which scales
-// those terms: one exp per logit and per temperature), OpenMP over rows,
+// those terms: one exp per logit and per temperature; a row's gradient pass runs block by block inside the next row's
+// first pass, so its streaming stores drain while that pass computes), OpenMP over rows,
 // the block loops in the AVX-512, AVX2 or scalar copy that dn_get_isa() selects (loss_rows_simd.h). The k-entry
 // teacher math is dn_loss_math.h, in double.
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -34,6 +36,15 @@ struct Scratch {
   // Pass 1's exp terms per logit (e1 at T = 1, eT at T) and each block's running max, so that pass 2 scales them
   // (f1, fT per block) instead of computing a second exp per logit; a row's terms stay in this core's cache.
   std::vector<float> e1, eT, mb, f1, fT;
+  float c1 = 0, cT = 0;  // the gradient's factors on σ and σ_T (0: that term is absent)
+};
+
+// A row whose gradient pass is still to be written, block by block, while the next row's first pass computes: the
+// streaming stores then drain to memory under that pass's arithmetic instead of after it.
+struct Pending {
+  bool active = false;
+  int64_t row = 0, done = 0;  // blocks written so far
+  int buf = 0;                // which Scratch holds its terms
 };
 
 }  // namespace
@@ -67,17 +78,53 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
 
 #pragma omp parallel reduction(+ : total, hard_sum, soft_sum, counted, agree)
   {
-    Scratch sc;
-    sc.s.resize(std::max<int64_t>(k, 1));
-    sc.g.resize(std::max<int64_t>(k, 1));
+    // Two sets of terms: the current row's and the pending one's.
+    Scratch bufs[2];
     const int64_t nblocks = (v + kBlock - 1) / kBlock;
-    if (need1) sc.e1.resize(v);
-    if (needT) sc.eT.resize(v);
-    sc.mb.resize(nblocks);
-    sc.f1.resize(nblocks);
-    sc.fT.resize(nblocks);
-#pragma omp for schedule(static)
+    for (Scratch& b : bufs) {
+      b.s.resize(std::max<int64_t>(k, 1));
+      b.g.resize(std::max<int64_t>(k, 1));
+      if (need1) b.e1.resize(v);
+      if (needT) b.eT.resize(v);
+      b.mb.resize(nblocks);
+      b.f1.resize(nblocks);
+      b.fT.resize(nblocks);
+    }
+    int cur = 0;
+    Pending pend;
+    // The label's and the k ids' terms, added once the row's gradient is written.
+    auto add_sparse = [&](int64_t r, const Scratch& b) {
+      float* gr = grad + r * v;
+      if (hard) gr[labels[r]] -= (float)(P.hard_weight * invD);
+      if (soft) {
+        const int32_t* ids = teacher_ids + r * k;
+        const double gs = P.soft_weight * scale / T * invD;
+        for (int64_t j = 0; j < k; ++j) gr[ids[j]] += (float)(gs * b.g[j]);
+      }
+    };
+    // Pass 2 of the pending row up to block `upto`: grad = c1·σ + cT·σ_T from pass 1's terms, block b's scaled by
+    // exp(M_b − lse), M_b the running max its terms were taken against.
+    auto write_pending = [&](int64_t upto) {
+      if (!pend.active) return;
+      const Scratch& b = bufs[pend.buf];
+      float* gr = grad + pend.row * v;
+      for (; pend.done < std::min(upto, nblocks); ++pend.done) {
+        const int64_t b0 = pend.done * kBlock, len = std::min(kBlock, v - b0);
+        ops.gradient(b.c1 != 0.0f ? b.e1.data() + b0 : nullptr, b.f1.data() + pend.done,
+                     b.cT != 0.0f ? b.eT.data() + b0 : nullptr, b.fT.data() + pend.done, gr + b0, len);
+      }
+    };
+    auto finish_pending = [&]() {
+      if (!pend.active) return;
+      write_pending(nblocks);
+      // The streaming stores of the row are ordered before the sparse terms' read-modify-writes (and the caller).
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      add_sparse(pend.row, bufs[pend.buf]);
+      pend.active = false;
+    };
+#pragma omp for schedule(static) nowait
     for (int64_t r = 0; r < n; ++r) {
+      Scratch& sc = bufs[cur];
       const float* z = logits + r * ld;
       float* gr = grad + r * v;
       const bool masked = labels && labels[r] == -100;
@@ -93,6 +140,7 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
         const dn_loss_rows::BlockStats bs = ops.max(z + b0, len);
         bad = bs.nonfinite;
         if (bad) break;
+        write_pending(b0 / kBlock + 1);
         if (masked) continue;
         if (bs.max > M) {
           if (M != -INFINITY) {
@@ -149,27 +197,27 @@ extern "C" dn_status dn_loss_rows_f32(const dn_loss_params* params, int64_t n, i
         c1 += cT;
         cT = 0;
       }
-      // Pass 2 (the gather above is done: it may overwrite z when grad aliases it): grad = c1·σ + cT·σ_T, from pass 1's
-      // terms, block b's scaled by exp(M_b − lse), M_b the running max its terms were taken against.
+      // The previous row is written out before this row's factors take their place (the gather above is done: the
+      // gradient may overwrite z when grad aliases the logits).
+      finish_pending();
+      sc.c1 = c1;
+      sc.cT = cT;
       if (c1 == 0.0f && cT == 0.0f) {
         std::memset(gr, 0, sizeof(float) * v);
+        add_sparse(r, sc);
       } else {
         for (int64_t b = 0; b < nblocks; ++b) {
           sc.f1[b] = c1 != 0.0f ? (float)(c1 * std::exp((double)sc.mb[b] - lse1)) : 0.0f;
           sc.fT[b] = cT != 0.0f ? (float)(cT * std::exp((double)sc.mb[b] * invT - lseT)) : 0.0f;
         }
-        ops.gradient(c1 != 0.0f ? sc.e1.data() : nullptr, sc.f1.data(), cT != 0.0f ? sc.eT.data() : nullptr,
-                     sc.fT.data(), gr, v);
-      }
-      if (hard) gr[labels[r]] -= (float)(P.hard_weight * invD);
-      if (soft) {
-        const double gs = P.soft_weight * scale / T * invD;
-        for (int64_t j = 0; j < k; ++j) gr[ids[j]] += (float)(gs * sc.g[j]);
+        pend = {true, r, 0, cur};
+        cur ^= 1;
       }
       hard_sum += ce;
       soft_sum += scale * L;
       total += P.hard_weight * ce + P.soft_weight * scale * L;
     }
+    finish_pending();
   }
   out->total_sum = total;
   out->hard_sum = hard_sum;

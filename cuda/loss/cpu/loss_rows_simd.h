@@ -124,7 +124,7 @@ void row_gradient(const float* e1, const float* f1, const float* eT, const float
       Isa::stream(grad + i, g);
     }
   }
-  _mm_sfence();
+  // No fence here: the caller orders a whole row's streaming stores once it is written (loss_rows.cpp).
 #endif
   for (; i < v; ++i) grad[i] = value(i);
 }
