@@ -142,8 +142,57 @@ void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
 }
 
 #else
+#if defined(DN_GEMM_AVX2)
+// The lanes [0, n) of an 8-lane mask (maskload/maskstore take the sign bit of each 32-bit lane).
+inline __m256i lanes8(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// dst[c·ds + r] = scale · src[r·ls + c] for r < 8, c < cols ≤ 8, lanes of `store` stored per column; rows at and
+// past `rows` read as 0. One 8×8 register transpose (24 shuffles) in place of 64 strided scalar stores: the AVX2
+// form of transpose16.
+inline void transpose8(const float* src, int64_t ls, int rows, int cols, float scale, float* dst, int64_t ds,
+                       __m256i store) {
+  const __m256i lm = lanes8(cols);
+  __m256 r[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_maskload_ps(src + i * ls, lm) : _mm256_setzero_ps();
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  // u0: rows 0-3 of columns 0 and 4 (one per 128-bit lane), u1: columns 1 and 5, u2: 2 and 6, u3: 3 and 7; u4-u7
+  // the same for rows 4-7.
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  const __m256 col[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+                         _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+                         _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+                         _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+  const __m256 s = _mm256_set1_ps(scale);
+#pragma GCC unroll 8
+  for (int c = 0; c < 8; ++c)
+    if (c < cols) _mm256_maskstore_ps(dst + c * ds, store, _mm256_mul_ps(s, col[c]));
+}
+#endif
+
 // Ap[ir-panel][p][i] = alpha · A(i0 + i, p0 + p), zero-padded to MR rows.
 void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha, float* Ap) {
+#if defined(DN_GEMM_AVX2)
+  static_assert(MR <= 8, "the AVX2 packing transposes 8×8 tiles");
+  if (!A.trans) {
+    // The rows of an MR-row panel are contiguous along p: 8×8 register transposes, MR lanes stored per column.
+    const __m256i mr_lanes = lanes8(MR);
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int mr = (int)std::min<int64_t>(MR, mc - ir);
+      const float* src = A.p + (i0 + ir) * A.ld + p0;
+      for (int64_t p = 0; p < kc; p += 8)
+        transpose8(src + p, A.ld, mr, (int)std::min<int64_t>(8, kc - p), alpha, Ap + ir * kc + p * MR, MR, mr_lanes);
+    }
+    return;
+  }
+#endif
   for (int64_t ir = 0; ir < mc; ir += MR) {
     const int64_t mr = std::min<int64_t>(MR, mc - ir);
     float* dst = Ap + ir * kc;
@@ -168,7 +217,7 @@ void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
 #endif
 
 // Bp for one NR-wide panel: Bp[p][j] = B(p0 + p, j0 + j), zero-padded to NR columns; transposed B by 16×16 register
-// transposes with AVX-512.
+// transposes with AVX-512, 8×8 with AVX2.
 void pack_b_panel(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t nr, float* dst) {
   if (!B.trans) {
     for (int64_t p = 0; p < kc; ++p) {
@@ -189,6 +238,14 @@ void pack_b_panel(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t 
       const float* src = B.p + (j0 + h) * B.ld + p0;
       for (int64_t p = 0; p < kc; p += 16)
         transpose16(src + p, B.ld, rows, (int)std::min<int64_t>(16, kc - p), 1.0f, dst + p * NR + h, NR, 0xFFFF);
+    }
+#elif defined(DN_GEMM_AVX2)
+    const __m256i all = lanes8(8);
+    for (int h = 0; h < NR; h += 8) {
+      const int rows = (int)std::max<int64_t>(0, std::min<int64_t>(8, nr - h));
+      const float* src = B.p + (j0 + h) * B.ld + p0;
+      for (int64_t p = 0; p < kc; p += 8)
+        transpose8(src + p, B.ld, rows, (int)std::min<int64_t>(8, kc - p), 1.0f, dst + p * NR + h, NR, all);
     }
 #else
     for (int64_t j = 0; j < nr; ++j) {
