@@ -49,6 +49,8 @@ function findPython(): string {
   process.exit(1);
 }
 
+const ATEN_CAPABILITY: Record<SimdLevel, string> = { avx512: 'avx512', avx2: 'avx2', scalar: 'default' };
+
 /** One long-lived PyTorch process per thread count, so its rounds interleave with Distillery's without restarts. */
 class TorchRunner {
   private readonly child: ChildProcessWithoutNullStreams;
@@ -61,6 +63,9 @@ class TorchRunner {
       OMP_NUM_THREADS: String(threads),
       OPENBLAS_NUM_THREADS: String(threads),
       OPENBLAS_CORETYPE: OPENBLAS_CORE[level],
+      // ATen's own kernels at the same level (aten/src/ATen/native/DispatchStub.cpp reads ATEN_CPU_CAPABILITY):
+      // left alone they take AVX-512 on this machine while Distillery is held to AVX2.
+      ATEN_CPU_CAPABILITY: ATEN_CAPABILITY[level],
     };
     delete env.OPENBLAS_L2_SIZE;
     if (existsSync(OPENMP_BLAS)) env.LD_LIBRARY_PATH = [OPENMP_BLAS, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
@@ -153,14 +158,15 @@ const rows = threadCounts.map((threads) => {
 const out = table(['threads', 'Distillery tokens/s', 'PyTorch eager tokens/s', 'Distillery / PyTorch'], rows);
 const torchVersion = String(meta.values().next().value?.torch ?? '?');
 const blasCore = String(meta.values().next().value?.blasCore ?? '?');
+const atenCapability = String(meta.values().next().value?.atenCapability ?? '?');
 console.log(
-  `\n${out}\n\nSIMD level ${info.simd} (build ${info.buildSimd}); PyTorch ${torchVersion} on ${blasName} (kernels ${blasCore})`,
+  `\n${out}\n\nSIMD level ${info.simd} (build ${info.buildSimd}); PyTorch ${torchVersion} on ${blasName} (kernels ${blasCore}), ATen kernels ${atenCapability}`,
 );
 if (values.record) {
   const args = process.argv.slice(2).join(' ');
   const body = [
     `Machine: ${machineLine()}; addon ${info.variant}, SIMD level **${info.simd}** (rest of the build: ${info.buildSimd}). Date: ${new Date().toISOString().slice(0, 10)}. 1-min load average at the start: ${load0.toFixed(1)}.`,
-    `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/train-vs-torch.ts${args ? ` ${args}` : ''}\`. PyTorch ${torchVersion} eager on \`${blasName}\` (OpenBLAS kernels \`${blasCore}\`, set to match the level).`,
+    `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/train-vs-torch.ts${args ? ` ${args}` : ''}\`. PyTorch ${torchVersion} eager on \`${blasName}\` (OpenBLAS kernels \`${blasCore}\`, ATen's own kernels \`${atenCapability}\`, both set to match the level).`,
     `Student: 10.5M parameters (V=${V}, d=256, 8 layers, 8 heads / 4 KV, ffn 768), B×T = ${B}×${T}; one step = forward, LM head + CE, backward, clip, AdamW. ${steps} timed steps after one warm-up, fastest of ${repeat} interleaved rounds.`,
     ...(blas.some((f) => f.includes('openblas-openmp'))
       ? []

@@ -145,8 +145,13 @@ def main():
 
     step()
     params = sum(w.numel() for w in model.parameters())
+    # ATen's own kernels (softmax, elementwise, AdamW) pick their SIMD level at run time; ATEN_CPU_CAPABILITY, set
+    # by the caller, holds them to the level measured, and torch.__config__.show() says which one ran.
+    cap = next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines()
+                if "CPU capability usage" in l), "?")
     print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "params": params, "blas": loaded_blas(), "blasCore": openblas_core(loaded_blas())}), flush=True)
+                      "params": params, "blas": loaded_blas(), "blasCore": openblas_core(loaded_blas()),
+                      "atenCapability": cap}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
