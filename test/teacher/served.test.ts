@@ -74,7 +74,7 @@ describe.each(['vllm', 'sglang'] as const)('the %s backend', (protocol) => {
     expect(manifest.inputs.teacher.name).toBe(`${protocol}:fixture-teacher`);
   });
 
-  it('survives 429/503 with Retry-After, reset and cut connections and slow replies, and writes the same cache', async () => {
+  it('survives 429/503 with Retry-After, reset and cut connections, bodies that are not JSON and slow replies, and writes the same cache', async () => {
     const clean = path.join(tmp(), 'clean');
     await runTeacher(served(srv, clean, { backend: protocol }));
     const faulty = await startStandIn({
@@ -87,6 +87,7 @@ describe.each(['vllm', 'sglang'] as const)('the %s backend', (protocol) => {
           { kind: 'status', status: 503, retryAfter: 0 },
           { kind: 'reset' },
           { kind: 'cut' },
+          { kind: 'garbled' },
           { kind: 'slow', ms: 100 },
           { kind: 'slow', ms: 1500 },
         ],
@@ -94,6 +95,8 @@ describe.each(['vllm', 'sglang'] as const)('the %s backend', (protocol) => {
     });
     try {
       const out = path.join(tmp(), 'faulty');
+      // Replies are read after their request's place is freed: those that are not JSON must still be retried.
+      faulty.inject({ kind: 'garbled' }, { kind: 'none' }, { kind: 'garbled' }, { kind: 'garbled' });
       const s = await runTeacher(served(faulty, out, { backend: protocol, requestTimeout: 1, maxRetries: 12 }));
       expect(s.finalized).toBe(true);
       expect(faulty.stats.faults).toBeGreaterThan(3);

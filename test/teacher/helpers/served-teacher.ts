@@ -21,6 +21,8 @@ export type Fault =
   | { kind: 'status'; status: 429 | 503 | 500; retryAfter?: number }
   | { kind: 'reset' }
   | { kind: 'cut' }
+  /** A whole 200 reply whose body is not JSON (a proxy's page, a server that wrote half a body but a full length). */
+  | { kind: 'garbled' }
   | { kind: 'slow'; ms: number };
 
 export interface StandInOptions {
@@ -247,7 +249,7 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
               : JSON.stringify({ error: { message: err.message, type: err.type, param: null, code: status } });
         }
         if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.ms));
-        const bytes = Buffer.from(text);
+        const bytes = Buffer.from(fault?.kind === 'garbled' ? text.slice(0, text.length >> 1) : text);
         stats.bytesOut += bytes.length;
         res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length });
         if (fault?.kind === 'cut') {

@@ -111,7 +111,8 @@ class ServedBackend implements TeacherBackend {
           out.tail.set(rows.tail, row0);
           if (out.target && rows.target) out.target.set(rows.target, row0);
         },
-        { raw: true },
+        // Read once the request's place is free: the next request is at the server while this one is parsed.
+        { raw: true, readFree: true },
       );
     } catch (e) {
       const f = statusOfFailure(e);

@@ -130,7 +130,9 @@ export class Fleet {
    * One call to the fleet: `method path` on an endpoint, the reply handed to `read` (which may throw a
    * ReplyError, never retried, or a RequestFailure, retried when it says so). `one` pins the call to an
    * endpoint (start-up checks of each server); `raw` leaves the reply's body as bytes for `read`. `what` names
-   * the call in errors ("request for sequences 8–15").
+   * the call in errors ("request for sequences 8–15"). `readFree` runs `read` after the request's place among
+   * the `maxInFlight` is given back, so the next request goes to the server while this reply is read (a scoring
+   * reply's parsing costs the server nothing); its failures are retried and refused all the same.
    */
   async call<T, R>(
     method: 'GET' | 'POST',
@@ -138,15 +140,30 @@ export class Fleet {
     body: string | undefined,
     what: string,
     read: (reply: Exchange<T>, endpoint: string) => R | Promise<R>,
-    opts: { one?: string; raw?: boolean } = {},
+    opts: { one?: string; raw?: boolean; readFree?: boolean } = {},
   ): Promise<R> {
-    const { one, raw } = opts;
+    const { one, raw, readFree } = opts;
     const signal = this.abort.signal;
     let last: { failure: RequestFailure; endpoint: string } | undefined;
     let avoid: Endpoint | undefined;
+    type Failed = { ok: false; failure: RequestFailure; endpoint: Endpoint };
+    const failed = (err: unknown, e: Endpoint): Failed => {
+      if (!(err instanceof RequestFailure)) throw err;
+      this.stats.failures[err.kind] = (this.stats.failures[err.kind] ?? 0) + 1;
+      if (err.retryAfterMs !== undefined) e.coolUntil = Math.max(e.coolUntil, Date.now() + err.retryAfterMs);
+      return { ok: false, failure: err, endpoint: e };
+    };
+    const settle = async (reply: Exchange<T>, e: Endpoint): Promise<{ ok: true; value: R } | Failed> => {
+      try {
+        return { ok: true, value: await read(reply, e.url) };
+      } catch (err) {
+        if (err instanceof ReplyError) throw this.refused(e.url, what, err.message);
+        return failed(err, e);
+      }
+    };
     for (let attempt = 0; attempt <= this.opts.maxRetries; attempt++) {
       if (signal.aborted) break;
-      const outcome = await this.queue.add(async () => {
+      const sent = await this.queue.add(async () => {
         const e = one !== undefined ? this.endpoints.find((x) => x.url === one) : this.pick(avoid);
         if (!e) throw new Error(`no endpoint ${one}`);
         await sleep(e.coolUntil - Date.now(), signal);
@@ -159,22 +176,15 @@ export class Fleet {
             : await this.client.request<T>(method, url, body, signal);
           this.stats.bytesOut += reply.bytesOut;
           this.stats.bytesIn += reply.bytesIn;
-          try {
-            return { ok: true as const, value: await read(reply, e.url) };
-          } catch (err) {
-            if (err instanceof ReplyError) throw this.refused(e.url, what, err.message);
-            throw err;
-          }
+          return readFree ? { ok: 'read' as const, reply, endpoint: e } : await settle(reply, e);
         } catch (err) {
-          if (!(err instanceof RequestFailure)) throw err;
-          this.stats.failures[err.kind] = (this.stats.failures[err.kind] ?? 0) + 1;
-          if (err.retryAfterMs !== undefined) e.coolUntil = Math.max(e.coolUntil, Date.now() + err.retryAfterMs);
-          return { ok: false as const, failure: err, endpoint: e };
+          return failed(err, e);
         } finally {
           e.inFlight--;
         }
       });
-      if (!outcome) break; // the queue was cleared by close()
+      if (!sent) break; // the queue was cleared by close()
+      const outcome = sent.ok === 'read' ? await settle(sent.reply, sent.endpoint) : sent;
       if (outcome.ok) return outcome.value;
       last = { failure: outcome.failure, endpoint: outcome.endpoint.url };
       if (!outcome.failure.retryable) break;
