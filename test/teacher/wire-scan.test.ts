@@ -4,6 +4,7 @@
 // reply it never fills rows that the slow reader would refuse. Numbers read to the same double as JSON.parse.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../src/core/random.js';
 import { vllmProtocol } from '../../src/teacher/backends/index.js';
 import { JsonScanner } from '../../src/teacher/backends/served/json-scan.js';
 import type { ScoreContext, ScoreTarget } from '../../src/teacher/backends/served/protocol.js';
@@ -15,18 +16,6 @@ const enc = new TextEncoder();
 const T = 24;
 const nSeq = 3;
 const V = 257;
-
-/** A seeded generator (mulberry32), so every run tries the same variants. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const target = (ctx: ScoreContext): ScoreTarget => {
   const n = ctx.nSeq * ctx.T;
@@ -154,7 +143,7 @@ describe('the fast vLLM reader', () => {
     const ctx = ctxOf(k);
     const text = reply(k);
     const bytes = enc.encode(text);
-    const next = rng(7);
+    const next = mulberry32(7);
     let tried = 0;
     let taken = 0;
     for (let n = 0; n < 300; n++) {
@@ -209,7 +198,7 @@ describe('JsonScanner.number', () => {
       '-1.9417053700497604',
     ];
     for (const t of fixed) expect(Object.is(read(t), JSON.parse(t)), t).toBe(true);
-    const next = rng(11);
+    const next = mulberry32(11);
     for (let n = 0; n < 20000; n++) {
       const kind = n % 4;
       const x =

@@ -62,31 +62,30 @@ export class JsonScanner {
 
   /** After `{`: true at a member (then call key()), false at `}` (consumed). */
   firstMember(): boolean {
-    if (this.take(0x7d)) return false;
-    return true;
+    return !this.take(0x7d);
   }
 
   /** After a member's value: true at `,` (consumed, a key follows), false at `}` (consumed). */
   nextMember(): boolean {
-    const c = this.peek();
-    this.i++;
-    if (c === 0x2c) return true;
-    if (c === 0x7d) return false;
-    throw GIVE_UP;
+    return this.next(0x7d);
   }
 
   /** After `[`: true at an element, false at `]` (consumed). */
   firstElement(): boolean {
-    if (this.take(0x5d)) return false;
-    return true;
+    return !this.take(0x5d);
   }
 
   /** After an element: true at `,` (consumed), false at `]` (consumed). */
   nextElement(): boolean {
+    return this.next(0x5d);
+  }
+
+  /** `,` (consumed): true; the closing bracket `close` (consumed): false; anything else gives up. */
+  private next(close: number): boolean {
     const c = this.peek();
     this.i++;
     if (c === 0x2c) return true;
-    if (c === 0x5d) return false;
+    if (c === close) return false;
     throw GIVE_UP;
   }
 
@@ -95,18 +94,8 @@ export class JsonScanner {
    * (no server writes one for the fields read here).
    */
   key(): number {
-    this.expect(QUOTE);
-    const b = this.b;
-    const start = this.i;
-    let i = start;
-    for (;;) {
-      const c = b[i];
-      if (c === undefined || c === BACKSLASH || c < 0x20) throw GIVE_UP;
-      if (c === QUOTE) break;
-      i++;
-    }
-    this.keyEnd = i;
-    this.i = i + 1;
+    const start = this.plain();
+    this.keyEnd = this.i - 1;
     this.expect(0x3a);
     return start;
   }
@@ -157,6 +146,12 @@ export class JsonScanner {
 
   /** A string value without escapes, as text; gives up on escapes. */
   plainString(): string {
+    const start = this.plain();
+    return this.text.toString('utf8', start, this.i - 1);
+  }
+
+  /** A string without escapes (consumed, closing quote included); returns where its text starts. */
+  private plain(): number {
     this.expect(QUOTE);
     const b = this.b;
     const start = this.i;
@@ -168,7 +163,7 @@ export class JsonScanner {
       i++;
     }
     this.i = i + 1;
-    return this.text.toString('utf8', start, i);
+    return start;
   }
 
   /** `null` when it comes next (consumed). */
