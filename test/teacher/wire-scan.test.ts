@@ -19,7 +19,12 @@ const V = 257;
 
 const target = (ctx: ScoreContext): ScoreTarget => {
   const n = ctx.nSeq * ctx.T;
-  return { ids: new Int32Array(n * ctx.k), logp: new Float32Array(n * ctx.k), tail: new Float32Array(n) };
+  return {
+    ids: new Int32Array(n * ctx.k),
+    logp: new Float32Array(n * ctx.k),
+    tail: new Float32Array(n),
+    ...(ctx.tokens ? { target: new Float32Array(n) } : {}),
+  };
 };
 
 type Outcome = { ok: true; out: ScoreTarget } | { ok: false; error: string };
@@ -47,7 +52,9 @@ function fast(bytes: Uint8Array, ctx: ScoreContext): Outcome {
 const same = (a: ScoreTarget, b: ScoreTarget) =>
   Buffer.from(a.ids.buffer).equals(Buffer.from(b.ids.buffer)) &&
   Buffer.from(a.logp.buffer).equals(Buffer.from(b.logp.buffer)) &&
-  Buffer.from(a.tail.buffer).equals(Buffer.from(b.tail.buffer));
+  Buffer.from(a.tail.buffer).equals(Buffer.from(b.tail.buffer)) &&
+  (a.target === undefined) === (b.target === undefined) &&
+  (a.target === undefined || Buffer.from(a.target.buffer).equals(Buffer.from(b.target?.buffer ?? new ArrayBuffer(0))));
 
 /** The fast reader either gives up, or fills exactly the rows the slow reader fills (and the slow one succeeds). */
 function agrees(text: string, ctx: ScoreContext): 'fast' | 'slow' {
@@ -63,6 +70,8 @@ let ref: Reference;
 const prompts = Array.from({ length: nSeq }, (_, s) => Array.from({ length: T }, (_, t) => (s * 31 + t * 7 + 3) % V));
 const replies = new Map<number, string>();
 const ctxOf = (k: number): ScoreContext => ({ model: 'teacher', nSeq, T, k, V, firstSeq: 40 });
+/** The same, asking for each position's next-token log-prob (on-policy scoring). */
+const withTargets = (k: number): ScoreContext => ({ ...ctxOf(k), tokens: Uint32Array.from(prompts.flat()) });
 
 beforeAll(async () => {
   ref = await Reference.load(path.resolve('fixtures/teacher/model.onnx'));
@@ -89,6 +98,22 @@ const reply = (k: number) => {
 describe('the fast vLLM reader', () => {
   it('takes the replies vLLM writes and fills the rows JSON.parse and readScore fill, bit for bit', () => {
     for (const k of [1, 5, 20, 64]) expect(agrees(reply(k), ctxOf(k))).toBe('fast');
+  });
+
+  it('reads the next-token log-probs as readScore does (the prompt token’s own item), or gives up', () => {
+    for (const k of [1, 5, 20]) {
+      const ctx = withTargets(k);
+      expect(agrees(reply(k), ctx)).toBe('fast');
+      const out = target(ctx);
+      scan?.(enc.encode(reply(k)), ctx, out, 0);
+      expect(out.target?.every((x, i) => ((i + 1) % T === 0 ? Number.isNaN(x) : Number.isFinite(x) && x <= 0))).toBe(
+        true,
+      );
+    }
+    // Another token's ids than the ones scored: no item for them, refused by the slow reader.
+    const other = { ...withTargets(5), tokens: Uint32Array.from(prompts.flat(), (x) => (x + 1) % V) };
+    expect(agrees(reply(5), other)).toBe('slow');
+    expect(slow(reply(5), other).ok).toBe(false);
   });
 
   it('reads the same JSON written otherwise (spacing, key order, escapes, number forms, unknown fields) alike', () => {

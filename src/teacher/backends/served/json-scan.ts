@@ -130,11 +130,12 @@ export class JsonScanner {
     return true;
   }
 
-  /** The last key() as a decimal number ("123" as Python writes an int key), or NaN. */
+  /** The last key() as a decimal number ("123" as Python writes an int key, no leading zero), or NaN. */
   keyDecimal(start: number): number {
     const len = this.keyEnd - start;
-    if (len === 0 || len > 10) return Number.NaN;
     const b = this.b;
+    // Only the form Python writes ("0", "123"): "0123" names the same id to a reader of numbers, not of keys.
+    if (len === 0 || len > 10 || (len > 1 && b[start] === ZERO)) return Number.NaN;
     let n = 0;
     for (let j = start; j < this.keyEnd; j++) {
       const d = (b[j] ?? 0) - ZERO;

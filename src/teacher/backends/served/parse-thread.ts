@@ -34,8 +34,7 @@ port.on('message', (job: ParseJob) => {
     ...(ctx.tokens ? { target: new Float32Array(n) } : {}),
   };
   const protocol = protocols[job.kind];
-  // The fast reader fills the top-k rows only: a reply whose next-token log-probs are wanted goes to readScore.
-  if (protocol.scanScore && !ctx.tokens)
+  if (protocol.scanScore)
     try {
       protocol.scanScore(job.body, ctx, out, 0);
       return done(job.id, out);

@@ -42,8 +42,8 @@ export interface WireProtocol {
   readScore(reply: unknown, ctx: ScoreContext, out: ScoreTarget, row0: number): void;
   /**
    * A fast reader of the reply's bytes that fills the same rows as readScore would from the parsed reply, or
-   * throws (anything) to have the reply read by JSON.parse and readScore instead. It fills no next-token
-   * log-probs: a reply whose ScoreContext.tokens are given is read by readScore.
+   * throws (anything) to have the reply read by JSON.parse and readScore instead; the next-token log-probs too
+   * when ScoreContext.tokens are given.
    */
   scanScore?(bytes: Uint8Array, ctx: ScoreContext, out: ScoreTarget, row0: number): void;
   tokenize: { path: string; body(model: string, text: string): string; read(reply: unknown): number[] };

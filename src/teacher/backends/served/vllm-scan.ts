@@ -87,7 +87,7 @@ function choice(s: JsonScanner, st: State, ctx: ScoreContext, out: ScoreTarget, 
       } else if (s.keyIs(k, PROMPT_LOGPROBS)) {
         if (prompt) throw GIVE_UP;
         prompt = true;
-        promptLogprobs(s, st, ctx, out, base);
+        promptLogprobs(s, st, ctx, out, base, seq);
       } else if (s.keyIs(k, LOGPROBS)) {
         if (last) throw GIVE_UP;
         last = true;
@@ -97,8 +97,18 @@ function choice(s: JsonScanner, st: State, ctx: ScoreContext, out: ScoreTarget, 
   if (!prompt || !last) throw GIVE_UP;
 }
 
-/** [null, {"id": {logprob, rank, decoded_token}, …} × (T − 1)]: entry t is row t − 1. */
-function promptLogprobs(s: JsonScanner, st: State, ctx: ScoreContext, out: ScoreTarget, base: number): void {
+/**
+ * [null, {"id": {logprob, rank, decoded_token}, …} × (T − 1)]: entry t is row t − 1, and when they are wanted
+ * (out.target) its item for the prompt's token t is row t − 1's next-token log-prob.
+ */
+function promptLogprobs(
+  s: JsonScanner,
+  st: State,
+  ctx: ScoreContext,
+  out: ScoreTarget,
+  base: number,
+  seq: number,
+): void {
   const { T, V } = ctx;
   s.expect(0x5b);
   if (!s.takeNull()) throw GIVE_UP;
@@ -114,9 +124,25 @@ function promptLogprobs(s: JsonScanner, st: State, ctx: ScoreContext, out: Score
         candidate(s, st, id, V);
       } while (s.nextMember());
     writeRow(st.c, ctx, out, base + t - 1, AT);
+    if (out.target) out.target[base + t - 1] = ownLogprob(st.c, ctx.tokens?.[seq * T + t]);
     t++;
   }
   if (t !== T) throw GIVE_UP;
+  if (out.target) out.target[base + T - 1] = Number.NaN;
+}
+
+/**
+ * The next-token log-prob of a row (readSequenceTargets' rule): the entry's item for the prompt's own token, which
+ * vLLM always includes; absent, not finite or above 0 (1e-3 of rounding allowed) gives up.
+ */
+function ownLogprob(c: Candidates, id: number | undefined): number {
+  for (let i = 0; i < c.n; i++)
+    if (c.ids[i] === id) {
+      const lp = c.lps[i] ?? Number.NaN;
+      if (!Number.isFinite(lp) || lp > 1e-3) break;
+      return lp;
+    }
+  throw GIVE_UP;
 }
 
 /** {logprob, rank, decoded_token, …}: logprob a number, rank a number or absent (then last). */
