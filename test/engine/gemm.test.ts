@@ -117,6 +117,30 @@ describeEachSimdLevel('dn_sgemm', () => {
     const c = new Float32Array(64 * 64).fill(NaN);
     sgemm(0, 0, 64, 64, 64, 1, a, 64, b, 64, 0, c, 64);
     expect(c.every((x) => x === 128)).toBe(true);
+    // The blocked path stores its first k block instead of clearing C: edge tiles and later k blocks (k > 256) too.
+    for (const [ta, tb] of [
+      [0, 1],
+      [1, 0],
+    ] as const) {
+      const [m, n, k] = [301, 157, 700];
+      const e = new Float32Array(m * n).fill(NaN);
+      sgemm(
+        ta,
+        tb,
+        m,
+        n,
+        k,
+        1,
+        new Float32Array(m * k).fill(0.5),
+        ta ? m : k,
+        new Float32Array(k * n).fill(2),
+        tb ? k : n,
+        0,
+        e,
+        n,
+      );
+      expect(e.every((x) => x === k)).toBe(true);
+    }
     const d = new Float32Array([1, 2, 3, 4]);
     sgemm(0, 0, 2, 2, 0, 1, new Float32Array(0), 1, new Float32Array(0), 2, 0.5, d, 2);
     expect(Array.from(d)).toEqual([0.5, 1, 1.5, 2]);

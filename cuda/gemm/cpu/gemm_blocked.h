@@ -192,6 +192,20 @@ void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
     }
     return;
   }
+  {
+    // Transposed A (the weight gradients' dYᵀ): an MR-row panel's column p is MR contiguous floats of A's row p0 + p,
+    // one masked 8-lane load and store each (lanes past mr load as 0, the padding).
+    const __m256i st = lanes8(MR);
+    const __m256 s = _mm256_set1_ps(alpha);
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const __m256i ld = lanes8((int)std::min<int64_t>(MR, mc - ir));
+      const float* src = A.p + p0 * A.ld + i0 + ir;
+      float* dst = Ap + ir * kc;
+      for (int64_t p = 0; p < kc; ++p)
+        _mm256_maskstore_ps(dst + p * MR, st, _mm256_mul_ps(s, _mm256_maskload_ps(src + p * A.ld, ld)));
+    }
+    return;
+  }
 #endif
   for (int64_t ir = 0; ir < mc; ir += MR) {
     const int64_t mr = std::min<int64_t>(MR, mc - ir);
@@ -275,24 +289,31 @@ inline void accumulate(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, __m5
   }
 }
 
-// C[mr×nr] += scale · c (masked at the edges; scale = 1 adds exactly).
-inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, int64_t ldc, int64_t mr, int64_t nr) {
+// C[mr×nr] += scale · c, or = scale · c when `store` (masked at the edges; scale = 1 adds exactly).
+inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, int64_t ldc, int64_t mr, int64_t nr,
+                     bool store = false) {
   const int64_t n0 = std::min<int64_t>(nr, 16), n1 = std::max<int64_t>(nr - 16, 0);
   const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
   const __m512 s = _mm512_set1_ps(scale);
   for (int i = 0; i < mr; ++i) {
     float* ci = C + i * ldc;
+    if (store) {
+      _mm512_mask_storeu_ps(ci, m0, _mm512_mul_ps(s, c0[i]));
+      if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_mul_ps(s, c1[i]));
+      continue;
+    }
     _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(s, c0[i], _mm512_maskz_loadu_ps(m0, ci)));
     if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(s, c1[i], _mm512_maskz_loadu_ps(m1, ci + 16)));
   }
 }
 
-// C[mr×nr] += Ap(R of MR rows × kc) · Bp(kc×NR); mr ≤ R, nr ≤ NR. C's tile is fetched into L1 first: the k loop hides
-// the misses its final read-modify-write would otherwise wait on.
+// C[mr×nr] += Ap(R of MR rows × kc) · Bp(kc×NR), or = when `store` (the first k block of a beta = 0 call: C is
+// never read, so it needs no clearing pass); mr ≤ R, nr ≤ NR. C's tile is fetched into L1 first: the k loop hides the
+// misses its final read-modify-write would otherwise wait on.
 template <int R>
 inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
-                              int64_t ldc, int64_t mr, int64_t nr) {
-  for (int64_t i = 0; i < mr; ++i) {
+                              int64_t ldc, int64_t mr, int64_t nr, bool store) {
+  for (int64_t i = 0; i < mr && !store; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
   }
@@ -301,6 +322,14 @@ inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const floa
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
   accumulate<R>(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, c0, c1);
   if (mr == R && nr == NR) {
+    if (store) {
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        _mm512_storeu_ps(C + i * ldc, c0[i]);
+        _mm512_storeu_ps(C + i * ldc + 16, c1[i]);
+      }
+      return;
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       float* ci = C + i * ldc;
@@ -309,16 +338,16 @@ inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const floa
     }
     return;
   }
-  add_tile(c0, c1, 1.0f, C, ldc, mr, nr);
+  add_tile(c0, c1, 1.0f, C, ldc, mr, nr, store);
 }
 
 // C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR. A short last row panel (the m = 128 or 256 of the engine's
 // weight gradients leave 2 or 4 rows) runs a kernel of that height instead of MR rows of mostly padding.
 inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
-                         int64_t mr, int64_t nr) {
-  if (mr > 8) micro_kernel_rows<MR>(kc, Ap, Bp, C, ldc, mr, nr);
-  else if (mr > 4) micro_kernel_rows<8>(kc, Ap, Bp, C, ldc, mr, nr);
-  else micro_kernel_rows<4>(kc, Ap, Bp, C, ldc, mr, nr);
+                         int64_t mr, int64_t nr, bool store) {
+  if (mr > 8) micro_kernel_rows<MR>(kc, Ap, Bp, C, ldc, mr, nr, store);
+  else if (mr > 4) micro_kernel_rows<8>(kc, Ap, Bp, C, ldc, mr, nr, store);
+  else micro_kernel_rows<4>(kc, Ap, Bp, C, ldc, mr, nr, store);
 }
 
 // Small products: A is read in place, element (i, p) at A[i·rs + p·cs] (rows past mr repeat row 0 and
@@ -343,9 +372,10 @@ inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t
 // named accumulators and used only by the out-of-line kernels below: inlined into the OpenMP region with an array of
 // them, GCC spilled a B vector to the stack on every k step (12 accumulators + 2 B + 1 broadcast use 15 of the 16
 // ymm), costing a quarter of the FMA rate.
+// With `store`, C = scale · Σ instead (C is not read).
 template <typename AAt>
 inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, float scale, float* C, int64_t ldc,
-                         int64_t mr, int64_t nr) {
+                         int64_t mr, int64_t nr, bool store = false) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define DN_GEMM_ROW(i)                                 \
@@ -368,6 +398,13 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 s = _mm256_set1_ps(scale);
   if (mr == MR && nr == NR) {
+    if (store) {
+      for (int i = 0; i < MR; ++i) {
+        _mm256_storeu_ps(C + i * ldc, _mm256_mul_ps(s, acc[i][0]));
+        _mm256_storeu_ps(C + i * ldc + 8, _mm256_mul_ps(s, acc[i][1]));
+      }
+      return;
+    }
     for (int i = 0; i < MR; ++i) {
       float* ci = C + i * ldc;
       _mm256_storeu_ps(ci, _mm256_fmadd_ps(s, acc[i][0], _mm256_loadu_ps(ci)));
@@ -381,13 +418,14 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
     _mm256_store_ps(tile + i * NR + 8, acc[i][1]);
   }
   for (int64_t i = 0; i < mr; ++i)
-    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = std::fma(scale, tile[i * NR + j], C[i * ldc + j]);
+    for (int64_t j = 0; j < nr; ++j)
+      C[i * ldc + j] = store ? scale * tile[i * NR + j] : std::fma(scale, tile[i * NR + j], C[i * ldc + j]);
 }
 
-// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR.
+// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR), or = when `store`; mr ≤ MR, nr ≤ NR.
 __attribute__((noinline)) void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp,
-                                            float* C, int64_t ldc, int64_t mr, int64_t nr) {
-  tile_product(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, 1.0f, C, ldc, mr, nr);
+                                            float* C, int64_t ldc, int64_t mr, int64_t nr, bool store) {
+  tile_product(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, 1.0f, C, ldc, mr, nr, store);
 }
 
 // Small products, A and (untransposed) B read in place as in the AVX-512 micro_kernel_direct.
@@ -402,7 +440,7 @@ __attribute__((noinline)) void micro_kernel_direct(int64_t kc, float alpha, cons
 #else
 // Portable: fixed-size loops the compiler can keep in registers and vectorize for the target.
 inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
-                         int64_t mr, int64_t nr) {
+                         int64_t mr, int64_t nr, bool store) {
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int i = 0; i < MR; ++i) {
@@ -413,7 +451,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __
     Bp += NR;
   }
   for (int64_t i = 0; i < mr; ++i)
-    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] += acc[i][j];
+    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = store ? acc[i][j] : C[i * ldc + j] + acc[i][j];
 }
 #endif
 
@@ -450,14 +488,23 @@ void small_gemm(const Operand& A, const Operand& B, int64_t m, int64_t n, int64_
 
 void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float beta,
            float* c, int64_t ldc) {
-  scale_c(m, n, beta, c, ldc, parallel);
+  // The blocked path below stores the first k block when beta = 0 instead of clearing C first (one pass over C
+  // fewer); every other path scales C here.
+  const bool blocked = !(k == 0 || alpha == 0.0f || m * n * k <= 24 * 24 * 24);
+#if defined(DN_GEMM_HAVE_DIRECT)
+  const bool direct = !parallel && k <= KC && m * n * k <= (int64_t)1 << 21 && (B.trans || n % NR == 0);
+#else
+  const bool direct = false;
+#endif
+  const bool store_first = beta == 0.0f && blocked && !direct;
+  if (!store_first) scale_c(m, n, beta, c, ldc, parallel);
   if (k == 0 || alpha == 0.0f) return;
   if (m * n * k <= 24 * 24 * 24) {
     small_gemm(A, B, m, n, k, alpha, c, ldc);
     return;
   }
 #if defined(DN_GEMM_HAVE_DIRECT)
-  if (!parallel && k <= KC && m * n * k <= (int64_t)1 << 21 && (B.trans || n % NR == 0)) {
+  if (direct) {
     const int64_t rs = A.trans ? 1 : A.ld, cs = A.trans ? A.ld : 1;
     static thread_local Scratch d_scratch;
     float* bp = B.trans ? d_scratch.get((size_t)k * NR) : nullptr;
@@ -533,7 +580,7 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
             const float* bpanel = Bp + (ipc * npanels + jp) * KC * NR;
             for (int64_t ir = 0; ir < mc; ir += MR) {
               micro_kernel(kc, Ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + j, ldc,
-                           std::min<int64_t>(MR, mc - ir), nr);
+                           std::min<int64_t>(MR, mc - ir), nr, store_first && ipc == 0);
             }
           }
         }
