@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
-import { adamwStep, clipGradNorm, createEngine, initParams, NativeEngine, Rng } from '../src/engine/index.js';
+import { adamwStep, clipCoefficient, createEngine, initParams, NativeEngine, Rng } from '../src/engine/index.js';
 import { benchStudent } from './student-step.js';
 import { machineLine, recordSection, table } from './record.js';
 
@@ -78,14 +78,21 @@ function runStudent(threads: number): Run {
     engine.forward(params, tokens, B, T);
     let t1 = performance.now();
     if (timed) phases.forward! += t1 - t0;
-    grads.fill(0);
     t0 = performance.now();
     engine.backward(params, dH, grads);
     t1 = performance.now();
     if (timed) phases.backward! += t1 - t0;
     t0 = performance.now();
-    clipGradNorm(grads, 1);
-    adamwStep(params, grads, state, { lr: 1e-4, weightDecay: 0.1, step: s, layout: engine.layout });
+    // As the trainer does: the clipping factor and the clearing of the gradient ride in AdamW's one pass.
+    const { scale } = clipCoefficient(grads, 1);
+    adamwStep(params, grads, state, {
+      lr: 1e-4,
+      weightDecay: 0.1,
+      step: s,
+      layout: engine.layout,
+      gradScale: scale,
+      zeroGrads: true,
+    });
     t1 = performance.now();
     if (timed) phases.optimizer! += t1 - t0;
   };

@@ -3,7 +3,7 @@
 // LM head + CE, backward, clip, AdamW. A module the benchmarks share, not a benchmark itself.
 import {
   adamwStep,
-  clipGradNorm,
+  clipCoefficient,
   createEngine,
   initParams,
   lmHeadLoss,
@@ -55,9 +55,16 @@ export function bareTrainingStep(
         gradWeight: grads.subarray(head.offset, head.offset + head.size),
       });
       engine.backward(params, r.gradHidden, grads);
-      clipGradNorm(grads, 1);
-      adamwStep(params, grads, state, { lr: 1e-3, step: s + 1, weightDecay: 0.1, layout: engine.layout });
-      grads.fill(0);
+      // The trainer's update: the clipping factor applied and the gradient cleared inside AdamW's one pass.
+      const { scale } = clipCoefficient(grads, 1);
+      adamwStep(params, grads, state, {
+        lr: 1e-3,
+        step: s + 1,
+        weightDecay: 0.1,
+        layout: engine.layout,
+        gradScale: scale,
+        zeroGrads: true,
+      });
     },
     dispose: () => engine.dispose(),
   };

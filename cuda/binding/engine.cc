@@ -306,14 +306,16 @@ Napi::Value ModelResetTimings(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// adamwStep(params, grads, m, v, offset, size, lr, beta1, beta2, eps, weightDecay, step)
+// adamwStep(params, grads, m, v, offset, size, lr, beta1, beta2, eps, weightDecay, step[, gradScale = 1[, zeroGrads]])
 Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   const int64_t off = dn::int_arg(info, 4, "offset"), size = dn::int_arg(info, 5, "size");
   const int64_t need = off + size;
   dn_status st = dn_adamw_step(size, dn::f32(info, 0, "params", need) + off, dn::f32(info, 1, "grads", need) + off,
                                dn::f32(info, 2, "m", need) + off, dn::f32(info, 3, "v", need) + off,
                                (float)dn::num_arg(info, 6, "lr"), (float)dn::num_arg(info, 7, "beta1"), (float)dn::num_arg(info, 8, "beta2"),
-                               (float)dn::num_arg(info, 9, "eps"), (float)dn::num_arg(info, 10, "weightDecay"), dn::int_arg(info, 11, "step"));
+                               (float)dn::num_arg(info, 9, "eps"), (float)dn::num_arg(info, 10, "weightDecay"), dn::int_arg(info, 11, "step"),
+                               info.Length() > 12 ? (float)dn::num_arg(info, 12, "gradScale") : 1.0f,
+                               info.Length() > 13 && info[13].ToBoolean().Value() ? 1 : 0);
   if (st != DN_OK) dn::fail_status(info.Env(), st);
   return info.Env().Undefined();
 }

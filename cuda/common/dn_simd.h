@@ -47,6 +47,7 @@ inline typename Isa::F exp_poly(typename Isa::F x) {
   static F add(F a, F b) { return pfx##add_ps(a, b); }                 \
   static F sub(F a, F b) { return pfx##sub_ps(a, b); }                 \
   static F mul(F a, F b) { return pfx##mul_ps(a, b); }                 \
+  static F div(F a, F b) { return pfx##div_ps(a, b); }                 \
   static F fma(F a, F b, F c) { return pfx##fmadd_ps(a, b, c); }       \
   static F fnma(F a, F b, F c) { return pfx##fnmadd_ps(a, b, c); }     \
   static F max(F a, F b) { return pfx##max_ps(a, b); }                 \

@@ -127,10 +127,11 @@ void dn_moe_op_seconds(const dn_moe* moe, double* out /* [DN_OP_COUNT] */);
 void dn_moe_reset_timings(dn_moe* moe);
 
 /* ---- optimizer ---- */
-/* AdamW (decoupled weight decay) on n elements, bias-corrected with step t ≥ 1:
- * m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; p −= lr·(m̂/(√v̂ + eps) + wd·p). */
-dn_status dn_adamw_step(int64_t n, float* params, const float* grads, float* m, float* v, float lr,
-                        float beta1, float beta2, float eps, float weight_decay, int64_t t);
+/* AdamW (decoupled weight decay) on n elements, bias-corrected with step t ≥ 1, with g = grad_scale · grads
+ * (the clipping coefficient, applied as the gradient is read): m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²;
+ * p −= lr·(m̂/(√v̂ + eps) + wd·p). With zero_grads, grads is cleared in the same pass (ready for the next step). */
+dn_status dn_adamw_step(int64_t n, float* params, float* grads, float* m, float* v, float lr, float beta1,
+                        float beta2, float eps, float weight_decay, int64_t t, float grad_scale, int zero_grads);
 /* Σ x² in double, fixed-order blocked reduction (same result for any thread count). */
 double dn_sum_squares(int64_t n, const float* x);
 /* x *= s. */

@@ -29,7 +29,7 @@ export { initParams, Rng } from './init.js';
 export type { InitOptions } from './init.js';
 export { NativeEngine } from './native.js';
 export type { OpTimings } from './native.js';
-export { adamwStep, adamwStepReference, clipGradNorm, gradNorm } from './optim.js';
+export { adamwStep, adamwStepReference, clipCoefficient, clipGradNorm, gradNorm } from './optim.js';
 export type { AdamWOptions, AdamWState } from './optim.js';
 export { mergeMoeStats, moeMetricsRow, moeOffsets, updateRouterBias } from './moe/index.js';
 export type { MoeLayerStats, MoeStepStats } from './moe/index.js';

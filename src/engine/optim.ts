@@ -19,6 +19,13 @@ export interface AdamWOptions {
   /** 1-based step count for bias correction. */
   step: number;
   /**
+   * Multiplies the gradient as it is read (default 1): the coefficient of `clipCoefficient`, so clipping costs no
+   * pass of its own; the gradient buffer is not rewritten.
+   */
+  gradScale?: number;
+  /** Clears the gradient in the same pass (default false), ready for the next accumulation. */
+  zeroGrads?: boolean;
+  /**
    * With a layout, 1-D tensors (the RMSNorm weights) get no weight decay, as is usual; without one,
    * every element decays.
    */
@@ -43,11 +50,14 @@ type AdamwFn = (
   eps: number,
   wd: number,
   step: number,
+  gradScale: number,
+  zeroGrads: boolean,
 ) => void;
 
-function resolved(o: AdamWOptions): Required<Omit<AdamWOptions, 'layout'>> {
+function resolved(o: AdamWOptions): Required<Omit<AdamWOptions, 'layout' | 'zeroGrads'>> {
   const r = {
     lr: o.lr,
+    gradScale: o.gradScale ?? 1,
     beta1: o.beta1 ?? 0.9,
     beta2: o.beta2 ?? 0.95,
     eps: o.eps ?? 1e-8,
@@ -104,11 +114,37 @@ export function adamwStep(params: Float32Array, grads: Float32Array, state: Adam
   const fn = nativeFn<AdamwFn>('adamwStep');
   try {
     for (const [off, size, decays] of segments(params.length, options.layout)) {
-      fn(params, grads, state.m, state.v, off, size, o.lr, o.beta1, o.beta2, o.eps, decays ? o.weightDecay : 0, o.step);
+      fn(
+        params,
+        grads,
+        state.m,
+        state.v,
+        off,
+        size,
+        o.lr,
+        o.beta1,
+        o.beta2,
+        o.eps,
+        decays ? o.weightDecay : 0,
+        o.step,
+        o.gradScale,
+        options.zeroGrads === true,
+      );
     }
   } catch (err) {
     throw nativeError(err, 'the AdamW step');
   }
+  if (options.zeroGrads) clearUncovered(grads, options.layout);
+}
+
+/** Clears the gradient outside the layout's tensors (none for an engine's own layout). */
+function clearUncovered(grads: Float32Array, layout: TensorSlot[] | undefined): void {
+  let end = 0;
+  for (const [off, size] of segments(grads.length, layout)) {
+    if (off > end) grads.fill(0, end, off);
+    end = Math.max(end, off + size);
+  }
+  if (end < grads.length) grads.fill(0, end);
 }
 
 /** The same step in float64 TypeScript (tests compare the native step with it). */
@@ -125,7 +161,7 @@ export function adamwStepReference(
   for (const [off, size, decays] of segments(params.length, options.layout)) {
     const wd = decays ? o.weightDecay : 0;
     for (let i = off; i < off + size; i++) {
-      const g = at(grads, i);
+      const g = o.gradScale * at(grads, i);
       const m = o.beta1 * at(state.m, i) + (1 - o.beta1) * g;
       const v = o.beta2 * at(state.v, i) + (1 - o.beta2) * g * g;
       state.m[i] = m;
@@ -133,6 +169,7 @@ export function adamwStepReference(
       params[i] = at(params, i) - o.lr * ((m * c1) / (Math.sqrt(v * c2) + o.eps) + wd * at(params, i));
     }
   }
+  if (options.zeroGrads) grads.fill(0);
 }
 
 /** Global L2 norm of the gradient (double accumulation, fixed order). */
@@ -141,10 +178,10 @@ export function gradNorm(grads: Float32Array): number {
 }
 
 /**
- * Scales grads in place so that their global L2 norm is at most maxNorm; returns the norm before
- * clipping. A non-finite norm is an error naming it (training would otherwise write NaN weights).
+ * The global L2 norm of grads and the factor that brings it to at most maxNorm (1 when it already is), for
+ * AdamW's `gradScale`. A non-finite norm is an error naming it (training would otherwise write NaN weights).
  */
-export function clipGradNorm(grads: Float32Array, maxNorm: number): number {
+export function clipCoefficient(grads: Float32Array, maxNorm: number): { norm: number; scale: number } {
   if (!(maxNorm > 0))
     throw new DistillError('E_PARAMS', 'the gradient clipping norm must be positive', { found: String(maxNorm) });
   const norm = gradNorm(grads);
@@ -154,6 +191,15 @@ export function clipGradNorm(grads: Float32Array, maxNorm: number): number {
       hint: 'lower the learning rate or check the data for bad tokens',
     });
   }
-  if (norm > maxNorm) nativeFn<(x: Float32Array, s: number) => void>('scaleInPlace')(grads, maxNorm / (norm + 1e-6));
+  return { norm, scale: norm > maxNorm ? maxNorm / (norm + 1e-6) : 1 };
+}
+
+/**
+ * Scales grads in place so that their global L2 norm is at most maxNorm; returns the norm before
+ * clipping. A non-finite norm is an error naming it (training would otherwise write NaN weights).
+ */
+export function clipGradNorm(grads: Float32Array, maxNorm: number): number {
+  const { norm, scale } = clipCoefficient(grads, maxNorm);
+  if (scale !== 1) nativeFn<(x: Float32Array, s: number) => void>('scaleInPlace')(grads, scale);
   return norm;
 }

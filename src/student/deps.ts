@@ -4,7 +4,7 @@ import { lmHeadLoss } from '../../losses/index.js';
 import { openTokenDataset } from '../data/index.js';
 import { createScheduleRunner } from '../../schedules/index.js';
 import { openCacheBatches } from './cache-batches.js';
-import { adamwStep, clipGradNorm, createEngine, gradNorm, initParams, type EngineBackend } from '../engine/index.js';
+import { adamwStep, clipCoefficient, createEngine, gradNorm, initParams, type EngineBackend } from '../engine/index.js';
 import type { TrainerDeps } from './ports.js';
 
 export function defaultDeps(): TrainerDeps {
@@ -16,7 +16,7 @@ export function defaultDeps(): TrainerDeps {
       createEngine(config, backend === 'auto' ? {} : { backend: backend as EngineBackend }),
     initParams: (config, seed) => initParams(config, seed),
     lmHeadLoss,
-    clipGradNorm,
+    clipCoefficient,
     gradNorm,
     adamwStep,
     resolveSchedule: (spec, params) => createScheduleRunner(spec, params),

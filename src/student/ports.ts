@@ -43,8 +43,8 @@ export interface TrainerDeps {
   createEngine(config: ModelConfig, backend: string): ModelEngine;
   initParams(config: ModelConfig, seed: number): Float32Array;
   lmHeadLoss(input: LmHeadLossInput): LmHeadLossResult;
-  /** Scales grads in place so their global L2 norm is at most maxNorm; returns the norm before clipping. */
-  clipGradNorm(grads: Float32Array, maxNorm: number): number;
+  /** The global L2 norm and the factor that brings it to at most maxNorm (AdamW applies it as it reads). */
+  clipCoefficient(grads: Float32Array, maxNorm: number): { norm: number; scale: number };
   /** The global L2 norm alone (clipping disabled). */
   gradNorm(grads: Float32Array): number;
   /** One AdamW update of params and the moments in place (no weight decay on 1-D tensors of the layout). */

@@ -238,7 +238,6 @@ export class StudentRun {
       });
     }
     metrics.gradNorm = this.update(step, lr, opt);
-    this.grads.fill(0);
     if (this.onPolicyStep) Object.assign(metrics, this.onPolicyStep);
     const moe = this.moe.endStep(this.params);
     if (moe.length) metrics.moe = moe;
@@ -253,9 +252,15 @@ export class StudentRun {
     return metrics;
   }
 
-  /** Clips the accumulated gradient (or only measures its norm) and takes the AdamW step; returns the norm. */
+  /**
+   * Clips the accumulated gradient (or only measures its norm) and takes the AdamW step, which applies the clipping
+   * factor as it reads the gradient and clears it for the next step in the same pass; returns the norm.
+   */
   private update(step: number, lr: number, opt: OptimizerSettings): number {
-    const norm = opt.clipNorm > 0 ? this.deps.clipGradNorm(this.grads, opt.clipNorm) : this.deps.gradNorm(this.grads);
+    const { norm, scale } =
+      opt.clipNorm > 0
+        ? this.deps.clipCoefficient(this.grads, opt.clipNorm)
+        : { norm: this.deps.gradNorm(this.grads), scale: 1 };
     this.deps.adamwStep(
       this.params,
       this.grads,
@@ -268,6 +273,8 @@ export class StudentRun {
         weightDecay: opt.weightDecay,
         step: step + 1,
         layout: this.engine.layout,
+        gradScale: scale,
+        zeroGrads: true,
       },
     );
     return norm;

@@ -3,7 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import { DistillError } from '../../src/core/errors.js';
 import { paramLayout, parameterCount, parseModelConfig } from '../../src/core/model.js';
-import { adamwStep, adamwStepReference, clipGradNorm, gradNorm, initParams, Rng } from '../../src/engine/index.js';
+import {
+  adamwStep,
+  adamwStepReference,
+  clipCoefficient,
+  clipGradNorm,
+  gradNorm,
+  initParams,
+  Rng,
+} from '../../src/engine/index.js';
 
 const cfg = parseModelConfig({
   vocabSize: 53,
@@ -47,6 +55,42 @@ describe('AdamW', () => {
     expect(withDecay[emb.offset]).toBeCloseTo(p1[emb.offset]! * (1 - 0.05), 6);
   });
 
+  it('applies the clipping factor as it reads and clears the gradient in the same pass, bit for bit as clip then step', () => {
+    const layout = paramLayout(cfg);
+    const n = parameterCount(cfg);
+    const rng = new Rng(5);
+    const p1 = initParams(cfg, 4, { std: 0.5 }),
+      p2 = Float32Array.from(p1),
+      p3 = Float32Array.from(p1);
+    const state = () => ({ m: new Float32Array(n), v: new Float32Array(n) });
+    const s1 = state(),
+      s2 = state(),
+      s3 = state();
+    for (let step = 1; step <= 3; step++) {
+      const g = Float32Array.from({ length: n }, () => rng.normal());
+      const { norm, scale } = clipCoefficient(g, 1);
+      expect(norm).toBeGreaterThan(1);
+      expect(scale).toBeCloseTo(1 / norm, 6);
+      const fused = Float32Array.from(g),
+        separate = Float32Array.from(g),
+        reference = Float32Array.from(g);
+      adamwStep(p1, fused, s1, { lr: 1e-2, weightDecay: 0.1, step, layout, gradScale: scale, zeroGrads: true });
+      expect(fused.every((x) => x === 0)).toBe(true);
+      expect(clipGradNorm(separate, 1)).toBe(norm);
+      adamwStep(p2, separate, s2, { lr: 1e-2, weightDecay: 0.1, step, layout });
+      adamwStepReference(p3, reference, s3, { lr: 1e-2, weightDecay: 0.1, step, layout, gradScale: scale });
+    }
+    expect(Buffer.from(p1.buffer).equals(Buffer.from(p2.buffer))).toBe(true);
+    expect(Buffer.from(s1.v.buffer).equals(Buffer.from(s2.v.buffer))).toBe(true);
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(p1[i]! - p3[i]!));
+    expect(worst).toBeLessThan(1e-6);
+    // Without a layout every element is one segment; with a partial one the rest is cleared too.
+    const g = new Float32Array(n).fill(1);
+    adamwStep(Float32Array.from(p1), g, state(), { lr: 1e-3, step: 1, layout: layout.slice(1, 3), zeroGrads: true });
+    expect(g.every((x) => x === 0)).toBe(true);
+  });
+
   it('takes the textbook first step: p −= lr · sign(g) when eps is tiny', () => {
     const p = new Float32Array([1, 1, 1]),
       g = new Float32Array([3, -0.01, 0]);
@@ -87,5 +131,7 @@ describe('gradient clipping', () => {
 
   it('refuses a non-finite gradient', () => {
     expect(() => clipGradNorm(new Float32Array([1, NaN]), 1)).toThrow(/not finite/);
+    expect(() => clipCoefficient(new Float32Array([Infinity]), 1)).toThrow(/not finite/);
+    expect(clipCoefficient(new Float32Array([0.3, 0.4]), 1).scale).toBe(1);
   });
 });

@@ -9,19 +9,43 @@
 #include "engine/dn_engine.h"
 
 namespace {
-// Row kernels with restrict pointers: the vectorizer then needs no alias checks.
+// Row kernels with restrict pointers: the vectorizer then needs no alias checks. Whole registers go through Isa::exp
+// (about a third of the instructions of the clamped scalar form once vectorized); the tail through dn_fast_exp.
 void swiglu_row(int64_t f, const float* __restrict a, const float* __restrict u, float* __restrict m) {
+  int64_t i = 0;
+#if defined(DN_SIMD)
+  using dn_simd::Isa;
+  const Isa::F one = Isa::set1(1.0f), neg = Isa::set1(-1.0f);
+  for (; i + Isa::W <= f; i += Isa::W) {
+    const Isa::F x = Isa::load(a + i);
+    const Isa::F den = Isa::add(one, Isa::exp(Isa::mul(x, neg)));
+    Isa::store(m + i, Isa::mul(Isa::div(x, den), Isa::load(u + i)));
+  }
+#endif
 #pragma omp simd
-  for (int64_t i = 0; i < f; ++i) m[i] = a[i] / (1.0f + dn_fast_exp(-a[i])) * u[i];
+  for (int64_t j = i; j < f; ++j) m[j] = a[j] / (1.0f + dn_fast_exp(-a[j])) * u[j];
 }
 
 void swiglu_row_back(int64_t f, const float* __restrict g, const float* __restrict a, const float* __restrict u,
                      float* __restrict da, float* __restrict du) {
+  int64_t i = 0;
+#if defined(DN_SIMD)
+  using dn_simd::Isa;
+  const Isa::F one = Isa::set1(1.0f), neg = Isa::set1(-1.0f);
+  for (; i + Isa::W <= f; i += Isa::W) {
+    const Isa::F x = Isa::load(a + i), gi = Isa::load(g + i);
+    const Isa::F sg = Isa::div(one, Isa::add(one, Isa::exp(Isa::mul(x, neg))));
+    Isa::store(du + i, Isa::mul(Isa::mul(gi, x), sg));
+    // g·u·sg·(1 + x·(1 − sg))
+    const Isa::F t = Isa::fma(x, Isa::sub(one, sg), one);
+    Isa::store(da + i, Isa::mul(Isa::mul(Isa::mul(gi, Isa::load(u + i)), sg), t));
+  }
+#endif
 #pragma omp simd
-  for (int64_t i = 0; i < f; ++i) {
-    const float x = a[i], sg = 1.0f / (1.0f + dn_fast_exp(-x));
-    du[i] = g[i] * x * sg;
-    da[i] = g[i] * u[i] * sg * (1.0f + x * (1.0f - sg));
+  for (int64_t j = i; j < f; ++j) {
+    const float x = a[j], sg = 1.0f / (1.0f + dn_fast_exp(-x));
+    du[j] = g[j] * x * sg;
+    da[j] = g[j] * u[j] * sg * (1.0f + x * (1.0f - sg));
   }
 }
 }  // namespace

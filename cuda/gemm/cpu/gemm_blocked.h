@@ -376,6 +376,11 @@ inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t
 template <typename AAt>
 inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, float scale, float* C, int64_t ldc,
                          int64_t mr, int64_t nr, bool store = false) {
+  // C's tile is fetched into L1 first (as the AVX-512 kernel does): the k loop hides the misses.
+  for (int64_t i = 0; i < mr && !store; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
+  }
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define DN_GEMM_ROW(i)                                 \
