@@ -147,15 +147,19 @@ void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
 inline __m256i lanes8(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-// dst[c·ds + r] = scale · src[r·ls + c] for r < 8, c < cols ≤ 8, lanes of `store` stored per column; rows at and
-// past `rows` read as 0. One 8×8 register transpose (24 shuffles) in place of 64 strided scalar stores: the AVX2
-// form of transpose16.
-inline void transpose8(const float* src, int64_t ls, int rows, int cols, float scale, float* dst, int64_t ds,
-                       __m256i store) {
-  const __m256i lm = lanes8(cols);
+// col[c][r] = scale · src[r·ls + c] for r < 8, c < 8; rows at and past `rows` and columns at and past `cols` read as
+// 0. One 8×8 register transpose (24 shuffles) in place of 64 strided scalar stores: the AVX2 form of transpose16.
+// Whole rows load unmasked (masked loads cost more); the callers store the columns.
+inline void transpose8(const float* src, int64_t ls, int rows, int cols, float scale, __m256 (&col)[8]) {
   __m256 r[8];
+  if (cols == 8) {
 #pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_maskload_ps(src + i * ls, lm) : _mm256_setzero_ps();
+    for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(src + i * ls) : _mm256_setzero_ps();
+  } else {
+    const __m256i lm = lanes8(cols);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_maskload_ps(src + i * ls, lm) : _mm256_setzero_ps();
+  }
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
   const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
@@ -166,14 +170,15 @@ inline void transpose8(const float* src, int64_t ls, int rows, int cols, float s
   const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
   const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
   const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  const __m256 col[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
-                         _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
-                         _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
-                         _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
   const __m256 s = _mm256_set1_ps(scale);
-#pragma GCC unroll 8
-  for (int c = 0; c < 8; ++c)
-    if (c < cols) _mm256_maskstore_ps(dst + c * ds, store, _mm256_mul_ps(s, col[c]));
+  col[0] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u0, u4, 0x20));
+  col[1] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u1, u5, 0x20));
+  col[2] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u2, u6, 0x20));
+  col[3] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u3, u7, 0x20));
+  col[4] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u0, u4, 0x31));
+  col[5] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u1, u5, 0x31));
+  col[6] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u2, u6, 0x31));
+  col[7] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 #endif
 
@@ -182,27 +187,48 @@ void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
 #if defined(DN_GEMM_AVX2)
   static_assert(MR <= 8, "the AVX2 packing transposes 8×8 tiles");
   if (!A.trans) {
-    // The rows of an MR-row panel are contiguous along p: 8×8 register transposes, MR lanes stored per column.
+    // The rows of an MR-row panel are contiguous along p: 8×8 register transposes. Column p of the block is MR
+    // floats at Ap + ir·kc + p·MR, so the columns are stored whole (8 lanes) in increasing p, each store's 2 extra
+    // lanes overwritten by the next column's; only the block's very last column is stored masked (past it lies
+    // another block, perhaps another thread's).
     const __m256i mr_lanes = lanes8(MR);
     for (int64_t ir = 0; ir < mc; ir += MR) {
       const int mr = (int)std::min<int64_t>(MR, mc - ir);
       const float* src = A.p + (i0 + ir) * A.ld + p0;
-      for (int64_t p = 0; p < kc; p += 8)
-        transpose8(src + p, A.ld, mr, (int)std::min<int64_t>(8, kc - p), alpha, Ap + ir * kc + p * MR, MR, mr_lanes);
+      float* dst = Ap + ir * kc;
+      const bool last_panel = ir + MR >= mc;
+      for (int64_t p = 0; p < kc; p += 8) {
+        const int cols = (int)std::min<int64_t>(8, kc - p);
+        __m256 col[8];
+        transpose8(src + p, A.ld, mr, cols, alpha, col);
+        const int whole = last_panel && p + 8 >= kc ? cols - 1 : cols;
+        for (int c = 0; c < whole; ++c) _mm256_storeu_ps(dst + (p + c) * MR, col[c]);
+        if (whole < cols) _mm256_maskstore_ps(dst + (p + whole) * MR, mr_lanes, col[whole]);
+      }
     }
     return;
   }
   {
     // Transposed A (the weight gradients' dYᵀ): an MR-row panel's column p is MR contiguous floats of A's row p0 + p,
     // one masked 8-lane load and store each (lanes past mr load as 0, the padding).
+    // Stored whole as above, the block's last column masked.
     const __m256i st = lanes8(MR);
     const __m256 s = _mm256_set1_ps(alpha);
     for (int64_t ir = 0; ir < mc; ir += MR) {
-      const __m256i ld = lanes8((int)std::min<int64_t>(MR, mc - ir));
+      const int mr = (int)std::min<int64_t>(MR, mc - ir);
+      const __m256i ld = lanes8(mr);
       const float* src = A.p + p0 * A.ld + i0 + ir;
       float* dst = Ap + ir * kc;
-      for (int64_t p = 0; p < kc; ++p)
-        _mm256_maskstore_ps(dst + p * MR, st, _mm256_mul_ps(s, _mm256_maskload_ps(src + p * A.ld, ld)));
+      const int64_t whole = ir + MR >= mc ? kc - 1 : kc;
+      // Whole loads while 8 floats lie inside A's row (i0 + ir + 8 ≤ i0 + mc is enough; lanes past mr are dropped).
+      if (mr == MR && ir + 8 <= mc) {
+        for (int64_t p = 0; p < whole; ++p) _mm256_storeu_ps(dst + p * MR, _mm256_mul_ps(s, _mm256_loadu_ps(src + p * A.ld)));
+      } else {
+        for (int64_t p = 0; p < whole; ++p)
+          _mm256_storeu_ps(dst + p * MR, _mm256_mul_ps(s, _mm256_maskload_ps(src + p * A.ld, ld)));
+      }
+      if (whole < kc)
+        _mm256_maskstore_ps(dst + whole * MR, st, _mm256_mul_ps(s, _mm256_maskload_ps(src + whole * A.ld, ld)));
     }
     return;
   }
@@ -254,12 +280,15 @@ void pack_b_panel(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t 
         transpose16(src + p, B.ld, rows, (int)std::min<int64_t>(16, kc - p), 1.0f, dst + p * NR + h, NR, 0xFFFF);
     }
 #elif defined(DN_GEMM_AVX2)
-    const __m256i all = lanes8(8);
     for (int h = 0; h < NR; h += 8) {
       const int rows = (int)std::max<int64_t>(0, std::min<int64_t>(8, nr - h));
       const float* src = B.p + (j0 + h) * B.ld + p0;
-      for (int64_t p = 0; p < kc; p += 8)
-        transpose8(src + p, B.ld, rows, (int)std::min<int64_t>(8, kc - p), 1.0f, dst + p * NR + h, NR, all);
+      for (int64_t p = 0; p < kc; p += 8) {
+        const int cols = (int)std::min<int64_t>(8, kc - p);
+        __m256 col[8];
+        transpose8(src + p, B.ld, rows, cols, 1.0f, col);
+        for (int c = 0; c < cols; ++c) _mm256_storeu_ps(dst + (p + c) * NR + h, col[c]);
+      }
     }
 #else
     for (int64_t j = 0; j < nr; ++j) {
