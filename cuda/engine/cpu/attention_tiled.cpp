@@ -175,27 +175,38 @@ void transpose_keys(int64_t T, int64_t hd, const float* K, int64_t ldk, float* K
 }
 
 // Softmax of the causal part of S rows [t0, t0 + R) (stride ld, at least t0 + R rounded up to whole registers) into
-// P rows (stride T). Lanes past the diagonal are set to −∞ so the max and the sum run on whole registers (Isa::exp
-// gives exactly 0 there); a scalar max reduction would be a serial dependency chain.
+// P rows (stride T). The lanes of a row's last register past the diagonal are made −∞ in the register (Isa::exp gives
+// exactly 0 there), so the max and the sum run on whole registers: a scalar max reduction would be a serial dependency
+// chain, and storing the −∞ lanes one by one before loading the register stalls the load on store forwarding.
 template <int R>
 void softmax_rows(int64_t t0, float* S, int64_t ld, float* P, int64_t T) {
+  alignas(64) static constexpr float kIota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const F iota = Isa::load(kIota), ninf = Isa::set1(-INFINITY), zero = Isa::set1(0.0f);
   for (int r = 0; r < R; ++r) {
-    const int64_t t = t0 + r, e = (t + W) / W * W;
+    const int64_t t = t0 + r, full = (t + 1) / W * W;
     float* s = S + r * ld;
     float* p = P + t * T;
-    for (int64_t u = t + 1; u < e; ++u) s[u] = -INFINITY;
-    F m0 = Isa::set1(-INFINITY), m1 = m0;
+    // 0 in the lanes u ≤ t of the register at `full`, −∞ past them (none when t + 1 fills whole registers).
+    const F tail = Isa::add(zero, Isa::zero_where(Isa::below(iota, Isa::set1((float)(t + 1 - full) - 0.5f)), ninf));
+    const bool has_tail = full <= t;
+    F m0 = ninf, m1 = ninf;
     int64_t u = 0;
-    for (; u + 2 * W <= e; u += 2 * W) {
+    for (; u + 2 * W <= full; u += 2 * W) {
       m0 = Isa::max(m0, Isa::load(s + u));
       m1 = Isa::max(m1, Isa::load(s + u + W));
     }
-    if (u < e) m0 = Isa::max(m0, Isa::load(s + u));
-    const F mx = Isa::set1(Isa::rmax(Isa::max(m0, m1)));
-    F vz = Isa::set1(0.0f);
-    for (u = 0; u < e; u += W) {
-      const F x = Isa::exp(Isa::add(Isa::load(s + u), Isa::mul(mx, Isa::set1(-1.0f))));
+    if (u < full) m0 = Isa::max(m0, Isa::load(s + u));
+    if (has_tail) m1 = Isa::max(m1, Isa::add(Isa::load(s + full), tail));
+    const F nmx = Isa::set1(-Isa::rmax(Isa::max(m0, m1)));
+    F vz = zero;
+    for (u = 0; u < full; u += W) {
+      const F x = Isa::exp(Isa::add(Isa::load(s + u), nmx));
       Isa::store(s + u, x);
+      vz = Isa::add(vz, x);
+    }
+    if (has_tail) {
+      const F x = Isa::exp(Isa::add(Isa::add(Isa::load(s + full), tail), nmx));
+      Isa::store(s + full, x);
       vz = Isa::add(vz, x);
     }
     const float inv = 1.0f / Isa::rsum(vz);
