@@ -1,9 +1,10 @@
 // Training step against PyTorch eager: the 10.5M-parameter benchmark student (V = 8192, d = 256, 8 layers, 8 heads
 // / 4 KV, ffn 768, B×T = 4×256; forward, LM head + cross-entropy, backward, clip to 1, AdamW) through Distillery's
 // public API and through PyTorch (bench/train_torch.py, same shapes and optimizer), interleaved round by round for 1
-// and 2 threads; the fastest round of each counts (the machine is shared). Records the ratio and the SIMD level.
+// and 2 threads; the fastest round of each counts (the machine is shared), and the median of the rounds' own ratios
+// is given beside it. Records the ratios and the SIMD level.
 // Usage: [DISTILLERY_ISA=avx2|avx512] npx tsx bench/train-vs-torch.ts [--threads 1,2] [--steps 3] [--repeat 3]
-//        [--python /usr/bin/python3] [--record]
+//        [--warmup 5] [--python /usr/bin/python3] [--record]
 // PyTorch is for this benchmark only: `apt-get install python3-torch libopenblas0-openmp` (Debian/Ubuntu). PyTorch must
 // run on the OpenMP build of OpenBLAS: with the pthread build (which `libopenblas-dev` selects) its own OpenMP threads
 // and OpenBLAS's threads oversubscribe the cores and it runs at about half speed, an unfair baseline. So the child gets
@@ -23,6 +24,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1,2' },
     steps: { type: 'string', default: '3' },
     repeat: { type: 'string', default: '3' },
+    // PyTorch's warm-up steps before the first round (its process lives across rounds; Distillery warms up each round).
+    warmup: { type: 'string', default: '5' },
     python: { type: 'string' },
     record: { type: 'boolean', default: false },
   },
@@ -70,7 +73,17 @@ class TorchRunner {
     delete env.OPENBLAS_L2_SIZE;
     if (existsSync(OPENMP_BLAS)) env.LD_LIBRARY_PATH = [OPENMP_BLAS, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
     const script = path.join(packageRoot(), 'bench', 'train_torch.py');
-    this.child = spawn(python, [script, '--threads', String(threads), '--batch', String(B), '--seq', String(T)], {
+    const args = [
+      '--threads',
+      String(threads),
+      '--batch',
+      String(B),
+      '--seq',
+      String(T),
+      '--warmup',
+      values.warmup ?? '5',
+    ];
+    this.child = spawn(python, [script, ...args], {
       env,
     });
     this.child.stderr.on('data', (d: Buffer) => this.stderr.push(d.toString()));
@@ -134,6 +147,9 @@ if (!blas.some((f) => f.includes('openblas-openmp'))) {
 
 const best = new Map<string, number>();
 const keep = (key: string, sec: number) => best.set(key, Math.min(best.get(key) ?? Infinity, sec));
+// Each round times both sides back to back, so its ratio cancels a slowdown of the shared machine that lasts the
+// round; the median of those ratios is reported beside the fastest-against-fastest one.
+const paired = new Map<number, number[]>();
 for (let round = 0; round < repeat; round++) {
   for (const threads of threadCounts) {
     const dn = distillery(threads, steps);
@@ -142,6 +158,7 @@ for (let round = 0; round < repeat; round++) {
     const pt = await runner.run(steps);
     keep(`dn ${threads}`, dn);
     keep(`pt ${threads}`, pt);
+    paired.set(threads, [...(paired.get(threads) ?? []), pt / dn]);
     console.log(
       `round ${round + 1} threads=${threads}: Distillery ${((B * T * steps) / dn).toFixed(0)} tokens/s, PyTorch ${((B * T * steps) / pt).toFixed(0)} tokens/s`,
     );
@@ -153,9 +170,26 @@ loadNative().addon.setNumThreads(0);
 const rows = threadCounts.map((threads) => {
   const dn = (B * T * steps) / (best.get(`dn ${threads}`) ?? Infinity),
     pt = (B * T * steps) / (best.get(`pt ${threads}`) ?? Infinity);
-  return [threads, dn.toFixed(0), pt.toFixed(0), `${(dn / pt).toFixed(2)}×`];
+  const r = [...(paired.get(threads) ?? [])].sort((a, b) => a - b);
+  const median = r.length % 2 ? r[r.length >> 1]! : (r[r.length / 2 - 1]! + r[r.length / 2]!) / 2;
+  return [
+    threads,
+    dn.toFixed(0),
+    pt.toFixed(0),
+    `${(dn / pt).toFixed(2)}×`,
+    `${median.toFixed(2)}× (${r[0]!.toFixed(2)}–${r[r.length - 1]!.toFixed(2)})`,
+  ];
 });
-const out = table(['threads', 'Distillery tokens/s', 'PyTorch eager tokens/s', 'Distillery / PyTorch'], rows);
+const out = table(
+  [
+    'threads',
+    'Distillery tokens/s',
+    'PyTorch eager tokens/s',
+    'Distillery / PyTorch (fastest rounds)',
+    'per-round ratio: median (range)',
+  ],
+  rows,
+);
 const torchVersion = String(meta.values().next().value?.torch ?? '?');
 const blasCore = String(meta.values().next().value?.blasCore ?? '?');
 const atenCapability = String(meta.values().next().value?.atenCapability ?? '?');
@@ -167,7 +201,7 @@ if (values.record) {
   const body = [
     `Machine: ${machineLine()}; addon ${info.variant}, SIMD level **${info.simd}** (rest of the build: ${info.buildSimd}). Date: ${new Date().toISOString().slice(0, 10)}. 1-min load average at the start: ${load0.toFixed(1)}.`,
     `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/train-vs-torch.ts${args ? ` ${args}` : ''}\`. PyTorch ${torchVersion} eager on \`${blasName}\` (OpenBLAS kernels \`${blasCore}\`, ATen's own kernels \`${atenCapability}\`, both set to match the level).`,
-    `Student: 10.5M parameters (V=${V}, d=256, 8 layers, 8 heads / 4 KV, ffn 768), B×T = ${B}×${T}; one step = forward, LM head + CE, backward, clip, AdamW. ${steps} timed steps after one warm-up, fastest of ${repeat} interleaved rounds.`,
+    `Student: 10.5M parameters (V=${V}, d=256, 8 layers, 8 heads / 4 KV, ffn 768), B×T = ${B}×${T}; one step = forward, LM head + CE, backward, clip, AdamW. ${steps} timed steps per round (Distillery after one warm-up step in each round, PyTorch's process after ${values.warmup ?? '5'} warm-up steps before the first), ${repeat} interleaved rounds: tokens/s of each side's fastest round, and the median and range of the rounds' own ratios (both sides timed back to back).`,
     ...(blas.some((f) => f.includes('openblas-openmp'))
       ? []
       : [

@@ -3,7 +3,7 @@ grouped-query attention, SwiGLU, untied LM head) trained with cross-entropy, gra
 shapes and optimizer as Distillery's step. Benchmark-only, never a test or CI dependency (Debian: python3-torch).
 
 Protocol (one process per thread count, kept alive so runs can interleave with Distillery's): it builds the model,
-warms up, prints one JSON line {"ready": ..., "blas": ...}, then for each stdin line "steps N" runs N timed steps and
+warms up (--warmup steps), prints one JSON line {"ready": ..., "blas": ...}, then for each stdin line "steps N" runs N timed steps and
 prints {"seconds": s, "loss": l}; "quit" ends it.
 """
 import argparse
@@ -115,7 +115,7 @@ class Student(torch.nn.Module):
 def main():
     p = argparse.ArgumentParser()
     for name, default in [("threads", 1), ("batch", 4), ("seq", 256), ("vocab", 8192), ("d", 256), ("layers", 8),
-                          ("heads", 8), ("kv_heads", 4), ("ffn", 768)]:
+                          ("heads", 8), ("kv_heads", 4), ("ffn", 768), ("warmup", 5)]:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -143,7 +143,10 @@ def main():
         opt.step()
         return loss.item()
 
-    step()
+    # Several warm-up steps: the allocator's reuse of freed activations (glibc grows its mmap threshold as large
+    # blocks come back) settles only after a few steps; timed from the first, the first rounds ran at half speed.
+    for _ in range(max(1, a.warmup)):
+        step()
     params = sum(w.numel() for w in model.parameters())
     # ATen's own kernels (softmax, elementwise, AdamW) pick their SIMD level at run time; ATEN_CPU_CAPABILITY, set
     # by the caller, holds them to the level measured, and torch.__config__.show() says which one ran.

@@ -39,6 +39,8 @@ export const OnPolicyStateSchema = z.object({
   newTokens: z.number().int().min(1),
   /** On-policy optimizer steps taken so far. */
   steps: z.number().int().min(0),
+  /** The on-policy loss the steps so far used (absent in checkpoints written before it was recorded). */
+  loss: z.string().optional(),
 });
 export type OnPolicyState = z.infer<typeof OnPolicyStateSchema>;
 

@@ -302,6 +302,15 @@ export class OnPolicyStream {
         subject,
         hint: 'pass the same `promptTokens` and `newTokens` as the interrupted run',
       });
+    // A run that switched losses halfway would be neither run: its metrics and its result mix two objectives.
+    const loss = opts.loss ?? DEFAULT_ON_POLICY_LOSS;
+    if (saved?.loss !== undefined && saved.loss !== loss)
+      throw new DistillError('E_CHECKPOINT', 'cannot resume: the on-policy loss changed', {
+        expected: saved.loss,
+        found: loss,
+        subject,
+        hint: `pass the same \`teacher.loss\` as the interrupted run (${saved.loss}), or train into another folder`,
+      });
     const cursor = saved?.cursor ?? { epoch: 0, position: 0 };
     this.prompts = datasetBatches(dataset, batchSize, { seed: (seed ^ PROMPT_SEED_MIX) >>> 0, ...cursor });
     this.sampler = saved ? Sampler.restore(saved.sampler) : new Sampler((seed * 1000003 + studentIndex + 1) >>> 0);
@@ -370,6 +379,7 @@ export class OnPolicyStream {
       promptTokens: this.opts.promptTokens,
       newTokens: this.opts.newTokens,
       steps: this.steps,
+      loss: this.opts.loss ?? DEFAULT_ON_POLICY_LOSS,
     };
   }
 }

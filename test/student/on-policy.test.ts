@@ -138,7 +138,7 @@ describe('on-policy steps', () => {
     );
   }, 120_000);
 
-  it('refuses a resume with another prompt or generation length', async () => {
+  it('refuses a resume with another prompt or generation length, or another on-policy loss', async () => {
     const out = tmp();
     await trainStudents(opts(out, { stopAfter: 3 }));
     const err = await trainStudents(opts(out, { resume: out, teacher: { ...opts('').teacher!, newTokens: 5 } })).catch(
@@ -148,6 +148,11 @@ describe('on-policy steps', () => {
     expect((err as DistillError).message).toMatch(
       /on-policy prompt or generation length changed.*newTokens 6.*newTokens 5/,
     );
+    const loss = await trainStudents(
+      opts(out, { resume: out, teacher: { ...opts('').teacher!, loss: 'forward-kl' } }),
+    ).catch((e: unknown) => e);
+    expect((loss as DistillError).code).toBe('E_CHECKPOINT');
+    expect((loss as DistillError).message).toMatch(/on-policy loss changed.*reverse-kl.*forward-kl/s);
   }, 120_000);
 });
 
