@@ -7,6 +7,26 @@
 
 #include "engine/dn_engine.h"
 
+namespace {
+// The update of elements [0, n); kZero clears the gradient as it is read. A template, so each form is one plain
+// vectorized loop (a run-time test inside an `omp simd` loop would be a masked store on every element).
+template <bool kZero>
+void adamw_pass(int64_t n, float* params, float* grads, float* m, float* v, float lr, float beta1, float beta2,
+                float eps, float weight_decay, float c1, float c2, float grad_scale) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad_scale * grads[i];
+    if (kZero) grads[i] = 0.0f;
+    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
+    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    const float update = (mi * c1) / (std::sqrt(vi * c2) + eps) + weight_decay * params[i];
+    params[i] -= lr * update;
+  }
+}
+}  // namespace
+
 extern "C" dn_status dn_adamw_step(int64_t n, float* params, float* grads, float* m, float* v, float lr,
                                    float beta1, float beta2, float eps, float weight_decay, int64_t t,
                                    float grad_scale, int zero_grads) {
@@ -16,30 +36,8 @@ extern "C" dn_status dn_adamw_step(int64_t n, float* params, float* grads, float
   const float c2 = (float)(1.0 / (1.0 - std::pow((double)beta2, (double)t)));
   // One pass over the five arrays: clipping's scale and the clearing of the gradient ride along instead of each
   // taking a pass of their own (the step is bound by memory traffic).
-  if (zero_grads) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = grad_scale * grads[i];
-      grads[i] = 0.0f;
-      const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-      const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-      m[i] = mi;
-      v[i] = vi;
-      const float update = (mi * c1) / (std::sqrt(vi * c2) + eps) + weight_decay * params[i];
-      params[i] -= lr * update;
-    }
-    return DN_OK;
-  }
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = grad_scale * grads[i];
-    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    const float update = (mi * c1) / (std::sqrt(vi * c2) + eps) + weight_decay * params[i];
-    params[i] -= lr * update;
-  }
+  if (zero_grads) adamw_pass<true>(n, params, grads, m, v, lr, beta1, beta2, eps, weight_decay, c1, c2, grad_scale);
+  else adamw_pass<false>(n, params, grads, m, v, lr, beta1, beta2, eps, weight_decay, c1, c2, grad_scale);
   return DN_OK;
 }
 
