@@ -298,4 +298,7 @@ export type Sgemm = (
   c: Float32Array,
   ldc: number,
   serial?: boolean,
+  /** An addend D [m × n] (row stride ldd): C = alpha·op(A)·op(B) + D (dn_sgemm_add; beta 0, not serial). */
+  d?: Float32Array,
+  ldd?: number,
 ) => void;

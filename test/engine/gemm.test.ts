@@ -146,6 +146,52 @@ describeEachSimdLevel('dn_sgemm', () => {
     expect(Array.from(d)).toEqual([0.5, 1, 1.5, 2]);
   });
 
+  it('adds a residual as it stores (dn_sgemm_add): the bits of copying it into C and accumulating', () => {
+    // Blocked shapes with MR/NR edges and several k blocks, a small one and a k = 0 one (the copy paths).
+    const sgemm = nativeFn<Sgemm>('sgemm');
+    const rng = new Rng(77);
+    for (const [ta, tb, m, n, k] of [
+      [0, 1, 301, 157, 700],
+      [0, 0, 130, 300, 256],
+      [1, 0, 67, 45, 530],
+      [0, 1, 5, 7, 3],
+      [0, 0, 9, 11, 0],
+    ] as const) {
+      const lda = ta ? m : k,
+        ldb = tb ? k : n,
+        ldd = n + 2;
+      const a = Float32Array.from({ length: Math.max(1, (ta ? k : m) * lda) }, () => rng.normal());
+      const b = Float32Array.from({ length: Math.max(1, (tb ? n : k) * ldb) }, () => rng.normal());
+      const d = Float32Array.from({ length: m * ldd }, () => rng.normal());
+      const fused = new Float32Array(m * n).fill(NaN);
+      sgemm(ta, tb, m, n, k, 0.5, a, lda, b, ldb, 0, fused, n, false, d, ldd);
+      const copied = new Float32Array(m * n);
+      for (let i = 0; i < m; i++) copied.set(d.subarray(i * ldd, i * ldd + n), i * n);
+      sgemm(ta, tb, m, n, k, 0.5, a, lda, b, ldb, 1, copied, n);
+      expect(Buffer.from(fused.buffer).equals(Buffer.from(copied.buffer))).toBe(true);
+    }
+    expect(() =>
+      sgemm(
+        0,
+        0,
+        2,
+        2,
+        2,
+        1,
+        new Float32Array(4),
+        2,
+        new Float32Array(4),
+        2,
+        1,
+        new Float32Array(4),
+        2,
+        false,
+        new Float32Array(4),
+        2,
+      ),
+    ).toThrow(/beta = 0/);
+  });
+
   it('gives the same bits with 1 and 2 threads', () => {
     // The second case splits its one row block's columns between the threads, which then share a packed A.
     for (const cs of [

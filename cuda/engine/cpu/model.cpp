@@ -18,6 +18,7 @@ using dn_engine::Buf;
 using dn_engine::ensure;
 using dn_engine::LayerOffsets;
 using dn_engine::linear;
+using dn_engine::linear_add;
 using dn_engine::Timer;
 
 namespace {
@@ -182,11 +183,7 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
       DN_TRY(dn_rope_apply(B, T, g, hd, m->cos_t.data(), m->sin_t.data(), kl, qkvw, 0));
     }
     { Timer t(&S[DN_OP_ATTENTION]); DN_TRY(dn_attention_forward(B, T, h, g, hd, ql, qkvw, kl, vl, qkvw, probs + l * B * h * T * T, attl)); }
-    {
-      Timer t(&S[DN_OP_GEMM]);
-      std::memcpy(xm, x, sizeof(float) * N * d);
-      DN_TRY(linear(attl, N, qw, P + o.wo, d, 1.0f, xm));
-    }
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_add(attl, N, qw, P + o.wo, d, x, xm)); }
     { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, xm, P + o.ffn_norm, m->c.norm_eps, h2l, r2 + l * N)); }
     if (o.moe) {
       { Timer t(&S[DN_OP_EMBED]); std::memcpy(y, xm, sizeof(float) * N * d); }
@@ -198,11 +195,7 @@ extern "C" dn_status dn_model_forward(dn_model* m, const float* P, const int32_t
       DN_TRY(linear(h2l, N, d, P + o.w1, 2 * f, 0.0f, aul));
     }
     { Timer t(&S[DN_OP_SWIGLU]); DN_TRY(dn_swiglu_forward(N, f, aul, ml)); }
-    {
-      Timer t(&S[DN_OP_GEMM]);
-      std::memcpy(y, xm, sizeof(float) * N * d);
-      DN_TRY(linear(ml, N, f, P + o.w2, d, 1.0f, y));
-    }
+    { Timer t(&S[DN_OP_GEMM]); DN_TRY(linear_add(ml, N, f, P + o.w2, d, xm, y)); }
   }
   { Timer t(&S[DN_OP_NORM]); DN_TRY(dn_rmsnorm_forward(N, d, res + L * N * d, P + m->norm, m->c.norm_eps, out, rf)); }
   m->have_forward = true;

@@ -21,6 +21,11 @@ struct LayerOffsets {
 inline dn_status linear(const float* x, int64_t n, int64_t in, const float* w, int64_t out, float beta, float* y) {
   return dn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, beta, y, out);
 }
+// y[n×out] = res + x[n×in] · W[out×in]ᵀ: a residual connection added as the product is stored (no copy of res).
+inline dn_status linear_add(const float* x, int64_t n, int64_t in, const float* w, int64_t out, const float* res,
+                            float* y) {
+  return dn_sgemm_add(0, 1, n, out, in, 1.0f, x, in, w, in, res, out, y, out);
+}
 }  // namespace dn_engine
 
 struct dn_model {

@@ -63,6 +63,14 @@ struct Scratch {
   ~Scratch() { std::free(p); }
 };
 
+// What a micro-kernel adds its product to as it stores C's tile: C itself (accumulating: a later k block, or
+// beta ≠ 0 after scale_c), another matrix (dn_sgemm_add's D, on the first k block), or nothing (p null: the first k
+// block of a beta = 0 call stores the product, so C needs no clearing pass). Points at the tile's first element.
+struct CIn {
+  const float* p;
+  int64_t ld;
+};
+
 // Element (r, c) of op(X).
 inline float at(const Operand& X, int64_t r, int64_t c) { return X.trans ? X.p[c * X.ld + r] : X.p[r * X.ld + c]; }
 
@@ -318,41 +326,45 @@ inline void accumulate(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, __m5
   }
 }
 
-// C[mr×nr] += scale · c, or = scale · c when `store` (masked at the edges; scale = 1 adds exactly).
+// C[mr×nr] = in + scale · c (masked at the edges; scale = 1 adds exactly).
 inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, int64_t ldc, int64_t mr, int64_t nr,
-                     bool store = false) {
+                     CIn in) {
   const int64_t n0 = std::min<int64_t>(nr, 16), n1 = std::max<int64_t>(nr - 16, 0);
   const __mmask16 m0 = (__mmask16)((1u << n0) - 1u), m1 = (__mmask16)((1u << n1) - 1u);
   const __m512 s = _mm512_set1_ps(scale);
   for (int i = 0; i < mr; ++i) {
     float* ci = C + i * ldc;
-    if (store) {
+    if (!in.p) {
       _mm512_mask_storeu_ps(ci, m0, _mm512_mul_ps(s, c0[i]));
       if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_mul_ps(s, c1[i]));
       continue;
     }
-    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(s, c0[i], _mm512_maskz_loadu_ps(m0, ci)));
-    if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(s, c1[i], _mm512_maskz_loadu_ps(m1, ci + 16)));
+    const float* ii = in.p + i * in.ld;
+    _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(s, c0[i], _mm512_maskz_loadu_ps(m0, ii)));
+    if (n1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(s, c1[i], _mm512_maskz_loadu_ps(m1, ii + 16)));
   }
 }
 
-// C[mr×nr] += Ap(R of MR rows × kc) · Bp(kc×NR), or = when `store` (the first k block of a beta = 0 call: C is
-// never read, so it needs no clearing pass); mr ≤ R, nr ≤ NR. C's tile is fetched into L1 first, for a store too: the k
-// loop hides the misses its final read-modify-write, or its stores' fetches for ownership, would otherwise wait on
-// (the LM head's 32 MB of logits: +3%).
+// C[mr×nr] = in + Ap(R of MR rows × kc) · Bp(kc×NR); mr ≤ R, nr ≤ NR. The tiles of C and of `in` are fetched into L1
+// first, for a plain store too: the k loop hides the misses its final read-modify-write, or its stores' fetches for
+// ownership, would otherwise wait on (the LM head's 32 MB of logits: +3%).
 template <int R>
 inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
-                              int64_t ldc, int64_t mr, int64_t nr, bool store) {
+                              int64_t ldc, int64_t mr, int64_t nr, CIn in) {
   for (int64_t i = 0; i < mr; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
+    if (in.p && in.p != C) {
+      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld + nr - 1), _MM_HINT_T0);
+    }
   }
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
   accumulate<R>(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, c0, c1);
   if (mr == R && nr == NR) {
-    if (store) {
+    if (!in.p) {
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
         _mm512_storeu_ps(C + i * ldc, c0[i]);
@@ -363,21 +375,22 @@ inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const floa
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       float* ci = C + i * ldc;
-      _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]));
-      _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]));
+      const float* ii = in.p + i * in.ld;
+      _mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ii), c0[i]));
+      _mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ii + 16), c1[i]));
     }
     return;
   }
-  add_tile(c0, c1, 1.0f, C, ldc, mr, nr, store);
+  add_tile(c0, c1, 1.0f, C, ldc, mr, nr, in);
 }
 
 // C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR. A short last row panel (the m = 128 or 256 of the engine's
 // weight gradients leave 2 or 4 rows) runs a kernel of that height instead of MR rows of mostly padding.
 inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
-                         int64_t mr, int64_t nr, bool store) {
-  if (mr > 8) micro_kernel_rows<MR>(kc, Ap, Bp, C, ldc, mr, nr, store);
-  else if (mr > 4) micro_kernel_rows<8>(kc, Ap, Bp, C, ldc, mr, nr, store);
-  else micro_kernel_rows<4>(kc, Ap, Bp, C, ldc, mr, nr, store);
+                         int64_t mr, int64_t nr, CIn in) {
+  if (mr > 8) micro_kernel_rows<MR>(kc, Ap, Bp, C, ldc, mr, nr, in);
+  else if (mr > 4) micro_kernel_rows<8>(kc, Ap, Bp, C, ldc, mr, nr, in);
+  else micro_kernel_rows<4>(kc, Ap, Bp, C, ldc, mr, nr, in);
 }
 
 // Small products: A is read in place, element (i, p) at A[i·rs + p·cs] (rows past mr repeat row 0 and
@@ -393,7 +406,7 @@ inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t
     arow[i] = A + (i < mr ? i : 0) * rs;
   }
   accumulate(kc, [&arow, cs](int i, int64_t p) { return arow[i][p * cs]; }, Bp, ldbp, c0, c1);
-  add_tile(c0, c1, alpha, C, ldc, mr, nr);
+  add_tile(c0, c1, alpha, C, ldc, mr, nr, CIn{C, ldc});
 }
 #define DN_GEMM_HAVE_DIRECT 1
 #elif defined(DN_GEMM_AVX2)
@@ -402,14 +415,19 @@ inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t
 // named accumulators and used only by the out-of-line kernels below: inlined into the OpenMP region with an array of
 // them, GCC spilled a B vector to the stack on every k step (12 accumulators + 2 B + 1 broadcast use 15 of the 16
 // ymm), costing a quarter of the FMA rate.
-// With `store`, C = scale · Σ instead (C is not read).
+// The tile is stored as C = in + scale · Σ (CIn above).
 template <typename AAt>
 inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, float scale, float* C, int64_t ldc,
-                         int64_t mr, int64_t nr, bool store = false) {
-  // C's tile is fetched into L1 first, for a store too (as the AVX-512 kernel does): the k loop hides the misses.
+                         int64_t mr, int64_t nr, CIn in) {
+  // The tiles of C and `in` are fetched into L1 first, for a plain store too (as the AVX-512 kernel does): the k loop
+  // hides the misses.
   for (int64_t i = 0; i < mr; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
+    if (in.p && in.p != C) {
+      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld + nr - 1), _MM_HINT_T0);
+    }
   }
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -433,7 +451,7 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 s = _mm256_set1_ps(scale);
   if (mr == MR && nr == NR) {
-    if (store) {
+    if (!in.p) {
       for (int i = 0; i < MR; ++i) {
         _mm256_storeu_ps(C + i * ldc, _mm256_mul_ps(s, acc[i][0]));
         _mm256_storeu_ps(C + i * ldc + 8, _mm256_mul_ps(s, acc[i][1]));
@@ -442,8 +460,9 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
     }
     for (int i = 0; i < MR; ++i) {
       float* ci = C + i * ldc;
-      _mm256_storeu_ps(ci, _mm256_fmadd_ps(s, acc[i][0], _mm256_loadu_ps(ci)));
-      _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(s, acc[i][1], _mm256_loadu_ps(ci + 8)));
+      const float* ii = in.p + i * in.ld;
+      _mm256_storeu_ps(ci, _mm256_fmadd_ps(s, acc[i][0], _mm256_loadu_ps(ii)));
+      _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(s, acc[i][1], _mm256_loadu_ps(ii + 8)));
     }
     return;
   }
@@ -454,13 +473,13 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
   }
   for (int64_t i = 0; i < mr; ++i)
     for (int64_t j = 0; j < nr; ++j)
-      C[i * ldc + j] = store ? scale * tile[i * NR + j] : std::fma(scale, tile[i * NR + j], C[i * ldc + j]);
+      C[i * ldc + j] = in.p ? std::fma(scale, tile[i * NR + j], in.p[i * in.ld + j]) : scale * tile[i * NR + j];
 }
 
-// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR), or = when `store`; mr ≤ MR, nr ≤ NR.
+// C[mr×nr] = in + Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR.
 __attribute__((noinline)) void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp,
-                                            float* C, int64_t ldc, int64_t mr, int64_t nr, bool store) {
-  tile_product(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, 1.0f, C, ldc, mr, nr, store);
+                                            float* C, int64_t ldc, int64_t mr, int64_t nr, CIn in) {
+  tile_product(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, 1.0f, C, ldc, mr, nr, in);
 }
 
 // Small products, A and (untransposed) B read in place as in the AVX-512 micro_kernel_direct.
@@ -469,13 +488,14 @@ __attribute__((noinline)) void micro_kernel_direct(int64_t kc, float alpha, cons
                                                    int64_t nr) {
   const float* arow[MR];
   for (int i = 0; i < MR; ++i) arow[i] = A + (i < mr ? i : 0) * rs;
-  tile_product(kc, [&arow, cs](int i, int64_t p) { return arow[i][p * cs]; }, Bp, ldbp, alpha, C, ldc, mr, nr);
+  tile_product(kc, [&arow, cs](int i, int64_t p) { return arow[i][p * cs]; }, Bp, ldbp, alpha, C, ldc, mr, nr,
+               CIn{C, ldc});
 }
 #define DN_GEMM_HAVE_DIRECT 1
 #else
 // Portable: fixed-size loops the compiler can keep in registers and vectorize for the target.
 inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
-                         int64_t mr, int64_t nr, bool store) {
+                         int64_t mr, int64_t nr, CIn in) {
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int i = 0; i < MR; ++i) {
@@ -486,7 +506,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __
     Bp += NR;
   }
   for (int64_t i = 0; i < mr; ++i)
-    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = store ? acc[i][j] : C[i * ldc + j] + acc[i][j];
+    for (int64_t j = 0; j < nr; ++j) C[i * ldc + j] = in.p ? in.p[i * in.ld + j] + acc[i][j] : acc[i][j];
 }
 #endif
 
@@ -522,7 +542,7 @@ void small_gemm(const Operand& A, const Operand& B, int64_t m, int64_t n, int64_
 }  // namespace
 
 void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float beta,
-           float* c, int64_t ldc) {
+           float* c, int64_t ldc, const float* d, int64_t ldd) {
   // The blocked path below stores the first k block when beta = 0 instead of clearing C first (one pass over C
   // fewer); every other path scales C here.
   const bool blocked = !(k == 0 || alpha == 0.0f || m * n * k <= 24 * 24 * 24);
@@ -532,6 +552,11 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
   const bool direct = false;
 #endif
   const bool store_first = beta == 0.0f && blocked && !direct;
+  if (d && !store_first) {
+    // An addend D on a path that does not store a first k block: C = D, then accumulate (beta 1).
+    for (int64_t i = 0; i < m; ++i) std::memcpy(c + i * ldc, d + i * ldd, sizeof(float) * n);
+    beta = 1.0f;
+  }
   if (!store_first) scale_c(m, n, beta, c, ldc, parallel);
   if (k == 0 || alpha == 0.0f) return;
   if (m * n * k <= 24 * 24 * 24) {
@@ -614,8 +639,11 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
             const int64_t j = jp * NR, nr = std::min<int64_t>(NR, nc - j);
             const float* bpanel = Bp + (ipc * npanels + jp) * KC * NR;
             for (int64_t ir = 0; ir < mc; ir += MR) {
-              micro_kernel(kc, Ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + j, ldc,
-                           std::min<int64_t>(MR, mc - ir), nr, store_first && ipc == 0);
+              float* ct = c + (ic + ir) * ldc + jc + j;
+              const CIn in = !(store_first && ipc == 0) ? CIn{ct, ldc}
+                             : d                        ? CIn{d + (ic + ir) * ldd + jc + j, ldd}
+                                                        : CIn{nullptr, 0};
+              micro_kernel(kc, Ap + ir * kc, bpanel, ct, ldc, std::min<int64_t>(MR, mc - ir), nr, in);
             }
           }
         }

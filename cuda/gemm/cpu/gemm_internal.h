@@ -14,11 +14,12 @@ struct Operand {
   bool trans;
 };
 
-// C = alpha·op(A)·op(B) + beta·C after dn_sgemm's argument checks (m, n > 0).
+// C = alpha·op(A)·op(B) + beta·C after dn_sgemm's argument checks (m, n > 0); with d, C = alpha·op(A)·op(B) + D
+// (beta is then 0).
 #define DN_GEMM_LEVEL(ns)                                                                                    \
   namespace ns {                                                                                             \
   void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, \
-             float beta, float* c, int64_t ldc);                                                             \
+             float beta, float* c, int64_t ldc, const float* d = nullptr, int64_t ldd = 0);                  \
   }
 DN_GEMM_LEVEL(avx512)
 DN_GEMM_LEVEL(avx2)
