@@ -71,6 +71,20 @@ struct CIn {
   int64_t ld;
 };
 
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// Fetches the rows of an mr×nr tile of C, and of `in` when it is another matrix, into L1.
+inline void prefetch_tile(const float* C, int64_t ldc, int64_t mr, int64_t nr, CIn in) {
+  for (int64_t i = 0; i < mr; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
+    if (in.p && in.p != C) {
+      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld + nr - 1), _MM_HINT_T0);
+    }
+  }
+}
+#endif
+
 // Element (r, c) of op(X).
 inline float at(const Operand& X, int64_t r, int64_t c) { return X.trans ? X.p[c * X.ld + r] : X.p[r * X.ld + c]; }
 
@@ -351,14 +365,7 @@ inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, 
 template <int R>
 inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
                               int64_t ldc, int64_t mr, int64_t nr, CIn in) {
-  for (int64_t i = 0; i < mr; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
-    if (in.p && in.p != C) {
-      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld + nr - 1), _MM_HINT_T0);
-    }
-  }
+  prefetch_tile(C, ldc, mr, nr, in);
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -421,14 +428,7 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
                          int64_t mr, int64_t nr, CIn in) {
   // The tiles of C and `in` are fetched into L1 first, for a plain store too (as the AVX-512 kernel does): the k loop
   // hides the misses.
-  for (int64_t i = 0; i < mr; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
-    if (in.p && in.p != C) {
-      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld + nr - 1), _MM_HINT_T0);
-    }
-  }
+  prefetch_tile(C, ldc, mr, nr, in);
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define DN_GEMM_ROW(i)                                 \
