@@ -391,7 +391,7 @@ inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const floa
   add_tile(c0, c1, 1.0f, C, ldc, mr, nr, in);
 }
 
-// C[mr×nr] += Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR. A short last row panel (the m = 128 or 256 of the engine's
+// C[mr×nr] = in + Ap(MR×kc) · Bp(kc×NR); mr ≤ MR, nr ≤ NR. A short last row panel (the m = 128 or 256 of the engine's
 // weight gradients leave 2 or 4 rows) runs a kernel of that height instead of MR rows of mostly padding.
 inline void micro_kernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C, int64_t ldc,
                          int64_t mr, int64_t nr, CIn in) {
