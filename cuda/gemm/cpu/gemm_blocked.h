@@ -231,26 +231,34 @@ void pack_a(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, fl
     return;
   }
   {
-    // Transposed A (the weight gradients' dYᵀ): an MR-row panel's column p is MR contiguous floats of A's row p0 + p,
-    // one masked 8-lane load and store each (lanes past mr load as 0, the padding).
-    // Stored whole as above, the block's last column masked.
+    // Transposed A (the weight gradients' dYᵀ): an MR-row panel's column p is MR contiguous floats of A's row p0 + p.
+    // Row p of the block is read once across all panels, and the row 8 ahead is fetched meanwhile, as in the
+    // AVX-512 form: panel by panel, each panel would walk kc rows at A's row stride (a new line, and often a new page,
+    // per load) with nothing for the hardware prefetchers to follow.
+    // Columns are stored whole (8 lanes, the 2 past MR landing in the panel's next column, written after), except a
+    // panel's last column, whose extra lanes would fall on the next panel's first column, already written.
     const __m256i st = lanes8(MR);
     const __m256 s = _mm256_set1_ps(alpha);
-    for (int64_t ir = 0; ir < mc; ir += MR) {
-      const int mr = (int)std::min<int64_t>(MR, mc - ir);
-      const __m256i ld = lanes8(mr);
-      const float* src = A.p + p0 * A.ld + i0 + ir;
-      float* dst = Ap + ir * kc;
-      const int64_t whole = ir + MR >= mc ? kc - 1 : kc;
-      // Whole loads while 8 floats lie inside A's row (i0 + ir + 8 ≤ i0 + mc is enough; lanes past mr are dropped).
-      if (mr == MR && ir + 8 <= mc) {
-        for (int64_t p = 0; p < whole; ++p) _mm256_storeu_ps(dst + p * MR, _mm256_mul_ps(s, _mm256_loadu_ps(src + p * A.ld)));
-      } else {
-        for (int64_t p = 0; p < whole; ++p)
-          _mm256_storeu_ps(dst + p * MR, _mm256_mul_ps(s, _mm256_maskload_ps(src + p * A.ld, ld)));
+    const int64_t whole_panels = mc / MR;
+    // Whole loads while 8 floats from the panel's start lie inside A's row (i0 + ir + 8 ≤ i0 + mc).
+    const int64_t unmasked = mc >= 8 ? std::min<int64_t>(whole_panels, (mc - 8) / MR + 1) : 0;
+    const __m256i tail_ld = lanes8((int)(mc - whole_panels * MR));
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = A.p + (p0 + p) * A.ld + i0;
+      if (p + 8 < kc)
+        for (int64_t i = 0; i < mc; i += 16) _mm_prefetch(reinterpret_cast<const char*>(src + 8 * A.ld + i), _MM_HINT_T0);
+      float* dst = Ap + p * MR;
+      const bool last = p + 1 == kc;
+      int64_t q = 0;
+      for (; q < unmasked; ++q) {
+        const __m256 v = _mm256_mul_ps(s, _mm256_loadu_ps(src + q * MR));
+        if (last) _mm256_maskstore_ps(dst + q * MR * kc, st, v);
+        else _mm256_storeu_ps(dst + q * MR * kc, v);
       }
-      if (whole < kc)
-        _mm256_maskstore_ps(dst + whole * MR, st, _mm256_mul_ps(s, _mm256_maskload_ps(src + whole * A.ld, ld)));
+      for (; q < whole_panels; ++q)
+        _mm256_maskstore_ps(dst + q * MR * kc, st, _mm256_mul_ps(s, _mm256_maskload_ps(src + q * MR, st)));
+      if (whole_panels * MR < mc)
+        _mm256_maskstore_ps(dst + q * MR * kc, st, _mm256_mul_ps(s, _mm256_maskload_ps(src + q * MR, tail_ld)));
     }
     return;
   }
@@ -323,6 +331,25 @@ void pack_b_panel(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t 
   }
 }
 
+
+// Panels [jp0, jp1) of one k block (panel jp at dst + jp·KC·NR, columns j0 + jp·NR of B, nc in all). An untransposed
+// B is copied row by row across the panels: panel by panel, each would walk kc rows at B's row stride, one line per
+// row, where row by row the reads run along B's rows for the hardware prefetchers to follow.
+void pack_b_panels(const Operand& B, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int64_t jp0, int64_t jp1,
+                   float* dst) {
+  if (B.trans || (nc - jp0 * NR) < NR) {
+    for (int64_t jp = jp0; jp < jp1; ++jp)
+      pack_b_panel(B, p0, kc, j0 + jp * NR, std::min<int64_t>(NR, nc - jp * NR), dst + jp * KC * NR);
+    return;
+  }
+  const int64_t whole = std::min<int64_t>(jp1, nc / NR);
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = B.p + (p0 + p) * B.ld + j0;
+    for (int64_t jp = jp0; jp < whole; ++jp) std::memcpy(dst + jp * KC * NR + p * NR, src + jp * NR, sizeof(float) * NR);
+  }
+  for (int64_t jp = whole; jp < jp1; ++jp)
+    pack_b_panel(B, p0, kc, j0 + jp * NR, std::min<int64_t>(NR, nc - jp * NR), dst + jp * KC * NR);
+}
 
 #if defined(__AVX512F__)
 // c += a(i, p) · Bp[p·ldbp .. +NR) over p < kc and the first R rows, a(i, p) read through `a_at` (packed A, or A in
@@ -607,11 +634,13 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
 #pragma omp parallel num_threads(threads) if (parallel && m * n * k > 65536)
     {
       // Packed B: block pc (KC rows) holds npanels panels of KC×NR, panel jp at (pc·npanels + jp)·KC·NR.
-#pragma omp for schedule(dynamic, 4) nowait
-      for (int64_t idx = 0; idx < n_pc * npanels; ++idx) {
-        const int64_t ipc = idx / npanels, jp = idx % npanels;
+      // In groups of 8 panels of one k block.
+      const int64_t n_groups = (npanels + 7) / 8;
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t idx = 0; idx < n_pc * n_groups; ++idx) {
+        const int64_t ipc = idx / n_groups, jp0 = (idx % n_groups) * 8;
         const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
-        pack_b_panel(B, pc, kc, jc + jp * NR, std::min<int64_t>(NR, nc - jp * NR), Bp + (ipc * npanels + jp) * KC * NR);
+        pack_b_panels(B, pc, kc, jc, nc, jp0, std::min<int64_t>(npanels, jp0 + 8), Bp + ipc * npanels * KC * NR);
       }
       // Shared packed A: block (ic, pc) at (ic_index·n_pc + pc_index)·MC·KC.
       if (shared_a) {
