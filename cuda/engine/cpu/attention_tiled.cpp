@@ -117,17 +117,35 @@ void rows_lower(int64_t t0, const float* A, int64_t T, const float* Bm, int64_t 
   store(acc, C + t0 * ldc, ldc);
 }
 
-// Key rows [u0, u0 + R) of C = Σ_heads Aᵀ·Bm with each A lower-triangular [T × T]: dk = Σ dSᵀ·q, dv = Σ Pᵀ·dO.
+// Query rows per block of the key-row products below: the block's rows of every head's Bm within 24 KiB (half of
+// L1), in multiples of 24, which every rows_for(NV) divides, so that no tile's diagonal crosses a block's edge.
+constexpr int64_t kQueryUnit = 24;
+int64_t query_block(int64_t heads, int64_t hd) {
+  return std::max<int64_t>(kQueryUnit, 6144 / (heads * hd) / kQueryUnit * kQueryUnit);
+}
+
+// Key rows [u0, u0 + R) of C = Σ_heads Aᵀ·Bm with each A lower-triangular [T × T] (dk = Σ dSᵀ·q, dv = Σ Pᵀ·dO), the
+// share of query rows [jb, je): the block holding u0 starts the sums (the diagonal with it), later blocks add to C.
 template <int R, int NV>
-void rows_upper(int64_t u0, int64_t T, int64_t heads, const float* A, int64_t a_head, const float* Bm,
-                int64_t b_head, int64_t ldb, float* C, int64_t ldc) {
+void rows_upper(int64_t u0, int64_t jb, int64_t je, int64_t T, int64_t heads, const float* A, int64_t a_head,
+                const float* Bm, int64_t b_head, int64_t ldb, float* C, int64_t ldc) {
   F acc[R][NV];
-  zero(acc);
+  const bool first = u0 >= jb;
+  if (first) {
+    zero(acc);
+  } else {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v] = Isa::load(C + (u0 + r) * ldc + v * W);
+  }
   for (int64_t i = 0; i < heads; ++i) {
     const float* Ai = A + i * a_head + u0;
     const float* Bi = Bm + i * b_head;
-    acc_diag<R, NV, false>(acc, Ai, 1, T, u0, Bi, ldb);
-    acc_full<R, NV>(acc, Ai, 1, T, u0 + R - 1, T, Bi, ldb);
+    if (first) {
+      acc_diag<R, NV, false>(acc, Ai, 1, T, u0, Bi, ldb);
+      acc_full<R, NV>(acc, Ai, 1, T, u0 + R - 1, je, Bi, ldb);
+    } else {
+      acc_full<R, NV>(acc, Ai, 1, T, jb, je, Bi, ldb);
+    }
   }
   store(acc, C + u0 * ldc, ldc);
 }
@@ -145,12 +163,20 @@ void all_rows_lower(int64_t T, const float* A, const float* Bm, int64_t ldb, flo
   for_tiles<rows_for(NV)>(T, [&](auto r, int64_t t) { rows_lower<decltype(r)::value, NV>(t, A, T, Bm, ldb, C, ldc); });
 }
 
+// In blocks of query rows (query_block), each block's rows of every head's Bm staying in L1 while every key tile at
+// or before the block's end takes its share. Tile by tile over all query rows instead, each tile would stream all of
+// Bm from L2 again.
 template <int NV>
 void all_rows_upper(int64_t T, int64_t heads, const float* A, int64_t a_head, const float* Bm, int64_t b_head,
                     int64_t ldb, float* C, int64_t ldc) {
-  for_tiles<rows_for(NV)>(T, [&](auto r, int64_t u) {
-    rows_upper<decltype(r)::value, NV>(u, T, heads, A, a_head, Bm, b_head, ldb, C, ldc);
-  });
+  static_assert(kQueryUnit % rows_for(NV) == 0, "a tile's diagonal must not cross a query block");
+  const int64_t block = query_block(heads, ldb);
+  for (int64_t jb = 0; jb < T; jb += block) {
+    const int64_t je = std::min(T, jb + block);
+    for_tiles<rows_for(NV)>(T, [&](auto r, int64_t u) {
+      if (u < je) rows_upper<decltype(r)::value, NV>(u, jb, je, T, heads, A, a_head, Bm, b_head, ldb, C, ldc);
+    });
+  }
 }
 
 // Runs fn.template operator()<NV>() for hd = NV·W.
