@@ -70,6 +70,20 @@ inline typename Isa::F exp_poly(typename Isa::F x) {
     x = fnma(n, set1(kLn2Hi), x);                                                     \
     x = fnma(n, set1(kLn2Lo), x);                                                     \
     return zero_where(under, mul(exp_poly<Isa>(x), pow2(n)));                         \
+  }                                                                                   \
+  /* exp for x ≤ ~0 (softmax terms, x = z − max up to a rounding error): the same reduction and  \
+     polynomial, but n = round(x·log2 e) comes from one FMA with 1.5·2²³ + 127 (the sum's low      \
+     mantissa bits are n + 127, already biased: shifted by 23 they are 2^n) instead of a round, a  \
+     conversion and an add, and there is no upper clamp. Exactly 0 below kExpUnder, as exp. */      \
+  static F exp_nonpositive(F x) {                                                     \
+    const F lo = set1(kExpUnder), shifter = set1(12582912.0f + 127.0f);              \
+    const auto under = below(x, lo);                                                  \
+    x = max(x, lo);                                                                   \
+    const F t = fma(x, set1(kLog2e), shifter);                                        \
+    const F n = sub(t, shifter);                                                      \
+    x = fnma(n, set1(kLn2Hi), x);                                                     \
+    x = fnma(n, set1(kLn2Lo), x);                                                     \
+    return zero_where(under, mul(exp_poly<Isa>(x), shl23(t)));                        \
   }
 
 // One Isa per level, in a namespace named after it: kernels compiled once per level (gemm/cpu, loss/cpu *_<level>.cpp)

@@ -150,12 +150,22 @@ void rows_upper(int64_t u0, int64_t jb, int64_t je, int64_t T, int64_t heads, co
   store(acc, C + u0 * ldc, ldc);
 }
 
-// fn(std::integral_constant<int, R>{}, t0) for the row tiles [t0, t0 + R) of [0, T), then fn(…<1>, t) for the rest.
+// fn(std::integral_constant<int, Q>{}, t) for the one tile of the last rem < R rows, Q = rem.
+template <int Q, typename Fn>
+void last_tile(int64_t rem, int64_t t, Fn& fn) {
+  if constexpr (Q >= 1) {
+    if (rem == Q) fn(std::integral_constant<int, Q>{}, t);
+    else last_tile<Q - 1>(rem, t, fn);
+  }
+}
+
+// fn(std::integral_constant<int, R>{}, t0) for the row tiles [t0, t0 + R) of [0, T), then one smaller tile for the
+// rest (one row at a time, a tile would be a chain of FMA latencies).
 template <int R, typename Fn>
 void for_tiles(int64_t T, Fn&& fn) {
   int64_t t = 0;
   for (; t + R <= T; t += R) fn(std::integral_constant<int, R>{}, t);
-  for (; t < T; ++t) fn(std::integral_constant<int, 1>{}, t);
+  last_tile<R - 1>(T - t, t, fn);
 }
 
 template <int NV>
@@ -191,8 +201,33 @@ void with_nv(int64_t hd, Fn&& fn) {
 }
 
 // Kt[c·ld + u] = K[u·ldk + c] for u < T, zero for u ∈ [T, ld): keys in columns, whole chunks.
+// Whole 8×8 blocks by register transposes (hd is a multiple of 8 here), the last T mod 8 keys one by one.
 void transpose_keys(int64_t T, int64_t hd, const float* K, int64_t ldk, float* Kt, int64_t ld) {
-  for (int64_t u = 0; u < T; ++u) {
+  int64_t u0 = 0;
+  for (; u0 + 8 <= T; u0 += 8) {
+    for (int64_t c0 = 0; c0 < hd; c0 += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(K + (u0 + i) * ldk + c0);
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* dst = Kt + c0 * ld + u0;
+      _mm256_storeu_ps(dst + 0 * ld, _mm256_permute2f128_ps(s0, s4, 0x20));
+      _mm256_storeu_ps(dst + 1 * ld, _mm256_permute2f128_ps(s1, s5, 0x20));
+      _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(s2, s6, 0x20));
+      _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(s3, s7, 0x20));
+      _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(s0, s4, 0x31));
+      _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(s1, s5, 0x31));
+      _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(s2, s6, 0x31));
+      _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+    }
+  }
+  for (int64_t u = u0; u < T; ++u) {
     const float* src = K + u * ldk;
     for (int64_t c = 0; c < hd; ++c) Kt[c * ld + u] = src[c];
   }
@@ -201,9 +236,10 @@ void transpose_keys(int64_t T, int64_t hd, const float* K, int64_t ldk, float* K
 }
 
 // Softmax of the causal part of S rows [t0, t0 + R) (stride ld, at least t0 + R rounded up to whole registers) into
-// P rows (stride T). The lanes of a row's last register past the diagonal are made −∞ in the register (Isa::exp gives
-// exactly 0 there), so the max and the sum run on whole registers: a scalar max reduction would be a serial dependency
-// chain, and storing the −∞ lanes one by one before loading the register stalls the load on store forwarding.
+// P rows (stride T). The lanes of a row's last register past the diagonal are made −∞ in the register
+// (Isa::exp_nonpositive gives exactly 0 there), so the max and the sum run on whole registers: a scalar max reduction
+// would be a serial dependency chain, and storing the −∞ lanes one by one before loading the register stalls the load
+// on store forwarding.
 template <int R>
 void softmax_rows(int64_t t0, float* S, int64_t ld, float* P, int64_t T) {
   alignas(64) static constexpr float kIota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -226,12 +262,12 @@ void softmax_rows(int64_t t0, float* S, int64_t ld, float* P, int64_t T) {
     const F nmx = Isa::set1(-Isa::rmax(Isa::max(m0, m1)));
     F vz = zero;
     for (u = 0; u < full; u += W) {
-      const F x = Isa::exp(Isa::add(Isa::load(s + u), nmx));
+      const F x = Isa::exp_nonpositive(Isa::add(Isa::load(s + u), nmx));
       Isa::store(s + u, x);
       vz = Isa::add(vz, x);
     }
     if (has_tail) {
-      const F x = Isa::exp(Isa::add(Isa::add(Isa::load(s + full), tail), nmx));
+      const F x = Isa::exp_nonpositive(Isa::add(Isa::add(Isa::load(s + full), tail), nmx));
       Isa::store(s + full, x);
       vz = Isa::add(vz, x);
     }

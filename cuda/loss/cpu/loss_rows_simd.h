@@ -45,24 +45,6 @@ BlockStats block_max(const float* z, int64_t len) {
   return {mx, bad != bad};
 }
 
-#ifdef DN_SIMD
-// Isa::exp for x ≤ ~0 (here x = (z − M)·scale, never above a rounding error of 0): the same Cephes reduction and
-// polynomial, but n = round(x·log2 e) comes from one FMA with 1.5·2²³ + 127 (the sum's low mantissa bits are n + 127,
-// already biased: shifted by 23 they are 2^n) instead of a round, a conversion and an add, and there is no upper clamp.
-// Exactly 0 below kExpUnder, as Isa::exp.
-inline typename Isa::F exp_nonpositive(typename Isa::F x) {
-  using namespace dn_simd;
-  const typename Isa::F lo = Isa::set1(kExpUnder), shifter = Isa::set1(12582912.0f + 127.0f);
-  const auto under = Isa::below(x, lo);
-  x = Isa::max(x, lo);
-  const typename Isa::F t = Isa::fma(x, Isa::set1(kLog2e), shifter);
-  const typename Isa::F n = Isa::sub(t, shifter);
-  x = Isa::fnma(n, Isa::set1(kLn2Hi), x);
-  x = Isa::fnma(n, Isa::set1(kLn2Lo), x);
-  return Isa::zero_where(under, Isa::mul(exp_poly<Isa>(x), Isa::shl23(t)));
-}
-#endif
-
 // Σ exp(z·scale + bias) over a block, each term also written to e (which stays in cache for pass 2); fetches the
 // next block into L1 meanwhile.
 double block_sumexp(const float* z, int64_t len, float scale, float bias, float* e) {
@@ -76,8 +58,8 @@ double block_sumexp(const float* z, int64_t len, float scale, float bias, float*
     // wait on memory while this loop computes, since the hardware prefetcher stops when the reads pause.
     for (int line = 0; line < 2 * Isa::W; line += 16)
       _mm_prefetch(reinterpret_cast<const char*>(z + i + kBlock + line), _MM_HINT_T0);
-    const typename Isa::F x0 = exp_nonpositive(Isa::fma(Isa::load(z + i), vs, vb));
-    const typename Isa::F x1 = exp_nonpositive(Isa::fma(Isa::load(z + i + Isa::W), vs, vb));
+    const typename Isa::F x0 = Isa::exp_nonpositive(Isa::fma(Isa::load(z + i), vs, vb));
+    const typename Isa::F x1 = Isa::exp_nonpositive(Isa::fma(Isa::load(z + i + Isa::W), vs, vb));
     Isa::store(e + i, x0);
     Isa::store(e + i + Isa::W, x1);
     acc0 = Isa::add(acc0, x0);
