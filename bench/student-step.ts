@@ -7,6 +7,7 @@ import {
   createEngine,
   initParams,
   lmHeadLoss,
+  NativeEngine,
   parseModelConfig,
   type ModelConfig,
 } from '../src/index.js';
@@ -24,14 +25,26 @@ export function benchStudent(T: number): ModelConfig {
   });
 }
 
-/** A model with fixed tokens and labels; `step(s)` runs optimizer step s + 1 (the same work each call). */
+/** Milliseconds per phase of the step, added to by `step(s, phases)`. */
+export interface StepPhases {
+  forward: number;
+  lmHead: number;
+  backward: number;
+  update: number;
+}
+
+/**
+ * A model with fixed tokens and labels; `step(s)` runs optimizer step s + 1 (the same work each call), adding each
+ * phase's milliseconds to `phases` when given. `engine` is the native engine, for its per-op timings.
+ */
 export function bareTrainingStep(
   config: ModelConfig,
   B: number,
   T: number,
-): { step(s: number): void; dispose(): void } {
+): { step(s: number, phases?: StepPhases): void; dispose(): void; engine: NativeEngine } {
   const V = config.vocabSize;
   const engine = createEngine(config);
+  if (!(engine instanceof NativeEngine)) throw new Error('the benchmark step needs the native engine');
   const params = initParams(config, 1);
   const grads = new Float32Array(params.length);
   const state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
@@ -40,8 +53,15 @@ export function bareTrainingStep(
   const head = engine.layout.find((s) => s.name === 'lm_head');
   if (!head) throw new Error('the engine layout has no lm_head');
   return {
-    step(s: number) {
+    step(s: number, phases?: StepPhases) {
+      let t = performance.now();
+      const lap = (key: keyof StepPhases) => {
+        const now = performance.now();
+        if (phases) phases[key] += now - t;
+        t = now;
+      };
       const hidden = engine.forward(params, tokens, B, T);
+      lap('forward');
       const r = lmHeadLoss({
         hidden,
         weight: params.subarray(head.offset, head.offset + head.size),
@@ -54,7 +74,9 @@ export function bareTrainingStep(
         softWeight: 0,
         gradWeight: grads.subarray(head.offset, head.offset + head.size),
       });
+      lap('lmHead');
       engine.backward(params, r.gradHidden, grads);
+      lap('backward');
       // The trainer's update: the clipping factor applied and the gradient cleared inside AdamW's one pass.
       const { scale } = clipCoefficient(grads, 1);
       adamwStep(params, grads, state, {
@@ -65,7 +87,9 @@ export function bareTrainingStep(
         gradScale: scale,
         zeroGrads: true,
       });
+      lap('update');
     },
     dispose: () => engine.dispose(),
+    engine,
   };
 }

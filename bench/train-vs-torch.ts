@@ -4,7 +4,7 @@
 // and 2 threads; the fastest round of each counts (the machine is shared), and the median of the rounds' own ratios
 // is given beside it. Records the ratios and the SIMD level.
 // Usage: [DISTILLERY_ISA=avx2|avx512] npx tsx bench/train-vs-torch.ts [--threads 1,2] [--steps 3] [--repeat 3]
-//        [--warmup 5] [--python /usr/bin/python3] [--record]
+//        [--warmup 5] [--python /usr/bin/python3] [--record] [--profile]
 // PyTorch is for this benchmark only: `apt-get install python3-torch libopenblas0-openmp` (Debian/Ubuntu). PyTorch must
 // run on the OpenMP build of OpenBLAS: with the pthread build (which `libopenblas-dev` selects) its own OpenMP threads
 // and OpenBLAS's threads oversubscribe the cores and it runs at about half speed, an unfair baseline. So the child gets
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { loadNative, packageRoot, type SimdLevel } from '../src/index.js';
-import { bareTrainingStep, benchStudent } from './student-step.js';
+import { bareTrainingStep, benchStudent, type StepPhases } from './student-step.js';
 import { machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
@@ -28,6 +28,9 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '5' },
     python: { type: 'string' },
     record: { type: 'boolean', default: false },
+    // Where each side's step goes instead of the rounds: PyTorch's ops under its profiler (the GEMMs' share of its
+    // time), Distillery's engine ops and the LM head.
+    profile: { type: 'boolean', default: false },
   },
 });
 const threadCounts = (values.threads ?? '1,2').split(',').map(Number);
@@ -54,6 +57,38 @@ function findPython(): string {
 
 const ATEN_CAPABILITY: Record<SimdLevel, string> = { avx512: 'avx512', avx2: 'avx2', scalar: 'default' };
 
+/** The PyTorch child's environment: its threads, and OpenBLAS's and ATen's kernels at the level measured. */
+function torchEnv(threads: number, level: SimdLevel): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    OMP_NUM_THREADS: String(threads),
+    OPENBLAS_NUM_THREADS: String(threads),
+    OPENBLAS_CORETYPE: OPENBLAS_CORE[level],
+    // ATen's own kernels at the same level (aten/src/ATen/native/DispatchStub.cpp reads ATEN_CPU_CAPABILITY):
+    // left alone they take AVX-512 on this machine while Distillery is held to AVX2.
+    ATEN_CPU_CAPABILITY: ATEN_CAPABILITY[level],
+  };
+  delete env.OPENBLAS_L2_SIZE;
+  if (existsSync(OPENMP_BLAS)) env.LD_LIBRARY_PATH = [OPENMP_BLAS, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  return env;
+}
+
+function torchArgs(threads: number, extra: string[] = []): string[] {
+  const script = path.join(packageRoot(), 'bench', 'train_torch.py');
+  return [
+    script,
+    '--threads',
+    String(threads),
+    '--batch',
+    String(B),
+    '--seq',
+    String(T),
+    '--warmup',
+    values.warmup ?? '5',
+    ...extra,
+  ];
+}
+
 /** One long-lived PyTorch process per thread count, so its rounds interleave with Distillery's without restarts. */
 class TorchRunner {
   private readonly child: ChildProcessWithoutNullStreams;
@@ -61,31 +96,7 @@ class TorchRunner {
   private readonly pending: Array<(line: string) => void> = [];
   readonly stderr: string[] = [];
   constructor(python: string, threads: number, level: SimdLevel) {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      OMP_NUM_THREADS: String(threads),
-      OPENBLAS_NUM_THREADS: String(threads),
-      OPENBLAS_CORETYPE: OPENBLAS_CORE[level],
-      // ATen's own kernels at the same level (aten/src/ATen/native/DispatchStub.cpp reads ATEN_CPU_CAPABILITY):
-      // left alone they take AVX-512 on this machine while Distillery is held to AVX2.
-      ATEN_CPU_CAPABILITY: ATEN_CAPABILITY[level],
-    };
-    delete env.OPENBLAS_L2_SIZE;
-    if (existsSync(OPENMP_BLAS)) env.LD_LIBRARY_PATH = [OPENMP_BLAS, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-    const script = path.join(packageRoot(), 'bench', 'train_torch.py');
-    const args = [
-      '--threads',
-      String(threads),
-      '--batch',
-      String(B),
-      '--seq',
-      String(T),
-      '--warmup',
-      values.warmup ?? '5',
-    ];
-    this.child = spawn(python, [script, ...args], {
-      env,
-    });
+    this.child = spawn(python, torchArgs(threads), { env: torchEnv(threads, level) });
     this.child.stderr.on('data', (d: Buffer) => this.stderr.push(d.toString()));
     this.lines = createInterface({ input: this.child.stdout });
     this.lines.on('line', (line) => this.pending.shift()?.(line));
@@ -114,6 +125,52 @@ class TorchRunner {
   }
 }
 
+/**
+ * --profile: where one step goes on each side, per thread count. PyTorch: its ops' own CPU time under torch's
+ * profiler (train_torch.py --profile), the GEMMs (aten::mm, addmm, bmm) against the rest. Distillery: the step's
+ * phases, and the engine's own per-op seconds (its layers' GEMMs against the rest).
+ */
+function profileBoth(): void {
+  for (const threads of threadCounts) {
+    const r = spawnSync(python, torchArgs(threads, ['--profile', String(steps)]), {
+      env: torchEnv(threads, info.simd),
+      encoding: 'utf8',
+    });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !line.startsWith('{')) throw new Error(`train_torch.py --profile failed: ${r.stderr.trim()}`);
+    const pt = JSON.parse(line) as {
+      steps: number;
+      wallSeconds: number;
+      gemmShare: number;
+      top: Array<[string, number]>;
+    };
+    loadNative().addon.setNumThreads(threads);
+    const bare = bareTrainingStep(config, B, T);
+    bare.step(0);
+    bare.engine.resetTimings();
+    const phases: StepPhases = { forward: 0, lmHead: 0, backward: 0, update: 0 };
+    const t0 = performance.now();
+    for (let s = 1; s <= steps; s++) bare.step(s, phases);
+    const ms = (performance.now() - t0) / steps;
+    const ops = bare.engine.timings();
+    bare.dispose();
+    const per = (x: number) => `${(x / steps).toFixed(1)} ms`;
+    console.log(`\nthreads=${threads}, SIMD level ${info.simd}, ${steps} steps each`);
+    console.log(
+      `PyTorch eager: ${((pt.wallSeconds / pt.steps) * 1000).toFixed(0)} ms per step under its profiler; GEMMs ` +
+        `(aten::mm, addmm, bmm) ${(pt.gemmShare * 100).toFixed(0)}% of its ops' own CPU time. Top ops (ms per step): ` +
+        pt.top.map(([k, v]) => `${k} ${v}`).join(', '),
+    );
+    console.log(
+      `Distillery: ${ms.toFixed(0)} ms per step: engine forward ${per(phases.forward)}, LM head + CE ${per(phases.lmHead)}, ` +
+        `engine backward ${per(phases.backward)}, clip + AdamW ${per(phases.update)}; inside the engine, GEMMs ` +
+        `${per(ops.gemm * 1000)}, attention ${per(ops.attention * 1000)}, SwiGLU ${per(ops.swiglu * 1000)}, ` +
+        `norms ${per(ops.norm * 1000)}, RoPE ${per(ops.rope * 1000)}`,
+    );
+  }
+  loadNative().addon.setNumThreads(0);
+}
+
 /** Distillery: the same step through the public API (engine, fused LM head + CE, clip, AdamW). Seconds for n steps. */
 function distillery(threads: number, n: number): number {
   loadNative().addon.setNumThreads(threads);
@@ -128,6 +185,10 @@ function distillery(threads: number, n: number): number {
 
 const python = findPython();
 const info = loadNative().info;
+if (values.profile) {
+  profileBoth();
+  process.exit(0);
+}
 const load0 = os.loadavg()[0] ?? 0;
 const runners = new Map<number, TorchRunner>();
 const meta = new Map<number, Record<string, unknown>>();

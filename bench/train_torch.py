@@ -4,7 +4,8 @@ shapes and optimizer as Distillery's step. Benchmark-only, never a test or CI de
 
 Protocol (one process per thread count, kept alive so runs can interleave with Distillery's): it builds the model,
 warms up (--warmup steps), prints one JSON line {"ready": ..., "blas": ...}, then for each stdin line "steps N" runs N timed steps and
-prints {"seconds": s, "loss": l}; "quit" ends it.
+prints {"seconds": s, "loss": l}; "quit" ends it. With --profile N it instead runs N steps under torch's profiler
+after the warm-up and prints where they spent their time ({"gemmShare": ..., "top": [[op, ms per step], ...]}).
 """
 import argparse
 import json
@@ -112,10 +113,30 @@ class Student(torch.nn.Module):
         return self.head(self.norm(x))
 
 
+# The ATen ops whose own CPU time is a BLAS GEMM (matmul and linear dispatch to these; their backward too).
+GEMM_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+
+
+def profile(step, n):
+    """--profile N: N steps under torch's profiler; the share of the ops' own CPU time spent in GEMMs, and the ops
+    that take the most (own time, so nothing is counted twice)."""
+    with torch.autograd.profiler.profile() as prof:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        wall = time.perf_counter() - t0
+    ops = [(e.key, e.self_cpu_time_total / 1e6) for e in prof.key_averages()]
+    total = sum(s for _, s in ops)
+    gemm = sum(s for k, s in ops if k in GEMM_OPS)
+    top = sorted(ops, key=lambda o: -o[1])[:12]
+    return {"steps": n, "wallSeconds": wall, "opSeconds": total, "gemmSeconds": gemm, "gemmShare": gemm / total,
+            "top": [[k, round(s / n * 1000, 2)] for k, s in top]}
+
+
 def main():
     p = argparse.ArgumentParser()
     for name, default in [("threads", 1), ("batch", 4), ("seq", 256), ("vocab", 8192), ("d", 256), ("layers", 8),
-                          ("heads", 8), ("kv_heads", 4), ("ffn", 768), ("warmup", 5)]:
+                          ("heads", 8), ("kv_heads", 4), ("ffn", 768), ("warmup", 5), ("profile", 0)]:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -147,6 +168,9 @@ def main():
     # blocks come back) settles only after a few steps; timed from the first, the first rounds ran at half speed.
     for _ in range(max(1, a.warmup)):
         step()
+    if a.profile > 0:
+        print(json.dumps(profile(step, a.profile)), flush=True)
+        return
     params = sum(w.numel() for w in model.parameters())
     # ATen's own kernels (softmax, elementwise, AdamW) pick their SIMD level at run time; ATEN_CPU_CAPABILITY, set
     # by the caller, holds them to the level measured, and torch.__config__.show() says which one ran.
