@@ -634,13 +634,15 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
 #pragma omp parallel num_threads(threads) if (parallel && m * n * k > 65536)
     {
       // Packed B: block pc (KC rows) holds npanels panels of KC×NR, panel jp at (pc·npanels + jp)·KC·NR.
-      // In groups of 8 panels of one k block.
-      const int64_t n_groups = (npanels + 7) / 8;
+      // In groups of up to 8 panels of one k block, at least two groups per thread.
+      int64_t group = 8;
+      while (group > 1 && n_pc * ((npanels + group - 1) / group) < 2 * threads) group /= 2;
+      const int64_t n_groups = (npanels + group - 1) / group;
 #pragma omp for schedule(dynamic, 1) nowait
       for (int64_t idx = 0; idx < n_pc * n_groups; ++idx) {
-        const int64_t ipc = idx / n_groups, jp0 = (idx % n_groups) * 8;
+        const int64_t ipc = idx / n_groups, jp0 = (idx % n_groups) * group;
         const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
-        pack_b_panels(B, pc, kc, jc, nc, jp0, std::min<int64_t>(npanels, jp0 + 8), Bp + ipc * npanels * KC * NR);
+        pack_b_panels(B, pc, kc, jc, nc, jp0, std::min<int64_t>(npanels, jp0 + group), Bp + ipc * npanels * KC * NR);
       }
       // Shared packed A: block (ic, pc) at (ic_index·n_pc + pc_index)·MC·KC.
       if (shared_a) {
