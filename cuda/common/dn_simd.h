@@ -86,6 +86,30 @@ inline typename Isa::F exp_poly(typename Isa::F x) {
     return zero_where(under, mul(exp_poly<Isa>(x), shl23(t)));                        \
   }
 
+// c[j] = column j of the 8×8 block whose rows are r[0..7] (8 floats each): 24 shuffles in registers, in place of 64
+// strided scalar stores. 256-bit at both levels (packing blocks and key transposes are 8 wide).
+#define DN_SIMD_TRANSPOSE8                                                                              \
+  static void transpose8(const __m256 (&r)[8], __m256 (&c)[8]) {                                        \
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);              \
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);              \
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);              \
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);              \
+    /* u0: rows 0-3 of columns 0 and 4 (one per 128-bit lane), u1: columns 1 and 5, u2: 2 and 6, u3: 3 and 7; \
+       u4-u7 the same for rows 4-7. */                                                                  \
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);            \
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);            \
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);            \
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);            \
+    c[0] = _mm256_permute2f128_ps(u0, u4, 0x20);                                                        \
+    c[1] = _mm256_permute2f128_ps(u1, u5, 0x20);                                                        \
+    c[2] = _mm256_permute2f128_ps(u2, u6, 0x20);                                                        \
+    c[3] = _mm256_permute2f128_ps(u3, u7, 0x20);                                                        \
+    c[4] = _mm256_permute2f128_ps(u0, u4, 0x31);                                                        \
+    c[5] = _mm256_permute2f128_ps(u1, u5, 0x31);                                                        \
+    c[6] = _mm256_permute2f128_ps(u2, u6, 0x31);                                                        \
+    c[7] = _mm256_permute2f128_ps(u3, u7, 0x31);                                                        \
+  }
+
 // One Isa per level, in a namespace named after it: kernels compiled once per level (gemm/cpu, loss/cpu *_<level>.cpp)
 // link into one binary, and their inline functions must not be merged across levels by the linker.
 #if defined(__AVX512F__)
@@ -100,6 +124,7 @@ struct Isa {
   static __mmask16 below(F x, F lo) { return _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ); }
   static F zero_where(__mmask16 m, F x) { return _mm512_maskz_mov_ps((__mmask16)~m, x); }
   DN_SIMD_EXP
+  DN_SIMD_TRANSPOSE8
 };
 }  // namespace avx512
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -121,6 +146,7 @@ struct Isa {
   static F below(F x, F lo) { return _mm256_cmp_ps(x, lo, _CMP_LT_OQ); }
   static F zero_where(F m, F x) { return _mm256_andnot_ps(m, x); }
   DN_SIMD_EXP
+  DN_SIMD_TRANSPOSE8
 };
 }  // namespace avx2
 #endif
@@ -129,6 +155,7 @@ struct Isa {
 #endif
 #undef DN_SIMD_LANE_OPS
 #undef DN_SIMD_EXP
+#undef DN_SIMD_TRANSPOSE8
 
 }  // namespace dn_simd
 

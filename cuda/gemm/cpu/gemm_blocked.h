@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/dn_simd.h"
 #include "gemm/cpu/gemm_internal.h"
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
@@ -170,7 +171,7 @@ inline __m256i lanes8(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 // col[c][r] = scale · src[r·ls + c] for r < 8, c < 8; rows at and past `rows` and columns at and past `cols` read as
-// 0. One 8×8 register transpose (24 shuffles) in place of 64 strided scalar stores: the AVX2 form of transpose16.
+// 0. One 8×8 register transpose (Isa::transpose8) in place of 64 strided scalar stores: the AVX2 form of transpose16.
 // Whole rows load unmasked (masked loads cost more); the callers store the columns.
 inline void transpose8(const float* src, int64_t ls, int rows, int cols, float scale, __m256 (&col)[8]) {
   __m256 r[8];
@@ -182,25 +183,10 @@ inline void transpose8(const float* src, int64_t ls, int rows, int cols, float s
 #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_maskload_ps(src + i * ls, lm) : _mm256_setzero_ps();
   }
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  // u0: rows 0-3 of columns 0 and 4 (one per 128-bit lane), u1: columns 1 and 5, u2: 2 and 6, u3: 3 and 7; u4-u7
-  // the same for rows 4-7.
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  dn_simd::Isa::transpose8(r, col);
   const __m256 s = _mm256_set1_ps(scale);
-  col[0] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u0, u4, 0x20));
-  col[1] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u1, u5, 0x20));
-  col[2] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u2, u6, 0x20));
-  col[3] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u3, u7, 0x20));
-  col[4] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u0, u4, 0x31));
-  col[5] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u1, u5, 0x31));
-  col[6] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u2, u6, 0x31));
-  col[7] = _mm256_mul_ps(s, _mm256_permute2f128_ps(u3, u7, 0x31));
+#pragma GCC unroll 8
+  for (int c = 0; c < 8; ++c) col[c] = _mm256_mul_ps(s, col[c]);
 }
 #endif
 
