@@ -1,6 +1,6 @@
 // GEMM benchmark: dn_sgemm (the addon) against OpenBLAS cblas_sgemm on the engine's own shapes and square
 // ones, same inputs, same thread counts, measured alternately in one run. Prints GFLOP/s and the ratio.
-// Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--record]
+// Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--rounds 2] [--record]
 // The addon runs its kernels for the SIMD level DISTILLERY_ISA names (default: the best the CPU has) and OpenBLAS
 // runs the kernels of the same level (OPENBLAS_CORETYPE: SkylakeX, Haswell for AVX2, Nehalem for no AVX), so an
 // AVX-512 machine measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level records its own section, `gemm (<level>)`.
@@ -17,11 +17,14 @@ const { values } = parseArgs({
   options: {
     threads: { type: 'string', default: '1,2' },
     seconds: { type: 'string', default: '0.4' },
+    // Alternating rounds of the two libraries (each keeps its best): more of them on a busy shared host.
+    rounds: { type: 'string', default: '2' },
     record: { type: 'boolean', default: false },
   },
 });
 const threadCounts = values.threads!.split(',').map(Number);
 const seconds = Number(values.seconds);
+const rounds = Math.max(1, Number(values.rounds));
 
 // The 10M-parameter student of bench/engine.ts (d=256, f=768, 4 KV heads of 32) at N = 4×256 rows.
 const shapes: Array<[string, number, number, number, number, number]> = [
@@ -126,10 +129,10 @@ const ratios: number[] = [],
 for (const threads of threadCounts) {
   for (const [role, ta, tb, m, n, k] of shapes) {
     const spec = `${ta},${tb},${m},${n},${k}`;
-    // Alternate the two libraries twice and keep each one's best, so a busy moment hurts both alike.
+    // Alternate the two libraries (`rounds` times) and keep each one's best, so a busy moment hurts both alike.
     let dn = { gflops: 0, cpuGflops: 0, checksum: 0 },
       blas: BlasResult = { core: '', gflops: 0, cpuGflops: 0, checksum: 0 };
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < rounds; round++) {
       const d = dnSgemm(threads, ta, tb, m, n, k);
       dn = {
         gflops: Math.max(dn.gflops, d.gflops),
@@ -195,7 +198,7 @@ if (values.record) {
   const body = [
     `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,
     `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/gemm.ts${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\` (OpenBLAS from Debian \`libopenblas-dev\`, core \`${core}\`; addon ${info.simd}).`,
-    'Same inputs for both (checksums compared), best of 2 alternating rounds × 3 timed repeats each.',
+    `Same inputs for both (checksums compared), best of ${rounds} alternating rounds × 3 timed repeats each.`,
     'GFLOP/s are per wall-clock second; "per CPU-s" divides by the process CPU time of all threads instead,',
     'which stays meaningful when other jobs time-share the cores (see the load average above).',
     '',
