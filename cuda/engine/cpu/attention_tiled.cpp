@@ -117,8 +117,9 @@ void rows_lower(int64_t t0, const float* A, int64_t T, const float* Bm, int64_t 
   store(acc, C + t0 * ldc, ldc);
 }
 
-// Query rows per block of the key-row products below: the block's rows of every head's Bm within 24 KiB (half of
-// L1), in multiples of 24, which every rows_for(NV) divides, so that no tile's diagonal crosses a block's edge.
+// Query rows per block of the key-row products below: the block's rows of every head's Bm within 24 KiB (L1 is
+// 32–48 KiB on the CPUs this targets), in multiples of 24, which every rows_for(NV) divides, so that no tile's
+// diagonal crosses a block's edge.
 constexpr int64_t kQueryUnit = 24;
 int64_t query_block(int64_t heads, int64_t hd) {
   return std::max<int64_t>(kQueryUnit, 6144 / (heads * hd) / kQueryUnit * kQueryUnit);
