@@ -142,6 +142,7 @@ function profileBoth(): void {
       steps: number;
       wallSeconds: number;
       gemmShare: number;
+      mmShare: number;
       top: Array<[string, number]>;
     };
     loadNative().addon.setNumThreads(threads);
@@ -158,7 +159,8 @@ function profileBoth(): void {
     console.log(`\nthreads=${threads}, SIMD level ${info.simd}, ${steps} steps each`);
     console.log(
       `PyTorch eager: ${((pt.wallSeconds / pt.steps) * 1000).toFixed(0)} ms per step under its profiler; GEMMs ` +
-        `(aten::mm, addmm, bmm) ${(pt.gemmShare * 100).toFixed(0)}% of its ops' own CPU time. Top ops (ms per step): ` +
+        `(aten::mm, addmm, bmm) ${(pt.gemmShare * 100).toFixed(0)}% of its ops' own CPU time, aten::mm alone ` +
+        `${(pt.mmShare * 100).toFixed(0)}%. Top ops (ms per step): ` +
         pt.top.map(([k, v]) => `${k} ${v}`).join(', '),
     );
     console.log(

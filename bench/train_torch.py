@@ -128,8 +128,10 @@ def profile(step, n):
     ops = [(e.key, e.self_cpu_time_total / 1e6) for e in prof.key_averages()]
     total = sum(s for _, s in ops)
     gemm = sum(s for k, s in ops if k in GEMM_OPS)
+    mm = sum(s for k, s in ops if k == "aten::mm")
     top = sorted(ops, key=lambda o: -o[1])[:12]
     return {"steps": n, "wallSeconds": wall, "opSeconds": total, "gemmSeconds": gemm, "gemmShare": gemm / total,
+            "mmShare": mm / total,
             "top": [[k, round(s / n * 1000, 2)] for k, s in top]}
 
 
