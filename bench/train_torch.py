@@ -3,9 +3,10 @@ grouped-query attention, SwiGLU, untied LM head) trained with cross-entropy, gra
 shapes and optimizer as Distillery's step. Benchmark-only, never a test or CI dependency (Debian: python3-torch).
 
 Protocol (one process per thread count, kept alive so runs can interleave with Distillery's): it builds the model,
-warms up (--warmup steps), prints one JSON line {"ready": ..., "blas": ...}, then for each stdin line "steps N" runs N timed steps and
-prints {"seconds": s, "loss": l}; "quit" ends it. With --profile N it instead runs N steps under torch's profiler
-after the warm-up and prints where they spent their time ({"gemmShare": ..., "top": [[op, ms per step], ...]}).
+warms up (--warmup steps), prints one JSON line {"ready": ..., "blas": ...}, then for each stdin line "steps N" runs
+N timed steps and prints {"seconds": s, "loss": l}; "quit" ends it. With --profile N it instead runs N steps under
+torch's profiler after the warm-up and prints where they spent their time ({"gemmShare": ..., "mmShare": ..., "top":
+[[op, ms per step], ...]}).
 """
 import argparse
 import json

@@ -556,23 +556,24 @@ void small_gemm(const Operand& A, const Operand& B, int64_t m, int64_t n, int64_
 
 void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float beta,
            float* c, int64_t ldc, const float* d, int64_t ldd) {
-  // The blocked path below stores the first k block when beta = 0 instead of clearing C first (one pass over C
-  // fewer); every other path scales C here.
-  const bool blocked = !(k == 0 || alpha == 0.0f || m * n * k <= 24 * 24 * 24);
+  // The paths, in the order taken: no product, the small one, the direct one, the blocked one. The blocked path
+  // stores the first k block when beta = 0 instead of clearing C first (one pass over C fewer); every other path
+  // scales C here.
+  const bool none = k == 0 || alpha == 0.0f, small = m * n * k <= 24 * 24 * 24;
 #if defined(DN_GEMM_HAVE_DIRECT)
   const bool direct = !parallel && k <= KC && m * n * k <= (int64_t)1 << 21 && (B.trans || n % NR == 0);
 #else
   const bool direct = false;
 #endif
-  const bool store_first = beta == 0.0f && blocked && !direct;
+  const bool store_first = beta == 0.0f && !none && !small && !direct;
   if (d && !store_first) {
     // An addend D on a path that does not store a first k block: C = D, then accumulate (beta 1).
     for (int64_t i = 0; i < m; ++i) std::memcpy(c + i * ldc, d + i * ldd, sizeof(float) * n);
     beta = 1.0f;
   }
   if (!store_first) scale_c(m, n, beta, c, ldc, parallel);
-  if (k == 0 || alpha == 0.0f) return;
-  if (m * n * k <= 24 * 24 * 24) {
+  if (none) return;
+  if (small) {
     small_gemm(A, B, m, n, k, alpha, c, ldc);
     return;
   }
