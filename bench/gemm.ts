@@ -1,5 +1,6 @@
-// GEMM benchmark: dn_sgemm (the addon) against OpenBLAS cblas_sgemm on the engine's own shapes and square
-// ones, same inputs, same thread counts, measured alternately in one run. Prints GFLOP/s and the ratio.
+// GEMM benchmark: dn_sgemm (the addon) against OpenBLAS cblas_sgemm on the calls of one training step (the engine's
+// and the LM head's shapes) and square ones, same inputs, same thread counts, measured alternately in one run. Prints
+// GFLOP/s, the ratio per shape and the time of a whole step's GEMM calls on each library.
 // Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--rounds 2] [--record]
 // The addon runs its kernels for the SIMD level DISTILLERY_ISA names (default: the best the CPU has) and OpenBLAS
 // runs the kernels of the same level (OPENBLAS_CORETYPE: SkylakeX, Haswell for AVX2, Nehalem for no AVX), so an
@@ -26,17 +27,41 @@ const threadCounts = values.threads!.split(',').map(Number);
 const seconds = Number(values.seconds);
 const rounds = Math.max(1, Number(values.rounds));
 
-// The 10M-parameter student of bench/engine.ts (d=256, f=768, 4 KV heads of 32) at N = 4×256 rows.
-const shapes: Array<[string, number, number, number, number, number]> = [
-  ['square', 0, 0, 1024, 1024, 1024],
-  ['square', 0, 0, 2048, 2048, 2048],
-  ['fwd x·W1ᵀ', 0, 1, 1024, 768, 256],
-  ['fwd x·Wqᵀ', 0, 1, 1024, 256, 256],
-  ['fwd m·W2ᵀ', 0, 1, 1024, 256, 768],
-  ['bwd dY·W1', 0, 0, 1024, 256, 768],
-  ['bwd dW1 = dYᵀ·x', 1, 0, 768, 256, 1024],
-  ['bwd dW2 = dYᵀ·m', 1, 0, 256, 768, 1024],
-  ['bwd dWk = dYᵀ·x', 1, 0, 128, 256, 1024],
+// The dn_sgemm calls of one training step of the benchmark student (bench/student-step.ts: d=256, f=768, 8 heads and
+// 4 KV heads of 32, V=8192, 8 layers) at N = 4×256 rows, as cuda/engine/cpu/model.cpp and the fused LM head
+// (cuda/loss/cpu/loss_lmhead.cpp) make them: the projections fused ([Wq|Wk|Wv], [W1|W3]), the weight gradients
+// accumulated (beta 1). `perStep`: calls per step (one per layer, or one for the head), which weighs the step total.
+interface Shape {
+  role: string;
+  ta: number;
+  tb: number;
+  m: number;
+  n: number;
+  k: number;
+  beta: number;
+  perStep: number;
+}
+const shape = (role: string, ta: number, tb: number, m: number, n: number, k: number, beta: number, perStep: number) =>
+  ({ role, ta, tb, m, n, k, beta, perStep }) satisfies Shape;
+const LAYERS = 8;
+const shapes: Shape[] = [
+  shape('square', 0, 0, 1024, 1024, 1024, 0, 0),
+  shape('square', 0, 0, 2048, 2048, 2048, 0, 0),
+  shape('fwd x·[Wq|Wk|Wv]ᵀ', 0, 1, 1024, 512, 256, 0, LAYERS),
+  shape('fwd att·Woᵀ', 0, 1, 1024, 256, 256, 0, LAYERS),
+  shape('fwd x·[W1|W3]ᵀ', 0, 1, 1024, 1536, 256, 0, LAYERS),
+  shape('fwd m·W2ᵀ', 0, 1, 1024, 256, 768, 0, LAYERS),
+  shape('bwd dY·W2', 0, 0, 1024, 768, 256, 0, LAYERS),
+  shape('bwd dY·[W1|W3]', 0, 0, 1024, 256, 1536, 0, LAYERS),
+  shape('bwd dY·Wo', 0, 0, 1024, 256, 256, 0, LAYERS),
+  shape('bwd dY·[Wq|Wk|Wv]', 0, 0, 1024, 256, 512, 0, LAYERS),
+  shape('bwd dW2 += dYᵀ·m', 1, 0, 256, 768, 1024, 1, LAYERS),
+  shape('bwd d[W1|W3] += dYᵀ·x', 1, 0, 1536, 256, 1024, 1, LAYERS),
+  shape('bwd dWo += dYᵀ·att', 1, 0, 256, 256, 1024, 1, LAYERS),
+  shape('bwd d[Wq|Wk|Wv] += dYᵀ·x', 1, 0, 512, 256, 1024, 1, LAYERS),
+  shape('head logits = h·Wᵀ', 0, 1, 1024, 8192, 256, 0, 1),
+  shape('head dh = dZ·W', 0, 0, 1024, 256, 8192, 0, 1),
+  shape('head dW += dZᵀ·h', 1, 0, 8192, 256, 1024, 1, 1),
 ];
 
 function buildHarness(): string {
@@ -83,11 +108,7 @@ function openblas(exe: string, threads: number, spec: string, level: SimdLevel):
 
 function dnSgemm(
   threads: number,
-  ta: number,
-  tb: number,
-  m: number,
-  n: number,
-  k: number,
+  { ta, tb, m, n, k, beta }: Shape,
 ): { gflops: number; cpuGflops: number; checksum: number } {
   loadNative().addon.setNumThreads(threads);
   const sgemm = nativeFn<Sgemm>('sgemm');
@@ -98,7 +119,7 @@ function dnSgemm(
   for (let i = 0; i < b.length; i++) b[i] = ((i * 104729) % 1000) / 1000 - 0.5;
   const lda = ta ? m : k,
     ldb = tb ? k : n;
-  sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
+  sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, n);
   let best = Infinity,
     bestCpu = Infinity;
   for (let rep = 0; rep < 3; rep++) {
@@ -107,7 +128,7 @@ function dnSgemm(
       c0 = process.cpuUsage();
     let t1: number;
     do {
-      sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
+      sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, n);
       iters++;
       t1 = performance.now();
     } while (t1 - t0 < (seconds * 1000) / 3);
@@ -115,6 +136,9 @@ function dnSgemm(
     best = Math.min(best, (t1 - t0) / 1000 / iters);
     bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1e6 / iters);
   }
+  // The checksum of one product from C = 0 (an accumulating call has added a different number of them by now).
+  c.fill(0);
+  sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, n);
   let checksum = 0;
   for (let i = 0; i < c.length; i += 97) checksum += c[i]!;
   return { gflops: (2 * m * n * k) / best / 1e9, cpuGflops: (2 * m * n * k) / bestCpu / 1e9, checksum };
@@ -126,14 +150,17 @@ const rows: Array<Array<string | number>> = [];
 let core = '';
 const ratios: number[] = [],
   cpuRatios: number[] = [];
+// Seconds of one training step's GEMM calls (each shape × its perStep), per thread count.
+const stepTotals = new Map<number, { dn: number; blas: number; dnCpu: number; blasCpu: number }>();
 for (const threads of threadCounts) {
-  for (const [role, ta, tb, m, n, k] of shapes) {
-    const spec = `${ta},${tb},${m},${n},${k}`;
+  for (const sh of shapes) {
+    const { role, ta, tb, m, n, k, beta, perStep } = sh;
+    const spec = `${ta},${tb},${m},${n},${k},${beta}`;
     // Alternate the two libraries (`rounds` times) and keep each one's best, so a busy moment hurts both alike.
     let dn = { gflops: 0, cpuGflops: 0, checksum: 0 },
       blas: BlasResult = { core: '', gflops: 0, cpuGflops: 0, checksum: 0 };
     for (let round = 0; round < rounds; round++) {
-      const d = dnSgemm(threads, ta, tb, m, n, k);
+      const d = dnSgemm(threads, sh);
       dn = {
         gflops: Math.max(dn.gflops, d.gflops),
         cpuGflops: Math.max(dn.cpuGflops, d.cpuGflops),
@@ -155,6 +182,13 @@ for (const threads of threadCounts) {
       cpuRatio = dn.cpuGflops / blas.cpuGflops;
     ratios.push(ratio);
     cpuRatios.push(cpuRatio);
+    const flop = 2 * m * n * k * perStep;
+    const total = stepTotals.get(threads) ?? { dn: 0, blas: 0, dnCpu: 0, blasCpu: 0 };
+    total.dn += flop / (dn.gflops * 1e9);
+    total.blas += flop / (blas.gflops * 1e9);
+    total.dnCpu += flop / (dn.cpuGflops * 1e9);
+    total.blasCpu += flop / (blas.cpuGflops * 1e9);
+    stepTotals.set(threads, total);
     rows.push([
       threads,
       role,
@@ -191,6 +225,13 @@ const out = table(
   ],
   rows,
 );
+const stepLines = [...stepTotals].map(
+  ([threads, t]) =>
+    `${threads} thread${threads > 1 ? 's' : ''}: dn_sgemm ${(1000 * t.dn).toFixed(0)} ms, OpenBLAS ${(1000 * t.blas).toFixed(0)} ms: ` +
+    `**${((100 * t.dn) / t.blas).toFixed(0)}%** of OpenBLAS's time by wall clock, ${((100 * t.dnCpu) / t.blasCpu).toFixed(0)}% per CPU-second.`,
+);
+const stepHeader = `One training step's GEMM calls (each shape × its calls per step: ${LAYERS} layers, one LM head), at each library's rate above:`;
+console.log(`\n${stepHeader}\n${stepLines.map((l) => `- ${l}`).join('\n')}`);
 console.log(
   `\n${out}\n\nOpenBLAS core: ${core}; addon: ${info.variant} (${info.simd}); geometric mean ratio ${(100 * geo).toFixed(0)}% (wall), ${(100 * cpuGeo).toFixed(0)}% (per CPU-second)`,
 );
@@ -205,6 +246,9 @@ if (values.record) {
     out,
     '',
     `Geometric mean dn_sgemm / OpenBLAS: **${(100 * geo).toFixed(0)}%** by wall clock, **${(100 * cpuGeo).toFixed(0)}%** per CPU-second.`,
+    '',
+    stepHeader,
+    ...stepLines.map((l) => `- ${l}`),
   ].join('\n');
   console.log(`recorded in ${recordSection(`gemm (${info.simd})`, body)}`);
 }

@@ -1,5 +1,6 @@
 /* Benchmark-only baseline for bench/gemm.ts: times OpenBLAS cblas_sgemm on row-major shapes given on the
- * command line as "ta,tb,m,n,k" and prints one JSON line per shape {shape, gflops, cpuGflops, seconds, checksum}
+ * command line as "ta,tb,m,n,k,beta" (beta 0 overwrites C, 1 accumulates into it) and prints one JSON line per
+ * shape {shape, gflops, cpuGflops, seconds, checksum}
  * (cpuGflops: per second of process CPU time, all threads).
  * Built at bench time: cc -O2 bench/gemm_openblas.c -lopenblas (Debian: apt-get install libopenblas-dev). */
 #include <cblas.h>
@@ -28,22 +29,23 @@ int main(int argc, char** argv) {
   printf("{\"core\":\"%s\",\"threads\":%d}\n", openblas_get_corename(), openblas_get_num_threads());
   for (int s = 2; s < argc; ++s) {
     int ta, tb, m, n, k;
-    if (sscanf(argv[s], "%d,%d,%d,%d,%d", &ta, &tb, &m, &n, &k) != 5) return 2;
+    float beta;
+    if (sscanf(argv[s], "%d,%d,%d,%d,%d,%f", &ta, &tb, &m, &n, &k, &beta) != 6) return 2;
     float* a = malloc(sizeof(float) * (size_t)m * k);
     float* b = malloc(sizeof(float) * (size_t)k * n);
-    float* c = malloc(sizeof(float) * (size_t)m * n);
+    float* c = calloc((size_t)m * n, sizeof(float));
     /* The same deterministic inputs as bench/gemm.ts: x_i = ((i * 7919) % 1000) / 1000 - 0.5. */
     for (size_t i = 0; i < (size_t)m * k; ++i) a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (size_t i = 0; i < (size_t)k * n; ++i) b[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
     const int lda = ta ? m : k, ldb = tb ? k : n;
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+    cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
     double best = 1e30, best_cpu = 1e30;
     for (int rep = 0; rep < 3; ++rep) {
       int iters = 0;
       double t0 = now(), c0 = cpu_now(), t1;
       do {
-        cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
         ++iters;
         t1 = now();
       } while (t1 - t0 < min_seconds / 3);
@@ -51,6 +53,9 @@ int main(int argc, char** argv) {
       if (per < best) best = per;
       if (per_cpu < best_cpu) best_cpu = per_cpu;
     }
+    /* The checksum of one product from C = 0 (an accumulating call has added a different number of them by now). */
+    for (size_t i = 0; i < (size_t)m * n; ++i) c[i] = 0.0f;
+    cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
     double checksum = 0;
     for (size_t i = 0; i < (size_t)m * n; i += 97) checksum += c[i];
     printf("{\"shape\":\"%s\",\"seconds\":%.9g,\"gflops\":%.4f,\"cpuGflops\":%.4f,\"checksum\":%.9g}\n", argv[s],

@@ -208,6 +208,45 @@ describeEachSimdLevel('dn_sgemm', () => {
     }
   });
 
+  it('gives the same bits wherever C starts, 1 or 2 threads, for an output past the streaming size', () => {
+    // m·n·4 = 8.6 MB, one k block, beta 0: the AVX-512 kernel streams the whole tiles of such a C when C is 64-byte
+    // aligned (one of the 16 offsets below) and stores edge tiles (m, n off the 14 × 32 grid) plainly.
+    const sgemm = nativeFn<Sgemm>('sgemm');
+    const rng = new Rng(31);
+    const [m, n, k] = [520, 4112, 32];
+    const a = Float32Array.from({ length: m * k }, () => rng.normal());
+    const b = Float32Array.from({ length: n * k }, () => rng.normal());
+    const space = new Float32Array(m * n + 32);
+    let first: Buffer | undefined;
+    for (const threads of [1, 2]) {
+      const restore = setThreads(threads);
+      try {
+        for (let off = 0; off < 16; off++) {
+          space.fill(NaN);
+          const c = space.subarray(off, off + m * n);
+          sgemm(0, 1, m, n, k, 1, a, k, b, k, 0, c, n);
+          const bits = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+          if (!first) first = Buffer.from(bits);
+          else expect(bits.equals(first)).toBe(true);
+          // Nothing written outside C.
+          expect(space.subarray(0, off).every(Number.isNaN)).toBe(true);
+          expect(space.subarray(off + m * n).every(Number.isNaN)).toBe(true);
+        }
+      } finally {
+        restore();
+      }
+    }
+    // And those bits are the product (a sample of rows, all columns).
+    const c = new Float32Array(first!.buffer, first!.byteOffset, m * n);
+    for (let i = 0; i < m; i += 37) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a[i * k + p]! * b[j * k + p]!;
+        expect(Math.abs(c[i * n + j]! - s) / (1 + Math.sqrt(k))).toBeLessThan(1e-5);
+      }
+    }
+  });
+
   it('rejects arrays shorter than the shapes need', () => {
     const sgemm = nativeFn<Sgemm>('sgemm');
     expect(() =>

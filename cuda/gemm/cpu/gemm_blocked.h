@@ -67,10 +67,19 @@ struct Scratch {
 // What a micro-kernel adds its product to as it stores C's tile: C itself (accumulating: a later k block, or
 // beta ≠ 0 after scale_c), another matrix (dn_sgemm_add's D, on the first k block), or nothing (p null: the first k
 // block of a beta = 0 call stores the product, so C needs no clearing pass). Points at the tile's first element.
+// `stream` (with p null): C is stored once and is far larger than the caches, so the AVX-512 kernel writes its whole
+// tiles with non-temporal stores, which skip reading C's lines for ownership (see kStreamBytes).
 struct CIn {
   const float* p;
   int64_t ld;
+  bool stream = false;
 };
+
+// An output this large (m·n floats, written once: one k block, beta 0) is stored around the caches by the AVX-512
+// kernel: with plain stores, fetching its lines for ownership kept the 14×32 kernel waiting (the LM head's 1024 × 8192
+// logits: 82% of OpenBLAS's rate in bench/gemm.ts; streamed, 26.7 against 30.8 ms, one thread). The AVX2 kernel,
+// half as fast, saw no difference and keeps plain stores.
+constexpr int64_t kStreamBytes = (int64_t)8 << 20;
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 // Fetches the rows of an mr×nr tile of C, and of `in` when it is another matrix, into L1.
@@ -378,12 +387,21 @@ inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, 
 template <int R>
 inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
                               int64_t ldc, int64_t mr, int64_t nr, CIn in) {
-  prefetch_tile(C, ldc, mr, nr, in);
+  const bool whole = mr == R && nr == NR;
+  if (!(in.stream && whole)) prefetch_tile(C, ldc, mr, nr, in);
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
   accumulate<R>(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, c0, c1);
-  if (mr == R && nr == NR) {
+  if (whole) {
+    if (in.stream) {
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        _mm512_stream_ps(C + i * ldc, c0[i]);
+        _mm512_stream_ps(C + i * ldc + 16, c1[i]);
+      }
+      return;
+    }
     if (!in.p) {
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
@@ -566,6 +584,25 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
   const bool direct = false;
 #endif
   const bool store_first = beta == 0.0f && !none && !small && !direct;
+#if defined(__AVX512F__)
+  // Streamed: stored once (one k block, no addend), larger than kStreamBytes, with every row starting on the same
+  // 64-byte offset (tiles start at multiples of NR = 32 columns, so C's start and row stride decide).
+  const bool streamable = parallel && store_first && !d && k <= KC &&
+                          m * n * (int64_t)sizeof(float) > kStreamBytes && ldc % 16 == 0 &&
+                          reinterpret_cast<uintptr_t>(c) % sizeof(float) == 0;
+  const int64_t lead = streamable ? (int64_t)((64 - reinterpret_cast<uintptr_t>(c) % 64) % 64 / sizeof(float)) : 0;
+  if (streamable && lead > 0 && lead < n && m * lead * k > 24 * 24 * 24) {
+    // C starts off the 64-byte grid: its first `lead` columns as a product of their own (plain stores, the same
+    // blocked path and so the same bits), the rest from the first aligned column.
+    sgemm(parallel, A, B, m, lead, k, alpha, beta, c, ldc, nullptr, 0);
+    const Operand rest{B.trans ? B.p + lead * B.ld : B.p + lead, B.ld, B.trans};
+    sgemm(parallel, A, rest, m, n - lead, k, alpha, beta, c + lead, ldc, nullptr, 0);
+    return;
+  }
+  const bool stream_c = streamable && lead == 0;
+#else
+  const bool stream_c = false;
+#endif
   if (d && !store_first) {
     // An addend D on a path that does not store a first k block: C = D, then accumulate (beta 1).
     for (int64_t i = 0; i < m; ++i) std::memcpy(c + i * ldc, d + i * ldd, sizeof(float) * n);
@@ -660,12 +697,16 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
               float* ct = c + (ic + ir) * ldc + jc + j;
               const CIn in = !(store_first && ipc == 0) ? CIn{ct, ldc}
                              : d                        ? CIn{d + (ic + ir) * ldd + jc + j, ldd}
-                                                        : CIn{nullptr, 0};
+                                                        : CIn{nullptr, 0, stream_c};
               micro_kernel(kc, Ap + ir * kc, bpanel, ct, ldc, std::min<int64_t>(MR, mc - ir), nr, in);
             }
           }
         }
       }
+#if defined(__AVX512F__)
+      // Non-temporal stores are weakly ordered: drained before the region's closing barrier hands C on.
+      if (stream_c) _mm_sfence();
+#endif
     }
   }
 }

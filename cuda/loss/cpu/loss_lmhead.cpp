@@ -1,12 +1,28 @@
 // Fused LM-head loss (dn_lm_head_loss_f32): hidden [N×d] · weightᵀ [d×V] → loss, dHidden [N×d] and
 // dWeight [V×d], chunk_rows rows at a time, so only chunk_rows × V logits ever exist.
 #include <algorithm>
-#include <new>
-#include <vector>
+#include <cstdlib>
 
 #include "gemm/dn_gemm.h"
 #include "loss/dn_loss.h"
 #include "loss/dn_loss_math.h"
+
+namespace {
+// A 64-byte-aligned float buffer that only grows.
+struct LogitBuffer {
+  float* p = nullptr;
+  size_t n = 0;
+  bool reserve(size_t want) {
+    if (want <= n) return true;
+    std::free(p);
+    p = static_cast<float*>(std::aligned_alloc(64, (want * sizeof(float) + 63) / 64 * 64));
+    n = p ? want : 0;
+    return p != nullptr;
+  }
+  float* data() const { return p; }
+  ~LogitBuffer() { std::free(p); }
+};
+}  // namespace
 
 extern "C" dn_status dn_lm_head_loss_f32(const dn_loss_params* params, int64_t n, int64_t d, int64_t v,
                                          const float* hidden, const float* weight, const int32_t* labels,
@@ -30,14 +46,11 @@ extern "C" dn_status dn_lm_head_loss_f32(const dn_loss_params* params, int64_t n
   *out = dn_loss_result{0, 0, 0, 0, 0, -1, -1};
   const int64_t rows = std::min<int64_t>(chunk_rows, std::max<int64_t>(n, 1));
   // Kept between calls (per calling thread): a fresh chunk buffer per step would page-fault its
-  // whole size in again every training step.
-  static thread_local std::vector<float> buf;
-  try {
-    if (buf.size() < (size_t)(rows * v)) buf.resize((size_t)(rows * v));
-  } catch (const std::bad_alloc&) {
+  // whole size in again every training step. 64-byte aligned, so that dn_sgemm may stream the logits past the caches.
+  static thread_local LogitBuffer buf;
+  if (!buf.reserve((size_t)(rows * v)))
     return dn_fail(DN_OUT_OF_MEMORY, "lm head: cannot allocate %lld × %lld logits; lower chunk_rows",
                    (long long)rows, (long long)v);
-  }
   for (int64_t r0 = 0; r0 < n; r0 += rows) {
     const int64_t m = std::min(rows, n - r0);
     const float* h = hidden + r0 * d;
