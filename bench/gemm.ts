@@ -29,7 +29,7 @@ const rounds = Math.max(1, Number(values.rounds));
 
 // The dn_sgemm calls of one training step of the benchmark student (bench/student-step.ts: d=256, f=768, 8 heads and
 // 4 KV heads of 32, V=8192, 8 layers) at N = 4×256 rows, as cuda/engine/cpu/model.cpp and the fused LM head
-// (cuda/loss/cpu/loss_lmhead.cpp) make them: the projections fused ([Wq|Wk|Wv], [W1|W3]), the weight gradients
+// (cuda/loss/cpu/loss_lmhead.cpp) make them: the projections fused ([Wq;Wk;Wv], [W1;W3]), the weight gradients
 // accumulated (beta 1). `perStep`: calls per step (one per layer, or one for the head), which weighs the step total.
 interface Shape {
   role: string;
@@ -47,18 +47,18 @@ const LAYERS = 8;
 const shapes: Shape[] = [
   shape('square', 0, 0, 1024, 1024, 1024, 0, 0),
   shape('square', 0, 0, 2048, 2048, 2048, 0, 0),
-  shape('fwd x·[Wq|Wk|Wv]ᵀ', 0, 1, 1024, 512, 256, 0, LAYERS),
+  shape('fwd x·[Wq;Wk;Wv]ᵀ', 0, 1, 1024, 512, 256, 0, LAYERS),
   shape('fwd att·Woᵀ', 0, 1, 1024, 256, 256, 0, LAYERS),
-  shape('fwd x·[W1|W3]ᵀ', 0, 1, 1024, 1536, 256, 0, LAYERS),
+  shape('fwd x·[W1;W3]ᵀ', 0, 1, 1024, 1536, 256, 0, LAYERS),
   shape('fwd m·W2ᵀ', 0, 1, 1024, 256, 768, 0, LAYERS),
   shape('bwd dY·W2', 0, 0, 1024, 768, 256, 0, LAYERS),
-  shape('bwd dY·[W1|W3]', 0, 0, 1024, 256, 1536, 0, LAYERS),
+  shape('bwd dY·[W1;W3]', 0, 0, 1024, 256, 1536, 0, LAYERS),
   shape('bwd dY·Wo', 0, 0, 1024, 256, 256, 0, LAYERS),
-  shape('bwd dY·[Wq|Wk|Wv]', 0, 0, 1024, 256, 512, 0, LAYERS),
+  shape('bwd dY·[Wq;Wk;Wv]', 0, 0, 1024, 256, 512, 0, LAYERS),
   shape('bwd dW2 += dYᵀ·m', 1, 0, 256, 768, 1024, 1, LAYERS),
-  shape('bwd d[W1|W3] += dYᵀ·x', 1, 0, 1536, 256, 1024, 1, LAYERS),
+  shape('bwd d[W1;W3] += dYᵀ·x', 1, 0, 1536, 256, 1024, 1, LAYERS),
   shape('bwd dWo += dYᵀ·att', 1, 0, 256, 256, 1024, 1, LAYERS),
-  shape('bwd d[Wq|Wk|Wv] += dYᵀ·x', 1, 0, 512, 256, 1024, 1, LAYERS),
+  shape('bwd d[Wq;Wk;Wv] += dYᵀ·x', 1, 0, 512, 256, 1024, 1, LAYERS),
   shape('head logits = h·Wᵀ', 0, 1, 1024, 8192, 256, 0, 1),
   shape('head dh = dZ·W', 0, 0, 1024, 256, 8192, 0, 1),
   shape('head dW += dZᵀ·h', 1, 0, 8192, 256, 1024, 1, 1),
