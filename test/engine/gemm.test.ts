@@ -1,8 +1,9 @@
 // dn_sgemm (through the addon) against a float64 naive product: every transpose combination, odd shapes
 // on both sides of the small/blocked threshold and of the KC/MC/NC block edges, padded leading dimensions,
-// alpha/beta, beta = 0 overwriting NaN, and bit-identical results for 1 and 2 threads; the in-team form
-// (dn_sgemm_serial, with its unpacked small-product path) on the attention's per-head shapes. Every suite runs at each
-// SIMD level the machine has (AVX-512 14×32, AVX2 6×16, portable 4×16 micro-kernels): the same error bound for all.
+// alpha/beta, beta = 0 overwriting NaN, bit-identical results for 1 and 2 threads and for an output large enough to
+// stream wherever it starts; the in-team form (dn_sgemm_serial, with its unpacked small-product path) on the
+// attention's per-head shapes. Every suite runs at each SIMD level the machine has (AVX-512 14×32, AVX2 6×16,
+// portable 4×16 micro-kernels): the same error bound for all.
 import { expect, it } from 'vitest';
 import { nativeFn, type Sgemm } from '../../src/native/loader.js';
 import { Rng } from '../../src/engine/index.js';
