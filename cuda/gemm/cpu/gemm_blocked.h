@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/dn_buffer.h"
 #include "common/dn_simd.h"
 #include "gemm/cpu/gemm_internal.h"
 
@@ -50,19 +51,7 @@ constexpr int64_t KC = DN_GEMM_KC;
 constexpr int64_t MC = MR * DN_GEMM_MC_PANELS;
 
 // Aligned scratch that grows and is kept per thread, so steady-state calls allocate nothing.
-struct Scratch {
-  float* p = nullptr;
-  size_t n = 0;
-  float* get(size_t want) {
-    if (want > n) {
-      std::free(p);
-      n = want;
-      p = static_cast<float*>(std::aligned_alloc(64, ((want * sizeof(float) + 63) / 64) * 64));
-    }
-    return p;
-  }
-  ~Scratch() { std::free(p); }
-};
+using Scratch = dn_common::AlignedFloats;
 
 // What a micro-kernel adds its product to as it stores C's tile: C itself (accumulating: a later k block, or
 // beta ≠ 0 after scale_c), another matrix (dn_sgemm_add's D, on the first k block), or nothing (p null: the first k
@@ -75,11 +64,13 @@ struct CIn {
   bool stream = false;
 };
 
+#if defined(__AVX512F__)
 // An output this large (m·n floats, written once: one k block, beta 0) is stored around the caches by the AVX-512
 // kernel: with plain stores, fetching its lines for ownership kept the 14×32 kernel waiting (the LM head's 1024 × 8192
 // logits: 82% of OpenBLAS's rate in bench/gemm.ts; streamed, 26.7 against 30.8 ms, one thread). The AVX2 kernel,
 // half as fast, saw no difference and keeps plain stores.
 constexpr int64_t kStreamBytes = (int64_t)8 << 20;
+#endif
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 // Fetches the rows of an mr×nr tile of C, and of `in` when it is another matrix, into L1.
@@ -552,6 +543,9 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc, bool paral
   }
 }
 
+// Products of at most this many multiply-adds take small_gemm.
+constexpr int64_t kSmallProduct = 24 * 24 * 24;
+
 // Small products: packing and threads cost more than they save. Same k order as the blocked path
 // per element is not needed here: small calls always take this path, so results stay deterministic.
 void small_gemm(const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float* c,
@@ -577,7 +571,7 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
   // The paths, in the order taken: no product, the small one, the direct one, the blocked one. The blocked path
   // stores the first k block when beta = 0 instead of clearing C first (one pass over C fewer); every other path
   // scales C here.
-  const bool none = k == 0 || alpha == 0.0f, small = m * n * k <= 24 * 24 * 24;
+  const bool none = k == 0 || alpha == 0.0f, small = m * n * k <= kSmallProduct;
 #if defined(DN_GEMM_HAVE_DIRECT)
   const bool direct = !parallel && k <= KC && m * n * k <= (int64_t)1 << 21 && (B.trans || n % NR == 0);
 #else
@@ -591,7 +585,7 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
                           m * n * (int64_t)sizeof(float) > kStreamBytes && ldc % 16 == 0 &&
                           reinterpret_cast<uintptr_t>(c) % sizeof(float) == 0;
   const int64_t lead = streamable ? (int64_t)((64 - reinterpret_cast<uintptr_t>(c) % 64) % 64 / sizeof(float)) : 0;
-  if (streamable && lead > 0 && lead < n && m * lead * k > 24 * 24 * 24) {
+  if (streamable && lead > 0 && lead < n && m * lead * k > kSmallProduct) {
     // C starts off the 64-byte grid: its first `lead` columns as a product of their own (plain stores, the same
     // blocked path and so the same bits), the rest from the first aligned column.
     sgemm(parallel, A, B, m, lead, k, alpha, beta, c, ldc, nullptr, 0);

@@ -1,28 +1,11 @@
 // Fused LM-head loss (dn_lm_head_loss_f32): hidden [N×d] · weightᵀ [d×V] → loss, dHidden [N×d] and
 // dWeight [V×d], chunk_rows rows at a time, so only chunk_rows × V logits ever exist.
 #include <algorithm>
-#include <cstdlib>
 
+#include "common/dn_buffer.h"
 #include "gemm/dn_gemm.h"
 #include "loss/dn_loss.h"
 #include "loss/dn_loss_math.h"
-
-namespace {
-// A 64-byte-aligned float buffer that only grows.
-struct LogitBuffer {
-  float* p = nullptr;
-  size_t n = 0;
-  bool reserve(size_t want) {
-    if (want <= n) return true;
-    std::free(p);
-    p = static_cast<float*>(std::aligned_alloc(64, (want * sizeof(float) + 63) / 64 * 64));
-    n = p ? want : 0;
-    return p != nullptr;
-  }
-  float* data() const { return p; }
-  ~LogitBuffer() { std::free(p); }
-};
-}  // namespace
 
 extern "C" dn_status dn_lm_head_loss_f32(const dn_loss_params* params, int64_t n, int64_t d, int64_t v,
                                          const float* hidden, const float* weight, const int32_t* labels,
@@ -47,18 +30,19 @@ extern "C" dn_status dn_lm_head_loss_f32(const dn_loss_params* params, int64_t n
   const int64_t rows = std::min<int64_t>(chunk_rows, std::max<int64_t>(n, 1));
   // Kept between calls (per calling thread): a fresh chunk buffer per step would page-fault its
   // whole size in again every training step. 64-byte aligned, so that dn_sgemm may stream the logits past the caches.
-  static thread_local LogitBuffer buf;
-  if (!buf.reserve((size_t)(rows * v)))
+  static thread_local dn_common::AlignedFloats buf;
+  float* const logits = buf.get((size_t)(rows * v));
+  if (!logits)
     return dn_fail(DN_OUT_OF_MEMORY, "lm head: cannot allocate %lld × %lld logits; lower chunk_rows",
                    (long long)rows, (long long)v);
   for (int64_t r0 = 0; r0 < n; r0 += rows) {
     const int64_t m = std::min(rows, n - r0);
     const float* h = hidden + r0 * d;
-    if ((st = dn_sgemm(0, 1, m, v, d, 1.0f, h, d, weight, d, 0.0f, buf.data(), v)) != DN_OK) return st;
+    if ((st = dn_sgemm(0, 1, m, v, d, 1.0f, h, d, weight, d, 0.0f, logits, v)) != DN_OK) return st;
     dn_loss_result part{0, 0, 0, 0, 0, -1, -1};
-    st = dn_loss_rows_f32(params, m, v, buf.data(), v, labels ? labels + r0 : nullptr,
+    st = dn_loss_rows_f32(params, m, v, logits, v, labels ? labels + r0 : nullptr,
                           teacher_ids ? teacher_ids + r0 * k : nullptr,
-                          teacher_logp ? teacher_logp + r0 * k : nullptr, k, denom, buf.data(), &part);
+                          teacher_logp ? teacher_logp + r0 * k : nullptr, k, denom, logits, &part);
     if (st != DN_OK) {
       if (part.bad_row >= 0) {
         out->bad_row = part.bad_row + r0;
@@ -74,9 +58,9 @@ extern "C" dn_status dn_lm_head_loss_f32(const dn_loss_params* params, int64_t n
     out->counted += part.counted;
     out->agree += part.agree;
     // dHidden = dlogits · W ; dW += dlogitsᵀ · h
-    if ((st = dn_sgemm(0, 0, m, d, v, 1.0f, buf.data(), v, weight, d, 0.0f, grad_hidden + r0 * d, d)) != DN_OK)
+    if ((st = dn_sgemm(0, 0, m, d, v, 1.0f, logits, v, weight, d, 0.0f, grad_hidden + r0 * d, d)) != DN_OK)
       return st;
-    if (grad_weight && (st = dn_sgemm(1, 0, v, d, m, 1.0f, buf.data(), v, h, d, 1.0f, grad_weight, d)) != DN_OK)
+    if (grad_weight && (st = dn_sgemm(1, 0, v, d, m, 1.0f, logits, v, h, d, 1.0f, grad_weight, d)) != DN_OK)
       return st;
   }
   return DN_OK;
