@@ -26,6 +26,7 @@ constexpr int W = Isa::W;
 // Keys-in-lanes tile: kRA rows × kNU registers of keys (12 accumulators: fits AVX2's 16 registers too).
 constexpr int kRA = 6, kNU = 2;
 constexpr int64_t kKeyChunk = kNU * W;
+constexpr int64_t kLineFloats = 16;
 // Score blocks of one KV group up to this many floats (512 KiB) stay in a per-thread scratch.
 constexpr int64_t kLocalScores = 128 * 1024;
 // Head-dim-in-lanes tile: rows per tile for NV registers per row (≤ 12 accumulators).
@@ -55,10 +56,21 @@ inline void tile_keys(int64_t hd, const float* A, int64_t lda, const float* Bt, 
 }
 
 // Rows [t0, t0 + R) of alpha · A·Btᵀ for keys [0, t0 + R) rounded up to whole chunks, into S rows (stride ld).
+// With `next` (rows of stride ldn), each chunk also fetches the lines of those rows' same keys into L1, for the pass
+// that reads them after these products: in the backward, P's rows, written by the forward long before and read
+// otherwise at the full latency of L3 (the rows are short and a row stride apart, too little for the hardware
+// prefetchers to follow). Spread over the chunks, the fetches overlap the FMAs. A fetch past a row's end (a chunk is
+// whole registers) touches the next row or nothing: prefetches do not fault.
 template <int R>
 void rows_keys(int64_t hd, int64_t t0, const float* A, int64_t lda, const float* Bt, int64_t ldt, float alpha,
-               float* S, int64_t ld) {
-  for (int64_t u = 0; u < t0 + R; u += kKeyChunk) tile_keys<R>(hd, A + t0 * lda, lda, Bt + u, ldt, alpha, S + u, ld);
+               float* S, int64_t ld, const float* next = nullptr, int64_t ldn = 0) {
+  for (int64_t u = 0; u < t0 + R; u += kKeyChunk) {
+    if (next)
+      for (int r = 0; r < R; ++r)
+        for (int64_t e = 0; e < kKeyChunk; e += kLineFloats)
+          _mm_prefetch(reinterpret_cast<const char*>(next + (t0 + r) * ldn + u + e), _MM_HINT_T0);
+    tile_keys<R>(hd, A + t0 * lda, lda, Bt + u, ldt, alpha, S + u, ld);
+  }
 }
 
 // acc[r] += Σ_{j ∈ [j0, j1)} A[r·ars + j·ajs] · Bm[j·ldb + ·]: every row takes every j.
@@ -368,7 +380,7 @@ void attention_backward_tiled(int64_t B, int64_t T, int64_t h, int64_t g, int64_
       const float* P = probs + (b * h + hh) * T * T;
       float* dS = dS0 + (hh - h0) * T * T;
       for_tiles<kRA>(T, [&](auto r, int64_t t) {
-        rows_keys<decltype(r)::value>(hd, t, dO, qw, vt, ld, 1.0f, s, ld);
+        rows_keys<decltype(r)::value>(hd, t, dO, qw, vt, ld, 1.0f, s, ld, P, T);
         dscore_rows<decltype(r)::value>(t, s, ld, P, dS, T, scale);
       });
       float* dQ = dq + b * T * ldq + hh * hd;
