@@ -1,7 +1,11 @@
 // GEMM benchmark: dn_sgemm (the addon) against OpenBLAS cblas_sgemm on the calls of one training step (the engine's
 // and the LM head's shapes) and square ones, same inputs, same thread counts, measured alternately in one run. Prints
 // GFLOP/s, the ratio per shape and the time of a whole step's GEMM calls on each library.
-// Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--rounds 2] [--record]
+// Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/gemm.ts [--threads 1,2] [--seconds 0.4] [--rounds 2]
+//        [--cold-a] [--record]
+// --cold-a: each call takes the next of several copies of A (64 MiB in all, 2–16 copies), so that A arrives from L3
+// or memory as the step's activations do, not from L2 as when one A is multiplied again and again; recorded as its
+// own section, `gemm (<level>, A cold)`.
 // The addon runs its kernels for the SIMD level DISTILLERY_ISA names (default: the best the CPU has) and OpenBLAS
 // runs the kernels of the same level (OPENBLAS_CORETYPE: SkylakeX, Haswell for AVX2, Nehalem for no AVX), so an
 // AVX-512 machine measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level records its own section, `gemm (<level>)`.
@@ -20,12 +24,16 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '0.4' },
     // Alternating rounds of the two libraries (each keeps its best): more of them on a busy shared host.
     rounds: { type: 'string', default: '2' },
+    'cold-a': { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
   },
 });
 const threadCounts = values.threads!.split(',').map(Number);
 const seconds = Number(values.seconds);
 const rounds = Math.max(1, Number(values.rounds));
+const coldA = values['cold-a'] === true;
+/** Copies of A that the timed calls rotate through: 1 (hot), or with --cold-a enough for 64 MiB (2 to 16). */
+const aCopies = (m: number, k: number) => (coldA ? Math.min(16, Math.max(2, Math.ceil((64 << 20) / (4 * m * k)))) : 1);
 
 // The dn_sgemm calls of one training step of the benchmark student (bench/student-step.ts: d=256, f=768, 8 heads and
 // 4 KV heads of 32, V=8192, 8 layers) at N = 4×256 rows, as cuda/engine/cpu/model.cpp and the fused LM head
@@ -112,10 +120,16 @@ function dnSgemm(
 ): { gflops: number; cpuGflops: number; checksum: number } {
   loadNative().addon.setNumThreads(threads);
   const sgemm = nativeFn<Sgemm>('sgemm');
-  const a = new Float32Array(m * k),
+  const copies = aCopies(m, k);
+  // Every copy of A holds the same values (the C harness fills its copies the same way).
+  const as = Array.from({ length: copies }, () => {
+    const x = new Float32Array(m * k);
+    for (let i = 0; i < x.length; i++) x[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+    return x;
+  });
+  const a = as[0]!,
     b = new Float32Array(k * n),
     c = new Float32Array(m * n);
-  for (let i = 0; i < a.length; i++) a[i] = ((i * 7919) % 1000) / 1000 - 0.5;
   for (let i = 0; i < b.length; i++) b[i] = ((i * 104729) % 1000) / 1000 - 0.5;
   const lda = ta ? m : k,
     ldb = tb ? k : n;
@@ -128,7 +142,7 @@ function dnSgemm(
       c0 = process.cpuUsage();
     let t1: number;
     do {
-      sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, n);
+      sgemm(ta, tb, m, n, k, 1, as[iters % copies]!, lda, b, ldb, beta, c, n);
       iters++;
       t1 = performance.now();
     } while (t1 - t0 < (seconds * 1000) / 3);
@@ -155,7 +169,7 @@ const stepTotals = new Map<number, { dn: number; blas: number; dnCpu: number; bl
 for (const threads of threadCounts) {
   for (const sh of shapes) {
     const { role, ta, tb, m, n, k, beta, perStep } = sh;
-    const spec = `${ta},${tb},${m},${n},${k},${beta}`;
+    const spec = `${ta},${tb},${m},${n},${k},${beta},${aCopies(m, k)}`;
     // Alternate the two libraries (`rounds` times) and keep each one's best, so a busy moment hurts both alike.
     let dn = { gflops: 0, cpuGflops: 0, checksum: 0 },
       blas: BlasResult = { core: '', gflops: 0, cpuGflops: 0, checksum: 0 };
@@ -240,6 +254,12 @@ if (values.record) {
     `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,
     `Command: \`${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/gemm.ts${process.argv.slice(2).length ? ' ' + process.argv.slice(2).join(' ') : ''}\` (OpenBLAS from Debian \`libopenblas-dev\`, core \`${core}\`; addon ${info.simd}).`,
     `Same inputs for both (checksums compared), best of ${rounds} alternating rounds × 3 timed repeats each.`,
+    ...(coldA
+      ? [
+          "A cold: each call takes the next of several copies of A (64 MiB in all, 2–16 copies by A's size), so A arrives",
+          "from L3 or memory as a training step's activations do, on both sides.",
+        ]
+      : []),
     'GFLOP/s are per wall-clock second; "per CPU-s" divides by the process CPU time of all threads instead,',
     'which stays meaningful when other jobs time-share the cores (see the load average above).',
     '',
@@ -250,5 +270,5 @@ if (values.record) {
     stepHeader,
     ...stepLines.map((l) => `- ${l}`),
   ].join('\n');
-  console.log(`recorded in ${recordSection(`gemm (${info.simd})`, body)}`);
+  console.log(`recorded in ${recordSection(`gemm (${info.simd}${coldA ? ', A cold' : ''})`, body)}`);
 }

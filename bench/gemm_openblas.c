@@ -1,5 +1,6 @@
 /* Benchmark-only baseline for bench/gemm.ts: times OpenBLAS cblas_sgemm on row-major shapes given on the
- * command line as "ta,tb,m,n,k,beta" (beta 0 overwrites C, 1 accumulates into it) and prints one JSON line per
+ * command line as "ta,tb,m,n,k,beta[,copies]" (beta 0 overwrites C, 1 accumulates into it; the timed calls rotate
+ * through `copies` copies of A, default 1, as bench/gemm.ts --cold-a does) and prints one JSON line per
  * shape {shape, gflops, cpuGflops, seconds, checksum}
  * (cpuGflops: per second of process CPU time, all threads).
  * Built at bench time: cc -O2 bench/gemm_openblas.c -lopenblas (Debian: apt-get install libopenblas-dev). */
@@ -28,14 +29,17 @@ int main(int argc, char** argv) {
   double min_seconds = argc > 1 ? atof(argv[1]) : 0.5;
   printf("{\"core\":\"%s\",\"threads\":%d}\n", openblas_get_corename(), openblas_get_num_threads());
   for (int s = 2; s < argc; ++s) {
-    int ta, tb, m, n, k;
+    int ta, tb, m, n, k, copies = 1;
     float beta;
-    if (sscanf(argv[s], "%d,%d,%d,%d,%d,%f", &ta, &tb, &m, &n, &k, &beta) != 6) return 2;
-    float* a = malloc(sizeof(float) * (size_t)m * k);
+    const int fields = sscanf(argv[s], "%d,%d,%d,%d,%d,%f,%d", &ta, &tb, &m, &n, &k, &beta, &copies);
+    if (fields < 6 || copies < 1) return 2;
+    float* a = malloc(sizeof(float) * (size_t)m * k * copies);
     float* b = malloc(sizeof(float) * (size_t)k * n);
     float* c = calloc((size_t)m * n, sizeof(float));
     /* The same deterministic inputs as bench/gemm.ts: x_i = ((i * 7919) % 1000) / 1000 - 0.5. */
-    for (size_t i = 0; i < (size_t)m * k; ++i) a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (int cp = 0; cp < copies; ++cp)
+      for (size_t i = 0; i < (size_t)m * k; ++i)
+        a[cp * (size_t)m * k + i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (size_t i = 0; i < (size_t)k * n; ++i) b[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
     const int lda = ta ? m : k, ldb = tb ? k : n;
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
@@ -45,7 +49,8 @@ int main(int argc, char** argv) {
       int iters = 0;
       double t0 = now(), c0 = cpu_now(), t1;
       do {
-        cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+        const float* ai = a + (size_t)(iters % copies) * m * k;
+        cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, 1.0f, ai, lda, b, ldb, beta, c, n);
         ++iters;
         t1 = now();
       } while (t1 - t0 < min_seconds / 3);

@@ -564,6 +564,34 @@ void small_gemm(const Operand& A, const Operand& B, int64_t m, int64_t n, int64_
   }
 }
 
+// The source lines of the A block a thread packs next, fetched into L2 a few at a time over the micro-kernel calls of
+// the block before, which leave the memory system idle: packing otherwise waits on each line at L3's latency (a block
+// is 72–168 rows of a k block, 1 KiB each, too far apart for the hardware prefetchers to run ahead). Measured with
+// `bench/gemm.ts --cold-a`, where A comes from L3 as the step's activations do. Prefetches do not fault, so rounding a
+// row up to whole lines may touch past A.
+struct NextABlock {
+  const float* base = nullptr;
+  int64_t ld = 0, rows = 0, lines = 0, per_call = 0, r = 0, l = 0;
+  // The block of rows [i0, i0 + mc) × k [p0, p0 + kc), fetched over `calls` calls of step().
+  void init(const Operand& A, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int64_t calls) {
+    const int64_t len = A.trans ? mc : kc;  // floats per source row
+    base = A.trans ? A.p + p0 * A.ld + i0 : A.p + i0 * A.ld + p0;
+    rows = A.trans ? kc : mc;
+    lines = (len + 15) / 16 + 1;  // + 1: a row need not start on a line
+    ld = A.ld;
+    per_call = (rows * lines + calls - 1) / std::max<int64_t>(calls, 1);
+  }
+  void step() {
+    for (int64_t i = 0; i < per_call && r < rows; ++i) {
+      __builtin_prefetch(base + r * ld + l * 16, 0, 2);  // locality 2: L2 and out (prefetcht1 on x86)
+      if (++l == lines) {
+        l = 0;
+        ++r;
+      }
+    }
+  }
+};
+
 }  // namespace
 
 void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float beta,
@@ -691,10 +719,23 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
           const int64_t pc = ipc * KC, kc = std::min<int64_t>(KC, k - pc);
           if (shared_a) Ap = Ap_all + (block * n_pc + ipc) * MC * KC;
           else pack_a(A, ic, mc, pc, kc, alpha, Ap);
+          // The next A block this thread packs: the next k block of these rows, or with one thread (tasks then run
+          // in order) the next row block's first.
+          NextABlock next;
+          if (!shared_a) {
+            const int64_t calls = (jp1 - jp0) * ((mc + MR - 1) / MR);
+            if (ipc + 1 < n_pc) {
+              next.init(A, ic, mc, pc + KC, std::min<int64_t>(KC, k - pc - KC), calls);
+            } else if (threads == 1 && block + 1 < n_ic) {
+              const int64_t ic2 = block_row(block + 1);
+              next.init(A, ic2, block_row(block + 2) - ic2, 0, std::min<int64_t>(KC, k), calls);
+            }
+          }
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j = jp * NR, nr = std::min<int64_t>(NR, nc - j);
             const float* bpanel = Bp + (ipc * npanels + jp) * KC * NR;
             for (int64_t ir = 0; ir < mc; ir += MR) {
+              next.step();
               float* ct = c + (ic + ir) * ldc + jc + j;
               const CIn in = !(store_first && ipc == 0) ? CIn{ct, ldc}
                              : d                        ? CIn{d + (ic + ir) * ldd + jc + j, ldd}
