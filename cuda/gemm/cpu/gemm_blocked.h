@@ -566,9 +566,9 @@ void small_gemm(const Operand& A, const Operand& B, int64_t m, int64_t n, int64_
 
 // The source lines of the A block a thread packs next, fetched into L2 a few at a time over the micro-kernel calls of
 // the block before, which leave the memory system idle: packing otherwise waits on each line at L3's latency (a block
-// is 72–168 rows of a k block, 1 KiB each, too far apart for the hardware prefetchers to run ahead). Measured with
-// `bench/gemm.ts --cold-a`, where A comes from L3 as the step's activations do. Prefetches do not fault, so rounding a
-// row up to whole lines may touch past A.
+// spans up to 256 source rows of at most 1 KiB, a row stride apart, which the hardware prefetchers do not run ahead
+// of). Measured with `bench/gemm.ts --cold-a`, where A comes from L3 as the step's activations do. Prefetches do not
+// fault, so rounding a row up to whole lines may touch past A.
 struct NextABlock {
   const float* base = nullptr;
   int64_t ld = 0, rows = 0, lines = 0, per_call = 0, r = 0, l = 0;
