@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 char* openblas_get_corename(void);
@@ -37,9 +38,8 @@ int main(int argc, char** argv) {
     float* b = malloc(sizeof(float) * (size_t)k * n);
     float* c = calloc((size_t)m * n, sizeof(float));
     /* The same deterministic inputs as bench/gemm.ts: x_i = ((i * 7919) % 1000) / 1000 - 0.5. */
-    for (int cp = 0; cp < copies; ++cp)
-      for (size_t i = 0; i < (size_t)m * k; ++i)
-        a[cp * (size_t)m * k + i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)m * k; ++i) a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (int cp = 1; cp < copies; ++cp) memcpy(a + cp * (size_t)m * k, a, sizeof(float) * (size_t)m * k);
     for (size_t i = 0; i < (size_t)k * n; ++i) b[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
     const int lda = ta ? m : k, ldb = tb ? k : n;
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
