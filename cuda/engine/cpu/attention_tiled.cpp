@@ -32,27 +32,33 @@ constexpr int64_t kLocalScores = 128 * 1024;
 // Head-dim-in-lanes tile: rows per tile for NV registers per row (≤ 12 accumulators).
 constexpr int rows_for(int nv) { return nv == 1 ? 8 : nv == 2 ? 6 : nv == 3 ? 4 : 3; }
 
-// C[r][0, kKeyChunk) = alpha · Σ_c A[r·lda + c] · Bt[c·ldt + ·] for R rows.
+// C[r][0, kKeyChunk) = alpha · Σ_c A[c·lda + r] · Bt[c·ldt + ·] for R rows, A given transposed (a column per row):
+// every broadcast is then at a fixed offset from one pointer.
 template <int R>
 inline void tile_keys(int64_t hd, const float* A, int64_t lda, const float* Bt, int64_t ldt, float alpha, float* C,
                       int64_t ldc) {
-  F acc[R][kNU];
+  static_assert(kNU == 2, "two key registers");
+  F acc0[R], acc1[R];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < kNU; ++v) acc[r][v] = Isa::set1(0.0f);
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = Isa::set1(0.0f);
   for (int64_t c = 0; c < hd; ++c) {
-    F b[kNU];
-    for (int v = 0; v < kNU; ++v) b[v] = Isa::load(Bt + c * ldt + v * W);
+    F b0 = Isa::load(Bt + c * ldt), b1 = Isa::load(Bt + c * ldt + W);
+    // Kept in registers: GCC would otherwise fold the two loads into every row's FMAs, 2·R loads per step where 2
+    // do, and at AVX-512 on Zen 4 the loads, not the FMAs, then set the pace.
+    __asm__("" : "+v"(b0), "+v"(b1));
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const F a = Isa::set1(A[r * lda + c]);
-      for (int v = 0; v < kNU; ++v) acc[r][v] = Isa::fma(a, b[v], acc[r][v]);
+      const F a = Isa::set1(A[c * lda + r]);
+      acc0[r] = Isa::fma(a, b0, acc0[r]);
+      acc1[r] = Isa::fma(a, b1, acc1[r]);
     }
   }
   const F al = Isa::set1(alpha);
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < kNU; ++v) Isa::store(C + r * ldc + v * W, Isa::mul(acc[r][v], al));
+  for (int r = 0; r < R; ++r) {
+    Isa::store(C + r * ldc, Isa::mul(acc0[r], al));
+    Isa::store(C + r * ldc + W, Isa::mul(acc1[r], al));
+  }
 }
 
 // Rows [t0, t0 + R) of alpha · A·Btᵀ for keys [0, t0 + R) rounded up to whole chunks, into S rows (stride ld).
@@ -64,12 +70,23 @@ inline void tile_keys(int64_t hd, const float* A, int64_t lda, const float* Bt, 
 template <int R>
 void rows_keys(int64_t hd, int64_t t0, const float* A, int64_t lda, const float* Bt, int64_t ldt, float alpha,
                float* S, int64_t ld, const float* next = nullptr, int64_t ldn = 0) {
+  // The R rows of A transposed into 8 columns (hd × 8; rows past R repeat the last), once for all the chunks: each
+  // step of tile_keys then broadcasts from one pointer at fixed offsets. Read in place, the R row pointers left too
+  // few integer registers and GCC reloaded them from the stack at every step.
+  static_assert(R <= 8, "a tile is at most 8 rows");
+  alignas(64) float at[4 * W * 8];
+  for (int64_t c0 = 0; c0 < hd; c0 += 8) {
+    __m256 r[8], c[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(A + (t0 + std::min(i, R - 1)) * lda + c0);
+    Isa::transpose8(r, c);
+    for (int i = 0; i < 8; ++i) _mm256_store_ps(at + (c0 + i) * 8, c[i]);
+  }
   for (int64_t u = 0; u < t0 + R; u += kKeyChunk) {
     if (next)
       for (int r = 0; r < R; ++r)
         for (int64_t e = 0; e < kKeyChunk; e += kLineFloats)
           _mm_prefetch(reinterpret_cast<const char*>(next + (t0 + r) * ldn + u + e), _MM_HINT_T0);
-    tile_keys<R>(hd, A + t0 * lda, lda, Bt + u, ldt, alpha, S + u, ld);
+    tile_keys<R>(hd, at, 8, Bt + u, ldt, alpha, S + u, ld);
   }
 }
 
@@ -309,7 +326,9 @@ const float* pack_heads(int slot, int64_t heads, int64_t T, int64_t hd, const fl
   for (int64_t i = 0; i < heads; ++i)
     for (int64_t t = 0; t < T; ++t) {
       const float* row = x + t * ld + i * hd;
-      std::copy(row, row + hd, out.data() + (i * T + t) * hd);
+      float* dst = out.data() + (i * T + t) * hd;
+      // hd is whole registers here: a call to memmove per 128-byte row cost more than the copy.
+      for (int64_t c = 0; c < hd; c += W) Isa::store(dst + c, Isa::load(row + c));
     }
   return out.data();
 }
