@@ -5,10 +5,11 @@
 //        [--cold-a] [--record]
 // --cold-a: each call takes the next of several copies of A (64 MiB in all, 2–16 copies), so that A arrives from L3
 // or memory as the step's activations do, not from L2 as when one A is multiplied again and again; recorded as its
-// own section, `gemm (<level>, A cold)`.
+// own section, `gemm (<level>, A cold, <CPU>)`.
 // The addon runs its kernels for the SIMD level DISTILLERY_ISA names (default: the best the CPU has) and OpenBLAS
 // runs the kernels of the same level (OPENBLAS_CORETYPE: SkylakeX, Haswell for AVX2, Nehalem for no AVX), so an
-// AVX-512 machine measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level records its own section, `gemm (<level>)`.
+// AVX-512 machine measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level and CPU records its own section,
+// `gemm (<level>, <CPU>)` (bench/record.ts, cpuName).
 // Needs OpenBLAS for the baseline only: `apt-get install libopenblas-dev` (Debian/Ubuntu) and a C compiler.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -16,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadNative, nativeFn, packageRoot, type Sgemm, type SimdLevel } from '../src/native/loader.js';
-import { machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
+import { cpuName, machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
   options: {
@@ -267,5 +268,5 @@ if (values.record) {
     stepHeader,
     ...stepLines.map((l) => `- ${l}`),
   ].join('\n');
-  console.log(`recorded in ${recordSection(`gemm (${info.simd}${coldA ? ', A cold' : ''})`, body)}`);
+  console.log(`recorded in ${recordSection(`gemm (${info.simd}${coldA ? ', A cold' : ''}, ${cpuName()})`, body)}`);
 }

@@ -2,7 +2,7 @@
 // same logits and against the float64 reference, measured in the same run; then the fused lmHeadLoss
 // against the unfused path (sgemm to logits, computeLoss, two sgemms back): time and peak memory.
 // Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/losses.ts [--rows 512] [--reps 5] [--record]
-// DISTILLERY_ISA picks the SIMD level of the loss rows and GEMM kernels; each level records its own section.
+// DISTILLERY_ISA picks the SIMD level of the loss rows and GEMM kernels; each level and CPU records its own section.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,7 +14,7 @@ import { prepare } from '../losses/runtime/prepare.js';
 import { mulberry32 } from '../src/core/random.js';
 import { losses } from '../losses/index.js';
 import { loadNative, nativeFn, type Sgemm } from '../src/native/loader.js';
-import { machineLine, recordSection, table } from './record.js';
+import { cpuName, machineLine, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
   options: {
@@ -290,5 +290,5 @@ if (values.record) {
     '',
     t2,
   ].join('\n');
-  console.log(`recorded in ${recordSection(`losses (${info.simd})`, body)}`);
+  console.log(`recorded in ${recordSection(`losses (${info.simd}, ${cpuName()})`, body)}`);
 }

@@ -18,6 +18,22 @@ export function machineLine(): string {
   return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}, 1-min load average ${os.loadavg()[0]!.toFixed(1)} when recorded`;
 }
 
+/**
+ * The CPU's name, short ("Intel Xeon", "AMD EPYC"): the per-level sections (GEMM, losses, the step against PyTorch)
+ * carry it, so that a run on another kind of machine adds its own section instead of replacing another CPU's.
+ */
+export function cpuName(): string {
+  const model = os.cpus()[0]?.model ?? 'unknown CPU';
+  return (
+    model
+      .replace(/\((R|TM|tm)\)/g, '')
+      .replace(/\s*@.*$/, '')
+      .replace(/\b(Processor|CPU)\b/g, '')
+      .replace(/\s+/g, ' ')
+      .trim() || 'unknown CPU'
+  );
+}
+
 export function recordSection(name: string, body: string): string {
   const file = path.join(packageRoot(), 'docs', 'benchmarks.md');
   const text = existsSync(file)

@@ -17,7 +17,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { loadNative, packageRoot, type SimdLevel } from '../src/index.js';
 import { bareTrainingStep, benchStudent, type StepPhases } from './student-step.js';
-import { machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
+import { cpuName, machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
   options: {
@@ -273,5 +273,5 @@ if (values.record) {
     '',
     out,
   ].join('\n');
-  console.log(`recorded in ${recordSection(`train vs PyTorch (${info.simd})`, body)}`);
+  console.log(`recorded in ${recordSection(`train vs PyTorch (${info.simd}, ${cpuName()})`, body)}`);
 }
