@@ -210,8 +210,8 @@ describeEachSimdLevel('dn_sgemm', () => {
   });
 
   it('gives the same bits wherever C starts, 1 or 2 threads, for an output past the streaming size', () => {
-    // m·n·4 = 8.6 MB, one k block, beta 0: the AVX-512 kernel streams the whole tiles of such a C when C is 64-byte
-    // aligned (one of the 16 offsets below) and stores edge tiles (m, n off the 14 × 32 grid) plainly.
+    // m·n·4 = 8.6 MB, one k block, beta 0: the AVX-512 and AVX2 kernels stream the whole tiles of such a C when C is
+    // 64-byte aligned (one of the 16 offsets below) and store edge tiles (m, n off the 14 × 32 or 6 × 16 grid) plainly.
     const sgemm = nativeFn<Sgemm>('sgemm');
     const rng = new Rng(31);
     const [m, n, k] = [520, 4112, 32];

@@ -56,19 +56,19 @@ using Scratch = dn_common::AlignedFloats;
 // What a micro-kernel adds its product to as it stores C's tile: C itself (accumulating: a later k block, or
 // beta ≠ 0 after scale_c), another matrix (dn_sgemm_add's D, on the first k block), or nothing (p null: the first k
 // block of a beta = 0 call stores the product, so C needs no clearing pass). Points at the tile's first element.
-// `stream` (with p null): C is stored once and is far larger than the caches, so the AVX-512 kernel writes its whole
-// tiles with non-temporal stores, which skip reading C's lines for ownership (see kStreamBytes).
+// `stream` (with p null): C is stored once and is far larger than the caches, so the kernel writes its whole tiles
+// with non-temporal stores, which skip reading C's lines for ownership (see kStreamBytes).
 struct CIn {
   const float* p;
   int64_t ld;
   bool stream = false;
 };
 
-#if defined(__AVX512F__)
-// An output this large (m·n floats, written once: one k block, beta 0) is stored around the caches by the AVX-512
-// kernel: with plain stores, fetching its lines for ownership kept the 14×32 kernel waiting (the LM head's 1024 × 8192
-// logits: 82% of OpenBLAS's rate in bench/gemm.ts; streamed, 26.7 against 30.8 ms, one thread). The AVX2 kernel,
-// half as fast, saw no difference and keeps plain stores.
+#if defined(__AVX512F__) || defined(DN_GEMM_AVX2)
+// An output this large (m·n floats, written once: one k block, beta 0) is stored around the caches: with plain stores,
+// fetching its lines for ownership kept the kernel waiting (the LM head's 1024 × 8192 logits, one thread: 82% of
+// OpenBLAS's rate with AVX-512 on an Intel Xeon, 26.7 ms streamed against 30.8; with AVX2 on Zen 4, whose 256-bit
+// kernel runs as fast as the AVX-512 one, 86–88% of OpenBLAS's rate with plain stores).
 constexpr int64_t kStreamBytes = (int64_t)8 << 20;
 #endif
 
@@ -458,8 +458,9 @@ template <typename AAt>
 inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, float scale, float* C, int64_t ldc,
                          int64_t mr, int64_t nr, CIn in) {
   // The tiles of C and `in` are fetched into L1 first, for a plain store too (as the AVX-512 kernel does): the k loop
-  // hides the misses.
-  prefetch_tile(C, ldc, mr, nr, in);
+  // hides the misses. A streamed tile is not read at all.
+  const bool whole = mr == MR && nr == NR;
+  if (!(in.stream && whole)) prefetch_tile(C, ldc, mr, nr, in);
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define DN_GEMM_ROW(i)                                 \
@@ -481,7 +482,14 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
 #undef DN_GEMM_ROW
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 s = _mm256_set1_ps(scale);
-  if (mr == MR && nr == NR) {
+  if (whole) {
+    if (!in.p && in.stream) {
+      for (int i = 0; i < MR; ++i) {
+        _mm256_stream_ps(C + i * ldc, _mm256_mul_ps(s, acc[i][0]));
+        _mm256_stream_ps(C + i * ldc + 8, _mm256_mul_ps(s, acc[i][1]));
+      }
+      return;
+    }
     if (!in.p) {
       for (int i = 0; i < MR; ++i) {
         _mm256_storeu_ps(C + i * ldc, _mm256_mul_ps(s, acc[i][0]));
@@ -615,9 +623,9 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
   const bool direct = false;
 #endif
   const bool store_first = beta == 0.0f && !none && !small && !direct;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(DN_GEMM_AVX2)
   // Streamed: stored once (one k block, no addend), larger than kStreamBytes, with every row starting on the same
-  // 64-byte offset (tiles start at multiples of NR = 32 columns, so C's start and row stride decide).
+  // 64-byte offset (tiles start at multiples of NR = 32 or 16 columns, so C's start and row stride decide).
   const bool streamable = parallel && store_first && !d && k <= KC &&
                           m * n * (int64_t)sizeof(float) > kStreamBytes && ldc % 16 == 0 &&
                           reinterpret_cast<uintptr_t>(c) % sizeof(float) == 0;
@@ -754,7 +762,7 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
           }
         }
       }
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(DN_GEMM_AVX2)
       // Non-temporal stores are weakly ordered: drained before the region's closing barrier hands C on.
       if (stream_c) _mm_sfence();
 #endif
