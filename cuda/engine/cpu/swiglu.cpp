@@ -11,7 +11,8 @@
 namespace {
 // Each input stream is fetched this far ahead, a line at a time: au is written by the projection's GEMM and read
 // here after megabytes of other traffic, mostly from memory, and the hardware prefetchers alone kept one core at about
-// 60% of a memcpy's rate (AMD EPYC Zen 4: 8 layers' forward 5.8 → 4.0 ms, backward 7.6 → 6.5 ms, cold buffers).
+// 60% of a memcpy's rate (AMD EPYC Zen 4, 8 layers' cold buffers in a harness outside the tree: forward 5.8 → 4.0 ms,
+// backward 7.6 → 6.5 ms; bench/engine.ts shows the gate's time per step).
 constexpr int64_t kAhead = 1024;
 inline void fetch_ahead(const float* p, int64_t i) {
 #if defined(DN_SIMD)

@@ -483,7 +483,7 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 s = _mm256_set1_ps(scale);
   if (whole) {
-    if (!in.p && in.stream) {
+    if (in.stream) {
       for (int i = 0; i < MR; ++i) {
         _mm256_stream_ps(C + i * ldc, _mm256_mul_ps(s, acc[i][0]));
         _mm256_stream_ps(C + i * ldc + 8, _mm256_mul_ps(s, acc[i][1]));
