@@ -10,6 +10,8 @@
 // runs the kernels of the same level (OPENBLAS_CORETYPE: SkylakeX, Haswell for AVX2, Nehalem for no AVX), so an
 // AVX-512 machine measures the AVX2 path against OpenBLAS's AVX2 kernels. Each level and CPU records its own section,
 // `gemm (<level>, <CPU>)` (bench/record.ts, cpuName).
+// The hardware limit beside it: bench/fma_peak.c, built for the level measured, times register-only FMAs on the same
+// thread count, and each rate is also given as a share of that peak (none for the scalar level).
 // Needs OpenBLAS for the baseline only: `apt-get install libopenblas-dev` (Debian/Ubuntu) and a C compiler.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -90,6 +92,38 @@ function buildHarness(): string {
   return exe;
 }
 
+/** The compiler flags that build bench/fma_peak.c at each level's SIMD width (none for scalar: no peak then). */
+const PEAK_FLAGS: Record<SimdLevel, string[] | null> = {
+  avx512: ['-mavx512f', '-mfma'],
+  avx2: ['-mavx2', '-mfma'],
+  scalar: null,
+};
+
+/** Builds the FMA-peak probe for `level`, or says why not and returns null (the GEMM comparison runs without it). */
+function buildPeak(level: SimdLevel): string | null {
+  const flags = PEAK_FLAGS[level];
+  if (!flags) return null;
+  const src = path.join(packageRoot(), 'bench', 'fma_peak.c');
+  const exe = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-peak-')), 'fma_peak');
+  const cc = process.env.CC ?? 'cc';
+  const res = spawnSync(cc, ['-O2', ...flags, src, '-o', exe, '-lpthread'], { encoding: 'utf8' });
+  if (res.status !== 0) {
+    console.error(
+      `bench/gemm: no FMA peak (${cc} ${flags.join(' ')} ${src}): ${res.stderr?.trim() || `exit code ${res.status}`}`,
+    );
+    return null;
+  }
+  return exe;
+}
+
+/** GFLOP/s of register-only FMAs on `threads` threads at once (bench/fma_peak.c). */
+function fmaPeak(exe: string, threads: number): number {
+  const res = spawnSync(exe, [String(Math.max(0.3, seconds)), String(threads)], { encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`FMA peak probe failed (exit ${res.status}): ${res.stderr}`);
+  const row = JSON.parse(res.stdout.trim()) as { gflops: number };
+  return row.gflops;
+}
+
 interface BlasResult {
   core: string;
   gflops: number;
@@ -158,13 +192,23 @@ function dnSgemm(
 
 const exe = buildHarness();
 const info = loadNative().info;
+const peakExe = buildPeak(info.simd);
+// The FMA peak per thread count, measured before that count's shapes (and so on the same quiet or busy machine).
+const peaks = new Map<number, number>();
 const rows: Array<Array<string | number>> = [];
 let core = '';
 const ratios: number[] = [],
   cpuRatios: number[] = [];
 // Seconds of one training step's GEMM calls (each shape × its perStep), per thread count.
-const stepTotals = new Map<number, { dn: number; blas: number; dnCpu: number; blasCpu: number }>();
+const stepTotals = new Map<number, { dn: number; blas: number; dnCpu: number; blasCpu: number; flop: number }>();
 for (const threads of threadCounts) {
+  if (peakExe) {
+    peaks.set(threads, fmaPeak(peakExe, threads));
+    console.log(
+      `threads=${threads}: FMA peak ${peaks.get(threads)!.toFixed(1)} GFLOP/s (${info.simd}, registers only)`,
+    );
+  }
+  const peak = peaks.get(threads);
   for (const sh of shapes) {
     const { role, ta, tb, m, n, k, beta, perStep } = sh;
     const spec = `${ta},${tb},${m},${n},${k},${beta},${aCopies(m, k)}`;
@@ -195,7 +239,8 @@ for (const threads of threadCounts) {
     ratios.push(ratio);
     cpuRatios.push(cpuRatio);
     const flop = 2 * m * n * k * perStep;
-    const total = stepTotals.get(threads) ?? { dn: 0, blas: 0, dnCpu: 0, blasCpu: 0 };
+    const total = stepTotals.get(threads) ?? { dn: 0, blas: 0, dnCpu: 0, blasCpu: 0, flop: 0 };
+    total.flop += flop;
     total.dn += flop / (dn.gflops * 1e9);
     total.blas += flop / (blas.gflops * 1e9);
     total.dnCpu += flop / (dn.cpuGflops * 1e9);
@@ -209,6 +254,7 @@ for (const threads of threadCounts) {
       dn.gflops.toFixed(1),
       blas.gflops.toFixed(1),
       `${(100 * ratio).toFixed(0)}%`,
+      peak ? `${((100 * dn.gflops) / peak).toFixed(0)}% / ${((100 * blas.gflops) / peak).toFixed(0)}%` : 'n/a',
       dn.cpuGflops.toFixed(1),
       blas.cpuGflops.toFixed(1),
       `${(100 * cpuRatio).toFixed(0)}%`,
@@ -231,6 +277,7 @@ const out = table(
     'dn_sgemm GFLOP/s',
     'OpenBLAS GFLOP/s',
     'dn / OpenBLAS',
+    'of FMA peak (dn / OpenBLAS)',
     'dn per CPU-s',
     'OpenBLAS per CPU-s',
     'ratio per CPU-s',
@@ -240,7 +287,11 @@ const out = table(
 const stepLines = [...stepTotals].map(
   ([threads, t]) =>
     `${threads} thread${threads > 1 ? 's' : ''}: dn_sgemm ${(1000 * t.dn).toFixed(0)} ms, OpenBLAS ${(1000 * t.blas).toFixed(0)} ms: ` +
-    `**${((100 * t.dn) / t.blas).toFixed(0)}%** of OpenBLAS's time by wall clock, ${((100 * t.dnCpu) / t.blasCpu).toFixed(0)}% per CPU-second.`,
+    `**${((100 * t.dn) / t.blas).toFixed(0)}%** of OpenBLAS's time by wall clock, ${((100 * t.dnCpu) / t.blasCpu).toFixed(0)}% per CPU-second` +
+    (peaks.has(threads)
+      ? `; at the FMA peak (${peaks.get(threads)!.toFixed(1)} GFLOP/s) the same ${(t.flop / 1e9).toFixed(1)} GFLOP take ` +
+        `${(t.flop / (peaks.get(threads)! * 1e6)).toFixed(0)} ms: dn_sgemm runs at ${((100 * t.flop) / (peaks.get(threads)! * 1e9) / t.dn).toFixed(0)}% of it, OpenBLAS at ${((100 * t.flop) / (peaks.get(threads)! * 1e9) / t.blas).toFixed(0)}%.`
+      : '.'),
 );
 const stepHeader = `One training step's GEMM calls (each shape × its calls per step: ${LAYERS} layers, one LM head), at each library's rate above:`;
 console.log(`\n${stepHeader}\n${stepLines.map((l) => `- ${l}`).join('\n')}`);
@@ -256,6 +307,13 @@ if (values.record) {
       ? [
           "A cold: each call takes the next of several copies of A (64 MiB in all, 2–16 copies by A's size), so A arrives",
           "from L3 or memory as a training step's activations do, on both sides.",
+        ]
+      : []),
+    ...(peaks.size
+      ? [
+          `FMA peak (\`bench/fma_peak.c\`: ${info.simd === 'avx512' ? '512' : '256'}-bit FMAs on registers only, as many threads as the row): ` +
+            [...peaks].map(([t, g]) => `${g.toFixed(1)} GFLOP/s on ${t} thread${t > 1 ? 's' : ''}`).join(', ') +
+            '; the hardware limit of any GEMM at this width.',
         ]
       : []),
     'GFLOP/s are per wall-clock second; "per CPU-s" divides by the process CPU time of all threads instead,',
