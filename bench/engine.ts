@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
 import { adamwStep, clipCoefficient, createEngine, initParams, NativeEngine, Rng } from '../src/engine/index.js';
-import { benchStudent } from './student-step.js';
+import { benchStudent, stepMatmulFlops } from './student-step.js';
 import { machineLine, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
@@ -26,12 +26,8 @@ const student = benchStudent(T);
 
 /** Matmul FLOPs of forward + backward (the LM head is not part of the engine). */
 function flopsPerStep(c: ModelConfig, b: number, t: number): number {
-  const hd = c.dModel / c.nHeads,
-    n = b * t;
-  const linear =
-    c.nLayers * (c.dModel * (c.nHeads + 2 * c.nKvHeads) * hd + c.nHeads * hd * c.dModel + 3 * c.dModel * c.ffnDim);
-  const attention = ((c.nLayers * b * c.nHeads * (t * (t + 1))) / 2) * hd * 2 * 2; // QKᵀ and PV, causal half
-  return 3 * (2 * n * linear + attention); // backward ≈ 2× forward
+  const f = stepMatmulFlops(c, b, t);
+  return f.linear + f.attention;
 }
 
 function sgemmRate(threads: number): number {

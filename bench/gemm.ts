@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadNative, nativeFn, packageRoot, type Sgemm, type SimdLevel } from '../src/native/loader.js';
+import { fmaPeakProbe, peakWidth } from './peak.js';
 import { cpuName, machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
@@ -92,38 +93,6 @@ function buildHarness(): string {
   return exe;
 }
 
-/** The compiler flags that build bench/fma_peak.c at each level's SIMD width (none for scalar: no peak then). */
-const PEAK_FLAGS: Record<SimdLevel, string[] | null> = {
-  avx512: ['-mavx512f', '-mfma'],
-  avx2: ['-mavx2', '-mfma'],
-  scalar: null,
-};
-
-/** Builds the FMA-peak probe for `level`, or says why not and returns null (the GEMM comparison runs without it). */
-function buildPeak(level: SimdLevel): string | null {
-  const flags = PEAK_FLAGS[level];
-  if (!flags) return null;
-  const src = path.join(packageRoot(), 'bench', 'fma_peak.c');
-  const exe = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-peak-')), 'fma_peak');
-  const cc = process.env.CC ?? 'cc';
-  const res = spawnSync(cc, ['-O2', ...flags, src, '-o', exe, '-lpthread'], { encoding: 'utf8' });
-  if (res.status !== 0) {
-    console.error(
-      `bench/gemm: no FMA peak (${cc} ${flags.join(' ')} ${src}): ${res.stderr?.trim() || `exit code ${res.status}`}`,
-    );
-    return null;
-  }
-  return exe;
-}
-
-/** GFLOP/s of register-only FMAs on `threads` threads at once (bench/fma_peak.c). */
-function fmaPeak(exe: string, threads: number): number {
-  const res = spawnSync(exe, [String(Math.max(0.3, seconds)), String(threads)], { encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`FMA peak probe failed (exit ${res.status}): ${res.stderr}`);
-  const row = JSON.parse(res.stdout.trim()) as { gflops: number };
-  return row.gflops;
-}
-
 interface BlasResult {
   core: string;
   gflops: number;
@@ -192,7 +161,7 @@ function dnSgemm(
 
 const exe = buildHarness();
 const info = loadNative().info;
-const peakExe = buildPeak(info.simd);
+const peakProbe = fmaPeakProbe(info.simd, 'bench/gemm');
 // The FMA peak per thread count, measured before that count's shapes (and so on the same quiet or busy machine).
 const peaks = new Map<number, number>();
 const rows: Array<Array<string | number>> = [];
@@ -202,8 +171,8 @@ const ratios: number[] = [],
 // Seconds of one training step's GEMM calls (each shape × its perStep), per thread count.
 const stepTotals = new Map<number, { dn: number; blas: number; dnCpu: number; blasCpu: number; flop: number }>();
 for (const threads of threadCounts) {
-  if (peakExe) {
-    peaks.set(threads, fmaPeak(peakExe, threads));
+  if (peakProbe) {
+    peaks.set(threads, peakProbe(threads, Math.max(0.3, seconds)));
     console.log(
       `threads=${threads}: FMA peak ${peaks.get(threads)!.toFixed(1)} GFLOP/s (${info.simd}, registers only)`,
     );
@@ -311,7 +280,7 @@ if (values.record) {
       : []),
     ...(peaks.size
       ? [
-          `FMA peak (\`bench/fma_peak.c\`: ${info.simd === 'avx512' ? '512' : '256'}-bit FMAs on registers only, as many threads as the row): ` +
+          `FMA peak (\`bench/fma_peak.c\`: ${peakWidth(info.simd)}-bit FMAs on registers only, as many threads as the row): ` +
             [...peaks].map(([t, g]) => `${g.toFixed(1)} GFLOP/s on ${t} thread${t > 1 ? 's' : ''}`).join(', ') +
             '; the hardware limit of any GEMM at this width.',
         ]

@@ -25,6 +25,25 @@ export function benchStudent(T: number): ModelConfig {
   });
 }
 
+/**
+ * Floating-point operations of one training step's matrix products at B×T tokens, forward and backward (the backward
+ * as twice the forward): the layers' linear maps, attention's QKᵀ and P·V over the causal half (what a kernel that
+ * skips the upper triangle must do), and the LM head's three products. A lower bound on the step's work: at the
+ * machine's FMA peak no implementation does the step faster than these take.
+ */
+export function stepMatmulFlops(
+  c: ModelConfig,
+  B: number,
+  T: number,
+): { linear: number; attention: number; head: number } {
+  const hd = c.dModel / c.nHeads,
+    n = B * T;
+  const linear =
+    c.nLayers * (c.dModel * (c.nHeads + 2 * c.nKvHeads) * hd + c.nHeads * hd * c.dModel + 3 * c.dModel * c.ffnDim);
+  const attention = ((c.nLayers * B * c.nHeads * (T * (T + 1))) / 2) * hd * 2 * 2;
+  return { linear: 3 * 2 * n * linear, attention: 3 * attention, head: 3 * 2 * n * c.dModel * c.vocabSize };
+}
+
 /** Milliseconds per phase of the step, added to by `step(s, phases)`. */
 export interface StepPhases {
   forward: number;

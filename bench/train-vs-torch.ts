@@ -2,7 +2,8 @@
 // / 4 KV, ffn 768, B×T = 4×256; forward, LM head + cross-entropy, backward, clip to 1, AdamW) through Distillery's
 // public API and through PyTorch (bench/train_torch.py, same shapes and optimizer), interleaved round by round for 1
 // and 2 threads; the fastest round of each counts (the machine is shared), and the median of the rounds' own ratios
-// is given beside it. Records the ratios and the SIMD level.
+// is given beside it. Records the ratios and the SIMD level, and the ceiling of the ratio on this machine: PyTorch's
+// step against the time the step's matrix products alone would take at the FMA peak (bench/fma_peak.c).
 // Usage: [DISTILLERY_ISA=avx2|avx512] npx tsx bench/train-vs-torch.ts [--threads 1,2] [--steps 3] [--repeat 3]
 //        [--warmup 5] [--python /usr/bin/python3] [--record] [--profile]
 // PyTorch is for this benchmark only: `apt-get install python3-torch libopenblas0-openmp` (Debian/Ubuntu). PyTorch must
@@ -16,7 +17,8 @@ import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { loadNative, packageRoot, type SimdLevel } from '../src/index.js';
-import { bareTrainingStep, benchStudent, type StepPhases } from './student-step.js';
+import { fmaPeakProbe, peakWidth } from './peak.js';
+import { bareTrainingStep, benchStudent, stepMatmulFlops, type StepPhases } from './student-step.js';
 import { cpuName, machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 
 const { values } = parseArgs({
@@ -230,6 +232,28 @@ for (let round = 0; round < repeat; round++) {
 for (const r of runners.values()) r.close();
 loadNative().addon.setNumThreads(0);
 
+// The ceiling of the ratio on this machine: a step that did nothing but its matrix products, at the FMA peak of this
+// SIMD width on the same thread count (bench/fma_peak.c), against PyTorch's fastest round.
+const peakProbe = fmaPeakProbe(info.simd, 'bench/train-vs-torch');
+const flops = stepMatmulFlops(config, B, T);
+const totalFlops = flops.linear + flops.attention + flops.head;
+const bounds = peakProbe
+  ? threadCounts.map((threads) => {
+      const peak = peakProbe(threads);
+      const atPeak = totalFlops / (peak * 1e6),
+        dnMs = ((best.get(`dn ${threads}`) ?? Infinity) / steps) * 1000,
+        ptMs = ((best.get(`pt ${threads}`) ?? Infinity) / steps) * 1000;
+      return (
+        `${threads} thread${threads > 1 ? 's' : ''}: FMA peak ${peak.toFixed(1)} GFLOP/s (${peakWidth(info.simd)}-bit); the step's ` +
+        `${(totalFlops / 1e9).toFixed(1)} GFLOP of matrix products (linear layers ${(flops.linear / 1e9).toFixed(1)}, LM head ` +
+        `${(flops.head / 1e9).toFixed(1)}, causal attention ${(flops.attention / 1e9).toFixed(1)}) take ${atPeak.toFixed(0)} ms at that rate. ` +
+        `Fastest rounds: Distillery ${dnMs.toFixed(0)} ms per step (the products alone at the peak would be ${((100 * atPeak) / dnMs).toFixed(0)}% ` +
+        `of it), PyTorch ${ptMs.toFixed(0)} ms. A step of nothing but those products at the peak would run at ` +
+        `**${(ptMs / atPeak).toFixed(2)}×** PyTorch.`
+      );
+    })
+  : [];
+
 const rows = threadCounts.map((threads) => {
   const dn = (B * T * steps) / (best.get(`dn ${threads}`) ?? Infinity),
     pt = (B * T * steps) / (best.get(`pt ${threads}`) ?? Infinity);
@@ -259,6 +283,7 @@ const atenCapability = String(meta.values().next().value?.atenCapability ?? '?')
 console.log(
   `\n${out}\n\nSIMD level ${info.simd} (build ${info.buildSimd}); PyTorch ${torchVersion} on ${blasName} (kernels ${blasCore}), ATen kernels ${atenCapability}`,
 );
+if (bounds.length) console.log(`\nThe ceiling (bench/fma_peak.c):\n${bounds.map((l) => `- ${l}`).join('\n')}`);
 if (values.record) {
   const args = process.argv.slice(2).join(' ');
   const body = [
@@ -272,6 +297,9 @@ if (values.record) {
         ]),
     '',
     out,
+    ...(bounds.length
+      ? ['', 'The ceiling on this machine (`bench/fma_peak.c`, run after the rounds):', ...bounds.map((l) => `- ${l}`)]
+      : []),
   ].join('\n');
   console.log(`recorded in ${recordSection(`train vs PyTorch (${info.simd}, ${cpuName()})`, body)}`);
 }
