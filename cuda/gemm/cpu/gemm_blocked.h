@@ -73,17 +73,28 @@ constexpr int64_t kStreamBytes = (int64_t)8 << 20;
 #endif
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-// Fetches the rows of an mr×nr tile of C, and of `in` when it is another matrix, into L1.
-inline void prefetch_tile(const float* C, int64_t ldc, int64_t mr, int64_t nr, CIn in) {
-  for (int64_t i = 0; i < mr; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
-    if (in.p && in.p != C) {
-      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld + nr - 1), _MM_HINT_T0);
-    }
+// Fetches row i of an mr×nr tile of C, and of `in` when it is another matrix, into L1 (none past row mr).
+// Always inlined: a function that does nothing but prefetch looks free of side effects to GCC, which then deletes its
+// calls as dead code (that happened to the earlier all-at-once form of this fetch: the binary had none of it).
+__attribute__((always_inline)) inline void prefetch_row(const float* C, int64_t ldc, int64_t i, int64_t mr, int64_t nr,
+                                                        CIn in) {
+  if (i >= mr) return;
+  _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + nr - 1), _MM_HINT_T0);
+  if (in.p && in.p != C) {
+    _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(in.p + i * in.ld + nr - 1), _MM_HINT_T0);
   }
 }
+
+// The k steps between two rows' fetches of C's tile in a micro-kernel: the rows are fetched one at a time over the
+// k loop's first R·kFetchStep steps, not all before it, where a tile's 28 lines (AVX-512) coming from L3 or memory
+// would hold the core's outstanding-miss slots while the loop's first loads of A and B wait. Measured on Zen 4, one
+// thread, AVX-512, the step's GEMM calls in a harness (medians of 8 alternating runs): 1.6–2.2% less time than with
+// no fetch, 1.3% less than with the tile fetched at once (x·[W1;W3]ᵀ, 6 MiB of C written once: 98–102 → 105–106
+// GFLOP/s).
+// Shorter k loops fetch the tile at their start.
+constexpr int64_t kFetchStep = 4;
 #endif
 
 // Element (r, c) of op(X).
@@ -373,17 +384,33 @@ inline void add_tile(const __m512* c0, const __m512* c1, float scale, float* C, 
 }
 
 // C[mr×nr] = in + Ap(R of MR rows × kc) · Bp(kc×NR); mr ≤ R, nr ≤ NR. The tiles of C and of `in` are fetched into L1
-// first, for a plain store too: the k loop hides the misses its final read-modify-write, or its stores' fetches for
-// ownership, would otherwise wait on (the LM head's 32 MB of logits: +3%).
+// during the k loop (kFetchStep), for a plain store too: the loop hides the misses its final read-modify-write, or its
+// stores' fetches for ownership, would otherwise wait on. A streamed tile is not read at all.
 template <int R>
 inline void micro_kernel_rows(int64_t kc, const float* __restrict Ap, const float* __restrict Bp, float* C,
                               int64_t ldc, int64_t mr, int64_t nr, CIn in) {
   const bool whole = mr == R && nr == NR;
-  if (!(in.stream && whole)) prefetch_tile(C, ldc, mr, nr, in);
+  const bool fetch = !(in.stream && whole);
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
-  accumulate<R>(kc, [Ap](int i, int64_t p) { return Ap[p * MR + i]; }, Bp, NR, c0, c1);
+  // The same k order as one loop (the steps split, not reordered): the same bits. A and B advance as pointers, so
+  // that the main loop indexes them as it would from the start.
+  const float* a = Ap;
+  const float* b = Bp;
+  int64_t left = kc;
+  if (fetch && kc >= R * kFetchStep) {
+    for (int i = 0; i < R; ++i) {
+      prefetch_row(C, ldc, i, mr, nr, in);
+      accumulate<R>(kFetchStep, [a](int r, int64_t p) { return a[p * MR + r]; }, b, NR, c0, c1);
+      a += kFetchStep * MR;
+      b += kFetchStep * NR;
+    }
+    left -= R * kFetchStep;
+  } else if (fetch) {
+    for (int i = 0; i < mr; ++i) prefetch_row(C, ldc, i, mr, nr, in);
+  }
+  accumulate<R>(left, [a](int r, int64_t p) { return a[p * MR + r]; }, b, NR, c0, c1);
   if (whole) {
     if (in.stream) {
 #pragma GCC unroll 16
@@ -457,10 +484,10 @@ inline void micro_kernel_direct(int64_t kc, float alpha, const float* A, int64_t
 template <typename AAt>
 inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, float scale, float* C, int64_t ldc,
                          int64_t mr, int64_t nr, CIn in) {
-  // The tiles of C and `in` are fetched into L1 first, for a plain store too (as the AVX-512 kernel does): the k loop
-  // hides the misses. A streamed tile is not read at all.
+  // The tiles of C and `in` are fetched into L1 during the k loop, a row every kFetchStep steps as the AVX-512 kernel
+  // does, for a plain store too: the loop hides the misses. A streamed tile is not read at all.
   const bool whole = mr == MR && nr == NR;
-  if (!(in.stream && whole)) prefetch_tile(C, ldc, mr, nr, in);
+  const bool fetch = !(in.stream && whole);
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define DN_GEMM_ROW(i)                                 \
@@ -469,16 +496,29 @@ inline void tile_product(int64_t kc, AAt a_at, const float* Bp, int64_t ldbp, fl
     c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0);         \
     c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);         \
   } while (0)
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_loadu_ps(Bp + p * ldbp), b1 = _mm256_loadu_ps(Bp + p * ldbp + 8);
-    DN_GEMM_ROW(0);
-    DN_GEMM_ROW(1);
-    DN_GEMM_ROW(2);
-    DN_GEMM_ROW(3);
-    DN_GEMM_ROW(4);
-    DN_GEMM_ROW(5);
+#define DN_GEMM_STEP()                                                                                        \
+  do {                                                                                                        \
+    const __m256 b0 = _mm256_loadu_ps(Bp + p * ldbp), b1 = _mm256_loadu_ps(Bp + p * ldbp + 8);                \
+    DN_GEMM_ROW(0);                                                                                           \
+    DN_GEMM_ROW(1);                                                                                           \
+    DN_GEMM_ROW(2);                                                                                           \
+    DN_GEMM_ROW(3);                                                                                           \
+    DN_GEMM_ROW(4);                                                                                           \
+    DN_GEMM_ROW(5);                                                                                           \
+  } while (0)
+  int64_t p = 0;
+  if (fetch && kc >= MR * kFetchStep) {
+#pragma GCC unroll 1
+    for (int i = 0; i < MR; ++i) {
+      prefetch_row(C, ldc, i, mr, nr, in);
+      for (const int64_t end = p + kFetchStep; p < end; ++p) DN_GEMM_STEP();
+    }
+  } else if (fetch) {
+    for (int i = 0; i < mr; ++i) prefetch_row(C, ldc, i, mr, nr, in);
   }
+#pragma GCC unroll 4
+  for (; p < kc; ++p) DN_GEMM_STEP();
+#undef DN_GEMM_STEP
 #undef DN_GEMM_ROW
   const __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   const __m256 s = _mm256_set1_ps(scale);
