@@ -13,8 +13,10 @@ namespace {
 // here after megabytes of other traffic, mostly from memory, and the hardware prefetchers alone kept one core at about
 // 60% of a memcpy's rate (AMD EPYC Zen 4, 8 layers' cold buffers in a harness outside the tree: forward 5.8 → 4.0 ms,
 // backward 7.6 → 6.5 ms; bench/engine.ts shows the gate's time per step).
+// Always inlined: a helper that does nothing but prefetch looks free of side effects to GCC, which may then delete
+// its calls as dead code (as it did to the GEMM's C-tile fetch, gemm_blocked.h).
 constexpr int64_t kAhead = 1024;
-inline void fetch_ahead(const float* p, int64_t i) {
+__attribute__((always_inline)) inline void fetch_ahead(const float* p, int64_t i) {
 #if defined(DN_SIMD)
   if (i % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(p + i + kAhead), _MM_HINT_T0);
 #else
