@@ -209,6 +209,37 @@ describeEachSimdLevel('dn_sgemm', () => {
     }
   });
 
+  it('reads a transposed A in place with the bits of packing it (alpha = 1, 1 and 2 threads)', () => {
+    // op(A) = Aᵀ with alpha = 1 is read where it lies; the same op(A) given untransposed is packed. Both sum each
+    // element in the same k order, so the bits agree: whole and short row panels (m = 173: 12 × 14 + 5), several
+    // k blocks, a padded row stride, beta 0 and 1, and two threads splitting the columns.
+    const sgemm = nativeFn<Sgemm>('sgemm');
+    for (const [m, n, k, lda, beta] of [
+      [173, 96, 530, 173, 0],
+      [300, 64, 300, 307, 1],
+      [42, 512, 257, 45, 1],
+    ] as const) {
+      const rng = new Rng(m + k);
+      const at = Float32Array.from({ length: k * lda }, () => rng.normal());
+      const a = new Float32Array(m * k);
+      for (let p = 0; p < k; p++) for (let i = 0; i < m; i++) a[i * k + p] = at[p * lda + i]!;
+      const b = Float32Array.from({ length: k * n }, () => rng.normal());
+      const c0 = Float32Array.from({ length: m * n }, () => rng.normal());
+      for (const threads of [1, 2]) {
+        const restore = setThreads(threads);
+        try {
+          const inPlace = Float32Array.from(c0),
+            packed = Float32Array.from(c0);
+          sgemm(1, 0, m, n, k, 1, at, lda, b, n, beta, inPlace, n);
+          sgemm(0, 0, m, n, k, 1, a, k, b, n, beta, packed, n);
+          expect(Buffer.from(inPlace.buffer).equals(Buffer.from(packed.buffer))).toBe(true);
+        } finally {
+          restore();
+        }
+      }
+    }
+  });
+
   it('gives the same bits wherever C starts, 1 or 2 threads, for an output past the streaming size', () => {
     // m·n·4 = 8.6 MB, one k block, beta 0: the AVX-512 and AVX2 kernels stream the whole tiles of such a C when C is
     // 64-byte aligned (one of the 16 offsets below) and store edge tiles (m, n off the 14 × 32 or 6 × 16 grid) plainly.
