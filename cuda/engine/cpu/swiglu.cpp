@@ -9,16 +9,19 @@
 #include "engine/dn_engine.h"
 
 namespace {
-// Each input stream is fetched this far ahead, a line at a time: au is written by the projection's GEMM and read
-// here after megabytes of other traffic, mostly from memory, and the hardware prefetchers alone kept one core at about
-// 60% of a memcpy's rate (AMD EPYC Zen 4, 8 layers' cold buffers in a harness outside the tree: forward 5.8 → 4.0 ms,
-// backward 7.6 → 6.5 ms; bench/engine.ts shows the gate's time per step).
+// Each input stream is fetched this far ahead (16 KiB, about 2.7 rows of [a | u]), a line at a time, into L2: au is
+// written by the projection's GEMM and read here after megabytes of other traffic, mostly from memory, and the
+// hardware prefetchers alone kept one core at about 60% of a memcpy's rate (AMD EPYC Zen 4, 8 layers' cold buffers in
+// a harness outside the tree: forward 5.8 → 4.0 ms, backward 7.6 → 6.5 ms with 4 KiB into L1). Into L2 and further
+// ahead the misses overlap the arithmetic better (the same harness, medians of alternating runs: forward 4.5 → 3.5
+// ms, backward 6.9 → 5.9 ms; in the step the backward 286 → 283 ms): fetches into L1 from that far held the core's
+// few L1 miss slots. bench/engine.ts shows the gate's time per step.
 // Always inlined: a helper that does nothing but prefetch looks free of side effects to GCC, which may then delete
 // its calls as dead code (as it did to the GEMM's C-tile fetch, gemm_blocked.h).
-constexpr int64_t kAhead = 1024;
+constexpr int64_t kAhead = 4096;
 __attribute__((always_inline)) inline void fetch_ahead(const float* p, int64_t i) {
 #if defined(DN_SIMD)
-  if (i % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(p + i + kAhead), _MM_HINT_T0);
+  if (i % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(p + i + kAhead), _MM_HINT_T1);
 #else
   (void)p;
   (void)i;
