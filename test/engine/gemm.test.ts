@@ -209,10 +209,10 @@ describeEachSimdLevel('dn_sgemm', () => {
     }
   });
 
-  it('reads a transposed A in place with the bits of packing it (alpha = 1, 1 and 2 threads)', () => {
-    // op(A) = Aᵀ with alpha = 1 is read where it lies; the same op(A) given untransposed is packed. Both sum each
-    // element in the same k order, so the bits agree: whole and short row panels (m = 173: 12 × 14 + 5), several
-    // k blocks, a padded row stride, beta 0 and 1, and two threads splitting the columns.
+  it('gives a transposed A the bits of the same matrix untransposed (alpha = 1, 1 and 2 threads)', () => {
+    // At AVX-512 op(A) = Aᵀ with alpha = 1 is read where it lies (elsewhere packed); the same op(A) given untransposed
+    // is packed. Both sum each element in the same k order, so the bits agree: whole and short row panels (m = 173:
+    // 12 × 14 + 5), several k blocks, a padded row stride, beta 0 and 1, and two threads splitting the columns.
     const sgemm = nativeFn<Sgemm>('sgemm');
     for (const [m, n, k, lda, beta] of [
       [173, 96, 530, 173, 0],

@@ -14,8 +14,8 @@ namespace {
 // hardware prefetchers alone kept one core at about 60% of a memcpy's rate (AMD EPYC Zen 4, 8 layers' cold buffers in
 // a harness outside the tree: forward 5.8 → 4.0 ms, backward 7.6 → 6.5 ms with 4 KiB into L1). Into L2 and further
 // ahead the misses overlap the arithmetic better (the same harness, medians of alternating runs: forward 4.5 → 3.5
-// ms, backward 6.9 → 5.9 ms; in the step the backward 286 → 283 ms): fetches into L1 from that far held the core's
-// few L1 miss slots. bench/engine.ts shows the gate's time per step.
+// ms, backward 6.9 → 6.0 ms; with its operands in cache the gate takes 2.0 and 2.9 ms): fetches into L1 from that far
+// held the core's few L1 miss slots. bench/engine.ts shows the gate's time per step.
 // Always inlined: a helper that does nothing but prefetch looks free of side effects to GCC, which may then delete
 // its calls as dead code (as it did to the GEMM's C-tile fetch, gemm_blocked.h).
 constexpr int64_t kAhead = 4096;
