@@ -253,15 +253,19 @@ const out = table(
   ],
   rows,
 );
-const stepLines = [...stepTotals].map(
-  ([threads, t]) =>
+const stepLines = [...stepTotals].map(([threads, t]) => {
+  const peak = peaks.get(threads);
+  // Seconds the step's GEMM FLOPs take at the peak.
+  const atPeak = peak ? t.flop / (peak * 1e9) : 0;
+  return (
     `${threads} thread${threads > 1 ? 's' : ''}: dn_sgemm ${(1000 * t.dn).toFixed(0)} ms, OpenBLAS ${(1000 * t.blas).toFixed(0)} ms: ` +
     `**${((100 * t.dn) / t.blas).toFixed(0)}%** of OpenBLAS's time by wall clock, ${((100 * t.dnCpu) / t.blasCpu).toFixed(0)}% per CPU-second` +
-    (peaks.has(threads)
-      ? `; at the FMA peak (${peaks.get(threads)!.toFixed(1)} GFLOP/s) the same ${(t.flop / 1e9).toFixed(1)} GFLOP take ` +
-        `${(t.flop / (peaks.get(threads)! * 1e6)).toFixed(0)} ms: dn_sgemm runs at ${((100 * t.flop) / (peaks.get(threads)! * 1e9) / t.dn).toFixed(0)}% of it, OpenBLAS at ${((100 * t.flop) / (peaks.get(threads)! * 1e9) / t.blas).toFixed(0)}%.`
-      : '.'),
-);
+    (peak
+      ? `; at the FMA peak (${peak.toFixed(1)} GFLOP/s) the same ${(t.flop / 1e9).toFixed(1)} GFLOP take ` +
+        `${(1000 * atPeak).toFixed(0)} ms: dn_sgemm runs at ${((100 * atPeak) / t.dn).toFixed(0)}% of it, OpenBLAS at ${((100 * atPeak) / t.blas).toFixed(0)}%.`
+      : '.')
+  );
+});
 const stepHeader = `One training step's GEMM calls (each shape × its calls per step: ${LAYERS} layers, one LM head), at each library's rate above:`;
 console.log(`\n${stepHeader}\n${stepLines.map((l) => `- ${l}`).join('\n')}`);
 console.log(

@@ -1,11 +1,11 @@
 // The body of dn_sgemm for one instruction-set level, included by gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp
 // (each compiled with its level's flags: CMakeLists.txt) inside namespace DN_GEMM_NS, so the three copies never share
-// a symbol. BLIS-style: B packed for a column block (NR-wide micro-panels, KC-deep), A in MC×KC blocks (MR-tall;
-// at AVX-512 a transposed A with alpha = 1 read in place), an
-// MR×NR register-blocked micro-kernel (AVX-512 14×32 with 8- and 4-row forms for a short last panel and packing by
-// 16×16 register transposes, AVX2 6×16, portable 4×16; AVX-512 and AVX2 also read small products in place), OpenMP
-// over (row block, column chunk) tasks, the chunks of one row block sharing its packed A. Each C element is summed by one thread in a fixed
-// k order: the same bits for any thread count.
+// a symbol. BLIS-style: B packed for a column block (NR-wide micro-panels, KC-deep), A in MC×KC blocks (MR-tall; at
+// AVX-512 a transposed A with alpha = 1 read in place), an MR×NR register-blocked micro-kernel (AVX-512 14×32 with 8-
+// and 4-row forms for a short last panel and packing by 16×16 register transposes, AVX2 6×16, portable 4×16; AVX-512
+// and AVX2 also read small products in place), OpenMP over (row block, column chunk) tasks, the chunks of one row block
+// sharing its packed A (or reading A in place). Each C element is summed by one thread in a fixed k order: the same
+// bits for any thread count.
 #include <omp.h>
 
 #include <algorithm>
