@@ -235,8 +235,8 @@ void with_nv(int64_t hd, Fn&& fn) {
 // c·kKeyChunk + u mod kKeyChunk], keys [T, ld) zero, so each chunk of keys is one contiguous hd × kKeyChunk block that
 // tile_keys streams. Transposed whole (row c of all ld keys at c·ld), a chunk's hd rows lay a power-of-two stride apart
 // at T = 256 (1 KiB) and fell into a few of L1's sets, evicting one another: on Zen 4 at AVX-512, one thread, the
-// step's 8 layers of attention took 2–3 ms less forward and backward with the chunks contiguous (harness, alternating
-// runs, same bits).
+// step's 8 layers of attention took 0–3 ms less forward and backward together with the chunks contiguous (harness,
+// alternating runs on a noisy host; same bits).
 // Whole 8×8 blocks by register transposes (hd is a multiple of 8 here), the last T mod 8 keys one by one.
 void transpose_keys(int64_t T, int64_t hd, const float* K, int64_t ldk, float* Kt, int64_t ld) {
   const auto at = [hd](int64_t u, int64_t c) {
