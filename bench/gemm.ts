@@ -14,7 +14,7 @@
 // thread count, and each rate is also given as a share of that peak (none for the scalar level).
 // Needs OpenBLAS for the baseline only: `apt-get install libopenblas-dev` (Debian/Ubuntu) and a C compiler.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -78,7 +78,10 @@ const shapes: Shape[] = [
 
 function buildHarness(): string {
   const src = path.join(packageRoot(), 'bench', 'gemm_openblas.c');
-  const exe = path.join(mkdtempSync(path.join(os.tmpdir(), 'distill-gemm-')), 'gemm_openblas');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-gemm-'));
+  // Built anew each run: its folder goes when the benchmark does.
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const exe = path.join(dir, 'gemm_openblas');
   const cc = process.env.CC ?? 'cc';
   const res = spawnSync(cc, ['-O2', src, '-o', exe, '-lopenblas'], { encoding: 'utf8' });
   if (res.status !== 0) {
