@@ -10,7 +10,7 @@
 // Every measurement runs --repeat times, interleaved, and the fastest counts (the machine is shared).
 // Usage: npx tsx bench/moe.ts [--tokens 2048] [--d 512] [--experts 8] [--active 1] [--ffn 768] [--steps 3]
 //        [--batch 4] [--seq 256] [--repeat 3] [--threads 2] [--record]
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -175,6 +175,8 @@ const moeStudent = parseModelConfig({
   moe: { experts: E, activeExperts: k, sharedExperts: 1, expertFfnDim: F / 2, every: 2 },
 });
 const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-moe-'));
+// The datasets, caches and checkpoints of the runs: inputs and outputs of the measurement only, removed on exit.
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 const data = makeDataset(dir, { sequences: B * (steps + 1), seqLen: T, vocabSize: base.vocabSize });
 let run = 0;
 async function train(config: ModelConfig): Promise<TrainResult> {

@@ -10,7 +10,7 @@
 //        [--train-seqs 2048] [--held-out 128] [--start 0.5] [--support renormalize|bucket]
 //        [--on-policy-losses reverse-kl,token-rkl] [--threads 2] [--record]
 // (--support is the teacher support of both students' losses; a non-default one records its own section.)
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -80,6 +80,8 @@ function bytesDataset(file: string, book: string, n: number, offset: number): Ui
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-onpolicy-'));
+// The datasets, caches and checkpoints of the runs: inputs and outputs of the measurement only, removed on exit.
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 const train = path.join(dir, 'train.arrow');
 bytesDataset(train, 'genesis.txt', N, 0);
 // Held-out prompts: another book, which the students never see (the teacher was trained on all of fixtures/corpus).

@@ -1,6 +1,8 @@
-// Global test setup: checks the native addon was built, then starts the services suites need.
-// Each service lives in its own file under test/setup/ and exports start(): Promise<() => Promise<void>>.
-import { existsSync } from 'node:fs';
+// Global test setup: checks the native addon was built, gives the run a temp folder of its own, then starts the
+// services suites need. Each service lives in its own file under test/setup/ and exports
+// start(): Promise<() => Promise<void>>.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const services: Array<() => Promise<{ start: () => Promise<() => Promise<void>> }>> = [() => import('./s3.js')];
@@ -19,9 +21,16 @@ export default async function setup(): Promise<() => Promise<void>> {
     console.log(
       'distillery: no CUDA device is visible, so the CUDA kernel tests (test/**/*.gpu.test.ts) are skipped; they run where `distill info` lists one',
     );
+  // Every temp folder of the run (the suites', the CLI children's, the services') under one folder, removed when the
+  // run ends: os.tmpdir() reads TMPDIR at each call, and the test workers and their children inherit it. Kept, and
+  // named, with DISTILLERY_KEEP_TEST_TMP=1, for looking at a failed run's files.
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'distillery-test-'));
+  process.env.TMPDIR = tmp;
   const stops: Array<() => Promise<void>> = [];
   for (const load of services) stops.push(await (await load()).start());
   return async () => {
     for (const stop of stops.reverse()) await stop();
+    if (process.env.DISTILLERY_KEEP_TEST_TMP) console.log(`distillery: the run's temp files are kept in ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
   };
 }
