@@ -210,6 +210,11 @@ if (!blas.some((f) => f.includes('openblas-openmp'))) {
   );
 }
 
+// The FMA peak before the rounds as well as after them: the two differ when the host's load (another guest on the same
+// physical cores, which the load average does not show) changed during the run, and the record says so.
+const peakProbe = fmaPeakProbe(info.simd, 'bench/train-vs-torch');
+const peakBefore = new Map(threadCounts.map((threads) => [threads, peakProbe ? peakProbe(threads) : 0]));
+
 const best = new Map<string, number>();
 const keep = (key: string, sec: number) => best.set(key, Math.min(best.get(key) ?? Infinity, sec));
 // Each round times both sides back to back, so its ratio cancels a slowdown of the shared machine that lasts the
@@ -234,17 +239,19 @@ loadNative().addon.setNumThreads(0);
 
 // The ceiling of the ratio on this machine: a step that did nothing but its matrix products, at the FMA peak of this
 // SIMD width on the same thread count (bench/fma_peak.c), against PyTorch's fastest round.
-const peakProbe = fmaPeakProbe(info.simd, 'bench/train-vs-torch');
 const flops = stepMatmulFlops(config, B, T);
 const totalFlops = flops.linear + flops.attention + flops.head;
 const bounds = peakProbe
   ? threadCounts.map((threads) => {
-      const peak = peakProbe(threads);
+      const peak = peakProbe(threads),
+        before = peakBefore.get(threads) ?? peak;
+      const drift = Math.abs(before - peak) / Math.max(before, peak);
       const atPeak = totalFlops / (peak * 1e6),
         dnMs = ((best.get(`dn ${threads}`) ?? Infinity) / steps) * 1000,
         ptMs = ((best.get(`pt ${threads}`) ?? Infinity) / steps) * 1000;
       return (
-        `${threads} thread${threads > 1 ? 's' : ''}: FMA peak ${peak.toFixed(1)} GFLOP/s (${peakWidth(info.simd)}-bit); the step's ` +
+        `${threads} thread${threads > 1 ? 's' : ''}: FMA peak ${peak.toFixed(1)} GFLOP/s (${peakWidth(info.simd)}-bit; ` +
+        `${before.toFixed(1)} before the rounds${drift > 0.03 ? ': the host’s load changed during the run' : ''}); the step's ` +
         `${(totalFlops / 1e9).toFixed(1)} GFLOP of matrix products (linear layers ${(flops.linear / 1e9).toFixed(1)}, LM head ` +
         `${(flops.head / 1e9).toFixed(1)}, causal attention ${(flops.attention / 1e9).toFixed(1)}) take ${atPeak.toFixed(0)} ms at that rate. ` +
         `Fastest rounds: Distillery ${dnMs.toFixed(0)} ms per step (the products alone at the peak would be ${((100 * atPeak) / dnMs).toFixed(0)}% ` +
@@ -298,7 +305,11 @@ if (values.record) {
     '',
     out,
     ...(bounds.length
-      ? ['', 'The ceiling on this machine (`bench/fma_peak.c`, run after the rounds):', ...bounds.map((l) => `- ${l}`)]
+      ? [
+          '',
+          'The ceiling on this machine (`bench/fma_peak.c`, run before and after the rounds; the ratio uses the latter):',
+          ...bounds.map((l) => `- ${l}`),
+        ]
       : []),
   ].join('\n');
   console.log(`recorded in ${recordSection(`train vs PyTorch (${info.simd}, ${cpuName()})`, body)}`);
