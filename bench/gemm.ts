@@ -14,13 +14,12 @@
 // thread count, and each rate is also given as a share of that peak (none for the scalar level).
 // Needs OpenBLAS for the baseline only: `apt-get install libopenblas-dev` (Debian/Ubuntu) and a C compiler.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadNative, nativeFn, packageRoot, type Sgemm, type SimdLevel } from '../src/native/loader.js';
 import { fmaPeakProbe, peakWidth } from './peak.js';
 import { cpuName, machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
+import { benchTempDir } from './temp.js';
 
 const { values } = parseArgs({
   options: {
@@ -78,10 +77,8 @@ const shapes: Shape[] = [
 
 function buildHarness(): string {
   const src = path.join(packageRoot(), 'bench', 'gemm_openblas.c');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-gemm-'));
   // Built anew each run: its folder goes when the benchmark does.
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const exe = path.join(dir, 'gemm_openblas');
+  const exe = path.join(benchTempDir('distill-gemm-'), 'gemm_openblas');
   const cc = process.env.CC ?? 'cc';
   const res = spawnSync(cc, ['-O2', src, '-o', exe, '-lopenblas'], { encoding: 'utf8' });
   if (res.status !== 0) {

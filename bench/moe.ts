@@ -10,8 +10,6 @@
 // Every measurement runs --repeat times, interleaved, and the fastest counts (the machine is shared).
 // Usage: npx tsx bench/moe.ts [--tokens 2048] [--d 512] [--experts 8] [--active 1] [--ffn 768] [--steps 3]
 //        [--batch 4] [--seq 256] [--repeat 3] [--threads 2] [--record]
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { activeParameterCount, parameterCount, parseModelConfig, type ModelConfig } from '../src/core/model.js';
@@ -23,6 +21,7 @@ import { loadNative, nativeFn } from '../src/native/loader.js';
 import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { makeDataset } from '../test/student/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
+import { benchTempDir } from './temp.js';
 
 const { values } = parseArgs({
   options: {
@@ -174,9 +173,8 @@ const moeStudent = parseModelConfig({
   ffnDim: (1 + k) * (F / 2),
   moe: { experts: E, activeExperts: k, sharedExperts: 1, expertFfnDim: F / 2, every: 2 },
 });
-const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-moe-'));
 // The datasets, caches and checkpoints of the runs: inputs and outputs of the measurement only, removed on exit.
-process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = benchTempDir('distill-bench-moe-');
 const data = makeDataset(dir, { sequences: B * (steps + 1), seqLen: T, vocabSize: base.vocabSize });
 let run = 0;
 async function train(config: ModelConfig): Promise<TrainResult> {

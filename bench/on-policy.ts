@@ -10,8 +10,7 @@
 //        [--train-seqs 2048] [--held-out 128] [--start 0.5] [--support renormalize|bucket]
 //        [--on-policy-losses reverse-kl,token-rkl] [--threads 2] [--record]
 // (--support is the teacher support of both students' losses; a non-default one records its own section.)
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { lmHeadLoss } from '../losses/index.js';
@@ -22,6 +21,7 @@ import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { openBackend, type TeacherBackend } from '../src/teacher/backends/index.js';
 import { runTeacher } from '../src/teacher/index.js';
 import { machineLine, recordSection, table } from './record.js';
+import { benchTempDir } from './temp.js';
 
 const { values } = parseArgs({
   options: {
@@ -79,9 +79,8 @@ function bytesDataset(file: string, book: string, n: number, offset: number): Ui
 }
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
-const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-onpolicy-'));
 // The datasets, caches and checkpoints of the runs: inputs and outputs of the measurement only, removed on exit.
-process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = benchTempDir('distill-bench-onpolicy-');
 const train = path.join(dir, 'train.arrow');
 bytesDataset(train, 'genesis.txt', N, 0);
 // Held-out prompts: another book, which the students never see (the teacher was trained on all of fixtures/corpus).

@@ -2,10 +2,9 @@
 // level's width, times register-only fused multiply-adds on a given number of threads at once. A module the
 // benchmarks share, not a benchmark itself.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { packageRoot, type SimdLevel } from '../src/native/loader.js';
+import { benchTempDir } from './temp.js';
 
 /** The compiler flags that build bench/fma_peak.c at each level's SIMD width (none for scalar: no peak there). */
 const PEAK_FLAGS: Record<SimdLevel, string[] | null> = {
@@ -25,10 +24,8 @@ export function fmaPeakProbe(level: SimdLevel, prefix: string): ((threads: numbe
   const flags = PEAK_FLAGS[level];
   if (!flags) return null;
   const src = path.join(packageRoot(), 'bench', 'fma_peak.c');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-peak-'));
   // The probe is built anew each run: its folder goes when the benchmark does.
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const exe = path.join(dir, 'fma_peak');
+  const exe = path.join(benchTempDir('distill-peak-'), 'fma_peak');
   const cc = process.env.CC ?? 'cc';
   const res = spawnSync(cc, ['-O2', ...flags, src, '-o', exe, '-lpthread'], { encoding: 'utf8' });
   if (res.status !== 0) {

@@ -5,9 +5,8 @@
 // `## teacher served` section of docs/benchmarks.md; BENCH_N=<sequences> sets the size). The server is a
 // process of its own and answers from a reply cache filled by a warm-up pass, so the client side is timed.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import PQueue from 'p-queue';
@@ -15,6 +14,7 @@ import type * as Api from '../src/index.js';
 import type * as Backends from '../src/teacher/backends/index.js';
 import { corpusDataset } from '../test/teacher/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
+import { benchTempDir } from './temp.js';
 
 const dist = path.resolve('dist/src/index.js');
 if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build:ts` first');
@@ -52,7 +52,7 @@ const serverStats = async () => {
   return (await nextLine()) as Record<string, number>;
 };
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-served-'));
+const dir = benchTempDir('distill-bench-served-');
 const data = path.join(dir, 'd.arrow');
 const tokens = corpusDataset(data, N, T);
 
@@ -215,4 +215,3 @@ if (record) {
 }
 server.stdin.end();
 agent.destroy();
-rmSync(dir, { recursive: true, force: true });

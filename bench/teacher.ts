@@ -4,11 +4,12 @@
 // Run: npm run build:ts && npx tsx bench/teacher.ts [--quick] [--record]   (--record rewrites the `## teacher`
 // section of docs/benchmarks.md). It runs the compiled dist/ so worker threads and processes start as they do for users.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type * as Api from '../src/index.js';
+import { benchTempDir } from './temp.js';
 
 const dist = path.resolve('dist/src/index.js');
 if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build:ts` first');
@@ -41,7 +42,7 @@ const cores = os.availableParallelism();
 // shared cores lands on one side of one round; best and median of each are reported.
 const ROUNDS = quick ? 2 : 6;
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-teacher-'));
+const dir = benchTempDir('distill-bench-teacher-');
 const modelFile = path.join(dir, 'model.onnx');
 const model = buildSyntheticTeacher({ vocabSize: V, dim: DIM, seed: 11 });
 writeFileSync(modelFile, model);
@@ -420,4 +421,3 @@ if (record) {
 await surgSess.release();
 await oneThreadSess.release();
 await fullSess.release();
-rmSync(dir, { recursive: true, force: true });

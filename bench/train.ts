@@ -4,7 +4,7 @@
 // run, and one pass feeding three students against three separate passes.
 // Every configuration runs --repeat times, interleaved, and the fastest run counts (the machine is shared).
 // Usage: npx tsx bench/train.ts [--steps 3] [--batch 4] [--repeat 2] [--record]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +14,7 @@ import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { makeCache, makeDataset } from '../test/student/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
 import { bareTrainingStep, benchStudent } from './student-step.js';
+import { benchTempDir } from './temp.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,9 +32,8 @@ const steps = Number(values.steps),
 const config = benchStudent(T);
 const small = parseModelConfig({ ...config, dModel: 128, nHeads: 4, nKvHeads: 2, ffnDim: 384, nLayers: 4 });
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'distill-bench-train-'));
 // The datasets, caches and checkpoints of the runs: inputs and outputs of the measurement only, removed on exit.
-process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = benchTempDir('distill-bench-train-');
 const data = makeDataset(dir, { sequences: B * steps * 2, seqLen: T, vocabSize: V });
 const cache = await makeCache(dir, data, { numShards: 2 * steps, k: 6 });
 const tokensPerStep = B * T;
