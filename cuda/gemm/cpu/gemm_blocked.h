@@ -663,6 +663,29 @@ struct NextABlock {
   }
 };
 
+#if defined(DN_GEMM_AVX2)
+// The next B micro-panel (kc rows of one 64-byte line at NR = 16), fetched into L2 a few lines at a time over the
+// micro-kernel calls of the panel before, when the packed B is too large to stay in L2 (kFarB): every row block then
+// reads the whole of it again, and the first row panel of each B panel waits on L3 for one line per k step, which
+// the 6×16 kernel's 6-cycle k step does not hide. The LM head's two products that pack its 8 MiB E (logits x·Eᵀ,
+// gradient dZ·E): on Zen 4 at AVX2, one thread, in a harness (alternating runs on a noisy host), 88–94% of OpenBLAS's
+// rate without, 96–101% with. At AVX-512 (a 32-float panel row, a k step of 28 cycles) it made no difference.
+constexpr int64_t kFarB = (int64_t)4 << 20;
+struct NextBPanel {
+  const float* p = nullptr;
+  int64_t lines = 0, per_call = 0, l = 0;
+  void init(const float* panel, int64_t kc, int64_t calls) {
+    p = panel;
+    lines = panel ? kc * NR / 16 : 0;
+    per_call = (lines + calls - 1) / std::max<int64_t>(calls, 1);
+    l = 0;
+  }
+  void step() {
+    for (int64_t i = 0; i < per_call && l < lines; ++i, ++l) __builtin_prefetch(p + l * 16, 0, 2);
+  }
+};
+#endif
+
 }  // namespace
 
 void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t n, int64_t k, float alpha, float beta,
@@ -762,6 +785,9 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
     // Split columns share their row block's packed A: packed once for all of them (bounded like B), not per chunk.
     const bool shared_a = !a_in_place && n_jchunks > 1 && n_ic * n_pc * MC * KC <= ((int64_t)2 << 20);
     float* Ap_all = shared_a ? a_all_scratch.get((size_t)(n_ic * n_pc * MC * KC)) : nullptr;
+#if defined(DN_GEMM_AVX2)
+    const bool far_b = n_pc * npanels * KC * NR * (int64_t)sizeof(float) > kFarB;
+#endif
 #pragma omp parallel num_threads(threads) if (parallel && m * n * k > 65536)
     {
       // Packed B: block pc (KC rows) holds npanels panels of KC×NR, panel jp at (pc·npanels + jp)·KC·NR.
@@ -813,8 +839,19 @@ void sgemm(bool parallel, const Operand& A, const Operand& B, int64_t m, int64_t
           for (int64_t jp = jp0; jp < jp1; ++jp) {
             const int64_t j = jp * NR, nr = std::min<int64_t>(NR, nc - j);
             const float* bpanel = Bp + (ipc * npanels + jp) * KC * NR;
+#if defined(DN_GEMM_AVX2)
+            // The panel after this one: the chunk's next, or the next k block's first.
+            NextBPanel next_b;
+            const int64_t panel_calls = (mc + MR - 1) / MR;
+            if (far_b && jp + 1 < jp1) next_b.init(bpanel + KC * NR, kc, panel_calls);
+            else if (far_b && ipc + 1 < n_pc)
+              next_b.init(Bp + ((ipc + 1) * npanels + jp0) * KC * NR, std::min<int64_t>(KC, k - pc - KC), panel_calls);
+#endif
             for (int64_t ir = 0; ir < mc; ir += MR) {
               next.step();
+#if defined(DN_GEMM_AVX2)
+              next_b.step();
+#endif
               float* ct = c + (ic + ir) * ldc + jc + j;
               const CIn in = !(store_first && ipc == 0) ? CIn{ct, ldc}
                              : d                        ? CIn{d + (ic + ir) * ldd + jc + j, ldd}
