@@ -20,6 +20,9 @@ import { schemaCode } from '../src/store/format/schema.js';
 import { openCache, openCacheWriter, readManifest, sha256Hex, ShardHasher } from '../src/store/index.js';
 import { inputs, zipfRows } from '../test/store/helpers.js';
 import { machineLine, recordSection, table } from './record.js';
+import { benchArgs } from './args.js';
+
+const values = benchArgs(import.meta.url, { record: { type: 'boolean', default: false } });
 
 const REPS = 7;
 const V = 128256;
@@ -231,4 +234,4 @@ const body = [
   table(['step', 'ns per position', 'rate'], steps),
 ].join('\n');
 console.log(body);
-if (process.argv.includes('--record')) recordSection('cache read', body);
+if (values.record) recordSection('cache read', body);

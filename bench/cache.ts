@@ -24,15 +24,22 @@ import type * as Api from '../src/index.js';
 import { allocRows } from '../src/store/format/rows.js';
 import { meanTopKKl, zipfRows } from '../test/store/helpers.js';
 import { recordSection } from './record.js';
+import { benchArgs } from './args.js';
 
+const values = benchArgs(import.meta.url, {
+  positions: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  record: { type: 'boolean', default: false },
+});
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const posArg = args.indexOf('--positions');
+const quick = values.quick;
 const SEQ = 256;
 const SHARDS = 4;
 const POSITIONS = Math.max(
   SHARDS * SEQ,
-  Math.floor((posArg >= 0 ? Number(args[posArg + 1]) : quick ? 131072 : 65536) / (SHARDS * SEQ)) * SHARDS * SEQ,
+  Math.floor((values.positions !== undefined ? Number(values.positions) : quick ? 131072 : 65536) / (SHARDS * SEQ)) *
+    SHARDS *
+    SEQ,
 );
 const REPS = 3;
 const Ks = quick ? [64] : [16, 64, 128];
@@ -268,7 +275,7 @@ async function main() {
   const head = `Machine: ${os.cpus()[0]?.model}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} at the end. Date: ${new Date().toISOString().slice(0, 10)}.\nCommand: \`npm run build:ts && npx tsx bench/cache.ts ${args.join(' ')}\` (synthetic: ${n} positions per run at T = ${SEQ}; fixture teacher: ${nt} positions at T = ${TT}; ${SHARDS} shards, local disk; reads: one reader with recycled buffers, best of ${REPS} epochs after a warm-up epoch).\nThese shards are small (${n / SHARDS} positions each, a quarter of the teacher runner's default), so each epoch's first shard, whose hash cannot overlap any decoding, weighs on the read column; reads of runner-sized shards are in \`## cache read\` (\`npx tsx bench/cache-read.ts\`).`;
   console.log(head);
   console.log(lines.join('\n'));
-  if (args.includes('--record')) recordSection('cache', `${head}\n\n${lines.join('\n')}\n`);
+  if (values.record) recordSection('cache', `${head}\n\n${lines.join('\n')}\n`);
 }
 
 await main();

@@ -2,20 +2,18 @@
 // T = 256, per-op breakdown, thread scaling, effective GFLOP/s against dn_sgemm's own rate measured in the
 // same run, and the native engine against the float64 reference on a small config.
 // Usage: npx tsx bench/engine.ts [--threads 1,2] [--steps 5] [--batch 4] [--record]
-import { parseArgs } from 'node:util';
 import { parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
 import { adamwStep, clipCoefficient, createEngine, initParams, NativeEngine, Rng } from '../src/engine/index.js';
 import { benchStudent, stepMatmulFlops } from './student-step.js';
 import { machineLine, recordSection, table } from './record.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '1,2' },
-    steps: { type: 'string', default: '5' },
-    batch: { type: 'string', default: '4' },
-    record: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  threads: { type: 'string', default: '1,2' },
+  steps: { type: 'string', default: '5' },
+  batch: { type: 'string', default: '4' },
+  record: { type: 'boolean', default: false },
 });
 const threadCounts = values.threads!.split(',').map(Number);
 const steps = Number(values.steps),

@@ -15,21 +15,19 @@
 // Needs OpenBLAS for the baseline only: `apt-get install libopenblas-dev` (Debian/Ubuntu) and a C compiler.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadNative, nativeFn, packageRoot, type Sgemm, type SimdLevel } from '../src/native/loader.js';
 import { fmaPeakProbe, peakWidth } from './peak.js';
 import { cpuName, machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
 import { benchTempDir } from './temp.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '1,2' },
-    seconds: { type: 'string', default: '0.4' },
-    // Alternating rounds of the two libraries (each keeps its best): more of them on a busy shared host.
-    rounds: { type: 'string', default: '2' },
-    'cold-a': { type: 'boolean', default: false },
-    record: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  threads: { type: 'string', default: '1,2' },
+  seconds: { type: 'string', default: '0.4' },
+  // Alternating rounds of the two libraries (each keeps its best): more of them on a busy shared host.
+  rounds: { type: 'string', default: '2' },
+  'cold-a': { type: 'boolean', default: false },
+  record: { type: 'boolean', default: false },
 });
 const threadCounts = values.threads!.split(',').map(Number);
 const seconds = Number(values.seconds);

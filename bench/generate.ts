@@ -5,27 +5,25 @@
 // Usage: npx tsx bench/generate.ts [--d 256] [--layers 4] [--heads 8] [--kv-heads 2] [--vocab 256] [--batch 4]
 //        [--prompt 32] [--new 96] [--moe] [--repeat 3] [--threads 2] [--record]
 // Smoke run (a few seconds): npx tsx bench/generate.ts --d 64 --layers 2 --heads 4 --prompt 8 --new 24 --repeat 1
-import { parseArgs } from 'node:util';
 import { parameterCount, parseModelConfig } from '../src/core/model.js';
 import { createEngine, generate, initParams, Rng, Sampler, type GenerateResult } from '../src/engine/index.js';
 import { loadNative } from '../src/native/loader.js';
 import { machineLine, recordSection, table } from './record.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    d: { type: 'string', default: '256' },
-    layers: { type: 'string', default: '4' },
-    heads: { type: 'string', default: '8' },
-    'kv-heads': { type: 'string', default: '2' },
-    vocab: { type: 'string', default: '256' },
-    batch: { type: 'string', default: '4' },
-    prompt: { type: 'string', default: '32' },
-    new: { type: 'string', default: '96' },
-    moe: { type: 'boolean', default: false },
-    repeat: { type: 'string', default: '3' },
-    threads: { type: 'string', default: '2' },
-    record: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  d: { type: 'string', default: '256' },
+  layers: { type: 'string', default: '4' },
+  heads: { type: 'string', default: '8' },
+  'kv-heads': { type: 'string', default: '2' },
+  vocab: { type: 'string', default: '256' },
+  batch: { type: 'string', default: '4' },
+  prompt: { type: 'string', default: '32' },
+  new: { type: 'string', default: '96' },
+  moe: { type: 'boolean', default: false },
+  repeat: { type: 'string', default: '3' },
+  threads: { type: 'string', default: '2' },
+  record: { type: 'boolean', default: false },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
 const d = num('d'),

@@ -7,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { computeLoss, lmHeadLoss } from '../losses/index.js';
 import { lossRowsFn } from '../losses/runtime/native.js';
 import { prepare } from '../losses/runtime/prepare.js';
@@ -15,14 +14,13 @@ import { mulberry32 } from '../src/core/random.js';
 import { losses } from '../losses/index.js';
 import { loadNative, nativeFn, type Sgemm } from '../src/native/loader.js';
 import { cpuName, machineLine, recordSection, table } from './record.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    rows: { type: 'string', default: '512' },
-    reps: { type: 'string', default: '5' },
-    record: { type: 'boolean', default: false },
-    child: { type: 'string' },
-  },
+const values = benchArgs(import.meta.url, {
+  rows: { type: 'string', default: '512' },
+  reps: { type: 'string', default: '5' },
+  record: { type: 'boolean', default: false },
+  child: { type: 'string' },
 });
 const V = 128256;
 const K = 64;

@@ -11,7 +11,6 @@
 // Usage: npx tsx bench/moe.ts [--tokens 2048] [--d 512] [--experts 8] [--active 1] [--ffn 768] [--steps 3]
 //        [--batch 4] [--seq 256] [--repeat 3] [--threads 2] [--record]
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { activeParameterCount, parameterCount, parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { MoeConfigSchema, moeLayerShapes } from '../src/core/moe.js';
 import { Rng } from '../src/engine/index.js';
@@ -22,21 +21,20 @@ import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { makeDataset } from '../test/student/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
 import { benchTempDir } from './temp.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    tokens: { type: 'string', default: '2048' },
-    d: { type: 'string', default: '512' },
-    experts: { type: 'string', default: '8' },
-    active: { type: 'string', default: '1' },
-    ffn: { type: 'string', default: '768' },
-    steps: { type: 'string', default: '3' },
-    batch: { type: 'string', default: '4' },
-    seq: { type: 'string', default: '256' },
-    repeat: { type: 'string', default: '3' },
-    threads: { type: 'string', default: '2' },
-    record: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  tokens: { type: 'string', default: '2048' },
+  d: { type: 'string', default: '512' },
+  experts: { type: 'string', default: '8' },
+  active: { type: 'string', default: '1' },
+  ffn: { type: 'string', default: '768' },
+  steps: { type: 'string', default: '3' },
+  batch: { type: 'string', default: '4' },
+  seq: { type: 'string', default: '256' },
+  repeat: { type: 'string', default: '3' },
+  threads: { type: 'string', default: '2' },
+  record: { type: 'boolean', default: false },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
 const N = num('tokens'),

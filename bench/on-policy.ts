@@ -12,7 +12,6 @@
 // (--support is the teacher support of both students' losses; a non-default one records its own section.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { lmHeadLoss } from '../losses/index.js';
 import { lmHeadSlot, parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { byteTokenizer, writeTokenDataset } from '../src/data/index.js';
@@ -22,22 +21,21 @@ import { openBackend, type TeacherBackend } from '../src/teacher/backends/index.
 import { runTeacher } from '../src/teacher/index.js';
 import { machineLine, recordSection, table } from './record.js';
 import { benchTempDir } from './temp.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    steps: { type: 'string', default: '600' },
-    batch: { type: 'string', default: '8' },
-    prompt: { type: 'string', default: '16' },
-    new: { type: 'string', default: '16' },
-    seeds: { type: 'string', default: '2' },
-    'train-seqs': { type: 'string', default: '2048' },
-    'held-out': { type: 'string', default: '128' },
-    start: { type: 'string', default: '0.5' },
-    support: { type: 'string', default: 'renormalize' },
-    'on-policy-losses': { type: 'string', default: 'reverse-kl,token-rkl' },
-    threads: { type: 'string', default: '2' },
-    record: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  steps: { type: 'string', default: '600' },
+  batch: { type: 'string', default: '8' },
+  prompt: { type: 'string', default: '16' },
+  new: { type: 'string', default: '16' },
+  seeds: { type: 'string', default: '2' },
+  'train-seqs': { type: 'string', default: '2048' },
+  'held-out': { type: 'string', default: '128' },
+  start: { type: 'string', default: '0.5' },
+  support: { type: 'string', default: 'renormalize' },
+  'on-policy-losses': { type: 'string', default: 'reverse-kl,token-rkl' },
+  threads: { type: 'string', default: '2' },
+  record: { type: 'boolean', default: false },
 });
 const steps = Number(values.steps),
   B = Number(values.batch),

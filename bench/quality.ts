@@ -8,7 +8,6 @@
 // --record also writes the plot to docs/quality.svg (the table goes to <out>/table.md; docs/quality.md quotes it).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   evaluateCheckpoint,
   gainKept,
@@ -31,19 +30,18 @@ import {
 } from '../src/index.js';
 import { packageRoot } from '../src/native/loader.js';
 import { machineLine, table } from './record.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    out: { type: 'string', default: '.tmp/quality' },
-    steps: { type: 'string', default: '400' },
-    batch: { type: 'string', default: '4' },
-    lr: { type: 'string', default: '1e-2' },
-    seeds: { type: 'string', default: '1,2,3' },
-    only: { type: 'string' },
-    shards: { type: 'boolean', default: false },
-    record: { type: 'boolean', default: false },
-    table: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  out: { type: 'string', default: '.tmp/quality' },
+  steps: { type: 'string', default: '400' },
+  batch: { type: 'string', default: '4' },
+  lr: { type: 'string', default: '1e-2' },
+  seeds: { type: 'string', default: '1,2,3' },
+  only: { type: 'string' },
+  shards: { type: 'boolean', default: false },
+  record: { type: 'boolean', default: false },
+  table: { type: 'boolean', default: false },
 });
 const root = packageRoot();
 const out = path.resolve(values.out);

@@ -4,10 +4,13 @@
 import path from 'node:path';
 import { bareState, createScheduleRunner, schedules } from '../schedules/index.js';
 import { machineLine, recordSection, table } from './record.js';
+import { benchArgs } from './args.js';
 
-const args = process.argv.slice(2);
-const stepsArg = args.indexOf('--steps');
-const STEPS = stepsArg >= 0 ? Number(args[stepsArg + 1]) : 200_000;
+const values = benchArgs(import.meta.url, {
+  steps: { type: 'string', default: '200000' },
+  record: { type: 'boolean', default: false },
+});
+const STEPS = Number(values.steps);
 
 function time(fn: () => void): number {
   for (let i = 0; i < 3; i++) fn();
@@ -50,7 +53,7 @@ async function main(): Promise<void> {
   if (!Number.isFinite(sink)) throw new Error('non-finite weights');
   const out = table(['schedule', 'bare weights() ns/step (baseline)', 'runner weights+observe ns/step', 'ratio'], rows);
   console.log(out);
-  if (args.includes('--record')) {
+  if (values.record) {
     const body = [
       `Machine: ${machineLine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,
       `Command: \`npx tsx bench/schedules.ts --steps ${STEPS} --record\``,

@@ -15,14 +15,19 @@ import type * as Backends from '../src/teacher/backends/index.js';
 import { corpusDataset } from '../test/teacher/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
 import { benchTempDir } from './temp.js';
+import { benchArgs } from './args.js';
 
 const dist = path.resolve('dist/src/index.js');
 if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build:ts` first');
 const { runTeacher } = (await import(dist)) as typeof Api;
 const { vllmProtocol } = (await import(path.resolve('dist/src/teacher/backends/index.js'))) as typeof Backends;
 
-const quick = process.argv.includes('--quick');
-const record = process.argv.includes('--record');
+const values = benchArgs(import.meta.url, {
+  quick: { type: 'boolean', default: false },
+  record: { type: 'boolean', default: false },
+});
+const quick = values.quick,
+  record = values.record;
 const T = 64;
 const K = 20;
 const B = 4;

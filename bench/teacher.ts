@@ -10,6 +10,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import type * as Api from '../src/index.js';
 import { benchTempDir } from './temp.js';
+import { benchArgs } from './args.js';
 
 const dist = path.resolve('dist/src/index.js');
 if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build:ts` first');
@@ -26,8 +27,12 @@ const { InferenceThread } = (await import(
   path.resolve('dist/src/teacher/backends/index.js')
 )) as typeof import('../src/teacher/backends/index.js');
 
-const quick = process.argv.includes('--quick');
-const record = process.argv.includes('--record');
+const values = benchArgs(import.meta.url, {
+  quick: { type: 'boolean', default: false },
+  record: { type: 'boolean', default: false },
+});
+const quick = values.quick,
+  record = values.record;
 const V = 32000;
 const K = 32;
 const T = 64;

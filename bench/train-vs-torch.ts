@@ -15,25 +15,23 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { loadNative, packageRoot, type SimdLevel } from '../src/index.js';
 import { fmaPeakProbe, peakWidth } from './peak.js';
 import { bareTrainingStep, benchStudent, stepMatmulFlops, type StepPhases } from './student-step.js';
 import { cpuName, machineLine, OPENBLAS_CORE, recordSection, table } from './record.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '1,2' },
-    steps: { type: 'string', default: '3' },
-    repeat: { type: 'string', default: '3' },
-    // PyTorch's warm-up steps before the first round (its process lives across rounds; Distillery warms up each round).
-    warmup: { type: 'string', default: '5' },
-    python: { type: 'string' },
-    record: { type: 'boolean', default: false },
-    // Where each side's step goes instead of the rounds: PyTorch's ops under its profiler (the GEMMs' share of its
-    // time), Distillery's engine ops and the LM head.
-    profile: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  threads: { type: 'string', default: '1,2' },
+  steps: { type: 'string', default: '3' },
+  repeat: { type: 'string', default: '3' },
+  // PyTorch's warm-up steps before the first round (its process lives across rounds; Distillery warms up each round).
+  warmup: { type: 'string', default: '5' },
+  python: { type: 'string' },
+  record: { type: 'boolean', default: false },
+  // Where each side's step goes instead of the rounds: PyTorch's ops under its profiler (the GEMMs' share of its
+  // time), Distillery's engine ops and the LM head.
+  profile: { type: 'boolean', default: false },
 });
 const threadCounts = (values.threads ?? '1,2').split(',').map(Number);
 const steps = Number(values.steps),

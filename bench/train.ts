@@ -7,7 +7,6 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../src/core/model.js';
 import { loadNative } from '../src/native/loader.js';
 import { trainStudents, type TrainResult } from '../src/student/train.js';
@@ -15,14 +14,13 @@ import { makeCache, makeDataset } from '../test/student/helpers/cache.js';
 import { machineLine, recordSection, table } from './record.js';
 import { bareTrainingStep, benchStudent } from './student-step.js';
 import { benchTempDir } from './temp.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    steps: { type: 'string', default: '3' },
-    batch: { type: 'string', default: '4' },
-    repeat: { type: 'string', default: '2' },
-    record: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  steps: { type: 'string', default: '3' },
+  batch: { type: 'string', default: '4' },
+  repeat: { type: 'string', default: '2' },
+  record: { type: 'boolean', default: false },
 });
 const steps = Number(values.steps),
   B = Number(values.batch),
