@@ -27,10 +27,18 @@ export default async function setup(): Promise<() => Promise<void>> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'distillery-test-'));
   process.env.TMPDIR = tmp;
   const stops: Array<() => Promise<void>> = [];
-  for (const load of services) stops.push(await (await load()).start());
-  return async () => {
+  const teardown = async () => {
     for (const stop of stops.reverse()) await stop();
     if (process.env.DISTILLERY_KEEP_TEST_TMP) console.log(`distillery: the run's temp files are kept in ${tmp}`);
     else rmSync(tmp, { recursive: true, force: true });
   };
+  try {
+    for (const load of services) stops.push(await (await load()).start());
+  } catch (err) {
+    // A service that fails to start fails the run before vitest has a teardown to call: stop those already started
+    // and remove the run's folder here.
+    await teardown();
+    throw err;
+  }
+  return teardown;
 }
