@@ -22,11 +22,13 @@ export function benchHeader(file: string): string[] {
 /**
  * The options of the benchmark at `moduleUrl` (its `import.meta.url`) parsed from process.argv: `--help` prints its
  * header and exits 0; an unknown option, a missing value or a positional argument prints what was wrong and the
- * usage line, and exits 2.
+ * usage line, and exits 2. An option whose default is a number takes a number; `numeric` names those that do without
+ * a default (their default depends on other options).
  */
 export function benchArgs<T extends NonNullable<ParseArgsConfig['options']>>(
   moduleUrl: string,
   options: T,
+  numeric: string[] = [],
 ): ReturnType<typeof parseArgs<{ options: T; strict: true; allowPositionals: false }>>['values'] {
   const file = fileURLToPath(moduleUrl);
   const name = `bench/${path.basename(file)}`;
@@ -40,14 +42,10 @@ export function benchArgs<T extends NonNullable<ParseArgsConfig['options']>>(
     // An option whose default is a number (or a list of them, as `--threads 1,2`) takes the same form.
     for (const [key, spec] of Object.entries(options)) {
       const given = (values as Record<string, unknown>)[key];
-      if (
-        typeof spec.default === 'string' &&
-        NUMBERS.test(spec.default) &&
-        typeof given === 'string' &&
-        !NUMBERS.test(given)
-      )
+      const isNumber = numeric.includes(key) || (typeof spec.default === 'string' && NUMBERS.test(spec.default));
+      if (isNumber && typeof given === 'string' && !NUMBERS.test(given))
         throw new Error(
-          `Option '--${key}' expects a number${spec.default.includes(',') ? ' or a comma-separated list of numbers' : ''} (default ${spec.default}), got '${given}'`,
+          `Option '--${key}' expects a number${typeof spec.default === 'string' ? `${spec.default.includes(',') ? ' or a comma-separated list of numbers' : ''} (default ${spec.default})` : ''}, got '${given}'`,
         );
     }
     return values;

@@ -26,11 +26,15 @@ import { meanTopKKl, zipfRows } from '../test/store/helpers.js';
 import { recordSection } from './record.js';
 import { benchArgs } from './args.js';
 
-const values = benchArgs(import.meta.url, {
-  positions: { type: 'string' },
-  quick: { type: 'boolean', default: false },
-  record: { type: 'boolean', default: false },
-});
+const values = benchArgs(
+  import.meta.url,
+  {
+    positions: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    record: { type: 'boolean', default: false },
+  },
+  ['positions'],
+);
 const args = process.argv.slice(2);
 const quick = values.quick;
 const SEQ = 256;
