@@ -7,9 +7,13 @@
 //    clipping run over every parameter, so they grow with the total, not the active, parameters);
 // 3. the share of the MoE time spent routing (router GEMM, top-k, row lists, router gradients) and gathering /
 //    scattering rows, for the layer and inside training.
-// Every measurement runs --repeat times, interleaved, and the fastest counts (the machine is shared).
-// Usage: npx tsx bench/moe.ts [--tokens 2048] [--d 512] [--experts 8] [--active 1] [--ffn 768] [--steps 3]
-//        [--batch 4] [--seq 256] [--repeat 3] [--threads 2] [--record]
+// Every measurement runs --repeat times, MoE and dense interleaved, and the fastest counts (the machine is shared);
+// each is taken at every thread count of --threads. Training rates are those of the steps after the first: the first
+// step of a run also pays one-time costs (the engine's buffers and the optimizer state mapped on first write), and the
+// whole run's rate (shown beside it) also counts the final checkpoint, whose size grows with the total parameters.
+// Usage: [DISTILLERY_ISA=avx2|avx512|scalar] npx tsx bench/moe.ts [--tokens 2048] [--d 512] [--experts 8]
+//        [--active 1] [--ffn 768] [--steps 4] [--batch 4] [--seq 256] [--repeat 3] [--threads 1,2] [--record]
+// DISTILLERY_ISA picks the SIMD level of the kernels; each level and CPU records its own section.
 import path from 'node:path';
 import { activeParameterCount, parameterCount, parseModelConfig, type ModelConfig } from '../src/core/model.js';
 import { MoeConfigSchema, moeLayerShapes } from '../src/core/moe.js';
@@ -17,9 +21,10 @@ import { Rng } from '../src/engine/index.js';
 import { NativeMoeLayer } from '../src/engine/moe/native.js';
 import type { MoeOffsets } from '../src/engine/moe/reference.js';
 import { loadNative, nativeFn } from '../src/native/loader.js';
+import { readMetricsLog } from '../src/data/metrics-log.js';
 import { trainStudents, type TrainResult } from '../src/student/train.js';
 import { makeDataset } from '../test/student/helpers/cache.js';
-import { machineLine, recordSection, table } from './record.js';
+import { cpuName, machineLine, recordSection, table } from './record.js';
 import { benchTempDir } from './temp.js';
 import { benchArgs } from './args.js';
 
@@ -29,11 +34,11 @@ const values = benchArgs(import.meta.url, {
   experts: { type: 'string', default: '8' },
   active: { type: 'string', default: '1' },
   ffn: { type: 'string', default: '768' },
-  steps: { type: 'string', default: '3' },
+  steps: { type: 'string', default: '4' },
   batch: { type: 'string', default: '4' },
   seq: { type: 'string', default: '256' },
   repeat: { type: 'string', default: '3' },
-  threads: { type: 'string', default: '2' },
+  threads: { type: 'string', default: '1,2' },
   record: { type: 'boolean', default: false },
 });
 const num = (k: keyof typeof values) => Number(values[k]);
@@ -46,7 +51,8 @@ const N = num('tokens'),
   B = num('batch'),
   T = num('seq'),
   repeat = num('repeat');
-loadNative().addon.setNumThreads(num('threads'));
+const threadCounts = values.threads!.split(',').map(Number);
+const { addon, info } = loadNative();
 const rng = new Rng(7);
 const randn = (n: number, s: number) => Float32Array.from({ length: n }, () => s * rng.normal());
 
@@ -112,58 +118,76 @@ function moeLayer() {
   return { run, layer, active: E * d + (1 + k) * 3 * F * d, total: size };
 }
 
-function fastest(fn: () => void): number {
-  fn();
-  let best = Infinity;
+/** The fastest of `repeat` timed runs of each function (seconds), the runs interleaved after one warm-up each. */
+function fastestInterleaved(fns: Array<() => void>): number[] {
+  for (const fn of fns) fn();
+  const best = fns.map(() => Infinity);
   for (let r = 0; r < repeat; r++) {
-    const t0 = performance.now();
-    fn();
-    best = Math.min(best, performance.now() - t0);
+    fns.forEach((fn, i) => {
+      const t0 = performance.now();
+      fn();
+      best[i] = Math.min(best[i]!, performance.now() - t0);
+    });
   }
-  return best / 1000;
+  return best.map((ms) => ms / 1000);
 }
 
-// 1 + 3a. The layer.
+// 1 + 3a. The layer, at each thread count.
 const h = randn(N * d, 1),
   dOut = randn(N * d, 1);
 const moe = moeLayer();
 const W = (1 + k) * F;
 const dense = denseFfn(W);
-const before = moe.layer.timings();
-const tMoe = fastest(() => moe.run(h, dOut));
-const after = moe.layer.timings();
-const tDense = fastest(() => dense(h, dOut));
-const spent = (key: keyof typeof after) => after[key] - before[key];
-const moeTotal = spent('gemm') + spent('swiglu') + spent('route') + spent('gather');
+const layerRows: string[][] = [];
+const layerRatios: number[] = [];
+for (const t of threadCounts) {
+  addon.setNumThreads(t);
+  const before = moe.layer.timings();
+  const [tMoe, tDense] = fastestInterleaved([() => moe.run(h, dOut), () => dense(h, dOut)]) as [number, number];
+  const after = moe.layer.timings();
+  const spent = (key: keyof typeof after) => after[key] - before[key];
+  const moeTotal = spent('gemm') + spent('swiglu') + spent('route') + spent('gather');
+  layerRatios.push(tMoe / tDense);
+  layerRows.push(
+    [
+      String(t),
+      `dense SwiGLU, width ${W}`,
+      (3 * W * d).toLocaleString('en'),
+      (3 * W * d).toLocaleString('en'),
+      (tDense * 1000).toFixed(1),
+      '1.00',
+      '—',
+    ],
+    [
+      String(t),
+      `MoE: ${E} experts top-${k} + 1 shared, width ${F}`,
+      moe.active.toLocaleString('en'),
+      moe.total.toLocaleString('en'),
+      (tMoe * 1000).toFixed(1),
+      (tMoe / tDense).toFixed(2),
+      `${((100 * spent('route')) / moeTotal).toFixed(1)}% / ${((100 * spent('gather')) / moeTotal).toFixed(1)}%`,
+    ],
+  );
+}
 const load = moe.layer.stats();
-const layerRows = [
-  [
-    `dense SwiGLU, width ${W}`,
-    (3 * W * d).toLocaleString('en'),
-    (3 * W * d).toLocaleString('en'),
-    (tDense * 1000).toFixed(1),
-    '1.00',
-    '—',
-  ],
-  [
-    `MoE: ${E} experts top-${k} + 1 shared, width ${F}`,
-    moe.active.toLocaleString('en'),
-    moe.total.toLocaleString('en'),
-    (tMoe * 1000).toFixed(1),
-    (tMoe / tDense).toFixed(2),
-    `${((100 * spent('route')) / moeTotal).toFixed(1)}% / ${((100 * spent('gather')) / moeTotal).toFixed(1)}%`,
-  ],
-];
 const layerTable = table(
-  ['FFN (N tokens × d)', 'active params', 'total params', 'fwd + bwd ms', 'time / dense', 'route / gather share'],
+  [
+    'threads',
+    'FFN (N tokens × d)',
+    'active params',
+    'total params',
+    'fwd + bwd ms',
+    'time / dense',
+    'route / gather share',
+  ],
   layerRows,
 );
 console.log(
-  `MoE layer, N = ${N}, d = ${d}, ${values.threads} threads (max/mean load ${(Math.max(...load.load) / ((N * k) / E)).toFixed(2)}):`,
+  `MoE layer, N = ${N}, d = ${d}, SIMD level ${info.simd} (max/mean expert load ${(Math.max(...load.load) / ((N * k) / E)).toFixed(2)}):`,
 );
 console.log(layerTable);
 
-// 2 + 3b. Training: an MoE student against a dense student with the same active parameters.
+// 2 + 3b. Training: an MoE student against a dense student with the same active parameters, at each thread count.
 const base = { vocabSize: 512, dModel: d / 2, nLayers: 4, nHeads: 4, nKvHeads: 2, contextLength: T };
 const denseStudent = parseModelConfig({ ...base, ffnDim: (1 + k) * (F / 2) });
 const moeStudent = parseModelConfig({
@@ -175,58 +199,75 @@ const moeStudent = parseModelConfig({
 const dir = benchTempDir('distill-bench-moe-');
 const data = makeDataset(dir, { sequences: B * (steps + 1), seqLen: T, vocabSize: base.vocabSize });
 let run = 0;
-async function train(config: ModelConfig): Promise<TrainResult> {
+/** A run and its tokens/s over the steps after the first (B·T tokens a step; each step's rate from metrics.jsonl). */
+async function train(config: ModelConfig): Promise<{ res: TrainResult; steady: number }> {
   run += 1;
-  return trainStudents({
+  const out = path.join(dir, `run-${run}`);
+  const res = await trainStudents({
     students: [{ name: 'student', config }],
     data,
     steps,
     batchSize: B,
     lr: 1e-3,
     seed: 1,
-    out: path.join(dir, `run-${run}`),
+    out,
   });
+  const later = readMetricsLog(path.join(out, 'student', 'metrics.jsonl')).rows.slice(1);
+  const seconds =
+    later.reduce((a, r) => a + (B * T) / Math.max(r.tokensPerSecond, 1e-12), 0) / Math.max(1, later.length);
+  return { res, steady: later.length ? (B * T) / seconds : NaN };
 }
-const best: Record<string, TrainResult> = {};
-for (let r = 0; r < repeat; r++) {
-  for (const [name, c] of [
-    ['dense', denseStudent],
-    ['moe', moeStudent],
-  ] as const) {
-    const res = await train(c);
-    if (!best[name] || res.tokensPerSecond > (best[name]?.tokensPerSecond ?? 0)) best[name] = res;
+const trainRows: string[][] = [];
+for (const t of threadCounts) {
+  addon.setNumThreads(t);
+  const best: Record<string, { res: TrainResult; steady: number }> = {};
+  for (let r = 0; r < repeat; r++) {
+    for (const [name, c] of [
+      ['dense', denseStudent],
+      ['moe', moeStudent],
+    ] as const) {
+      const got = await train(c);
+      if (!best[name] || got.steady > best[name].steady) best[name] = got;
+    }
+  }
+  const ops = (r: TrainResult | undefined) => r?.students[0]?.timings.ops ?? {};
+  const opTotal = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  for (const name of ['dense', 'moe'] as const) {
+    const c = name === 'dense' ? denseStudent : moeStudent;
+    const got = best[name];
+    const o = ops(got?.res);
+    const share =
+      name === 'moe'
+        ? `${((100 * ((o.route ?? 0) + (o.gather ?? 0))) / Math.max(opTotal(o), 1e-12)).toFixed(1)}%`
+        : '—';
+    const ph = got?.res.students[0]?.timings;
+    const phases = ph ? ph.forward + ph.loss + ph.backward + ph.optimizer : NaN;
+    trainRows.push([
+      String(t),
+      name === 'dense' ? `dense, ffn ${c.ffnDim}` : `MoE every 2nd layer, ${E} experts top-${k} + 1 shared`,
+      parameterCount(c).toLocaleString('en'),
+      activeParameterCount(c).toLocaleString('en'),
+      Math.round(got?.steady ?? NaN).toLocaleString('en'),
+      ((got?.steady ?? NaN) / (best.dense?.steady ?? NaN)).toFixed(2),
+      Math.round(got?.res.tokensPerSecond ?? NaN).toLocaleString('en'),
+      share,
+      ph
+        ? `${((100 * (ph.forward + ph.backward)) / phases).toFixed(0)}% / ${((100 * ph.optimizer) / phases).toFixed(0)}%`
+        : '—',
+    ]);
   }
 }
-const ops = (r: TrainResult | undefined) => r?.students[0]?.timings.ops ?? {};
-const opTotal = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
-const trainRows = (['dense', 'moe'] as const).map((name) => {
-  const c = name === 'dense' ? denseStudent : moeStudent;
-  const o = ops(best[name]);
-  const share =
-    name === 'moe' ? `${((100 * ((o.route ?? 0) + (o.gather ?? 0))) / Math.max(opTotal(o), 1e-12)).toFixed(1)}%` : '—';
-  const ph = best[name]?.students[0]?.timings;
-  const phases = ph ? ph.forward + ph.loss + ph.backward + ph.optimizer : NaN;
-  return [
-    name === 'dense' ? `dense, ffn ${c.ffnDim}` : `MoE every 2nd layer, ${E} experts top-${k} + 1 shared`,
-    parameterCount(c).toLocaleString('en'),
-    activeParameterCount(c).toLocaleString('en'),
-    Math.round(best[name]?.tokensPerSecond ?? NaN).toLocaleString('en'),
-    ((best[name]?.tokensPerSecond ?? NaN) / (best.dense?.tokensPerSecond ?? NaN)).toFixed(2),
-    share,
-    ph
-      ? `${((100 * (ph.forward + ph.backward)) / phases).toFixed(0)}% / ${((100 * ph.optimizer) / phases).toFixed(0)}%`
-      : '—',
-  ];
-});
 const trainTable = table(
   [
-    'student (d = ' + base.dModel + ', 4 layers)',
+    'threads',
+    `student (d = ${base.dModel}, 4 layers)`,
     'params',
     'active params',
-    'tokens/s',
+    'tokens/s after step 1',
     'vs dense',
+    'tokens/s, whole run with checkpoint',
     'engine time in route + gather',
-    'engine / optimizer share',
+    'engine / optimizer share, whole run',
   ],
   trainRows,
 );
@@ -234,13 +275,19 @@ console.log(`\nTraining (CE only, ${steps} steps × ${B} × ${T} tokens, fastest
 console.log(trainTable);
 
 if (values.record) {
-  const cmd = `npx tsx bench/moe.ts ${process.argv
-    .slice(2)
-    .filter((a) => a !== '--record')
-    .join(' ')}`.trim();
-  const file = recordSection(
-    'moe',
-    `Machine: ${machineLine()}. Command: \`${cmd}\`.\n\n### One MoE layer, forward + backward (N = ${N}, d = ${d})\n\n${layerTable}\n\n### Training tokens/s\n\n${trainTable}\n`,
-  );
-  console.log(`recorded in ${file}`);
+  const args = process.argv.slice(2).filter((a) => a !== '--record');
+  const cmd = `${info.simd === info.simdLevels[0] ? '' : `DISTILLERY_ISA=${info.simd} `}npx tsx bench/moe.ts ${args.join(' ')}`;
+  const body = [
+    `Machine: ${machineLine()}, addon ${info.variant}/${info.simd} (rest of the build: ${info.buildSimd}). Date: ${new Date().toISOString().slice(0, 10)}.`,
+    `Command: \`${cmd.trim()} --record\`. Goal: the MoE layer ≤ 1.3× the dense FFN's time; measured ${layerRatios.map((x) => `${x.toFixed(2)}×`).join(', ')} at ${threadCounts.join(', ')} thread${threadCounts.length > 1 ? 's' : ''}.`,
+    '',
+    `### One MoE layer, forward + backward (N = ${N}, d = ${d})`,
+    '',
+    layerTable,
+    '',
+    `### Training tokens/s (CE only, ${steps} steps × ${B} × ${T} tokens, fastest of ${repeat} runs)`,
+    '',
+    trainTable,
+  ].join('\n');
+  console.log(`recorded in ${recordSection(`moe (${info.simd}, ${cpuName()})`, body)}`);
 }
