@@ -52,6 +52,12 @@ const N = num('tokens'),
   T = num('seq'),
   repeat = num('repeat');
 const threadCounts = values.threads!.split(',').map(Number);
+if (steps < 2) {
+  console.error(
+    `bench/moe.ts: --steps must be at least 2 (training is compared over the steps after the first), got ${steps}`,
+  );
+  process.exit(2);
+}
 const { addon, info } = loadNative();
 const rng = new Rng(7);
 const randn = (n: number, s: number) => Float32Array.from({ length: n }, () => s * rng.normal());
