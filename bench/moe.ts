@@ -218,10 +218,10 @@ async function train(config: ModelConfig): Promise<{ res: TrainResult; steady: n
     seed: 1,
     out,
   });
+  // Steps 2 … steps (--steps ≥ 2): each row's rate is its step's B·T tokens over that step's seconds.
   const later = readMetricsLog(path.join(out, 'student', 'metrics.jsonl')).rows.slice(1);
-  const seconds =
-    later.reduce((a, r) => a + (B * T) / Math.max(r.tokensPerSecond, 1e-12), 0) / Math.max(1, later.length);
-  return { res, steady: later.length ? (B * T) / seconds : NaN };
+  const seconds = later.reduce((a, r) => a + (B * T) / r.tokensPerSecond, 0);
+  return { res, steady: (later.length * B * T) / seconds };
 }
 const trainRows: string[][] = [];
 for (const t of threadCounts) {
